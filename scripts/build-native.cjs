@@ -1,0 +1,1 @@
+// Placeholder: the native addon build is added with the native backend.

@@ -1,0 +1,256 @@
+/**
+ * The backend contract: every numeric kernel the library runs, on flat typed arrays.
+ *
+ * Two implementations exist: `js` (pure TypeScript, `src/backend/js.ts`), which is the
+ * specification of every kernel, and `native` (N-API addon in C, `native/`), which is
+ * "otherwise identical" and is tested against `js` (llm.c's `matmul_forward_naive`
+ * convention). `Backend` is an exhaustive mapped type over `KernelName`, so a backend
+ * that misses a kernel is a compile error.
+ *
+ * Conventions (llm.c `train_gpt2.c`):
+ * - Signatures put outputs first, then inputs, then sizes and attributes.
+ * - All arrays are dense, row-major (C order) and do not alias unless stated.
+ * - Forward kernels overwrite their outputs. Backward kernels ACCUMULATE into their
+ *   gradient outputs with `+=` (callers zero them first when needed).
+ * - float32 everywhere; token ids and class targets are int32.
+ *
+ * Shape letters: N rows, C columns (feature width), B batch, H heads, T query length,
+ * S key length, D head width, V vocabulary, M/K/N matrix sizes.
+ */
+
+export type F32 = Float32Array;
+export type I32 = Int32Array;
+
+/** Element-wise binary operations with broadcasting. */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+
+/** Element-wise unary operations. `gelu` is the exact erf form; `geluTanh` the tanh approximation. */
+export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'relu' | 'gelu' | 'geluTanh';
+
+/** Scalar operations: out = x op s. `pow` is x ** s, `rsub` is s - x, `rdiv` is s / x. */
+export type ScalarOp = 'add' | 'mul' | 'pow' | 'rsub' | 'rdiv';
+
+export interface Kernels {
+  /**
+   * Batched GEMM: for each b in [0, batch):
+   *   out[b] = op(A[b]) @ op(B[b]) + beta * out[b]
+   * op(A) is (M, K): A[b] is stored (M, K), or (K, M) when transA.
+   * op(B) is (K, N): B[b] is stored (K, N), or (N, K) when transB.
+   * out[b] is (M, N) at offset b*M*N. A[b] starts at b*strideA, B[b] at b*strideB
+   * (a stride of 0 broadcasts one matrix over the batch). beta is 0 or 1.
+   */
+  matmul(
+    out: F32,
+    a: F32,
+    b: F32,
+    batch: number,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    strideA: number,
+    strideB: number,
+    beta: number,
+  ): void;
+
+  /**
+   * out[i] = a[ia] op b[ib] over the dense output `shape`; `aStrides`/`bStrides` are element
+   * strides per output dimension (0 on a broadcast dimension). rank <= 6.
+   */
+  binary(
+    op: BinaryOp,
+    out: F32,
+    a: F32,
+    b: F32,
+    shape: readonly number[],
+    aStrides: readonly number[],
+    bStrides: readonly number[],
+  ): void;
+
+  /** out[i] = op(x[i]) for i < n. */
+  unary(op: UnaryOp, out: F32, x: F32, n: number): void;
+
+  /** dx[i] += dy[i] * op'(x[i]), where y = op(x) is given for ops whose derivative uses it. */
+  unaryBackward(op: UnaryOp, dx: F32, dy: F32, x: F32, y: F32, n: number): void;
+
+  /** out[i] = x[i] op s. */
+  scalar(op: ScalarOp, out: F32, x: F32, s: number, n: number): void;
+
+  /**
+   * Sum over the middle axis of x viewed as (outer, dim, inner): out (outer, inner).
+   */
+  sum(out: F32, x: F32, outer: number, dim: number, inner: number): void;
+
+  /**
+   * Max over the middle axis of x viewed as (outer, dim, inner): out (outer, inner) and the
+   * index of the first maximum in `argmax` (int32, same shape).
+   */
+  max(out: F32, argmax: I32, x: F32, outer: number, dim: number, inner: number): void;
+
+  /** Softmax over the last axis of x (rows, cols). Numerically stable (max subtracted). */
+  softmax(out: F32, x: F32, rows: number, cols: number): void;
+  /** dx += y * (dy - sum(dy * y)) per row, where y = softmax(x). */
+  softmaxBackward(dx: F32, dy: F32, y: F32, rows: number, cols: number): void;
+  /** Log-softmax over the last axis of x (rows, cols). */
+  logSoftmax(out: F32, x: F32, rows: number, cols: number): void;
+  /** dx += dy - exp(y) * sum(dy) per row, where y = logSoftmax(x). */
+  logSoftmaxBackward(dx: F32, dy: F32, y: F32, rows: number, cols: number): void;
+
+  /**
+   * Layer normalization over the last axis (Ba et al., 2016), as torch.nn.LayerNorm:
+   * out = (x - mean) * rstd * weight + bias, rstd = 1/sqrt(var + eps), var biased.
+   * x, out (N, C); mean, rstd (N) saved for the backward; weight, bias (C) or null.
+   */
+  layerNormForward(
+    out: F32,
+    mean: F32,
+    rstd: F32,
+    x: F32,
+    weight: F32 | null,
+    bias: F32 | null,
+    N: number,
+    C: number,
+    eps: number,
+  ): void;
+  /** Accumulates dx (N, C), dweight (C), dbias (C) (either may be null). */
+  layerNormBackward(
+    dx: F32,
+    dweight: F32 | null,
+    dbias: F32 | null,
+    dy: F32,
+    x: F32,
+    weight: F32 | null,
+    mean: F32,
+    rstd: F32,
+    N: number,
+    C: number,
+  ): void;
+
+  /** out (N, C) = weight[ids[n]] for weight (V, C). Ids are checked by the caller. */
+  embeddingForward(out: F32, weight: F32, ids: I32, N: number, C: number): void;
+  /** dweight[ids[n]] += dy[n] (scatter-add). */
+  embeddingBackward(dweight: F32, dy: F32, ids: I32, N: number, C: number): void;
+
+  /**
+   * Cross-entropy from logits (N, V) and int32 targets (N), per row, as
+   * torch.nn.functional.cross_entropy(reduction='none', label_smoothing=ls):
+   *   loss_n = -(1 - ls) * logp[t_n] - (ls / V) * sum_v logp[v]
+   * Rows whose target equals ignoreIndex get loss 0. `lse` (N) receives logsumexp of
+   * each row, saved for the backward.
+   */
+  crossEntropyForward(
+    losses: F32,
+    lse: F32,
+    logits: F32,
+    targets: I32,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+  ): void;
+  /** dlogits (N, V) += dloss[n] * (softmax - ((1-ls) onehot + ls/V)); ignored rows get 0. */
+  crossEntropyBackward(
+    dlogits: F32,
+    dlosses: F32,
+    logits: F32,
+    lse: F32,
+    targets: I32,
+    N: number,
+    V: number,
+    ignoreIndex: number,
+    labelSmoothing: number,
+  ): void;
+
+  /**
+   * Fused scaled dot-product attention, Eq. 1 of Vaswani et al. (2017), Sec. 3.2.1:
+   *   weights = softmax(q k^T * scale + mask (+ causal)), out = dropout(weights) v
+   * q (BH, T, D), k (BH, S, D), v (BH, S, D), out (BH, T, D), weights (BH, T, S) saved.
+   * `mask` is an additive float mask (-Infinity = may not attend) read at
+   * mask[b*maskStrideB + t*maskStrideT + s] for b in [0, BH), or null. `causal` forbids
+   * s > t + (S - T). A row whose keys are all masked gets weights 0 and out 0 (never NaN).
+   * `dropMask` (BH, T, S) holds 0 or 1/(1-p) per weight (applied after softmax), or null.
+   */
+  attentionForward(
+    out: F32,
+    weights: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    mask: F32 | null,
+    maskStrideB: number,
+    maskStrideT: number,
+    dropMask: F32 | null,
+    BH: number,
+    T: number,
+    S: number,
+    D: number,
+    scale: number,
+    causal: boolean,
+  ): void;
+  /** Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax). */
+  attentionBackward(
+    dq: F32,
+    dk: F32,
+    dv: F32,
+    dout: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    weights: F32,
+    dropMask: F32 | null,
+    BH: number,
+    T: number,
+    S: number,
+    D: number,
+    scale: number,
+  ): void;
+
+  /**
+   * Strided gather: out (dense, `shape`) [i0..ik] = x[offset + sum_j i_j * strides[j]].
+   * Implements permute/transpose, slice and the copies of concat/split. rank <= 6.
+   */
+  stridedCopy(
+    out: F32,
+    x: F32,
+    shape: readonly number[],
+    strides: readonly number[],
+    offset: number,
+  ): void;
+  /** Inverse of stridedCopy, accumulating: x[offset + sum i_j strides[j]] += g[i]. */
+  stridedAccumulate(
+    x: F32,
+    g: F32,
+    shape: readonly number[],
+    strides: readonly number[],
+    offset: number,
+  ): void;
+
+  /**
+   * One AdamW step over a flat buffer (PyTorch torch.optim.AdamW, Loshchilov & Hutter 2019):
+   *   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+   *   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
+   * With weightDecay 0 this is Adam without L2 term. step >= 1.
+   */
+  adamw(
+    param: F32,
+    grad: F32,
+    m: F32,
+    v: F32,
+    n: number,
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
+}
+
+/** Names of every kernel. */
+export type KernelName = keyof Kernels;
+
+/** A backend: a name plus every kernel (exhaustive). */
+export type Backend = { readonly name: 'js' | 'native'; setThreads(n: number): void } & {
+  [K in KernelName]: Kernels[K];
+};
