@@ -9,7 +9,8 @@
  *
  * Conventions (llm.c `train_gpt2.c`):
  * - Signatures put outputs first, then inputs, then sizes and attributes.
- * - All arrays are dense, row-major (C order) and do not alias unless stated.
+ * - All arrays are dense, row-major (C order) and do not alias, except that the element-wise
+ *   kernels (binary, unary, scalar) allow `out` to be the same array as an input.
  * - Forward kernels overwrite their outputs. Backward kernels ACCUMULATE into their
  *   gradient outputs with `+=` (callers zero them first when needed).
  * - float32 everywhere; token ids and class targets are int32.

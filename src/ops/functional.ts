@@ -1,0 +1,319 @@
+/**
+ * Fused neural-network ops: softmax, log-softmax, layer normalization, embedding lookup,
+ * dropout, cross-entropy and scaled dot-product attention.
+ *
+ * Shape letters: B batch, H heads, T query length, S key length, D head width,
+ * C feature width, V vocabulary / classes, N rows.
+ */
+import { record } from '../autograd.js';
+import { backend } from '../backend/index.js';
+import { defaultGenerator, type Generator } from '../random.js';
+import { Tensor, fmtShape, normAxis, numel, zeros } from '../tensor.js';
+import { broadcastShapes, forEachBroadcast, mul } from './elementwise.js';
+import { sum } from './reduce.js';
+import { transpose } from './shape.js';
+
+function lastAxis<T>(x: Tensor, axis: number, op: string, f: (x: Tensor) => T & Tensor): Tensor {
+  const ax = normAxis(axis, x.ndim, op);
+  if (ax === x.ndim - 1) return f(x);
+  return transpose(f(transpose(x, ax, -1)), ax, -1);
+}
+
+/** Softmax over `axis` (default last): exp(x_i - max) / sum_j exp(x_j - max). A row of all -Infinity gives zeros. */
+export function softmax(x: Tensor, axis = -1): Tensor {
+  return lastAxis(x, axis, 'softmax', (y) => {
+    const cols = y.shape[y.ndim - 1];
+    const rows = cols === 0 ? 0 : y.size / cols;
+    const out = zeros(y.shape);
+    backend().softmax(out.f32, y.f32, rows, cols);
+    return record('softmax', [y], out, { rows, cols });
+  });
+}
+
+/** Log-softmax over `axis` (default last): x_i - logsumexp(x). */
+export function logSoftmax(x: Tensor, axis = -1): Tensor {
+  return lastAxis(x, axis, 'logSoftmax', (y) => {
+    const cols = y.shape[y.ndim - 1];
+    const rows = cols === 0 ? 0 : y.size / cols;
+    const out = zeros(y.shape);
+    backend().logSoftmax(out.f32, y.f32, rows, cols);
+    return record('logSoftmax', [y], out, { rows, cols });
+  });
+}
+
+/**
+ * Layer normalization over the last dimension (Ba et al., 2016; used after every
+ * sub-layer, Vaswani et al. Sec. 3.1), as torch.nn.functional.layer_norm.
+ * @param x (..., C) float32
+ * @param weight (C) or null; bias (C) or null
+ * @param eps added to the biased variance
+ * @throws Error naming the shapes when weight/bias do not match C.
+ */
+export function layerNorm(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps = 1e-5,
+): Tensor {
+  const C = x.shape[x.ndim - 1];
+  for (const [name, p] of [
+    ['weight', weight],
+    ['bias', bias],
+  ] as const) {
+    if (p && (p.ndim !== 1 || p.shape[0] !== C)) {
+      throw new Error(
+        `layerNorm: ${name} ${fmtShape(p.shape)} does not match the last dimension of input ${fmtShape(x.shape)}`,
+      );
+    }
+  }
+  const N = C === 0 ? 0 : x.size / C;
+  const out = zeros(x.shape);
+  const mean = new Float32Array(N);
+  const rstd = new Float32Array(N);
+  backend().layerNormForward(
+    out.f32,
+    mean,
+    rstd,
+    x.f32,
+    weight?.f32 ?? null,
+    bias?.f32 ?? null,
+    N,
+    C,
+    eps,
+  );
+  return record('layerNorm', [x, weight, bias], out, { N, C, mean, rstd });
+}
+
+/**
+ * Embedding lookup (Sec. 3.4): rows of `weight` selected by integer ids.
+ * @param ids int32 tensor of any shape (...), values in [0, V)
+ * @param weight (V, C) float32
+ * @returns (..., C)
+ * @throws Error naming the first id outside [0, V).
+ */
+export function embedding(ids: Tensor, weight: Tensor): Tensor {
+  if (ids.dtype !== 'int32') throw new Error(`embedding: ids must be int32, got ${ids.dtype}`);
+  if (weight.ndim !== 2)
+    throw new Error(`embedding: weight must be (V, C), got ${fmtShape(weight.shape)}`);
+  const [V, C] = weight.shape;
+  const idv = ids.i32;
+  for (let i = 0; i < idv.length; i++) {
+    if (idv[i] < 0 || idv[i] >= V) {
+      throw new Error(
+        `embedding: id ${idv[i]} at position ${i} is outside the vocabulary [0, ${V})`,
+      );
+    }
+  }
+  const N = ids.size;
+  const out = zeros([...ids.shape, C]);
+  backend().embeddingForward(out.f32, weight.f32, idv, N, C);
+  return record('embedding', [weight], out, { ids: idv, N, C });
+}
+
+/**
+ * A dropout mask: each element 0 with probability p, else 1/(1-p) (inverted dropout,
+ * Srivastava et al. 2014; Sec. 5.4), drawn from `gen`.
+ */
+export function dropoutMask(n: number, p: number, gen: Generator): Float32Array {
+  const m = new Float32Array(n);
+  const keep = 1 / (1 - p);
+  for (let i = 0; i < n; i++) m[i] = gen.uniform() < p ? 0 : keep;
+  return m;
+}
+
+/**
+ * Dropout: zero each element with probability p and scale the rest by 1/(1-p) when
+ * `training`; identity otherwise.
+ * @throws Error if p is not in [0, 1).
+ */
+export function dropout(
+  x: Tensor,
+  p: number,
+  training: boolean,
+  gen: Generator = defaultGenerator,
+): Tensor {
+  if (!(p >= 0 && p < 1)) throw new Error(`dropout: p must be in [0, 1), got ${p}`);
+  if (!training || p === 0) return x;
+  return mul(x, new Tensor(dropoutMask(x.size, p, gen), x.shape));
+}
+
+export interface CrossEntropyOptions {
+  /** Targets equal to this are skipped (PyTorch's default -100). */
+  ignoreIndex?: number;
+  /** Label smoothing epsilon (Sec. 5.4 uses 0.1). */
+  labelSmoothing?: number;
+  /** 'mean' over non-ignored targets (default), 'sum', or 'none' (per-target losses). */
+  reduction?: 'mean' | 'sum' | 'none';
+}
+
+/**
+ * Cross-entropy from logits, as torch.nn.functional.cross_entropy.
+ * @param logits (..., V) float32
+ * @param targets (...) int32 class indices in [0, V) or ignoreIndex
+ * @returns a scalar (mean/sum) or the per-target losses (...) for 'none'. The mean divides
+ *   by the number of non-ignored targets.
+ * @throws Error naming the shapes, or the first target outside [0, V).
+ */
+export function crossEntropy(
+  logits: Tensor,
+  targets: Tensor,
+  opts: CrossEntropyOptions = {},
+): Tensor {
+  const ignoreIndex = opts.ignoreIndex ?? -100;
+  const ls = opts.labelSmoothing ?? 0;
+  const reduction = opts.reduction ?? 'mean';
+  if (targets.dtype !== 'int32')
+    throw new Error(`crossEntropy: targets must be int32, got ${targets.dtype}`);
+  const V = logits.shape[logits.ndim - 1];
+  const lead = logits.shape.slice(0, -1);
+  if (numel(lead) !== targets.size || (targets.ndim > 0 && targets.ndim !== lead.length)) {
+    throw new Error(
+      `crossEntropy: logits ${fmtShape(logits.shape)} and targets ${fmtShape(targets.shape)} do not match`,
+    );
+  }
+  if (!(ls >= 0 && ls <= 1))
+    throw new Error(`crossEntropy: labelSmoothing must be in [0, 1], got ${ls}`);
+  const t = targets.i32;
+  let count = 0;
+  for (let i = 0; i < t.length; i++) {
+    if (t[i] === ignoreIndex) continue;
+    if (t[i] < 0 || t[i] >= V) {
+      throw new Error(
+        `crossEntropy: target ${t[i]} at position ${i} is outside [0, ${V}) and is not ignoreIndex ${ignoreIndex}`,
+      );
+    }
+    count++;
+  }
+  const N = t.length;
+  const losses = zeros(lead);
+  const lse = new Float32Array(N);
+  backend().crossEntropyForward(losses.f32, lse, logits.f32, t, N, V, ignoreIndex, ls);
+  const rec = record('crossEntropy', [logits], losses, {
+    targets: t,
+    lse,
+    N,
+    V,
+    ignoreIndex,
+    labelSmoothing: ls,
+  });
+  if (reduction === 'none') return rec;
+  const total = sum(rec);
+  return reduction === 'sum' ? total : mul(total, 1 / count);
+}
+
+export interface AttentionOptions {
+  /**
+   * Attention mask broadcastable to (..., T, S): bool (true = may NOT attend, PyTorch's
+   * convention) or float (added to the scores; -Infinity forbids).
+   */
+  mask?: Tensor | null;
+  /** Forbid key s for query t when s > t + (S - T) (Sec. 3.2.3, decoder self-attention). */
+  causal?: boolean;
+  /** Dropout probability on the attention weights (applied when > 0). */
+  dropoutP?: number;
+  /** Generator for the dropout mask. */
+  generator?: Generator;
+  /** Scale of the scores; default 1/sqrt(D) (Eq. 1). */
+  scale?: number;
+  /** Also return the attention weights (..., T, S) (softmax output, before dropout). */
+  needWeights?: boolean;
+}
+
+/** A mask as an additive float buffer plus the (bh, t) strides the attention kernel reads it with. */
+function prepareMask(
+  mask: Tensor,
+  lead: number[],
+  T: number,
+  S: number,
+): { data: Float32Array; sB: number; sT: number } {
+  const full = [...lead, T, S];
+  const { shape, bStrides } = broadcastShapes(full, mask.shape, 'attention mask');
+  if (shape.length !== full.length || shape.some((d, i) => d !== full[i])) {
+    throw new Error(
+      `attention: mask ${fmtShape(mask.shape)} does not broadcast to scores ${fmtShape(full)}`,
+    );
+  }
+  const src = mask.dtype === 'bool' ? null : mask.f32;
+  const toAdd = (v: number): number => (src ? v : v ? -Infinity : 0);
+  const BH = numel(lead);
+  const leadStrides = bStrides.slice(0, lead.length);
+  const [sT, sS] = bStrides.slice(lead.length);
+  const md = mask.data;
+  // Cheap paths: mask shared by all (b, h), or one contiguous (T|1, S) block per bh.
+  const leadDense =
+    leadStrides.every((s) => s === 0) ||
+    (mask.ndim === full.length && mask.shape.slice(0, lead.length).every((d, i) => d === lead[i]));
+  if (sS === 1 && leadDense) {
+    const data = new Float32Array(md.length);
+    for (let i = 0; i < md.length; i++) data[i] = toAdd(md[i]);
+    const sB = leadStrides.every((s) => s === 0) ? 0 : md.length / BH;
+    return { data, sB, sT };
+  }
+  const data = new Float32Array(BH * T * S);
+  forEachBroadcast(full, bStrides, (i, off) => {
+    data[i] = toAdd(md[off]);
+  });
+  return { data, sB: T * S, sT: S };
+}
+
+/**
+ * Scaled dot-product attention, Eq. 1 (Sec. 3.2.1): softmax(Q K^T / sqrt(d_k) + mask) V,
+ * fused in one kernel. Rows whose keys are all masked give zeros, never NaN.
+ * @param q (..., T, D) float32; k (..., S, D); v (..., S, D) with the same leading dims.
+ * @returns out (..., T, D) and, when `needWeights`, weights (..., T, S) (not differentiable).
+ * @throws Error naming the shapes when q, k, v or the mask disagree.
+ */
+export function scaledDotProductAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: AttentionOptions = {},
+): { out: Tensor; weights: Tensor | null } {
+  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
+    throw new Error(
+      `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must have the same rank >= 2`,
+    );
+  }
+  const lead = q.shape.slice(0, -2);
+  const [T, D] = q.shape.slice(-2);
+  const [S, Dk] = k.shape.slice(-2);
+  const sameLead = (x: Tensor): boolean => x.shape.slice(0, -2).every((d, i) => d === lead[i]);
+  if (
+    !sameLead(k) ||
+    !sameLead(v) ||
+    Dk !== D ||
+    v.shape[v.ndim - 2] !== S ||
+    v.shape[v.ndim - 1] !== D
+  ) {
+    throw new Error(
+      `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not match (expected k, v of shape (..., S, ${D}))`,
+    );
+  }
+  const BH = numel(lead);
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const p = opts.dropoutP ?? 0;
+  if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
+  const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
+  const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
+  const out = zeros([...lead, T, D]);
+  const weights = new Float32Array(BH * T * S);
+  backend().attentionForward(
+    out.f32,
+    weights,
+    q.f32,
+    k.f32,
+    v.f32,
+    m ? m.data : null,
+    m ? m.sB : 0,
+    m ? m.sT : 0,
+    dropMask,
+    BH,
+    T,
+    S,
+    D,
+    scale,
+    opts.causal ?? false,
+  );
+  record('attention', [q, k, v], out, { weights, dropMask, BH, T, S, D, scale });
+  return { out, weights: opts.needWeights ? new Tensor(weights, [...lead, T, S]) : null };
+}

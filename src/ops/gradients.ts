@@ -1,0 +1,253 @@
+/**
+ * The gradient table: for every op, how the gradient of its output flows to its inputs.
+ * Exhaustive over `OpName` (jax-js `jvpRules` style): an op without a gradient does not
+ * compile. Each rule ACCUMULATES into the input gradient buffers `gi[i]` (null for inputs
+ * that do not require grad).
+ */
+import type { GradNode } from '../autograd.js';
+import { backend } from '../backend/index.js';
+import { stridesOf } from '../tensor.js';
+import type { OpName } from './spec.js';
+
+type GradFn<K extends OpName> = (
+  node: GradNode<K>,
+  g: Float32Array,
+  gi: (Float32Array | null)[],
+) => void;
+
+function addInto(dst: Float32Array, src: Float32Array): void {
+  backend().binary('add', dst, dst, src, [dst.length], [1], [1]);
+}
+
+export const gradients: { [K in OpName]: GradFn<K> } = {
+  matmul({ inputs, attrs }, g, [ga, gb]) {
+    const { batch, M, N, K, transA, transB, strideA, strideB } = attrs;
+    const be = backend();
+    const a = inputs[0]!.f32;
+    const b = inputs[1]!.f32;
+    // C = op(A) op(B); d op(A) = dC op(B)^T; d op(B) = op(A)^T dC.
+    const gradA = (out: Float32Array, bt: number): void => {
+      const gc = g.subarray(bt * M * N, (bt + 1) * M * N);
+      const bb = b.subarray(bt * strideB);
+      if (!transA) be.matmul(out, gc, bb, 1, M, K, N, false, !transB, 0, 0, 1);
+      else be.matmul(out, bb, gc, 1, K, M, N, transB, true, 0, 0, 1);
+    };
+    const gradB = (out: Float32Array, bt: number): void => {
+      const gc = g.subarray(bt * M * N, (bt + 1) * M * N);
+      const aa = a.subarray(bt * strideA);
+      if (!transB) be.matmul(out, aa, gc, 1, K, N, M, !transA, false, 0, 0, 1);
+      else be.matmul(out, gc, aa, 1, N, K, M, true, transA, 0, 0, 1);
+    };
+    if (ga) {
+      if (strideA === 0 || batch === 1) for (let bt = 0; bt < batch; bt++) gradA(ga, bt);
+      else if (!transA) be.matmul(ga, g, b, batch, M, K, N, false, !transB, M * N, strideB, 1);
+      else be.matmul(ga, b, g, batch, K, M, N, transB, true, strideB, M * N, 1);
+    }
+    if (gb) {
+      if (strideB === 0 || batch === 1) for (let bt = 0; bt < batch; bt++) gradB(gb, bt);
+      else if (!transB) be.matmul(gb, a, g, batch, K, N, M, !transA, false, strideA, M * N, 1);
+      else be.matmul(gb, g, a, batch, N, K, M, true, transA, M * N, strideA, 1);
+    }
+  },
+
+  linear({ inputs, attrs }, g, [gx, gw, gbias]) {
+    const { N, inFeatures: I, outFeatures: O } = attrs;
+    const be = backend();
+    if (gx) be.matmul(gx, g, inputs[1]!.f32, 1, N, I, O, false, false, 0, 0, 1);
+    if (gw) be.matmul(gw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, 1);
+    if (gbias) {
+      const tmp = new Float32Array(O);
+      be.sum(tmp, g, 1, N, O);
+      addInto(gbias, tmp);
+    }
+  },
+
+  binary({ inputs, attrs }, g, [ga, gb]) {
+    const { op, shape, aStrides, bStrides } = attrs;
+    const be = backend();
+    const dense = stridesOf(shape);
+    const a = inputs[0]!.f32;
+    const b = inputs[1]!.f32;
+    const n = g.length;
+    const scratch = (): Float32Array => new Float32Array(n);
+    // Each input's gradient is computed over the output shape, then summed to the input's
+    // shape by a strided scatter-add with its (broadcast) strides.
+    const reduceInto = (dst: Float32Array, full: Float32Array, strides: number[]): void =>
+      be.stridedAccumulate(dst, full, shape, strides, 0);
+    if (ga) {
+      if (op === 'add' || op === 'sub') reduceInto(ga, g, aStrides);
+      else {
+        const t = scratch();
+        be.binary(op === 'mul' ? 'mul' : 'div', t, g, b, shape, dense, bStrides);
+        reduceInto(ga, t, aStrides);
+      }
+    }
+    if (gb) {
+      if (op === 'add') reduceInto(gb, g, bStrides);
+      else if (op === 'sub') {
+        const t = scratch();
+        be.unary('neg', t, g, n);
+        reduceInto(gb, t, bStrides);
+      } else if (op === 'mul') {
+        const t = scratch();
+        be.binary('mul', t, g, a, shape, dense, aStrides);
+        reduceInto(gb, t, bStrides);
+      } else {
+        // d(a/b)/db = -a/b^2 = -out/b
+        reduceInto(gb, divGradB(g, a, b, shape, aStrides, bStrides), bStrides);
+      }
+    }
+  },
+
+  scalar({ inputs, out, attrs }, g, [gx]) {
+    if (!gx) return;
+    const { op, s } = attrs;
+    const x = inputs[0]!.f32;
+    const y = out.f32;
+    for (let i = 0; i < g.length; i++) {
+      switch (op) {
+        case 'add':
+          gx[i] += g[i];
+          break;
+        case 'mul':
+          gx[i] += g[i] * s;
+          break;
+        case 'pow':
+          gx[i] += g[i] * s * Math.pow(x[i], s - 1);
+          break;
+        case 'rsub':
+          gx[i] -= g[i];
+          break;
+        case 'rdiv':
+          gx[i] -= (g[i] * y[i]) / x[i];
+          break;
+      }
+    }
+  },
+
+  unary({ inputs, out, attrs }, g, [gx]) {
+    if (gx) backend().unaryBackward(attrs.op, gx, g, inputs[0]!.f32, out.f32, g.length);
+  },
+
+  sum({ attrs }, g, [gx]) {
+    if (!gx) return;
+    const { outer, dim, inner } = attrs;
+    backend().binary('add', gx, gx, g, [outer, dim, inner], [dim * inner, inner, 1], [inner, 0, 1]);
+  },
+
+  max({ attrs }, g, [gx]) {
+    if (!gx) return;
+    const { outer, dim, inner, argmax } = attrs;
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++)
+        gx[(o * dim + argmax[o * inner + i]) * inner + i] += g[o * inner + i];
+    }
+  },
+
+  reshape(_node, g, [gx]) {
+    if (gx) addInto(gx, g);
+  },
+
+  gather({ attrs }, g, [gx]) {
+    if (gx) backend().stridedAccumulate(gx, g, attrs.shape, attrs.strides, attrs.offset);
+  },
+
+  concat({ attrs }, g, gi) {
+    const { axis, sizes, outShape } = attrs;
+    const st = stridesOf(outShape);
+    let off = 0;
+    gi.forEach((gp, i) => {
+      if (gp) {
+        const shape = [...outShape];
+        shape[axis] = sizes[i];
+        const t = new Float32Array(gp.length);
+        backend().stridedCopy(t, g, shape, st, off * st[axis]);
+        addInto(gp, t);
+      }
+      off += sizes[i];
+    });
+  },
+
+  softmax({ out, attrs }, g, [gx]) {
+    if (gx) backend().softmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
+  },
+
+  logSoftmax({ out, attrs }, g, [gx]) {
+    if (gx) backend().logSoftmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
+  },
+
+  layerNorm({ inputs, attrs }, g, [gx, gw, gb]) {
+    const { N, C, mean, rstd } = attrs;
+    const x = inputs[0]!.f32;
+    const w = inputs[1] ? inputs[1].f32 : null;
+    const dx = gx ?? new Float32Array(N * C);
+    backend().layerNormBackward(dx, gw, gb, g, x, w, mean, rstd, N, C);
+  },
+
+  embedding({ attrs }, g, [gw]) {
+    if (gw) backend().embeddingBackward(gw, g, attrs.ids, attrs.N, attrs.C);
+  },
+
+  maskedFill({ attrs }, g, [gx]) {
+    if (!gx) return;
+    const { mask, shape, maskStrides } = attrs;
+    const rank = shape.length;
+    const idx = new Array<number>(rank).fill(0);
+    let off = 0;
+    for (let i = 0; i < g.length; i++) {
+      if (!mask[off]) gx[i] += g[i];
+      for (let d = rank - 1; d >= 0; d--) {
+        idx[d]++;
+        off += maskStrides[d];
+        if (idx[d] < shape[d]) break;
+        off -= maskStrides[d] * shape[d];
+        idx[d] = 0;
+      }
+    }
+  },
+
+  crossEntropy({ inputs, attrs }, g, [gl]) {
+    if (!gl) return;
+    const { targets, lse, N, V, ignoreIndex, labelSmoothing } = attrs;
+    backend().crossEntropyBackward(
+      gl,
+      g,
+      inputs[0]!.f32,
+      lse,
+      targets,
+      N,
+      V,
+      ignoreIndex,
+      labelSmoothing,
+    );
+  },
+
+  attention({ inputs, attrs }, g, [gq, gk, gv]) {
+    const { weights, dropMask, BH, T, S, D, scale } = attrs;
+    const [q, k, v] = inputs.map((t) => t!.f32);
+    const dq = gq ?? new Float32Array(BH * T * D);
+    const dk = gk ?? new Float32Array(BH * S * D);
+    const dv = gv ?? new Float32Array(BH * S * D);
+    backend().attentionBackward(dq, dk, dv, g, q, k, v, weights, dropMask, BH, T, S, D, scale);
+  },
+};
+
+/** -g * a / b^2 over the broadcast shape (gradient of a / b w.r.t. b before reduction). */
+function divGradB(
+  g: Float32Array,
+  a: Float32Array,
+  b: Float32Array,
+  shape: number[],
+  aStrides: number[],
+  bStrides: number[],
+): Float32Array {
+  const be = backend();
+  const dense = stridesOf(shape);
+  const n = g.length;
+  const t = new Float32Array(n);
+  be.binary('mul', t, g, a, shape, dense, aStrides); // g * a
+  be.binary('div', t, t, b, shape, dense, bStrides); // g * a / b
+  be.binary('div', t, t, b, shape, dense, bStrides); // g * a / b^2
+  be.unary('neg', t, t, n);
+  return t;
+}

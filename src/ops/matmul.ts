@@ -1,0 +1,109 @@
+/**
+ * Matrix products: batched matmul with transposed operands, and the fused affine map of
+ * nn.Linear. Both run on the backend's GEMM (OpenBLAS sgemm in `native`).
+ *
+ * Shapes: M, K, N the matrix sizes, `...` batch dimensions.
+ */
+import { record } from '../autograd.js';
+import { backend } from '../backend/index.js';
+import { Tensor, fmtShape, numel, zeros } from '../tensor.js';
+
+export interface MatmulOptions {
+  /** Use a's last two dimensions transposed. */
+  transA?: boolean;
+  /** Use b's last two dimensions transposed. */
+  transB?: boolean;
+}
+
+/**
+ * Batched matrix product of the last two dimensions, like torch.matmul:
+ * a (..., M, K) @ b (..., K, N) -> (..., M, N). Either side may be 2-D (shared across the
+ * other's batch); otherwise both batch shapes must be equal.
+ * @throws Error naming both shapes when the inner sizes or batch shapes differ.
+ */
+export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  const transA = opts.transA ?? false;
+  const transB = opts.transB ?? false;
+  if (a.ndim < 2 || b.ndim < 2) {
+    throw new Error(
+      `matmul: both operands need at least 2 dimensions, got ${fmtShape(a.shape)} and ${fmtShape(b.shape)}`,
+    );
+  }
+  const [ar, ac] = a.shape.slice(-2);
+  const [br, bc] = b.shape.slice(-2);
+  const M = transA ? ac : ar;
+  const K = transA ? ar : ac;
+  const Kb = transB ? bc : br;
+  const N = transB ? br : bc;
+  if (K !== Kb) {
+    throw new Error(
+      `matmul: inner sizes differ: ${fmtShape(a.shape)}${transA ? '^T' : ''} @ ${fmtShape(b.shape)}${transB ? '^T' : ''} (${K} vs ${Kb})`,
+    );
+  }
+  const aBatch = a.shape.slice(0, -2);
+  const bBatch = b.shape.slice(0, -2);
+  let batch: number;
+  let outBatch: number[];
+  let strideA = M * K;
+  let strideB = K * N;
+  let m = M;
+  if (bBatch.length === 0) {
+    outBatch = aBatch;
+    batch = numel(aBatch);
+    strideB = 0;
+    if (!transA && batch > 1) {
+      // Fold the batch into the rows: one larger GEMM.
+      m = M * batch;
+      batch = 1;
+      strideA = 0;
+    }
+  } else if (aBatch.length === 0) {
+    outBatch = bBatch;
+    batch = numel(bBatch);
+    strideA = 0;
+  } else {
+    if (aBatch.length !== bBatch.length || aBatch.some((d, i) => d !== bBatch[i])) {
+      throw new Error(`matmul: batch shapes differ: ${fmtShape(a.shape)} @ ${fmtShape(b.shape)}`);
+    }
+    outBatch = aBatch;
+    batch = numel(aBatch);
+  }
+  const out = zeros([...outBatch, M, N]);
+  if (out.size > 0) {
+    backend().matmul(out.f32, a.f32, b.f32, batch, m, N, K, transA, transB, strideA, strideB, 0);
+  }
+  return record('matmul', [a, b], out, { batch, M: m, N, K, transA, transB, strideA, strideB });
+}
+
+/**
+ * The affine map of nn.Linear: y = x W^T + b.
+ * @param x (..., inFeatures) float32
+ * @param weight (outFeatures, inFeatures) float32 (PyTorch's layout)
+ * @param bias (outFeatures) float32 or null
+ * @returns (..., outFeatures)
+ * @throws Error naming the shapes when they disagree.
+ */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  if (weight.ndim !== 2)
+    throw new Error(`linear: weight must be 2-D, got ${fmtShape(weight.shape)}`);
+  const [outF, inF] = weight.shape;
+  if (x.ndim < 1 || x.shape[x.ndim - 1] !== inF) {
+    throw new Error(
+      `linear: input ${fmtShape(x.shape)} does not end in in_features ${inF} of weight ${fmtShape(weight.shape)}`,
+    );
+  }
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
+    throw new Error(`linear: bias ${fmtShape(bias.shape)} does not match out_features ${outF}`);
+  }
+  const N = x.size / inF;
+  const out = zeros([...x.shape.slice(0, -1), outF]);
+  const o = out.f32;
+  let beta = 0;
+  if (bias) {
+    const b = bias.f32;
+    for (let n = 0; n < N; n++) o.set(b, n * outF);
+    beta = 1;
+  }
+  if (N > 0) backend().matmul(o, x.f32, weight.f32, 1, N, outF, inF, false, true, 0, 0, beta);
+  return record('linear', [x, weight, bias], out, { N, inFeatures: inF, outFeatures: outF });
+}

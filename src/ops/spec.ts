@@ -1,0 +1,72 @@
+/**
+ * The op contract (tfjs `kernel_names.ts` style): every differentiable op's name and the
+ * attributes its forward saves for the backward. `OpName` keys both the tape
+ * (autograd.ts) and the gradient table (gradients.ts), which is exhaustive over it.
+ *
+ * Inputs are listed in the order the op records them; `null` inputs (an absent bias) are
+ * allowed where noted.
+ */
+import type { BinaryOp, ScalarOp, UnaryOp } from '../backend/types.js';
+
+export interface OpAttrs {
+  /** inputs [a, b]; out[b] = op(a[b]) @ op(b[b]); batch strides 0 broadcast. */
+  matmul: {
+    batch: number;
+    M: number;
+    N: number;
+    K: number;
+    transA: boolean;
+    transB: boolean;
+    strideA: number;
+    strideB: number;
+  };
+  /** inputs [x, weight, bias | null]: y (N, out) = x (N, in) weight^T (in, out) + bias. */
+  linear: { N: number; inFeatures: number; outFeatures: number };
+  /** inputs [a, b] with broadcasting over `shape`. */
+  binary: { op: BinaryOp; shape: number[]; aStrides: number[]; bStrides: number[] };
+  /** inputs [x]: out = x op s. */
+  scalar: { op: ScalarOp; s: number };
+  /** inputs [x]. */
+  unary: { op: UnaryOp };
+  /** inputs [x]: sum over the middle axis of (outer, dim, inner). */
+  sum: { outer: number; dim: number; inner: number };
+  /** inputs [x]: max over the middle axis; argmax saved. */
+  max: { outer: number; dim: number; inner: number; argmax: Int32Array };
+  /** inputs [x]: a view with another shape. */
+  reshape: Record<string, never>;
+  /** inputs [x]: out = gather of x at `strides` from `offset` over the output shape. */
+  gather: { shape: number[]; strides: number[]; offset: number };
+  /** inputs [...parts] along `axis`; `sizes` per part. */
+  concat: { axis: number; sizes: number[]; outShape: number[] };
+  /** inputs [x] over the last axis. */
+  softmax: { rows: number; cols: number };
+  /** inputs [x] over the last axis. */
+  logSoftmax: { rows: number; cols: number };
+  /** inputs [x, weight | null, bias | null]. */
+  layerNorm: { N: number; C: number; mean: Float32Array; rstd: Float32Array };
+  /** inputs [weight]: rows `ids` gathered. */
+  embedding: { ids: Int32Array; N: number; C: number };
+  /** inputs [x]: masked positions replaced by a constant. `mask` broadcast by strides. */
+  maskedFill: { mask: Uint8Array; shape: number[]; maskStrides: number[] };
+  /** inputs [logits]: per-row losses (N). */
+  crossEntropy: {
+    targets: Int32Array;
+    lse: Float32Array;
+    N: number;
+    V: number;
+    ignoreIndex: number;
+    labelSmoothing: number;
+  };
+  /** inputs [q, k, v]: fused scaled dot-product attention; weights saved. */
+  attention: {
+    weights: Float32Array;
+    dropMask: Float32Array | null;
+    BH: number;
+    T: number;
+    S: number;
+    D: number;
+    scale: number;
+  };
+}
+
+export type OpName = keyof OpAttrs;
