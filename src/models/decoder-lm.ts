@@ -1,0 +1,118 @@
+/**
+ * Decoder-only language model (GPT-style; Radford et al. 2018): token embedding plus
+ * position embedding, a stack of causal self-attention layers, a final LayerNorm and an
+ * LM head tied to the token embedding. Parameter names: `wte.weight`, `wpe.weight`,
+ * `blocks.layers.{i}.*` (torch.nn.TransformerEncoderLayer names), `ln_f.*`.
+ *
+ * Shape letters: B batch, T length (<= blockSize), C d_model, V vocabulary.
+ */
+import { defaultGenerator, type Generator } from '../random.js';
+import { Tensor, fmtShape } from '../tensor.js';
+import * as F from '../ops/index.js';
+import type { KVCache } from '../nn/attention.js';
+import { Embedding, LayerNorm, type Activation } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import {
+  LearnedPositionalEmbedding,
+  SinusoidalPositionalEncoding,
+  type PositionalEncoding,
+} from '../nn/positional.js';
+import { TransformerEncoder, TransformerEncoderLayer } from '../nn/transformer.js';
+
+export interface DecoderLMConfig {
+  vocabSize: number;
+  /** Maximum context length T. */
+  blockSize: number;
+  /** d_model. */
+  dModel: number;
+  nhead: number;
+  numLayers: number;
+  /** d_ff; default 4 * dModel. */
+  dimFeedforward?: number;
+  /** Default 0.1. */
+  dropout?: number;
+  /** Default 'gelu'. */
+  activation?: Activation;
+  /** Default true (pre-LN, as GPT-2). */
+  normFirst?: boolean;
+  layerNormEps?: number;
+  /** 'learned' (default, GPT's wpe) or 'sinusoidal' (Sec. 3.5). */
+  position?: 'learned' | 'sinusoidal';
+  /** Std of the N(0, std) embedding initialization; default 0.02 (GPT-2). */
+  initStd?: number;
+}
+
+export class DecoderLM extends Module {
+  readonly config: Required<DecoderLMConfig>;
+  readonly wte: Embedding;
+  readonly wpe: PositionalEncoding;
+  readonly blocks: TransformerEncoder;
+  readonly lnF: LayerNorm;
+
+  constructor(config: DecoderLMConfig, generator: Generator = defaultGenerator) {
+    super();
+    const c: Required<DecoderLMConfig> = {
+      dimFeedforward: 4 * config.dModel,
+      dropout: 0.1,
+      activation: 'gelu',
+      normFirst: true,
+      layerNormEps: 1e-5,
+      position: 'learned',
+      initStd: 0.02,
+      ...config,
+    };
+    this.config = c;
+    const gen = generator;
+    this.wte = this.child(
+      'wte',
+      new Embedding(c.vocabSize, c.dModel, { generator: gen, std: c.initStd }),
+    );
+    this.wpe =
+      c.position === 'learned'
+        ? this.child(
+            'wpe',
+            new LearnedPositionalEmbedding(c.blockSize, c.dModel, {
+              generator: gen,
+              std: c.initStd,
+            }),
+          )
+        : this.child('wpe', new SinusoidalPositionalEncoding(c.dModel, c.blockSize));
+    const layers = Array.from(
+      { length: c.numLayers },
+      () =>
+        new TransformerEncoderLayer(c.dModel, c.nhead, {
+          dimFeedforward: c.dimFeedforward,
+          dropout: c.dropout,
+          activation: c.activation,
+          normFirst: c.normFirst,
+          layerNormEps: c.layerNormEps,
+          generator: gen,
+        }),
+    );
+    this.blocks = this.child('blocks', new TransformerEncoder(layers));
+    this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));
+  }
+
+  /**
+   * @param idx (B, T) int32 token ids
+   * @param caches per-layer KV caches for incremental decoding; `offset` is then the
+   *   number of positions already cached.
+   * @returns logits (B, T, V)
+   * @throws Error if idx is not (B, T) int32 or T + offset exceeds blockSize.
+   */
+  forward(idx: Tensor, caches?: KVCache[], offset = 0): Tensor {
+    if (idx.ndim !== 2 || idx.dtype !== 'int32') {
+      throw new Error(
+        `DecoderLM: idx must be (B, T) int32, got ${idx.dtype} ${fmtShape(idx.shape)}`,
+      );
+    }
+    const x0 = this.wpe.forward(this.wte.forward(idx), offset); // (B, T, C)
+    const x = this.blocks.forward(x0, { isCausal: true }, caches); // (B, T, C)
+    return F.linear(this.lnF.forward(x), this.wte.weight); // (B, T, V), head tied to wte
+  }
+
+  /** Fresh empty KV caches, one per layer. */
+  newCaches(): KVCache[] {
+    return this.blocks.layers.items.map(() => ({ k: null, v: null }));
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Encoder-decoder model for sequence-to-sequence tasks such as translation (Vaswani et
+ * al. 2017, Fig. 1): source and target token embeddings scaled by sqrt(d_model) (Sec. 3.4),
+ * sinusoidal positional encoding (Sec. 3.5), the `Transformer`, and a generator (linear
+ * projection to target-vocabulary logits, Sec. 3.4), optionally tied to the target
+ * embedding. Parameter names: `src_tok_emb.weight`, `tgt_tok_emb.weight`, `transformer.*`
+ * (torch.nn.Transformer's), `generator.weight`, `generator.bias`.
+ *
+ * Shape letters: B batch, S source length, T target length, C d_model, V vocabulary.
+ */
+import { defaultGenerator, type Generator } from '../random.js';
+import { Tensor, fmtShape, zeros } from '../tensor.js';
+import { Dropout, Embedding, Linear, type Activation } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { SinusoidalPositionalEncoding } from '../nn/positional.js';
+import { Transformer, type DecoderLayerCache } from '../nn/transformer.js';
+
+export interface Seq2SeqConfig {
+  srcVocabSize: number;
+  tgtVocabSize: number;
+  dModel: number;
+  nhead: number;
+  numEncoderLayers: number;
+  numDecoderLayers: number;
+  dimFeedforward: number;
+  /** Default 0.1 (Sec. 5.4). */
+  dropout?: number;
+  activation?: Activation;
+  normFirst?: boolean;
+  layerNormEps?: number;
+  /** Maximum sequence length for the positional table. Default 512. */
+  maxLen?: number;
+  /** Share the generator's weight with the target embedding (Sec. 3.4). Default true. */
+  tieWeights?: boolean;
+  /** Token id of padding (masked as keys). Default 0. */
+  padId?: number;
+}
+
+/** Bool (B, L) mask, true where ids == padId. */
+export function paddingMask(ids: Tensor, padId: number): Tensor {
+  const m = zeros(ids.shape, 'bool');
+  const d = ids.i32;
+  for (let i = 0; i < d.length; i++) m.data[i] = d[i] === padId ? 1 : 0;
+  return m;
+}
+
+export class Seq2SeqTransformer extends Module {
+  readonly config: Required<Seq2SeqConfig>;
+  readonly srcTokEmb: Embedding;
+  readonly tgtTokEmb: Embedding;
+  readonly positional: SinusoidalPositionalEncoding;
+  readonly embDropout: Dropout;
+  readonly transformer: Transformer;
+  readonly generator: Linear;
+
+  constructor(config: Seq2SeqConfig, gen: Generator = defaultGenerator) {
+    super();
+    const c: Required<Seq2SeqConfig> = {
+      dropout: 0.1,
+      activation: 'relu',
+      normFirst: false,
+      layerNormEps: 1e-5,
+      maxLen: 512,
+      tieWeights: true,
+      padId: 0,
+      ...config,
+    };
+    this.config = c;
+    const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
+    this.srcTokEmb = this.child(
+      'src_tok_emb',
+      new Embedding(c.srcVocabSize, c.dModel, { generator: gen, scale: true, std }),
+    );
+    this.tgtTokEmb = this.child(
+      'tgt_tok_emb',
+      new Embedding(c.tgtVocabSize, c.dModel, { generator: gen, scale: true, std }),
+    );
+    this.positional = this.child(
+      'positional_encoding',
+      new SinusoidalPositionalEncoding(c.dModel, c.maxLen),
+    );
+    this.embDropout = this.child('dropout', new Dropout(c.dropout, gen));
+    this.transformer = this.child(
+      'transformer',
+      new Transformer({
+        dModel: c.dModel,
+        nhead: c.nhead,
+        numEncoderLayers: c.numEncoderLayers,
+        numDecoderLayers: c.numDecoderLayers,
+        dimFeedforward: c.dimFeedforward,
+        dropout: c.dropout,
+        activation: c.activation,
+        normFirst: c.normFirst,
+        layerNormEps: c.layerNormEps,
+        generator: gen,
+      }),
+    );
+    this.generator = this.child(
+      'generator',
+      new Linear(c.dModel, c.tgtVocabSize, { generator: gen }),
+    );
+    if (c.tieWeights) {
+      // Tie: the generator uses the target embedding's matrix (Press & Wolf 2017; Sec. 3.4).
+      this.generator.tieWeight(this.tgtTokEmb.weight);
+    }
+  }
+
+  private embed(emb: Embedding, ids: Tensor, offset = 0): Tensor {
+    return this.embDropout.forward(this.positional.forward(emb.forward(ids), offset)); // (B, L, C)
+  }
+
+  /**
+   * Encode source ids.
+   * @param src (B, S) int32 @returns memory (B, S, C) and the source padding mask (B, S)
+   */
+  encode(src: Tensor): { memory: Tensor; srcPadMask: Tensor } {
+    if (src.ndim !== 2 || src.dtype !== 'int32')
+      throw new Error(`encode: src must be (B, S) int32, got ${src.dtype} ${fmtShape(src.shape)}`);
+    const srcPadMask = paddingMask(src, this.config.padId);
+    const memory = this.transformer.encoder.forward(this.embed(this.srcTokEmb, src), {
+      srcKeyPaddingMask: srcPadMask,
+    });
+    return { memory, srcPadMask };
+  }
+
+  /**
+   * Decode target ids given the memory; causal self-attention.
+   * @param tgt (B, T) int32 (the new positions only when `caches` are given)
+   * @param offset position of tgt's first token (incremental decoding)
+   * @returns hidden states (B, T, C)
+   */
+  decode(
+    tgt: Tensor,
+    memory: Tensor,
+    srcPadMask: Tensor | null,
+    caches?: DecoderLayerCache[],
+    offset = 0,
+  ): Tensor {
+    const tgtPad = caches ? null : paddingMask(tgt, this.config.padId);
+    return this.transformer.decoder.forward(
+      this.embed(this.tgtTokEmb, tgt, offset),
+      memory,
+      { tgtIsCausal: true, tgtKeyPaddingMask: tgtPad, memoryKeyPaddingMask: srcPadMask },
+      caches,
+    );
+  }
+
+  /** Logits over the target vocabulary: (B, T, C) -> (B, T, V). */
+  project(hidden: Tensor): Tensor {
+    return this.generator.forward(hidden);
+  }
+
+  /**
+   * Teacher-forced forward: logits for every target position.
+   * @param src (B, S) int32; tgt (B, T) int32 (the decoder input, starting with <bos>)
+   * @returns logits (B, T, V)
+   */
+  forward(src: Tensor, tgt: Tensor): Tensor {
+    const { memory, srcPadMask } = this.encode(src);
+    return this.project(this.decode(tgt, memory, srcPadMask));
+  }
+
+  /** Fresh decoder caches for incremental decoding. */
+  newCaches(): DecoderLayerCache[] {
+    return this.transformer.decoder.newCaches();
+  }
+}
