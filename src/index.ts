@@ -1,0 +1,44 @@
+/**
+ * transformer-ts: the Transformer (Vaswani et al. 2017) and its variants on Node.js.
+ * One public entry, exporting by area: tensor, autograd, backend, ops, nn, models, io,
+ * metrics.
+ */
+// tensor
+export { Tensor, tensor, zeros, ones, full, arange, rand, randn, randint, numel, fmtShape } from './tensor.js';
+export type { DType, Shape, Storage } from './tensor.js';
+export { Generator, manualSeed, defaultGenerator } from './random.js';
+// autograd
+export { noGrad, isGradEnabled } from './autograd.js';
+// backend
+export { backend, setBackend, availableBackends, withBackend, setNumThreads, nativeBackendError } from './backend/index.js';
+export type { Backend, BackendName } from './backend/index.js';
+// ops (functional API)
+export * as F from './ops/index.js';
+// nn
+export { Module, ModuleList } from './nn/module.js';
+export { Linear, Embedding, Dropout, LayerNorm, RMSNorm } from './nn/layers.js';
+export type { Activation } from './nn/layers.js';
+export { MultiheadAttention } from './nn/attention.js';
+export type { KVCache, AttentionForwardOptions } from './nn/attention.js';
+export { SinusoidalPositionalEncoding, LearnedPositionalEmbedding, sinusoidTable } from './nn/positional.js';
+export {
+  Transformer,
+  TransformerEncoder,
+  TransformerDecoder,
+  TransformerEncoderLayer,
+  TransformerDecoderLayer,
+} from './nn/transformer.js';
+export type { TransformerConfig, LayerOptions, TransformerMasks } from './nn/transformer.js';
+// models
+export { DecoderLM } from './models/decoder-lm.js';
+export type { DecoderLMConfig } from './models/decoder-lm.js';
+export { Seq2SeqTransformer, paddingMask } from './models/seq2seq.js';
+export type { Seq2SeqConfig } from './models/seq2seq.js';
+export { EncoderClassifier } from './models/classifier.js';
+export type { EncoderClassifierConfig } from './models/classifier.js';
+export { seq2seqPresets, lmPresets, seq2seqParameterCount, lmParameterCount } from './models/presets.js';
+// io
+export * from './io/safetensors.js';
+export { saveModel, loadModel } from './io/checkpoint.js';
+// metrics
+export * from './metrics/index.js';

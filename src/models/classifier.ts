@@ -1,0 +1,110 @@
+/**
+ * Encoder-only classifier (BERT-style; Devlin et al. 2019): token embedding, positional
+ * encoding, a Transformer encoder, pooling ('cls': the first position, which the data
+ * pipeline fills with <bos> as a [CLS] token; 'mean': the mean over non-padding positions),
+ * then a linear classifier head. Parameter names: `tok_emb.weight`, `pos_emb.weight`
+ * (learned positions only), `encoder.layers.{i}.*`, `encoder.norm.*` (pre-LN only),
+ * `classifier.weight`, `classifier.bias`.
+ *
+ * Shape letters: B batch, S length, C d_model, K classes.
+ */
+import { defaultGenerator, type Generator } from '../random.js';
+import { Tensor, fmtShape } from '../tensor.js';
+import * as F from '../ops/index.js';
+import { Dropout, Embedding, LayerNorm, Linear, type Activation } from '../nn/layers.js';
+import { Module } from '../nn/module.js';
+import { LearnedPositionalEmbedding, SinusoidalPositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
+import { TransformerEncoder, TransformerEncoderLayer } from '../nn/transformer.js';
+import { paddingMask } from './seq2seq.js';
+
+export interface EncoderClassifierConfig {
+  vocabSize: number;
+  numClasses: number;
+  dModel: number;
+  nhead: number;
+  numLayers: number;
+  dimFeedforward?: number;
+  dropout?: number;
+  activation?: Activation;
+  normFirst?: boolean;
+  layerNormEps?: number;
+  /** Maximum input length. Default 512. */
+  maxLen?: number;
+  /** 'cls' (first position) or 'mean' (masked mean). Default 'mean'. */
+  pooling?: 'cls' | 'mean';
+  /** Default 'sinusoidal'. */
+  position?: 'learned' | 'sinusoidal';
+  padId?: number;
+}
+
+export class EncoderClassifier extends Module {
+  readonly config: Required<EncoderClassifierConfig>;
+  readonly tokEmb: Embedding;
+  readonly posEmb: PositionalEncoding;
+  readonly dropout: Dropout;
+  readonly encoder: TransformerEncoder;
+  readonly classifier: Linear;
+
+  constructor(config: EncoderClassifierConfig, gen: Generator = defaultGenerator) {
+    super();
+    const c: Required<EncoderClassifierConfig> = {
+      dimFeedforward: 4 * config.dModel,
+      dropout: 0.1,
+      activation: 'gelu',
+      normFirst: true,
+      layerNormEps: 1e-5,
+      maxLen: 512,
+      pooling: 'mean',
+      position: 'sinusoidal',
+      padId: 0,
+      ...config,
+    };
+    this.config = c;
+    this.tokEmb = this.child('tok_emb', new Embedding(c.vocabSize, c.dModel, { generator: gen, scale: true, std: 1 / Math.sqrt(c.dModel) }));
+    this.posEmb =
+      c.position === 'learned'
+        ? this.child('pos_emb', new LearnedPositionalEmbedding(c.maxLen, c.dModel, { generator: gen, std: 0.02 }))
+        : this.child('pos_emb', new SinusoidalPositionalEncoding(c.dModel, c.maxLen));
+    this.dropout = this.child('dropout', new Dropout(c.dropout, gen));
+    const layers = Array.from(
+      { length: c.numLayers },
+      () =>
+        new TransformerEncoderLayer(c.dModel, c.nhead, {
+          dimFeedforward: c.dimFeedforward,
+          dropout: c.dropout,
+          activation: c.activation,
+          normFirst: c.normFirst,
+          layerNormEps: c.layerNormEps,
+          generator: gen,
+        }),
+    );
+    this.encoder = this.child('encoder', new TransformerEncoder(layers, c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null));
+    this.classifier = this.child('classifier', new Linear(c.dModel, c.numClasses, { generator: gen }));
+  }
+
+  /**
+   * @param ids (B, S) int32, padded with padId
+   * @returns logits (B, K)
+   */
+  forward(ids: Tensor): Tensor {
+    if (ids.ndim !== 2 || ids.dtype !== 'int32') throw new Error(`EncoderClassifier: ids must be (B, S) int32, got ${ids.dtype} ${fmtShape(ids.shape)}`);
+    const [B, S] = ids.shape;
+    const pad = paddingMask(ids, this.config.padId);
+    const x0 = this.dropout.forward(this.posEmb.forward(this.tokEmb.forward(ids))); // (B, S, C)
+    const h = this.encoder.forward(x0, { srcKeyPaddingMask: pad }); // (B, S, C)
+    let pooled: Tensor;
+    if (this.config.pooling === 'cls') {
+      pooled = F.reshape(F.slice(h, 1, 0, 1), [B, this.config.dModel]); // (B, C)
+    } else {
+      const keep = new Tensor(new Float32Array(B * S), [B, S, 1]);
+      const counts = new Float32Array(B);
+      for (let i = 0; i < B * S; i++) {
+        keep.f32[i] = pad.data[i] ? 0 : 1;
+        counts[Math.floor(i / S)] += keep.f32[i];
+      }
+      const inv = new Tensor(counts.map((n) => 1 / Math.max(n, 1)), [B, 1]);
+      pooled = F.mul(F.sum(F.mul(h, keep), 1), inv); // (B, C)
+    }
+    return this.classifier.forward(pooled); // (B, K)
+  }
+}
