@@ -1,0 +1,206 @@
+/**
+ * Optimizers with PyTorch's update formulas (torch.optim.SGD, Adam, AdamW), over parameter
+ * groups. Adam and AdamW run the fused `adamw` kernel per parameter.
+ */
+import { backend } from '../backend/index.js';
+import type { Module } from '../nn/module.js';
+import type { Tensor } from '../tensor.js';
+
+export interface ParamGroup {
+  params: Tensor[];
+  /** Overrides the optimizer's weight decay for this group. */
+  weightDecay?: number;
+}
+
+/** Base optimizer: groups, learning rate (settable by schedules), zeroGrad, state I/O. */
+export abstract class Optimizer {
+  readonly groups: Required<ParamGroup>[];
+  /** Current learning rate (a schedule may set it before each step). */
+  lr: number;
+  /** Number of steps taken. */
+  stepCount = 0;
+
+  constructor(params: Tensor[] | ParamGroup[], lr: number, weightDecay: number) {
+    if (!(lr >= 0)) throw new Error(`optimizer: lr must be >= 0, got ${lr}`);
+    const groups: ParamGroup[] =
+      params.length > 0 && 'params' in (params[0] as object)
+        ? (params as ParamGroup[])
+        : [{ params: params as Tensor[] }];
+    this.groups = groups.map((g) => ({
+      params: g.params,
+      weightDecay: g.weightDecay ?? weightDecay,
+    }));
+    this.lr = lr;
+  }
+
+  /** Clear every parameter's gradient. */
+  zeroGrad(): void {
+    for (const g of this.groups) for (const p of g.params) p.grad = null;
+  }
+
+  /** Apply one update from the parameters' current gradients (parameters without grad are skipped). */
+  step(): void {
+    this.stepCount++;
+    this.groups.forEach((g, gi) =>
+      g.params.forEach((p, pi) => {
+        if (p.grad) this.update(p.f32, p.grad.f32, g.weightDecay, `${gi}.${pi}`);
+      }),
+    );
+  }
+
+  protected abstract update(
+    p: Float32Array,
+    g: Float32Array,
+    weightDecay: number,
+    key: string,
+  ): void;
+
+  /** Per-parameter state buffers by key, for checkpoints. */
+  abstract state(): Map<string, Float32Array>;
+}
+
+/** SGD with momentum (torch.optim.SGD): b = mu b + (1 - dampening) g; p -= lr b. */
+export class SGD extends Optimizer {
+  private readonly buf = new Map<string, Float32Array>();
+  constructor(
+    params: Tensor[] | ParamGroup[],
+    opts: {
+      lr: number;
+      momentum?: number;
+      dampening?: number;
+      weightDecay?: number;
+      nesterov?: boolean;
+    },
+  ) {
+    super(params, opts.lr, opts.weightDecay ?? 0);
+    this.momentum = opts.momentum ?? 0;
+    this.dampening = opts.dampening ?? 0;
+    this.nesterov = opts.nesterov ?? false;
+  }
+  readonly momentum: number;
+  readonly dampening: number;
+  readonly nesterov: boolean;
+
+  protected update(p: Float32Array, grad: Float32Array, wd: number, key: string): void {
+    const n = p.length;
+    let b = this.buf.get(key);
+    const first = !b;
+    if (!b) this.buf.set(key, (b = new Float32Array(n)));
+    for (let i = 0; i < n; i++) {
+      let d = grad[i] + wd * p[i];
+      if (this.momentum !== 0) {
+        b[i] = first ? d : this.momentum * b[i] + (1 - this.dampening) * d;
+        d = this.nesterov ? d + this.momentum * b[i] : b[i];
+      }
+      p[i] -= this.lr * d;
+    }
+  }
+  state(): Map<string, Float32Array> {
+    return new Map([...this.buf].map(([k, v]) => [`momentum_buffer.${k}`, v]));
+  }
+}
+
+interface AdamOptions {
+  lr?: number;
+  betas?: [number, number];
+  eps?: number;
+  weightDecay?: number;
+}
+
+/**
+ * AdamW (Loshchilov & Hutter 2019; torch.optim.AdamW): decoupled weight decay
+ * p -= lr * wd * p, then the Adam update with bias correction. Defaults as PyTorch:
+ * lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+ */
+export class AdamW extends Optimizer {
+  readonly beta1: number;
+  readonly beta2: number;
+  readonly eps: number;
+  protected readonly m = new Map<string, Float32Array>();
+  protected readonly v = new Map<string, Float32Array>();
+  constructor(params: Tensor[] | ParamGroup[], opts: AdamOptions = {}, defaultDecay = 0.01) {
+    super(params, opts.lr ?? 1e-3, opts.weightDecay ?? defaultDecay);
+    [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+  }
+  protected moments(key: string, n: number): [Float32Array, Float32Array] {
+    let m = this.m.get(key);
+    let v = this.v.get(key);
+    if (!m || !v) {
+      this.m.set(key, (m = new Float32Array(n)));
+      this.v.set(key, (v = new Float32Array(n)));
+    }
+    return [m, v];
+  }
+  protected update(p: Float32Array, g: Float32Array, wd: number, key: string): void {
+    const [m, v] = this.moments(key, p.length);
+    backend().adamw(
+      p,
+      g,
+      m,
+      v,
+      p.length,
+      this.lr,
+      this.beta1,
+      this.beta2,
+      this.eps,
+      wd,
+      this.stepCount,
+    );
+  }
+  state(): Map<string, Float32Array> {
+    const out = new Map<string, Float32Array>();
+    for (const [k, m] of this.m) out.set(`exp_avg.${k}`, m);
+    for (const [k, v] of this.v) out.set(`exp_avg_sq.${k}`, v);
+    return out;
+  }
+}
+
+/**
+ * Adam (Kingma & Ba 2015; torch.optim.Adam): weight decay, if any, is an L2 term added to
+ * the gradient (not decoupled). Defaults: lr 1e-3, betas (0.9, 0.999), eps 1e-8, no decay.
+ */
+export class Adam extends AdamW {
+  constructor(params: Tensor[] | ParamGroup[], opts: AdamOptions = {}) {
+    super(params, opts, 0);
+  }
+  protected override update(p: Float32Array, g: Float32Array, wd: number, key: string): void {
+    let grad = g;
+    if (wd !== 0) {
+      grad = new Float32Array(g.length);
+      for (let i = 0; i < g.length; i++) grad[i] = g[i] + wd * p[i];
+    }
+    const [m, v] = this.moments(key, p.length);
+    backend().adamw(
+      p,
+      grad,
+      m,
+      v,
+      p.length,
+      this.lr,
+      this.beta1,
+      this.beta2,
+      this.eps,
+      0,
+      this.stepCount,
+    );
+  }
+}
+
+/**
+ * The usual AdamW grouping (minGPT): weight decay on the weights of linear layers and
+ * attention projections (2-D tensors that are not embeddings); none on biases, norms and
+ * embeddings.
+ */
+export function weightDecayGroups(model: Module, weightDecay: number): ParamGroup[] {
+  const decay: Tensor[] = [];
+  const noDecay: Tensor[] = [];
+  for (const [name, p] of model.namedParameters()) {
+    const isEmbedding = /(^|\.)(wte|wpe|tok_emb|pos_emb|src_tok_emb|tgt_tok_emb)\./.test(name);
+    (p.ndim >= 2 && !isEmbedding ? decay : noDecay).push(p);
+  }
+  return [
+    { params: decay, weightDecay },
+    { params: noDecay, weightDecay: 0 },
+  ];
+}
