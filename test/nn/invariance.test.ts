@@ -18,7 +18,12 @@ import { Transformer } from '../../src/nn/transformer.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
-import { lmParameterCount, lmPresets, seq2seqParameterCount, seq2seqPresets } from '../../src/models/presets.js';
+import {
+  lmParameterCount,
+  lmPresets,
+  seq2seqParameterCount,
+  seq2seqPresets,
+} from '../../src/models/presets.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 
@@ -29,12 +34,24 @@ const rowsOf = (t: Tensor, b: number, from: number, to: number): Float32Array =>
 };
 
 function tinyLM(seed = 1): DecoderLM {
-  return new DecoderLM({ vocabSize: 13, blockSize: 12, dModel: 16, nhead: 2, numLayers: 2, dropout: 0, initStd: 0.5 }, new Generator(seed)).eval();
+  return new DecoderLM(
+    { vocabSize: 13, blockSize: 12, dModel: 16, nhead: 2, numLayers: 2, dropout: 0, initStd: 0.5 },
+    new Generator(seed),
+  ).eval();
 }
 function tinySeq2Seq(seed = 2): Seq2SeqTransformer {
   const g = new Generator(seed);
   return new Seq2SeqTransformer(
-    { srcVocabSize: 15, tgtVocabSize: 17, dModel: 16, nhead: 4, numEncoderLayers: 2, numDecoderLayers: 2, dimFeedforward: 32, dropout: 0 },
+    {
+      srcVocabSize: 15,
+      tgtVocabSize: 17,
+      dModel: 16,
+      nhead: 4,
+      numEncoderLayers: 2,
+      numDecoderLayers: 2,
+      dimFeedforward: 32,
+      dropout: 0,
+    },
     g,
   ).eval();
 }
@@ -48,8 +65,14 @@ for (const name of backends) {
       noGrad(() => {
         const a = lm.forward(ids([[1, 2, 3, 4, 5, 6, 7]]));
         const b = lm.forward(ids([[1, 2, 3, 4, 9, 6, 7]]));
-        assert.ok(maxAbsDiff(rowsOf(a, 0, 0, 4), rowsOf(b, 0, 0, 4)) === 0, 'positions 0..3 changed');
-        assert.ok(maxAbsDiff(rowsOf(a, 0, 4, 5), rowsOf(b, 0, 4, 5)) > 1e-3, 'position 4 should change');
+        assert.ok(
+          maxAbsDiff(rowsOf(a, 0, 0, 4), rowsOf(b, 0, 0, 4)) === 0,
+          'positions 0..3 changed',
+        );
+        assert.ok(
+          maxAbsDiff(rowsOf(a, 0, 4, 5), rowsOf(b, 0, 4, 5)) > 1e-3,
+          'position 4 should change',
+        );
       });
     });
 
@@ -66,13 +89,37 @@ for (const name of backends) {
 
     test('key padding: changing padded source tokens leaves the outputs unchanged', () => {
       const m = tinySeq2Seq();
-      const clf = new EncoderClassifier({ vocabSize: 15, numClasses: 3, dModel: 16, nhead: 2, numLayers: 2, dropout: 0 }, new Generator(3)).eval();
+      const clf = new EncoderClassifier(
+        { vocabSize: 15, numClasses: 3, dModel: 16, nhead: 2, numLayers: 2, dropout: 0 },
+        new Generator(3),
+      ).eval();
       noGrad(() => {
         // Pad id 0 at the tail of the first sequence; the second has no padding.
-        const a = m.forward(ids([[3, 4, 0, 0], [5, 6, 7, 8]]), ids([[1, 7, 8], [1, 9, 9]]));
+        const a = m.forward(
+          ids([
+            [3, 4, 0, 0],
+            [5, 6, 7, 8],
+          ]),
+          ids([
+            [1, 7, 8],
+            [1, 9, 9],
+          ]),
+        );
         // More padded positions, same real tokens: the logits must not move.
-        const c = m.forward(ids([[3, 4, 0, 0, 0, 0], [5, 6, 7, 8, 0, 0]]), ids([[1, 7, 8], [1, 9, 9]]));
-        assert.ok(maxAbsDiff(a.f32, c.f32) < 1e-5, `extra padding changed the logits by ${maxAbsDiff(a.f32, c.f32)}`);
+        const c = m.forward(
+          ids([
+            [3, 4, 0, 0, 0, 0],
+            [5, 6, 7, 8, 0, 0],
+          ]),
+          ids([
+            [1, 7, 8],
+            [1, 9, 9],
+          ]),
+        );
+        assert.ok(
+          maxAbsDiff(a.f32, c.f32) < 1e-5,
+          `extra padding changed the logits by ${maxAbsDiff(a.f32, c.f32)}`,
+        );
         const p = clf.forward(ids([[3, 4, 5, 0, 0]]));
         const q = clf.forward(ids([[3, 4, 5, 0, 0, 0, 0, 0]]));
         assert.ok(maxAbsDiff(p.f32, q.f32) < 1e-5, 'classifier logits depend on padding');
@@ -85,7 +132,14 @@ for (const name of backends) {
       const kv1 = randn([2, 4, 8], new Generator(6));
       const kv2 = kv1.clone();
       for (let i = 3 * 8; i < 4 * 8; i++) kv2.f32[i] += 10; // batch 0, key 3 (padded)
-      const kpm = tensor([[0, 0, 0, 1], [0, 0, 0, 0]], undefined, 'bool');
+      const kpm = tensor(
+        [
+          [0, 0, 0, 1],
+          [0, 0, 0, 0],
+        ],
+        undefined,
+        'bool',
+      );
       const a = mha.forward(q, kv1, kv1, { keyPaddingMask: kpm }).out;
       const b = mha.forward(q, kv2, kv2, { keyPaddingMask: kpm }).out;
       assert.ok(maxAbsDiff(a.f32.subarray(0, 24), b.f32.subarray(0, 24)) < 1e-6);
@@ -94,7 +148,15 @@ for (const name of backends) {
     test('a query whose keys are all masked gives zeros, not NaN', () => {
       const q = randn([1, 2, 3, 4], new Generator(7));
       const k = randn([1, 2, 5, 4], new Generator(8));
-      const mask = tensor([[1, 1, 1, 1, 1], [0, 1, 0, 1, 0], [0, 0, 0, 0, 0]], undefined, 'bool');
+      const mask = tensor(
+        [
+          [1, 1, 1, 1, 1],
+          [0, 1, 0, 1, 0],
+          [0, 0, 0, 0, 0],
+        ],
+        undefined,
+        'bool',
+      );
       const { out, weights } = F.scaledDotProductAttention(q, k, k, { mask, needWeights: true });
       assert.ok(out.f32.every((v) => Number.isFinite(v)));
       for (let h = 0; h < 2; h++) {
@@ -122,7 +184,10 @@ for (const name of backends) {
     test('KV-cached decoding equals uncached decoding (Seq2SeqTransformer, cross-attention cached)', () => {
       const m = tinySeq2Seq(10);
       noGrad(() => {
-        const src = ids([[3, 4, 5, 0], [6, 7, 8, 9]]);
+        const src = ids([
+          [3, 4, 5, 0],
+          [6, 7, 8, 9],
+        ]);
         const tgt = [
           [1, 4, 6, 2],
           [1, 3, 3, 5],
@@ -131,9 +196,14 @@ for (const name of backends) {
         const { memory, srcPadMask } = m.encode(src);
         const caches = m.newCaches();
         for (let t = 0; t < 4; t++) {
-          const step = m.project(m.decode(ids(tgt.map((r) => [r[t]])), memory, srcPadMask, caches, t)); // (2, 1, V)
+          const step = m.project(
+            m.decode(ids(tgt.map((r) => [r[t]])), memory, srcPadMask, caches, t),
+          ); // (2, 1, V)
           for (let b = 0; b < 2; b++) {
-            assert.ok(maxAbsDiff(rowsOf(step, b, 0, 1), rowsOf(full, b, t, t + 1)) < 1e-5, `batch ${b} position ${t}`);
+            assert.ok(
+              maxAbsDiff(rowsOf(step, b, 0, 1), rowsOf(full, b, t, t + 1)) < 1e-5,
+              `batch ${b} position ${t}`,
+            );
           }
         }
       });
@@ -162,7 +232,13 @@ for (const name of backends) {
     });
 
     test('loadStateDict names missing, unexpected and mis-shaped tensors', () => {
-      const t = new Transformer({ dModel: 8, nhead: 2, numEncoderLayers: 1, numDecoderLayers: 1, dimFeedforward: 16 });
+      const t = new Transformer({
+        dModel: 8,
+        nhead: 2,
+        numEncoderLayers: 1,
+        numDecoderLayers: 1,
+        dimFeedforward: 16,
+      });
       const sd = new Map(t.stateDict());
       sd.delete('decoder.norm.bias');
       sd.set('extra.weight', tensor([1]));
@@ -172,7 +248,9 @@ for (const name of backends) {
         (e: Error) =>
           /decoder\.norm\.bias/.test(e.message) &&
           /extra\.weight/.test(e.message) &&
-          /encoder\.layers\.0\.linear1\.weight: checkpoint \(3, 3\) vs model \(16, 8\)/.test(e.message),
+          /encoder\.layers\.0\.linear1\.weight: checkpoint \(3, 3\) vs model \(16, 8\)/.test(
+            e.message,
+          ),
       );
     });
 
@@ -180,7 +258,13 @@ for (const name of backends) {
       assert.throws(() => F.matmul(randn([2, 3]), randn([4, 5])), /matmul.*\(2, 3\).*\(4, 5\)/);
       assert.throws(() => F.add(randn([2, 3]), randn([4])), /add: shapes \(2, 3\) and \(4,\)/);
       const mha = new MultiheadAttention(8, 2);
-      assert.throws(() => mha.forward(randn([1, 3, 8]), randn([1, 4, 8]), randn([1, 4, 8]), { keyPaddingMask: tensor([[0, 0, 0]], undefined, 'bool') }), /keyPaddingMask \(1, 3\) must be \(B, S\) = \(1, 4\)/);
+      assert.throws(
+        () =>
+          mha.forward(randn([1, 3, 8]), randn([1, 4, 8]), randn([1, 4, 8]), {
+            keyPaddingMask: tensor([[0, 0, 0]], undefined, 'bool'),
+          }),
+        /keyPaddingMask \(1, 3\) must be \(B, S\) = \(1, 4\)/,
+      );
     });
   });
 }
