@@ -4,13 +4,32 @@
  * metrics.
  */
 // tensor
-export { Tensor, tensor, zeros, ones, full, arange, rand, randn, randint, numel, fmtShape } from './tensor.js';
+export {
+  Tensor,
+  tensor,
+  zeros,
+  ones,
+  full,
+  arange,
+  rand,
+  randn,
+  randint,
+  numel,
+  fmtShape,
+} from './tensor.js';
 export type { DType, Shape, Storage } from './tensor.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';
 // autograd
 export { noGrad, isGradEnabled } from './autograd.js';
 // backend
-export { backend, setBackend, availableBackends, withBackend, setNumThreads, nativeBackendError } from './backend/index.js';
+export {
+  backend,
+  setBackend,
+  availableBackends,
+  withBackend,
+  setNumThreads,
+  nativeBackendError,
+} from './backend/index.js';
 export type { Backend, BackendName } from './backend/index.js';
 // ops (functional API)
 export * as F from './ops/index.js';
@@ -20,7 +39,11 @@ export { Linear, Embedding, Dropout, LayerNorm, RMSNorm } from './nn/layers.js';
 export type { Activation } from './nn/layers.js';
 export { MultiheadAttention } from './nn/attention.js';
 export type { KVCache, AttentionForwardOptions } from './nn/attention.js';
-export { SinusoidalPositionalEncoding, LearnedPositionalEmbedding, sinusoidTable } from './nn/positional.js';
+export {
+  SinusoidalPositionalEncoding,
+  LearnedPositionalEmbedding,
+  sinusoidTable,
+} from './nn/positional.js';
 export {
   Transformer,
   TransformerEncoder,
@@ -36,9 +59,25 @@ export { Seq2SeqTransformer, paddingMask } from './models/seq2seq.js';
 export type { Seq2SeqConfig } from './models/seq2seq.js';
 export { EncoderClassifier } from './models/classifier.js';
 export type { EncoderClassifierConfig } from './models/classifier.js';
-export { seq2seqPresets, lmPresets, seq2seqParameterCount, lmParameterCount } from './models/presets.js';
+export {
+  seq2seqPresets,
+  lmPresets,
+  seq2seqParameterCount,
+  lmParameterCount,
+} from './models/presets.js';
 // io
 export * from './io/safetensors.js';
 export { saveModel, loadModel } from './io/checkpoint.js';
+// tokenizers
+export * from './tokenizers/index.js';
+// decoding and training
+export { generate } from './decode/generate.js';
+export type { GenerateOptions } from './decode/generate.js';
+export { sampleToken, argmaxRow } from './decode/sampling.js';
+export type { SamplingOptions } from './decode/sampling.js';
+export { SGD, Adam, AdamW, Optimizer, weightDecayGroups } from './train/optim.js';
+export type { ParamGroup } from './train/optim.js';
+export { noamSchedule, cosineSchedule, constantSchedule } from './train/schedule.js';
+export type { Schedule } from './train/schedule.js';
 // metrics
 export * from './metrics/index.js';
