@@ -13,8 +13,12 @@ import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Dropout, Embedding, LayerNorm, Linear, type Activation } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { LearnedPositionalEmbedding, SinusoidalPositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
-import { TransformerEncoder, TransformerEncoderLayer } from '../nn/transformer.js';
+import {
+  LearnedPositionalEmbedding,
+  SinusoidalPositionalEncoding,
+  type PositionalEncoding,
+} from '../nn/positional.js';
+import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 import { paddingMask } from './seq2seq.js';
 
 export interface EncoderClassifierConfig {
@@ -60,26 +64,31 @@ export class EncoderClassifier extends Module {
       ...config,
     };
     this.config = c;
-    this.tokEmb = this.child('tok_emb', new Embedding(c.vocabSize, c.dModel, { generator: gen, scale: true, std: 1 / Math.sqrt(c.dModel) }));
+    this.tokEmb = this.child(
+      'tok_emb',
+      new Embedding(c.vocabSize, c.dModel, {
+        generator: gen,
+        scale: true,
+        std: 1 / Math.sqrt(c.dModel),
+      }),
+    );
     this.posEmb =
       c.position === 'learned'
-        ? this.child('pos_emb', new LearnedPositionalEmbedding(c.maxLen, c.dModel, { generator: gen, std: 0.02 }))
+        ? this.child(
+            'pos_emb',
+            new LearnedPositionalEmbedding(c.maxLen, c.dModel, { generator: gen, std: 0.02 }),
+          )
         : this.child('pos_emb', new SinusoidalPositionalEncoding(c.dModel, c.maxLen));
     this.dropout = this.child('dropout', new Dropout(c.dropout, gen));
-    const layers = Array.from(
-      { length: c.numLayers },
-      () =>
-        new TransformerEncoderLayer(c.dModel, c.nhead, {
-          dimFeedforward: c.dimFeedforward,
-          dropout: c.dropout,
-          activation: c.activation,
-          normFirst: c.normFirst,
-          layerNormEps: c.layerNormEps,
-          generator: gen,
-        }),
+    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
+    this.encoder = this.child(
+      'encoder',
+      new TransformerEncoder(layers, c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null),
     );
-    this.encoder = this.child('encoder', new TransformerEncoder(layers, c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null));
-    this.classifier = this.child('classifier', new Linear(c.dModel, c.numClasses, { generator: gen }));
+    this.classifier = this.child(
+      'classifier',
+      new Linear(c.dModel, c.numClasses, { generator: gen }),
+    );
   }
 
   /**
@@ -87,7 +96,10 @@ export class EncoderClassifier extends Module {
    * @returns logits (B, K)
    */
   forward(ids: Tensor): Tensor {
-    if (ids.ndim !== 2 || ids.dtype !== 'int32') throw new Error(`EncoderClassifier: ids must be (B, S) int32, got ${ids.dtype} ${fmtShape(ids.shape)}`);
+    if (ids.ndim !== 2 || ids.dtype !== 'int32')
+      throw new Error(
+        `EncoderClassifier: ids must be (B, S) int32, got ${ids.dtype} ${fmtShape(ids.shape)}`,
+      );
     const [B, S] = ids.shape;
     const pad = paddingMask(ids, this.config.padId);
     const x0 = this.dropout.forward(this.posEmb.forward(this.tokEmb.forward(ids))); // (B, S, C)
@@ -102,7 +114,10 @@ export class EncoderClassifier extends Module {
         keep.f32[i] = pad.data[i] ? 0 : 1;
         counts[Math.floor(i / S)] += keep.f32[i];
       }
-      const inv = new Tensor(counts.map((n) => 1 / Math.max(n, 1)), [B, 1]);
+      const inv = new Tensor(
+        counts.map((n) => 1 / Math.max(n, 1)),
+        [B, 1],
+      );
       pooled = F.mul(F.sum(F.mul(h, keep), 1), inv); // (B, C)
     }
     return this.classifier.forward(pooled); // (B, K)

@@ -17,7 +17,7 @@ import {
   SinusoidalPositionalEncoding,
   type PositionalEncoding,
 } from '../nn/positional.js';
-import { TransformerEncoder, TransformerEncoderLayer } from '../nn/transformer.js';
+import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 
 export interface DecoderLMConfig {
   vocabSize: number;
@@ -77,18 +77,7 @@ export class DecoderLM extends Module {
             }),
           )
         : this.child('wpe', new SinusoidalPositionalEncoding(c.dModel, c.blockSize));
-    const layers = Array.from(
-      { length: c.numLayers },
-      () =>
-        new TransformerEncoderLayer(c.dModel, c.nhead, {
-          dimFeedforward: c.dimFeedforward,
-          dropout: c.dropout,
-          activation: c.activation,
-          normFirst: c.normFirst,
-          layerNormEps: c.layerNormEps,
-          generator: gen,
-        }),
-    );
+    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
     this.blocks = this.child('blocks', new TransformerEncoder(layers));
     this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));
   }

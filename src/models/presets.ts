@@ -15,13 +15,41 @@ type LMPreset = Omit<DecoderLMConfig, 'vocabSize'>;
  */
 export const seq2seqPresets = {
   /** The paper's base model (Table 3): d_model 512, h 8, N 6+6, d_ff 2048. 82,065,544 parameters (37k vocabularies; 63,121,544 without the separate source embedding, i.e. with the paper's three-way sharing, which reports 65M); 52,340,544 with 8k vocabularies. */
-  base: { dModel: 512, nhead: 8, numEncoderLayers: 6, numDecoderLayers: 6, dimFeedforward: 2048, dropout: 0.1 },
+  base: {
+    dModel: 512,
+    nhead: 8,
+    numEncoderLayers: 6,
+    numDecoderLayers: 6,
+    dimFeedforward: 2048,
+    dropout: 0.1,
+  },
   /** The paper's big model (Table 3): d_model 1024, h 16, N 6+6, d_ff 4096, dropout 0.3. 252,174,472 parameters (37k); 192,753,472 (8k). */
-  big: { dModel: 1024, nhead: 16, numEncoderLayers: 6, numDecoderLayers: 6, dimFeedforward: 4096, dropout: 0.3 },
+  big: {
+    dModel: 1024,
+    nhead: 16,
+    numEncoderLayers: 6,
+    numDecoderLayers: 6,
+    dimFeedforward: 4096,
+    dropout: 0.3,
+  },
   /** A small model that trains on 2 CPU cores in minutes: d_model 256, h 4, N 3+3, d_ff 512. 8,058,688 parameters (8k vocabularies). */
-  small: { dModel: 256, nhead: 4, numEncoderLayers: 3, numDecoderLayers: 3, dimFeedforward: 512, dropout: 0.1 },
+  small: {
+    dModel: 256,
+    nhead: 4,
+    numEncoderLayers: 3,
+    numDecoderLayers: 3,
+    dimFeedforward: 512,
+    dropout: 0.1,
+  },
   /** For tests: d_model 32, h 4, N 1+1, d_ff 64. 541,504 parameters (8k vocabularies). */
-  tiny: { dModel: 32, nhead: 4, numEncoderLayers: 1, numDecoderLayers: 1, dimFeedforward: 64, dropout: 0 },
+  tiny: {
+    dModel: 32,
+    nhead: 4,
+    numEncoderLayers: 1,
+    numDecoderLayers: 1,
+    dimFeedforward: 64,
+    dropout: 0,
+  },
 } satisfies Record<string, Seq2SeqPreset>;
 
 /** Decoder-only LM presets. */

@@ -225,6 +225,16 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
   }
 }
 
+/** `n` independently initialized encoder layers (torch's `_get_clones` copies one; ours differ). */
+export function makeEncoderLayers(
+  n: number,
+  dModel: number,
+  nhead: number,
+  opts: LayerOptions,
+): TransformerEncoderLayer[] {
+  return Array.from({ length: n }, () => new TransformerEncoderLayer(dModel, nhead, opts));
+}
+
 /** A stack of N encoder layers with an optional final LayerNorm (torch.nn.TransformerEncoder). */
 export class TransformerEncoder extends Module {
   readonly layers: ModuleList<TransformerEncoderLayer>;
