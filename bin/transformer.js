@@ -1,3 +1,6 @@
 #!/usr/bin/env node
 // The `transformer` command. Runs the compiled CLI from dist/ (built by `npm ci`).
-import('../dist/cli/index.js').then((m) => m.main(process.argv.slice(2)));
+import process from 'node:process';
+
+const { main } = await import('../dist/cli/index.js');
+await main(process.argv.slice(2));

@@ -1,0 +1,310 @@
+/*
+ * GEMM-based kernels (matmul, fused attention) on OpenBLAS, and the thread count shared
+ * by OpenBLAS and the kernel pool.
+ *
+ * Threading: one thread count n (default 2, or TRANSFORMER_THREADS) sizes our pool, and
+ * OpenBLAS is kept at 1 thread (openblas_set_num_threads(1)): every kernel, GEMMs included,
+ * runs on the same n threads, so OpenBLAS's workers (which spin for ~0.1 s after each
+ * threaded call by default) never compete with the pool on 2 cores.
+ * - A big GEMM (>= SPLIT_GEMM_MIN multiply-adds) is split in blocks of 16 rows of the
+ *   output (or 16 columns when M is small) over the pool; each block is a 1-thread sgemm.
+ *   Measured on the 2-core dev machine (bench/run.ts --case matmul, medians over runs):
+ *   170-200 GFLOP/s on 512x512x512 and 768x128x512, versus 135-182 with OpenBLAS's own
+ *   2 threads and 92-105 with 1 thread.
+ * - Many small GEMMs (attention over B*H slices, batched matmul of small matrices) are
+ *   spread over the pool by slice when each GEMM has >= SLICE_PAR_MIN multiply-adds, else
+ *   run on the caller. Measured (bench/run.ts --case attention, causal forward + backward,
+ *   median ms; pool / slices in sequence with 2-thread OpenBLAS / 1 thread):
+ *     BH=48,  T=S=64,  D=32: 0.91-1.16 / 1.65-2.10 / 1.60-2.09  -> pool, ~1.8x
+ *     BH=256, T=S=24,  D=32: pool was 1.6-2.1 vs 1.45-1.55 sequential: concurrent tiny
+ *                            sgemm calls contend inside OpenBLAS, so these run on the caller
+ *     BH=8,   T=S=256, D=64: 3.0-3.7 / 5.8-7.0 / 6.0-7.4      -> pool, ~1.9x
+ *   Sequential 2-thread GEMMs gain nothing at these sizes: OpenBLAS does not thread GEMMs
+ *   below 64^3, so they leave a core idle.
+ * setSplitGemm(false) (benchmarks) restores OpenBLAS's own threading for comparison.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kernels.h"
+#include "pool.h"
+
+/* Declared here too in case the cblas.h found is not OpenBLAS's own. */
+extern void openblas_set_num_threads(int num_threads);
+
+static int g_n_threads = 1;
+/* 1: big GEMMs are split in row/column blocks over our pool, OpenBLAS always at 1 thread
+ * (no OpenBLAS worker threads ever run); 0: OpenBLAS threads itself. */
+static int g_split_gemm = 1;
+static int g_slices_parallel = 1; /* 0: run slices sequentially with n-thread GEMMs (bench) */
+
+void k_set_slices_parallel(int on) { g_slices_parallel = on != 0; }
+
+void k_set_threads(int n) {
+  if (n < 1) n = 1;
+  if (n > POOL_MAX_THREADS) n = POOL_MAX_THREADS;
+  g_n_threads = n;
+  openblas_set_num_threads(g_split_gemm ? 1 : n);
+  pool_set_threads(n);
+}
+
+void k_set_split_gemm(int on) {
+  g_split_gemm = on != 0;
+  k_set_threads(g_n_threads);
+}
+
+int k_threads(void) { return g_n_threads; }
+
+/* Runs a pool region whose chunks call sgemm, so that at most n threads run: OpenBLAS is
+ * single-threaded inside. With slices parallelism off (benchmarks only), the slices run one
+ * after another with n-thread OpenBLAS GEMMs instead. */
+/* Slices with fewer multiply-adds per GEMM than this run on the caller only: concurrent
+ * tiny sgemm calls contend inside OpenBLAS (its per-call buffer allocation), measured
+ * slower than one thread for BH=256, T=S=24, D=32 (18K per GEMM). */
+#define SLICE_PAR_MIN 32768
+
+static void run_gemm_region(pool_fn fn, void *ctx, int64_t n, int64_t gemm_size) {
+  if (g_n_threads < 2 || gemm_size < SLICE_PAR_MIN) {
+    fn(ctx, 0, n, 0);
+  } else if (!g_slices_parallel) {
+    if (g_split_gemm) openblas_set_num_threads(g_n_threads);
+    fn(ctx, 0, n, 0);
+    if (g_split_gemm) openblas_set_num_threads(1);
+  } else {
+    if (!g_split_gemm) openblas_set_num_threads(1);
+    pool_run(fn, ctx, n, n >= 2);
+    if (!g_split_gemm) openblas_set_num_threads(g_n_threads);
+  }
+}
+
+/* Per-thread scratch, grown on demand and kept (attention needs 2 x T*S floats). */
+static float *g_scratch[POOL_MAX_THREADS];
+static size_t g_scratch_len[POOL_MAX_THREADS];
+
+static float *scratch(int tid, size_t n) {
+  if (g_scratch_len[tid] < n) {
+    free(g_scratch[tid]);
+    g_scratch[tid] = malloc(n * sizeof(float));
+    g_scratch_len[tid] = g_scratch[tid] ? n : 0;
+  }
+  return g_scratch[tid];
+}
+
+/* ---------- matmul ---------- */
+
+static void sgemm_ld(float *out, const float *a, const float *b, int64_t M, int64_t N,
+                     int64_t K, int transA, int transB, float beta, int64_t lda, int64_t ldb,
+                     int64_t ldc) {
+  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+              transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b,
+              (int)ldb, beta, out, (int)ldc);
+}
+
+/* One GEMM split in blocks of rows of out (or columns when M is small) over the pool. */
+typedef struct {
+  float *out;
+  const float *a, *b;
+  int64_t M, N, K, blk;
+  int tA, tB, byRows;
+  float beta;
+} split_ctx;
+
+static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
+  (void)tid;
+  split_ctx *c = p;
+  const int64_t lda = c->tA ? c->M : c->K, ldb = c->tB ? c->K : c->N;
+  if (c->byRows) {
+    int64_t m0 = b0 * c->blk, m1 = b1 * c->blk < c->M ? b1 * c->blk : c->M;
+    const float *a = c->tA ? c->a + m0 : c->a + m0 * c->K;
+    sgemm_ld(c->out + m0 * c->N, a, c->b, m1 - m0, c->N, c->K, c->tA, c->tB, c->beta, lda, ldb,
+             c->N);
+  } else {
+    int64_t n0 = b0 * c->blk, n1 = b1 * c->blk < c->N ? b1 * c->blk : c->N;
+    const float *b = c->tB ? c->b + n0 * c->K : c->b + n0;
+    sgemm_ld(c->out + n0, c->a, b, c->M, n1 - n0, c->K, c->tA, c->tB, c->beta, lda, ldb, c->N);
+  }
+}
+
+/* GEMMs with at least this many multiply-adds are split over the pool. */
+#define SPLIT_GEMM_MIN (1 << 20)
+
+static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                  int transA, int transB, float beta, int may_split) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
+    return;
+  }
+  if (may_split && g_split_gemm && g_n_threads >= 2 && M * N * K >= SPLIT_GEMM_MIN) {
+    /* Blocks of 16 rows (or columns); rows when M is large enough to give every thread
+     * several blocks' worth, else columns. */
+    split_ctx c = {out, a, b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads, beta};
+    int64_t dim = c.byRows ? M : N;
+    int64_t nb = (dim + c.blk - 1) / c.blk;
+    pool_run(split_range, &c, nb, nb >= 2);
+    return;
+  }
+  sgemm_ld(out, a, b, M, N, K, transA, transB, beta, transA ? M : K, transB ? K : N, N);
+}
+
+typedef struct {
+  float *out;
+  const float *a, *b;
+  int64_t M, N, K, sA, sB;
+  int tA, tB, split;
+  float beta;
+} mm_ctx;
+
+static void mm_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  mm_ctx *c = p;
+  for (int64_t i = b; i < e; i++)
+    gemm1(c->out + i * c->M * c->N, c->a + i * c->sA, c->b + i * c->sB, c->M, c->N, c->K, c->tA,
+          c->tB, c->beta, c->split);
+}
+
+/* Batched GEMMs at most this big (M*N*K) run in parallel over the batch. */
+#define SMALL_GEMM (1 << 21)
+
+void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
+              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta) {
+  if (batch <= 0) return;
+  /* A stacked batch against one shared B is one tall GEMM. */
+  if (batch > 1 && strideB == 0 && !transA && strideA == M * K) {
+    gemm1(out, a, b, batch * M, N, K, 0, transB, beta, 1);
+    return;
+  }
+  mm_ctx c = {out, a, b, M, N, K, strideA, strideB, transA, transB, 1, beta};
+  if (batch >= 2 && M * N * K <= SMALL_GEMM) {
+    c.split = 0;
+    run_gemm_region(mm_range, &c, batch, M * N * K);
+  } else {
+    mm_range(&c, 0, batch, 0);
+  }
+}
+
+/* ---------- fused attention ---------- */
+
+typedef struct {
+  float *out, *weights, *dq, *dk, *dv;
+  const float *q, *k, *v, *mask, *drop, *dout, *w;
+  int64_t msB, msT, T, S, D;
+  float scale;
+  int causal;
+} att_ctx;
+
+static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+  att_ctx *c = p;
+  const int64_t T = c->T, S = c->S, D = c->D, off = S - T;
+  float *pd = c->drop ? scratch(tid, (size_t)(T * S)) : NULL;
+  for (int64_t b = b0; b < b1; b++) {
+    const float *q = c->q + b * T * D, *k = c->k + b * S * D, *v = c->v + b * S * D;
+    float *w = c->weights + b * T * S, *o = c->out + b * T * D;
+    /* scores (T, S) = scale * q k^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, c->scale, q,
+                (int)D, k, (int)D, 0.0f, w, (int)S);
+    for (int64_t t = 0; t < T; t++) {
+      float *row = w + t * S;
+      if (c->mask) {
+        const float *mr = c->mask + b * c->msB + t * c->msT;
+        for (int64_t s = 0; s < S; s++) row[s] += mr[s];
+      }
+      if (c->causal) {
+        int64_t s0 = t + off + 1 < 0 ? 0 : t + off + 1;
+        for (int64_t s = s0; s < S; s++) row[s] = -INFINITY;
+      }
+      k_softmax_row(row, row, S);
+    }
+    const float *pm = w;
+    if (c->drop) {
+      const float *dm = c->drop + b * T * S;
+      for (int64_t i = 0; i < T * S; i++) pd[i] = w[i] * dm[i];
+      pm = pd;
+    }
+    /* out (T, D) = P (T, S) v (S, D) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pm,
+                (int)S, v, (int)D, 0.0f, o, (int)D);
+  }
+}
+
+void k_attention_forward(float *out, float *weights, const float *q, const float *k,
+                         const float *v, const float *mask, int64_t msB, int64_t msT,
+                         const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
+                         float scale, int causal) {
+  if (BH <= 0 || T <= 0) return;
+  if (S == 0 || D == 0) {
+    /* Degenerate: no keys (all rows masked) or empty heads. */
+    if (S == 0) {
+      memset(out, 0, (size_t)(BH * T * D) * sizeof(float));
+      return;
+    }
+    /* D == 0: every score is 0 (+ mask); out (BH, T, 0) is empty. */
+    for (int64_t b = 0; b < BH; b++)
+      for (int64_t t = 0; t < T; t++) {
+        float *row = weights + (b * T + t) * S;
+        for (int64_t s = 0; s < S; s++) {
+          row[s] = mask ? mask[b * msB + t * msT + s] : 0.0f;
+          if (causal && s > t + (S - T)) row[s] = -INFINITY;
+        }
+        k_softmax_row(row, row, S);
+      }
+    return;
+  }
+  att_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .mask = mask,
+               .drop = drop, .msB = msB, .msT = msT, .T = T, .S = S, .D = D, .scale = scale,
+               .causal = causal};
+  run_gemm_region(att_fwd_range, &c, BH, T * S * D);
+}
+
+static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+  att_ctx *c = p;
+  const int64_t T = c->T, S = c->S, D = c->D;
+  float *buf = scratch(tid, (size_t)(2 * T * S));
+  float *dp = buf, *pd = buf + T * S;
+  for (int64_t b = b0; b < b1; b++) {
+    const float *q = c->q + b * T * D, *k = c->k + b * S * D, *v = c->v + b * S * D;
+    const float *w = c->w + b * T * S, *dout = c->dout + b * T * D;
+    const float *dm = c->drop ? c->drop + b * T * S : NULL;
+    float *dq = c->dq + b * T * D, *dk = c->dk + b * S * D, *dv = c->dv + b * S * D;
+    /* dP_drop (T, S) = dout (T, D) v^T */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, 1.0f, dout,
+                (int)D, v, (int)D, 0.0f, dp, (int)S);
+    /* dv (S, D) += P_drop^T (S, T) dout (T, D) */
+    const float *pm = w;
+    if (dm) {
+      for (int64_t i = 0; i < T * S; i++) pd[i] = w[i] * dm[i];
+      pm = pd;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pm,
+                (int)S, dout, (int)D, 1.0f, dv, (int)D);
+    /* dS = P * (dP - sum(dP * P)) * scale, with dP = dP_drop * dropMask; into pd. */
+    for (int64_t t = 0; t < T; t++) {
+      float *dpr = dp + t * S, *ds = pd + t * S;
+      const float *pr = w + t * S;
+      if (dm)
+        for (int64_t s = 0; s < S; s++) dpr[s] *= dm[t * S + s];
+      double sum = 0;
+      for (int64_t s = 0; s < S; s++) sum += (double)dpr[s] * pr[s];
+      for (int64_t s = 0; s < S; s++)
+        ds[s] = pr[s] == 0 ? 0.0f : (float)(pr[s] * (dpr[s] - sum) * c->scale);
+    }
+    /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pd,
+                (int)S, k, (int)D, 1.0f, dq, (int)D);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pd,
+                (int)S, q, (int)D, 1.0f, dk, (int)D);
+  }
+}
+
+void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                          const float *k, const float *v, const float *weights,
+                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
+                          float scale) {
+  if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
+  att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
+               .w = weights, .drop = drop, .T = T, .S = S, .D = D, .scale = scale};
+  run_gemm_region(att_bwd_range, &c, BH, T * S * D);
+}

@@ -1,0 +1,792 @@
+/*
+ * Element-wise, reduction, normalization, loss, embedding, strided-copy and optimizer
+ * kernels. Each mirrors the kernel of the same name in src/backend/js.ts:
+ * - sums over a row run in double (as js does), with 8 independent accumulators in a
+ *   fixed order, so results are deterministic and independent of the thread count;
+ * - element-wise math runs in float: exp and tanh with the vectorizable vexpf / vtanhf of
+ *   vmath.h (<= ~2 ulp), log with logf, gelu with libm's erff (the exact erf form); scalar
+ *   and optimizer arithmetic in double like js;
+ * - parallel kernels split over rows or column blocks, never inside one reduction.
+ */
+#include "kernels.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "vmath.h"
+
+/* Hot loops get an AVX2 clone picked at load time when the CPU has it (ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define HOT __attribute__((target_clones("arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
+#define SQRT1_2_F 0.70710678118654752440f
+#define SQRT_2_OVER_PI_F 0.79788456080286535588f
+#define INV_SQRT_2PI_F 0.39894228040143267794f
+
+/* ---------- row helpers (double accumulation, fixed order) ---------- */
+
+static double row_sum(const float *x, int64_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += x[i + j];
+  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) t += x[i];
+  return t;
+}
+
+static double row_dot(const float *x, const float *y, int64_t n) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) s[j] += (double)x[i + j] * y[i + j];
+  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) t += (double)x[i] * y[i];
+  return t;
+}
+
+static float row_max(const float *x, int64_t n) {
+  float m = -INFINITY;
+  for (int64_t i = 0; i < n; i++)
+    if (x[i] > m) m = x[i];
+  return m;
+}
+
+/* o[i] = exp(x[i] - shift), vectorized. */
+HOT static void vexp_shift(float *o, const float *x, int64_t n, float shift) {
+  _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) o[i] = vexpf(x[i] - shift);
+}
+
+/* sum_j exp(x[j] - mx) in double (chunks of 256 in order), optionally storing the
+ * exponentials in e. */
+static double row_sum_exp(float *e, const float *x, int64_t n, float mx) {
+  float buf[256];
+  double t = 0;
+  for (int64_t i0 = 0; i0 < n; i0 += 256) {
+    int64_t w = n - i0 < 256 ? n - i0 : 256;
+    float *dst = e ? e + i0 : buf;
+    vexp_shift(dst, x + i0, w, mx);
+    t += row_sum(dst, w);
+  }
+  return t;
+}
+
+/* ---------- binary with broadcasting ---------- */
+
+HOT static void bin_inner(int op, float *o, const float *a, int64_t sa, const float *b,
+                          int64_t sb, int64_t n) {
+#define BIN_LOOPS(EXPR)                                                     \
+  if (sa == 1 && sb == 1) {                                                 \
+    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
+      float x = a[i], y = b[i];                                             \
+      o[i] = EXPR;                                                          \
+    }                                                                       \
+  } else if (sa == 1 && sb == 0) {                                          \
+    const float y = b[0];                                                   \
+    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
+      float x = a[i];                                                       \
+      o[i] = EXPR;                                                          \
+    }                                                                       \
+  } else if (sa == 0 && sb == 1) {                                          \
+    const float x = a[0];                                                   \
+    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
+      float y = b[i];                                                       \
+      o[i] = EXPR;                                                          \
+    }                                                                       \
+  } else {                                                                  \
+    for (int64_t i = 0; i < n; i++) {                                       \
+      float x = a[i * sa], y = b[i * sb];                                   \
+      o[i] = EXPR;                                                          \
+    }                                                                       \
+  }
+  switch (op) {
+    case BIN_ADD: BIN_LOOPS(x + y) break;
+    case BIN_SUB: BIN_LOOPS(x - y) break;
+    case BIN_MUL: BIN_LOOPS(x * y) break;
+    default: BIN_LOOPS(x / y) break;
+  }
+#undef BIN_LOOPS
+}
+
+/* Drops size-1 dimensions and merges dimensions contiguous in every operand. Returns the
+ * new rank (>= 1), or 0 when the shape is empty (some dimension is 0). */
+static int collapse(int rank, const int64_t *shape, const int64_t *s1, const int64_t *s2,
+                    int64_t *oshape, int64_t *o1, int64_t *o2) {
+  int r = 0;
+  for (int d = 0; d < rank; d++) {
+    if (shape[d] == 0) return 0;
+    if (shape[d] == 1) continue;
+    if (r > 0 && o1[r - 1] == s1[d] * shape[d] && (!s2 || o2[r - 1] == s2[d] * shape[d])) {
+      oshape[r - 1] *= shape[d];
+      o1[r - 1] = s1[d];
+      if (s2) o2[r - 1] = s2[d];
+      continue;
+    }
+    oshape[r] = shape[d];
+    o1[r] = s1[d];
+    if (s2) o2[r] = s2[d];
+    r++;
+  }
+  if (r == 0) {
+    oshape[0] = 1;
+    o1[0] = 0;
+    if (s2) o2[0] = 0;
+    r = 1;
+  }
+  return r;
+}
+
+typedef struct {
+  int op, rank, accumulate;
+  float *out;
+  const float *a, *b;
+  float *x; /* strided operand (k_strided) */
+  int64_t shape[MAX_RANK], sa[MAX_RANK], sb[MAX_RANK];
+} nd_ctx;
+
+/* Walks flat output indices [begin, end) of an nd_ctx in runs along the last dimension. */
+#define ND_WALK(C, BEGIN, END, BODY)                                                   \
+  do {                                                                                 \
+    int r_ = (C)->rank;                                                                \
+    int64_t inner_ = (C)->shape[r_ - 1], idx_[MAX_RANK];                               \
+    int64_t q_ = (BEGIN) / inner_, j0_ = (BEGIN) % inner_, oa_ = 0, ob_ = 0;           \
+    for (int d_ = r_ - 2; d_ >= 0; d_--) {                                             \
+      idx_[d_] = q_ % (C)->shape[d_];                                                  \
+      q_ /= (C)->shape[d_];                                                            \
+      oa_ += idx_[d_] * (C)->sa[d_];                                                   \
+      ob_ += idx_[d_] * (C)->sb[d_];                                                   \
+    }                                                                                  \
+    for (int64_t i_ = (BEGIN); i_ < (END);) {                                          \
+      int64_t len = inner_ - j0_;                                                      \
+      if (len > (END) - i_) len = (END) - i_;                                          \
+      int64_t pos = i_, offA = oa_ + j0_ * (C)->sa[r_ - 1], offB = ob_ + j0_ * (C)->sb[r_ - 1]; \
+      BODY;                                                                            \
+      i_ += len;                                                                       \
+      j0_ = 0;                                                                         \
+      for (int d_ = r_ - 2; d_ >= 0; d_--) {                                           \
+        idx_[d_]++;                                                                    \
+        oa_ += (C)->sa[d_];                                                            \
+        ob_ += (C)->sb[d_];                                                            \
+        if (idx_[d_] < (C)->shape[d_]) break;                                          \
+        oa_ -= (C)->sa[d_] * (C)->shape[d_];                                           \
+        ob_ -= (C)->sb[d_] * (C)->shape[d_];                                           \
+        idx_[d_] = 0;                                                                  \
+      }                                                                                \
+    }                                                                                  \
+  } while (0)
+
+static void bin_range(void *p, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  nd_ctx *c = p;
+  int64_t lsa = c->sa[c->rank - 1], lsb = c->sb[c->rank - 1];
+  ND_WALK(c, begin, end, bin_inner(c->op, c->out + pos, c->a + offA, lsa, c->b + offB, lsb, len));
+}
+
+void k_binary(int op, float *out, const float *a, const float *b, int rank,
+              const int64_t *shape, const int64_t *sa, const int64_t *sb) {
+  nd_ctx c;
+  c.op = op;
+  c.out = out;
+  c.a = a;
+  c.b = b;
+  c.rank = collapse(rank, shape, sa, sb, c.shape, c.sa, c.sb);
+  if (c.rank == 0) return;
+  int64_t n = 1;
+  for (int d = 0; d < c.rank; d++) n *= c.shape[d];
+  pool_for(bin_range, &c, n, 1);
+}
+
+/* ---------- strided copy / accumulate ---------- */
+
+HOT static void strided_inner(float *dense, float *x, int64_t s, int64_t n, int acc) {
+  if (acc) {
+    if (s == 1) {
+      for (int64_t i = 0; i < n; i++) x[i] += dense[i];
+    } else {
+      for (int64_t i = 0; i < n; i++) x[i * s] += dense[i];
+    }
+  } else if (s == 1) {
+    memcpy(dense, x, (size_t)n * sizeof(float));
+  } else {
+    for (int64_t i = 0; i < n; i++) dense[i] = x[i * s];
+  }
+}
+
+static void strided_range(void *p, int64_t begin, int64_t end, int tid) {
+  (void)tid;
+  nd_ctx *c = p;
+  int64_t ls = c->sa[c->rank - 1];
+  ND_WALK(c, begin, end,
+          ((void)offB, strided_inner(c->out + pos, c->x + offA, ls, len, c->accumulate)));
+}
+
+void k_strided(float *dense, float *x, int rank, const int64_t *shape, const int64_t *strides,
+               int64_t offset, int accumulate) {
+  nd_ctx c;
+  c.out = dense;
+  c.x = x + offset;
+  c.accumulate = accumulate;
+  c.rank = collapse(rank, shape, strides, NULL, c.shape, c.sa, NULL);
+  if (c.rank == 0) return;
+  for (int d = 0; d < c.rank; d++) c.sb[d] = 0;
+  int64_t n = 1;
+  for (int d = 0; d < c.rank; d++) n *= c.shape[d];
+  /* Accumulating through overlapping strides (a stride of 0) is a reduction: keep it serial. */
+  int parallel = n >= 2 && n >= POOL_MIN_WORK;
+  if (accumulate)
+    for (int d = 0; d < c.rank; d++)
+      if (c.sa[d] == 0) parallel = 0;
+  pool_run(strided_range, &c, n, parallel);
+}
+
+/* ---------- unary ---------- */
+
+typedef struct {
+  int op;
+  float *out;
+  const float *x, *y, *dy;
+  double s;
+} ew_ctx;
+
+HOT static void unary_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  ew_ctx *c = p;
+  float *o = c->out;
+  const float *x = c->x;
+  switch (c->op) {
+    case UN_NEG:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = -x[i];
+      break;
+    case UN_EXP:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = vexpf(x[i]);
+      break;
+    case UN_LOG:
+      for (int64_t i = b; i < e; i++) o[i] = logf(x[i]);
+      break;
+    case UN_SQRT:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = sqrtf(x[i]);
+      break;
+    case UN_TANH:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = vtanhf(x[i]);
+      break;
+    case UN_RELU:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = x[i] > 0 ? x[i] : 0.0f;
+      break;
+    case UN_GELU:
+      for (int64_t i = b; i < e; i++) {
+        float v = x[i];
+        o[i] = 0.5f * v * (1.0f + erff(v * SQRT1_2_F));
+      }
+      break;
+    default:
+      /* 0.5 x (1 + tanh(u)) = x sigmoid(2u): no cancellation for negative u. */
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
+        float v = x[i];
+        float u = SQRT_2_OVER_PI_F * (v + 0.044715f * v * v * v);
+        o[i] = v / (1.0f + vexpf(-2.0f * u));
+      }
+      break;
+  }
+}
+
+void k_unary(int op, float *out, const float *x, int64_t n) {
+  ew_ctx c = {.op = op, .out = out, .x = x};
+  pool_for(unary_range, &c, n, op == UN_NEG || op == UN_RELU ? 1 : 8);
+}
+
+HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  ew_ctx *c = p;
+  float *dx = c->out;
+  const float *x = c->x, *y = c->y, *dy = c->dy;
+  switch (c->op) {
+    case UN_NEG:
+      for (int64_t i = b; i < e; i++) dx[i] += -dy[i];
+      break;
+    case UN_EXP:
+      for (int64_t i = b; i < e; i++) dx[i] += dy[i] * y[i];
+      break;
+    case UN_LOG:
+      for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f / x[i]);
+      break;
+    case UN_SQRT:
+      for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (0.5f / y[i]);
+      break;
+    case UN_TANH:
+      for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]);
+      break;
+    case UN_RELU:
+      for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (x[i] > 0 ? 1.0f : 0.0f);
+      break;
+    case UN_GELU:
+      for (int64_t i = b; i < e; i++) {
+        float v = x[i];
+        float g = 0.5f * (1.0f + erff(v * SQRT1_2_F)) + v * INV_SQRT_2PI_F * vexpf(-0.5f * v * v);
+        dx[i] += dy[i] * g;
+      }
+      break;
+    default:
+      /* With sg = sigmoid(2u): 0.5 (1 + tanh u) = sg and 1 - tanh^2 u = 4 sg (1 - sg). */
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
+        float v = x[i];
+        float u = SQRT_2_OVER_PI_F * (v + 0.044715f * v * v * v);
+        float sg = 1.0f / (1.0f + vexpf(-2.0f * u));
+        float du = SQRT_2_OVER_PI_F * (1.0f + 3.0f * 0.044715f * v * v);
+        dx[i] += dy[i] * (sg + 2.0f * v * sg * (1.0f - sg) * du);
+      }
+      break;
+  }
+}
+
+void k_unary_backward(int op, float *dx, const float *dy, const float *x, const float *y,
+                      int64_t n) {
+  ew_ctx c = {.op = op, .out = dx, .x = x, .y = y, .dy = dy};
+  pool_for(unary_bwd_range, &c, n, op == UN_GELU || op == UN_GELU_TANH ? 8 : 1);
+}
+
+/* ---------- scalar (double arithmetic, like js) ---------- */
+
+HOT static void scalar_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  ew_ctx *c = p;
+  float *o = c->out;
+  const float *x = c->x;
+  const double s = c->s;
+  switch (c->op) {
+    case SC_ADD:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = (float)((double)x[i] + s);
+      break;
+    case SC_MUL:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = (float)((double)x[i] * s);
+      break;
+    case SC_RSUB:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = (float)(s - (double)x[i]);
+      break;
+    case SC_RDIV:
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = (float)(s / (double)x[i]);
+      break;
+    default:
+      if (s == 2.0) {
+        _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
+          double v = x[i];
+          o[i] = (float)(v * v);
+        }
+      } else if (s == 1.0) {
+        _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = x[i];
+      } else {
+        for (int64_t i = b; i < e; i++) o[i] = (float)pow((double)x[i], s);
+      }
+      break;
+  }
+}
+
+void k_scalar(int op, float *out, const float *x, double s, int64_t n) {
+  ew_ctx c = {.op = op, .out = out, .x = x, .s = s};
+  pool_for(scalar_range, &c, n, op == SC_POW && s != 2.0 && s != 1.0 ? 8 : 1);
+}
+
+/* ---------- sum / max over the middle axis ---------- */
+
+#define RED_BLOCK 256
+
+typedef struct {
+  float *out;
+  int32_t *argmax;
+  const float *x;
+  int64_t outer, dim, inner, nblocks;
+} red_ctx;
+
+/* Items are (outer, block of <= RED_BLOCK inner positions), or whole rows when inner == 1. */
+static void sum_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  red_ctx *c = p;
+  if (c->inner == 1) {
+    for (int64_t o = b; o < e; o++) c->out[o] = (float)row_sum(c->x + o * c->dim, c->dim);
+    return;
+  }
+  double acc[RED_BLOCK];
+  for (int64_t it = b; it < e; it++) {
+    int64_t o = it / c->nblocks, i0 = (it % c->nblocks) * RED_BLOCK;
+    int64_t w = c->inner - i0 < RED_BLOCK ? c->inner - i0 : RED_BLOCK;
+    for (int64_t i = 0; i < w; i++) acc[i] = 0;
+    for (int64_t d = 0; d < c->dim; d++) {
+      const float *xr = c->x + (o * c->dim + d) * c->inner + i0;
+      for (int64_t i = 0; i < w; i++) acc[i] += xr[i];
+    }
+    for (int64_t i = 0; i < w; i++) c->out[o * c->inner + i0 + i] = (float)acc[i];
+  }
+}
+
+void k_sum(float *out, const float *x, int64_t outer, int64_t dim, int64_t inner) {
+  if (inner == 1) {
+    red_ctx c = {.out = out, .x = x, .outer = outer, .dim = dim, .inner = 1};
+    pool_for(sum_range, &c, outer, dim);
+    return;
+  }
+  int64_t nb = (inner + RED_BLOCK - 1) / RED_BLOCK;
+  red_ctx c = {.out = out, .x = x, .outer = outer, .dim = dim, .inner = inner, .nblocks = nb};
+  pool_for(sum_range, &c, outer * nb, dim * (inner < RED_BLOCK ? inner : RED_BLOCK));
+}
+
+static void max_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  red_ctx *c = p;
+  for (int64_t it = b; it < e; it++) {
+    int64_t o = it / c->inner, i = it % c->inner;
+    const float *xr = c->x + o * c->dim * c->inner + i;
+    float m = -INFINITY;
+    int32_t am = 0;
+    for (int64_t d = 0; d < c->dim; d++) {
+      float v = xr[d * c->inner];
+      if (v > m || isnan(v)) {
+        m = v;
+        am = (int32_t)d;
+        if (isnan(v)) break;
+      }
+    }
+    c->out[it] = m;
+    c->argmax[it] = am;
+  }
+}
+
+void k_max(float *out, int32_t *argmax, const float *x, int64_t outer, int64_t dim,
+           int64_t inner) {
+  red_ctx c = {.out = out, .argmax = argmax, .x = x, .outer = outer, .dim = dim, .inner = inner};
+  pool_for(max_range, &c, outer * inner, dim);
+}
+
+/* ---------- softmax family ---------- */
+
+typedef struct {
+  float *out;
+  const float *x, *dy, *y;
+  float *lse;
+  const int32_t *targets;
+  const float *weight, *bias;
+  float *mean, *rstd, *dweight, *dbias;
+  int64_t rows, cols, ignore;
+  double eps, ls;
+} row_ctx;
+
+void k_softmax_row(float *out, const float *x, int64_t cols) {
+  float mx = row_max(x, cols);
+  if (mx == -INFINITY) {
+    memset(out, 0, (size_t)cols * sizeof(float));
+    return;
+  }
+  double s = row_sum_exp(out, x, cols, mx);
+  double inv = 1.0 / s;
+  for (int64_t j = 0; j < cols; j++) out[j] = (float)(out[j] * inv);
+}
+
+static void softmax_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  for (int64_t r = b; r < e; r++) k_softmax_row(c->out + r * c->cols, c->x + r * c->cols, c->cols);
+}
+
+void k_softmax(float *out, const float *x, int64_t rows, int64_t cols) {
+  row_ctx c = {.out = out, .x = x, .rows = rows, .cols = cols};
+  pool_for(softmax_range, &c, rows, cols * 8);
+}
+
+HOT static void softmax_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  for (int64_t r = b; r < e; r++) {
+    float *dx = c->out + r * C;
+    const float *dy = c->dy + r * C, *y = c->y + r * C;
+    double dot = row_dot(dy, y, C);
+    for (int64_t j = 0; j < C; j++) dx[j] = (float)(dx[j] + (double)y[j] * (dy[j] - dot));
+  }
+}
+
+void k_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
+  row_ctx c = {.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols};
+  pool_for(softmax_bwd_range, &c, rows, cols * 2);
+}
+
+static void log_softmax_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  for (int64_t r = b; r < e; r++) {
+    const float *x = c->x + r * C;
+    float *o = c->out + r * C;
+    float mx = row_max(x, C);
+    double lse = mx + log(row_sum_exp(NULL, x, C, mx));
+    for (int64_t j = 0; j < C; j++) o[j] = (float)(x[j] - lse);
+  }
+}
+
+void k_log_softmax(float *out, const float *x, int64_t rows, int64_t cols) {
+  row_ctx c = {.out = out, .x = x, .rows = rows, .cols = cols};
+  pool_for(log_softmax_range, &c, rows, cols * 8);
+}
+
+static void log_softmax_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  for (int64_t r = b; r < e; r++) {
+    float *dx = c->out + r * C;
+    const float *dy = c->dy + r * C, *y = c->y + r * C;
+    double s = row_sum(dy, C);
+    for (int64_t j = 0; j < C; j++) dx[j] = (float)(dx[j] + (dy[j] - (double)vexpf(y[j]) * s));
+  }
+}
+
+void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows,
+                            int64_t cols) {
+  row_ctx c = {.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols};
+  pool_for(log_softmax_bwd_range, &c, rows, cols * 8);
+}
+
+/* ---------- layer norm ---------- */
+
+HOT static void ln_fwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  const float *w = c->weight, *bi = c->bias;
+  for (int64_t n = b; n < e; n++) {
+    const float *x = c->x + n * C;
+    float *o = c->out + n * C;
+    double m = row_sum(x, C) / (double)C;
+    double v = 0;
+    for (int64_t i = 0; i < C; i++) {
+      double d = x[i] - m;
+      v += d * d;
+    }
+    v /= (double)C;
+    double rs = 1.0 / sqrt(v + c->eps);
+    if (w && bi)
+      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs * w[i] + bi[i]);
+    else if (w)
+      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs * w[i]);
+    else if (bi)
+      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs + bi[i]);
+    else
+      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs);
+    c->mean[n] = (float)m;
+    c->rstd[n] = (float)rs;
+  }
+}
+
+void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                          const float *weight, const float *bias, int64_t N, int64_t C,
+                          double eps) {
+  row_ctx c = {.out = out, .mean = mean, .rstd = rstd, .x = x, .weight = weight, .bias = bias,
+               .rows = N, .cols = C, .eps = eps};
+  pool_for(ln_fwd_range, &c, N, C * 4);
+}
+
+/* Phase 1, over rows: dx. */
+HOT static void ln_bwd_dx_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  const float *w = c->weight;
+  for (int64_t n = b; n < e; n++) {
+    const float *x = c->x + n * C, *dy = c->dy + n * C;
+    float *dx = c->out + n * C;
+    double m = c->mean[n], rs = c->rstd[n];
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < C; i++) {
+      double xhat = (x[i] - m) * rs;
+      double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
+      s1 += dn;
+      s2 += dn * xhat;
+    }
+    s1 /= (double)C;
+    s2 /= (double)C;
+    for (int64_t i = 0; i < C; i++) {
+      double xhat = (x[i] - m) * rs;
+      double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
+      dx[i] = (float)(dx[i] + rs * (dn - s1 - xhat * s2));
+    }
+  }
+}
+
+#define LN_COLS 64
+
+/* Phase 2, over blocks of LN_COLS columns: dweight, dbias (all rows, in row order). */
+HOT static void ln_bwd_dw_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t C = c->cols;
+  double aw[LN_COLS], ab[LN_COLS];
+  for (int64_t blk = b; blk < e; blk++) {
+    int64_t c0 = blk * LN_COLS, w = C - c0 < LN_COLS ? C - c0 : LN_COLS;
+    for (int64_t i = 0; i < w; i++) aw[i] = ab[i] = 0;
+    for (int64_t n = 0; n < c->rows; n++) {
+      const float *x = c->x + n * C + c0, *dy = c->dy + n * C + c0;
+      double m = c->mean[n], rs = c->rstd[n];
+      for (int64_t i = 0; i < w; i++) {
+        aw[i] += dy[i] * ((x[i] - m) * rs);
+        ab[i] += dy[i];
+      }
+    }
+    if (c->dweight)
+      for (int64_t i = 0; i < w; i++) c->dweight[c0 + i] = (float)(c->dweight[c0 + i] + aw[i]);
+    if (c->dbias)
+      for (int64_t i = 0; i < w; i++) c->dbias[c0 + i] = (float)(c->dbias[c0 + i] + ab[i]);
+  }
+}
+
+void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
+                           const float *x, const float *weight, const float *mean,
+                           const float *rstd, int64_t N, int64_t C) {
+  row_ctx c = {.out = dx, .dweight = dweight, .dbias = dbias, .dy = dy, .x = x,
+               .weight = weight, .mean = (float *)mean, .rstd = (float *)rstd, .rows = N,
+               .cols = C};
+  pool_for(ln_bwd_dx_range, &c, N, C * 4);
+  if (dweight || dbias) {
+    int64_t nb = (C + LN_COLS - 1) / LN_COLS;
+    pool_run(ln_bwd_dw_range, &c, nb, nb >= 2 && N * C >= POOL_MIN_WORK);
+  }
+}
+
+/* ---------- embedding ---------- */
+
+typedef struct {
+  float *out;
+  const float *in;
+  const int32_t *ids;
+  int64_t N, C;
+} emb_ctx;
+
+static void emb_fwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  emb_ctx *c = p;
+  for (int64_t n = b; n < e; n++)
+    memcpy(c->out + n * c->C, c->in + (int64_t)c->ids[n] * c->C, (size_t)c->C * sizeof(float));
+}
+
+void k_embedding_forward(float *out, const float *weight, const int32_t *ids, int64_t N,
+                         int64_t C) {
+  emb_ctx c = {.out = out, .in = weight, .ids = ids, .N = N, .C = C};
+  pool_for(emb_fwd_range, &c, N, C);
+}
+
+#define EMB_COLS 64
+
+/* Over column blocks, so repeated ids are summed in row order by one thread. */
+static void emb_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  emb_ctx *c = p;
+  int64_t c0 = b * EMB_COLS, c1 = e * EMB_COLS < c->C ? e * EMB_COLS : c->C;
+  for (int64_t n = 0; n < c->N; n++) {
+    float *dw = c->out + (int64_t)c->ids[n] * c->C;
+    const float *dy = c->in + n * c->C;
+    for (int64_t i = c0; i < c1; i++) dw[i] += dy[i];
+  }
+}
+
+void k_embedding_backward(float *dweight, const float *dy, const int32_t *ids, int64_t N,
+                          int64_t C) {
+  emb_ctx c = {.out = dweight, .in = dy, .ids = ids, .N = N, .C = C};
+  int64_t nb = (C + EMB_COLS - 1) / EMB_COLS;
+  pool_run(emb_bwd_range, &c, nb, nb >= 2 && N * C >= POOL_MIN_WORK);
+}
+
+/* ---------- cross-entropy ---------- */
+
+static void ce_fwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t V = c->cols;
+  for (int64_t n = b; n < e; n++) {
+    const float *x = c->x + n * V;
+    float mx = row_max(x, V);
+    double s = row_sum_exp(NULL, x, V, mx);
+    double sumLogits = row_sum(x, V);
+    double l = mx + log(s);
+    c->lse[n] = (float)l;
+    int64_t t = c->targets[n];
+    if (t == c->ignore) {
+      c->out[n] = 0;
+      continue;
+    }
+    double xt = (t >= 0 && t < V) ? (double)x[t] : NAN; /* js reads undefined -> NaN */
+    double nll = l - xt;
+    double smooth = l - sumLogits / (double)V;
+    c->out[n] = (float)((1 - c->ls) * nll + c->ls * smooth);
+  }
+}
+
+void k_cross_entropy_forward(float *losses, float *lse, const float *logits,
+                             const int32_t *targets, int64_t N, int64_t V, int64_t ignore,
+                             double ls) {
+  row_ctx c = {.out = losses, .lse = lse, .x = logits, .targets = targets, .rows = N, .cols = V,
+               .ignore = ignore, .ls = ls};
+  pool_for(ce_fwd_range, &c, N, V * 8);
+}
+
+static void ce_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  row_ctx *c = p;
+  int64_t V = c->cols;
+  double u = c->ls / (double)V, hot = 1 - c->ls;
+  for (int64_t n = b; n < e; n++) {
+    int64_t t = c->targets[n];
+    if (t == c->ignore) continue;
+    const float *x = c->x + n * V;
+    float *dl = c->out + n * V;
+    double g = c->dy[n];
+    float l = c->lse[n];
+    for (int64_t v = 0; v < V; v++) {
+      double pr = vexpf(x[v] - l);
+      dl[v] = (float)(dl[v] + g * (pr - u - (v == t ? hot : 0.0)));
+    }
+  }
+}
+
+void k_cross_entropy_backward(float *dlogits, const float *dlosses, const float *logits,
+                              const float *lse, const int32_t *targets, int64_t N, int64_t V,
+                              int64_t ignore, double ls) {
+  row_ctx c = {.out = dlogits, .dy = dlosses, .x = logits, .lse = (float *)lse,
+               .targets = targets, .rows = N, .cols = V, .ignore = ignore, .ls = ls};
+  pool_for(ce_bwd_range, &c, N, V * 8);
+}
+
+/* ---------- AdamW (double arithmetic, like js) ---------- */
+
+typedef struct {
+  float *p, *m, *v;
+  const float *g;
+  double lr, b1, b2, eps, wd, stepSize, bc2Sqrt;
+} adam_ctx;
+
+HOT static void adamw_range(void *pp, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  adam_ctx *c = pp;
+  const double b1 = c->b1, b2 = c->b2, eps = c->eps, decay = 1 - c->lr * c->wd;
+  const double ss = c->stepSize, bc2s = c->bc2Sqrt;
+  const int wd = c->wd != 0;
+  for (int64_t i = b; i < e; i++) {
+    double g = c->g[i];
+    float p = c->p[i];
+    if (wd) p = (float)(p * decay);
+    float m = (float)(b1 * c->m[i] + (1 - b1) * g);
+    float v = (float)(b2 * c->v[i] + (1 - b2) * g * g);
+    double denom = sqrt((double)v) / bc2s + eps;
+    c->m[i] = m;
+    c->v[i] = v;
+    c->p[i] = (float)(p - (ss * m) / denom);
+  }
+}
+
+void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
+             double b2, double eps, double wd, double step) {
+  double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
+  adam_ctx c = {.p = p, .g = g, .m = m, .v = v, .lr = lr, .b1 = b1, .b2 = b2, .eps = eps,
+                .wd = wd, .stepSize = lr / bc1, .bc2Sqrt = sqrt(bc2)};
+  pool_for(adamw_range, &c, n, 4);
+}

@@ -1,0 +1,76 @@
+/*
+ * The native kernels, one C function per kernel of the `Backend` contract in
+ * src/backend/types.ts (same argument order: outputs, inputs, sizes, attributes).
+ * src/backend/js.ts is the specification of each one's numerics; addon.c validates
+ * array lengths before calling in, so these functions trust their arguments.
+ */
+#ifndef TRANSFORMER_KERNELS_H
+#define TRANSFORMER_KERNELS_H
+
+#include <stdint.h>
+
+#define MAX_RANK 6
+
+enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };
+enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_TANH, UN_RELU, UN_GELU, UN_GELU_TANH };
+enum { SC_ADD, SC_MUL, SC_POW, SC_RSUB, SC_RDIV };
+
+/* blas.c: GEMM, attention and the OpenBLAS thread count. */
+void k_set_threads(int n);
+int k_threads(void);
+/* 1 (default): GEMM-slice kernels run slices on the pool; 0: sequentially (benchmarks). */
+void k_set_slices_parallel(int on);
+/* 1 (default): split big GEMMs over the pool, OpenBLAS single-threaded; 0: OpenBLAS threads. */
+void k_set_split_gemm(int on);
+void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
+              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta);
+void k_attention_forward(float *out, float *weights, const float *q, const float *k,
+                         const float *v, const float *mask, int64_t msB, int64_t msT,
+                         const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
+                         float scale, int causal);
+void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
+                          const float *k, const float *v, const float *weights,
+                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
+                          float scale);
+
+/* kernels.c */
+void k_binary(int op, float *out, const float *a, const float *b, int rank,
+              const int64_t *shape, const int64_t *sa, const int64_t *sb);
+void k_unary(int op, float *out, const float *x, int64_t n);
+void k_unary_backward(int op, float *dx, const float *dy, const float *x, const float *y,
+                      int64_t n);
+void k_scalar(int op, float *out, const float *x, double s, int64_t n);
+void k_sum(float *out, const float *x, int64_t outer, int64_t dim, int64_t inner);
+void k_max(float *out, int32_t *argmax, const float *x, int64_t outer, int64_t dim,
+           int64_t inner);
+void k_softmax(float *out, const float *x, int64_t rows, int64_t cols);
+void k_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols);
+void k_log_softmax(float *out, const float *x, int64_t rows, int64_t cols);
+void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows,
+                            int64_t cols);
+void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
+                          const float *weight, const float *bias, int64_t N, int64_t C,
+                          double eps);
+void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
+                           const float *x, const float *weight, const float *mean,
+                           const float *rstd, int64_t N, int64_t C);
+void k_embedding_forward(float *out, const float *weight, const int32_t *ids, int64_t N,
+                         int64_t C);
+void k_embedding_backward(float *dweight, const float *dy, const int32_t *ids, int64_t N,
+                          int64_t C);
+void k_cross_entropy_forward(float *losses, float *lse, const float *logits,
+                             const int32_t *targets, int64_t N, int64_t V, int64_t ignore,
+                             double ls);
+void k_cross_entropy_backward(float *dlogits, const float *dlosses, const float *logits,
+                              const float *lse, const int32_t *targets, int64_t N, int64_t V,
+                              int64_t ignore, double ls);
+/* accumulate = 0: out[i] = x[off + ...]; accumulate = 1: x[off + ...] += out[i]. */
+void k_strided(float *dense, float *x, int rank, const int64_t *shape, const int64_t *strides,
+               int64_t offset, int accumulate);
+void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
+             double b2, double eps, double wd, double step);
+
+/* Softmax of one row in place semantics (out may equal x); all -inf row -> zeros. */
+void k_softmax_row(float *out, const float *x, int64_t cols);
+
+#endif

@@ -1,0 +1,39 @@
+/*
+ * A small fork-join thread pool for the non-GEMM kernels: the calling thread plus
+ * (threads - 1) workers. Workers spin briefly after a job (so back-to-back kernels do
+ * not pay a futex wake-up) and then block on a condition variable, so an idle pool
+ * costs no CPU and does not fight OpenBLAS's own threads.
+ *
+ * Work is split into contiguous, deterministic chunks: chunk i of n items is
+ * [n*i/p, n*(i+1)/p). Kernels never split a floating-point reduction across chunks,
+ * so results do not depend on the thread count.
+ */
+#ifndef TRANSFORMER_POOL_H
+#define TRANSFORMER_POOL_H
+
+#include <stdint.h>
+
+/** Runs items [begin, end) on thread `tid` (0 = the caller). */
+typedef void (*pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
+
+/** Maximum pool size (threads including the caller). */
+#define POOL_MAX_THREADS 64
+
+/** Below this much work (items x cost) a kernel runs on the calling thread only. */
+#define POOL_MIN_WORK 32768
+
+/** Sets the number of threads (>= 1, including the caller); starts workers lazily. */
+void pool_set_threads(int n);
+int pool_threads(void);
+
+/**
+ * Runs fn over [0, n) split in pool_threads() contiguous chunks when n * cost >= POOL_MIN_WORK
+ * and n >= 2, else fn(ctx, 0, n, 0) on the caller. Returns when every chunk is done.
+ * Re-entrant calls (or calls from a second JS thread) run serially on the caller.
+ */
+void pool_for(pool_fn fn, void *ctx, int64_t n, int64_t cost);
+
+/** Like pool_for with an explicit decision: parallel when `parallel` is non-zero. */
+void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel);
+
+#endif
