@@ -153,8 +153,11 @@ export class PipelineTokenizer implements Tokenizer {
       for (const sub of splitAdded(normalize(this.parts.normalizer, seg), this.normIndex)) {
         if (typeof sub !== 'string') ids.push(sub.id);
         else
-          for (const w of preTokenize(this.parts.preTokenizer, sub))
-            ids.push(...this.parts.model.tokenize(w));
+          for (const w of preTokenize(this.parts.preTokenizer, sub)) {
+            // A loop, not push(...): without a pre-tokenizer (char level) one piece can be
+            // the whole text, too many arguments for a spread.
+            for (const id of this.parts.model.tokenize(w)) ids.push(id);
+          }
       }
     }
     if (opts.addEos) ids.push(this.requireRole(this.eosId, 'eos'));
