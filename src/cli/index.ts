@@ -8,14 +8,16 @@ import { generateText, trainLM } from './lm.js';
 function int(name: string, min = 1): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got '${v}'`);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got '${v}'`);
     return n;
   };
 }
 function float(name: string, min = 0): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new InvalidArgumentError(`${name} must be a number >= ${min}, got '${v}'`);
+    if (!Number.isFinite(n) || n < min)
+      throw new InvalidArgumentError(`${name} must be a number >= ${min}, got '${v}'`);
     return n;
   };
 }
@@ -55,8 +57,14 @@ export async function main(argv: string[]): Promise<void> {
     .option('--eval-every <n>', 'validation every N steps', int('--eval-every'), 250)
     .option('--eval-batches <n>', 'validation batches', int('--eval-batches'), 20)
     .action(async (o) => {
-      if (o.task !== 'lm') throw new InvalidArgumentError(`--task '${o.task}' is not implemented yet (available: lm)`);
-      await trainLM({ ...o, batchSize: o.batchSize, evalEvery: o.evalEvery, evalBatches: o.evalBatches });
+      if (o.task !== 'lm')
+        throw new InvalidArgumentError(`--task '${o.task}' is not implemented yet (available: lm)`);
+      await trainLM({
+        ...o,
+        batchSize: o.batchSize,
+        evalEvery: o.evalEvery,
+        evalBatches: o.evalBatches,
+      });
     });
   program
     .command('generate')

@@ -18,14 +18,20 @@ import { AdamW, weightDecayGroups } from '../train/optim.js';
 import { cosineSchedule } from '../train/schedule.js';
 import { generate } from '../decode/generate.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
-import { loadTokenizer, saveTokenizer, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import {
+  loadTokenizer,
+  saveTokenizer,
+  trainCharTokenizer,
+  type Tokenizer,
+} from '../tokenizers/index.js';
 
 const DATA_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../data');
 
 /** Resolve a built-in data set name or a path to a text file. */
 export function resolveTextData(nameOrPath: string): string {
   if (nameOrPath === 'tinyshakespeare') return join(DATA_DIR, 'tinyshakespeare.txt');
-  if (!existsSync(nameOrPath)) throw new Error(`--data: no such file '${nameOrPath}' (built-in text data: tinyshakespeare)`);
+  if (!existsSync(nameOrPath))
+    throw new Error(`--data: no such file '${nameOrPath}' (built-in text data: tinyshakespeare)`);
   return nameOrPath;
 }
 
@@ -44,7 +50,10 @@ export interface TrainLMOptions {
 /** Train a character LM; returns the final validation loss. */
 export async function trainLM(o: TrainLMOptions): Promise<number> {
   const preset = (lmPresets as Record<string, Omit<DecoderLMConfig, 'vocabSize'>>)[o.preset];
-  if (!preset) throw new Error(`--preset: unknown LM preset '${o.preset}' (known: ${Object.keys(lmPresets).join(', ')})`);
+  if (!preset)
+    throw new Error(
+      `--preset: unknown LM preset '${o.preset}' (known: ${Object.keys(lmPresets).join(', ')})`,
+    );
   const text = readFileSync(resolveTextData(o.data), 'utf8');
   const tok = trainCharTokenizer([text]);
   const ids = Int32Array.from(tok.encode(text));
@@ -57,7 +66,12 @@ export async function trainLM(o: TrainLMOptions): Promise<number> {
   const T = config.blockSize;
   const B = o.batchSize;
   const opt = new AdamW(weightDecayGroups(lm, 0.1), { lr: o.lr, betas: [0.9, 0.99] });
-  const schedule = cosineSchedule(o.lr, Math.min(100, Math.floor(o.steps / 10)), o.steps + 1, o.lr / 10);
+  const schedule = cosineSchedule(
+    o.lr,
+    Math.min(100, Math.floor(o.steps / 10)),
+    o.steps + 1,
+    o.lr / 10,
+  );
   const batch = (src: Int32Array, g: Generator) => {
     const x = new Int32Array(B * T);
     const y = new Int32Array(B * T);
@@ -84,11 +98,22 @@ export async function trainLM(o: TrainLMOptions): Promise<number> {
   mkdirSync(o.out, { recursive: true });
   const metrics = join(o.out, 'metrics.jsonl');
   writeFileSync(metrics, '');
-  writeFileSync(join(o.out, 'config.json'), JSON.stringify({ task: 'lm', model: 'DecoderLM', ...config }, null, 2) + '\n');
+  writeFileSync(
+    join(o.out, 'config.json'),
+    JSON.stringify({ task: 'lm', model: 'DecoderLM', ...config }, null, 2) + '\n',
+  );
   await saveTokenizer(tok, join(o.out, 'tokenizer.json'));
-  process.stderr.write(`DecoderLM ${lm.numParameters().toLocaleString()} parameters, vocabulary ${tok.vocabSize}, ${train.length.toLocaleString()} training characters\n`);
+  process.stderr.write(
+    `DecoderLM ${lm.numParameters().toLocaleString()} parameters, vocabulary ${tok.vocabSize}, ${train.length.toLocaleString()} training characters\n`,
+  );
   const bar = new SingleBar(
-    { format: 'train [{bar}] {value}/{total} steps | loss {loss} | lr {lr} | {tps} tok/s | eta {eta_formatted}', hideCursor: true, noTTYOutput: true, notTTYSchedule: 10000 },
+    {
+      format:
+        'train [{bar}] {value}/{total} steps | loss {loss} | lr {lr} | {tps} tok/s | eta {eta_formatted}',
+      hideCursor: true,
+      noTTYOutput: true,
+      notTTYSchedule: 10000,
+    },
     Presets.shades_classic,
   );
   bar.start(o.steps, 0, { loss: '-', lr: '-', tps: '-' });
@@ -102,7 +127,12 @@ export async function trainLM(o: TrainLMOptions): Promise<number> {
     const loss = F.crossEntropy(F.reshape(lm.forward(x), [-1, tok.vocabSize]), y);
     loss.backward();
     opt.step();
-    const record: Record<string, number> = { step, loss: loss.item(), lr: opt.lr, seconds: (Date.now() - t0) / 1000 };
+    const record: Record<string, number> = {
+      step,
+      loss: loss.item(),
+      lr: opt.lr,
+      seconds: (Date.now() - t0) / 1000,
+    };
     if (step % o.evalEvery === 0 || step === o.steps) record.valid_loss = validLoss = evaluate();
     appendFileSync(metrics, JSON.stringify(record) + '\n');
     const tps = Math.round((step * B * T) / Math.max((Date.now() - t0) / 1000, 1e-3));
@@ -110,16 +140,20 @@ export async function trainLM(o: TrainLMOptions): Promise<number> {
   }
   bar.stop();
   saveModel(lm, join(o.out, 'model.safetensors'), { task: 'lm' });
-  process.stderr.write(`validation loss ${validLoss.toFixed(4)} after ${o.steps} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s; model in ${o.out}\n`);
+  process.stderr.write(
+    `validation loss ${validLoss.toFixed(4)} after ${o.steps} steps, ${((Date.now() - t0) / 1000).toFixed(1)} s; model in ${o.out}\n`,
+  );
   return validLoss;
 }
 
 /** Load a model directory written by `trainLM`. */
 export async function loadLM(dir: string): Promise<{ lm: DecoderLM; tok: Tokenizer }> {
   const cfgPath = join(dir, 'config.json');
-  if (!existsSync(cfgPath)) throw new Error(`--model: '${dir}' has no config.json (is it a model directory?)`);
+  if (!existsSync(cfgPath))
+    throw new Error(`--model: '${dir}' has no config.json (is it a model directory?)`);
   const cfg = JSON.parse(readFileSync(cfgPath, 'utf8')) as DecoderLMConfig & { task?: string };
-  if (cfg.task !== 'lm') throw new Error(`--model: '${dir}' holds a '${cfg.task}' model, not a language model`);
+  if (cfg.task !== 'lm')
+    throw new Error(`--model: '${dir}' holds a '${cfg.task}' model, not a language model`);
   const lm = new DecoderLM(cfg);
   loadModel(lm, join(dir, 'model.safetensors'));
   return { lm, tok: await loadTokenizer(join(dir, 'tokenizer.json')) };
