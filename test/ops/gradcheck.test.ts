@@ -148,6 +148,22 @@ for (const name of backends) {
       );
     });
 
+    test('dropout and attention dropout (a fixed mask per call via a fresh seeded generator)', () => {
+      gradcheck((x) => F.dropout(x, 0.4, true, new Generator(43)), [randn([4, 5], g(44))]);
+      const q = randn([1, 2, 3, 4], g(45));
+      const k = randn([1, 2, 5, 4], g(46));
+      const v = randn([1, 2, 5, 4], g(47));
+      gradcheck(
+        (a, b, c) =>
+          F.scaledDotProductAttention(a, b, c, {
+            dropoutP: 0.3,
+            generator: new Generator(48),
+            causal: true,
+          }).out,
+        [q, k, v],
+      );
+    });
+
     test('a composite expression reuses a tensor on two paths', () => {
       gradcheck((x) => F.mul(F.tanh(x), F.exp(F.mul(x, 0.5))), [randn([3, 3], g(42))]);
     });
