@@ -50,6 +50,15 @@ export interface RawTensor {
   data: Uint8Array;
 }
 
+export {
+  toFloat32,
+  toInt32,
+  toBool,
+  fromFloat32,
+  fromInt32,
+  fromBool,
+} from './safetensors-convert.js';
+
 /** What {@link parseSafetensors} and {@link readSafetensors} return. */
 export interface ParsedSafetensors {
   /** Tensors in data-offset order (the order of their bytes in the file). */
@@ -70,7 +79,8 @@ export class SafetensorsError extends Error {
 }
 
 /** Bytes per element, keyed by dtype. */
-const ITEMSIZE: { [K in SafetensorsDType]: number } = {
+/** Bytes per element of each dtype (internal; shared with safetensors-convert.ts). */
+export const ITEMSIZE: { [K in SafetensorsDType]: number } = {
   F64: 8,
   F32: 4,
   F16: 2,
@@ -115,7 +125,7 @@ const RANK: { [K in SafetensorsDType]: number } = {
 export const MAX_HEADER_BYTES = 100_000_000;
 
 const DTYPES = Object.keys(ITEMSIZE) as SafetensorsDType[];
-const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
@@ -147,7 +157,7 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
  * Number of elements of `shape`, or null when it is not an array of non-negative safe integers
  * or the count exceeds `limit` (so products never lose precision).
  */
-function checkedNumel(shape: unknown, limit: number): number | null | 'too-large' {
+export function checkedNumel(shape: unknown, limit: number): number | null | 'too-large' {
   if (!Array.isArray(shape)) return null;
   for (const d of shape) if (!Number.isSafeInteger(d) || (d as number) < 0) return null;
   if (shape.includes(0)) return 0;
@@ -159,7 +169,7 @@ function checkedNumel(shape: unknown, limit: number): number | null | 'too-large
   return n;
 }
 
-function shapeError(shape: unknown): string {
+export function shapeError(shape: unknown): string {
   return `shape must be an array of non-negative integers, got ${
     Array.isArray(shape) ? JSON.stringify(shape) : describe(shape)
   }`;
@@ -349,70 +359,7 @@ function checkMetadata(meta: unknown, allowNull: boolean): Record<string, string
   return out;
 }
 
-// ---------------------------------------------------------------------------------------------
-// Element conversions
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** IEEE binary16 bits -> number (exact). */
-function f16ToNumber(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant ? NaN : sign * Infinity;
-  return sign * (0x400 + mant) * 2 ** (exp - 25);
-}
-
-/** OCP FP8 E4M3 ("FN": no infinities, NaN = S.1111.111) bits -> number (exact). */
-function f8e4m3ToNumber(b: number): number {
-  const sign = b & 0x80 ? -1 : 1;
-  const exp = (b >>> 3) & 0xf;
-  const mant = b & 0x7;
-  if (exp === 0xf && mant === 0x7) return NaN;
-  if (exp === 0) return sign * mant * 2 ** -9;
-  return sign * (8 + mant) * 2 ** (exp - 10);
-}
-
-/**
- * number -> IEEE binary16 bits, rounding the float32 value to nearest even like PyTorch's
- * `Tensor.half()`; overflow gives +-inf, NaN gives the canonical sign|0x7e00.
- */
-function numberToF16(x: number): number {
-  f32Scratch[0] = x;
-  const bits = u32Scratch[0]!;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = (bits >>> 23) & 0xff;
-  const mant = bits & 0x7fffff;
-  if (exp === 0xff) return sign | (mant ? 0x7e00 : 0x7c00);
-  const e = exp - 112; // rebias 127 -> 15
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign; // below half the smallest subnormal (2^-25): rounds to +-0
-    const full = mant | 0x800000;
-    const shift = 14 - e; // 14..24
-    let h = full >>> shift;
-    const rem = full & ((1 << shift) - 1);
-    const halfway = 1 << (shift - 1);
-    if (rem > halfway || (rem === halfway && h & 1)) h++;
-    return sign | h;
-  }
-  let h = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && h & 1)) h++; // a carry into the exponent is correct
-  return sign | h;
-}
-
-/** number -> bfloat16 bits, float32 rounded to nearest even like PyTorch; NaN gives 0x7fc0. */
-function numberToBF16(x: number): number {
-  f32Scratch[0] = x;
-  const bits = u32Scratch[0]!;
-  if (Number.isNaN(f32Scratch[0])) return 0x7fc0;
-  return (bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16;
-}
-
-function checkTensor(t: RawTensor, name?: string): number {
+export function checkTensor(t: RawTensor, name?: string): number {
   if (typeof t !== 'object' || t === null) {
     throw new SafetensorsError(`expected a RawTensor, got ${describe(t)}`, name);
   }
@@ -432,263 +379,6 @@ function checkTensor(t: RawTensor, name?: string): number {
     );
   }
   return numel;
-}
-
-function dataView(t: RawTensor): DataView {
-  return new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
-}
-
-/**
- * Values of a tensor as float32 (row-major, numel elements).
- *
- * F32 data that is 4-byte aligned (on a little-endian host) is returned as a zero-copy view that
- * aliases `t.data`; everything else is converted into a fresh array. F16/BF16/F8 widen exactly;
- * F64 and 64-bit integers round to nearest float32.
- * @throws SafetensorsError when `t` is inconsistent (dtype, shape, byte length).
- * Source: safetensors format spec (dtypes are IEEE/bfloat16/OCP FP8 little-endian).
- */
-export function toFloat32(t: RawTensor): Float32Array {
-  const n = checkTensor(t);
-  if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST && t.data.byteOffset % 4 === 0) {
-    return new Float32Array(t.data.buffer, t.data.byteOffset, n);
-  }
-  const out = new Float32Array(n);
-  const dv = dataView(t);
-  const b = t.data;
-  switch (t.dtype) {
-    case 'F32':
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
-      break;
-    case 'F64':
-      for (let i = 0; i < n; i++) out[i] = dv.getFloat64(8 * i, true);
-      break;
-    case 'F16':
-      for (let i = 0; i < n; i++) out[i] = f16ToNumber(dv.getUint16(2 * i, true));
-      break;
-    case 'BF16':
-      for (let i = 0; i < n; i++) {
-        u32Scratch[0] = dv.getUint16(2 * i, true) << 16;
-        out[i] = f32Scratch[0]!;
-      }
-      break;
-    case 'F8_E5M2':
-      for (let i = 0; i < n; i++) out[i] = f16ToNumber(b[i]! << 8);
-      break;
-    case 'F8_E4M3':
-      for (let i = 0; i < n; i++) out[i] = f8e4m3ToNumber(b[i]!);
-      break;
-    case 'I64':
-      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigInt64(8 * i, true));
-      break;
-    case 'U64':
-      for (let i = 0; i < n; i++) out[i] = Number(dv.getBigUint64(8 * i, true));
-      break;
-    case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
-      break;
-    case 'U32':
-      for (let i = 0; i < n; i++) out[i] = dv.getUint32(4 * i, true);
-      break;
-    case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
-      break;
-    case 'U16':
-      for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
-      break;
-    case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
-    case 'U8':
-    case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = b[i]!;
-      break;
-  }
-  return out;
-}
-
-/**
- * Values of an integer or BOOL tensor as int32 (row-major, numel elements).
- *
- * I32 data that is 4-byte aligned (little-endian host) is returned as a zero-copy view aliasing
- * `t.data`; other dtypes are converted into a fresh array.
- * @throws SafetensorsError for float dtypes, for I64/U64/U32 values outside [-2^31, 2^31 - 1]
- *   (naming the flat index), and when `t` is inconsistent.
- * Source: safetensors format spec.
- */
-export function toInt32(t: RawTensor): Int32Array {
-  const n = checkTensor(t);
-  if (t.dtype === 'I32' && LITTLE_ENDIAN_HOST && t.data.byteOffset % 4 === 0) {
-    return new Int32Array(t.data.buffer, t.data.byteOffset, n);
-  }
-  const out = new Int32Array(n);
-  const dv = dataView(t);
-  const b = t.data;
-  const outOfRange = (i: number, v: bigint | number): never => {
-    throw new SafetensorsError(
-      `${t.dtype} value ${v} at flat index ${i} does not fit in int32 [-2147483648, 2147483647]`,
-    );
-  };
-  switch (t.dtype) {
-    case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
-      break;
-    case 'I64':
-      for (let i = 0; i < n; i++) {
-        const v = dv.getBigInt64(8 * i, true);
-        if (v < -2147483648n || v > 2147483647n) outOfRange(i, v);
-        out[i] = Number(v);
-      }
-      break;
-    case 'U64':
-      for (let i = 0; i < n; i++) {
-        const v = dv.getBigUint64(8 * i, true);
-        if (v > 2147483647n) outOfRange(i, v);
-        out[i] = Number(v);
-      }
-      break;
-    case 'U32':
-      for (let i = 0; i < n; i++) {
-        const v = dv.getUint32(4 * i, true);
-        if (v > 2147483647) outOfRange(i, v);
-        out[i] = v;
-      }
-      break;
-    case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
-      break;
-    case 'U16':
-      for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
-      break;
-    case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
-    case 'U8':
-    case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = b[i]!;
-      break;
-    default:
-      throw new SafetensorsError(`cannot convert ${t.dtype} to int32 (integer or BOOL expected)`);
-  }
-  return out;
-}
-
-/**
- * Values of a BOOL or integer tensor as a fresh Uint8Array of 0/1 (any non-zero value is 1).
- * @throws SafetensorsError for float dtypes and when `t` is inconsistent.
- * Source: safetensors format spec (BOOL is one byte per element).
- */
-export function toBool(t: RawTensor): Uint8Array {
-  const n = checkTensor(t);
-  if (t.dtype.startsWith('F') || t.dtype === 'BF16') {
-    throw new SafetensorsError(`cannot convert ${t.dtype} to bool (BOOL or integer expected)`);
-  }
-  const size = ITEMSIZE[t.dtype];
-  const out = new Uint8Array(n);
-  const b = t.data;
-  for (let i = 0; i < n; i++) {
-    let nz = 0;
-    for (let k = 0; k < size; k++) nz |= b[i * size + k]!;
-    out[i] = nz ? 1 : 0;
-  }
-  return out;
-}
-
-function checkShapeFor(shape: number[], length: number, what: string): number[] {
-  const n = checkedNumel(shape, Number.MAX_SAFE_INTEGER);
-  if (typeof n !== 'number') throw new SafetensorsError(shapeError(shape));
-  if (n !== length) {
-    throw new SafetensorsError(
-      `${what} has ${length} elements but shape ${JSON.stringify(shape)} needs ${n}`,
-    );
-  }
-  return shape.slice();
-}
-
-/**
- * Build a float tensor from float32 values.
- * @param data (numel) float32, row-major.
- * @param shape the tensor shape; product(shape) must equal data.length.
- * @param dtype 'F32' (default: a zero-copy view of `data` on little-endian hosts), or 'F16' /
- *   'BF16' (rounded to nearest even, as PyTorch's `.half()` / `.bfloat16()`), or 'F64' (exact).
- * @throws SafetensorsError when the shape does not match data.length.
- * Source: safetensors format spec.
- */
-export function fromFloat32(
-  data: Float32Array,
-  shape: number[],
-  dtype: 'F32' | 'F16' | 'BF16' | 'F64' = 'F32',
-): RawTensor {
-  const s = checkShapeFor(shape, data.length, 'Float32Array');
-  const n = data.length;
-  if (dtype === 'F32' && LITTLE_ENDIAN_HOST) {
-    return { dtype, shape: s, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  }
-  const out = new Uint8Array(n * ITEMSIZE[dtype]);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < n; i++) {
-    const x = data[i]!;
-    if (dtype === 'F32') dv.setFloat32(4 * i, x, true);
-    else if (dtype === 'F64') dv.setFloat64(8 * i, x, true);
-    else if (dtype === 'F16') dv.setUint16(2 * i, numberToF16(x), true);
-    else dv.setUint16(2 * i, numberToBF16(x), true);
-  }
-  return { dtype, shape: s, data: out };
-}
-
-/**
- * Build an integer tensor from int32 values.
- * @param data (numel) int32, row-major.
- * @param shape the tensor shape; product(shape) must equal data.length.
- * @param dtype 'I32' (default: a zero-copy view on little-endian hosts), 'I64' (sign-extended,
- *   what PyTorch uses for indices), or 'I16' / 'I8' / 'U8' (range-checked).
- * @throws SafetensorsError when the shape does not match or a value does not fit `dtype`.
- * Source: safetensors format spec.
- */
-export function fromInt32(
-  data: Int32Array,
-  shape: number[],
-  dtype: 'I32' | 'I64' | 'I16' | 'I8' | 'U8' = 'I32',
-): RawTensor {
-  const s = checkShapeFor(shape, data.length, 'Int32Array');
-  const n = data.length;
-  if (dtype === 'I32' && LITTLE_ENDIAN_HOST) {
-    return { dtype, shape: s, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  }
-  const out = new Uint8Array(n * ITEMSIZE[dtype]);
-  const dv = new DataView(out.buffer);
-  const [lo, hi] = {
-    I32: [-(2 ** 31), 2 ** 31 - 1],
-    I64: [-(2 ** 31), 2 ** 31 - 1],
-    I16: [-32768, 32767],
-    I8: [-128, 127],
-    U8: [0, 255],
-  }[dtype];
-  for (let i = 0; i < n; i++) {
-    const x = data[i]!;
-    if (x < lo! || x > hi!) {
-      throw new SafetensorsError(`value ${x} at flat index ${i} does not fit ${dtype}`);
-    }
-    if (dtype === 'I32') dv.setInt32(4 * i, x, true);
-    else if (dtype === 'I64') dv.setBigInt64(8 * i, BigInt(x), true);
-    else if (dtype === 'I16') dv.setInt16(2 * i, x, true);
-    else if (dtype === 'I8') dv.setInt8(i, x);
-    else dv.setUint8(i, x);
-  }
-  return { dtype, shape: s, data: out };
-}
-
-/**
- * Build a BOOL tensor (one byte per element, 0 or 1; any truthy/non-zero input becomes 1).
- * @param data (numel) booleans or bytes, row-major; always copied.
- * @param shape the tensor shape; product(shape) must equal data.length.
- * @throws SafetensorsError when the shape does not match data.length.
- * Source: safetensors format spec.
- */
-export function fromBool(data: ArrayLike<boolean | number>, shape: number[]): RawTensor {
-  const s = checkShapeFor(shape, data.length, 'bool data');
-  const out = new Uint8Array(data.length);
-  for (let i = 0; i < data.length; i++) out[i] = data[i] ? 1 : 0;
-  return { dtype: 'BOOL', shape: s, data: out };
 }
 
 // ---------------------------------------------------------------------------------------------
