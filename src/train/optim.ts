@@ -57,6 +57,23 @@ export abstract class Optimizer {
 
   /** Per-parameter state buffers by key, for checkpoints. */
   abstract state(): Map<string, Float32Array>;
+
+  /**
+   * Restore buffers written by `state()` (copies), and the step count, for an exact resume.
+   * @throws Error naming an unknown key.
+   */
+  loadState(state: Map<string, Float32Array>, stepCount: number): void {
+    for (const [k, v] of state) {
+      const dot = k.indexOf('.');
+      const target = this.buffers(k.slice(0, dot));
+      if (!target) throw new Error(`optimizer state: unknown buffer '${k}' for ${this.constructor.name}`);
+      target.set(k.slice(dot + 1), Float32Array.from(v));
+    }
+    this.stepCount = stepCount;
+  }
+
+  /** The buffer map for a state name (e.g. 'exp_avg'), or undefined. */
+  protected abstract buffers(name: string): Map<string, Float32Array> | undefined;
 }
 
 /** SGD with momentum (torch.optim.SGD): b = mu b + (1 - dampening) g; p -= lr b. */
@@ -97,6 +114,9 @@ export class SGD extends Optimizer {
   }
   state(): Map<string, Float32Array> {
     return new Map([...this.buf].map(([k, v]) => [`momentum_buffer.${k}`, v]));
+  }
+  protected buffers(name: string): Map<string, Float32Array> | undefined {
+    return name === 'momentum_buffer' ? this.buf : undefined;
   }
 }
 
@@ -153,6 +173,9 @@ export class AdamW extends Optimizer {
     for (const [k, m] of this.m) out.set(`exp_avg.${k}`, m);
     for (const [k, v] of this.v) out.set(`exp_avg_sq.${k}`, v);
     return out;
+  }
+  protected buffers(name: string): Map<string, Float32Array> | undefined {
+    return name === 'exp_avg' ? this.m : name === 'exp_avg_sq' ? this.v : undefined;
   }
 }
 
