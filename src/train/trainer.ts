@@ -1,0 +1,284 @@
+/**
+ * The training loop, independent of any model (minGPT's trainer: "nothing in this file
+ * really has anything to do with GPT specifically"). A `TrainTask` supplies the loss of a
+ * batch and the validation loss; the Trainer does the rest: learning-rate schedule,
+ * gradient accumulation, clipping by global norm, evaluation every N steps, early stopping,
+ * atomic checkpoints, exact resume, metrics.jsonl and a progress bar.
+ *
+ * Exact resume: batches must be a pure function of (step, micro-batch index) — tasks get
+ * them from `batch(step, micro)` — and every generator the model uses (dropout) is listed
+ * in `generators`, so its state is checkpointed. Then a run resumed from a checkpoint at
+ * step k produces the same losses as an uninterrupted run.
+ */
+import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SingleBar } from 'cli-progress';
+import type { Module } from '../nn/module.js';
+import type { Generator } from '../random.js';
+import { Tensor } from '../tensor.js';
+import {
+  fromFloat32,
+  readSafetensors,
+  toFloat32,
+  writeSafetensors,
+  type RawTensor,
+} from '../io/safetensors.js';
+import type { Optimizer } from './optim.js';
+import type { Schedule } from './schedule.js';
+
+/** What the trainer needs from a task (language modelling, translation, classification). */
+export interface TrainTask {
+  model: Module;
+  /**
+   * Loss of micro-batch `micro` of optimizer step `step` (1-based), with the tape recorded.
+   * Must be a deterministic function of (step, micro) for exact resume.
+   * @returns the mean loss (scalar) and the number of target tokens (or examples) it covers.
+   */
+  loss(step: number, micro: number): { loss: Tensor; tokens: number };
+  /** Validation loss (lower is better), computed without the tape. */
+  evaluate(): number;
+  /** Optional extra validation metrics (e.g. BLEU, accuracy), logged with valid_loss. */
+  evaluateExtra?(): Record<string, number>;
+}
+
+export interface TrainerOptions {
+  /** Optimizer steps to run in total (a resumed run continues up to this). */
+  maxSteps: number;
+  /** Micro-batches per optimizer step (gradient accumulation). Default 1. */
+  gradAccumSteps?: number;
+  /** Clip the global gradient norm to this (Pascanu et al. 2013); null = no clipping. Default 1. */
+  clipGradNorm?: number | null;
+  /** Evaluate every N steps (and at the end). Default 250. */
+  evalEvery?: number;
+  /** Checkpoint every N steps (and at the end). Default = evalEvery. */
+  checkpointEvery?: number;
+  /** Stop after this many evaluations without a new best validation loss; null = never. */
+  earlyStoppingPatience?: number | null;
+  /** Output directory: metrics.jsonl, checkpoint.safetensors. */
+  outDir: string;
+  /** Continue from outDir/checkpoint.safetensors when it exists. */
+  resume?: boolean;
+  /** Generators whose state must be saved (dropout, sampling). */
+  generators?: Generator[];
+  /** Show a progress bar on stderr. Default: when stderr is a terminal. */
+  progress?: boolean;
+  /** Called after each step with its metrics record. */
+  onStep?: (record: Record<string, number>) => void;
+}
+
+/** Global L2 norm of all gradients; scales them in place to `maxNorm` when above it. Returns the norm before clipping. */
+export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  let sq = 0;
+  for (const p of params) {
+    if (!p.grad) continue;
+    const g = p.grad.f32;
+    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
+  }
+  const norm = Math.sqrt(sq);
+  if (norm > maxNorm) {
+    const scale = maxNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
+    for (const p of params) {
+      if (!p.grad) continue;
+      const g = p.grad.f32;
+      for (let i = 0; i < g.length; i++) g[i] *= scale;
+    }
+  }
+  return norm;
+}
+
+interface TrainerState {
+  step: number;
+  bestValid: number;
+  evalsSinceBest: number;
+  generators: number[][];
+  seconds: number;
+}
+
+export class Trainer {
+  readonly o: Required<Omit<TrainerOptions, 'onStep'>> & Pick<TrainerOptions, 'onStep'>;
+  state: TrainerState = {
+    step: 0,
+    bestValid: Infinity,
+    evalsSinceBest: 0,
+    generators: [],
+    seconds: 0,
+  };
+
+  constructor(
+    readonly task: TrainTask,
+    readonly optimizer: Optimizer,
+    readonly schedule: Schedule,
+    opts: TrainerOptions,
+  ) {
+    const evalEvery = opts.evalEvery ?? 250;
+    this.o = {
+      gradAccumSteps: 1,
+      clipGradNorm: 1,
+      checkpointEvery: evalEvery,
+      earlyStoppingPatience: null,
+      resume: false,
+      generators: [],
+      progress: process.stderr.isTTY === true,
+      ...opts,
+      evalEvery,
+    };
+    for (const [k, v] of Object.entries({
+      maxSteps: opts.maxSteps,
+      gradAccumSteps: this.o.gradAccumSteps,
+      evalEvery,
+      checkpointEvery: this.o.checkpointEvery,
+    })) {
+      if (!Number.isInteger(v) || v < 1)
+        throw new Error(`Trainer: ${k} must be a positive integer, got ${v}`);
+    }
+  }
+
+  get checkpointPath(): string {
+    return join(this.o.outDir, 'checkpoint.safetensors');
+  }
+  get metricsPath(): string {
+    return join(this.o.outDir, 'metrics.jsonl');
+  }
+
+  /** Write model, optimizer and trainer state to one safetensors file, atomically. */
+  saveCheckpoint(): void {
+    const tensors = new Map<string, RawTensor>();
+    for (const [name, p] of this.task.model.stateDict())
+      tensors.set(`model/${name}`, fromFloat32(p.f32, [...p.shape]));
+    for (const [name, buf] of this.optimizer.state())
+      tensors.set(`optim/${name}`, fromFloat32(buf, [buf.length]));
+    const state: TrainerState = {
+      ...this.state,
+      generators: this.o.generators.map((g) => g.getState()),
+    };
+    writeSafetensors(this.checkpointPath, tensors, {
+      trainer: JSON.stringify(state),
+      optimizer: JSON.stringify({ stepCount: this.optimizer.stepCount, lr: this.optimizer.lr }),
+    });
+  }
+
+  /**
+   * Restore from the checkpoint. Everything is parsed and validated before the model,
+   * the optimizer or the generators change.
+   * @throws Error for a malformed checkpoint or one that does not match the model.
+   */
+  loadCheckpoint(): void {
+    const { tensors, metadata } = readSafetensors(this.checkpointPath);
+    if (!metadata.trainer || !metadata.optimizer)
+      throw new Error(
+        `${this.checkpointPath}: not a transformer-ts training checkpoint (no trainer state)`,
+      );
+    const state = JSON.parse(metadata.trainer) as TrainerState;
+    const optMeta = JSON.parse(metadata.optimizer) as { stepCount: number; lr: number };
+    if (state.generators.length !== this.o.generators.length) {
+      throw new Error(
+        `${this.checkpointPath}: saved ${state.generators.length} generator states, the run has ${this.o.generators.length}`,
+      );
+    }
+    const model = new Map<string, { shape: number[]; data: Float32Array }>();
+    const optim = new Map<string, Float32Array>();
+    for (const [name, t] of tensors) {
+      if (name.startsWith('model/'))
+        model.set(name.slice(6), { shape: t.shape, data: toFloat32(t) });
+      else if (name.startsWith('optim/')) optim.set(name.slice(6), toFloat32(t));
+      else throw new Error(`${this.checkpointPath}: unexpected tensor ${name}`);
+    }
+    this.task.model.loadStateDict(model); // validates all names and shapes before copying
+    this.optimizer.loadState(optim, optMeta.stepCount);
+    this.optimizer.lr = optMeta.lr;
+    state.generators.forEach((s, i) => this.o.generators[i].setState(s));
+    this.state = state;
+  }
+
+  private log(record: Record<string, number>): void {
+    appendFileSync(this.metricsPath, JSON.stringify(record) + '\n');
+  }
+
+  /** Keep only metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
+  private truncateMetrics(step: number): void {
+    if (!existsSync(this.metricsPath)) return;
+    const keep = readFileSync(this.metricsPath, 'utf8')
+      .split('\n')
+      .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
+    writeFileSync(this.metricsPath, keep.map((l) => l + '\n').join(''));
+  }
+
+  /**
+   * Run until maxSteps or early stopping.
+   * @returns the best validation loss and the step reached.
+   */
+  fit(): { bestValid: number; step: number; stoppedEarly: boolean } {
+    mkdirSync(this.o.outDir, { recursive: true });
+    if (this.o.resume && existsSync(this.checkpointPath)) {
+      this.loadCheckpoint();
+      this.truncateMetrics(this.state.step);
+    } else writeFileSync(this.metricsPath, '');
+    const params = this.task.model.parameters();
+    const bar = this.o.progress
+      ? new SingleBar({
+          format:
+            '{bar} {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | eta {eta_formatted}',
+          hideCursor: true,
+        })
+      : null;
+    bar?.start(this.o.maxSteps, this.state.step, { loss: '-', lr: '-', tps: '-' });
+    const t0 = Date.now() - this.state.seconds * 1000;
+    let stoppedEarly = false;
+    let tokensSinceStart = 0;
+    const runStart = Date.now();
+    this.task.model.train();
+    while (this.state.step < this.o.maxSteps) {
+      const step = this.state.step + 1;
+      this.optimizer.lr = this.schedule(step);
+      this.optimizer.zeroGrad();
+      let lossSum = 0;
+      let tokens = 0;
+      for (let micro = 0; micro < this.o.gradAccumSteps; micro++) {
+        const r = this.task.loss(step, micro);
+        lossSum += r.loss.item();
+        tokens += r.tokens;
+        // Each micro-batch contributes 1/accum of the step's gradient.
+        r.loss.backward(new Tensor(Float32Array.of(1 / this.o.gradAccumSteps), r.loss.shape));
+      }
+      const gradNorm =
+        this.o.clipGradNorm !== null ? clipGradNorm(params, this.o.clipGradNorm) : NaN;
+      this.optimizer.step();
+      this.state.step = step;
+      tokensSinceStart += tokens;
+      const seconds = (Date.now() - t0) / 1000;
+      this.state.seconds = seconds;
+      const record: Record<string, number> = {
+        step,
+        loss: lossSum / this.o.gradAccumSteps,
+        lr: this.optimizer.lr,
+        tokens,
+        tokens_per_s: tokensSinceStart / Math.max((Date.now() - runStart) / 1000, 1e-3),
+        seconds,
+      };
+      if (!Number.isNaN(gradNorm)) record.grad_norm = gradNorm;
+      const last = step === this.o.maxSteps;
+      if (step % this.o.evalEvery === 0 || last) {
+        record.valid_loss = this.task.evaluate();
+        Object.assign(record, this.task.evaluateExtra?.() ?? {});
+        this.task.model.train();
+        if (record.valid_loss < this.state.bestValid) {
+          this.state.bestValid = record.valid_loss;
+          this.state.evalsSinceBest = 0;
+        } else this.state.evalsSinceBest++;
+      }
+      this.log(record);
+      this.o.onStep?.(record);
+      bar?.update(step, {
+        loss: record.loss.toFixed(3),
+        lr: record.lr.toExponential(2),
+        tps: Math.round(record.tokens_per_s),
+      });
+      const patience = this.o.earlyStoppingPatience;
+      stoppedEarly = patience !== null && this.state.evalsSinceBest >= patience;
+      if (step % this.o.checkpointEvery === 0 || last || stoppedEarly) this.saveCheckpoint();
+      if (stoppedEarly) break;
+    }
+    bar?.stop();
+    return { bestValid: this.state.bestValid, step: this.state.step, stoppedEarly };
+  }
+}
