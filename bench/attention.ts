@@ -35,8 +35,29 @@ export async function attentionCase(): Promise<CaseResult> {
     const dv = new Float32Array(BH * S * D);
     const scale = 1 / Math.sqrt(D);
     const step = () => {
-      be.attentionForward(out, w, q, k, v, null, 0, 0, null, BH, T, S, D, scale, true);
-      be.attentionBackward(dq, dk, dv, dout, q, k, v, w, null, BH, T, S, D, scale);
+      be.attentionForward(
+        out,
+        w,
+        q,
+        k,
+        v,
+        null,
+        0,
+        0,
+        null,
+        BH,
+        T,
+        S,
+        D,
+        scale,
+        true,
+        1,
+        D,
+        D,
+        D,
+        D,
+      );
+      be.attentionBackward(dq, dk, dv, dout, q, k, v, w, null, BH, T, S, D, scale, 1, D, D, D, D);
     };
     const flops = 2 * BH * T * S * D * 6; // 2 GEMMs forward, 4 backward
     const time = (): number => measure(step, Math.max(30, Math.round(3e9 / flops)), 3).median;

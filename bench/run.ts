@@ -5,10 +5,20 @@
  */
 import { parseArgs } from 'node:util';
 import { attentionCase } from './attention.js';
+import { generateCase } from './generate.js';
+import { lmFloorCase } from './lm-floor.js';
+import { lmMemoryCase } from './lm-memory.js';
+import { lmTrainCase } from './lm-train.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
+import { seq2seqTrainCase } from './seq2seq-train.js';
 
 /** The benchmark registry: name -> case. */
 export const cases: Record<string, () => Promise<CaseResult>> = {
+  'lm-train': lmTrainCase,
+  'seq2seq-train': seq2seqTrainCase,
+  generate: generateCase,
+  'lm-floor': lmFloorCase,
+  'lm-memory': lmMemoryCase,
   matmul: matmulCase,
   attention: attentionCase,
 };

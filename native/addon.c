@@ -18,7 +18,7 @@ extern char *openblas_get_config(void);
 extern void openblas_set_num_threads(int num_threads);
 extern int openblas_get_num_threads(void);
 
-#define MAX_ARGS 16
+#define MAX_ARGS 24
 
 typedef struct {
   napi_env env;
@@ -478,8 +478,29 @@ FN(js_cross_entropy_backward) {
   return NULL;
 }
 
+/* The head layout's sizes (H, ldq, ldk, ldv, ldo) from argument i on: H >= 1 divides BH,
+ * every ld >= H * D. */
+#define ATT_LAYOUT(i)                                                                     \
+  int64_t H = size(&a, (i), "H"), ldq = size(&a, (i) + 1, "ldq"),                         \
+          ldk = size(&a, (i) + 2, "ldk"), ldv = size(&a, (i) + 3, "ldv"),                 \
+          ldo = size(&a, (i) + 4, "ldo");                                                 \
+  if (!a.err && (H < 1 || BH % H != 0))                                                   \
+    fail(&a, "ERR_OUT_OF_RANGE", "attention: H must be >= 1 and divide BH");              \
+  if (!a.err && (ldq < H * D || ldk < H * D || ldv < H * D || ldo < H * D))               \
+    fail(&a, "ERR_OUT_OF_RANGE", "attention: row strides must be >= H * D");              \
+  if (!a.err && (ldq > 2147483647 || ldk > 2147483647 || ldv > 2147483647 ||              \
+                 ldo > 2147483647))                                                       \
+    fail(&a, "ERR_OUT_OF_RANGE", "attention: row strides must fit in int32")
+
+/* An array in the head layout: BH/H blocks of L rows of stride ld, H*D columns used. */
+static void need_heads(A *a, size_t len, int64_t BH, int64_t H, int64_t L, int64_t D,
+                       int64_t ld, const char *name) {
+  if (a->err || BH * L * D == 0) return;
+  need(a, len, (BH / H * L - 1) * ld + H * D, name);
+}
+
 FN(js_attention_forward) {
-  BEGIN(15, "attentionForward");
+  BEGIN(20, "attentionForward");
   F32(0, out);
   F32(1, weights);
   F32(2, q);
@@ -492,10 +513,11 @@ FN(js_attention_forward) {
           D = size(&a, 12, "D");
   double scale = num(&a, 13, "scale");
   int causal = flag(&a, 14);
-  need(&a, out_len, BH * T * D, "out");
-  need(&a, q_len, BH * T * D, "q");
-  need(&a, k_len, BH * S * D, "k");
-  need(&a, v_len, BH * S * D, "v");
+  ATT_LAYOUT(15);
+  need_heads(&a, out_len, BH, H, T, D, ldo, "out");
+  need_heads(&a, q_len, BH, H, T, D, ldq, "q");
+  need_heads(&a, k_len, BH, H, S, D, ldk, "k");
+  need_heads(&a, v_len, BH, H, S, D, ldv, "v");
   need(&a, weights_len, BH * T * S, "weights");
   if (drop) need(&a, drop_len, BH * T * S, "dropMask");
   if (mask && BH * T * S > 0) need(&a, mask_len, (BH - 1) * msB + (T - 1) * msT + S, "mask");
@@ -503,12 +525,12 @@ FN(js_attention_forward) {
     fail(&a, "ERR_OUT_OF_RANGE", "attention sizes must fit in int32");
   DONE();
   k_attention_forward(out, weights, q, k, v, mask, msB, msT, drop, BH, T, S, D, (float)scale,
-                      causal);
+                      causal, H, ldq, ldk, ldv, ldo);
   return NULL;
 }
 
 FN(js_attention_backward) {
-  BEGIN(14, "attentionBackward");
+  BEGIN(19, "attentionBackward");
   F32(0, dq);
   F32(1, dk);
   F32(2, dv);
@@ -521,19 +543,21 @@ FN(js_attention_backward) {
   int64_t BH = size(&a, 9, "BH"), T = size(&a, 10, "T"), S = size(&a, 11, "S"),
           D = size(&a, 12, "D");
   double scale = num(&a, 13, "scale");
-  need(&a, dq_len, BH * T * D, "dq");
-  need(&a, dout_len, BH * T * D, "dout");
-  need(&a, q_len, BH * T * D, "q");
-  need(&a, dk_len, BH * S * D, "dk");
-  need(&a, dv_len, BH * S * D, "dv");
-  need(&a, k_len, BH * S * D, "k");
-  need(&a, v_len, BH * S * D, "v");
+  ATT_LAYOUT(14);
+  need_heads(&a, dq_len, BH, H, T, D, ldq, "dq");
+  need_heads(&a, dout_len, BH, H, T, D, ldo, "dout");
+  need_heads(&a, q_len, BH, H, T, D, ldq, "q");
+  need_heads(&a, dk_len, BH, H, S, D, ldk, "dk");
+  need_heads(&a, dv_len, BH, H, S, D, ldv, "dv");
+  need_heads(&a, k_len, BH, H, S, D, ldk, "k");
+  need_heads(&a, v_len, BH, H, S, D, ldv, "v");
   need(&a, weights_len, BH * T * S, "weights");
   if (drop) need(&a, drop_len, BH * T * S, "dropMask");
   if (!a.err && (T > 2147483647 || S > 2147483647 || D > 2147483647))
     fail(&a, "ERR_OUT_OF_RANGE", "attention sizes must fit in int32");
   DONE();
-  k_attention_backward(dq, dk, dv, dout, q, k, v, weights, drop, BH, T, S, D, (float)scale);
+  k_attention_backward(dq, dk, dv, dout, q, k, v, weights, drop, BH, T, S, D, (float)scale, H,
+                       ldq, ldk, ldv, ldo);
   return NULL;
 }
 

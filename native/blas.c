@@ -191,21 +191,25 @@ void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t
 typedef struct {
   float *out, *weights, *dq, *dk, *dv;
   const float *q, *k, *v, *mask, *drop, *dout, *w;
-  int64_t msB, msT, T, S, D;
+  int64_t msB, msT, T, S, D, H, ldq, ldk, ldv, ldo;
   float scale;
   int causal;
 } att_ctx;
+
+/* Offsets of slice bh = n*H + h in the head layout (see src/backend/types.ts). */
+#define ATT_ROW(c, bh, L, ld) (((bh) / (c)->H) * (L) * (ld) + ((bh) % (c)->H) * (c)->D)
 
 static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   att_ctx *c = p;
   const int64_t T = c->T, S = c->S, D = c->D, off = S - T;
   float *pd = c->drop ? scratch(tid, (size_t)(T * S)) : NULL;
   for (int64_t b = b0; b < b1; b++) {
-    const float *q = c->q + b * T * D, *k = c->k + b * S * D, *v = c->v + b * S * D;
-    float *w = c->weights + b * T * S, *o = c->out + b * T * D;
+    const float *q = c->q + ATT_ROW(c, b, T, c->ldq), *k = c->k + ATT_ROW(c, b, S, c->ldk),
+                *v = c->v + ATT_ROW(c, b, S, c->ldv);
+    float *w = c->weights + b * T * S, *o = c->out + ATT_ROW(c, b, T, c->ldo);
     /* scores (T, S) = scale * q k^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, c->scale, q,
-                (int)D, k, (int)D, 0.0f, w, (int)S);
+                (int)c->ldq, k, (int)c->ldk, 0.0f, w, (int)S);
     for (int64_t t = 0; t < T; t++) {
       float *row = w + t * S;
       if (c->mask) {
@@ -226,19 +230,22 @@ static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     }
     /* out (T, D) = P (T, S) v (S, D) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pm,
-                (int)S, v, (int)D, 0.0f, o, (int)D);
+                (int)S, v, (int)c->ldv, 0.0f, o, (int)c->ldo);
   }
 }
 
 void k_attention_forward(float *out, float *weights, const float *q, const float *k,
                          const float *v, const float *mask, int64_t msB, int64_t msT,
                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                         float scale, int causal) {
+                         float scale, int causal, int64_t H, int64_t ldq, int64_t ldk,
+                         int64_t ldv, int64_t ldo) {
   if (BH <= 0 || T <= 0) return;
   if (S == 0 || D == 0) {
     /* Degenerate: no keys (all rows masked) or empty heads. */
     if (S == 0) {
-      memset(out, 0, (size_t)(BH * T * D) * sizeof(float));
+      for (int64_t b = 0; b < BH; b++)
+        for (int64_t t = 0; t < T; t++)
+          memset(out + ((b / H) * T + t) * ldo + (b % H) * D, 0, (size_t)D * sizeof(float));
       return;
     }
     /* D == 0: every score is 0 (+ mask); out (BH, T, 0) is empty. */
@@ -254,8 +261,8 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
     return;
   }
   att_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .mask = mask,
-               .drop = drop, .msB = msB, .msT = msT, .T = T, .S = S, .D = D, .scale = scale,
-               .causal = causal};
+               .drop = drop, .msB = msB, .msT = msT, .T = T, .S = S, .D = D, .H = H,
+               .ldq = ldq, .ldk = ldk, .ldv = ldv, .ldo = ldo, .scale = scale, .causal = causal};
   run_gemm_region(att_fwd_range, &c, BH, T * S * D);
 }
 
@@ -265,13 +272,16 @@ static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   float *buf = scratch(tid, (size_t)(2 * T * S));
   float *dp = buf, *pd = buf + T * S;
   for (int64_t b = b0; b < b1; b++) {
-    const float *q = c->q + b * T * D, *k = c->k + b * S * D, *v = c->v + b * S * D;
-    const float *w = c->w + b * T * S, *dout = c->dout + b * T * D;
+    const int64_t oq = ATT_ROW(c, b, T, c->ldq), ok = ATT_ROW(c, b, S, c->ldk),
+                  ov = ATT_ROW(c, b, S, c->ldv);
+    const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ov;
+    const float *w = c->w + b * T * S, *dout = c->dout + ATT_ROW(c, b, T, c->ldo);
     const float *dm = c->drop ? c->drop + b * T * S : NULL;
-    float *dq = c->dq + b * T * D, *dk = c->dk + b * S * D, *dv = c->dv + b * S * D;
+    float *dq = c->dq + oq, *dk = c->dk + ok, *dv = c->dv + ov;
+    const int ldq = (int)c->ldq, ldk = (int)c->ldk, ldv = (int)c->ldv, ldo = (int)c->ldo;
     /* dP_drop (T, S) = dout (T, D) v^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, 1.0f, dout,
-                (int)D, v, (int)D, 0.0f, dp, (int)S);
+                ldo, v, ldv, 0.0f, dp, (int)S);
     /* dv (S, D) += P_drop^T (S, T) dout (T, D) */
     const float *pm = w;
     if (dm) {
@@ -279,7 +289,7 @@ static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       pm = pd;
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pm,
-                (int)S, dout, (int)D, 1.0f, dv, (int)D);
+                (int)S, dout, ldo, 1.0f, dv, ldv);
     /* dS = P * (dP - sum(dP * P)) * scale, with dP = dP_drop * dropMask; into pd. */
     for (int64_t t = 0; t < T; t++) {
       float *dpr = dp + t * S, *ds = pd + t * S;
@@ -293,18 +303,20 @@ static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     }
     /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pd,
-                (int)S, k, (int)D, 1.0f, dq, (int)D);
+                (int)S, k, ldk, 1.0f, dq, ldq);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pd,
-                (int)S, q, (int)D, 1.0f, dk, (int)D);
+                (int)S, q, ldq, 1.0f, dk, ldk);
   }
 }
 
 void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                           const float *k, const float *v, const float *weights,
                           const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                          float scale) {
+                          float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
+                          int64_t ldo) {
   if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
   att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
-               .w = weights, .drop = drop, .T = T, .S = S, .D = D, .scale = scale};
+               .w = weights, .drop = drop, .T = T, .S = S, .D = D, .H = H, .ldq = ldq,
+               .ldk = ldk, .ldv = ldv, .ldo = ldo, .scale = scale};
   run_gemm_region(att_bwd_range, &c, BH, T * S * D);
 }

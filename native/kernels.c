@@ -4,7 +4,8 @@
  * - sums over a row run in double (as js does), with 8 independent accumulators in a
  *   fixed order, so results are deterministic and independent of the thread count;
  * - element-wise math runs in float: exp and tanh with the vectorizable vexpf / vtanhf of
- *   vmath.h (<= ~2 ulp), log with logf, gelu with libm's erff (the exact erf form); scalar
+ *   vmath.h (<= ~2 ulp), log with logf, gelu's erf with vmath.h's verfc1p (js's formula,
+ *   vectorized); scalar
  *   and optimizer arithmetic in double like js;
  * - parallel kernels split over rows or column blocks, never inside one reduction.
  */
@@ -278,9 +279,9 @@ HOT static void unary_range(void *p, int64_t b, int64_t e, int tid) {
       _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = x[i] > 0 ? x[i] : 0.0f;
       break;
     case UN_GELU:
-      for (int64_t i = b; i < e; i++) {
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
         float v = x[i];
-        o[i] = 0.5f * v * (1.0f + erff(v * SQRT1_2_F));
+        o[i] = 0.5f * v * verfc1p(v * SQRT1_2_F);
       }
       break;
     default:
@@ -324,9 +325,9 @@ HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
       for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (x[i] > 0 ? 1.0f : 0.0f);
       break;
     case UN_GELU:
-      for (int64_t i = b; i < e; i++) {
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
         float v = x[i];
-        float g = 0.5f * (1.0f + erff(v * SQRT1_2_F)) + v * INV_SQRT_2PI_F * vexpf(-0.5f * v * v);
+        float g = 0.5f * verfc1p(v * SQRT1_2_F) + v * INV_SQRT_2PI_F * vexpf(-0.5f * v * v);
         dx[i] += dy[i] * g;
       }
       break;

@@ -54,4 +54,28 @@ static inline __attribute__((always_inline)) float vtanhf(float x) {
   return ax < 0.625f ? small : big;
 }
 
+/*
+ * verfc1p: 1 + erf(x), branch-free, by the Numerical Recipes Chebyshev erfc (the same
+ * formula as erf() in src/backend/js.ts; relative error < 1.2e-7 in exact arithmetic):
+ *   r = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x|;  erfc(z) = r
+ * 1 + erf(x) is 2 - r for x >= 0 and r for x < 0 (no cancellation for negative x, where
+ * GELU needs it). Float arithmetic with vexpf: a few ulp; NaN -> NaN.
+ */
+static inline __attribute__((always_inline)) float verfc1p(float x) {
+  float z = x < 0 ? -x : x;
+  float t = 1.0f / (1.0f + 0.5f * z);
+  float p = 0.17087277f;
+  p = p * t - 0.82215223f;
+  p = p * t + 1.48851587f;
+  p = p * t - 1.13520398f;
+  p = p * t + 0.27886807f;
+  p = p * t - 0.18628806f;
+  p = p * t + 0.09678418f;
+  p = p * t + 0.37409196f;
+  p = p * t + 1.00002368f;
+  p = p * t - 1.26551223f;
+  float r = t * vexpf(p - z * z);
+  return x >= 0 ? 2.0f - r : (x < 0 ? r : x);
+}
+
 #endif

@@ -6,6 +6,7 @@
  * Gradient buffers follow the kernels' convention: the gradient function of an op
  * ACCUMULATES (+=) into the zero-initialised gradient buffers of its inputs.
  */
+import { backend } from './backend/index.js';
 import { gradients } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
 import { Tensor, fmtShape } from './tensor.js';
@@ -111,10 +112,23 @@ export function backward(root: Tensor, grad?: Tensor): void {
     }
     g0 = new Float32Array([1]);
   }
-  const grads = new Map<Tensor, Float32Array>([[root, g0]]);
+  // Gradient buffers by tensor. A buffer is `owned` when only this entry refers to it; a
+  // pass-through op (reshape, same-shape add) hands its own gradient buffer on unowned,
+  // without a copy, and an unowned buffer is copied before anything accumulates into it.
+  const grads = new Map<Tensor, Slot>([[root, { buf: g0, owned: true }]]);
+  const be = backend();
+  const pass = (inp: Tensor, g: Float32Array): void => {
+    const slot = grads.get(inp);
+    if (!slot) grads.set(inp, { buf: g, owned: false });
+    else {
+      own(slot);
+      be.binary('add', slot.buf, slot.buf, g, [g.length], [1], [1]);
+    }
+  };
   for (const t of topoOrder(root)) {
-    const g = grads.get(t);
-    if (!g) continue;
+    const slot = grads.get(t);
+    if (!slot) continue;
+    const g = slot.buf;
     const node = t.node;
     if (!node) {
       // Leaf: accumulate into .grad.
@@ -122,20 +136,30 @@ export function backward(root: Tensor, grad?: Tensor): void {
         const d = t.grad.f32;
         for (let i = 0; i < d.length; i++) d[i] += g[i];
       } else {
-        t.grad = new Tensor(g, t.shape);
+        t.grad = new Tensor(slot.owned ? g : g.slice(), t.shape);
       }
       continue;
     }
     grads.delete(t);
-    const inGrads = node.inputs.map((inp) => {
-      if (!inp || !inp.requiresGrad) return null;
-      let buf = grads.get(inp);
-      if (!buf) {
-        buf = new Float32Array(inp.size);
-        grads.set(inp, buf);
+    const inputs = node.inputs;
+    if (isPassThrough(node, g.length)) {
+      for (const inp of inputs) if (inp && inp.requiresGrad) pass(inp, g);
+      continue;
+    }
+    const inGrads: (Float32Array | null)[] = new Array(inputs.length);
+    for (let i = 0; i < inputs.length; i++) {
+      const inp = inputs[i];
+      if (!inp || !inp.requiresGrad) {
+        inGrads[i] = null;
+        continue;
       }
-      return buf;
-    });
+      let s = grads.get(inp);
+      if (!s) {
+        s = { buf: new Float32Array(inp.size), owned: true };
+        grads.set(inp, s);
+      } else own(s);
+      inGrads[i] = s.buf;
+    }
     const fn = gradients[node.op] as (
       n: GradNode,
       g: Float32Array,
@@ -143,4 +167,27 @@ export function backward(root: Tensor, grad?: Tensor): void {
     ) => void;
     fn(node, g, inGrads);
   }
+}
+
+/** A gradient buffer and whether its entry may write into it. */
+interface Slot {
+  buf: Float32Array;
+  owned: boolean;
+}
+
+function own(s: Slot): void {
+  if (!s.owned) {
+    s.buf = s.buf.slice();
+    s.owned = true;
+  }
+}
+
+/** Ops whose input gradients all equal the output gradient: reshape, and add of same-shape inputs. */
+function isPassThrough(node: GradNode, n: number): boolean {
+  if (node.op === 'reshape') return true;
+  if (node.op !== 'binary') return false;
+  const attrs = (node as GradNode<'binary'>).attrs;
+  if (attrs.op !== 'add') return false;
+  for (const inp of node.inputs) if (inp && inp.size !== n) return false;
+  return true;
 }

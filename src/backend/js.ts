@@ -371,18 +371,42 @@ export const jsBackend: Backend = {
     }
   },
 
-  attentionForward(out, weights, q, k, v, mask, msB, msT, dropMask, BH, T, S, D, scale, causal) {
+  attentionForward(
+    out,
+    weights,
+    q,
+    k,
+    v,
+    mask,
+    msB,
+    msT,
+    dropMask,
+    BH,
+    T,
+    S,
+    D,
+    scale,
+    causal,
+    H,
+    ldq,
+    ldk,
+    ldv,
+    ldo,
+  ) {
     const offset = S - T;
     const row = new Float32Array(S);
     for (let b = 0; b < BH; b++) {
+      // Head layout: slice b = n*H + h is rows of n at columns h*D.
+      const n = Math.floor(b / H);
+      const hd = (b % H) * D;
       for (let t = 0; t < T; t++) {
-        const qo = (b * T + t) * D;
+        const qo = (n * T + t) * ldq + hd;
         for (let s = 0; s < S; s++) {
           if (causal && s > t + offset) {
             row[s] = -Infinity;
             continue;
           }
-          const ko = (b * S + s) * D;
+          const ko = (n * S + s) * ldk + hd;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
           row[s] = dot * scale + (mask ? mask[b * msB + t * msT + s] : 0);
@@ -390,28 +414,50 @@ export const jsBackend: Backend = {
         const wo = (b * T + t) * S;
         softmaxRow(row, row, 0, S);
         weights.set(row, wo);
-        const oo = (b * T + t) * D;
+        const oo = (n * T + t) * ldo + hd;
         for (let d = 0; d < D; d++) out[oo + d] = 0;
         for (let s = 0; s < S; s++) {
           let w = row[s];
           if (dropMask) w *= dropMask[wo + s];
           if (w === 0) continue;
-          const vo = (b * S + s) * D;
+          const vo = (n * S + s) * ldv + hd;
           for (let d = 0; d < D; d++) out[oo + d] += w * v[vo + d];
         }
       }
     }
   },
 
-  attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, BH, T, S, D, scale) {
+  attentionBackward(
+    dq,
+    dk,
+    dv,
+    dout,
+    q,
+    k,
+    v,
+    weights,
+    dropMask,
+    BH,
+    T,
+    S,
+    D,
+    scale,
+    H,
+    ldq,
+    ldk,
+    ldv,
+    ldo,
+  ) {
     const dp = new Float64Array(S);
     for (let b = 0; b < BH; b++) {
+      const n = Math.floor(b / H);
+      const hd = (b % H) * D;
       for (let t = 0; t < T; t++) {
-        const oo = (b * T + t) * D;
+        const oo = (n * T + t) * ldo + hd;
         const wo = (b * T + t) * S;
         // dP_drop[s] = dout . v[s]; dv[s] += P_drop[s] * dout
         for (let s = 0; s < S; s++) {
-          const vo = (b * S + s) * D;
+          const vo = (n * S + s) * ldv + hd;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += dout[oo + d] * v[vo + d];
           const dm = dropMask ? dropMask[wo + s] : 1;
@@ -422,12 +468,12 @@ export const jsBackend: Backend = {
         // softmax backward: dS = P * (dP - sum(dP * P))
         let sum = 0;
         for (let s = 0; s < S; s++) sum += dp[s] * weights[wo + s];
-        const qo = (b * T + t) * D;
+        const qo = (n * T + t) * ldq + hd;
         for (let s = 0; s < S; s++) {
           const p = weights[wo + s];
           if (p === 0) continue;
           const ds = p * (dp[s] - sum) * scale;
-          const ko = (b * S + s) * D;
+          const ko = (n * S + s) * ldk + hd;
           for (let d = 0; d < D; d++) {
             dq[qo + d] += ds * k[ko + d];
             dk[ko + d] += ds * q[qo + d];

@@ -10,7 +10,8 @@
  * Conventions (llm.c `train_gpt2.c`):
  * - Signatures put outputs first, then inputs, then sizes and attributes.
  * - All arrays are dense, row-major (C order) and do not alias, except that the element-wise
- *   kernels (binary, unary, scalar) allow `out` to be the same array as an input.
+ *   kernels (binary, unary, scalar) allow `out` to be the same array as an input, and the
+ *   attention kernels' strided head layout (see attentionForward).
  * - Forward kernels overwrite their outputs. Backward kernels ACCUMULATE into their
  *   gradient outputs with `+=` (callers zero them first when needed).
  * - float32 everywhere; token ids and class targets are int32.
@@ -166,11 +167,20 @@ export interface Kernels {
   /**
    * Fused scaled dot-product attention, Eq. 1 of Vaswani et al. (2017), Sec. 3.2.1:
    *   weights = softmax(q k^T * scale + mask (+ causal)), out = dropout(weights) v
-   * q (BH, T, D), k (BH, S, D), v (BH, S, D), out (BH, T, D), weights (BH, T, S) saved.
+   * weights (BH, T, S) saved, dense. q, k, v and out are read/written in the head layout
+   * below (dense (BH, T, D) / (BH, S, D) when H = 1 and every ld = D).
    * `mask` is an additive float mask (-Infinity = may not attend) read at
    * mask[b*maskStrideB + t*maskStrideT + s] for b in [0, BH), or null. `causal` forbids
    * s > t + (S - T). A row whose keys are all masked gets weights 0 and out 0 (never NaN).
    * `dropMask` (BH, T, S) holds 0 or 1/(1-p) per weight (applied after softmax), or null.
+   *
+   * Head layout (multi-head attention straight on the projections, no permute copies):
+   * slice bh = n*H + h (n in [0, BH/H)) of q is rows n*T .. n*T+T-1 of a row-major array
+   * with row stride ldq, columns [h*D, h*D + D):
+   *   q[bh][t][d] = q[(n*T + t)*ldq + h*D + d],  k[bh][s][d] = k[(n*S + s)*ldk + h*D + d],
+   *   v likewise with ldv, out[bh][t][d] = out[(n*T + t)*ldo + h*D + d].
+   * So q, k, v may be views (subarrays) at column offsets of one packed (B, L, 3C)
+   * projection, and out is (B, T, H*D). H divides BH; every ld >= H*D.
    */
   attentionForward(
     out: F32,
@@ -188,8 +198,17 @@ export interface Kernels {
     D: number,
     scale: number,
     causal: boolean,
+    H: number,
+    ldq: number,
+    ldk: number,
+    ldv: number,
+    ldo: number,
   ): void;
-  /** Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax). */
+  /**
+   * Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax), in the
+   * head layout of attentionForward (dq like q with ldq, dk/dv like k/v, dout like out).
+   * dq, dk, dv may be views into one buffer at different column offsets (disjoint elements).
+   */
   attentionBackward(
     dq: F32,
     dk: F32,
@@ -205,6 +224,11 @@ export interface Kernels {
     S: number,
     D: number,
     scale: number,
+    H: number,
+    ldq: number,
+    ldk: number,
+    ldv: number,
+    ldo: number,
   ): void;
 
   /**

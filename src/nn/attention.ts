@@ -90,12 +90,10 @@ export class MultiheadAttention extends Module {
     if (this.outProj.bias) this.outProj.bias.f32.fill(0);
   }
 
-  /** Project x (B, L, C) with rows [from, to) of the packed input projection. */
+  /** Project x (B, L, C) with rows [from, to) of the packed input projection (no copy). */
   private project(x: Tensor, from: number, to: number): Tensor {
     const C = this.embedDim;
-    const w = F.slice(this.inProjWeight, 0, from * C, to * C);
-    const b = this.inProjBias ? F.slice(this.inProjBias, 0, from * C, to * C) : null;
-    return F.linear(x, w, b);
+    return F.linear(x, this.inProjWeight, this.inProjBias, [from * C, to * C]); // (B, L, (to-from) C)
   }
 
   /** (B, L, n*C) -> n tensors (B, H, L, D). */
@@ -143,10 +141,47 @@ export class MultiheadAttention extends Module {
       );
     }
     const [B, T] = query.shape;
+    const needW = (opts.needWeights ?? false) || this.captureWeights;
+    const attnOpts = {
+      causal: opts.isCausal ?? false,
+      dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
+      generator: this.opts.generator ?? defaultGenerator,
+      needWeights: needW,
+    };
+    if (!cache) {
+      // Heads read straight from the projections, (B, L, n*C); out comes back (B, T, C).
+      const S = key.shape[1];
+      const D = this.headDim;
+      let r: { out: Tensor; weights: Tensor | null };
+      const mask = this.combineMasks(opts, B, T, S);
+      if (query === key && key === value) {
+        const qkv = this.project(query, 0, 3); // (B, T, 3C): one GEMM for Q, K, V
+        r = F.multiHeadAttention(
+          qkv,
+          qkv,
+          qkv,
+          H,
+          D,
+          { q: 0, k: C, v: 2 * C },
+          { ...attnOpts, mask },
+        );
+      } else {
+        const q = this.project(query, 0, 1); // (B, T, C)
+        if (key === value) {
+          const kv = this.project(key, 1, 3); // (B, S, 2C)
+          r = F.multiHeadAttention(q, kv, kv, H, D, { k: 0, v: C }, { ...attnOpts, mask });
+        } else {
+          const k = this.project(key, 1, 2); // (B, S, C)
+          const v = this.project(value, 2, 3); // (B, S, C)
+          r = F.multiHeadAttention(q, k, v, H, D, {}, { ...attnOpts, mask });
+        }
+      }
+      return this.finish(r.out, r.weights, opts);
+    }
     let q: Tensor;
     let k: Tensor;
     let v: Tensor;
-    const crossCached = cache && cache.k && query !== key;
+    const crossCached = cache.k && query !== key;
     if (crossCached) {
       [q] = this.heads(this.project(query, 0, 1), 1);
       k = cache.k!;
@@ -162,33 +197,32 @@ export class MultiheadAttention extends Module {
           [v] = this.heads(this.project(value, 2, 3), 1);
         }
       }
-      if (cache) {
-        if (cache.k && query === key) {
-          k = F.concat([cache.k, k], 2); // (B, H, S_past + T, D)
-          v = F.concat([cache.v!, v], 2);
-        }
-        cache.k = k;
-        cache.v = v;
+      if (cache.k && query === key) {
+        k = F.concat([cache.k, k], 2); // (B, H, S_past + T, D)
+        v = F.concat([cache.v!, v], 2);
       }
+      cache.k = k;
+      cache.v = v;
     }
     const S = k.shape[2];
     const mask = this.combineMasks(opts, B, T, S);
-    const needW = (opts.needWeights ?? false) || this.captureWeights;
-    const { out, weights } = F.scaledDotProductAttention(q, k, v, {
-      mask,
-      causal: opts.isCausal ?? false,
-      dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
-      generator: this.opts.generator ?? defaultGenerator,
-      needWeights: needW,
-    }); // out (B, H, T, D)
-    if (this.captureWeights) this.lastWeights = weights;
+    const { out, weights } = F.scaledDotProductAttention(q, k, v, { ...attnOpts, mask }); // (B, H, T, D)
     const merged = F.reshape(F.permute(out, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
+    return this.finish(merged, weights, opts);
+  }
+
+  /** W_O over the concatenated heads (B, T, C), and the weights to return. */
+  private finish(
+    merged: Tensor,
+    weights: Tensor | null,
+    opts: AttentionForwardOptions,
+  ): { out: Tensor; weights: Tensor | null } {
+    if (this.captureWeights) this.lastWeights = weights;
     const y = this.outProj.forward(merged);
     let w: Tensor | null = null;
     if (opts.needWeights && weights) {
       w = (opts.averageAttnWeights ?? true) ? F.mean(weights, 1) : weights;
     }
-    void H;
     return { out: y, weights: w };
   }
 

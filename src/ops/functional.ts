@@ -256,6 +256,66 @@ function prepareMask(
   return { data, sB: T * S, sT: S };
 }
 
+/** Where the heads of q, k, v and out live (the attention kernels' head layout). */
+interface HeadLayout {
+  H: number;
+  ldq: number;
+  ldk: number;
+  ldv: number;
+  ldo: number;
+  qOff: number;
+  kOff: number;
+  vOff: number;
+}
+
+/** The fused attention op over `lead` = (..., BH) slices in `layout`; out has `outShape`. */
+function attentionOp(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  lead: number[],
+  T: number,
+  S: number,
+  D: number,
+  layout: HeadLayout,
+  outShape: number[],
+  opts: AttentionOptions,
+): { out: Tensor; weights: Tensor | null } {
+  const BH = numel(lead);
+  const scale = opts.scale ?? 1 / Math.sqrt(D);
+  const p = opts.dropoutP ?? 0;
+  if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
+  const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
+  const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
+  const out = zeros(outShape);
+  const weights = new Float32Array(BH * T * S);
+  const { H, ldq, ldk, ldv, ldo, qOff, kOff, vOff } = layout;
+  backend().attentionForward(
+    out.f32,
+    weights,
+    q.f32.subarray(qOff),
+    k.f32.subarray(kOff),
+    v.f32.subarray(vOff),
+    m ? m.data : null,
+    m ? m.sB : 0,
+    m ? m.sT : 0,
+    dropMask,
+    BH,
+    T,
+    S,
+    D,
+    scale,
+    opts.causal ?? false,
+    H,
+    ldq,
+    ldk,
+    ldv,
+    ldo,
+  );
+  record('attention', [q, k, v], out, { weights, dropMask, BH, T, S, D, scale, ...layout });
+  return { out, weights: opts.needWeights ? new Tensor(weights, [...lead, T, S]) : null };
+}
+
 /**
  * Scaled dot-product attention, Eq. 1 (Sec. 3.2.1): softmax(Q K^T / sqrt(d_k) + mask) V,
  * fused in one kernel. Rows whose keys are all masked give zeros, never NaN.
@@ -289,31 +349,58 @@ export function scaledDotProductAttention(
       `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not match (expected k, v of shape (..., S, ${D}))`,
     );
   }
-  const BH = numel(lead);
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  const p = opts.dropoutP ?? 0;
-  if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
-  const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
-  const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
-  const out = zeros([...lead, T, D]);
-  const weights = new Float32Array(BH * T * S);
-  backend().attentionForward(
-    out.f32,
-    weights,
-    q.f32,
-    k.f32,
-    v.f32,
-    m ? m.data : null,
-    m ? m.sB : 0,
-    m ? m.sT : 0,
-    dropMask,
-    BH,
-    T,
-    S,
-    D,
-    scale,
-    opts.causal ?? false,
-  );
-  record('attention', [q, k, v], out, { weights, dropMask, BH, T, S, D, scale });
-  return { out, weights: opts.needWeights ? new Tensor(weights, [...lead, T, S]) : null };
+  const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, qOff: 0, kOff: 0, vOff: 0 };
+  return attentionOp(q, k, v, lead, T, S, D, layout, [...lead, T, D], opts);
+}
+
+/**
+ * Multi-head scaled dot-product attention (Sec. 3.2.2) straight on the projections, with
+ * no head permutes: head h of a query row is its columns [qCol + h*D, qCol + (h+1)*D), and
+ * likewise for keys and values, so q, k and v may be one packed (B, T, 3C) projection
+ * (columns 0, C, 2C) or a (B, S, 2C) key-value projection. The heads' outputs come back
+ * concatenated, (B, T, H*D), ready for W_O.
+ * @param q (B, T, Cq) float32; k (B, S, Ck); v (B, S, Cv), each holding its H*D columns
+ *   from the given column offset.
+ * @param cols column offsets of the heads in q, k, v (default 0).
+ * @returns out (B, T, H*D) and, when `needWeights`, weights (B, H, T, S) (not differentiable).
+ * @throws Error naming the shapes when q, k, v do not hold H*D columns from their offsets.
+ */
+export function multiHeadAttention(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  headDim: number,
+  cols: { q?: number; k?: number; v?: number } = {},
+  opts: AttentionOptions = {},
+): { out: Tensor; weights: Tensor | null } {
+  const H = heads;
+  const D = headDim;
+  const [qc, kc, vc] = [cols.q ?? 0, cols.k ?? 0, cols.v ?? 0];
+  const bad = (x: Tensor, c: number): boolean =>
+    x.ndim !== 3 || x.shape[0] !== q.shape[0] || c < 0 || c + H * D > x.shape[2];
+  if (
+    !(Number.isInteger(H) && H >= 1 && Number.isInteger(D) && D >= 1) ||
+    bad(q, qc) ||
+    bad(k, kc) ||
+    bad(v, vc) ||
+    k.shape[1] !== v.shape[1]
+  ) {
+    throw new Error(
+      `multiHeadAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be (B, L, >= offset + ${H}*${D}) with offsets ${qc}, ${kc}, ${vc} and equal key/value lengths`,
+    );
+  }
+  const [B, T] = q.shape;
+  const S = k.shape[1];
+  const layout = {
+    H,
+    ldq: q.shape[2],
+    ldk: k.shape[2],
+    ldv: v.shape[2],
+    ldo: H * D,
+    qOff: qc,
+    kOff: kc,
+    vOff: vc,
+  };
+  return attentionOp(q, k, v, [B, H], T, S, D, layout, [B, T, H * D], opts);
 }

@@ -51,14 +51,18 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
   },
 
   linear({ inputs, attrs }, g, [gx, gw, gbias]) {
-    const { N, inFeatures: I, outFeatures: O } = attrs;
+    const { N, inFeatures: I, outFeatures: O, rowStart: r0 } = attrs;
     const be = backend();
-    if (gx) be.matmul(gx, g, inputs[1]!.f32, 1, N, I, O, false, false, 0, 0, 1);
-    if (gw) be.matmul(gw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, 1);
+    const w = inputs[1]!.f32.subarray(r0 * I, (r0 + O) * I);
+    if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, 1);
+    if (gw) {
+      const dw = gw.subarray(r0 * I, (r0 + O) * I);
+      be.matmul(dw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, 1);
+    }
     if (gbias) {
       const tmp = new Float32Array(O);
       be.sum(tmp, g, 1, N, O);
-      addInto(gbias, tmp);
+      addInto(gbias.subarray(r0, r0 + O), tmp);
     }
   },
 
@@ -223,12 +227,34 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
   },
 
   attention({ inputs, attrs }, g, [gq, gk, gv]) {
-    const { weights, dropMask, BH, T, S, D, scale } = attrs;
+    const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo } = attrs;
+    const { qOff, kOff, vOff } = attrs;
     const [q, k, v] = inputs.map((t) => t!.f32);
-    const dq = gq ?? new Float32Array(BH * T * D);
-    const dk = gk ?? new Float32Array(BH * S * D);
-    const dv = gv ?? new Float32Array(BH * S * D);
-    backend().attentionBackward(dq, dk, dv, g, q, k, v, weights, dropMask, BH, T, S, D, scale);
+    // Gradients in the inputs' own layout, at the same offsets (scratch when not needed).
+    const dq = (gq ?? new Float32Array(q.length)).subarray(qOff);
+    const dk = (gk ?? new Float32Array(k.length)).subarray(kOff);
+    const dv = (gv ?? new Float32Array(v.length)).subarray(vOff);
+    backend().attentionBackward(
+      dq,
+      dk,
+      dv,
+      g,
+      q.subarray(qOff),
+      k.subarray(kOff),
+      v.subarray(vOff),
+      weights,
+      dropMask,
+      BH,
+      T,
+      S,
+      D,
+      scale,
+      H,
+      ldq,
+      ldk,
+      ldv,
+      ldo,
+    );
   },
 };
 

@@ -80,30 +80,48 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
  * @param x (..., inFeatures) float32
  * @param weight (outFeatures, inFeatures) float32 (PyTorch's layout)
  * @param bias (outFeatures) float32 or null
- * @returns (..., outFeatures)
+ * @param rows use only rows [from, to) of weight and entries [from, to) of bias (e.g. the
+ *   W_K, W_V block of a packed in_proj_weight), without copying them; default all rows.
+ * @returns (..., outFeatures), or (..., to - from) with `rows`
  * @throws Error naming the shapes when they disagree.
  */
-export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+export function linear(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor | null = null,
+  rows?: readonly [number, number],
+): Tensor {
   if (weight.ndim !== 2)
     throw new Error(`linear: weight must be 2-D, got ${fmtShape(weight.shape)}`);
-  const [outF, inF] = weight.shape;
+  const [allOut, inF] = weight.shape;
+  const [r0, r1] = rows ?? [0, allOut];
+  if (!(Number.isInteger(r0) && Number.isInteger(r1) && r0 >= 0 && r0 <= r1 && r1 <= allOut)) {
+    throw new Error(`linear: rows [${r0}, ${r1}) outside weight ${fmtShape(weight.shape)}`);
+  }
+  const outF = r1 - r0;
   if (x.ndim < 1 || x.shape[x.ndim - 1] !== inF) {
     throw new Error(
       `linear: input ${fmtShape(x.shape)} does not end in in_features ${inF} of weight ${fmtShape(weight.shape)}`,
     );
   }
-  if (bias && (bias.ndim !== 1 || bias.shape[0] !== outF)) {
-    throw new Error(`linear: bias ${fmtShape(bias.shape)} does not match out_features ${outF}`);
+  if (bias && (bias.ndim !== 1 || bias.shape[0] !== allOut)) {
+    throw new Error(`linear: bias ${fmtShape(bias.shape)} does not match out_features ${allOut}`);
   }
   const N = x.size / inF;
   const out = zeros([...x.shape.slice(0, -1), outF]);
   const o = out.f32;
   let beta = 0;
   if (bias) {
-    const b = bias.f32;
+    const b = bias.f32.subarray(r0, r1);
     for (let n = 0; n < N; n++) o.set(b, n * outF);
     beta = 1;
   }
-  if (N > 0) backend().matmul(o, x.f32, weight.f32, 1, N, outF, inF, false, true, 0, 0, beta);
-  return record('linear', [x, weight, bias], out, { N, inFeatures: inF, outFeatures: outF });
+  const w = weight.f32.subarray(r0 * inF, r1 * inF);
+  if (N > 0) backend().matmul(o, x.f32, w, 1, N, outF, inF, false, true, 0, 0, beta);
+  return record('linear', [x, weight, bias], out, {
+    N,
+    inFeatures: inF,
+    outFeatures: outF,
+    rowStart: r0,
+  });
 }

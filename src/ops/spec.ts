@@ -20,8 +20,11 @@ export interface OpAttrs {
     strideA: number;
     strideB: number;
   };
-  /** inputs [x, weight, bias | null]: y (N, out) = x (N, in) weight^T (in, out) + bias. */
-  linear: { N: number; inFeatures: number; outFeatures: number };
+  /**
+   * inputs [x, weight, bias | null]: y (N, out) = x (N, in) W^T (in, out) + b, where W is
+   * rows [rowStart, rowStart + out) of weight and b the same entries of bias.
+   */
+  linear: { N: number; inFeatures: number; outFeatures: number; rowStart: number };
   /** inputs [a, b] with broadcasting over `shape`. */
   binary: { op: BinaryOp; shape: number[]; aStrides: number[]; bStrides: number[] };
   /** inputs [x]: out = x op s. */
@@ -57,7 +60,11 @@ export interface OpAttrs {
     ignoreIndex: number;
     labelSmoothing: number;
   };
-  /** inputs [q, k, v]: fused scaled dot-product attention; weights saved. */
+  /**
+   * inputs [q, k, v] (possibly the same tensor): fused scaled dot-product attention;
+   * weights saved. q, k, v are read at element offsets qOff, kOff, vOff in the kernels'
+   * head layout (H, row strides ldq, ldk, ldv, ldo; see the attentionForward kernel).
+   */
   attention: {
     weights: Float32Array;
     dropMask: Float32Array | null;
@@ -66,6 +73,14 @@ export interface OpAttrs {
     S: number;
     D: number;
     scale: number;
+    H: number;
+    ldq: number;
+    ldk: number;
+    ldv: number;
+    ldo: number;
+    qOff: number;
+    kOff: number;
+    vOff: number;
   };
 }
 

@@ -601,6 +601,11 @@ describe('native backend vs js', () => {
             D,
             scale,
             causal,
+            1,
+            D,
+            D,
+            D,
+            D,
           ),
         [
           { atol: 1e-5, rtol: 1e-4 },
@@ -645,11 +650,307 @@ describe('native backend vs js', () => {
             S,
             D,
             scale,
+            1,
+            D,
+            D,
+            D,
+            D,
           ),
         tolB,
       );
     });
   }
+
+  // Head layout: q, k, v as column blocks of one packed (N, L, 3*H*D) projection (self-
+  // attention) or (N, S, 2*H*D) key-value projection (cross-attention), out (N, T, H*D).
+  // On every backend it must equal the dense (N*H, L, D) layout after the permutes; native
+  // must also match js in the packed layout directly.
+  const layoutCases = [
+    { name: 'self, packed qkv, causal', N: 3, H: 4, T: 9, S: 9, D: 5, causal: true, drop: false },
+    { name: 'cross, packed kv + drop', N: 2, H: 3, T: 4, S: 7, D: 6, causal: false, drop: true },
+    { name: 'self, big (pool path)', N: 12, H: 4, T: 64, S: 64, D: 32, causal: true, drop: false },
+  ];
+  /** (N, L, ld) rows, columns [col + h*D, ...) -> dense (N*H, L, D). */
+  const toDense = (
+    x: Float32Array,
+    N: number,
+    H: number,
+    L: number,
+    D: number,
+    ld: number,
+    col: number,
+  ): Float32Array => {
+    const o = new Float32Array(N * H * L * D);
+    for (let n = 0; n < N; n++)
+      for (let h = 0; h < H; h++)
+        for (let l = 0; l < L; l++)
+          for (let d = 0; d < D; d++)
+            o[((n * H + h) * L + l) * D + d] = x[(n * L + l) * ld + col + h * D + d];
+    return o;
+  };
+  for (const c of layoutCases) {
+    const bes: [string, Backend | null][] = [
+      ['js', jsBackend],
+      ['native', native],
+    ];
+    for (const [bname, be0] of bes) {
+      test(`attention head layout equals the dense layout (${bname}): ${c.name}`, (t) => {
+        if (!be0) {
+          t.skip(skipReason);
+          return;
+        }
+        const be = be0;
+        const { N, H, T, S, D, causal } = c;
+        const C = H * D;
+        const BH = N * H;
+        const self = T === S && !c.drop;
+        // Packed inputs: self -> one (N, T, 3C) array; cross -> q (N, T, C) and kv (N, S, 2C).
+        const qp = self ? rand(N * T * 3 * C, -2, 2) : rand(N * T * C, -2, 2);
+        const kvp = self ? qp : rand(N * S * 2 * C, -2, 2);
+        const ldq = self ? 3 * C : C;
+        const ldkv = self ? 3 * C : 2 * C;
+        const kCol = self ? C : 0;
+        const vCol = self ? 2 * C : C;
+        const q = toDense(qp, N, H, T, D, ldq, 0);
+        const k = toDense(kvp, N, H, S, D, ldkv, kCol);
+        const v = toDense(kvp, N, H, S, D, ldkv, vCol);
+        const drop = c.drop ? rand(BH * T * S, 0, 1).map((u) => (u < 0.2 ? 0 : 1.25)) : null;
+        const scale = 1 / Math.sqrt(D);
+        const outD = new Float32Array(BH * T * D);
+        const wD = new Float32Array(BH * T * S);
+        be.attentionForward(
+          outD,
+          wD,
+          q,
+          k,
+          v,
+          null,
+          0,
+          0,
+          drop,
+          BH,
+          T,
+          S,
+          D,
+          scale,
+          causal,
+          1,
+          D,
+          D,
+          D,
+          D,
+        );
+        const outP = new Float32Array(N * T * C);
+        const wP = new Float32Array(BH * T * S);
+        be.attentionForward(
+          outP,
+          wP,
+          qp,
+          kvp.subarray(kCol),
+          kvp.subarray(vCol),
+          null,
+          0,
+          0,
+          drop,
+          BH,
+          T,
+          S,
+          D,
+          scale,
+          causal,
+          H,
+          ldq,
+          ldkv,
+          ldkv,
+          C,
+        );
+        const exact = { atol: 1e-6, rtol: 1e-6 };
+        assertClose(wP, wD, exact, 'weights');
+        assertClose(toDense(outP, N, H, T, D, C, 0), outD, exact, 'out');
+        // Backward: dq, dk, dv accumulate into views of one packed gradient buffer.
+        const doutP = rand(N * T * C);
+        const dout = toDense(doutP, N, H, T, D, C, 0);
+        const dq = rand(BH * T * D);
+        const dk = rand(BH * S * D);
+        const dv = rand(BH * S * D);
+        const gq = self ? new Float32Array(N * T * 3 * C) : new Float32Array(N * T * C);
+        const gkv = self ? gq : new Float32Array(N * S * 2 * C);
+        // Same initial values in the packed buffers as in the dense ones.
+        const unDense = (
+          src: Float32Array,
+          dst: Float32Array,
+          L: number,
+          ld: number,
+          col: number,
+        ) => {
+          for (let n = 0; n < N; n++)
+            for (let h = 0; h < H; h++)
+              for (let l = 0; l < L; l++)
+                for (let d = 0; d < D; d++)
+                  dst[(n * L + l) * ld + col + h * D + d] = src[((n * H + h) * L + l) * D + d];
+        };
+        unDense(dq, gq, T, ldq, 0);
+        unDense(dk, gkv, S, ldkv, kCol);
+        unDense(dv, gkv, S, ldkv, vCol);
+        be.attentionBackward(
+          dq,
+          dk,
+          dv,
+          dout,
+          q,
+          k,
+          v,
+          wD,
+          drop,
+          BH,
+          T,
+          S,
+          D,
+          scale,
+          1,
+          D,
+          D,
+          D,
+          D,
+        );
+        be.attentionBackward(
+          gq,
+          gkv.subarray(kCol),
+          gkv.subarray(vCol),
+          doutP,
+          qp,
+          kvp.subarray(kCol),
+          kvp.subarray(vCol),
+          wP,
+          drop,
+          BH,
+          T,
+          S,
+          D,
+          scale,
+          H,
+          ldq,
+          ldkv,
+          ldkv,
+          C,
+        );
+        const tolG = { atol: 1e-6, rtol: 1e-6 };
+        assertClose(toDense(gq, N, H, T, D, ldq, 0), dq, tolG, 'dq');
+        assertClose(toDense(gkv, N, H, S, D, ldkv, kCol), dk, tolG, 'dk');
+        assertClose(toDense(gkv, N, H, S, D, ldkv, vCol), dv, tolG, 'dv');
+        if (bname === 'native') {
+          // And native matches js in the packed layout.
+          const oj = new Float32Array(N * T * C);
+          jsBackend.attentionForward(
+            oj,
+            new Float32Array(BH * T * S),
+            qp,
+            kvp.subarray(kCol),
+            kvp.subarray(vCol),
+            null,
+            0,
+            0,
+            drop,
+            BH,
+            T,
+            S,
+            D,
+            scale,
+            causal,
+            H,
+            ldq,
+            ldkv,
+            ldkv,
+            C,
+          );
+          assertClose(outP, oj, { atol: 1e-5, rtol: 1e-4 }, 'native vs js, packed');
+        }
+      });
+    }
+  }
+
+  ntest('attention head layout: the addon rejects strides that overflow the arrays', (nb) => {
+    const BH = 4;
+    const [T, S, D, H] = [3, 3, 2, 2];
+    const a = new Float32Array(2 * T * 3 * H * D);
+    const w = new Float32Array(BH * T * S);
+    // ld 3C fits a (2, 3, 3C) buffer from column 0; from column 2C it would need 2C more.
+    const C = H * D;
+    nb.attentionForward(
+      a.slice(0, 2 * T * C),
+      w,
+      a,
+      a.subarray(C),
+      a.subarray(2 * C),
+      null,
+      0,
+      0,
+      null,
+      BH,
+      T,
+      S,
+      D,
+      1,
+      false,
+      H,
+      3 * C,
+      3 * C,
+      3 * C,
+      C,
+    );
+    assert.throws(
+      () =>
+        nb.attentionForward(
+          new Float32Array(2 * T * C),
+          w,
+          a,
+          a.subarray(C),
+          a.subarray(2 * C + 1),
+          null,
+          0,
+          0,
+          null,
+          BH,
+          T,
+          S,
+          D,
+          1,
+          false,
+          H,
+          3 * C,
+          3 * C,
+          3 * C,
+          C,
+        ),
+      /v has/,
+    );
+    assert.throws(
+      () =>
+        nb.attentionForward(
+          new Float32Array(2 * T * C),
+          w,
+          a,
+          a,
+          a,
+          null,
+          0,
+          0,
+          null,
+          BH,
+          T,
+          S,
+          D,
+          1,
+          false,
+          3,
+          3 * C,
+          3 * C,
+          3 * C,
+          C,
+        ),
+      /H must/,
+    );
+  });
 
   ntest('stridedCopy / stridedAccumulate: permutation, slice, broadcast (exact)', (nb) => {
     type SC = { name: string; xLen: number; shape: number[]; strides: number[]; offset: number };
