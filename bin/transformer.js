@@ -1,6 +1,3 @@
 #!/usr/bin/env node
-// The `transformer` command. Runs the compiled CLI from dist/ (built by `npm ci`).
-import process from 'node:process';
-
-const { main } = await import('../dist/cli/index.js');
-await main(process.argv.slice(2));
+// The `transformer` command: the compiled CLI in dist/ (built by `npm ci`).
+import '../dist/cli/main.js';

@@ -79,5 +79,14 @@ export { SGD, Adam, AdamW, Optimizer, weightDecayGroups } from './train/optim.js
 export type { ParamGroup } from './train/optim.js';
 export { noamSchedule, cosineSchedule, constantSchedule } from './train/schedule.js';
 export type { Schedule } from './train/schedule.js';
+// data
+export * from './data/index.js';
+// viz
+export * from './viz/index.js';
+// training
+export { Trainer, clipGradNorm } from './train/trainer.js';
+export type { TrainTask, TrainerOptions } from './train/trainer.js';
+export { greedyDecode, beamSearch } from './decode/seq2seq.js';
+export type { Hypothesis, BeamSearchOptions } from './decode/seq2seq.js';
 // metrics
 export * from './metrics/index.js';

@@ -1,11 +1,15 @@
 /**
- * The `transformer` command line. Argument parsing by commander.
+ * The `transformer` command line (argument parsing by commander):
+ *   train, translate, generate, classify, eval, attention, info.
+ * Each command validates its options and names the bad one in its error.
  */
-import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableBackends, backend, nativeBackendError, setNumThreads } from '../backend/index.js';
-import { generateText, trainLM } from './lm.js';
+import { runTrain, type TrainCommandOptions } from './train.js';
+import { runEval, runInfer } from './infer.js';
 
-function int(name: string, min = 1): (v: string) => number {
+export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
     const n = Number(v);
     if (!Number.isInteger(n) || n < min)
@@ -13,13 +17,23 @@ function int(name: string, min = 1): (v: string) => number {
     return n;
   };
 }
-function float(name: string, min = 0): (v: string) => number {
+export function float(name: string, min = 0, max = Infinity): (v: string) => number {
   return (v) => {
     const n = Number(v);
-    if (!Number.isFinite(n) || n < min)
-      throw new InvalidArgumentError(`${name} must be a number >= ${min}, got '${v}'`);
+    if (!Number.isFinite(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`${name} must be a number in [${min}, ${max}], got '${v}'`);
+    }
     return n;
   };
+}
+
+/** Lines to process: the TEXT arguments, or stdin's lines when there are none. */
+export function inputLines(texts: string[]): string[] {
+  if (texts.length > 0) return texts;
+  if (process.stdin.isTTY) throw new Error('no TEXT given and nothing on standard input');
+  return readFileSync(0, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
 }
 
 /** Run the CLI with `argv` (without node and script). */
@@ -27,62 +41,154 @@ export async function main(argv: string[]): Promise<void> {
   const program = new Command();
   program
     .name('transformer')
-    .description('Build, train, run and explain Transformer models on Node.js')
+    .description(
+      'Build, train, run and explain Transformer models (Vaswani et al., 2017) on Node.js',
+    )
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .showHelpAfterError()
+    .exitOverride()
     .hook('preAction', (cmd) => {
       const t = cmd.opts().threads as number | undefined;
       if (t) setNumThreads(t);
     });
+
   program
     .command('info')
     .description('print the backend in use and the backends available')
     .action(() => {
-      const b = backend();
-      process.stdout.write(`backend: ${b.name}\navailable: ${availableBackends().join(', ')}\n`);
+      process.stdout.write(
+        `backend: ${backend().name}\navailable: ${availableBackends().join(', ')}\n`,
+      );
       const err = nativeBackendError();
       if (err) process.stdout.write(`native: ${err}\n`);
     });
+
   program
     .command('train')
-    .description('train a model; today: --task lm (character-level GPT on plain text)')
-    .option('--task <task>', 'lm (translate and classify are not implemented yet)', 'lm')
-    .option('--data <name|path>', 'built-in data set name or a text file', 'tinyshakespeare')
-    .option('--preset <name>', 'model preset (LM: char-small, tiny, gpt2-small)', 'char-small')
-    .option('--out <dir>', 'output model directory', 'runs/lm')
-    .option('--steps <n>', 'optimizer steps', int('--steps'), 2000)
-    .option('--batch-size <n>', 'sequences per batch', int('--batch-size'), 12)
-    .option('--lr <x>', 'peak learning rate (AdamW, cosine decay)', float('--lr'), 1e-3)
+    .description(
+      'train a model and write DIR/config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg',
+    )
+    .addOption(
+      new Option('--task <task>', 'what to learn')
+        .choices(['translate', 'lm', 'classify'])
+        .default('translate'),
+    )
+    .option(
+      '--data <name|path>',
+      'built-in data set (freedict-de-en, tinyshakespeare, spamassassin) or a file: TSV source<TAB>target (translate), text<TAB>label (classify), plain text (lm)',
+    )
+    .option('--valid <path>', 'validation file (default: a deterministic split of --data)')
+    .option(
+      '--preset <name>',
+      'model preset (translate: small, tiny, base, big; lm: char-small, tiny, gpt2-small; classify: small, tiny)',
+    )
+    .option('--config <file.json>', 'model config overrides as JSON (e.g. {"dModel": 128})')
+    .option('--out <dir>', 'output model directory (default runs/<task>)')
+    .option('--epochs <n>', 'passes over the training data (translate, classify)', int('--epochs'))
+    .option('--steps <n>', 'optimizer steps (overrides --epochs)', int('--steps'))
+    .option(
+      '--batch-tokens <n>',
+      'tokens per batch, batches of similar lengths (translate, classify)',
+      int('--batch-tokens'),
+    )
+    .option('--batch-size <n>', 'sequences per batch (lm)', int('--batch-size'))
+    .option('--lr <x>', 'peak learning rate', float('--lr', 0))
+    .option('--eval-every <n>', 'validate (and checkpoint) every N steps', int('--eval-every'))
     .option('--seed <n>', 'random seed', int('--seed', 0), 1337)
-    .option('--eval-every <n>', 'validation every N steps', int('--eval-every'), 250)
-    .option('--eval-batches <n>', 'validation batches', int('--eval-batches'), 20)
-    .action(async (o) => {
-      if (o.task !== 'lm')
-        throw new InvalidArgumentError(`--task '${o.task}' is not implemented yet (available: lm)`);
-      await trainLM({
-        ...o,
-        batchSize: o.batchSize,
-        evalEvery: o.evalEvery,
-        evalBatches: o.evalBatches,
-      });
+    .option('--resume', 'continue from DIR/checkpoint.safetensors')
+    .action(async (o: TrainCommandOptions) => {
+      await runTrain(o);
     });
+
+  program
+    .command('translate')
+    .description(
+      'translate each TEXT (or each line of standard input), one line of output per input',
+    )
+    .requiredOption('--model <dir>', 'model directory written by `train --task translate`')
+    .option('--beam <k>', 'beam size (1 = greedy)', int('--beam'), 4)
+    .option(
+      '--length-penalty <alpha>',
+      'GNMT length penalty alpha',
+      float('--length-penalty', 0),
+      0.6,
+    )
+    .option('--max-len <n>', 'maximum output tokens', int('--max-len'), 100)
+    .argument('[text...]', 'sentences to translate')
+    .action(async (texts: string[], o) => {
+      await runInfer('translate', o.model, inputLines(texts), o);
+    });
+
   program
     .command('generate')
     .description('continue a prompt with a trained language model')
     .requiredOption('--model <dir>', 'model directory written by `train --task lm`')
     .option('--prompt <text>', 'text to continue', '\n')
     .option('--max-tokens <n>', 'new tokens', int('--max-tokens'), 200)
-    .option('--temperature <t>', 'sampling temperature (0 = greedy)', float('--temperature'), 0.8)
+    .option(
+      '--temperature <t>',
+      'sampling temperature (0 = greedy)',
+      float('--temperature', 0),
+      0.8,
+    )
     .option('--top-k <k>', 'keep the k most likely tokens (0 = all)', int('--top-k', 0), 0)
-    .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', float('--top-p'), 1)
+    .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', float('--top-p', 1e-9, 1), 1)
     .option('--seed <n>', 'random seed', int('--seed', 0), 0)
     .action(async (o) => {
-      process.stdout.write((await generateText(o.model, o.prompt, o)) + '\n');
+      await runInfer('generate', o.model, [o.prompt], o);
     });
+
+  program
+    .command('classify')
+    .description(
+      'print the predicted label (and its probability) for each TEXT or line of standard input',
+    )
+    .requiredOption('--model <dir>', 'model directory written by `train --task classify`')
+    .argument('[text...]', 'texts to classify')
+    .action(async (texts: string[], o) => {
+      await runInfer('classify', o.model, inputLines(texts), o);
+    });
+
+  program
+    .command('eval')
+    .description(
+      'evaluate a model on a data set: BLEU (translate), loss and perplexity (lm), accuracy (classify)',
+    )
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption(
+      '--data <name|path>',
+      'data set name or file, as for train (built-ins use their test split)',
+    )
+    .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
+    .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
+    .option('--json', 'print one JSON object')
+    .action(async (o) => {
+      await runEval(o);
+    });
+
+  program
+    .command('attention')
+    .description(
+      "draw the model's attention maps for TEXT: one heatmap per layer and head (SVG, or PNG by extension)",
+    )
+    .requiredOption('--model <dir>', 'model directory')
+    .requiredOption('--text <text>', 'input text (translation: the source sentence)')
+    .requiredOption('--out <file>', 'output file, .svg or .png')
+    .option('--target <text>', 'target prefix for translation (default: the model translation)')
+    .action(async (o) => {
+      await runInfer('attention', o.model, [o.text], o);
+    });
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
-    process.stderr.write(`transformer: ${(e as Error).message}\n`);
+    const err = e as Error & { code?: string; exitCode?: number };
+    if (err.code?.startsWith('commander.')) {
+      // commander already printed its message (help, version, or a usage error)
+      process.exitCode = err.exitCode ?? 1;
+      return;
+    }
+    process.stderr.write(`transformer: ${err.message}\n`);
     process.exitCode = 1;
   }
 }

@@ -101,8 +101,8 @@ test('a corrupt checkpoint is refused before anything changes', () => {
   const path = join(dir, 'checkpoint.safetensors');
   const bytes = readFileSync(path);
   writeFileSync(path, bytes.subarray(0, bytes.length - 10)); // truncated
-  const { task, gen } = makeTask(5, 0.1);
-  const before = task.model.wte.weight.f32.slice();
+  const { task, gen, model } = makeTask(5, 0.1);
+  const before = model.wte.weight.f32.slice();
   const genState = gen.getState();
   const tr = new Trainer(task, new AdamW(task.model.parameters()), constantSchedule(1e-3), {
     maxSteps: 5,
@@ -111,7 +111,7 @@ test('a corrupt checkpoint is refused before anything changes', () => {
     generators: [gen],
   });
   assert.throws(() => tr.fit(), /offsets|bytes|data/i);
-  assert.deepEqual(task.model.wte.weight.f32, before);
+  assert.deepEqual(model.wte.weight.f32, before);
   assert.deepEqual(gen.getState(), genState);
 });
 

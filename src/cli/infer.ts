@@ -1,0 +1,218 @@
+/**
+ * Inference commands: translate, generate, classify, attention, and `eval`.
+ */
+import { noGrad } from '../autograd.js';
+import { tensor, type Tensor } from '../tensor.js';
+import type { MultiheadAttention } from '../nn/attention.js';
+import type { Module } from '../nn/module.js';
+import type { Tokenizer } from '../tokenizers/index.js';
+import {
+  attentionFigureSvg,
+  attentionMapsFromTensor,
+  writeFigure,
+  type AttentionSection,
+} from '../viz/index.js';
+import { accuracy, corpusBleu } from '../metrics/index.js';
+import { readModelDirConfig } from '../tasks/modeldir.js';
+import { evalLM, generateText, loadLM } from '../tasks/lm.js';
+import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
+import { classifyTexts, loadClassifier } from '../tasks/classify.js';
+import { loadTaskData } from '../tasks/data.js';
+
+type Kind = 'translate' | 'generate' | 'classify' | 'attention';
+
+/** Run one of the inference commands and print its output. */
+export async function runInfer(
+  kind: Kind,
+  dir: string,
+  lines: string[],
+  o: Record<string, unknown>,
+): Promise<void> {
+  if (kind === 'translate') {
+    const out = await translateTexts(dir, lines, {
+      beam: o.beam as number,
+      maxLen: o.maxLen as number,
+      lengthPenalty: o.lengthPenalty as number,
+    });
+    process.stdout.write(out.join('\n') + '\n');
+  } else if (kind === 'generate') {
+    const text = await generateText(
+      dir,
+      lines[0],
+      o as { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
+    );
+    process.stdout.write(text + '\n');
+  } else if (kind === 'classify') {
+    const { model, tokenizer, labels } = await loadClassifier(dir);
+    for (const r of classifyTexts(model, tokenizer, labels, lines))
+      process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
+  } else {
+    await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
+  }
+}
+
+/** Tokens as displayed on the axes: each id decoded on its own. */
+function tokenLabels(tok: Tokenizer, ids: number[]): string[] {
+  return ids.map((id) => {
+    const s = tok.decode([id]);
+    return s === '' ? (tok.idToToken(id) ?? `#${id}`) : s.replace(/\n/g, '\\n');
+  });
+}
+
+/** Turn on weight capture in every attention module under `m`, keyed by path. */
+function captureAll(m: Module): Map<string, MultiheadAttention> {
+  const out = new Map<string, MultiheadAttention>();
+  for (const [name, sub] of m.namedModules()) {
+    if ('captureWeights' in sub && 'lastWeights' in sub) {
+      const mha = sub as unknown as MultiheadAttention;
+      mha.captureWeights = true;
+      out.set(name, mha);
+    }
+  }
+  return out;
+}
+
+function section(
+  name: string,
+  rows: string[],
+  cols: string[],
+  modules: [string, MultiheadAttention][],
+): AttentionSection {
+  const maps = modules.flatMap(([, m], i) =>
+    attentionMapsFromTensor(m.lastWeights as Tensor, { titlePrefix: `layer ${i + 1}` }),
+  );
+  return {
+    name,
+    rowTokens: rows,
+    colTokens: cols,
+    maps,
+    columns: Math.min(maps.length / Math.max(modules.length, 1), 8),
+  };
+}
+
+async function drawAttention(
+  dir: string,
+  text: string,
+  out: string,
+  target?: string,
+): Promise<void> {
+  const cfg = readModelDirConfig(dir);
+  const sections: AttentionSection[] = [];
+  if (cfg.task === 'translate') {
+    const { model, tokenizer } = await loadTranslator(dir);
+    const src = tokenizer.encode(text);
+    const tgtText = target ?? translateIds(model, tokenizer, [src], { beam: 1, maxLen: 64 })[0];
+    const tgt = [tokenizer.bosId, ...tokenizer.encode(tgtText)];
+    const caps = [...captureAll(model)];
+    noGrad(() =>
+      model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),
+    );
+    const srcTok = tokenLabels(tokenizer, src);
+    const tgtTok = tokenLabels(tokenizer, tgt);
+    sections.push(
+      section(
+        'encoder self-attention',
+        srcTok,
+        srcTok,
+        caps.filter(([n]) => n.includes('encoder.') && n.endsWith('self_attn')),
+      ),
+    );
+    sections.push(
+      section(
+        'decoder self-attention (causal)',
+        tgtTok,
+        tgtTok,
+        caps.filter(([n]) => n.includes('decoder.') && n.endsWith('self_attn')),
+      ),
+    );
+    sections.push(
+      section(
+        'decoder cross-attention (target x source)',
+        tgtTok,
+        srcTok,
+        caps.filter(([n]) => n.endsWith('multihead_attn')),
+      ),
+    );
+  } else if (cfg.task === 'lm') {
+    const { model, tokenizer } = await loadLM(dir);
+    const ids = tokenizer.encode(text).slice(-model.config.blockSize);
+    if (ids.length === 0) throw new Error('--text: encodes to no tokens');
+    const caps = [...captureAll(model)];
+    noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
+    const toks = tokenLabels(tokenizer, ids);
+    sections.push(section('causal self-attention', toks, toks, caps));
+  } else {
+    const { model, tokenizer } = await loadClassifier(dir);
+    const ids = [tokenizer.bosId, ...tokenizer.encode(text).slice(0, model.config.maxLen - 1)];
+    const caps = [...captureAll(model)];
+    noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
+    const toks = tokenLabels(tokenizer, ids);
+    sections.push(section('encoder self-attention', toks, toks, caps));
+  }
+  writeFigure(out, attentionFigureSvg(sections, { title: `Attention of ${dir}` }));
+  process.stderr.write(`wrote ${out}\n`);
+}
+
+export interface EvalOptions {
+  model: string;
+  data: string;
+  beam: number;
+  limit?: number;
+  json?: boolean;
+}
+
+/** `transformer eval`: BLEU (translate), loss/perplexity (lm), accuracy (classify). */
+export async function runEval(o: EvalOptions): Promise<void> {
+  const cfg = readModelDirConfig(o.model);
+  let result: Record<string, number | string>;
+  if (cfg.task === 'lm') {
+    const data = loadTaskData('lm', o.data);
+    // Built-in text: its last 10%, the validation part of training; a file: all of it.
+    const text =
+      o.data === 'tinyshakespeare'
+        ? data.text.slice(Math.floor(data.text.length * 0.9))
+        : data.text;
+    const r = await evalLM(o.model, text);
+    result = { task: 'lm', loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
+  } else if (cfg.task === 'translate') {
+    const data = loadTaskData('translate', o.data);
+    const pairs = data.test.slice(0, o.limit ?? data.test.length);
+    const hyps = await translateTexts(
+      o.model,
+      pairs.map((p) => p.source),
+      { beam: o.beam, maxLen: 100 },
+    );
+    const bleu = corpusBleu(hyps, [pairs.map((p) => p.target)]);
+    result = {
+      task: 'translate',
+      bleu: bleu.score,
+      sentences: pairs.length,
+      beam: o.beam,
+      signature: bleu.format(),
+    };
+  } else {
+    const data = loadTaskData('classify', o.data);
+    const exs = data.test.slice(0, o.limit ?? data.test.length);
+    const { model, tokenizer, labels } = await loadClassifier(o.model);
+    const preds = classifyTexts(
+      model,
+      tokenizer,
+      labels,
+      exs.map((e) => e.text),
+    );
+    const id = new Map(labels.map((l, i) => [l, i]));
+    const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong
+    result = {
+      task: 'classify',
+      accuracy: accuracy(
+        preds.map((p) => id.get(p.label)!),
+        gold,
+      ),
+      examples: exs.length,
+    };
+  }
+  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+  else
+    for (const [k, v] of Object.entries(result))
+      process.stdout.write(`${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}\n`);
+}

@@ -1,0 +1,203 @@
+/**
+ * Text classification: an encoder-only Transformer (BERT-style) with a byte-level BPE
+ * vocabulary, <bos> prepended as the [CLS] position, mean pooling by default, and
+ * cross-entropy over the classes. Validation reports the loss and accuracy.
+ */
+import { noGrad } from '../autograd.js';
+import { Generator } from '../random.js';
+import { tensor } from '../tensor.js';
+import * as F from '../ops/index.js';
+import { EncoderClassifier, type EncoderClassifierConfig } from '../models/classifier.js';
+import { accuracy } from '../metrics/index.js';
+import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
+import { bucketBatches, makeClassificationBatch } from '../data/index.js';
+import type { TrainTask } from '../train/trainer.js';
+import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+
+export interface Example {
+  text: string;
+  label: string;
+}
+
+/** Classifier presets (parameter counts depend on the vocabulary; see numParameters()). */
+export const classifierPresets = {
+  /** 2 layers, 4 heads, width 128, d_ff 256. */
+  small: { dModel: 128, nhead: 4, numLayers: 2, dimFeedforward: 256, dropout: 0.1 },
+  /** For tests: 1 layer, 2 heads, width 32. */
+  tiny: { dModel: 32, nhead: 2, numLayers: 1, dimFeedforward: 64, dropout: 0 },
+} satisfies Record<string, Omit<EncoderClassifierConfig, 'vocabSize' | 'numClasses'>>;
+
+export interface ClassifyTaskOptions {
+  train: Example[];
+  valid: Example[];
+  preset?: string;
+  overrides?: Partial<EncoderClassifierConfig>;
+  vocabSize?: number;
+  /** Maximum tokens per text (incl. the <bos> [CLS] token). Default 256. */
+  maxLen?: number;
+  batchTokens: number;
+  seed: number;
+}
+
+export interface ClassifyTask extends TrainTask {
+  model: EncoderClassifier;
+  tokenizer: Tokenizer;
+  labels: string[];
+  generator: Generator;
+  dirConfig: ModelDirConfig;
+  stepsPerEpoch: number;
+}
+
+/** Build tokenizer, model and TrainTask for classification. */
+export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
+  const presetName = o.preset ?? 'small';
+  const preset = (
+    classifierPresets as Record<string, Omit<EncoderClassifierConfig, 'vocabSize' | 'numClasses'>>
+  )[presetName];
+  if (!preset)
+    throw new Error(
+      `--preset: unknown classification preset '${presetName}' (known: ${Object.keys(classifierPresets).join(', ')})`,
+    );
+  const labels = [...new Set(o.train.map((e) => e.label))].sort();
+  if (labels.length < 2)
+    throw new Error(`--data: classification needs at least 2 labels, found ${labels.length}`);
+  const labelId = new Map(labels.map((l, i) => [l, i]));
+  const tokenizer = trainBPE(
+    o.train.map((e) => e.text),
+    { vocabSize: o.vocabSize ?? 4000 },
+  );
+  const maxLen = o.maxLen ?? 256;
+  const encode = (exs: Example[]) =>
+    exs.map((e) => {
+      const y = labelId.get(e.label);
+      if (y === undefined)
+        throw new Error(
+          `--valid: label '${e.label}' does not occur in the training data (labels: ${labels.join(', ')})`,
+        );
+      return { ids: tokenizer.encode(e.text).slice(0, maxLen - 1), y };
+    });
+  const train = encode(o.train);
+  const valid = encode(o.valid);
+  const config: EncoderClassifierConfig = {
+    ...preset,
+    ...o.overrides,
+    vocabSize: tokenizer.vocabSize,
+    numClasses: labels.length,
+    maxLen,
+    padId: tokenizer.padId,
+  };
+  const generator = new Generator(o.seed);
+  const model = new EncoderClassifier(config, generator);
+  const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, maxLen };
+  const lengths = train.map((e) => e.ids.length + 1);
+  const epochBatches = (epoch: number): number[][] =>
+    bucketBatches(lengths, {
+      batchTokens: o.batchTokens,
+      shuffle: true,
+      generator: new Generator(o.seed * 7919 + epoch),
+    });
+  let cached: { epoch: number; batches: number[][] } = { epoch: 0, batches: epochBatches(0) };
+  const stepsPerEpoch = cached.batches.length;
+  const logitsOf = (items: { ids: number[] }[]) =>
+    model.forward(
+      makeClassificationBatch(
+        items.map((e) => e.ids),
+        ids,
+      ),
+    );
+  const validBatches = bucketBatches(
+    valid.map((e) => e.ids.length + 1),
+    { batchTokens: o.batchTokens, shuffle: false, generator: new Generator(0) },
+  );
+  const predictValid = (): { loss: number; predictions: number[] } => {
+    model.eval();
+    let total = 0;
+    const predictions = new Array<number>(valid.length);
+    noGrad(() => {
+      for (const b of validBatches) {
+        const items = b.map((i) => valid[i]);
+        const logits = logitsOf(items);
+        const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
+        total += F.crossEntropy(logits, y, { reduction: 'sum' }).item();
+        const am = F.argmax(logits, 1).i32;
+        b.forEach((i, j) => (predictions[i] = am[j]));
+      }
+    });
+    return { loss: total / Math.max(valid.length, 1), predictions };
+  };
+  let last: { loss: number; predictions: number[] } | null = null;
+  return {
+    model,
+    tokenizer,
+    labels,
+    generator,
+    stepsPerEpoch,
+    dirConfig: { task: 'classify', model: 'EncoderClassifier', config: { ...config }, labels },
+    loss(step, micro) {
+      const k = step - 1 + micro;
+      const epoch = Math.floor(k / stepsPerEpoch);
+      if (cached.epoch !== epoch) cached = { epoch, batches: epochBatches(epoch) };
+      const items = cached.batches[k % stepsPerEpoch].map((i) => train[i]);
+      const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
+      return { loss: F.crossEntropy(logitsOf(items), y), tokens: items.length };
+    },
+    evaluate() {
+      last = predictValid();
+      return last.loss;
+    },
+    evaluateExtra(): Record<string, number> {
+      const r = last ?? predictValid();
+      return valid.length
+        ? {
+            valid_accuracy: accuracy(
+              r.predictions,
+              valid.map((e) => e.y),
+            ),
+          }
+        : {};
+    },
+  };
+}
+
+/** Load a classifier directory. */
+export async function loadClassifier(
+  dir: string,
+): Promise<{ model: EncoderClassifier; tokenizer: Tokenizer; labels: string[] }> {
+  const cfg = readModelDirConfig(dir, 'classify');
+  const model = new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig);
+  const tokenizer = await loadModelDirInto(dir, model);
+  return { model: model.eval(), tokenizer, labels: cfg.labels ?? [] };
+}
+
+/** Predicted label and its probability for each text. */
+export function classifyTexts(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  labels: string[],
+  texts: string[],
+): { label: string; probability: number }[] {
+  const maxLen = model.config.maxLen;
+  const out: { label: string; probability: number }[] = [];
+  noGrad(() => {
+    for (let i = 0; i < texts.length; i += 32) {
+      const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
+      const probs = F.softmax(
+        model.forward(
+          makeClassificationBatch(chunk, {
+            padId: tokenizer.padId,
+            bosId: tokenizer.bosId,
+            maxLen,
+          }),
+        ),
+      );
+      const K = labels.length;
+      chunk.forEach((_, j) => {
+        const row = probs.f32.subarray(j * K, (j + 1) * K);
+        let best = 0;
+        for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
+        out.push({ label: labels[best], probability: row[best] });
+      });
+    }
+  });
+  return out;
+}

@@ -1,0 +1,69 @@
+/**
+ * The data of a task, resolved from a built-in name or a file, split deterministically:
+ * translate and classify get train/valid/test (90/5/5 by a seeded shuffle, unless --valid
+ * is given); language modelling gets its text (the last 10% is validation, nanoGPT's split).
+ */
+import {
+  resolveDataset,
+  splitDeterministic,
+  readParallelTsv,
+  readClassificationTsv,
+  readText,
+  type LabeledText,
+  type ParallelPair,
+} from '../data/index.js';
+
+export interface SplitData<T> {
+  train: T[];
+  valid: T[];
+  test: T[];
+}
+
+/** Split seed: fixed, so `train` and `eval` agree on the held-out test split. */
+export const SPLIT_SEED = 20170612; // the arXiv date of "Attention Is All You Need"
+
+export function loadTaskData(
+  task: 'translate',
+  nameOrPath: string,
+  validPath?: string,
+): SplitData<ParallelPair>;
+export function loadTaskData(
+  task: 'classify',
+  nameOrPath: string,
+  validPath?: string,
+): SplitData<LabeledText>;
+export function loadTaskData(
+  task: 'lm',
+  nameOrPath: string,
+  validPath?: string,
+): { text: string; validText?: string };
+/**
+ * Load and split a task's data.
+ * @throws DataError naming the file and line for malformed input, or the unknown data set.
+ */
+export function loadTaskData(
+  task: 'translate' | 'classify' | 'lm',
+  nameOrPath: string,
+  validPath?: string,
+): SplitData<ParallelPair> | SplitData<LabeledText> | { text: string; validText?: string } {
+  if (task === 'lm')
+    return {
+      text: resolveDataset(nameOrPath, 'lm'),
+      validText: validPath ? readText(validPath) : undefined,
+    };
+  const items: (ParallelPair | LabeledText)[] =
+    task === 'translate'
+      ? resolveDataset(nameOrPath, 'translate')
+      : resolveDataset(nameOrPath, 'classify');
+  if (validPath) {
+    const valid =
+      task === 'translate' ? readParallelTsv(validPath) : readClassificationTsv(validPath);
+    const { train, test } = splitDeterministic(items, { valid: 0, test: 0.05, seed: SPLIT_SEED });
+    return { train, valid, test } as SplitData<ParallelPair>;
+  }
+  return splitDeterministic(items, {
+    valid: 0.05,
+    test: 0.05,
+    seed: SPLIT_SEED,
+  }) as SplitData<ParallelPair>;
+}

@@ -1,0 +1,175 @@
+/**
+ * Language modelling: a decoder-only Transformer (GPT-style) on plain text with a
+ * character-level (default) or BPE tokenizer; nanoGPT's shakespeare_char recipe by default.
+ *
+ * Batches are random windows of blockSize tokens drawn by a generator seeded from
+ * (seed, step, micro-batch), so a resumed run sees the same batches (exact resume).
+ */
+import { noGrad } from '../autograd.js';
+import { Generator } from '../random.js';
+import { tensor, type Tensor } from '../tensor.js';
+import * as F from '../ops/index.js';
+import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
+import { lmPresets } from '../models/presets.js';
+import { generate } from '../decode/generate.js';
+import { trainBPE, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import type { TrainTask } from '../train/trainer.js';
+import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+
+export interface LMTaskOptions {
+  /** The training text. */
+  text: string;
+  /** Optional separate validation text; otherwise the last 10% (nanoGPT's split). */
+  validText?: string;
+  preset?: string;
+  /** Overrides of the preset's config (from --config FILE.json). */
+  overrides?: Partial<DecoderLMConfig>;
+  tokenizer?: 'char' | 'bpe';
+  /** BPE vocabulary size. Default 4000. */
+  vocabSize?: number;
+  batchSize: number;
+  seed: number;
+  evalBatches: number;
+}
+
+/** Random (x, y) windows: x (B, T) int32, y (B*T) the next tokens. */
+export function lmBatch(
+  src: Int32Array,
+  B: number,
+  T: number,
+  gen: Generator,
+): { x: Tensor; y: Tensor } {
+  if (src.length <= T + 1)
+    throw new Error(
+      `language modelling: the text has ${src.length} tokens, fewer than the context ${T} + 2`,
+    );
+  const x = new Int32Array(B * T);
+  const y = new Int32Array(B * T);
+  for (let b = 0; b < B; b++) {
+    const s = gen.randint(src.length - T - 1);
+    x.set(src.subarray(s, s + T), b * T);
+    y.set(src.subarray(s + 1, s + T + 1), b * T);
+  }
+  return { x: tensor(x, [B, T]), y: tensor(y, [B * T]) };
+}
+
+export interface LMTask extends TrainTask {
+  model: DecoderLM;
+  tokenizer: Tokenizer;
+  dirConfig: ModelDirConfig;
+  /** Model generator (initialization, dropout): checkpointed by the trainer. */
+  generator: Generator;
+  trainTokens: number;
+}
+
+/** Build the tokenizer, model and TrainTask for language modelling. */
+export function buildLMTask(o: LMTaskOptions): LMTask {
+  const presetName = o.preset ?? 'char-small';
+  const preset = (lmPresets as Record<string, Omit<DecoderLMConfig, 'vocabSize'>>)[presetName];
+  if (!preset)
+    throw new Error(
+      `--preset: unknown language-model preset '${presetName}' (known: ${Object.keys(lmPresets).join(', ')})`,
+    );
+  const text = o.text;
+  const tokenizer =
+    (o.tokenizer ?? 'char') === 'char'
+      ? trainCharTokenizer([text])
+      : trainBPE([text], { vocabSize: o.vocabSize ?? 4000 });
+  const all = Int32Array.from(tokenizer.encode(text));
+  let train = all;
+  let valid: Int32Array;
+  if (o.validText !== undefined) valid = Int32Array.from(tokenizer.encode(o.validText));
+  else {
+    const split = Math.floor(all.length * 0.9);
+    train = all.subarray(0, split);
+    valid = all.subarray(split);
+  }
+  const config: DecoderLMConfig = { ...preset, ...o.overrides, vocabSize: tokenizer.vocabSize };
+  const generator = new Generator(o.seed);
+  const model = new DecoderLM(config, generator);
+  const T = config.blockSize;
+  const V = config.vocabSize;
+  const B = o.batchSize;
+  const loss = (x: Tensor, y: Tensor): Tensor =>
+    F.crossEntropy(F.reshape(model.forward(x), [-1, V]), y);
+  return {
+    model,
+    tokenizer,
+    generator,
+    trainTokens: train.length,
+    dirConfig: { task: 'lm', model: 'DecoderLM', config: { ...config } },
+    loss(step, micro) {
+      const { x, y } = lmBatch(train, B, T, new Generator(o.seed * 1_000_003 + step * 64 + micro));
+      return { loss: loss(x, y), tokens: y.size };
+    },
+    evaluate() {
+      const g = new Generator(o.seed + 1); // the same validation batches at every evaluation
+      model.eval();
+      let total = 0;
+      noGrad(() => {
+        for (let i = 0; i < o.evalBatches; i++) {
+          const { x, y } = lmBatch(valid, B, T, g);
+          total += loss(x, y).item();
+        }
+      });
+      return total / o.evalBatches;
+    },
+  };
+}
+
+/** Load a language model directory. */
+export async function loadLM(dir: string): Promise<{ model: DecoderLM; tokenizer: Tokenizer }> {
+  const cfg = readModelDirConfig(dir, 'lm');
+  const model = new DecoderLM(cfg.config as unknown as DecoderLMConfig);
+  const tokenizer = await loadModelDirInto(dir, model);
+  return { model: model.eval(), tokenizer };
+}
+
+/** Continue `prompt` with a trained language model. */
+export async function generateText(
+  dir: string,
+  prompt: string,
+  o: { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
+): Promise<string> {
+  const { model, tokenizer } = await loadLM(dir);
+  const ids = tokenizer.encode(prompt);
+  if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
+  const out = generate(model, ids, {
+    maxNewTokens: o.maxTokens,
+    temperature: o.temperature,
+    topK: o.topK,
+    topP: o.topP,
+    generator: new Generator(o.seed),
+  });
+  return prompt + tokenizer.decode(out);
+}
+
+/**
+ * Loss and perplexity of a model directory on a text, over non-overlapping windows of the
+ * context length (at most `maxWindows`).
+ */
+export async function evalLM(
+  dir: string,
+  text: string,
+  maxWindows = 600,
+): Promise<{ loss: number; perplexity: number; tokens: number }> {
+  const { model, tokenizer } = await loadLM(dir);
+  const ids = Int32Array.from(tokenizer.encode(text));
+  const T = model.config.blockSize;
+  const V = model.config.vocabSize;
+  // Non-overlapping windows covering the text (up to `batches` batches).
+  let total = 0;
+  let count = 0;
+  noGrad(() => {
+    for (let start = 0; start + T + 1 <= ids.length && count < maxWindows; start += T) {
+      const x = tensor(ids.slice(start, start + T), [1, T]);
+      const y = tensor(ids.slice(start + 1, start + T + 1), [T]);
+      total += F.crossEntropy(F.reshape(model.forward(x), [-1, V]), y).item();
+      count++;
+    }
+  });
+  if (count === 0)
+    throw new Error(`--data: the text is shorter than the context (${T + 1} tokens)`);
+  const loss = total / count;
+  return { loss, perplexity: Math.exp(loss), tokens: count * T };
+}

@@ -1,0 +1,223 @@
+/**
+ * End to end through the `transformer` CLI on tiny models: train (lm, translate, classify),
+ * resume, generate, translate, classify, eval, attention; and errors that name the argument.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
+
+/** Run the CLI in a child process (as a user would), capturing its output. */
+async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8' });
+  return { out: r.stdout, err: r.stderr, code: r.status ?? 1 };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'tts-cli-'));
+const metrics = (dir: string) =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
+
+test('lm: train, resume to more steps, generate deterministically', async () => {
+  const dir = tmp();
+  const data = join(dir, 'text.txt');
+  writeFileSync(data, 'to be or not to be, that is the question. '.repeat(40));
+  const out = join(dir, 'model');
+  const base = [
+    'train',
+    '--task',
+    'lm',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--batch-size',
+    '2',
+    '--eval-every',
+    '3',
+    '--out',
+    out,
+  ];
+  const r = await run([...base, '--steps', '6']);
+  assert.equal(r.code, 0, r.err);
+  for (const f of [
+    'config.json',
+    'model.safetensors',
+    'tokenizer.json',
+    'metrics.jsonl',
+    'loss.svg',
+    'checkpoint.safetensors',
+  ]) {
+    assert.ok(existsSync(join(out, f)), f);
+  }
+  assert.equal(metrics(out).length, 6);
+  const r2 = await run([...base, '--steps', '9', '--resume']);
+  assert.equal(r2.code, 0, r2.err);
+  assert.deepEqual(
+    metrics(out).map((m) => m.step),
+    [1, 2, 3, 4, 5, 6, 7, 8, 9],
+  );
+  const g = await run([
+    'generate',
+    '--model',
+    out,
+    '--prompt',
+    'to be',
+    '--max-tokens',
+    '10',
+    '--seed',
+    '3',
+  ]);
+  assert.equal(g.code, 0, g.err);
+  assert.ok(g.out.startsWith('to be'));
+  const g2 = await run([
+    'generate',
+    '--model',
+    out,
+    '--prompt',
+    'to be',
+    '--max-tokens',
+    '10',
+    '--seed',
+    '3',
+  ]);
+  assert.equal(g2.out, g.out, 'same seed, same text');
+});
+
+test('translate: train on a TSV, translate (greedy and beam), eval BLEU as JSON, attention figure', async () => {
+  const dir = tmp();
+  const data = join(dir, 'pairs.tsv');
+  const pairs = [
+    'ich bin hier\ti am here',
+    'du bist da\tyou are there',
+    'wir sind hier\twe are here',
+    'er ist da\the is there',
+    'sie ist hier\tshe is here',
+  ];
+  writeFileSync(
+    data,
+    Array.from({ length: 12 }, () => pairs)
+      .flat()
+      .join('\n') + '\n',
+  );
+  const out = join(dir, 'model');
+  const r = await run([
+    'train',
+    '--task',
+    'translate',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '4',
+    '--batch-tokens',
+    '200',
+    '--eval-every',
+    '2',
+    '--out',
+    out,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /test BLEU/);
+  assert.ok(metrics(out).some((m) => m.valid_bleu !== undefined));
+  const t = await run(['translate', '--model', out, '--beam', '1', 'ich bin hier', 'du bist da']);
+  assert.equal(t.code, 0, t.err);
+  assert.equal(t.out.split('\n').length, 3, 'one line per input');
+  const tb = await run(['translate', '--model', out, '--beam', '3', 'ich bin hier']);
+  assert.equal(tb.code, 0, tb.err);
+  const e = await run(['eval', '--model', out, '--data', data, '--beam', '1', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const j = JSON.parse(e.out);
+  assert.equal(j.task, 'translate');
+  assert.ok(j.bleu >= 0 && j.bleu <= 100);
+  const svg = join(dir, 'att.svg');
+  const a = await run([
+    'attention',
+    '--model',
+    out,
+    '--text',
+    'ich bin hier',
+    '--target',
+    'i am here',
+    '--out',
+    svg,
+  ]);
+  assert.equal(a.code, 0, a.err);
+  const s = readFileSync(svg, 'utf8');
+  for (const name of ['encoder self-attention', 'decoder self-attention', 'cross-attention'])
+    assert.ok(s.includes(name), name);
+});
+
+test('classify: train on a TSV, classify, eval accuracy', async () => {
+  const dir = tmp();
+  const data = join(dir, 'labels.tsv');
+  const rows = ['great movie\tpos', 'loved it\tpos', 'terrible film\tneg', 'hated it\tneg'];
+  writeFileSync(
+    data,
+    Array.from({ length: 15 }, () => rows)
+      .flat()
+      .join('\n') + '\n',
+  );
+  const out = join(dir, 'model');
+  const r = await run([
+    'train',
+    '--task',
+    'classify',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '4',
+    '--batch-tokens',
+    '64',
+    '--eval-every',
+    '2',
+    '--out',
+    out,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.err, /test accuracy/);
+  const c = await run(['classify', '--model', out, 'great movie', 'hated it']);
+  assert.equal(c.code, 0, c.err);
+  const lines = c.out.trim().split('\n');
+  assert.equal(lines.length, 2);
+  assert.match(lines[0], /^(pos|neg)\t0\.\d{4}$/);
+  const e = await run(['eval', '--model', out, '--data', data, '--json']);
+  const j = JSON.parse(e.out);
+  assert.ok(j.accuracy >= 0 && j.accuracy <= 1 && j.examples > 0);
+});
+
+test('CLI errors name the bad argument', async () => {
+  const a = await run(['generate', '--model', join(tmpdir(), 'no-such-model-dir-xyz')]);
+  assert.equal(a.code, 1);
+  assert.match(a.err, /--model: .* has no config\.json/);
+  const b = await run([
+    'train',
+    '--task',
+    'lm',
+    '--data',
+    join(tmpdir(), 'missing-file-xyz.txt'),
+    '--steps',
+    '1',
+  ]);
+  assert.equal(b.code, 1);
+  assert.match(b.err, /missing-file-xyz\.txt/);
+  const c = await run(['train', '--task', 'lm', '--preset', 'nope', '--steps', '1']);
+  assert.match(c.err, /--preset: unknown language-model preset 'nope'/);
+  const d = await run(['train', '--task', 'lm', '--steps', '0']);
+  assert.match(d.err, /--steps must be an integer >= 1, got '0'/);
+  const dir = tmp();
+  const bad = join(dir, 'bad.tsv');
+  writeFileSync(bad, 'a\tb\nno tab here\n');
+  const e = await run(['train', '--task', 'translate', '--data', bad, '--steps', '1']);
+  assert.match(e.err, /bad\.tsv:2:/);
+});
