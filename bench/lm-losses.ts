@@ -4,7 +4,8 @@
  *
  *   node --import tsx bench/lm-losses.ts [--out FILE] [--check FILE] [--steps N] [--backend js|native]
  *
- * --out writes {"steps", "backend", "losses": [...]} (default: print only);
+ * --out writes {"steps", "backend", "losses": [...]} (default: print only; run prettier on a
+ * file meant to be committed);
  * --check compares with a recorded file (bench/baseline/lm-200-losses.json) and exits
  * non-zero when any loss differs by more than 1e-4.
  */

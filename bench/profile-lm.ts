@@ -6,27 +6,38 @@
  *   node --import tsx bench/profile-lm.ts [--steps N]
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-lm.ts --plain
  *
- * --plain skips the kernel timers (for --cpu-prof); --shapes splits matmul by
+ * --seq2seq profiles case 2's step instead. --plain skips the kernel timers (for --cpu-prof); --shapes splits matmul by
  * (batch, M, N, K, transA, transB, beta).
  */
 import { parseArgs } from 'node:util';
 import { backend, setBackend, type Backend } from '../src/backend/index.js';
 import { LMBatches, lmStep, makeLM } from './lm-common.js';
 import { median } from './peer.js';
+import { makeSeq2SeqStep } from './seq2seq-train.js';
 
 const { values } = parseArgs({
   options: {
     steps: { type: 'string', default: '30' },
     plain: { type: 'boolean' },
     shapes: { type: 'boolean' },
+    seq2seq: { type: 'boolean' },
   },
 });
 const steps = Number(values.steps);
 setBackend('native');
-const { model, opt } = makeLM();
-const data = new LMBatches(0);
-const batches = Array.from({ length: 8 }, () => data.next());
-for (let i = 0; i < 5; i++) lmStep(model, opt, batches[i].x, batches[i].y);
+let runStep: () => void;
+if (values.seq2seq) runStep = makeSeq2SeqStep();
+else {
+  const { model, opt } = makeLM();
+  const data = new LMBatches(0);
+  const batches = Array.from({ length: 8 }, () => data.next());
+  let k = 0;
+  runStep = () => {
+    const { x, y } = batches[k++ % batches.length];
+    lmStep(model, opt, x, y);
+  };
+}
+for (let i = 0; i < 5; i++) runStep();
 
 const stats = new Map<string, { calls: number; ns: bigint }>();
 if (!values.plain) {
@@ -54,9 +65,8 @@ if (!values.plain) {
 void (backend() as Backend);
 const times: number[] = [];
 for (let i = 0; i < steps; i++) {
-  const { x, y } = batches[i % batches.length];
   const t0 = process.hrtime.bigint();
-  lmStep(model, opt, x, y);
+  runStep();
   times.push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
 const total = times.reduce((a, b) => a + b, 0) / steps;

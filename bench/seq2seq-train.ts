@@ -24,7 +24,8 @@ const STEPS = 15;
 const WARMUP = 3;
 const ROUNDS = 3;
 
-export async function seq2seqTrainCase(): Promise<CaseResult> {
+/** The case-2 model, optimizer and data; returns one training step. */
+export function makeSeq2SeqStep(): () => void {
   setBackend('native');
   const gen = new Generator(0);
   const model = new Seq2SeqTransformer(
@@ -47,7 +48,7 @@ export async function seq2seqTrainCase(): Promise<CaseResult> {
     tgtOut: randint(1, V, [B * L], gen),
   }));
   let i = 0;
-  const step = (): void => {
+  return (): void => {
     const { src, tgtIn, tgtOut } = batches[i++ % batches.length];
     opt.zeroGrad();
     const logits = model.forward(src, tgtIn); // (B, T, V)
@@ -58,6 +59,10 @@ export async function seq2seqTrainCase(): Promise<CaseResult> {
     loss.backward();
     opt.step();
   };
+}
+
+export async function seq2seqTrainCase(): Promise<CaseResult> {
+  const step = makeSeq2SeqStep();
   const meds: number[] = [];
   for (let r = 0; r < ROUNDS; r++) meds.push(timeMs(step, STEPS, r === 0 ? WARMUP : 1).median);
   const ours = median(meds);

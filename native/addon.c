@@ -11,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "kernels.h"
 
@@ -663,10 +666,30 @@ static int default_threads(void) {
   return cpus >= 2 ? 2 : 1;
 }
 
+/*
+ * Tensors are typed arrays that node allocates with calloc and frees when collected. A
+ * training step allocates and frees dozens of 0.1-2 MB buffers; glibc serves those with
+ * mmap/munmap by default (above a 128 KB threshold that only adapts slowly), so every
+ * one costs page faults and the kernel's zeroing of fresh pages: measured on case 1 of
+ * bench/run.ts, a fresh 1.5 MB output made the GELU kernel 4x slower than a reused one.
+ * Keeping such blocks in the heap (mmap only above 32 MB, trim only above 256 MB free at
+ * the top) lets freed buffers be reused. TRANSFORMER_MALLOC=default, or the user's own
+ * MALLOC_MMAP_THRESHOLD_, leaves glibc's settings alone.
+ */
+static void tune_malloc(void) {
+#if defined(__GLIBC__)
+  const char *e = getenv("TRANSFORMER_MALLOC");
+  if ((e && strcmp(e, "default") == 0) || getenv("MALLOC_MMAP_THRESHOLD_")) return;
+  mallopt(M_MMAP_THRESHOLD, 32 << 20);
+  mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
+}
+
 static napi_value Init(napi_env env, napi_value exports) {
   static int initialized = 0;
   if (!initialized) {
     initialized = 1;
+    tune_malloc();
     k_set_threads(default_threads());
   }
 #define P(name, fn) {name, NULL, fn, NULL, NULL, NULL, napi_enumerable, NULL}

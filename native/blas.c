@@ -128,8 +128,21 @@ static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
   }
 }
 
-/* GEMMs with at least this many multiply-adds are split over the pool. */
-#define SPLIT_GEMM_MIN (1 << 20)
+/* GEMMs with at least this many multiply-adds are split over the pool
+ * (TRANSFORMER_SPLIT_GEMM_MIN overrides it, for benchmarks). 8M: every GEMM of a case-1
+ * training step (768 rows, >= 12.6M) is split, while the 64-row GEMMs of generation
+ * (<= 4.2M) run whole on the caller: measured on bench/run.ts --case generate, splitting
+ * those cost more in pool wake-ups than it saved (matmul time 433-473 ms at 1M versus
+ * 274-288 ms at 16M per 256 tokens, on the shared 2-core machine). */
+static int64_t g_split_min = -1;
+static int64_t split_gemm_min(void) {
+  if (g_split_min < 0) {
+    const char *e = getenv("TRANSFORMER_SPLIT_GEMM_MIN");
+    g_split_min = e && *e ? (int64_t)atoll(e) : (1 << 23);
+  }
+  return g_split_min;
+}
+#define SPLIT_GEMM_MIN split_gemm_min()
 
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split) {

@@ -325,9 +325,13 @@ HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
       for (int64_t i = b; i < e; i++) dx[i] += dy[i] * (x[i] > 0 ? 1.0f : 0.0f);
       break;
     case UN_GELU:
+      /* gelu'(x) = Phi(x) + x phi(x), with Phi(x) = y / x read off the forward's output
+       * y = x Phi(x) (one division instead of a second erf); Phi(0) = 1/2. */
       _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {
         float v = x[i];
-        float g = 0.5f * verfc1p(v * SQRT1_2_F) + v * INV_SQRT_2PI_F * vexpf(-0.5f * v * v);
+        float av = v < 0 ? -v : v;
+        float cdf = av > 1e-20f ? y[i] / v : 0.5f;
+        float g = cdf + v * INV_SQRT_2PI_F * vexpf(-0.5f * v * v);
         dx[i] += dy[i] * g;
       }
       break;
@@ -551,6 +555,49 @@ void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t 
 
 /* ---------- layer norm ---------- */
 
+/* sum_i (x[i] - m)^2 in double, 8 independent accumulators in a fixed order (like row_sum:
+ * deterministic, and not one long dependency chain). */
+HOT static double row_sq_dev(const float *x, int64_t n, double m) {
+  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; j++) {
+      double d = x[i + j] - m;
+      s[j] += d * d;
+    }
+  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; i < n; i++) {
+    double d = x[i] - m;
+    t += d * d;
+  }
+  return t;
+}
+
+/* s1 = sum dn, s2 = sum dn * xhat with dn = dy * w (or dy), xhat = (x - m) * rs, in double
+ * with 8 accumulators each in a fixed order. */
+HOT static void ln_bwd_sums(const float *x, const float *dy, const float *w, int64_t C, double m,
+                            double rs, double *s1o, double *s2o) {
+  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = 0;
+  for (; i + 8 <= C; i += 8)
+    for (int j = 0; j < 8; j++) {
+      double xhat = (x[i + j] - m) * rs;
+      double dn = w ? (double)dy[i + j] * w[i + j] : (double)dy[i + j];
+      a[j] += dn;
+      b[j] += dn * xhat;
+    }
+  double s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
+  double s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+  for (; i < C; i++) {
+    double xhat = (x[i] - m) * rs;
+    double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
+    s1 += dn;
+    s2 += dn * xhat;
+  }
+  *s1o = s1;
+  *s2o = s2;
+}
+
 HOT static void ln_fwd_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
   row_ctx *c = p;
@@ -560,12 +607,7 @@ HOT static void ln_fwd_range(void *p, int64_t b, int64_t e, int tid) {
     const float *x = c->x + n * C;
     float *o = c->out + n * C;
     double m = row_sum(x, C) / (double)C;
-    double v = 0;
-    for (int64_t i = 0; i < C; i++) {
-      double d = x[i] - m;
-      v += d * d;
-    }
-    v /= (double)C;
+    double v = row_sq_dev(x, C, m) / (double)C;
     double rs = 1.0 / sqrt(v + c->eps);
     if (w && bi)
       for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs * w[i] + bi[i]);
@@ -598,13 +640,8 @@ HOT static void ln_bwd_dx_range(void *p, int64_t b, int64_t e, int tid) {
     const float *x = c->x + n * C, *dy = c->dy + n * C;
     float *dx = c->out + n * C;
     double m = c->mean[n], rs = c->rstd[n];
-    double s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < C; i++) {
-      double xhat = (x[i] - m) * rs;
-      double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
-      s1 += dn;
-      s2 += dn * xhat;
-    }
+    double s1, s2;
+    ln_bwd_sums(x, dy, w, C, m, rs, &s1, &s2);
     s1 /= (double)C;
     s2 /= (double)C;
     for (int64_t i = 0; i < C; i++) {
@@ -730,22 +767,35 @@ void k_cross_entropy_forward(float *losses, float *lse, const float *logits,
   pool_for(ce_fwd_range, &c, N, V * 8);
 }
 
-static void ce_bwd_range(void *p, int64_t b, int64_t e, int tid) {
+/* dl[v] = (float)(dl[v] + g (e[v] - u)) in double, vectorizable. */
+HOT static void ce_bwd_chunk(float *dl, const float *e, int64_t w, double g, double u) {
+  _Pragma("GCC ivdep") for (int64_t v = 0; v < w; v++)
+    dl[v] = (float)(dl[v] + g * ((double)e[v] - u));
+}
+
+static void ce_bwd_range(void *p, int64_t b, int64_t e_, int tid) {
   (void)tid;
   row_ctx *c = p;
   int64_t V = c->cols;
   double u = c->ls / (double)V, hot = 1 - c->ls;
-  for (int64_t n = b; n < e; n++) {
+  float e[256];
+  for (int64_t n = b; n < e_; n++) {
     int64_t t = c->targets[n];
     if (t == c->ignore) continue;
     const float *x = c->x + n * V;
     float *dl = c->out + n * V;
     double g = c->dy[n];
     float l = c->lse[n];
-    for (int64_t v = 0; v < V; v++) {
-      double pr = vexpf(x[v] - l);
-      dl[v] = (float)(dl[v] + g * (pr - u - (v == t ? hot : 0.0)));
+    /* dl[v] += g (p_v - u) in vectorized chunks, then the target's -hot term: the target
+     * element gets (float)(dl + g (p - u - hot)) from its value before the row, exactly
+     * as one pass computing every element with (v == t ? hot : 0) would. */
+    float dl_t = (t >= 0 && t < V) ? dl[t] : 0.0f;
+    for (int64_t v0 = 0; v0 < V; v0 += 256) {
+      int64_t w = V - v0 < 256 ? V - v0 : 256;
+      vexp_shift(e, x + v0, w, l);
+      ce_bwd_chunk(dl + v0, e, w, g, u);
     }
+    if (t >= 0 && t < V) dl[t] = (float)(dl_t + g * ((double)vexpf(x[t] - l) - u - hot));
   }
 }
 

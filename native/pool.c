@@ -13,8 +13,34 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* How long an idle worker spins before blocking, in nanoseconds. */
-#define SPIN_NS 30000
+/* How long an idle worker (or the caller waiting for workers) spins before blocking, in
+ * nanoseconds; TRANSFORMER_SPIN_US overrides it (read once). */
+#ifndef SPIN_NS_DEFAULT
+#define SPIN_NS_DEFAULT 30000
+#endif
+static int64_t g_spin_ns = -1;
+
+static int64_t spin_ns(void) {
+  if (g_spin_ns < 0) {
+    const char *e = getenv("TRANSFORMER_SPIN_US");
+    g_spin_ns = e && *e ? (int64_t)atol(e) * 1000 : SPIN_NS_DEFAULT;
+  }
+  return g_spin_ns;
+}
+#define SPIN_NS spin_ns()
+
+#ifndef POOL_MIN_WORK_DEFAULT
+#define POOL_MIN_WORK_DEFAULT (1 << 20)
+#endif
+static int64_t g_min_work = -1;
+
+int64_t pool_min_work(void) {
+  if (g_min_work < 0) {
+    const char *e = getenv("TRANSFORMER_POOL_MIN_WORK");
+    g_min_work = e && *e ? (int64_t)atoll(e) : POOL_MIN_WORK_DEFAULT;
+  }
+  return g_min_work;
+}
 
 static int g_threads = 1;  /* pool size including the caller */
 static int g_started = 0;  /* workers started: ids 1..g_started */

@@ -114,13 +114,33 @@ export function backward(root: Tensor, grad?: Tensor): void {
   }
   // Gradient buffers by tensor. A buffer is `owned` when only this entry refers to it; a
   // pass-through op (reshape, same-shape add) hands its own gradient buffer on unowned,
-  // without a copy, and an unowned buffer is copied before anything accumulates into it.
+  // without a copy. `shared` counts the entries referring to each such buffer: the last
+  // one left takes the buffer over, the others copy it before accumulating into it.
   const grads = new Map<Tensor, Slot>([[root, { buf: g0, owned: true }]]);
+  const shared = new Map<Float32Array, number>();
+  const release = (s: Slot): void => {
+    if (s.owned) return;
+    const r = (shared.get(s.buf) ?? 1) - 1;
+    if (r <= 0) shared.delete(s.buf);
+    else shared.set(s.buf, r);
+  };
+  const own = (s: Slot): void => {
+    if (s.owned) return;
+    const r = shared.get(s.buf) ?? 1;
+    if (r <= 1) shared.delete(s.buf);
+    else {
+      shared.set(s.buf, r - 1);
+      s.buf = s.buf.slice();
+    }
+    s.owned = true;
+  };
   const be = backend();
   const pass = (inp: Tensor, g: Float32Array): void => {
     const slot = grads.get(inp);
-    if (!slot) grads.set(inp, { buf: g, owned: false });
-    else {
+    if (!slot) {
+      grads.set(inp, { buf: g, owned: false });
+      shared.set(g, (shared.get(g) ?? 0) + 1);
+    } else {
       own(slot);
       be.binary('add', slot.buf, slot.buf, g, [g.length], [1], [1]);
     }
@@ -128,21 +148,24 @@ export function backward(root: Tensor, grad?: Tensor): void {
   for (const t of topoOrder(root)) {
     const slot = grads.get(t);
     if (!slot) continue;
-    const g = slot.buf;
     const node = t.node;
     if (!node) {
-      // Leaf: accumulate into .grad.
+      // Leaf: accumulate into .grad (taking the buffer over when nothing else refers to it).
       if (t.grad) {
+        const g = slot.buf;
         const d = t.grad.f32;
         for (let i = 0; i < d.length; i++) d[i] += g[i];
       } else {
-        t.grad = new Tensor(slot.owned ? g : g.slice(), t.shape);
+        own(slot);
+        t.grad = new Tensor(slot.buf, t.shape);
       }
       continue;
     }
+    const g = slot.buf;
     grads.delete(t);
     const inputs = node.inputs;
     if (isPassThrough(node, g.length)) {
+      release(slot);
       for (const inp of inputs) if (inp && inp.requiresGrad) pass(inp, g);
       continue;
     }
@@ -155,7 +178,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
       let s = grads.get(inp);
       if (!s) {
-        s = { buf: new Float32Array(inp.size), owned: true };
+        s = { buf: takeZeroed(inp.size), owned: true };
         grads.set(inp, s);
       } else own(s);
       inGrads[i] = s.buf;
@@ -166,6 +189,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
       gi: (Float32Array | null)[],
     ) => void;
     fn(node, g, inGrads);
+    // The node's gradient is consumed: recycle its buffer if nothing else refers to it.
+    if (slot.owned) recycle(g);
+    else release(slot);
   }
 }
 
@@ -173,13 +199,6 @@ export function backward(root: Tensor, grad?: Tensor): void {
 interface Slot {
   buf: Float32Array;
   owned: boolean;
-}
-
-function own(s: Slot): void {
-  if (!s.owned) {
-    s.buf = s.buf.slice();
-    s.owned = true;
-  }
 }
 
 /** Ops whose input gradients all equal the output gradient: reshape, and add of same-shape inputs. */
@@ -190,4 +209,34 @@ function isPassThrough(node: GradNode, n: number): boolean {
   if (attrs.op !== 'add') return false;
   for (const inp of node.inputs) if (inp && inp.size !== n) return false;
   return true;
+}
+
+// Recycled gradient buffers, by length. A backward pass allocates as many gradient buffers
+// as the forward made activations; fresh typed arrays are calloc'ed and reported to V8 as
+// external memory, which triggers garbage collections ("external memory pressure") every
+// few steps. Reusing the buffers of consumed gradients, within a pass and across passes,
+// avoids most of that. Only buffers no tensor or slot refers to are recycled.
+const POOL_MAX_BYTES = 64 << 20;
+const POOL_MIN_LENGTH = 1024;
+const pool = new Map<number, Float32Array[]>();
+let poolBytes = 0;
+
+function takeZeroed(n: number): Float32Array {
+  const list = pool.get(n);
+  const b = list?.pop();
+  if (!b) return new Float32Array(n);
+  poolBytes -= 4 * n;
+  b.fill(0);
+  return b;
+}
+
+function recycle(b: Float32Array): void {
+  const n = b.length;
+  if (n < POOL_MIN_LENGTH || poolBytes + 4 * n > POOL_MAX_BYTES) return;
+  // Only whole buffers: a view may share its ArrayBuffer with live data.
+  if (b.byteOffset !== 0 || b.buffer.byteLength !== 4 * n) return;
+  let list = pool.get(n);
+  if (!list) pool.set(n, (list = []));
+  list.push(b);
+  poolBytes += 4 * n;
 }

@@ -6,6 +6,7 @@
  * (B, T, C). Tensors that require gradients carry `grad` after `backward()`.
  */
 import { backward as runBackward, type GradNode } from './autograd.js';
+import { Buffer } from 'node:buffer';
 import { defaultGenerator, type Generator } from './random.js';
 
 export type DType = 'float32' | 'int32' | 'bool';
@@ -248,6 +249,30 @@ export function tensor(
 export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
   checkShape(shape, 'zeros');
   return new Tensor(storageFor(dtype, numel(shape)), shape);
+}
+
+/** Below this many elements, uninitialized storage is not worth a separate allocation. */
+const UNINIT_MIN = 1024;
+
+/**
+ * Float32 storage of `n` elements whose contents are ARBITRARY (not zeroed): for outputs
+ * that a kernel overwrites entirely. Skips calloc's zero fill (a memset per activation,
+ * measured at several ms per training step of bench/run.ts case 1).
+ */
+export function uninitF32(n: number): Float32Array {
+  if (n < UNINIT_MIN) return new Float32Array(n);
+  const b = Buffer.allocUnsafeSlow(4 * n);
+  return new Float32Array(b.buffer, b.byteOffset, n);
+}
+
+/**
+ * A tensor with ARBITRARY contents, for op outputs a kernel overwrites entirely (float32;
+ * other dtypes are zeroed).
+ */
+export function empty(shape: Shape, dtype: DType = 'float32'): Tensor {
+  checkShape(shape, 'empty');
+  if (dtype !== 'float32') return zeros(shape, dtype);
+  return new Tensor(uninitF32(numel(shape)), shape);
 }
 
 /** A tensor filled with `value`. */

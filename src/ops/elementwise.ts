@@ -5,7 +5,7 @@
 import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
 import type { BinaryOp, ScalarOp, UnaryOp } from '../backend/types.js';
-import { Tensor, fmtShape, numel, stridesOf, zeros, type Shape } from '../tensor.js';
+import { Tensor, empty, fmtShape, numel, stridesOf, zeros, type Shape } from '../tensor.js';
 
 /**
  * Broadcast two shapes (NumPy rules). Returns the output shape and each input's element
@@ -71,7 +71,7 @@ export function coalesce(
 
 function binaryOp(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
   const bc = broadcastShapes(a.shape, b.shape, op);
-  const out = zeros(bc.shape);
+  const out = empty(bc.shape); // every element written below
   const { shape, aStrides, bStrides } = coalesce(bc.shape, bc.aStrides, bc.bStrides);
   if (shape.length > 6)
     throw new Error(`${op}: broadcasting over more than 6 dimensions is not supported`);
@@ -113,13 +113,13 @@ export function pow(x: Tensor, p: number): Tensor {
 }
 
 function scalarOp(op: ScalarOp, x: Tensor, s: number): Tensor {
-  const out = zeros(x.shape);
+  const out = empty(x.shape);
   backend().scalar(op, out.f32, x.f32, s, x.size);
   return record('scalar', [x], out, { op, s });
 }
 
 function unaryOp(op: UnaryOp, x: Tensor): Tensor {
-  const out = zeros(x.shape);
+  const out = empty(x.shape);
   backend().unary(op, out.f32, x.f32, x.size);
   return record('unary', [x], out, { op });
 }

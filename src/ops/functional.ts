@@ -8,7 +8,7 @@
 import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
 import { defaultGenerator, type Generator } from '../random.js';
-import { Tensor, fmtShape, normAxis, numel, zeros } from '../tensor.js';
+import { Tensor, empty, fmtShape, normAxis, numel, uninitF32, zeros } from '../tensor.js';
 import { broadcastShapes, forEachBroadcast, mul } from './elementwise.js';
 import { sum } from './reduce.js';
 import { transpose } from './shape.js';
@@ -24,7 +24,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   return lastAxis(x, axis, 'softmax', (y) => {
     const cols = y.shape[y.ndim - 1];
     const rows = cols === 0 ? 0 : y.size / cols;
-    const out = zeros(y.shape);
+    const out = empty(y.shape);
     backend().softmax(out.f32, y.f32, rows, cols);
     return record('softmax', [y], out, { rows, cols });
   });
@@ -35,7 +35,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return lastAxis(x, axis, 'logSoftmax', (y) => {
     const cols = y.shape[y.ndim - 1];
     const rows = cols === 0 ? 0 : y.size / cols;
-    const out = zeros(y.shape);
+    const out = empty(y.shape);
     backend().logSoftmax(out.f32, y.f32, rows, cols);
     return record('logSoftmax', [y], out, { rows, cols });
   });
@@ -67,7 +67,7 @@ export function layerNorm(
     }
   }
   const N = C === 0 ? 0 : x.size / C;
-  const out = zeros(x.shape);
+  const out = empty(x.shape);
   const mean = new Float32Array(N);
   const rstd = new Float32Array(N);
   backend().layerNormForward(
@@ -105,7 +105,7 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
     }
   }
   const N = ids.size;
-  const out = zeros([...ids.shape, C]);
+  const out = empty([...ids.shape, C]);
   backend().embeddingForward(out.f32, weight.f32, idv, N, C);
   return record('embedding', [weight], out, { ids: idv, N, C });
 }
@@ -115,9 +115,31 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
  * Srivastava et al. 2014; Sec. 5.4), drawn from `gen`.
  */
 export function dropoutMask(n: number, p: number, gen: Generator): Float32Array {
-  const m = new Float32Array(n);
+  const m = uninitF32(n);
   const keep = 1 / (1 - p);
-  for (let i = 0; i < n; i++) m[i] = gen.uniform() < p ? 0 : keep;
+  // Element i is 0 when gen.uniform() < p, i.e. when the generator's next uint32 u has
+  // u / 2^32 < p, i.e. u < p * 2^32 (exact in double). The generator (xoshiro128**, as
+  // Generator.nextUint32) runs inline on local state: the same stream, without a method
+  // call per element; its state is written back, so later draws continue the stream.
+  const st = gen.getState();
+  let s0 = st[0] | 0;
+  let s1 = st[1] | 0;
+  let s2 = st[2] | 0;
+  let s3 = st[3] | 0;
+  const threshold = p * 4294967296;
+  for (let i = 0; i < n; i++) {
+    const x = Math.imul(s1, 5);
+    const u = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+    const t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >>> 21);
+    m[i] = u < threshold ? 0 : keep;
+  }
+  gen.setState([s0, s1, s2, s3, st[4]]);
   return m;
 }
 
@@ -287,8 +309,8 @@ function attentionOp(
   if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
   const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
-  const out = zeros(outShape);
-  const weights = new Float32Array(BH * T * S);
+  const out = empty(outShape); // the kernel writes every element of out and weights
+  const weights = uninitF32(BH * T * S);
   const { H, ldq, ldk, ldv, ldo, qOff, kOff, vOff } = layout;
   backend().attentionForward(
     out.f32,

@@ -6,7 +6,7 @@
  */
 import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
-import { Tensor, fmtShape, numel, zeros } from '../tensor.js';
+import { Tensor, empty, fmtShape, numel } from '../tensor.js';
 
 export interface MatmulOptions {
   /** Use a's last two dimensions transposed. */
@@ -68,7 +68,7 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
     outBatch = aBatch;
     batch = numel(aBatch);
   }
-  const out = zeros([...outBatch, M, N]);
+  const out = empty([...outBatch, M, N]); // written by the GEMM (beta 0)
   if (out.size > 0) {
     backend().matmul(out.f32, a.f32, b.f32, batch, m, N, K, transA, transB, strideA, strideB, 0);
   }
@@ -108,12 +108,15 @@ export function linear(
     throw new Error(`linear: bias ${fmtShape(bias.shape)} does not match out_features ${allOut}`);
   }
   const N = x.size / inF;
-  const out = zeros([...x.shape.slice(0, -1), outF]);
+  const out = empty([...x.shape.slice(0, -1), outF]); // bias rows + GEMM, or GEMM (beta 0)
   const o = out.f32;
   let beta = 0;
-  if (bias) {
-    const b = bias.f32.subarray(r0, r1);
-    for (let n = 0; n < N; n++) o.set(b, n * outF);
+  if (bias && N > 0) {
+    o.set(bias.f32.subarray(r0, r1), 0);
+    // Fill the other rows by doubling copies (log2 N calls instead of N).
+    for (let filled = 1; filled < N; filled *= 2) {
+      o.copyWithin(filled * outF, 0, Math.min(filled, N - filled) * outF);
+    }
     beta = 1;
   }
   const w = weight.f32.subarray(r0 * inF, r1 * inF);

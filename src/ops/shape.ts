@@ -4,7 +4,16 @@
  */
 import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
-import { Tensor, fmtShape, normAxis, numel, stridesOf, zeros, type Shape } from '../tensor.js';
+import {
+  Tensor,
+  empty,
+  fmtShape,
+  normAxis,
+  numel,
+  stridesOf,
+  zeros,
+  type Shape,
+} from '../tensor.js';
 
 /**
  * The same data viewed with another shape (one dimension may be -1).
@@ -31,7 +40,7 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
 
 /** Strided gather recorded for autograd: out[i...] = x[offset + sum i_j strides_j]. */
 function gather(x: Tensor, shape: number[], strides: number[], offset: number): Tensor {
-  const out = zeros(shape, x.dtype);
+  const out = empty(shape, x.dtype); // every element gathered below
   if (out.size > 0) {
     if (x.dtype === 'float32') backend().stridedCopy(out.f32, x.f32, shape, strides, offset);
     else gatherAny(out.data, x.data, shape, strides, offset);

@@ -66,7 +66,8 @@ export abstract class Optimizer {
     for (const [k, v] of state) {
       const dot = k.indexOf('.');
       const target = this.buffers(k.slice(0, dot));
-      if (!target) throw new Error(`optimizer state: unknown buffer '${k}' for ${this.constructor.name}`);
+      if (!target)
+        throw new Error(`optimizer state: unknown buffer '${k}' for ${this.constructor.name}`);
       target.set(k.slice(dot + 1), Float32Array.from(v));
     }
     this.stepCount = stepCount;

@@ -14,6 +14,12 @@ import { jsBackend } from '../../src/backend/js.js';
 import { loadNativeAddon, loadNativeBackend } from '../../src/backend/native.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from '../../src/backend/types.js';
 
+// Keep the thresholds that send work to the thread pool low (the defaults favour small
+// kernels on the caller), so the test sizes below take the multi-threaded paths. Read by
+// the addon at its first parallel call; node --test runs each file in its own process.
+process.env.TRANSFORMER_POOL_MIN_WORK = '32768';
+process.env.TRANSFORMER_SPLIT_GEMM_MIN = '1048576';
+
 const loaded = loadNativeBackend();
 const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
 const skipReason = 'error' in loaded ? `native addon not built: ${loaded.error}` : '';

@@ -1,0 +1,103 @@
+/**
+ * The performance work must not change results: each shortcut taken for speed is checked
+ * here against the plain computation it replaces, on every backend. (No timing here:
+ * speed lives in bench/.)
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { setBackend } from '../../src/backend/index.js';
+import * as F from '../../src/ops/index.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, randn } from '../../src/tensor.js';
+import { assertClose, backends } from '../helpers.js';
+
+const leaf = (shape: number[], seed: number): Tensor =>
+  randn(shape, new Generator(seed)).requiresGrad_();
+
+describe('dropoutMask', () => {
+  test('draws the same stream as one gen.uniform() per element, and continues it', () => {
+    for (const [n, p] of [
+      [1, 0.5],
+      [1000, 0.1],
+      [4097, 0.3],
+    ] as const) {
+      const a = new Generator(42);
+      const b = new Generator(42);
+      b.normal(); // a cached Box-Muller spare must survive the mask
+      a.normal();
+      const m = F.dropoutMask(n, p, a);
+      const keep = Math.fround(1 / (1 - p));
+      for (let i = 0; i < n; i++) assert.equal(m[i], b.uniform() < p ? 0 : keep, `element ${i}`);
+      assert.equal(a.normal(), b.normal(), 'spare');
+      assert.equal(a.uniform(), b.uniform(), 'stream continues');
+    }
+  });
+});
+
+for (const name of backends) {
+  describe(`perf invariants (${name} backend)`, () => {
+    test.beforeEach(() => setBackend(name));
+
+    test('linear over a row range equals linear over the sliced weight, gradients included', () => {
+      const x = leaf([2, 7, 5], 1); // 14 rows: the bias fill is not a power of two
+      const w1 = leaf([9, 5], 2);
+      const b1 = leaf([9], 3);
+      const w2 = new Tensor(w1.f32.slice(), [9, 5]).requiresGrad_();
+      const b2 = new Tensor(b1.f32.slice(), [9]).requiresGrad_();
+      const x2 = new Tensor(x.f32.slice(), x.shape).requiresGrad_();
+      const y1 = F.linear(x, w1, b1, [3, 7]);
+      const y2 = F.linear(x2, F.slice(w2, 0, 3, 7), F.slice(b2, 0, 3, 7));
+      assert.deepEqual(y1.shape, [2, 7, 4]);
+      assertClose(y1.f32, y2.f32, 0, 0, 'forward');
+      const g = randn(y1.shape, new Generator(4));
+      y1.backward(g);
+      y2.backward(g);
+      assertClose(x.grad!.f32, x2.grad!.f32, 1e-6, 1e-6, 'dx');
+      assertClose(w1.grad!.f32, w2.grad!.f32, 1e-6, 1e-6, 'dW (rows outside the range 0)');
+      assertClose(b1.grad!.f32, b2.grad!.f32, 1e-6, 1e-6, 'db');
+      assert.equal(w1.grad!.f32[0], 0);
+    });
+
+    test('multiHeadAttention on a packed projection equals attention on permuted heads', () => {
+      const [B, T, H, D] = [2, 5, 3, 4];
+      const C = H * D;
+      const qkv = leaf([B, T, 3 * C], 5);
+      const qkv2 = new Tensor(qkv.f32.slice(), qkv.shape).requiresGrad_();
+      const mask = new Tensor(Uint8Array.from([0, 0, 0, 1, 1, 0, 0, 0, 0, 0]), [B, 1, 1, T]);
+      const opts = { causal: true, mask };
+      const r1 = F.multiHeadAttention(qkv, qkv, qkv, H, D, { q: 0, k: C, v: 2 * C }, opts);
+      const heads = F.permute(F.reshape(qkv2, [B, T, 3, H, D]), [2, 0, 3, 1, 4]); // (3, B, H, T, D)
+      const [q, k, v] = F.split(heads, 1, 0).map((t) => F.reshape(t, [B, H, T, D]));
+      const r2 = F.scaledDotProductAttention(q, k, v, opts);
+      const out2 = F.reshape(F.permute(r2.out, [0, 2, 1, 3]), [B, T, C]);
+      assertClose(r1.out.f32, out2.f32, 1e-6, 1e-6, 'out');
+      const g = randn([B, T, C], new Generator(6));
+      r1.out.backward(g);
+      out2.backward(g);
+      assertClose(qkv.grad!.f32, qkv2.grad!.f32, 1e-6, 1e-6, 'dqkv');
+    });
+
+    test('pass-through gradients: shared buffers are never written through', () => {
+      // x feeds a same-shape add twice (x + x), a reshape and a multiply: every path's
+      // gradient must be counted once, and the leaves' .grad must not share storage.
+      const x = leaf([3, 4], 7);
+      const y = leaf([3, 4], 8);
+      const s = F.add(F.add(x, x), F.reshape(F.reshape(y, [12]), [3, 4])); // 2x + y
+      const z = F.add(s, F.mul(x, y)); // 2x + y + xy
+      z.backward(randn([3, 4], new Generator(9)));
+      const g = randn([3, 4], new Generator(9)).f32;
+      for (let i = 0; i < 12; i++) {
+        assert.ok(Math.abs(x.grad!.f32[i] - g[i] * (2 + y.f32[i])) < 1e-6, `dx[${i}]`);
+        assert.ok(Math.abs(y.grad!.f32[i] - g[i] * (1 + x.f32[i])) < 1e-6, `dy[${i}]`);
+      }
+      // u = a + b with both leaves: their grads are copies of one buffer, not the same one.
+      const a = leaf([2, 2], 10);
+      const b = leaf([2, 2], 11);
+      F.sum(F.add(a, b)).backward();
+      assert.notEqual(a.grad!.f32.buffer, b.grad!.f32.buffer);
+      F.sum(F.add(a, b)).backward(); // accumulates into a.grad only through a's buffer
+      assert.deepEqual(Array.from(a.grad!.f32), [2, 2, 2, 2]);
+      assert.deepEqual(Array.from(b.grad!.f32), [2, 2, 2, 2]);
+    });
+  });
+}
