@@ -110,7 +110,7 @@ async function trainClassifyCommand(o: TrainCommandOptions, out: string): Promis
     batchTokens: o.batchTokens ?? 8192,
     seed: o.seed,
   });
-  const steps = stepsFor(o, task.stepsPerEpoch, 4);
+  const steps = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;
   log(
     `classification: EncoderClassifier, ${task.model.numParameters().toLocaleString()} parameters, BPE vocabulary ${task.tokenizer.vocabSize}, ` +
