@@ -80,7 +80,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--valid <path>', 'validation file (default: a deterministic split of --data)')
     .option(
       '--preset <name>',
-      'model preset (translate: small, tiny, base, big; lm: char-small, tiny, gpt2-small; classify: small, tiny)',
+      'model preset (translate: compact (default), small, tiny, base, big; lm: char-small, tiny, gpt2-small; classify: small, tiny)',
     )
     .option('--config <file.json>', 'model config overrides as JSON (e.g. {"dModel": 128})')
     .option('--out <dir>', 'output model directory (default runs/<task>)')

@@ -57,7 +57,7 @@ type Encoded = { src: number[]; tgt: number[] };
 
 /** Build tokenizer, model and TrainTask for translation. */
 export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
-  const presetName = o.preset ?? 'small';
+  const presetName = o.preset ?? 'compact';
   const preset = (
     seq2seqPresets as Record<string, Omit<Seq2SeqConfig, 'srcVocabSize' | 'tgtVocabSize'>>
   )[presetName];
