@@ -95,6 +95,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--lr <x>', 'peak learning rate', float('--lr', 0))
     .option('--eval-every <n>', 'validate (and checkpoint) every N steps', int('--eval-every'))
     .option('--seed <n>', 'random seed', int('--seed', 0), 1337)
+    .option(
+      '--separate-vocab',
+      'translate: separate source and target BPE vocabularies (default: one joint vocabulary)',
+    )
     .option('--resume', 'continue from DIR/checkpoint.safetensors')
     .action(async (o: TrainCommandOptions) => {
       await runTrain(o);

@@ -99,16 +99,16 @@ async function drawAttention(
   const cfg = readModelDirConfig(dir);
   const sections: AttentionSection[] = [];
   if (cfg.task === 'translate') {
-    const { model, tokenizer } = await loadTranslator(dir);
-    const src = tokenizer.encode(text);
-    const tgtText = target ?? translateIds(model, tokenizer, [src], { beam: 1, maxLen: 64 })[0];
-    const tgt = [tokenizer.bosId, ...tokenizer.encode(tgtText)];
+    const { model, vocabs } = await loadTranslator(dir);
+    const src = vocabs.src.encode(text);
+    const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
+    const tgt = [vocabs.tgt.bosId, ...vocabs.tgt.encode(tgtText)];
     const caps = [...captureAll(model)];
     noGrad(() =>
       model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),
     );
-    const srcTok = tokenLabels(tokenizer, src);
-    const tgtTok = tokenLabels(tokenizer, tgt);
+    const srcTok = tokenLabels(vocabs.src, src);
+    const tgtTok = tokenLabels(vocabs.tgt, tgt);
     sections.push(
       section(
         'encoder self-attention',

@@ -10,7 +10,8 @@ import { cosineSchedule } from '../train/schedule.js';
 import { Trainer } from '../train/trainer.js';
 import { buildLMTask } from '../tasks/lm.js';
 import { loadTaskData } from '../tasks/data.js';
-import { buildTranslateTask, translateIds } from '../tasks/translate.js';
+import { TARGET_TOKENIZER, buildTranslateTask, translateIds } from '../tasks/translate.js';
+import { saveTokenizer } from '../tokenizers/index.js';
 import { buildClassifyTask, classifyTexts } from '../tasks/classify.js';
 import { corpusBleu } from '../metrics/index.js';
 import { saveModelDir, type TaskName } from '../tasks/modeldir.js';
@@ -31,6 +32,7 @@ export interface TrainCommandOptions {
   evalEvery?: number;
   seed: number;
   resume?: boolean;
+  separateVocab?: boolean;
 }
 
 /** Parse --config FILE.json into an object. @throws Error naming the file. */
@@ -72,15 +74,16 @@ async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promi
     preset: o.preset,
     overrides: readConfigOverrides(o.config),
     batchTokens: o.batchTokens ?? 3000,
+    separateVocab: o.separateVocab ?? false,
     seed: o.seed,
   });
-  const steps = stepsFor(o, task.stepsPerEpoch, 6);
+  const steps = stepsFor(o, task.stepsPerEpoch, 5);
   const lr = o.lr ?? 1e-3;
   log(
-    `translation: Seq2SeqTransformer, ${task.model.numParameters().toLocaleString()} parameters, joint BPE vocabulary ${task.tokenizer.vocabSize}, ` +
+    `translation: Seq2SeqTransformer, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
       `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps`,
   );
-  await fitAndSave(task.model, task, task.dirConfig, task.tokenizer, out, o, {
+  await fitAndSave(task.model, task, task.dirConfig, task.vocabs.src, out, o, {
     steps,
     optimizer: new AdamW(weightDecayGroups(task.model, 0.01), {
       lr,
@@ -90,10 +93,12 @@ async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promi
     schedule: cosineSchedule(lr, Math.min(400, Math.floor(steps / 10)), steps + 1, lr / 20),
     evalEvery: o.evalEvery ?? Math.max(1, Math.min(task.stepsPerEpoch, 500)),
   });
+  if (task.vocabs.tgt !== task.vocabs.src)
+    await saveTokenizer(task.vocabs.tgt, join(out, TARGET_TOKENIZER));
   // Held-out test sentences: BLEU and a few translations.
   const test = data.test.slice(0, 500);
-  const src = test.map((p) => task.tokenizer.encode(p.source).slice(0, 64));
-  const hyps = translateIds(task.model, task.tokenizer, src, { beam: 1, maxLen: 64 });
+  const src = test.map((p) => task.vocabs.src.encode(p.source).slice(0, 64));
+  const hyps = translateIds(task.model, task.vocabs, src, { beam: 1, maxLen: 64 });
   const bleu = corpusBleu(hyps, [test.map((p) => p.target)]);
   log(`test BLEU (greedy, ${test.length} held-out pairs): ${bleu.format()}`);
   for (let i = 0; i < Math.min(5, test.length); i++)

@@ -13,7 +13,9 @@ import { Seq2SeqTransformer, type Seq2SeqConfig } from '../models/seq2seq.js';
 import { seq2seqPresets } from '../models/presets.js';
 import { beamSearch, greedyDecode } from '../decode/seq2seq.js';
 import { corpusBleu } from '../metrics/index.js';
-import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadTokenizer, trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
@@ -28,8 +30,10 @@ export interface TranslateTaskOptions {
   valid: Pair[];
   preset?: string;
   overrides?: Partial<Seq2SeqConfig>;
-  /** Joint BPE vocabulary size. Default 4000. */
+  /** BPE vocabulary size (of each vocabulary when separate). Default 4000. */
   vocabSize?: number;
+  /** Separate source and target vocabularies instead of one joint vocabulary. Default false. */
+  separateVocab?: boolean;
   /** Tokens (padded, source + target) per batch. Default 4096. */
   batchTokens: number;
   /** Pairs longer than this (in tokens, either side) are dropped from training. Default 64. */
@@ -43,9 +47,15 @@ export interface TranslateTaskOptions {
   bleuSentences?: number;
 }
 
+/** Source and target tokenizers (the same object for a joint vocabulary). */
+export interface Vocabs {
+  src: Tokenizer;
+  tgt: Tokenizer;
+}
+
 export interface TranslateTask extends TrainTask {
   model: Seq2SeqTransformer;
-  tokenizer: Tokenizer;
+  vocabs: Vocabs;
   generator: Generator;
   dirConfig: ModelDirConfig;
   /** Optimizer steps per epoch. */
@@ -66,11 +76,35 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
       `--preset: unknown translation preset '${presetName}' (known: ${Object.keys(seq2seqPresets).join(', ')})`,
     );
   if (o.train.length === 0) throw new Error('--data: no training pairs');
-  const texts = o.train.flatMap((p) => [p.source, p.target]);
-  const tokenizer = trainBPE(texts, { vocabSize: o.vocabSize ?? 4000 });
+  const vocabSize = o.vocabSize ?? 4000;
+  let vocabs: Vocabs;
+  if (o.separateVocab) {
+    vocabs = {
+      src: trainBPE(
+        o.train.map((p) => p.source),
+        { vocabSize },
+      ),
+      tgt: trainBPE(
+        o.train.map((p) => p.target),
+        { vocabSize },
+      ),
+    };
+  } else {
+    const joint = trainBPE(
+      o.train.flatMap((p) => [p.source, p.target]),
+      { vocabSize },
+    );
+    vocabs = { src: joint, tgt: joint };
+  }
+  if (vocabs.src.padId !== vocabs.tgt.padId) {
+    throw new Error(
+      `translation: source and target pad ids differ (${vocabs.src.padId} vs ${vocabs.tgt.padId})`,
+    );
+  }
+  const tokenizer = vocabs.tgt;
   const maxLen = o.maxLen ?? 64;
   const encode = (pairs: Pair[]): Encoded[] =>
-    pairs.map((p) => ({ src: tokenizer.encode(p.source), tgt: tokenizer.encode(p.target) }));
+    pairs.map((p) => ({ src: vocabs.src.encode(p.source), tgt: vocabs.tgt.encode(p.target) }));
   const train = encode(o.train).filter(
     (e) =>
       e.src.length > 0 && e.tgt.length > 0 && e.src.length <= maxLen && e.tgt.length + 1 <= maxLen,
@@ -82,8 +116,8 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
   const config: Seq2SeqConfig = {
     ...preset,
     ...o.overrides,
-    srcVocabSize: tokenizer.vocabSize,
-    tgtVocabSize: tokenizer.vocabSize,
+    srcVocabSize: vocabs.src.vocabSize,
+    tgtVocabSize: vocabs.tgt.vocabSize,
     maxLen: Math.max(maxLen + 2, 128),
     padId: tokenizer.padId,
   };
@@ -127,7 +161,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
   const bleuN = Math.min(o.bleuSentences ?? 200, valid.length);
   return {
     model,
-    tokenizer,
+    vocabs,
     generator,
     stepsPerEpoch,
     trainPairs: train.length,
@@ -160,7 +194,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
       if (bleuN === 0) return {};
       const hyps = translateIds(
         model,
-        tokenizer,
+        vocabs,
         valid.slice(0, bleuN).map((e) => e.src),
         { beam: 1, maxLen },
       );
@@ -176,11 +210,12 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
  */
 export function translateIds(
   model: Seq2SeqTransformer,
-  tokenizer: Tokenizer,
+  vocabs: Vocabs,
   sources: number[][],
   o: { beam: number; maxLen: number; lengthPenalty?: number },
 ): string[] {
   const out: string[] = [];
+  const tokenizer = vocabs.tgt;
   const ids = { bosId: tokenizer.bosId, eosId: tokenizer.eosId, maxLen: o.maxLen };
   for (let i = 0; i < sources.length; i += 32) {
     const chunk = sources.slice(i, i + 32);
@@ -201,15 +236,23 @@ export function translateIds(
   return out;
 }
 
-/** Load a translation model directory. */
+/**
+ * Load a translation model directory: tokenizer.json is the source (or joint) vocabulary,
+ * tokenizer_target.json the target vocabulary when they are separate.
+ */
 export async function loadTranslator(
   dir: string,
-): Promise<{ model: Seq2SeqTransformer; tokenizer: Tokenizer }> {
+): Promise<{ model: Seq2SeqTransformer; vocabs: Vocabs }> {
   const cfg = readModelDirConfig(dir, 'translate');
   const model = new Seq2SeqTransformer(cfg.config as unknown as Seq2SeqConfig);
-  const tokenizer = await loadModelDirInto(dir, model);
-  return { model: model.eval(), tokenizer };
+  const src = await loadModelDirInto(dir, model);
+  const tgtPath = join(dir, TARGET_TOKENIZER);
+  const tgt = existsSync(tgtPath) ? await loadTokenizer(tgtPath) : src;
+  return { model: model.eval(), vocabs: { src, tgt } };
 }
+
+/** File name of the target tokenizer when the vocabularies are separate. */
+export const TARGET_TOKENIZER = 'tokenizer_target.json';
 
 /** Translate sentences with a model directory. */
 export async function translateTexts(
@@ -217,12 +260,12 @@ export async function translateTexts(
   texts: string[],
   o: { beam: number; maxLen: number; lengthPenalty?: number },
 ): Promise<string[]> {
-  const { model, tokenizer } = await loadTranslator(dir);
+  const { model, vocabs } = await loadTranslator(dir);
   const maxLen = Math.min(o.maxLen, model.config.maxLen - 1);
   return translateIds(
     model,
-    tokenizer,
-    texts.map((t) => tokenizer.encode(t).slice(0, maxLen)),
+    vocabs,
+    texts.map((t) => vocabs.src.encode(t).slice(0, maxLen)),
     { ...o, maxLen },
   );
 }
