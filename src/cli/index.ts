@@ -47,14 +47,15 @@ export async function main(argv: string[]): Promise<void> {
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .showHelpAfterError()
     .exitOverride()
-    .hook('preAction', (cmd) => {
-      const t = cmd.opts().threads as number | undefined;
+    .hook('preAction', (cmd, action) => {
+      const t = (action.opts().threads ?? cmd.opts().threads) as number | undefined;
       if (t) setNumThreads(t);
     });
 
   program
     .command('info')
     .description('print the backend in use and the backends available')
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .action(() => {
       process.stdout.write(
         `backend: ${backend().name}\navailable: ${availableBackends().join(', ')}\n`,
@@ -68,6 +69,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'train a model and write DIR/config.json, model.safetensors, tokenizer.json, metrics.jsonl, loss.svg',
     )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .addOption(
       new Option('--task <task>', 'what to learn')
         .choices(['translate', 'lm', 'classify'])
@@ -99,6 +101,11 @@ export async function main(argv: string[]): Promise<void> {
       '--separate-vocab',
       'translate: separate source and target BPE vocabularies (default: one joint vocabulary)',
     )
+    .option(
+      '--early-stopping <n>',
+      'stop after N evaluations without a better validation loss',
+      int('--early-stopping'),
+    )
     .option('--resume', 'continue from DIR/checkpoint.safetensors')
     .action(async (o: TrainCommandOptions) => {
       await runTrain(o);
@@ -109,6 +116,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'translate each TEXT (or each line of standard input), one line of output per input',
     )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory written by `train --task translate`')
     .option('--beam <k>', 'beam size (1 = greedy)', int('--beam'), 4)
     .option(
@@ -126,6 +134,7 @@ export async function main(argv: string[]): Promise<void> {
   program
     .command('generate')
     .description('continue a prompt with a trained language model')
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory written by `train --task lm`')
     .option('--prompt <text>', 'text to continue', '\n')
     .option('--max-tokens <n>', 'new tokens', int('--max-tokens'), 200)
@@ -147,6 +156,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'print the predicted label (and its probability) for each TEXT or line of standard input',
     )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory written by `train --task classify`')
     .argument('[text...]', 'texts to classify')
     .action(async (texts: string[], o) => {
@@ -158,6 +168,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'evaluate a model on a data set: BLEU (translate), loss and perplexity (lm), accuracy (classify)',
     )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory')
     .requiredOption(
       '--data <name|path>',
@@ -175,6 +186,7 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       "draw the model's attention maps for TEXT: one heatmap per layer and head (SVG, or PNG by extension)",
     )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory')
     .requiredOption('--text <text>', 'input text (translation: the source sentence)')
     .requiredOption('--out <file>', 'output file, .svg or .png')

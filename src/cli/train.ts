@@ -33,6 +33,7 @@ export interface TrainCommandOptions {
   seed: number;
   resume?: boolean;
   separateVocab?: boolean;
+  earlyStopping?: number;
 }
 
 /** Parse --config FILE.json into an object. @throws Error naming the file. */
@@ -176,7 +177,6 @@ export async function fitAndSave(
     optimizer: AdamW;
     schedule: (s: number) => number;
     evalEvery: number;
-    earlyStoppingPatience?: number;
   },
 ): Promise<void> {
   const trainer = new Trainer(task, run.optimizer, run.schedule, {
@@ -185,7 +185,7 @@ export async function fitAndSave(
     resume: o.resume ?? false,
     evalEvery: run.evalEvery,
     generators: [task.generator],
-    earlyStoppingPatience: run.earlyStoppingPatience ?? null,
+    earlyStoppingPatience: o.earlyStopping ?? null,
     progress: process.stderr.isTTY === true,
     onStep: (r) => {
       if (!process.stderr.isTTY && (r.valid_loss !== undefined || r.step % 100 === 0)) {
