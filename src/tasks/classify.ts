@@ -178,26 +178,32 @@ export function classifyTexts(
 ): { label: string; probability: number }[] {
   const maxLen = model.config.maxLen;
   const out: { label: string; probability: number }[] = [];
-  noGrad(() => {
-    for (let i = 0; i < texts.length; i += 32) {
-      const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
-      const probs = F.softmax(
-        model.forward(
-          makeClassificationBatch(chunk, {
-            padId: tokenizer.padId,
-            bosId: tokenizer.bosId,
-            maxLen,
-          }),
-        ),
-      );
-      const K = labels.length;
-      chunk.forEach((_, j) => {
-        const row = probs.f32.subarray(j * K, (j + 1) * K);
-        let best = 0;
-        for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
-        out.push({ label: labels[best], probability: row[best] });
-      });
-    }
-  });
+  const wasTraining = model.training;
+  model.eval(); // no dropout at inference
+  try {
+    noGrad(() => {
+      for (let i = 0; i < texts.length; i += 32) {
+        const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
+        const probs = F.softmax(
+          model.forward(
+            makeClassificationBatch(chunk, {
+              padId: tokenizer.padId,
+              bosId: tokenizer.bosId,
+              maxLen,
+            }),
+          ),
+        );
+        const K = labels.length;
+        chunk.forEach((_, j) => {
+          const row = probs.f32.subarray(j * K, (j + 1) * K);
+          let best = 0;
+          for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
+          out.push({ label: labels[best], probability: row[best] });
+        });
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
   return out;
 }
