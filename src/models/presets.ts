@@ -42,7 +42,14 @@ export const seq2seqPresets = {
     dropout: 0.1,
   },
   /** The CLI's translation default, sized to train on 2 CPU cores in about 10 minutes: d_model 128, h 4, N 3+3, d_ff 512. 2,417,056 parameters (4k vocabularies, generator tied). */
-  compact: { dModel: 128, nhead: 4, numEncoderLayers: 3, numDecoderLayers: 3, dimFeedforward: 512, dropout: 0.1 },
+  compact: {
+    dModel: 128,
+    nhead: 4,
+    numEncoderLayers: 3,
+    numDecoderLayers: 3,
+    dimFeedforward: 512,
+    dropout: 0.1,
+  },
   /** For tests: d_model 32, h 4, N 1+1, d_ff 64. 541,504 parameters (8k vocabularies). */
   tiny: {
     dModel: 32,
