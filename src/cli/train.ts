@@ -74,7 +74,7 @@ async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promi
     valid: data.valid,
     preset: o.preset,
     overrides: readConfigOverrides(o.config),
-    batchTokens: o.batchTokens ?? 3000,
+    batchTokens: o.batchTokens ?? 1000,
     separateVocab: o.separateVocab ?? false,
     seed: o.seed,
   });
