@@ -196,8 +196,9 @@ export async function fitAndSave(
           )
           .map(([k, v]) => ` ${k} ${v.toFixed(4)}`)
           .join('');
+        const eta = ((run.steps - r.step) * r.seconds) / r.step; // from the mean step time so far
         log(
-          `step ${r.step}/${run.steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} tok/s ${r.seconds.toFixed(0)} s${extra}`,
+          `step ${r.step}/${run.steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} tok/s ${r.seconds.toFixed(0)} s, eta ${eta.toFixed(0)} s${extra}`,
         );
       }
     },
