@@ -141,7 +141,7 @@ export async function generateText(
     topP: o.topP,
     generator: new Generator(o.seed),
   });
-  return prompt + tokenizer.decode(out);
+  return prompt + tokenizer.decode(out, { skipSpecial: true });
 }
 
 /**
