@@ -179,6 +179,7 @@ export async function fitAndSave(
     evalEvery: number;
   },
 ): Promise<void> {
+  const unit = dirConfig.task === 'classify' ? 'ex' : 'tok'; // classification counts examples
   const trainer = new Trainer(task, run.optimizer, run.schedule, {
     maxSteps: run.steps,
     outDir: out,
@@ -187,6 +188,7 @@ export async function fitAndSave(
     generators: [task.generator],
     earlyStoppingPatience: o.earlyStopping ?? null,
     progress: process.stderr.isTTY === true,
+    unit,
     onStep: (r) => {
       if (!process.stderr.isTTY && (r.valid_loss !== undefined || r.step % 100 === 0)) {
         const extra = Object.entries(r)
@@ -198,7 +200,7 @@ export async function fitAndSave(
           .join('');
         const eta = ((run.steps - r.step) * r.seconds) / r.step; // from the mean step time so far
         log(
-          `step ${r.step}/${run.steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} tok/s ${r.seconds.toFixed(0)} s, eta ${eta.toFixed(0)} s${extra}`,
+          `step ${r.step}/${run.steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} ${unit}/s ${r.seconds.toFixed(0)} s, eta ${eta.toFixed(0)} s${extra}`,
         );
       }
     },

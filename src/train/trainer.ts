@@ -60,6 +60,8 @@ export interface TrainerOptions {
   resume?: boolean;
   /** Generators whose state must be saved (dropout, sampling). */
   generators?: Generator[];
+  /** What `tokens` counts, for the progress bar ('tok' or 'ex' for examples). Default 'tok'. */
+  unit?: string;
   /** Show a progress bar on stderr. Default: when stderr is a terminal. */
   progress?: boolean;
   /** Called after each step with its metrics record. */
@@ -117,6 +119,7 @@ export class Trainer {
       checkpointEvery: evalEvery,
       earlyStoppingPatience: null,
       resume: false,
+      unit: 'tok',
       generators: [],
       progress: process.stderr.isTTY === true,
       ...opts,
@@ -216,8 +219,7 @@ export class Trainer {
     const params = this.task.model.parameters();
     const bar = this.o.progress
       ? new SingleBar({
-          format:
-            '{bar} {value}/{total} | loss {loss} | lr {lr} | {tps} tok/s | eta {eta_formatted}',
+          format: `{bar} {value}/{total} | loss {loss} | lr {lr} | {tps} ${this.o.unit}/s | eta {eta_formatted}`,
           hideCursor: true,
         })
       : null;
