@@ -2,15 +2,23 @@
  * Case 3, generate: 256 new tokens, greedy, from the case-1 model (untrained weights; the
  * work per token does not depend on them) after an 8-token prompt. Ours with the KV cache
  * and without it; the peer (bench/peer/lm_train.py, mode generate) re-runs the model on the
- * growing sequence cropped to the context, as nanoGPT's generate does.
- * Note: the context is 64, so past it every step re-encodes a full window on both sides
- * (learned absolute positions shift when the window slides; a cache cannot be reused).
+ * growing sequence, as nn.Transformer users (and nanoGPT's generate) do.
+ *
+ * Context. The case-1 model is trained with a 64-token context and learned absolute
+ * positions. Past 64 tokens every generator must slide the window, and sliding shifts every
+ * position, so the keys and values of all 64 tokens change: no cache can be reused and both
+ * sides re-encode a full window per token. The headline row therefore builds the case-1
+ * architecture with a position table of prompt + 256 = 264 entries (same layers, widths,
+ * heads and vocabulary), so the sequence grows to 264 tokens without cropping, on both
+ * sides: this is the comparison the issue names (cache against re-running on the growing
+ * sequence). The sliding-window case (context 64) is reported as well.
  * Timing: one warm-up generation, then the MEDIAN of `REPS` generations.
  * Target (issue 5): ours with the cache >= 5x the peer's tokens/s.
  */
 import { setBackend } from '../src/backend/index.js';
 import { generate } from '../src/decode/generate.js';
-import { makeLM, shakespeareTokens } from './lm-common.js';
+import type { DecoderLM } from '../src/models/decoder-lm.js';
+import { LM_CONFIG, makeLM, shakespeareTokens } from './lm-common.js';
 import type { CaseResult, Row } from './matmul.js';
 import { bestPeer, r2, timeMs } from './peer.js';
 
@@ -18,69 +26,63 @@ const NEW_TOKENS = 256;
 const PROMPT_LEN = 8;
 const REPS = 5;
 
+function oursMs(model: DecoderLM, prompt: number[], useCache: boolean): number {
+  const run = (): void =>
+    void generate(model, prompt, { maxNewTokens: NEW_TOKENS, temperature: 0, useCache });
+  return timeMs(run, REPS, 1).median;
+}
+
 export async function generateCase(): Promise<CaseResult> {
   setBackend('native');
-  const { model } = makeLM();
   const prompt = Array.from(shakespeareTokens().subarray(0, PROMPT_LEN));
-  const run = (useCache: boolean) => (): void => {
-    generate(model, prompt, { maxNewTokens: NEW_TOKENS, temperature: 0, useCache });
-  };
-  const cached = timeMs(run(true), REPS, 1).median;
-  const uncached = timeMs(run(false), REPS, 1).median;
-  const peer = bestPeer(
-    'lm_train.py',
-    { mode: 'generate', new_tokens: NEW_TOKENS, prompt_len: PROMPT_LEN, reps: REPS },
-    'median_ms',
-  );
-  const peerMs = peer.best ? Number(peer.best.median_ms) : null;
-  const tps = (ms: number, n = NEW_TOKENS): number => Math.round((n / ms) * 1000);
-  // Within the context (prompt + new tokens <= 64), where the cache is never rebuilt.
-  const inCtx = model.config.blockSize - PROMPT_LEN;
-  const cachedIn = timeMs(
-    () => void generate(model, prompt, { maxNewTokens: inCtx, temperature: 0 }),
-    REPS,
-    1,
-  ).median;
-  const peerIn = bestPeer(
-    'lm_train.py',
-    { mode: 'generate', new_tokens: inCtx, prompt_len: PROMPT_LEN, reps: REPS },
-    'median_ms',
-  );
-  const peerInMs = peerIn.best ? Number(peerIn.best.median_ms) : null;
-  const rows: Row[] = [
+  const tps = (ms: number): number => Math.round((NEW_TOKENS / ms) * 1000);
+  const rows: Row[] = [];
+  const tried: string[] = [];
+  const variants = [
+    { block: PROMPT_LEN + NEW_TOKENS, label: '', target: '>= 5', uncached: true },
     {
-      metric: 'tokens/s, KV cache',
-      ours: tps(cached),
-      peer: peerMs ? tps(peerMs) : null,
-      ratio: peerMs ? r2(peerMs / cached) : null,
-      ours_ms: r2(cached),
-      peer_ms: peerMs ? r2(peerMs) : null,
-      target: '>= 5',
-    },
-    {
-      metric: 'tokens/s, no cache',
-      ours: tps(uncached),
-      peer: peerMs ? tps(peerMs) : null,
-      ratio: peerMs ? r2(peerMs / uncached) : null,
-      ours_ms: r2(uncached),
-      peer_ms: peerMs ? r2(peerMs) : null,
+      block: LM_CONFIG.blockSize,
+      label: ', sliding 64-token window',
       target: '-',
-    },
-    {
-      metric: `tokens/s, KV cache, ${inCtx} tokens within the context`,
-      ours: tps(cachedIn, inCtx),
-      peer: peerInMs ? tps(peerInMs, inCtx) : null,
-      ratio: peerInMs ? r2(peerInMs / cachedIn) : null,
-      ours_ms: r2(cachedIn),
-      peer_ms: peerInMs ? r2(peerInMs) : null,
-      target: '-',
+      uncached: false,
     },
   ];
+  for (const v of variants) {
+    const { model } = makeLM(1337, v.block);
+    const cached = oursMs(model, prompt, true);
+    const peer = bestPeer(
+      'lm_train.py',
+      {
+        mode: 'generate',
+        new_tokens: NEW_TOKENS,
+        prompt_len: PROMPT_LEN,
+        reps: REPS,
+        block: v.block,
+      },
+      'median_ms',
+    );
+    const peerMs = peer.best ? Number(peer.best.median_ms) : null;
+    tried.push(
+      peer.best
+        ? `context ${v.block}: best torch ${peer.best.torch_threads} thread(s), OPENBLAS_NUM_THREADS=${peer.best.blas}; tried (ms) ${peer.tried.join('; ')}`
+        : `context ${v.block}: peer unavailable${peer.error ? ` (${peer.error})` : ''}`,
+    );
+    const row = (metric: string, ms: number, target: string): Row => ({
+      metric,
+      ours: tps(ms),
+      peer: peerMs ? tps(peerMs) : null,
+      ratio: peerMs ? r2(peerMs / ms) : null,
+      ours_ms: r2(ms),
+      peer_ms: peerMs ? r2(peerMs) : null,
+      target,
+    });
+    rows.push(row(`tokens/s, KV cache${v.label}`, cached, v.target));
+    if (v.uncached)
+      rows.push(row(`tokens/s, no cache${v.label}`, oursMs(model, prompt, false), '-'));
+  }
   const notes = [
-    `${NEW_TOKENS} new tokens, greedy, prompt ${PROMPT_LEN} tokens, context ${model.config.blockSize}; median ms per generation of ${REPS}`,
-    peer.best
-      ? `peer: torch ${peer.best.torch} (no cache, model re-run on the last ${model.config.blockSize} tokens), best setting torch ${peer.best.torch_threads} thread(s), OPENBLAS_NUM_THREADS=${peer.best.blas}; tried (ms) ${peer.tried.join('; ')}`
-      : `peer unavailable${peer.error ? ` (${peer.error})` : ''}`,
+    `${NEW_TOKENS} new tokens, greedy, prompt ${PROMPT_LEN} tokens; case-1 layers/widths with a ${PROMPT_LEN + NEW_TOKENS}-entry position table (no cropping), and with the trained 64-token context (sliding window: every step past 64 re-encodes the window, cache or not); median ms per generation of ${REPS}`,
+    `peer: torch, no cache, the model re-run on the whole (cropped) sequence per token; ${tried.join(' | ')}`,
   ];
   return { title: 'generate (case 3: 256 tokens, greedy, case-1 model)', rows, notes };
 }

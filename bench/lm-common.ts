@@ -67,9 +67,15 @@ export class LMBatches {
   }
 }
 
-/** The case-1 model (seeded) and its AdamW optimizer (lr 1e-3, PyTorch's defaults otherwise). */
-export function makeLM(seed = 1337): { model: DecoderLM; opt: AdamW } {
-  const model = new DecoderLM(LM_CONFIG, new Generator(seed));
+/**
+ * The case-1 model (seeded) and its AdamW optimizer (lr 1e-3, PyTorch's defaults otherwise).
+ * `blockSize` overrides the context (the size of the learned position table).
+ */
+export function makeLM(
+  seed = 1337,
+  blockSize = LM_CONFIG.blockSize,
+): { model: DecoderLM; opt: AdamW } {
+  const model = new DecoderLM({ ...LM_CONFIG, blockSize }, new Generator(seed));
   const opt = new AdamW(model.parameters(), { lr: LM_LR });
   return { model, opt };
 }

@@ -1,4 +1,4 @@
-/* Fork-join pool; see pool.h. */
+/* Fork-join pool with dynamic chunks; see pool.h. */
 #include "pool.h"
 
 #include <pthread.h>
@@ -13,10 +13,10 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-/* How long an idle worker (or the caller waiting for workers) spins before blocking, in
- * nanoseconds; TRANSFORMER_SPIN_US overrides it (read once). */
+/* How long an idle worker (or the caller waiting for the last chunk) spins before blocking,
+ * in nanoseconds; TRANSFORMER_SPIN_US overrides it (read once). */
 #ifndef SPIN_NS_DEFAULT
-#define SPIN_NS_DEFAULT 30000
+#define SPIN_NS_DEFAULT 100000
 #endif
 static int64_t g_spin_ns = -1;
 
@@ -42,23 +42,40 @@ int64_t pool_min_work(void) {
   return g_min_work;
 }
 
+/* Chunks per thread: a job of n items is cut in min(n, threads * GRAIN) chunks that the
+ * threads claim one at a time, so a worker that wakes late (a futex wake-up costs
+ * 40-100 us in this VM, measured) or shares its core with V8's GC threads takes fewer
+ * chunks instead of making the caller wait for a fixed half. */
+#define GRAIN 4
+
 static int g_threads = 1;  /* pool size including the caller */
 static int g_started = 0;  /* workers started: ids 1..g_started */
 static pthread_t g_workers[POOL_MAX_THREADS];
-static unsigned g_start_gen[POOL_MAX_THREADS]; /* generation seen when a worker was created */
 
 static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_cv_work = PTHREAD_COND_INITIALIZER;
 static pthread_cond_t g_cv_done = PTHREAD_COND_INITIALIZER;
-static atomic_uint g_gen;     /* job generation, bumped per job */
-static atomic_int g_pending;  /* worker chunks not yet finished */
 static atomic_flag g_busy = ATOMIC_FLAG_INIT; /* a job is being run (guards re-entry) */
 
-/* The current job (written under g_mu before g_gen is bumped). */
+/* The job: generation in the high 32 bits, next unclaimed chunk in the low 32. A thread
+ * claims a chunk with a compare-and-swap that also checks the generation, so a worker
+ * that wakes after its job ended claims nothing. The job's fields below are written
+ * before the generation is published and stay fixed until every chunk is done, which
+ * cannot happen while a claimed chunk runs: a thread reads them only after a claim. */
+static _Atomic uint64_t g_next;
+static atomic_int g_done;     /* chunks finished in the current job */
 static pool_fn g_fn;
 static void *g_ctx;
 static int64_t g_n;
-static int g_parts;
+static int g_chunks;
+
+/* Workers blocked (or about to block) on g_cv_work, and whether the caller is blocked on
+ * g_cv_done: the other side only takes the mutex and signals when someone sleeps, so a
+ * spinning peer costs no futex call. Dekker-style: the sleeper publishes itself (seq_cst)
+ * and re-checks its condition under the mutex; the waker changes the condition (seq_cst)
+ * and then reads the sleeper flag. */
+static atomic_int g_sleepers;
+static atomic_int g_caller_sleeping;
 
 static int64_t now_ns(void) {
   struct timespec ts;
@@ -66,20 +83,37 @@ static int64_t now_ns(void) {
   return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static void run_chunk(pool_fn fn, void *ctx, int64_t n, int parts, int i) {
-  int64_t b = n * i / parts, e = n * (i + 1) / parts;
-  if (b < e) fn(ctx, b, e, i);
+/* Claims and runs chunks of job `gen` until none is left; returns the number run. */
+static int run_chunks(uint32_t gen, int tid) {
+  int ran = 0;
+  for (;;) {
+    uint64_t v = atomic_load(&g_next);
+    if ((uint32_t)(v >> 32) != gen) return ran;
+    uint32_t i = (uint32_t)v;
+    if ((int)i >= g_chunks) return ran;
+    if (!atomic_compare_exchange_weak(&g_next, &v, v + 1)) continue;
+    const int64_t n = g_n, c = g_chunks;
+    const int64_t b = n * i / c, e = n * (i + 1) / c;
+    if (b < e) g_fn(g_ctx, b, e, tid);
+    ran++;
+    if (atomic_fetch_add(&g_done, 1) + 1 == c && atomic_load(&g_caller_sleeping)) {
+      pthread_mutex_lock(&g_mu);
+      pthread_cond_signal(&g_cv_done);
+      pthread_mutex_unlock(&g_mu);
+    }
+  }
 }
 
 static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
-  unsigned seen = g_start_gen[id];
+  uint32_t seen = (uint32_t)(atomic_load(&g_next) >> 32);
   for (;;) {
-    unsigned g = atomic_load_explicit(&g_gen, memory_order_acquire);
+    uint32_t g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32);
     if (g == seen) {
       int64_t t0 = now_ns();
       int spins = 0;
-      while ((g = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen) {
+      while ((g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32)) ==
+             seen) {
         CPU_RELAX();
         if (++spins == 64) {
           spins = 0;
@@ -88,20 +122,15 @@ static void *worker_main(void *arg) {
       }
       if (g == seen) {
         pthread_mutex_lock(&g_mu);
-        while ((g = atomic_load_explicit(&g_gen, memory_order_acquire)) == seen)
+        atomic_fetch_add(&g_sleepers, 1);
+        while ((g = (uint32_t)(atomic_load(&g_next) >> 32)) == seen)
           pthread_cond_wait(&g_cv_work, &g_mu);
+        atomic_fetch_sub(&g_sleepers, 1);
         pthread_mutex_unlock(&g_mu);
       }
     }
     seen = g;
-    if (id < g_parts) {
-      run_chunk(g_fn, g_ctx, g_n, g_parts, id);
-      if (atomic_fetch_sub_explicit(&g_pending, 1, memory_order_acq_rel) == 1) {
-        pthread_mutex_lock(&g_mu);
-        pthread_cond_signal(&g_cv_done);
-        pthread_mutex_unlock(&g_mu);
-      }
-    }
+    if (id < g_threads) run_chunks(g, id);
   }
   return NULL;
 }
@@ -117,7 +146,6 @@ int pool_threads(void) { return g_threads; }
 static int start_workers(int want) {
   while (g_started < want) {
     pthread_attr_t attr;
-    g_start_gen[g_started + 1] = atomic_load_explicit(&g_gen, memory_order_relaxed);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     int rc = pthread_create(&g_workers[g_started + 1], &attr, worker_main,
@@ -136,39 +164,46 @@ void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel) {
     fn(ctx, 0, n, 0);
     return;
   }
-  if ((int64_t)parts > n) parts = (int)n;
   if (start_workers(parts - 1) < parts - 1) parts = g_started + 1;
   if (parts < 2) {
     atomic_flag_clear(&g_busy);
     fn(ctx, 0, n, 0);
     return;
   }
-  pthread_mutex_lock(&g_mu);
+  int64_t chunks = (int64_t)parts * GRAIN;
+  if (chunks > n) chunks = n;
+  /* Every chunk of the previous job is done (the caller waited for them), so no thread
+   * reads these fields now; the seq_cst store below publishes them. */
   g_fn = fn;
   g_ctx = ctx;
   g_n = n;
-  g_parts = parts;
-  atomic_store_explicit(&g_pending, parts - 1, memory_order_relaxed);
-  atomic_fetch_add_explicit(&g_gen, 1, memory_order_release);
-  pthread_cond_broadcast(&g_cv_work);
-  pthread_mutex_unlock(&g_mu);
+  g_chunks = (int)chunks;
+  atomic_store(&g_done, 0);
+  uint32_t gen = (uint32_t)(atomic_load(&g_next) >> 32) + 1;
+  atomic_store(&g_next, (uint64_t)gen << 32);
+  if (atomic_load(&g_sleepers) > 0) {
+    pthread_mutex_lock(&g_mu);
+    pthread_cond_broadcast(&g_cv_work);
+    pthread_mutex_unlock(&g_mu);
+  }
 
-  run_chunk(fn, ctx, n, parts, 0);
+  run_chunks(gen, 0);
 
-  if (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) {
+  if (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
     int64_t t0 = now_ns();
     int spins = 0;
-    while (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) {
+    while (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
       CPU_RELAX();
       if (++spins == 64) {
         spins = 0;
         if (now_ns() - t0 > SPIN_NS) break;
       }
     }
-    if (atomic_load_explicit(&g_pending, memory_order_acquire) > 0) {
+    if (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
       pthread_mutex_lock(&g_mu);
-      while (atomic_load_explicit(&g_pending, memory_order_acquire) > 0)
-        pthread_cond_wait(&g_cv_done, &g_mu);
+      atomic_store(&g_caller_sleeping, 1);
+      while (atomic_load(&g_done) < chunks) pthread_cond_wait(&g_cv_done, &g_mu);
+      atomic_store(&g_caller_sleeping, 0);
       pthread_mutex_unlock(&g_mu);
     }
   }

@@ -4,9 +4,10 @@
  * not pay a futex wake-up) and then block on a condition variable, so an idle pool
  * costs no CPU and does not fight OpenBLAS's own threads.
  *
- * Work is split into contiguous, deterministic chunks: chunk i of n items is
- * [n*i/p, n*(i+1)/p). Kernels never split a floating-point reduction across chunks,
- * so results do not depend on the thread count.
+ * Work is split into contiguous chunks, chunk i of c is [n*i/c, n*(i+1)/c) with
+ * c = min(n, 4 x threads), which the threads claim dynamically (a late worker takes fewer).
+ * Kernels never split a floating-point reduction across chunks, so results depend neither
+ * on the thread count nor on which thread ran which chunk.
  */
 #ifndef TRANSFORMER_POOL_H
 #define TRANSFORMER_POOL_H

@@ -8,8 +8,9 @@ Data: random (B, T) windows of tinyshakespeare (characters, vocabulary 65).
 
 Usage: lm_train.py '{"mode": "train"|"generate"|"mem", "threads": 1, ...}'
   train:    {"steps", "warmup"} -> {"median_ms", "best_ms"} per AdamW step
-  generate: {"new_tokens", "prompt_len", "reps"} -> {"median_ms"} for greedy generation,
-            re-running the model on the growing sequence (cropped to the context)
+  generate: {"new_tokens", "prompt_len", "reps", "block"} -> {"median_ms"} for greedy
+            generation, re-running the model on the growing sequence (cropped to the
+            context); "block" (default 64) sizes the position table and the context
   mem:      {"steps"} -> {"maxrss_kb"} (resource.getrusage ru_maxrss after that many steps)
 Prints one JSON line. OPENBLAS_NUM_THREADS is set by the caller.
 """
@@ -28,10 +29,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 class GPT(nn.Module):
-    def __init__(self):
+    def __init__(self, block=T):
         super().__init__()
+        self.block = block
         self.wte = nn.Embedding(V, C)
-        self.wpe = nn.Embedding(T, C)
+        self.wpe = nn.Embedding(block, C)
         layer = nn.TransformerEncoderLayer(
             C, H, FF, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
         )
@@ -40,7 +42,7 @@ class GPT(nn.Module):
         nn.init.normal_(self.wte.weight, std=0.02)
         nn.init.normal_(self.wpe.weight, std=0.02)
         self.register_buffer(
-            "mask", nn.Transformer.generate_square_subsequent_mask(T), persistent=False
+            "mask", nn.Transformer.generate_square_subsequent_mask(block), persistent=False
         )
 
     def forward(self, idx):
@@ -69,7 +71,7 @@ def main():
     arg = json.loads(sys.argv[1])
     torch.set_num_threads(int(arg.get("threads", 1)))
     torch.manual_seed(1337)
-    model = GPT()
+    model = GPT(int(arg.get("block", T)))
     data = tokens()
     g = torch.Generator().manual_seed(0)
     mode = arg.get("mode", "train")
@@ -110,7 +112,7 @@ def main():
             idx = prompt
             with torch.no_grad():
                 for _ in range(n_new):
-                    logits = model(idx[:, -T:])
+                    logits = model(idx[:, -model.block :])
                     nxt = logits[:, -1, :].argmax(-1, keepdim=True)
                     idx = torch.cat([idx, nxt], dim=1)
             return idx

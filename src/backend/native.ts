@@ -86,7 +86,8 @@ let addonCache: NativeAddon | { error: string } | undefined;
 /** Loads the raw addon (cached), or says why it cannot. */
 export function loadNativeAddon(): NativeAddon | { error: string } {
   if (addonCache !== undefined) return addonCache;
-  const file = join(packageRoot(), ADDON_PATH);
+  // TRANSFORMER_NATIVE_ADDON: another build of the addon (A/B benchmarks of kernel changes).
+  const file = process.env.TRANSFORMER_NATIVE_ADDON || join(packageRoot(), ADDON_PATH);
   if (!existsSync(file)) {
     addonCache = { error: `${ADDON_PATH} not found (build it with: npm run build:native)` };
     return addonCache;
