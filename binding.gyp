@@ -8,7 +8,7 @@
         "native/kernels.c",
         "native/blas.c"
       ],
-      "cflags": ["-std=gnu11", "-O3", "-ffp-contract=off", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-parameter"],
+      "cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-parameter"],
       "cflags!": ["-O2"],
       "defines": ["NAPI_VERSION=8"],
       "libraries": ["-lopenblas", "-lpthread", "-lm"]
