@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { DecoderLM, type DecoderLMConfig } from '../src/models/decoder-lm.js';
 import * as F from '../src/ops/index.js';
 import { Generator } from '../src/random.js';
-import { Tensor } from '../src/tensor.js';
+import { StepArena, Tensor } from '../src/tensor.js';
 import { AdamW } from '../src/train/optim.js';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
@@ -80,12 +80,24 @@ export function makeLM(
   return { model, opt };
 }
 
-/** One training step; returns the loss. */
+const arenas = new WeakMap<DecoderLM, StepArena>();
+
+/**
+ * One training step, as the Trainer runs it (in a StepArena, so activations and gradients
+ * reuse the previous step's storage; TRANSFORMER_NO_ARENA=1 turns that off to compare);
+ * returns the loss.
+ */
 export function lmStep(model: DecoderLM, opt: AdamW, x: Tensor, y: Tensor): number {
-  opt.zeroGrad();
-  const logits = model.forward(x); // (B, T, V)
-  const loss = F.crossEntropy(F.reshape(logits, [-1, LM_CONFIG.vocabSize]), y);
-  loss.backward();
-  opt.step();
-  return loss.item();
+  const step = (): number => {
+    opt.zeroGrad();
+    const logits = model.forward(x); // (B, T, V)
+    const loss = F.crossEntropy(F.reshape(logits, [-1, LM_CONFIG.vocabSize]), y);
+    loss.backward();
+    opt.step();
+    return loss.item();
+  };
+  if (process.env.TRANSFORMER_NO_ARENA === '1') return step();
+  let arena = arenas.get(model);
+  if (!arena) arenas.set(model, (arena = new StepArena()));
+  return arena.run(step);
 }

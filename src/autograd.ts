@@ -9,7 +9,7 @@
 import { backend } from './backend/index.js';
 import { gradients } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
-import { Tensor, fmtShape } from './tensor.js';
+import { Tensor, currentArena, fmtShape } from './tensor.js';
 
 /** One recorded op: its name, inputs, output and the attributes its gradient needs. */
 export interface GradNode<K extends OpName = OpName> {
@@ -157,7 +157,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
         for (let i = 0; i < d.length; i++) d[i] += g[i];
       } else {
         own(slot);
-        t.grad = new Tensor(slot.buf, t.shape);
+        // A leaf's .grad outlives the step: never on a StepArena's storage.
+        const arena = currentArena();
+        const buf = arena !== null && arena.owns(slot.buf) ? slot.buf.slice() : slot.buf;
+        t.grad = new Tensor(buf, t.shape);
       }
       continue;
     }
@@ -178,7 +181,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
       let s = grads.get(inp);
       if (!s) {
-        s = { buf: takeZeroed(inp.size), owned: true };
+        s = { buf: takeZeroed(inp.size, inp.node === null), owned: true };
         grads.set(inp, s);
       } else own(s);
       inGrads[i] = s.buf;
@@ -221,7 +224,9 @@ const POOL_MIN_LENGTH = 1024;
 const pool = new Map<number, Float32Array[]>();
 let poolBytes = 0;
 
-function takeZeroed(n: number): Float32Array {
+function takeZeroed(n: number, leaf: boolean): Float32Array {
+  const arena = currentArena();
+  if (arena !== null && !leaf && n >= POOL_MIN_LENGTH) return arena.alloc(n).fill(0);
   const list = pool.get(n);
   const b = list?.pop();
   if (!b) return new Float32Array(n);
@@ -231,6 +236,11 @@ function takeZeroed(n: number): Float32Array {
 }
 
 function recycle(b: Float32Array): void {
+  const arena = currentArena();
+  if (arena !== null && arena.owns(b)) {
+    arena.release(b);
+    return;
+  }
   const n = b.length;
   if (n < POOL_MIN_LENGTH || poolBytes + 4 * n > POOL_MAX_BYTES) return;
   // Only whole buffers: a view may share its ArrayBuffer with live data.

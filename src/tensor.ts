@@ -76,6 +76,16 @@ export class Tensor {
     this.data = data;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtypeOf(data);
+    if (activeArena !== null && activeArena.owns(data)) activeArena.track(this);
+  }
+
+  /** @throws Error if the storage was handed back by a StepArena. */
+  private live(): void {
+    if (this.data === RELEASED) {
+      throw new Error(
+        `tensor of shape ${fmtShape(this.shape)} was released at the end of a StepArena.run step; copy it (t.clone()) inside the step to keep it`,
+      );
+    }
   }
 
   /** Number of elements. */
@@ -90,6 +100,7 @@ export class Tensor {
 
   /** Float32 storage; throws if the tensor is not float32. */
   get f32(): Float32Array {
+    if (this.data === RELEASED) this.live();
     if (!(this.data instanceof Float32Array)) {
       throw new Error(
         `expected a float32 tensor, got ${this.dtype} of shape ${fmtShape(this.shape)}`,
@@ -115,11 +126,13 @@ export class Tensor {
 
   /** The values as a flat array of numbers. */
   toArray(): number[] {
+    this.live();
     return Array.from(this.data);
   }
 
   /** The values as nested arrays following the shape (like torch's tolist). */
   tolist(): unknown {
+    this.live();
     const rec = (dim: number, off: number): unknown => {
       if (dim === this.ndim) return this.data[off];
       const stride = numel(this.shape.slice(dim + 1));
@@ -130,6 +143,7 @@ export class Tensor {
 
   /** The single value of a one-element tensor. @throws Error if size != 1. */
   item(): number {
+    this.live();
     if (this.size !== 1)
       throw new Error(
         `item(): tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, expected 1`,
@@ -261,6 +275,7 @@ const UNINIT_MIN = 1024;
  */
 export function uninitF32(n: number): Float32Array {
   if (n < UNINIT_MIN) return new Float32Array(n);
+  if (activeArena !== null) return activeArena.alloc(n);
   const b = Buffer.allocUnsafeSlow(4 * n);
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
@@ -327,4 +342,129 @@ export function randint(
   const t = zeros(shape, 'int32');
   for (let i = 0; i < t.size; i++) t.data[i] = low + gen.randint(high - low);
   return t;
+}
+
+// ---------- step arena ----------
+
+/** The storage of tensors a StepArena released: reading it through the accessors throws. */
+const RELEASED = new Float32Array(0);
+
+let activeArena: StepArena | null = null;
+
+/** The arena whose step is running, if any (autograd takes gradient buffers from it). */
+export function currentArena(): StepArena | null {
+  return activeArena;
+}
+
+/** Capacity class of n elements: n rounded up to 8 steps per power of two (<= 12.5% waste). */
+function capacityOf(n: number): number {
+  if (n <= 8) return n;
+  const step = 2 ** Math.max(0, Math.floor(Math.log2(n)) - 3);
+  return Math.ceil(n / step) * step;
+}
+
+/**
+ * Reuses the float32 storage of one training step in the next, instead of leaving every
+ * activation and gradient to the garbage collector: fresh buffers are allocated (and page
+ * faulted) for each op and reported to V8 as external memory, which triggers a major GC
+ * every couple of steps. Inside `run(fn)`, op outputs (`empty`, `uninitF32`) and autograd's
+ * gradient buffers come from the arena; when `fn` returns, every tensor whose storage came
+ * from the arena is RELEASED: its storage goes back to the arena and reading the tensor
+ * (`f32`, `item`, `toArray`) throws. So `fn` should return plain numbers (`loss.item()`),
+ * and anything kept past the step must be copied inside it. Parameters, their `.grad` and
+ * optimizer state never live in the arena.
+ *
+ * Storage is bucketed by capacity (8 classes per power of two), so steps whose shapes vary
+ * (translation batches) still reuse buffers; when the arena holds more than `maxBytes`
+ * (default: 4x the largest step seen) the free buffers are dropped.
+ *
+ * Source: the per-step allocation pattern of PyTorch's caching allocator and of
+ * TensorFlow.js's `tf.tidy` scopes, for a garbage-collected host.
+ */
+export class StepArena {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private readonly inUse = new Map<Float32Array, number>();
+  private readonly owned = new WeakSet<ArrayBufferLike>();
+  private tracked: Tensor[] = [];
+  private heldBytes = 0;
+  private stepBytes = 0;
+  private peakStepBytes = 0;
+
+  /** @param maxBytes cap on the bytes held between steps (default 4x the largest step). */
+  constructor(private readonly maxBytes?: number) {}
+
+  /** Bytes of storage the arena holds (in use or free). */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  /** `n` float32 elements of arbitrary contents for the running step. */
+  alloc(n: number): Float32Array {
+    const cap = capacityOf(n);
+    let ab = this.free.get(cap)?.pop();
+    if (!ab) {
+      const b = Buffer.allocUnsafeSlow(4 * cap);
+      ab = b.buffer as ArrayBuffer;
+      this.owned.add(ab);
+      this.heldBytes += 4 * cap;
+    }
+    const view = new Float32Array(ab, 0, n);
+    this.inUse.set(view, cap);
+    this.stepBytes += 4 * cap;
+    return view;
+  }
+
+  /** Whether `data` lives in this arena's storage. */
+  owns(data: Storage): boolean {
+    return this.owned.has(data.buffer);
+  }
+
+  /** Hands a buffer from `alloc` back before the step ends (autograd: a consumed gradient). */
+  release(view: Float32Array): void {
+    const cap = this.inUse.get(view);
+    if (cap === undefined) return;
+    this.inUse.delete(view);
+    this.pushFree(cap, view.buffer as ArrayBuffer);
+  }
+
+  /** Called by the Tensor constructor for tensors on arena storage. */
+  track(t: Tensor): void {
+    this.tracked.push(t);
+  }
+
+  /**
+   * Runs one step with this arena active, then releases every tensor on arena storage.
+   * @throws Error if another arena step is running (steps do not nest); rethrows fn's error
+   *   (the step's tensors are released all the same).
+   */
+  run<T>(fn: () => T): T {
+    if (activeArena !== null) throw new Error('StepArena.run: an arena step is already running');
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module's current arena
+    activeArena = this;
+    try {
+      return fn();
+    } finally {
+      activeArena = null;
+      this.reset();
+    }
+  }
+
+  private pushFree(cap: number, ab: ArrayBuffer): void {
+    let list = this.free.get(cap);
+    if (!list) this.free.set(cap, (list = []));
+    list.push(ab);
+  }
+
+  private reset(): void {
+    for (const t of this.tracked) (t as { data: Storage }).data = RELEASED;
+    this.tracked = [];
+    for (const [view, cap] of this.inUse) this.pushFree(cap, view.buffer as ArrayBuffer);
+    this.inUse.clear();
+    this.peakStepBytes = Math.max(this.peakStepBytes, this.stepBytes);
+    this.stepBytes = 0;
+    if (this.heldBytes > (this.maxBytes ?? 4 * this.peakStepBytes)) {
+      this.free.clear();
+      this.heldBytes = 0;
+    }
+  }
 }

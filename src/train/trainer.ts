@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import type { Module } from '../nn/module.js';
 import type { Generator } from '../random.js';
-import { Tensor } from '../tensor.js';
+import { StepArena, Tensor } from '../tensor.js';
 import {
   fromFloat32,
   readSafetensors,
@@ -105,6 +105,8 @@ export class Trainer {
     generators: [],
     seconds: 0,
   };
+  /** Storage of each step's activations and gradients, reused by the next step. */
+  private readonly arena = new StepArena();
 
   constructor(
     readonly task: TrainTask,
@@ -232,19 +234,23 @@ export class Trainer {
     while (this.state.step < this.o.maxSteps) {
       const step = this.state.step + 1;
       this.optimizer.lr = this.schedule(step);
-      this.optimizer.zeroGrad();
-      let lossSum = 0;
-      let tokens = 0;
-      for (let micro = 0; micro < this.o.gradAccumSteps; micro++) {
-        const r = this.task.loss(step, micro);
-        lossSum += r.loss.item();
-        tokens += r.tokens;
-        // Each micro-batch contributes 1/accum of the step's gradient.
-        r.loss.backward(new Tensor(Float32Array.of(1 / this.o.gradAccumSteps), r.loss.shape));
-      }
-      const gradNorm =
-        this.o.clipGradNorm !== null ? clipGradNorm(params, this.o.clipGradNorm) : NaN;
-      this.optimizer.step();
+      // The step's activations and gradients live in the arena: the next step reuses them.
+      const { lossSum, tokens, gradNorm } = this.arena.run(() => {
+        this.optimizer.zeroGrad();
+        let lossSum = 0;
+        let tokens = 0;
+        for (let micro = 0; micro < this.o.gradAccumSteps; micro++) {
+          const r = this.task.loss(step, micro);
+          lossSum += r.loss.item();
+          tokens += r.tokens;
+          // Each micro-batch contributes 1/accum of the step's gradient.
+          r.loss.backward(new Tensor(Float32Array.of(1 / this.o.gradAccumSteps), r.loss.shape));
+        }
+        const gradNorm =
+          this.o.clipGradNorm !== null ? clipGradNorm(params, this.o.clipGradNorm) : NaN;
+        this.optimizer.step();
+        return { lossSum, tokens, gradNorm };
+      });
       this.state.step = step;
       tokensSinceStart += tokens;
       const seconds = (Date.now() - t0) / 1000;
