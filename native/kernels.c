@@ -397,7 +397,9 @@ void k_scalar(int op, float *out, const float *x, double s, int64_t n) {
 
 /* ---------- sum / max over the middle axis ---------- */
 
-#define RED_BLOCK 256
+/* Columns per item when summing over rows (inner > 1): 64 keeps the double accumulators in
+ * registers and gives a (768, 128) bias gradient 2 items for the pool. */
+#define RED_BLOCK 64
 
 typedef struct {
   float *out;
@@ -407,7 +409,7 @@ typedef struct {
 } red_ctx;
 
 /* Items are (outer, block of <= RED_BLOCK inner positions), or whole rows when inner == 1. */
-static void sum_range(void *p, int64_t b, int64_t e, int tid) {
+HOT static void sum_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
   red_ctx *c = p;
   if (c->inner == 1) {

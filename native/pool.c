@@ -30,7 +30,7 @@ static int64_t spin_ns(void) {
 #define SPIN_NS spin_ns()
 
 #ifndef POOL_MIN_WORK_DEFAULT
-#define POOL_MIN_WORK_DEFAULT (1 << 20)
+#define POOL_MIN_WORK_DEFAULT (1 << 16)
 #endif
 static int64_t g_min_work = -1;
 

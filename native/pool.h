@@ -21,10 +21,11 @@ typedef void (*pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 #define POOL_MAX_THREADS 64
 
 /** Below this much work (items x cost) a kernel runs on the calling thread only
- * (TRANSFORMER_POOL_MIN_WORK overrides it, for benchmarks). Default 1M: waking a worker
- * costs tens of microseconds, more than a small kernel saves; measured on generation
- * (64-row LayerNorm: 61 us a call split vs 9.5 us on the caller) with the training step
- * unchanged within noise. */
+ * (TRANSFORMER_POOL_MIN_WORK overrides it, for benchmarks). Default 64K: waking a worker
+ * costs tens of microseconds, more than a small kernel saves (a 64-row LayerNorm of
+ * generation, 32K, took 61 us split vs 9.5 us on the caller with the first, static pool);
+ * with dynamic chunks a (768, 128) LayerNorm (393K) runs in 50 us split vs 98 us on the
+ * caller, and the case-1 step is 2-3 ms faster than at 1M (bench/profile-lm.ts, min of 5). */
 #define POOL_MIN_WORK pool_min_work()
 int64_t pool_min_work(void);
 
