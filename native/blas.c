@@ -144,6 +144,20 @@ static int64_t split_gemm_min(void) {
 }
 #define SPLIT_GEMM_MIN split_gemm_min()
 
+/* Chunks per thread of a split GEMM (TRANSFORMER_GEMM_GRAIN overrides it). 1: each chunk
+ * is one sgemm that packs the shared operand again, so more chunks cost more packing than
+ * their load balancing saves; measured (bench/profile-lm.ts, min of 5 runs) 37.6 ms a
+ * case-1 step at 1 against 40.4 at 2 and 40.6 at 4, and 128x512x768 (A transposed) at
+ * 181 GFLOP/s against 173 at 2. The chunks are still claimed dynamically. */
+static int g_gemm_grain = -1;
+static int gemm_grain(void) {
+  if (g_gemm_grain < 0) {
+    const char *e = getenv("TRANSFORMER_GEMM_GRAIN");
+    g_gemm_grain = e && *e ? atoi(e) : 1;
+  }
+  return g_gemm_grain;
+}
+
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split) {
   if (M == 0 || N == 0) return;
@@ -157,7 +171,7 @@ static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t
     split_ctx c = {out, a, b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads, beta};
     int64_t dim = c.byRows ? M : N;
     int64_t nb = (dim + c.blk - 1) / c.blk;
-    pool_run(split_range, &c, nb, nb >= 2);
+    pool_run_grain(split_range, &c, nb, nb >= 2, gemm_grain());
     return;
   }
   sgemm_ld(out, a, b, M, N, K, transA, transB, beta, transA ? M : K, transB ? K : N, N);
@@ -212,7 +226,7 @@ typedef struct {
 /* Offsets of slice bh = n*H + h in the head layout (see src/backend/types.ts). */
 #define ATT_ROW(c, bh, L, ld) (((bh) / (c)->H) * (L) * (ld) + ((bh) % (c)->H) * (c)->D)
 
-static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   att_ctx *c = p;
   const int64_t T = c->T, S = c->S, D = c->D, off = S - T;
   float *pd = c->drop ? scratch(tid, (size_t)(T * S)) : NULL;
@@ -279,7 +293,7 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
   run_gemm_region(att_fwd_range, &c, BH, T * S * D);
 }
 
-static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   att_ctx *c = p;
   const int64_t T = c->T, S = c->S, D = c->D;
   float *buf = scratch(tid, (size_t)(2 * T * S));

@@ -18,12 +18,6 @@
 #include "pool.h"
 #include "vmath.h"
 
-/* Hot loops get an AVX2 clone picked at load time when the CPU has it (ifunc). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
-#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define HOT
-#endif
 
 #define SQRT1_2_F 0.70710678118654752440f
 #define SQRT_2_OVER_PI_F 0.79788456080286535588f
@@ -51,7 +45,7 @@ static double row_dot(const float *x, const float *y, int64_t n) {
   return t;
 }
 
-static float row_max(const float *x, int64_t n) {
+HOT static float row_max(const float *x, int64_t n) {
   float m = -INFINITY;
   for (int64_t i = 0; i < n; i++)
     if (x[i] > m) m = x[i];
@@ -480,7 +474,7 @@ typedef struct {
   double eps, ls;
 } row_ctx;
 
-void k_softmax_row(float *out, const float *x, int64_t cols) {
+HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
   float mx = row_max(x, cols);
   if (mx == -INFINITY) {
     memset(out, 0, (size_t)cols * sizeof(float));

@@ -9,6 +9,14 @@
 
 #include <stdint.h>
 
+/* Hot loops get AVX-512 and AVX2 clones picked at load time when the CPU has them (ifunc). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
+#define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define HOT
+#endif
+
+
 #define MAX_RANK 6
 
 enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };

@@ -158,6 +158,10 @@ static int start_workers(int want) {
 }
 
 void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel) {
+  pool_run_grain(fn, ctx, n, parallel, GRAIN);
+}
+
+void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain) {
   if (n <= 0) return;
   int parts = g_threads;
   if (!parallel || parts < 2 || n < 2 || atomic_flag_test_and_set(&g_busy)) {
@@ -170,7 +174,7 @@ void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel) {
     fn(ctx, 0, n, 0);
     return;
   }
-  int64_t chunks = (int64_t)parts * GRAIN;
+  int64_t chunks = (int64_t)parts * (grain < 1 ? 1 : grain);
   if (chunks > n) chunks = n;
   /* Every chunk of the previous job is done (the caller waited for them), so no thread
    * reads these fields now; the seq_cst store below publishes them. */

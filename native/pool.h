@@ -43,4 +43,8 @@ void pool_for(pool_fn fn, void *ctx, int64_t n, int64_t cost);
 /** Like pool_for with an explicit decision: parallel when `parallel` is non-zero. */
 void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel);
 
+/** Like pool_run with `grain` chunks per thread instead of 4 (fewer, larger chunks for
+ * split GEMMs, where each chunk packs the whole shared operand again). */
+void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
+
 #endif
