@@ -12,7 +12,7 @@ import { setBackend } from '../src/backend/index.js';
 import { Seq2SeqTransformer } from '../src/models/seq2seq.js';
 import * as F from '../src/ops/index.js';
 import { Generator } from '../src/random.js';
-import { randint } from '../src/tensor.js';
+import { StepArena, randint } from '../src/tensor.js';
 import { Adam } from '../src/train/optim.js';
 import type { CaseResult, Row } from './matmul.js';
 import { bestPeer, median, r2, timeMs } from './peer.js';
@@ -48,7 +48,9 @@ export function makeSeq2SeqStep(): () => void {
     tgtOut: randint(1, V, [B * L], gen),
   }));
   let i = 0;
-  return (): void => {
+  // As the Trainer runs a step: in a StepArena (TRANSFORMER_NO_ARENA=1 turns it off).
+  const arena = process.env.TRANSFORMER_NO_ARENA === '1' ? null : new StepArena();
+  const step = (): void => {
     const { src, tgtIn, tgtOut } = batches[i++ % batches.length];
     opt.zeroGrad();
     const logits = model.forward(src, tgtIn); // (B, T, V)
@@ -59,6 +61,7 @@ export function makeSeq2SeqStep(): () => void {
     loss.backward();
     opt.step();
   };
+  return (): void => (arena ? arena.run(step) : step());
 }
 
 export async function seq2seqTrainCase(): Promise<CaseResult> {
