@@ -602,6 +602,19 @@ FN(js_adamw) {
   return NULL;
 }
 
+FN(js_dropout_mask) {
+  BEGIN(5, "dropoutMask");
+  F32(0, out);
+  int64_t n = size(&a, 1, "n");
+  double threshold = num(&a, 2, "threshold"), keep = num(&a, 3, "keep");
+  I32(4, state);
+  need(&a, out_len, n, "out");
+  need(&a, state_len, 4, "state");
+  DONE();
+  k_dropout_mask(out, n, threshold, (float)keep, state);
+  return NULL;
+}
+
 FN(js_set_threads) {
   BEGIN(1, "setThreads");
   int64_t n = size(&a, 0, "threads");
@@ -716,6 +729,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       P("stridedCopy", js_strided_copy),
       P("stridedAccumulate", js_strided_accumulate),
       P("adamw", js_adamw),
+      P("dropoutMask", js_dropout_mask),
       P("setThreads", js_set_threads),
       P("getThreads", js_get_threads),
       P("setBlasThreads", js_set_blas_threads),

@@ -837,3 +837,28 @@ void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr,
                 .wd = wd, .stepSize = lr / bc1, .bc2Sqrt = sqrt(bc2)};
   pool_for(adamw_range, &c, n, 4);
 }
+
+/* ---------- dropout mask ---------- */
+
+/* xoshiro128** (Blackman & Vigna 2018), the stream of Generator.nextUint32 in src/random.ts;
+ * serial (one stream), about 1 ns a draw. */
+void k_dropout_mask(float *out, int64_t n, double threshold, float keep, int32_t *state) {
+  uint32_t s0 = (uint32_t)state[0], s1 = (uint32_t)state[1], s2 = (uint32_t)state[2],
+           s3 = (uint32_t)state[3];
+  for (int64_t i = 0; i < n; i++) {
+    const uint32_t x = s1 * 5u;
+    const uint32_t u = ((x << 7) | (x >> 25)) * 9u;
+    const uint32_t t = s1 << 9;
+    s2 ^= s0;
+    s3 ^= s1;
+    s1 ^= s2;
+    s0 ^= s3;
+    s2 ^= t;
+    s3 = (s3 << 11) | (s3 >> 21);
+    out[i] = (double)u < threshold ? 0.0f : keep;
+  }
+  state[0] = (int32_t)s0;
+  state[1] = (int32_t)s1;
+  state[2] = (int32_t)s2;
+  state[3] = (int32_t)s3;
+}

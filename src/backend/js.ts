@@ -495,6 +495,30 @@ export const jsBackend: Backend = {
     });
   },
 
+  dropoutMask(out, n, threshold, keep, state) {
+    // xoshiro128** inline on local state (as Generator.nextUint32, without a call per draw).
+    let s0 = state[0] | 0;
+    let s1 = state[1] | 0;
+    let s2 = state[2] | 0;
+    let s3 = state[3] | 0;
+    for (let i = 0; i < n; i++) {
+      const x = Math.imul(s1, 5);
+      const u = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
+      const t = s1 << 9;
+      s2 ^= s0;
+      s3 ^= s1;
+      s1 ^= s2;
+      s0 ^= s3;
+      s2 ^= t;
+      s3 = (s3 << 11) | (s3 >>> 21);
+      out[i] = u < threshold ? 0 : keep;
+    }
+    state[0] = s0;
+    state[1] = s1;
+    state[2] = s2;
+    state[3] = s3;
+  },
+
   adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
     const bc1 = 1 - Math.pow(beta1, step);
     const bc2 = 1 - Math.pow(beta2, step);

@@ -39,6 +39,7 @@ export interface NativeAddon {
   stridedCopy(out: F32, x: F32, rank: number, dims: Float64Array, offset: number): void;
   stridedAccumulate(x: F32, g: F32, rank: number, dims: Float64Array, offset: number): void;
   adamw: Kernels['adamw'];
+  dropoutMask: Kernels['dropoutMask'];
   /** Sets OpenBLAS's thread count and the kernel pool's size together. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -180,6 +181,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.stridedAccumulate(x, g, r, dims, offset);
     },
     adamw: addon.adamw,
+    dropoutMask: addon.dropoutMask,
   };
 }
 

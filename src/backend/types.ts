@@ -252,6 +252,15 @@ export interface Kernels {
   ): void;
 
   /**
+   * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when the next
+   * uint32 u of xoshiro128** (Blackman & Vigna 2018; the stream of Generator.nextUint32 in
+   * src/random.ts) has u < threshold, else keep. threshold = p * 2^32 (compared exactly in
+   * double); keep = 1 / (1 - p), rounded to float32. `state` holds the generator's four
+   * 32-bit words and is advanced in place by n draws, so later draws continue the stream.
+   */
+  dropoutMask(out: F32, n: number, threshold: number, keep: number, state: Int32Array): void;
+
+  /**
    * One AdamW step over a flat buffer (PyTorch torch.optim.AdamW, Loshchilov & Hutter 2019):
    *   p -= lr * wd * p;  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
    *   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)

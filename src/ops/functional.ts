@@ -9,7 +9,7 @@ import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, empty, fmtShape, normAxis, numel, uninitF32, zeros } from '../tensor.js';
-import { broadcastShapes, forEachBroadcast, mul } from './elementwise.js';
+import { broadcastShapes, mul } from './elementwise.js';
 import { sum } from './reduce.js';
 import { transpose } from './shape.js';
 
@@ -116,30 +116,13 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
  */
 export function dropoutMask(n: number, p: number, gen: Generator): Float32Array {
   const m = uninitF32(n);
-  const keep = 1 / (1 - p);
   // Element i is 0 when gen.uniform() < p, i.e. when the generator's next uint32 u has
-  // u / 2^32 < p, i.e. u < p * 2^32 (exact in double). The generator (xoshiro128**, as
-  // Generator.nextUint32) runs inline on local state: the same stream, without a method
-  // call per element; its state is written back, so later draws continue the stream.
+  // u / 2^32 < p, i.e. u < p * 2^32 (exact in double): the backend runs the generator's
+  // stream and advances its state.
   const st = gen.getState();
-  let s0 = st[0] | 0;
-  let s1 = st[1] | 0;
-  let s2 = st[2] | 0;
-  let s3 = st[3] | 0;
-  const threshold = p * 4294967296;
-  for (let i = 0; i < n; i++) {
-    const x = Math.imul(s1, 5);
-    const u = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
-    const t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = (s3 << 11) | (s3 >>> 21);
-    m[i] = u < threshold ? 0 : keep;
-  }
-  gen.setState([s0, s1, s2, s3, st[4]]);
+  const state = Int32Array.of(st[0], st[1], st[2], st[3]);
+  backend().dropoutMask(m, n, p * 4294967296, 1 / (1 - p), state);
+  gen.setState([state[0], state[1], state[2], state[3], st[4]]);
   return m;
 }
 
@@ -271,11 +254,23 @@ function prepareMask(
     const sB = leadStrides.every((s) => s === 0) ? 0 : md.length / BH;
     return { data, sB, sT };
   }
-  const data = new Float32Array(BH * T * S);
-  forEachBroadcast(full, bStrides, (i, off) => {
-    data[i] = toAdd(md[off]);
-  });
-  return { data, sB: T * S, sT: S };
+  // General case, e.g. a key padding mask (B, 1, 1, S) under lead (B, H): one (T|1, S)
+  // block per bh, keeping a zero query stride (T = 1 rows) when the mask does not vary
+  // over queries.
+  const rows = sT === 0 ? 1 : T;
+  const data = new Float32Array(BH * rows * S);
+  const lead0 = lead.map(() => 0);
+  for (let bh = 0, i = 0; bh < BH; bh++) {
+    let base = 0;
+    for (let d = 0; d < lead.length; d++) base += lead0[d] * leadStrides[d];
+    for (let t = 0; t < rows; t++)
+      for (let s = 0; s < S; s++) data[i++] = toAdd(md[base + t * sT + s * sS]);
+    for (let d = lead.length - 1; d >= 0; d--) {
+      if (++lead0[d] < lead[d]) break;
+      lead0[d] = 0;
+    }
+  }
+  return { data, sB: rows * S, sT: rows === 1 ? 0 : S };
 }
 
 /** Where the heads of q, k, v and out live (the attention kernels' head layout). */

@@ -99,5 +99,43 @@ for (const name of backends) {
       assert.deepEqual(Array.from(a.grad!.f32), [2, 2, 2, 2]);
       assert.deepEqual(Array.from(b.grad!.f32), [2, 2, 2, 2]);
     });
+
+    test('attention masks broadcast over heads (and queries) equal their dense expansion', () => {
+      const [B, H, T, S, D] = [2, 3, 4, 5, 8];
+      const q = randn([B, H, T, D], new Generator(1));
+      const k = randn([B, H, S, D], new Generator(2));
+      const v = randn([B, H, S, D], new Generator(3));
+      const g = new Generator(4);
+      for (const mshape of [
+        [B, 1, 1, S],
+        [B, 1, T, S],
+        [1, H, 1, S],
+      ]) {
+        const m = new Tensor(
+          Uint8Array.from({ length: mshape.reduce((a, b) => a * b, 1) }, (_, i) =>
+            i % S === 0 ? 0 : g.uniform() < 0.3 ? 1 : 0,
+          ),
+          mshape,
+        );
+        const dense = new Uint8Array(B * H * T * S);
+        for (let b = 0; b < B; b++)
+          for (let h = 0; h < H; h++)
+            for (let t = 0; t < T; t++)
+              for (let s = 0; s < S; s++) {
+                const [mb, mh, mt] = [
+                  mshape[0] === 1 ? 0 : b,
+                  mshape[1] === 1 ? 0 : h,
+                  mshape[2] === 1 ? 0 : t,
+                ];
+                dense[((b * H + h) * T + t) * S + s] =
+                  m.data[((mb * mshape[1] + mh) * mshape[2] + mt) * S + s];
+              }
+        const a = F.scaledDotProductAttention(q, k, v, { mask: m }).out;
+        const d = F.scaledDotProductAttention(q, k, v, {
+          mask: new Tensor(dense, [B, H, T, S]),
+        }).out;
+        assert.deepEqual(a.f32, d.f32, `mask ${mshape.join('x')}`);
+      }
+    });
   });
 }
