@@ -603,15 +603,16 @@ FN(js_adamw) {
 }
 
 FN(js_dropout_mask) {
-  BEGIN(5, "dropoutMask");
+  BEGIN(6, "dropoutMask");
   F32(0, out);
   int64_t n = size(&a, 1, "n");
   double threshold = num(&a, 2, "threshold"), keep = num(&a, 3, "keep");
-  I32(4, state);
+  int64_t key0 = size(&a, 4, "key0"), key1 = size(&a, 5, "key1");
   need(&a, out_len, n, "out");
-  need(&a, state_len, 4, "state");
+  if (!a.err && (key0 > 0xffffffffLL || key1 > 0xffffffffLL))
+    fail(&a, "ERR_OUT_OF_RANGE", "key0 and key1 must be uint32");
   DONE();
-  k_dropout_mask(out, n, threshold, (float)keep, state);
+  k_dropout_mask(out, n, threshold, (float)keep, (uint32_t)key0, (uint32_t)key1);
   return NULL;
 }
 

@@ -840,25 +840,39 @@ void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr,
 
 /* ---------- dropout mask ---------- */
 
-/* xoshiro128** (Blackman & Vigna 2018), the stream of Generator.nextUint32 in src/random.ts;
- * serial (one stream), about 1 ns a draw. */
-void k_dropout_mask(float *out, int64_t n, double threshold, float keep, int32_t *state) {
-  uint32_t s0 = (uint32_t)state[0], s1 = (uint32_t)state[1], s2 = (uint32_t)state[2],
-           s3 = (uint32_t)state[3];
-  for (int64_t i = 0; i < n; i++) {
-    const uint32_t x = s1 * 5u;
-    const uint32_t u = ((x << 7) | (x >> 25)) * 9u;
-    const uint32_t t = s1 << 9;
-    s2 ^= s0;
-    s3 ^= s1;
-    s1 ^= s2;
-    s0 ^= s3;
-    s2 ^= t;
-    s3 = (s3 << 11) | (s3 >> 21);
-    out[i] = (double)u < threshold ? 0.0f : keep;
+static inline uint32_t fmix32(uint32_t h) {
+  h ^= h >> 16;
+  h *= 0x85ebca6bu;
+  h ^= h >> 13;
+  h *= 0xc2b2ae35u;
+  return h ^ (h >> 16);
+}
+
+typedef struct {
+  float *out;
+  double threshold;
+  float keep;
+  uint32_t key0, key1;
+} drop_ctx;
+
+/* u_i = fmix32(fmix32(i + key0) ^ key1) (counter-based, vectorizes); see src/backend/types.ts. */
+HOT static void drop_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  const drop_ctx *c = p;
+  const uint32_t k0 = c->key0, k1 = c->key1;
+  const float keep = c->keep;
+  /* u < threshold <=> u < ceil(threshold) for integer u; thr in [0, 2^32]. */
+  const double tc = ceil(c->threshold);
+  const uint64_t thr = tc <= 0 ? 0 : tc >= 4294967296.0 ? 4294967296ull : (uint64_t)tc;
+  float *o = c->out;
+  for (int64_t i = b; i < e; i++) {
+    const uint32_t u = fmix32(fmix32((uint32_t)i + k0) ^ k1);
+    o[i] = (uint64_t)u < thr ? 0.0f : keep;
   }
-  state[0] = (int32_t)s0;
-  state[1] = (int32_t)s1;
-  state[2] = (int32_t)s2;
-  state[3] = (int32_t)s3;
+}
+
+void k_dropout_mask(float *out, int64_t n, double threshold, float keep, uint32_t key0,
+                    uint32_t key1) {
+  drop_ctx c = {out, threshold, keep, key0, key1};
+  pool_for(drop_range, &c, n, 4);
 }

@@ -77,7 +77,8 @@ void k_cross_entropy_backward(float *dlogits, const float *dlosses, const float 
 /* accumulate = 0: out[i] = x[off + ...]; accumulate = 1: x[off + ...] += out[i]. */
 void k_strided(float *dense, float *x, int rank, const int64_t *shape, const int64_t *strides,
                int64_t offset, int accumulate);
-void k_dropout_mask(float *out, int64_t n, double threshold, float keep, int32_t *state);
+void k_dropout_mask(float *out, int64_t n, double threshold, float keep, uint32_t key0,
+                    uint32_t key1);
 void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
              double b2, double eps, double wd, double step);
 

@@ -155,6 +155,15 @@ function softmaxRow(out: F32, x: F32, o: number, cols: number): void {
   for (let j = 0; j < cols; j++) out[o + j] *= inv;
 }
 
+/** MurmurHash3's 32-bit finalizer (a bijection with full avalanche), as int32. */
+function fmix32(h: number): number {
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 export const jsBackend: Backend = {
   name: 'js',
   setThreads() {
@@ -495,28 +504,11 @@ export const jsBackend: Backend = {
     });
   },
 
-  dropoutMask(out, n, threshold, keep, state) {
-    // xoshiro128** inline on local state (as Generator.nextUint32, without a call per draw).
-    let s0 = state[0] | 0;
-    let s1 = state[1] | 0;
-    let s2 = state[2] | 0;
-    let s3 = state[3] | 0;
+  dropoutMask(out, n, threshold, keep, key0, key1) {
     for (let i = 0; i < n; i++) {
-      const x = Math.imul(s1, 5);
-      const u = Math.imul((x << 7) | (x >>> 25), 9) >>> 0;
-      const t = s1 << 9;
-      s2 ^= s0;
-      s3 ^= s1;
-      s1 ^= s2;
-      s0 ^= s3;
-      s2 ^= t;
-      s3 = (s3 << 11) | (s3 >>> 21);
+      const u = fmix32(fmix32((i + key0) | 0) ^ key1) >>> 0;
       out[i] = u < threshold ? 0 : keep;
     }
-    state[0] = s0;
-    state[1] = s1;
-    state[2] = s2;
-    state[3] = s3;
   },
 
   adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {

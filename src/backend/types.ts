@@ -252,13 +252,23 @@ export interface Kernels {
   ): void;
 
   /**
-   * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when the next
-   * uint32 u of xoshiro128** (Blackman & Vigna 2018; the stream of Generator.nextUint32 in
-   * src/random.ts) has u < threshold, else keep. threshold = p * 2^32 (compared exactly in
-   * double); keep = 1 / (1 - p), rounded to float32. `state` holds the generator's four
-   * 32-bit words and is advanced in place by n draws, so later draws continue the stream.
+   * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when u_i <
+   * threshold, else keep, with threshold = p * 2^32 (compared exactly in double) and keep =
+   * 1 / (1 - p) rounded to float32. u_i is a counter-based draw (as PyTorch's Philox
+   * dropout, Salmon et al. 2011, a function of the element index and a key): with
+   * fmix32 the finalizer of MurmurHash3,
+   *   u_i = fmix32(fmix32((i + key0) mod 2^32) ^ key1)
+   * so any chunk of the mask can be drawn on any thread, with the same result.
+   * key0 and key1 are uint32 (drawn from the op's Generator).
    */
-  dropoutMask(out: F32, n: number, threshold: number, keep: number, state: Int32Array): void;
+  dropoutMask(
+    out: F32,
+    n: number,
+    threshold: number,
+    keep: number,
+    key0: number,
+    key1: number,
+  ): void;
 
   /**
    * One AdamW step over a flat buffer (PyTorch torch.optim.AdamW, Loshchilov & Hutter 2019):

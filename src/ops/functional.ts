@@ -116,13 +116,11 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
  */
 export function dropoutMask(n: number, p: number, gen: Generator): Float32Array {
   const m = uninitF32(n);
-  // Element i is 0 when gen.uniform() < p, i.e. when the generator's next uint32 u has
-  // u / 2^32 < p, i.e. u < p * 2^32 (exact in double): the backend runs the generator's
-  // stream and advances its state.
-  const st = gen.getState();
-  const state = Int32Array.of(st[0], st[1], st[2], st[3]);
-  backend().dropoutMask(m, n, p * 4294967296, 1 / (1 - p), state);
-  gen.setState([state[0], state[1], state[2], state[3], st[4]]);
+  // Two draws of `gen` key a counter-based hash of the element index (see the backend's
+  // dropoutMask): element i is 0 when its uint32 u_i < p * 2^32, i.e. u_i / 2^32 < p.
+  const key0 = gen.nextUint32();
+  const key1 = gen.nextUint32();
+  backend().dropoutMask(m, n, p * 4294967296, 1 / (1 - p), key0, key1);
   return m;
 }
 

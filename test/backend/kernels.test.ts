@@ -1035,31 +1035,25 @@ describe('native backend vs js', () => {
     }
   });
 
-  ntest(
-    'dropoutMask: the same mask and the same advanced state as js (the Generator stream)',
-    (nb) => {
-      for (const [n, p] of [
-        [1, 0.5],
-        [1000, 0.1],
-        [70001, 0.3],
-        [5000, 0],
-      ] as const) {
-        const seedState = Int32Array.of(0x12345678, -0x2468ace0, 0x0badf00d, 7);
-        const run = (be: Backend): [Float32Array, Int32Array] => {
-          const out = new Float32Array(n);
-          const st = seedState.slice();
-          be.dropoutMask(out, n, p * 4294967296, 1 / (1 - p), st);
-          return [out, st];
-        };
-        const [mj, sj] = run(jsBackend);
-        const [mn, sn] = run(nb);
-        assert.deepEqual(mn, mj, `mask n=${n} p=${p}`);
-        assert.deepEqual(sn, sj, `state n=${n} p=${p}`);
-        const zeros = mj.reduce((c, x) => c + (x === 0 ? 1 : 0), 0);
-        if (n >= 1000) assert.ok(Math.abs(zeros / n - p) < 0.03, `drop rate ${zeros / n} vs ${p}`);
-      }
-    },
-  );
+  ntest('dropoutMask: the same counter-based mask as js, any length, rate p', (nb) => {
+    for (const [n, p, k0, k1] of [
+      [1, 0.5, 0, 0],
+      [1000, 0.1, 0xffffffff, 0x12345678],
+      [70001, 0.3, 0x9e3779b9, 0xdeadbeef],
+      [5000, 0, 17, 4],
+      [3000, 1 - 2 ** -20, 5, 6],
+    ] as const) {
+      const run = (be: Backend): Float32Array => {
+        const out = new Float32Array(n);
+        be.dropoutMask(out, n, p * 4294967296, 1 / (1 - p), k0, k1);
+        return out;
+      };
+      const mj = run(jsBackend);
+      assert.deepEqual(run(nb), mj, `mask n=${n} p=${p}`);
+      const zeros = mj.reduce((c, x) => c + (x === 0 ? 1 : 0), 0);
+      if (n >= 1000) assert.ok(Math.abs(zeros / n - p) < 0.03, `drop rate ${zeros / n} vs ${p}`);
+    }
+  });
 
   ntest('non-GEMM results do not depend on the thread count; GEMMs repeat exactly', (nb) => {
     // Non-GEMM kernels never split a reduction, so 1 and 2 threads agree bit for bit. A GEMM

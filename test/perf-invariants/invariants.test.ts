@@ -14,24 +14,43 @@ import { assertClose, backends } from '../helpers.js';
 const leaf = (shape: number[], seed: number): Tensor =>
   randn(shape, new Generator(seed)).requiresGrad_();
 
+/** The documented draw (src/backend/types.ts dropoutMask), recomputed independently. */
+function fmix32(h: number): number {
+  h = (h ^ (h >>> 16)) >>> 0;
+  h = Number((BigInt(h) * 0x85ebca6bn) & 0xffffffffn);
+  h = (h ^ (h >>> 13)) >>> 0;
+  h = Number((BigInt(h) * 0xc2b2ae35n) & 0xffffffffn);
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
 describe('dropoutMask', () => {
-  test('draws the same stream as one gen.uniform() per element, and continues it', () => {
-    for (const [n, p] of [
-      [1, 0.5],
-      [1000, 0.1],
-      [4097, 0.3],
-    ] as const) {
-      const a = new Generator(42);
-      const b = new Generator(42);
-      b.normal(); // a cached Box-Muller spare must survive the mask
-      a.normal();
-      const m = F.dropoutMask(n, p, a);
-      const keep = Math.fround(1 / (1 - p));
-      for (let i = 0; i < n; i++) assert.equal(m[i], b.uniform() < p ? 0 : keep, `element ${i}`);
-      assert.equal(a.normal(), b.normal(), 'spare');
-      assert.equal(a.uniform(), b.uniform(), 'stream continues');
-    }
-  });
+  for (const name of backends) {
+    test(`${name}: u_i = fmix32(fmix32(i + key0) ^ key1) keyed by two draws; the stream continues`, () => {
+      setBackend(name);
+      for (const [n, p] of [
+        [1, 0.5],
+        [1000, 0.1],
+        [4097, 0.3],
+      ] as const) {
+        const a = new Generator(42);
+        const b = new Generator(42);
+        b.normal(); // a cached Box-Muller spare must survive the mask
+        a.normal();
+        const m = F.dropoutMask(n, p, a);
+        const key0 = b.nextUint32();
+        const key1 = b.nextUint32();
+        const keep = Math.fround(1 / (1 - p));
+        for (let i = 0; i < n; i++) {
+          const u = fmix32((fmix32((i + key0) % 4294967296) ^ key1) >>> 0);
+          assert.equal(m[i], u / 4294967296 < p ? 0 : keep, `element ${i}`);
+        }
+        assert.equal(a.normal(), b.normal(), 'spare');
+        assert.equal(a.uniform(), b.uniform(), 'stream continues');
+        const again = F.dropoutMask(n, p, a);
+        if (n > 1) assert.notDeepEqual(again, m, 'the next mask differs');
+      }
+    });
+  }
 });
 
 for (const name of backends) {
