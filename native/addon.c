@@ -462,7 +462,7 @@ FN(js_cross_entropy_forward) {
 }
 
 FN(js_cross_entropy_backward) {
-  BEGIN(9, "crossEntropyBackward");
+  BEGIN(10, "crossEntropyBackward");
   F32(0, dlogits);
   F32(1, dlosses);
   F32(2, logits);
@@ -471,13 +471,14 @@ FN(js_cross_entropy_backward) {
   int64_t N = size(&a, 5, "N"), V = size(&a, 6, "V");
   int64_t ignore = integer(&a, 7, "ignoreIndex");
   double ls = num(&a, 8, "labelSmoothing");
+  int accumulate = flag(&a, 9);
   need(&a, dlogits_len, N * V, "dlogits");
   need(&a, logits_len, N * V, "logits");
   need(&a, dlosses_len, N, "dlosses");
   need(&a, lse_len, N, "lse");
   need(&a, targets_len, N, "targets");
   DONE();
-  k_cross_entropy_backward(dlogits, dlosses, logits, lse, targets, N, V, ignore, ls);
+  k_cross_entropy_backward(dlogits, dlosses, logits, lse, targets, N, V, ignore, ls, accumulate);
   return NULL;
 }
 

@@ -472,6 +472,7 @@ typedef struct {
   float *mean, *rstd, *dweight, *dbias;
   int64_t rows, cols, ignore;
   double eps, ls;
+  int accumulate;
 } row_ctx;
 
 HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
@@ -764,9 +765,13 @@ void k_cross_entropy_forward(float *losses, float *lse, const float *logits,
 }
 
 /* dl[v] = (float)(dl[v] + g (e[v] - u)) in double, vectorizable. */
-HOT static void ce_bwd_chunk(float *dl, const float *e, int64_t w, double g, double u) {
-  _Pragma("GCC ivdep") for (int64_t v = 0; v < w; v++)
-    dl[v] = (float)(dl[v] + g * ((double)e[v] - u));
+HOT static void ce_bwd_chunk(float *dl, const float *e, int64_t w, double g, double u, int acc) {
+  if (acc) {
+    _Pragma("GCC ivdep") for (int64_t v = 0; v < w; v++)
+      dl[v] = (float)(dl[v] + g * ((double)e[v] - u));
+  } else {
+    _Pragma("GCC ivdep") for (int64_t v = 0; v < w; v++) dl[v] = (float)(g * ((double)e[v] - u));
+  }
 }
 
 static void ce_bwd_range(void *p, int64_t b, int64_t e_, int tid) {
@@ -777,19 +782,22 @@ static void ce_bwd_range(void *p, int64_t b, int64_t e_, int tid) {
   float e[256];
   for (int64_t n = b; n < e_; n++) {
     int64_t t = c->targets[n];
-    if (t == c->ignore) continue;
-    const float *x = c->x + n * V;
     float *dl = c->out + n * V;
+    if (t == c->ignore) {
+      if (!c->accumulate) memset(dl, 0, (size_t)V * sizeof(float));
+      continue;
+    }
+    const float *x = c->x + n * V;
     double g = c->dy[n];
     float l = c->lse[n];
     /* dl[v] += g (p_v - u) in vectorized chunks, then the target's -hot term: the target
      * element gets (float)(dl + g (p - u - hot)) from its value before the row, exactly
      * as one pass computing every element with (v == t ? hot : 0) would. */
-    float dl_t = (t >= 0 && t < V) ? dl[t] : 0.0f;
+    float dl_t = (t >= 0 && t < V && c->accumulate) ? dl[t] : 0.0f;
     for (int64_t v0 = 0; v0 < V; v0 += 256) {
       int64_t w = V - v0 < 256 ? V - v0 : 256;
       vexp_shift(e, x + v0, w, l);
-      ce_bwd_chunk(dl + v0, e, w, g, u);
+      ce_bwd_chunk(dl + v0, e, w, g, u, c->accumulate);
     }
     if (t >= 0 && t < V) dl[t] = (float)(dl_t + g * ((double)vexpf(x[t] - l) - u - hot));
   }
@@ -797,9 +805,10 @@ static void ce_bwd_range(void *p, int64_t b, int64_t e_, int tid) {
 
 void k_cross_entropy_backward(float *dlogits, const float *dlosses, const float *logits,
                               const float *lse, const int32_t *targets, int64_t N, int64_t V,
-                              int64_t ignore, double ls) {
+                              int64_t ignore, double ls, int accumulate) {
   row_ctx c = {.out = dlogits, .dy = dlosses, .x = logits, .lse = (float *)lse,
-               .targets = targets, .rows = N, .cols = V, .ignore = ignore, .ls = ls};
+               .targets = targets, .rows = N, .cols = V, .ignore = ignore, .ls = ls,
+               .accumulate = accumulate};
   pool_for(ce_bwd_range, &c, N, V * 8);
 }
 

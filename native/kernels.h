@@ -73,7 +73,7 @@ void k_cross_entropy_forward(float *losses, float *lse, const float *logits,
                              double ls);
 void k_cross_entropy_backward(float *dlogits, const float *dlosses, const float *logits,
                               const float *lse, const int32_t *targets, int64_t N, int64_t V,
-                              int64_t ignore, double ls);
+                              int64_t ignore, double ls, int accumulate);
 /* accumulate = 0: out[i] = x[off + ...]; accumulate = 1: x[off + ...] += out[i]. */
 void k_strided(float *dense, float *x, int rank, const int64_t *shape, const int64_t *strides,
                int64_t offset, int accumulate);

@@ -7,9 +7,9 @@
  * ACCUMULATES (+=) into the zero-initialised gradient buffers of its inputs.
  */
 import { backend } from './backend/index.js';
-import { gradients } from './ops/gradients.js';
+import { gradients, overwritesFreshGrads } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
-import { Tensor, currentArena, fmtShape } from './tensor.js';
+import { Tensor, currentArena, fmtShape, uninitF32 } from './tensor.js';
 
 /** One recorded op: its name, inputs, output and the attributes its gradient needs. */
 export interface GradNode<K extends OpName = OpName> {
@@ -173,6 +173,8 @@ export function backward(root: Tensor, grad?: Tensor): void {
       continue;
     }
     const inGrads: (Float32Array | null)[] = new Array(inputs.length);
+    const fresh: boolean[] = new Array(inputs.length).fill(false);
+    const overwrites = overwritesFreshGrads.has(node.op);
     for (let i = 0; i < inputs.length; i++) {
       const inp = inputs[i];
       if (!inp || !inp.requiresGrad) {
@@ -181,7 +183,12 @@ export function backward(root: Tensor, grad?: Tensor): void {
       }
       let s = grads.get(inp);
       if (!s) {
-        s = { buf: takeZeroed(inp.size, inp.node === null), owned: true };
+        // The rule overwrites a buffer made for it (no zero fill), unless the same tensor
+        // is another input of this node too (its second gradient then accumulates).
+        const leaf = inp.node === null;
+        const skipZero = overwrites && !leaf && inputs.indexOf(inp) === inputs.lastIndexOf(inp);
+        s = { buf: skipZero ? takeUninit(inp.size) : takeZeroed(inp.size, leaf), owned: true };
+        fresh[i] = skipZero;
         grads.set(inp, s);
       } else own(s);
       inGrads[i] = s.buf;
@@ -190,8 +197,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
       n: GradNode,
       g: Float32Array,
       gi: (Float32Array | null)[],
+      fresh: readonly boolean[],
     ) => void;
-    fn(node, g, inGrads);
+    fn(node, g, inGrads, fresh);
     // The node's gradient is consumed: recycle its buffer if nothing else refers to it.
     if (slot.owned) recycle(g);
     else release(slot);
@@ -223,6 +231,16 @@ const POOL_MAX_BYTES = 64 << 20;
 const POOL_MIN_LENGTH = 1024;
 const pool = new Map<number, Float32Array[]>();
 let poolBytes = 0;
+
+/** A gradient buffer of arbitrary contents, for rules that overwrite it (non-leaf only). */
+function takeUninit(n: number): Float32Array {
+  const arena = currentArena();
+  if (arena !== null && n >= POOL_MIN_LENGTH) return arena.alloc(n);
+  const b = pool.get(n)?.pop();
+  if (!b) return uninitF32(n);
+  poolBytes -= 4 * n;
+  return b;
+}
 
 function takeZeroed(n: number, leaf: boolean): Float32Array {
   const arena = currentArena();

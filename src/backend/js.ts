@@ -365,17 +365,20 @@ export const jsBackend: Backend = {
     }
   },
 
-  crossEntropyBackward(dlogits, dlosses, logits, lse, targets, N, V, ignoreIndex, ls) {
+  crossEntropyBackward(dlogits, dlosses, logits, lse, targets, N, V, ignoreIndex, ls, accumulate) {
     for (let n = 0; n < N; n++) {
       const t = targets[n];
-      if (t === ignoreIndex) continue;
       const o = n * V;
+      if (t === ignoreIndex) {
+        if (!accumulate) dlogits.fill(0, o, o + V);
+        continue;
+      }
       const g = dlosses[n];
       const l = lse[n];
       const u = ls / V;
       for (let v = 0; v < V; v++) {
         const p = Math.exp(logits[o + v] - l);
-        dlogits[o + v] += g * (p - u - (v === t ? 1 - ls : 0));
+        dlogits[o + v] = (accumulate ? dlogits[o + v] : 0) + g * (p - u - (v === t ? 1 - ls : 0));
       }
     }
   },

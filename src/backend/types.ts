@@ -151,7 +151,11 @@ export interface Kernels {
     ignoreIndex: number,
     labelSmoothing: number,
   ): void;
-  /** dlogits (N, V) += dloss[n] * (softmax - ((1-ls) onehot + ls/V)); ignored rows get 0. */
+  /**
+   * dlogits (N, V) += dloss[n] * (softmax - ((1-ls) onehot + ls/V)); ignored rows get 0.
+   * With accumulate false, dlogits is overwritten (its contents may be arbitrary): = instead
+   * of +=, and ignored rows are set to 0.
+   */
   crossEntropyBackward(
     dlogits: F32,
     dlosses: F32,
@@ -162,6 +166,7 @@ export interface Kernels {
     V: number,
     ignoreIndex: number,
     labelSmoothing: number,
+    accumulate: boolean,
   ): void;
 
   /**

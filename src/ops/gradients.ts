@@ -2,7 +2,9 @@
  * The gradient table: for every op, how the gradient of its output flows to its inputs.
  * Exhaustive over `OpName` (jax-js `jvpRules` style): an op without a gradient does not
  * compile. Each rule ACCUMULATES into the input gradient buffers `gi[i]` (null for inputs
- * that do not require grad).
+ * that do not require grad), except for the ops in `overwritesFreshGrads`: there autograd
+ * hands a new buffer uninitialized (no zero fill) with `fresh[i]` true, and the rule must
+ * overwrite all of it.
  */
 import type { GradNode } from '../autograd.js';
 import { backend } from '../backend/index.js';
@@ -13,7 +15,18 @@ type GradFn<K extends OpName> = (
   node: GradNode<K>,
   g: Float32Array,
   gi: (Float32Array | null)[],
+  fresh: readonly boolean[],
 ) => void;
+
+/**
+ * Ops whose rules overwrite an input gradient buffer that autograd created for them
+ * (`fresh[i]`), so it need not be zero-filled first: linear (dx by a beta-0 GEMM) and
+ * cross-entropy (dlogits, the largest gradient of a language or translation model).
+ */
+export const overwritesFreshGrads: ReadonlySet<OpName> = new Set<OpName>([
+  'linear',
+  'crossEntropy',
+]);
 
 function addInto(dst: Float32Array, src: Float32Array): void {
   backend().binary('add', dst, dst, src, [dst.length], [1], [1]);
@@ -50,14 +63,17 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  linear({ inputs, attrs }, g, [gx, gw, gbias]) {
+  linear({ inputs, attrs }, g, [gx, gw, gbias], fresh) {
     const { N, inFeatures: I, outFeatures: O, rowStart: r0 } = attrs;
     const be = backend();
     const w = inputs[1]!.f32.subarray(r0 * I, (r0 + O) * I);
-    if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, 1);
+    if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, fresh[0] ? 0 : 1);
     if (gw) {
       const dw = gw.subarray(r0 * I, (r0 + O) * I);
-      be.matmul(dw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, 1);
+      // A fresh buffer over a row range: the rows outside [r0, r0 + O) get their zeros.
+      if (fresh[1] && dw.length !== gw.length) gw.fill(0);
+      const overwrite = fresh[1] && dw.length === gw.length;
+      be.matmul(dw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, overwrite ? 0 : 1);
     }
     if (gbias) {
       const tmp = new Float32Array(O);
@@ -210,7 +226,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  crossEntropy({ inputs, attrs }, g, [gl]) {
+  crossEntropy({ inputs, attrs }, g, [gl], fresh) {
     if (!gl) return;
     const { targets, lse, N, V, ignoreIndex, labelSmoothing } = attrs;
     backend().crossEntropyBackward(
@@ -223,6 +239,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       V,
       ignoreIndex,
       labelSmoothing,
+      !fresh[0],
     );
   },
 

@@ -524,9 +524,45 @@ describe('native backend vs js', () => {
           `crossEntropyBackward ${N}x${V} ls=${ls}`,
           [rand(N * V)],
           (be, [d]) =>
-            be.crossEntropyBackward(f32(d), dl, logits, f32(lse), targets, N, V, -100, ls),
+            be.crossEntropyBackward(f32(d), dl, logits, f32(lse), targets, N, V, -100, ls, true),
           TOL,
         );
+        // Overwrite mode: the buffer's old contents (NaN here) must not show through.
+        const [overNative] = compare(
+          nb,
+          `crossEntropyBackward overwrite ${N}x${V} ls=${ls}`,
+          [new Float32Array(N * V).fill(NaN)],
+          (be, [d]) =>
+            be.crossEntropyBackward(f32(d), dl, logits, f32(lse), targets, N, V, -100, ls, false),
+          TOL,
+        );
+        const acc = rand(N * V);
+        const over = new Float32Array(N * V).fill(NaN);
+        jsBackend.crossEntropyBackward(acc, dl, logits, f32(lse), targets, N, V, -100, ls, true);
+        jsBackend.crossEntropyBackward(over, dl, logits, f32(lse), targets, N, V, -100, ls, false);
+        assert.ok(
+          over.every((x) => Number.isFinite(x)),
+          'overwrite leaves no NaN (js)',
+        );
+        assert.ok(
+          overNative.every((x) => Number.isFinite(x)),
+          'overwrite leaves no NaN (native)',
+        );
+        // Overwriting equals accumulating into zeros.
+        const zeroAcc = new Float32Array(N * V);
+        jsBackend.crossEntropyBackward(
+          zeroAcc,
+          dl,
+          logits,
+          f32(lse),
+          targets,
+          N,
+          V,
+          -100,
+          ls,
+          true,
+        );
+        assert.deepEqual(over, zeroAcc);
       }
     }
   });
