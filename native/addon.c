@@ -603,6 +603,88 @@ FN(js_adamw) {
   return NULL;
 }
 
+/* The Float32Array elements of the JS array argument i (n of them) into out[0..n). */
+static int f32_list(A *a, int i, uint32_t n, float **out, int64_t *lens, const char *name) {
+  if (a->err) return 0;
+  for (uint32_t j = 0; j < n; j++) {
+    napi_value el;
+    napi_typedarray_type type;
+    size_t len = 0;
+    void *data = NULL;
+    bool ok = false;
+    if (napi_get_element(a->env, a->argv[i], j, &el) == napi_ok)
+      napi_is_typedarray(a->env, el, &ok);
+    if (!ok || napi_get_typedarray_info(a->env, el, &type, &len, &data, NULL, NULL) != napi_ok ||
+        type != napi_float32_array) {
+      char msg[128];
+      snprintf(msg, sizeof msg, "%s[%u] must be a Float32Array", name, j);
+      a->err = 1;
+      napi_throw_type_error(a->env, "ERR_ARG_TYPE", msg);
+      return 0;
+    }
+    static float empty[1];
+    out[j] = data ? (float *)data : empty;
+    lens[j] = (int64_t)len;
+  }
+  return 1;
+}
+
+/* adamwMulti(params[], grads[], ms[], vs[], lr, beta1, beta2, eps, weightDecay, step) */
+FN(js_adamw_multi) {
+  BEGIN(10, "adamwMulti");
+  uint32_t n = 0;
+  bool isArr = false;
+  napi_is_array(env, a.argv[0], &isArr);
+  if (!isArr || napi_get_array_length(env, a.argv[0], &n) != napi_ok) {
+    napi_throw_type_error(env, "ERR_ARG_TYPE", "params must be an array of Float32Array");
+    return NULL;
+  }
+  for (int i = 1; i < 4; i++) {
+    uint32_t k = 0;
+    isArr = false;
+    napi_is_array(env, a.argv[i], &isArr);
+    if (!isArr || napi_get_array_length(env, a.argv[i], &k) != napi_ok || k != n) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE",
+                             "adamwMulti: grads, m and v must be arrays as long as params");
+      return NULL;
+    }
+  }
+  double lr = num(&a, 4, "lr"), b1 = num(&a, 5, "beta1"), b2 = num(&a, 6, "beta2"),
+         eps = num(&a, 7, "eps"), wd = num(&a, 8, "weightDecay"), step = num(&a, 9, "step");
+  DONE();
+  if (n == 0) return NULL;
+  float **ptr = malloc(sizeof(float *) * 4 * n);
+  int64_t *len = malloc(sizeof(int64_t) * 4 * n), *start = malloc(sizeof(int64_t) * (n + 1));
+  if (!ptr || !len || !start) {
+    free(ptr);
+    free(len);
+    free(start);
+    napi_throw_error(env, "ERR_MEMORY", "adamwMulti: out of memory");
+    return NULL;
+  }
+  static const char *names[4] = {"params", "grads", "m", "v"};
+  for (int i = 0; i < 4; i++) f32_list(&a, i, n, ptr + (size_t)i * n, len + (size_t)i * n, names[i]);
+  start[0] = 0;
+  for (uint32_t j = 0; j < n && !a.err; j++) {
+    for (int i = 1; i < 4; i++)
+      if (len[(size_t)i * n + j] != len[j]) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "adamwMulti: %s[%u] has %lld elements, params[%u] has %lld",
+                 names[i], j, (long long)len[(size_t)i * n + j], j, (long long)len[j]);
+        fail(&a, "ERR_OUT_OF_RANGE", msg);
+        break;
+      }
+    start[j + 1] = start[j] + len[j];
+  }
+  if (!a.err)
+    k_adamw_multi(ptr, (const float *const *)(ptr + n), ptr + 2 * (size_t)n, ptr + 3 * (size_t)n,
+                  start, (int)n, lr, b1, b2, eps, wd, step);
+  free(ptr);
+  free(len);
+  free(start);
+  return NULL;
+}
+
 FN(js_dropout_mask) {
   BEGIN(6, "dropoutMask");
   F32(0, out);
@@ -732,6 +814,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       P("stridedAccumulate", js_strided_accumulate),
       P("adamw", js_adamw),
       P("dropoutMask", js_dropout_mask),
+      P("adamwMulti", js_adamw_multi),
       P("setThreads", js_set_threads),
       P("getThreads", js_get_threads),
       P("setBlasThreads", js_set_blas_threads),

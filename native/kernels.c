@@ -820,31 +820,86 @@ typedef struct {
   double lr, b1, b2, eps, wd, stepSize, bc2Sqrt;
 } adam_ctx;
 
-HOT static void adamw_range(void *pp, int64_t b, int64_t e, int tid) {
-  (void)tid;
-  adam_ctx *c = pp;
+/* Elements [b, e) of one tensor (c's hyperparameters, the given buffers). */
+HOT static void adamw_span(const adam_ctx *c, float *P, const float *G, float *M, float *Vv,
+                           int64_t b, int64_t e) {
   const double b1 = c->b1, b2 = c->b2, eps = c->eps, decay = 1 - c->lr * c->wd;
   const double ss = c->stepSize, bc2s = c->bc2Sqrt;
   const int wd = c->wd != 0;
   for (int64_t i = b; i < e; i++) {
-    double g = c->g[i];
-    float p = c->p[i];
+    double g = G[i];
+    float p = P[i];
     if (wd) p = (float)(p * decay);
-    float m = (float)(b1 * c->m[i] + (1 - b1) * g);
-    float v = (float)(b2 * c->v[i] + (1 - b2) * g * g);
+    float m = (float)(b1 * M[i] + (1 - b1) * g);
+    float v = (float)(b2 * Vv[i] + (1 - b2) * g * g);
     double denom = sqrt((double)v) / bc2s + eps;
-    c->m[i] = m;
-    c->v[i] = v;
-    c->p[i] = (float)(p - (ss * m) / denom);
+    M[i] = m;
+    Vv[i] = v;
+    P[i] = (float)(p - (ss * m) / denom);
   }
+}
+
+static void adamw_range(void *pp, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  adam_ctx *c = pp;
+  adamw_span(c, c->p, c->g, c->m, c->v, b, e);
+}
+
+static adam_ctx adam_setup(double lr, double b1, double b2, double eps, double wd, double step) {
+  double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
+  adam_ctx c = {.lr = lr, .b1 = b1, .b2 = b2, .eps = eps, .wd = wd, .stepSize = lr / bc1,
+                .bc2Sqrt = sqrt(bc2)};
+  return c;
 }
 
 void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
              double b2, double eps, double wd, double step) {
-  double bc1 = 1 - pow(b1, step), bc2 = 1 - pow(b2, step);
-  adam_ctx c = {.p = p, .g = g, .m = m, .v = v, .lr = lr, .b1 = b1, .b2 = b2, .eps = eps,
-                .wd = wd, .stepSize = lr / bc1, .bc2Sqrt = sqrt(bc2)};
+  adam_ctx c = adam_setup(lr, b1, b2, eps, wd, step);
+  c.p = p;
+  c.g = g;
+  c.m = m;
+  c.v = v;
   pool_for(adamw_range, &c, n, 4);
+}
+
+/* Multi-tensor AdamW: the tensors are one index space (start[i] = elements before tensor i),
+ * cut in blocks of ADAM_BLOCK elements that the pool runs; a block may span tensors. */
+#define ADAM_BLOCK 16384
+
+typedef struct {
+  adam_ctx c;
+  float *const *p, *const *m, *const *v;
+  const float *const *g;
+  const int64_t *start; /* count + 1 entries */
+  int count;
+} adam_multi_ctx;
+
+static void adamw_multi_range(void *pp, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  const adam_multi_ctx *c = pp;
+  int64_t lo = b * ADAM_BLOCK, hi = e * ADAM_BLOCK;
+  if (hi > c->start[c->count]) hi = c->start[c->count];
+  /* The tensor holding element lo: the last i with start[i] <= lo. */
+  int l = 0, r = c->count - 1;
+  while (l < r) {
+    int mid = (l + r + 1) / 2;
+    if (c->start[mid] <= lo) l = mid;
+    else r = mid - 1;
+  }
+  for (int i = l; i < c->count && c->start[i] < hi; i++) {
+    int64_t s = c->start[i], n = c->start[i + 1] - s;
+    int64_t b0 = lo > s ? lo - s : 0, e0 = hi - s < n ? hi - s : n;
+    if (b0 < e0) adamw_span(&c->c, c->p[i], c->g[i], c->m[i], c->v[i], b0, e0);
+  }
+}
+
+void k_adamw_multi(float *const *p, const float *const *g, float *const *m, float *const *v,
+                   const int64_t *start, int count, double lr, double b1, double b2,
+                   double eps, double wd, double step) {
+  if (count <= 0 || start[count] == 0) return;
+  adam_multi_ctx c = {adam_setup(lr, b1, b2, eps, wd, step), p, m, v, g, start, count};
+  int64_t blocks = (start[count] + ADAM_BLOCK - 1) / ADAM_BLOCK;
+  pool_for(adamw_multi_range, &c, blocks, ADAM_BLOCK * 4);
 }
 
 /* ---------- dropout mask ---------- */

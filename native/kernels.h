@@ -79,6 +79,9 @@ void k_strided(float *dense, float *x, int rank, const int64_t *shape, const int
                int64_t offset, int accumulate);
 void k_dropout_mask(float *out, int64_t n, double threshold, float keep, uint32_t key0,
                     uint32_t key1);
+void k_adamw_multi(float *const *p, const float *const *g, float *const *m, float *const *v,
+                   const int64_t *start, int count, double lr, double b1, double b2,
+                   double eps, double wd, double step);
 void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
              double b2, double eps, double wd, double step);
 

@@ -514,6 +514,17 @@ export const jsBackend: Backend = {
     }
   },
 
+  adamwMulti(params, grads, m, v, lr, beta1, beta2, eps, weightDecay, step) {
+    if (grads.length !== params.length || m.length !== params.length || v.length !== params.length)
+      throw new RangeError('adamwMulti: grads, m and v must be arrays as long as params');
+    for (let i = 0; i < params.length; i++) {
+      const n = params[i].length;
+      if (grads[i].length !== n || m[i].length !== n || v[i].length !== n)
+        throw new RangeError(`adamwMulti: the buffers of tensor ${i} differ in length`);
+      jsBackend.adamw(params[i], grads[i], m[i], v[i], n, lr, beta1, beta2, eps, weightDecay, step);
+    }
+  },
+
   adamw(param, grad, m, v, n, lr, beta1, beta2, eps, weightDecay, step) {
     const bc1 = 1 - Math.pow(beta1, step);
     const bc2 = 1 - Math.pow(beta2, step);

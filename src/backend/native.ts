@@ -40,6 +40,7 @@ export interface NativeAddon {
   stridedAccumulate(x: F32, g: F32, rank: number, dims: Float64Array, offset: number): void;
   adamw: Kernels['adamw'];
   dropoutMask: Kernels['dropoutMask'];
+  adamwMulti: Kernels['adamwMulti'];
   /** Sets OpenBLAS's thread count and the kernel pool's size together. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -182,6 +183,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     },
     adamw: addon.adamw,
     dropoutMask: addon.dropoutMask,
+    adamwMulti: addon.adamwMulti,
   };
 }
 

@@ -257,6 +257,26 @@ export interface Kernels {
   ): void;
 
   /**
+   * `adamw` over many tensors in one call (a multi-tensor apply, as PyTorch's fused and
+   * `_foreach` optimizers): tensor i is params[i], grads[i], m[i], v[i], all of one length;
+   * the kernel runs over their concatenation, split over the threads in blocks that may
+   * span tensors. Same arithmetic as adamw, element for element.
+   * @throws RangeError if the four lists or a tensor's four buffers differ in length.
+   */
+  adamwMulti(
+    params: F32[],
+    grads: F32[],
+    m: F32[],
+    v: F32[],
+    lr: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    weightDecay: number,
+    step: number,
+  ): void;
+
+  /**
    * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when u_i <
    * threshold, else keep, with threshold = p * 2^32 (compared exactly in double) and keep =
    * 1 / (1 - p) rounded to float32. u_i is a counter-based draw (as PyTorch's Philox

@@ -144,20 +144,78 @@ export class AdamW extends Optimizer {
     [this.beta1, this.beta2] = opts.betas ?? [0.9, 0.999];
     this.eps = opts.eps ?? 1e-8;
   }
+  /**
+   * The moments of parameter `key` ("group.index"). On first use every parameter's moments
+   * are allocated together, as views of two flat buffers (one for m, one for v).
+   */
   protected moments(key: string, n: number): [Float32Array, Float32Array] {
     let m = this.m.get(key);
     let v = this.v.get(key);
     if (!m || !v) {
-      this.m.set(key, (m = new Float32Array(n)));
-      this.v.set(key, (v = new Float32Array(n)));
+      if (this.m.size === 0) this.allocateFlat();
+      m = this.m.get(key);
+      v = this.v.get(key);
+      if (!m || !v || m.length !== n) {
+        this.m.set(key, (m = new Float32Array(n)));
+        this.v.set(key, (v = new Float32Array(n)));
+      }
     }
     return [m, v];
   }
+  private allocateFlat(): void {
+    let total = 0;
+    for (const g of this.groups) for (const p of g.params) total += p.size;
+    const fm = new Float32Array(total);
+    const fv = new Float32Array(total);
+    let off = 0;
+    this.groups.forEach((g, gi) =>
+      g.params.forEach((p, pi) => {
+        this.m.set(`${gi}.${pi}`, fm.subarray(off, off + p.size));
+        this.v.set(`${gi}.${pi}`, fv.subarray(off, off + p.size));
+        off += p.size;
+      }),
+    );
+  }
+  /** The gradient the Adam update sees (Adam adds its L2 term here). */
+  protected effectiveGrad(_p: Float32Array, g: Float32Array, _wd: number): Float32Array {
+    return g;
+  }
+  /** The decoupled weight decay passed to the kernel (AdamW: the group's; Adam: 0). */
+  protected decoupledDecay(wd: number): number {
+    return wd;
+  }
+  /**
+   * One update of every parameter that has a gradient: one multi-tensor kernel call per
+   * group (backend adamwMulti), rather than a call per parameter.
+   */
+  override step(): void {
+    this.stepCount++;
+    const be = backend();
+    this.groups.forEach((g, gi) => {
+      const ps: Float32Array[] = [];
+      const gs: Float32Array[] = [];
+      const ms: Float32Array[] = [];
+      const vs: Float32Array[] = [];
+      g.params.forEach((p, pi) => {
+        if (!p.grad) return;
+        const [m, v] = this.moments(`${gi}.${pi}`, p.size);
+        ps.push(p.f32);
+        gs.push(this.effectiveGrad(p.f32, p.grad.f32, g.weightDecay));
+        ms.push(m);
+        vs.push(v);
+      });
+      if (ps.length === 0) return;
+      const wd = this.decoupledDecay(g.weightDecay);
+      be.adamwMulti(ps, gs, ms, vs, this.lr, this.beta1, this.beta2, this.eps, wd, this.stepCount);
+    });
+  }
   protected update(p: Float32Array, g: Float32Array, wd: number, key: string): void {
     const [m, v] = this.moments(key, p.length);
+    const grad = this.effectiveGrad(p, g, wd);
+    const d = this.decoupledDecay(wd);
     backend().adamw(
       p,
-      g,
+      grad,
       m,
       v,
       p.length,
@@ -165,7 +223,7 @@ export class AdamW extends Optimizer {
       this.beta1,
       this.beta2,
       this.eps,
-      wd,
+      d,
       this.stepCount,
     );
   }
@@ -188,26 +246,14 @@ export class Adam extends AdamW {
   constructor(params: Tensor[] | ParamGroup[], opts: AdamOptions = {}) {
     super(params, opts, 0);
   }
-  protected override update(p: Float32Array, g: Float32Array, wd: number, key: string): void {
-    let grad = g;
-    if (wd !== 0) {
-      grad = new Float32Array(g.length);
-      for (let i = 0; i < g.length; i++) grad[i] = g[i] + wd * p[i];
-    }
-    const [m, v] = this.moments(key, p.length);
-    backend().adamw(
-      p,
-      grad,
-      m,
-      v,
-      p.length,
-      this.lr,
-      this.beta1,
-      this.beta2,
-      this.eps,
-      0,
-      this.stepCount,
-    );
+  protected override effectiveGrad(p: Float32Array, g: Float32Array, wd: number): Float32Array {
+    if (wd === 0) return g;
+    const grad = new Float32Array(g.length);
+    for (let i = 0; i < g.length; i++) grad[i] = g[i] + wd * p[i];
+    return grad;
+  }
+  protected override decoupledDecay(): number {
+    return 0;
   }
 }
 

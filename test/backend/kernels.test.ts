@@ -1071,6 +1071,41 @@ describe('native backend vs js', () => {
     }
   });
 
+  ntest('adamwMulti: equals adamw per tensor, blocks spanning tensors; length errors', (nb) => {
+    const sizes = [1, 16383, 20000, 7, 40000, 0, 5];
+    for (const wd of [0, 0.01]) {
+      const ps = sizes.map((n) => rand(n));
+      const gs = sizes.map((n) => rand(n));
+      const ms = sizes.map((n) => rand(n, -0.1, 0.1));
+      const vs = sizes.map((n) => rand(n, 0, 0.01));
+      const copy = (xs: Float32Array[]): Float32Array[] => xs.map((x) => x.slice());
+      const [p1, m1, v1] = [copy(ps), copy(ms), copy(vs)];
+      nb.adamwMulti(p1, gs, m1, v1, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+      for (let i = 0; i < sizes.length; i++) {
+        const [p2, m2, v2] = [ps[i].slice(), ms[i].slice(), vs[i].slice()];
+        nb.adamw(p2, gs[i], m2, v2, sizes[i], 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+        assert.deepEqual(p1[i], p2, `param ${i} wd=${wd}`);
+        assert.deepEqual(m1[i], m2);
+        assert.deepEqual(v1[i], v2);
+      }
+      const [p3, m3, v3] = [copy(ps), copy(ms), copy(vs)];
+      jsBackend.adamwMulti(p3, gs, m3, v3, 1e-3, 0.9, 0.999, 1e-8, wd, 3);
+      for (let i = 0; i < sizes.length; i++)
+        assertClose(p1[i], p3[i], { atol: 1e-7, rtol: 1e-6 }, `js vs native param ${i}`);
+    }
+    for (const be of [nb, jsBackend]) {
+      assert.throws(
+        () =>
+          be.adamwMulti([rand(3)], [rand(4)], [rand(3)], [rand(3)], 1e-3, 0.9, 0.999, 1e-8, 0, 1),
+        RangeError,
+      );
+      assert.throws(
+        () => be.adamwMulti([rand(3)], [], [rand(3)], [rand(3)], 1e-3, 0.9, 0.999, 1e-8, 0, 1),
+        RangeError,
+      );
+    }
+  });
+
   ntest('dropoutMask: the same counter-based mask as js, any length, rate p', (nb) => {
     for (const [n, p, k0, k1] of [
       [1, 0.5, 0, 0],
