@@ -56,8 +56,30 @@ export async function attentionCase(): Promise<CaseResult> {
         D,
         D,
         D,
+        S,
       );
-      be.attentionBackward(dq, dk, dv, dout, q, k, v, w, null, BH, T, S, D, scale, 1, D, D, D, D);
+      be.attentionBackward(
+        dq,
+        dk,
+        dv,
+        dout,
+        q,
+        k,
+        v,
+        w,
+        null,
+        BH,
+        T,
+        S,
+        D,
+        scale,
+        1,
+        D,
+        D,
+        D,
+        D,
+        S,
+      );
     };
     const flops = 2 * BH * T * S * D * 6; // 2 GEMMs forward, 4 backward
     const time = (): number => measure(step, Math.max(30, Math.round(3e9 / flops)), 3).median;

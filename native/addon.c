@@ -496,15 +496,28 @@ FN(js_cross_entropy_backward) {
                  ldo > 2147483647))                                                       \
     fail(&a, "ERR_OUT_OF_RANGE", "attention: row strides must fit in int32")
 
-/* An array in the head layout: BH/H blocks of L rows of stride ld, H*D columns used. */
+/* An array in the head layout: BH/H blocks of L used rows of stride ld, `rows` rows apart
+ * (rows >= L; rows = L for dense blocks), H*D columns used. */
+static void need_heads_rows(A *a, size_t len, int64_t BH, int64_t H, int64_t L, int64_t rows,
+                            int64_t D, int64_t ld, const char *name) {
+  if (a->err || BH * L * D == 0) return;
+  need(a, len, ((BH / H - 1) * rows + L - 1) * ld + H * D, name);
+}
 static void need_heads(A *a, size_t len, int64_t BH, int64_t H, int64_t L, int64_t D,
                        int64_t ld, const char *name) {
-  if (a->err || BH * L * D == 0) return;
-  need(a, len, (BH / H * L - 1) * ld + H * D, name);
+  need_heads_rows(a, len, BH, H, L, L, D, ld, name);
+}
+
+/* kvRows (argument i): rows between the batch blocks of k and v, >= S. */
+static int64_t kv_rows(A *a, int i, int64_t S) {
+  int64_t r = size(a, i, "kvRows");
+  if (!a->err && r < S) fail(a, "ERR_OUT_OF_RANGE", "attention: kvRows must be >= S");
+  if (!a->err && r > 2147483647) fail(a, "ERR_OUT_OF_RANGE", "attention: kvRows must fit in int32");
+  return r;
 }
 
 FN(js_attention_forward) {
-  BEGIN(20, "attentionForward");
+  BEGIN(21, "attentionForward");
   F32(0, out);
   F32(1, weights);
   F32(2, q);
@@ -518,10 +531,11 @@ FN(js_attention_forward) {
   double scale = num(&a, 13, "scale");
   int causal = flag(&a, 14);
   ATT_LAYOUT(15);
+  int64_t kvRows = kv_rows(&a, 20, S);
   need_heads(&a, out_len, BH, H, T, D, ldo, "out");
   need_heads(&a, q_len, BH, H, T, D, ldq, "q");
-  need_heads(&a, k_len, BH, H, S, D, ldk, "k");
-  need_heads(&a, v_len, BH, H, S, D, ldv, "v");
+  need_heads_rows(&a, k_len, BH, H, S, kvRows, D, ldk, "k");
+  need_heads_rows(&a, v_len, BH, H, S, kvRows, D, ldv, "v");
   need(&a, weights_len, BH * T * S, "weights");
   if (drop) need(&a, drop_len, BH * T * S, "dropMask");
   if (mask && BH * T * S > 0) need(&a, mask_len, (BH - 1) * msB + (T - 1) * msT + S, "mask");
@@ -529,12 +543,12 @@ FN(js_attention_forward) {
     fail(&a, "ERR_OUT_OF_RANGE", "attention sizes must fit in int32");
   DONE();
   k_attention_forward(out, weights, q, k, v, mask, msB, msT, drop, BH, T, S, D, (float)scale,
-                      causal, H, ldq, ldk, ldv, ldo);
+                      causal, H, ldq, ldk, ldv, ldo, kvRows);
   return NULL;
 }
 
 FN(js_attention_backward) {
-  BEGIN(19, "attentionBackward");
+  BEGIN(20, "attentionBackward");
   F32(0, dq);
   F32(1, dk);
   F32(2, dv);
@@ -548,20 +562,21 @@ FN(js_attention_backward) {
           D = size(&a, 12, "D");
   double scale = num(&a, 13, "scale");
   ATT_LAYOUT(14);
+  int64_t kvRows = kv_rows(&a, 19, S);
   need_heads(&a, dq_len, BH, H, T, D, ldq, "dq");
   need_heads(&a, dout_len, BH, H, T, D, ldo, "dout");
   need_heads(&a, q_len, BH, H, T, D, ldq, "q");
-  need_heads(&a, dk_len, BH, H, S, D, ldk, "dk");
-  need_heads(&a, dv_len, BH, H, S, D, ldv, "dv");
-  need_heads(&a, k_len, BH, H, S, D, ldk, "k");
-  need_heads(&a, v_len, BH, H, S, D, ldv, "v");
+  need_heads_rows(&a, dk_len, BH, H, S, kvRows, D, ldk, "dk");
+  need_heads_rows(&a, dv_len, BH, H, S, kvRows, D, ldv, "dv");
+  need_heads_rows(&a, k_len, BH, H, S, kvRows, D, ldk, "k");
+  need_heads_rows(&a, v_len, BH, H, S, kvRows, D, ldv, "v");
   need(&a, weights_len, BH * T * S, "weights");
   if (drop) need(&a, drop_len, BH * T * S, "dropMask");
   if (!a.err && (T > 2147483647 || S > 2147483647 || D > 2147483647))
     fail(&a, "ERR_OUT_OF_RANGE", "attention sizes must fit in int32");
   DONE();
   k_attention_backward(dq, dk, dv, dout, q, k, v, weights, drop, BH, T, S, D, (float)scale, H,
-                       ldq, ldk, ldv, ldo);
+                       ldq, ldk, ldv, ldo, kvRows);
   return NULL;
 }
 

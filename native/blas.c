@@ -218,7 +218,7 @@ void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t
 typedef struct {
   float *out, *weights, *dq, *dk, *dv;
   const float *q, *k, *v, *mask, *drop, *dout, *w;
-  int64_t msB, msT, T, S, D, H, ldq, ldk, ldv, ldo;
+  int64_t msB, msT, T, S, D, H, ldq, ldk, ldv, ldo, kvRows;
   float scale;
   int causal;
 } att_ctx;
@@ -231,8 +231,8 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   const int64_t T = c->T, S = c->S, D = c->D, off = S - T;
   float *pd = c->drop ? scratch(tid, (size_t)(T * S)) : NULL;
   for (int64_t b = b0; b < b1; b++) {
-    const float *q = c->q + ATT_ROW(c, b, T, c->ldq), *k = c->k + ATT_ROW(c, b, S, c->ldk),
-                *v = c->v + ATT_ROW(c, b, S, c->ldv);
+    const float *q = c->q + ATT_ROW(c, b, T, c->ldq), *k = c->k + ATT_ROW(c, b, c->kvRows, c->ldk),
+                *v = c->v + ATT_ROW(c, b, c->kvRows, c->ldv);
     float *w = c->weights + b * T * S, *o = c->out + ATT_ROW(c, b, T, c->ldo);
     /* scores (T, S) = scale * q k^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, c->scale, q,
@@ -265,7 +265,7 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
                          const float *v, const float *mask, int64_t msB, int64_t msT,
                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                          float scale, int causal, int64_t H, int64_t ldq, int64_t ldk,
-                         int64_t ldv, int64_t ldo) {
+                         int64_t ldv, int64_t ldo, int64_t kvRows) {
   if (BH <= 0 || T <= 0) return;
   if (S == 0 || D == 0) {
     /* Degenerate: no keys (all rows masked) or empty heads. */
@@ -289,7 +289,8 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
   }
   att_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .mask = mask,
                .drop = drop, .msB = msB, .msT = msT, .T = T, .S = S, .D = D, .H = H,
-               .ldq = ldq, .ldk = ldk, .ldv = ldv, .ldo = ldo, .scale = scale, .causal = causal};
+               .ldq = ldq, .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale,
+               .causal = causal};
   run_gemm_region(att_fwd_range, &c, BH, T * S * D);
 }
 
@@ -299,8 +300,8 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   float *buf = scratch(tid, (size_t)(2 * T * S));
   float *dp = buf, *pd = buf + T * S;
   for (int64_t b = b0; b < b1; b++) {
-    const int64_t oq = ATT_ROW(c, b, T, c->ldq), ok = ATT_ROW(c, b, S, c->ldk),
-                  ov = ATT_ROW(c, b, S, c->ldv);
+    const int64_t oq = ATT_ROW(c, b, T, c->ldq), ok = ATT_ROW(c, b, c->kvRows, c->ldk),
+                  ov = ATT_ROW(c, b, c->kvRows, c->ldv);
     const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ov;
     const float *w = c->w + b * T * S, *dout = c->dout + ATT_ROW(c, b, T, c->ldo);
     const float *dm = c->drop ? c->drop + b * T * S : NULL;
@@ -340,10 +341,10 @@ void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
                           const float *k, const float *v, const float *weights,
                           const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                           float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo) {
+                          int64_t ldo, int64_t kvRows) {
   if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
   att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
                .w = weights, .drop = drop, .T = T, .S = S, .D = D, .H = H, .ldq = ldq,
-               .ldk = ldk, .ldv = ldv, .ldo = ldo, .scale = scale};
+               .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale};
   run_gemm_region(att_bwd_range, &c, BH, T * S * D);
 }

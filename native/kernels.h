@@ -36,12 +36,12 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
                          const float *v, const float *mask, int64_t msB, int64_t msT,
                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                          float scale, int causal, int64_t H, int64_t ldq, int64_t ldk,
-                         int64_t ldv, int64_t ldo);
+                         int64_t ldv, int64_t ldo, int64_t kvRows);
 void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                           const float *k, const float *v, const float *weights,
                           const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                           float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo);
+                          int64_t ldo, int64_t kvRows);
 
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,

@@ -16,6 +16,7 @@ export {
   randint,
   numel,
   fmtShape,
+  StepArena,
 } from './tensor.js';
 export type { DType, Shape, Storage } from './tensor.js';
 export { Generator, manualSeed, defaultGenerator } from './random.js';

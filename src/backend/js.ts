@@ -404,6 +404,7 @@ export const jsBackend: Backend = {
     ldk,
     ldv,
     ldo,
+    kvRows,
   ) {
     const offset = S - T;
     const row = new Float32Array(S);
@@ -418,7 +419,7 @@ export const jsBackend: Backend = {
             row[s] = -Infinity;
             continue;
           }
-          const ko = (n * S + s) * ldk + hd;
+          const ko = (n * kvRows + s) * ldk + hd;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
           row[s] = dot * scale + (mask ? mask[b * msB + t * msT + s] : 0);
@@ -432,7 +433,7 @@ export const jsBackend: Backend = {
           let w = row[s];
           if (dropMask) w *= dropMask[wo + s];
           if (w === 0) continue;
-          const vo = (n * S + s) * ldv + hd;
+          const vo = (n * kvRows + s) * ldv + hd;
           for (let d = 0; d < D; d++) out[oo + d] += w * v[vo + d];
         }
       }
@@ -459,6 +460,7 @@ export const jsBackend: Backend = {
     ldk,
     ldv,
     ldo,
+    kvRows,
   ) {
     const dp = new Float64Array(S);
     for (let b = 0; b < BH; b++) {
@@ -469,7 +471,7 @@ export const jsBackend: Backend = {
         const wo = (b * T + t) * S;
         // dP_drop[s] = dout . v[s]; dv[s] += P_drop[s] * dout
         for (let s = 0; s < S; s++) {
-          const vo = (n * S + s) * ldv + hd;
+          const vo = (n * kvRows + s) * ldv + hd;
           let dot = 0;
           for (let d = 0; d < D; d++) dot += dout[oo + d] * v[vo + d];
           const dm = dropMask ? dropMask[wo + s] : 1;
@@ -485,7 +487,7 @@ export const jsBackend: Backend = {
           const p = weights[wo + s];
           if (p === 0) continue;
           const ds = p * (dp[s] - sum) * scale;
-          const ko = (n * S + s) * ldk + hd;
+          const ko = (n * kvRows + s) * ldk + hd;
           for (let d = 0; d < D; d++) {
             dq[qo + d] += ds * k[ko + d];
             dk[ko + d] += ds * q[qo + d];

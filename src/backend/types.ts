@@ -182,10 +182,12 @@ export interface Kernels {
    * Head layout (multi-head attention straight on the projections, no permute copies):
    * slice bh = n*H + h (n in [0, BH/H)) of q is rows n*T .. n*T+T-1 of a row-major array
    * with row stride ldq, columns [h*D, h*D + D):
-   *   q[bh][t][d] = q[(n*T + t)*ldq + h*D + d],  k[bh][s][d] = k[(n*S + s)*ldk + h*D + d],
-   *   v likewise with ldv, out[bh][t][d] = out[(n*T + t)*ldo + h*D + d].
+   *   q[bh][t][d] = q[(n*T + t)*ldq + h*D + d],  k[bh][s][d] = k[(n*R + s)*ldk + h*D + d],
+   *   v likewise with ldv, out[bh][t][d] = out[(n*T + t)*ldo + h*D + d],
+   * with R = kvRows (>= S; S for dense k and v).
    * So q, k, v may be views (subarrays) at column offsets of one packed (B, L, 3C)
-   * projection, and out is (B, T, H*D). H divides BH; every ld >= H*D.
+   * projection, and out is (B, T, H*D). H divides BH; every ld >= H*D. kvRows > S reads
+   * k and v from the first S rows of buffers with room for kvRows (a growing KV cache).
    */
   attentionForward(
     out: F32,
@@ -208,6 +210,7 @@ export interface Kernels {
     ldk: number,
     ldv: number,
     ldo: number,
+    kvRows: number,
   ): void;
   /**
    * Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax), in the
@@ -234,6 +237,7 @@ export interface Kernels {
     ldk: number,
     ldv: number,
     ldo: number,
+    kvRows: number,
   ): void;
 
   /**

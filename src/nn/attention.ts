@@ -10,6 +10,7 @@
  * mask is added to the scores (-Infinity forbids). A query whose keys are all masked gets
  * zeros, never NaN (PyTorch returns NaN there).
  */
+import { isGradEnabled } from '../autograd.js';
 import { defaultGenerator } from '../random.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
@@ -29,10 +30,58 @@ export interface AttentionForwardOptions {
   averageAttnWeights?: boolean;
 }
 
-/** Key/value cache for incremental decoding: keys and values (B, H, S, D) seen so far. */
+/**
+ * Key/value cache for incremental decoding: keys and values (B, H, R, D) seen so far, in
+ * their first `len` rows (all R rows when `len` is undefined). Self-attention appends to
+ * buffers with room to spare (capacity doubling), so a step costs O(1) copies, not O(S).
+ */
 export interface KVCache {
   k: Tensor | null;
   v: Tensor | null;
+  /** Rows of k and v in use; undefined: all of them. */
+  len?: number;
+}
+
+/** The cache's valid keys/values as dense (B, H, len, D) tensors (a copy when len < R). */
+function validKV(cache: KVCache): [Tensor, Tensor] {
+  const k = cache.k!;
+  const v = cache.v!;
+  const R = k.shape[2];
+  const S = cache.len ?? R;
+  if (S === R) return [k, v];
+  const slice = (t: Tensor): Tensor => F.slice(t, 2, 0, S);
+  return [slice(k), slice(v)];
+}
+
+/**
+ * Appends this step's keys/values (B, H, T, D) to a self-attention cache, in place: rows
+ * [len, len + T) of buffers that grow by doubling (without gradient: for decoding).
+ */
+function appendKV(cache: KVCache, k: Tensor, v: Tensor): void {
+  const [B, H, T, D] = k.shape;
+  const S0 = cache.k ? (cache.len ?? cache.k.shape[2]) : 0;
+  const S = S0 + T;
+  let R = cache.k ? cache.k.shape[2] : 0;
+  if (!cache.k || R < S || cache.k.shape[0] !== B) {
+    const R2 = Math.max(S, 2 * R, 16);
+    const grow = (old: Tensor | null): Tensor => {
+      const t = zeros([B, H, R2, D]);
+      if (old)
+        for (let bh = 0; bh < B * H; bh++)
+          t.f32.set(old.f32.subarray(bh * R * D, (bh * R + S0) * D), bh * R2 * D);
+      return t;
+    };
+    cache.k = grow(cache.k);
+    cache.v = grow(cache.v);
+    R = R2;
+  }
+  const kd = cache.k.f32;
+  const vd = cache.v!.f32;
+  for (let bh = 0; bh < B * H; bh++) {
+    kd.set(k.f32.subarray(bh * T * D, (bh + 1) * T * D), (bh * R + S0) * D);
+    vd.set(v.f32.subarray(bh * T * D, (bh + 1) * T * D), (bh * R + S0) * D);
+  }
+  cache.len = S;
 }
 
 /** Convert a mask to additive float form (bool true -> -Infinity). */
@@ -197,12 +246,23 @@ export class MultiheadAttention extends Module {
           [v] = this.heads(this.project(value, 2, 3), 1);
         }
       }
+      if (query === key && !isGradEnabled()) {
+        // Decoding: append in place and attend over the first len rows of the buffers.
+        appendKV(cache, k, v);
+        const S = cache.len!;
+        const mask = this.combineMasks(opts, B, T, S);
+        const r = F.attentionOverCache(q, cache.k!, cache.v!, S, { ...attnOpts, mask });
+        const merged = F.reshape(F.permute(r.out, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
+        return this.finish(merged, r.weights, opts);
+      }
       if (cache.k && query === key) {
-        k = F.concat([cache.k, k], 2); // (B, H, S_past + T, D)
-        v = F.concat([cache.v!, v], 2);
+        const [pk, pv] = validKV(cache);
+        k = F.concat([pk, k], 2); // (B, H, S_past + T, D), differentiable
+        v = F.concat([pv, v], 2);
       }
       cache.k = k;
       cache.v = v;
+      cache.len = undefined;
     }
     const S = k.shape[2];
     const mask = this.combineMasks(opts, B, T, S);

@@ -278,6 +278,8 @@ interface HeadLayout {
   ldk: number;
   ldv: number;
   ldo: number;
+  /** Rows between batch blocks of k and v (>= S; S when they are dense). */
+  kvRows: number;
   qOff: number;
   kOff: number;
   vOff: number;
@@ -304,7 +306,7 @@ function attentionOp(
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
   const out = empty(outShape); // the kernel writes every element of out and weights
   const weights = uninitF32(BH * T * S);
-  const { H, ldq, ldk, ldv, ldo, qOff, kOff, vOff } = layout;
+  const { H, ldq, ldk, ldv, ldo, kvRows, qOff, kOff, vOff } = layout;
   backend().attentionForward(
     out.f32,
     weights,
@@ -326,6 +328,7 @@ function attentionOp(
     ldk,
     ldv,
     ldo,
+    kvRows,
   );
   record('attention', [q, k, v], out, { weights, dropMask, BH, T, S, D, scale, ...layout });
   return { out, weights: opts.needWeights ? new Tensor(weights, [...lead, T, S]) : null };
@@ -364,8 +367,47 @@ export function scaledDotProductAttention(
       `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not match (expected k, v of shape (..., S, ${D}))`,
     );
   }
-  const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, qOff: 0, kOff: 0, vOff: 0 };
+  const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S, qOff: 0, kOff: 0, vOff: 0 };
   return attentionOp(q, k, v, lead, T, S, D, layout, [...lead, T, D], opts);
+}
+
+/**
+ * Attention over the first S rows of key/value buffers with room for more (a growing KV
+ * cache, as `MultiheadAttention` keeps for incremental decoding): like
+ * scaledDotProductAttention(q, kBuf[..., :S, :], vBuf[..., :S, :]) without copying the
+ * slices. Not differentiable with respect to kBuf and vBuf beyond their first S rows.
+ * @param q (..., T, D); kBuf, vBuf (..., R, D) with the same leading dims and R >= S.
+ * @throws Error naming the shapes when they disagree or S is out of range.
+ */
+export function attentionOverCache(
+  q: Tensor,
+  kBuf: Tensor,
+  vBuf: Tensor,
+  S: number,
+  opts: AttentionOptions = {},
+): { out: Tensor; weights: Tensor | null } {
+  const lead = q.shape.slice(0, -2);
+  const [T, D] = q.shape.slice(-2);
+  const same = (x: Tensor): boolean =>
+    x.ndim === q.ndim &&
+    x.shape.slice(0, -2).every((d, i) => d === lead[i]) &&
+    x.shape[x.ndim - 1] === D;
+  const R = kBuf.shape[kBuf.ndim - 2];
+  if (
+    q.ndim < 2 ||
+    !same(kBuf) ||
+    !same(vBuf) ||
+    vBuf.shape[vBuf.ndim - 2] !== R ||
+    !Number.isInteger(S) ||
+    S < 0 ||
+    S > R
+  ) {
+    throw new Error(
+      `attentionOverCache: q ${fmtShape(q.shape)}, k ${fmtShape(kBuf.shape)}, v ${fmtShape(vBuf.shape)} with S ${S} do not match (expected k, v of shape (..., R >= S, ${D}))`,
+    );
+  }
+  const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: R, qOff: 0, kOff: 0, vOff: 0 };
+  return attentionOp(q, kBuf, vBuf, lead, T, S, D, layout, [...lead, T, D], opts);
 }
 
 /**
@@ -413,6 +455,7 @@ export function multiHeadAttention(
     ldk: k.shape[2],
     ldv: v.shape[2],
     ldo: H * D,
+    kvRows: S,
     qOff: qc,
     kOff: kc,
     vOff: vc,

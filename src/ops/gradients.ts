@@ -244,7 +244,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
   },
 
   attention({ inputs, attrs }, g, [gq, gk, gv]) {
-    const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo } = attrs;
+    const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo, kvRows } = attrs;
     const { qOff, kOff, vOff } = attrs;
     const [q, k, v] = inputs.map((t) => t!.f32);
     // Gradients in the inputs' own layout, at the same offsets (scratch when not needed).
@@ -271,6 +271,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       ldk,
       ldv,
       ldo,
+      kvRows,
     );
   },
 };

@@ -63,7 +63,7 @@ export interface OpAttrs {
   /**
    * inputs [q, k, v] (possibly the same tensor): fused scaled dot-product attention;
    * weights saved. q, k, v are read at element offsets qOff, kOff, vOff in the kernels'
-   * head layout (H, row strides ldq, ldk, ldv, ldo; see the attentionForward kernel).
+   * head layout (H, row strides ldq, ldk, ldv, ldo, kvRows; see the attentionForward kernel).
    */
   attention: {
     weights: Float32Array;
@@ -78,6 +78,7 @@ export interface OpAttrs {
     ldk: number;
     ldv: number;
     ldo: number;
+    kvRows: number;
     qOff: number;
     kOff: number;
     vOff: number;

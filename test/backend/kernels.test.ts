@@ -648,6 +648,7 @@ describe('native backend vs js', () => {
             D,
             D,
             D,
+            S,
           ),
         [
           { atol: 1e-5, rtol: 1e-4 },
@@ -697,6 +698,7 @@ describe('native backend vs js', () => {
             D,
             D,
             D,
+            S,
           ),
         tolB,
       );
@@ -781,6 +783,7 @@ describe('native backend vs js', () => {
           D,
           D,
           D,
+          S,
         );
         const outP = new Float32Array(N * T * C);
         const wP = new Float32Array(BH * T * S);
@@ -805,6 +808,7 @@ describe('native backend vs js', () => {
           ldkv,
           ldkv,
           C,
+          S,
         );
         const exact = { atol: 1e-6, rtol: 1e-6 };
         assertClose(wP, wD, exact, 'weights');
@@ -854,6 +858,7 @@ describe('native backend vs js', () => {
           D,
           D,
           D,
+          S,
         );
         be.attentionBackward(
           gq,
@@ -875,6 +880,7 @@ describe('native backend vs js', () => {
           ldkv,
           ldkv,
           C,
+          S,
         );
         const tolG = { atol: 1e-6, rtol: 1e-6 };
         assertClose(toDense(gq, N, H, T, D, ldq, 0), dq, tolG, 'dq');
@@ -904,6 +910,7 @@ describe('native backend vs js', () => {
             ldkv,
             ldkv,
             C,
+            S,
           );
           assertClose(outP, oj, { atol: 1e-5, rtol: 1e-4 }, 'native vs js, packed');
         }
@@ -939,6 +946,7 @@ describe('native backend vs js', () => {
       3 * C,
       3 * C,
       C,
+      S,
     );
     assert.throws(
       () =>
@@ -963,6 +971,7 @@ describe('native backend vs js', () => {
           3 * C,
           3 * C,
           C,
+          S,
         ),
       /v has/,
     );
@@ -989,6 +998,7 @@ describe('native backend vs js', () => {
           3 * C,
           3 * C,
           C,
+          S,
         ),
       /H must/,
     );

@@ -181,6 +181,34 @@ for (const name of backends) {
       });
     });
 
+    test('a KV cache grows in place past its capacity; decoding with grad falls back exactly', () => {
+      const mha = new MultiheadAttention(8, 2, { generator: new Generator(5) }).eval();
+      const L = 40;
+      const x = randn([2, L, 8], new Generator(6));
+      const full = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out); // (2, L, 8)
+      const cache: { k: Tensor | null; v: Tensor | null; len?: number } = { k: null, v: null };
+      const capacities = new Set<number>();
+      const steps: Tensor[] = [];
+      noGrad(() => {
+        for (let t = 0; t < L - 5; t++) {
+          const xt = F.slice(x, 1, t, t + 1);
+          steps.push(mha.forward(xt, xt, xt, {}, cache).out);
+          assert.equal(cache.len, t + 1);
+          assert.ok(cache.k!.shape[2] >= t + 1);
+          capacities.add(cache.k!.shape[2]);
+        }
+      });
+      assert.deepEqual([...capacities], [16, 32, 64], 'capacity doubles');
+      // The last steps with grad on: the cache is sliced to its valid rows and concatenated.
+      for (let t = L - 5; t < L; t++) {
+        const xt = F.slice(x, 1, t, t + 1);
+        steps.push(mha.forward(xt, xt, xt, {}, cache).out);
+        assert.equal(cache.k!.shape[2], t + 1);
+      }
+      for (let t = 0; t < L; t++)
+        assert.ok(maxAbsDiff(steps[t].f32, F.slice(full, 1, t, t + 1).f32) < 1e-5, `position ${t}`);
+    });
+
     test('KV-cached decoding equals uncached decoding (Seq2SeqTransformer, cross-attention cached)', () => {
       const m = tinySeq2Seq(10);
       noGrad(() => {
