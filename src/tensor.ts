@@ -398,8 +398,9 @@ export class StepArena {
     return this.heldBytes;
   }
 
-  /** `n` float32 elements of arbitrary contents for the running step. */
+  /** `n` float32 elements of arbitrary contents for the running step (zeros below 1024: not pooled). */
   alloc(n: number): Float32Array {
+    if (n < UNINIT_MIN) return new Float32Array(n); // small: V8's on-heap arrays are cheaper
     const cap = capacityOf(n);
     let ab = this.free.get(cap)?.pop();
     if (!ab) {
@@ -416,7 +417,9 @@ export class StepArena {
 
   /** Whether `data` lives in this arena's storage. */
   owns(data: Storage): boolean {
-    return this.owned.has(data.buffer);
+    // The arena hands out >= UNINIT_MIN elements; reading .buffer of a small (on-heap)
+    // typed array would make V8 move it off the heap.
+    return data.length >= UNINIT_MIN && this.owned.has(data.buffer);
   }
 
   /** Hands a buffer from `alloc` back before the step ends (autograd: a consumed gradient). */
