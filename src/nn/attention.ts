@@ -12,7 +12,7 @@
  */
 import { isGradEnabled } from '../autograd.js';
 import { defaultGenerator } from '../random.js';
-import { Tensor, fmtShape, zeros } from '../tensor.js';
+import { Tensor, currentArena, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear, xavierUniform, type InitOptions } from './layers.js';
 import { Module } from './module.js';
@@ -277,7 +277,11 @@ export class MultiheadAttention extends Module {
     weights: Tensor | null,
     opts: AttentionForwardOptions,
   ): { out: Tensor; weights: Tensor | null } {
-    if (this.captureWeights) this.lastWeights = weights;
+    if (this.captureWeights) {
+      // Kept past the step: copied out of a StepArena's storage.
+      this.lastWeights =
+        weights && currentArena() ? new Tensor(weights.f32.slice(), weights.shape) : weights;
+    }
     const y = this.outProj.forward(merged);
     let w: Tensor | null = null;
     if (opts.needWeights && weights) {

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setBackend } from '../../src/backend/index.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { MultiheadAttention } from '../../src/nn/attention.js';
 import * as F from '../../src/ops/index.js';
 import { Generator } from '../../src/random.js';
 import { StepArena, Tensor, randn } from '../../src/tensor.js';
@@ -108,6 +109,24 @@ for (const name of backends) {
       for (let i = 0; i < g.length; i++)
         assert.ok(Math.abs(g[i] - ref.f32[i]) <= 1e-4 * (1 + Math.abs(ref.f32[i])));
       assert.equal(w.f32.length, 64 * 64);
+    });
+
+    test('attention weights captured inside a step stay readable after it', () => {
+      const arena = new StepArena();
+      const mha = new MultiheadAttention(32, 2, { generator: new Generator(3) });
+      mha.captureWeights = true;
+      const x = randn([2, 20, 32], new Generator(4)); // weights (2, 2, 20, 20): 1600 elements
+      arena.run(() => {
+        mha.forward(x, x, x, { isCausal: true });
+      });
+      const w = mha.lastWeights!;
+      assert.equal(w.size, 2 * 2 * 20 * 20);
+      const row = Array.from(w.f32.subarray(20 * 5, 20 * 6)); // (b 0, h 0, t 5)
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5);
+      assert.ok(
+        row.slice(6).every((p) => p === 0),
+        'causal',
+      );
     });
 
     test('steps do not nest, and a failing step still releases its tensors', () => {
