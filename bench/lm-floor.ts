@@ -34,9 +34,9 @@ export function recordStepGemms(): Gemm[] {
   const be = backend() as { -readonly [K in keyof Backend]: Backend[K] };
   const { matmul, attentionForward, attentionBackward } = be;
   const gemms: Gemm[] = [];
-  be.matmul = (out, a, b, batch, M, N, K, transA, transB, sA, sB, beta) => {
-    gemms.push({ batch, M, N, K, transA, transB, beta });
-    matmul(out, a, b, batch, M, N, K, transA, transB, sA, sB, beta);
+  be.matmul = (out, a, b, batch, M, N, K, transA, transB, sA, sB, beta, bias) => {
+    gemms.push({ batch, M, N, K, transA, transB, beta }); // the product alone (no bias)
+    matmul(out, a, b, batch, M, N, K, transA, transB, sA, sB, beta, bias);
   };
   be.attentionForward = (...args) => {
     const [, , , , , , , , , BH, T, S, D] = args;

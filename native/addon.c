@@ -207,6 +207,10 @@ FN(js_matmul) {
   int tA = flag(&a, 7), tB = flag(&a, 8);
   int64_t sA = size(&a, 9, "strideA"), sB = size(&a, 10, "strideB");
   double beta = num(&a, 11, "beta");
+  /* Optional argument 12: bias (N), added to every output row. */
+  size_t bias_len = 0;
+  float *bias = a.argc > 12 ? typed(&a, 12, napi_float32_array, &bias_len, 1, "bias") : NULL;
+  if (bias) need(&a, bias_len, N, "bias");
   if (batch > 0) {
     need(&a, out_len, batch * M * N, "out");
     if (M * K > 0) need(&a, A__len, (batch - 1) * sA + M * K, "a");
@@ -215,7 +219,7 @@ FN(js_matmul) {
   if (!a.err && M * N * K > 0 && (M > 2147483647 || N > 2147483647 || K > 2147483647))
     fail(&a, "ERR_OUT_OF_RANGE", "matmul sizes must fit in int32");
   DONE();
-  k_matmul(out, A_, B_, batch, M, N, K, tA, tB, sA, sB, (float)beta);
+  k_matmul(out, A_, B_, batch, M, N, K, tA, tB, sA, sB, (float)beta, bias);
   return NULL;
 }
 

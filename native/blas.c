@@ -110,7 +110,17 @@ typedef struct {
   int64_t M, N, K, blk;
   int tA, tB, byRows;
   float beta;
+  const float *bias; /* added to every row after the product, or NULL */
 } split_ctx;
+
+/* out[m][n0 + j] += bias[n0 + j] for rows [m0, m1), columns [n0, n1); row stride ldo. */
+HOT static void add_bias(float *out, const float *bias, int64_t m0, int64_t m1, int64_t n0,
+                         int64_t n1, int64_t ldo) {
+  for (int64_t m = m0; m < m1; m++) {
+    float *o = out + m * ldo;
+    _Pragma("GCC ivdep") for (int64_t j = n0; j < n1; j++) o[j] += bias[j];
+  }
+}
 
 static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
   (void)tid;
@@ -121,10 +131,13 @@ static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
     const float *a = c->tA ? c->a + m0 : c->a + m0 * c->K;
     sgemm_ld(c->out + m0 * c->N, a, c->b, m1 - m0, c->N, c->K, c->tA, c->tB, c->beta, lda, ldb,
              c->N);
+    /* While this block of out is still in this core's cache. */
+    if (c->bias) add_bias(c->out, c->bias, m0, m1, 0, c->N, c->N);
   } else {
     int64_t n0 = b0 * c->blk, n1 = b1 * c->blk < c->N ? b1 * c->blk : c->N;
     const float *b = c->tB ? c->b + n0 * c->K : c->b + n0;
     sgemm_ld(c->out + n0, c->a, b, c->M, n1 - n0, c->K, c->tA, c->tB, c->beta, lda, ldb, c->N);
+    if (c->bias) add_bias(c->out, c->bias, 0, c->M, n0, n1, c->N);
   }
 }
 
@@ -159,22 +172,25 @@ static int gemm_grain(void) {
 }
 
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
-                  int transA, int transB, float beta, int may_split) {
+                  int transA, int transB, float beta, int may_split, const float *bias) {
   if (M == 0 || N == 0) return;
   if (K == 0) {
     if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
+    if (bias) add_bias(out, bias, 0, M, 0, N, N);
     return;
   }
   if (may_split && g_split_gemm && g_n_threads >= 2 && M * N * K >= SPLIT_GEMM_MIN) {
     /* Blocks of 16 rows (or columns); rows when M is large enough to give every thread
      * several blocks' worth, else columns. */
-    split_ctx c = {out, a, b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads, beta};
+    split_ctx c = {out,  a,      b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads,
+                   beta, bias};
     int64_t dim = c.byRows ? M : N;
     int64_t nb = (dim + c.blk - 1) / c.blk;
     pool_run_grain(split_range, &c, nb, nb >= 2, gemm_grain());
     return;
   }
   sgemm_ld(out, a, b, M, N, K, transA, transB, beta, transA ? M : K, transB ? K : N, N);
+  if (bias) add_bias(out, bias, 0, M, 0, N, N);
 }
 
 typedef struct {
@@ -183,6 +199,7 @@ typedef struct {
   int64_t M, N, K, sA, sB;
   int tA, tB, split;
   float beta;
+  const float *bias;
 } mm_ctx;
 
 static void mm_range(void *p, int64_t b, int64_t e, int tid) {
@@ -190,21 +207,22 @@ static void mm_range(void *p, int64_t b, int64_t e, int tid) {
   mm_ctx *c = p;
   for (int64_t i = b; i < e; i++)
     gemm1(c->out + i * c->M * c->N, c->a + i * c->sA, c->b + i * c->sB, c->M, c->N, c->K, c->tA,
-          c->tB, c->beta, c->split);
+          c->tB, c->beta, c->split, c->bias);
 }
 
 /* Batched GEMMs at most this big (M*N*K) run in parallel over the batch. */
 #define SMALL_GEMM (1 << 21)
 
 void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
-              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta) {
+              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta,
+              const float *bias) {
   if (batch <= 0) return;
   /* A stacked batch against one shared B is one tall GEMM. */
   if (batch > 1 && strideB == 0 && !transA && strideA == M * K) {
-    gemm1(out, a, b, batch * M, N, K, 0, transB, beta, 1);
+    gemm1(out, a, b, batch * M, N, K, 0, transB, beta, 1, bias);
     return;
   }
-  mm_ctx c = {out, a, b, M, N, K, strideA, strideB, transA, transB, 1, beta};
+  mm_ctx c = {out, a, b, M, N, K, strideA, strideB, transA, transB, 1, beta, bias};
   if (batch >= 2 && M * N * K <= SMALL_GEMM) {
     c.split = 0;
     run_gemm_region(mm_range, &c, batch, M * N * K);

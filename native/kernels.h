@@ -31,7 +31,8 @@ void k_set_slices_parallel(int on);
 /* 1 (default): split big GEMMs over the pool, OpenBLAS single-threaded; 0: OpenBLAS threads. */
 void k_set_split_gemm(int on);
 void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
-              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta);
+              int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta,
+              const float *bias);
 void k_attention_forward(float *out, float *weights, const float *q, const float *k,
                          const float *v, const float *mask, int64_t msB, int64_t msT,
                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,

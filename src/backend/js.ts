@@ -170,7 +170,7 @@ export const jsBackend: Backend = {
     /* single-threaded */
   },
 
-  matmul(out, a, b, batch, M, N, K, transA, transB, strideA, strideB, beta) {
+  matmul(out, a, b, batch, M, N, K, transA, transB, strideA, strideB, beta, bias) {
     const acc = new Float64Array(N);
     for (let bt = 0; bt < batch; bt++) {
       const ao = bt * strideA;
@@ -191,6 +191,7 @@ export const jsBackend: Backend = {
         const r = oo + i * N;
         if (beta === 0) for (let j = 0; j < N; j++) out[r + j] = acc[j];
         else for (let j = 0; j < N; j++) out[r + j] = beta * out[r + j] + acc[j];
+        if (bias) for (let j = 0; j < N; j++) out[r + j] += bias[j];
       }
     }
   },

@@ -40,6 +40,9 @@ export interface Kernels {
    * op(B) is (K, N): B[b] is stored (K, N), or (N, K) when transB.
    * out[b] is (M, N) at offset b*M*N. A[b] starts at b*strideA, B[b] at b*strideB
    * (a stride of 0 broadcasts one matrix over the batch). beta is 0 or 1.
+   * `bias` (N), when given, is then added to every row: out[b][m][n] += bias[n] (the
+   * native backend adds it to each block right after that block's product, while it is
+   * still in cache; nn.Linear's forward).
    */
   matmul(
     out: F32,
@@ -54,6 +57,7 @@ export interface Kernels {
     strideA: number,
     strideB: number,
     beta: number,
+    bias?: F32 | null,
   ): void;
 
   /**

@@ -108,19 +108,11 @@ export function linear(
     throw new Error(`linear: bias ${fmtShape(bias.shape)} does not match out_features ${allOut}`);
   }
   const N = x.size / inF;
-  const out = empty([...x.shape.slice(0, -1), outF]); // bias rows + GEMM, or GEMM (beta 0)
+  const out = empty([...x.shape.slice(0, -1), outF]); // GEMM (beta 0), bias added per block
   const o = out.f32;
-  let beta = 0;
-  if (bias && N > 0) {
-    o.set(bias.f32.subarray(r0, r1), 0);
-    // Fill the other rows by doubling copies (log2 N calls instead of N).
-    for (let filled = 1; filled < N; filled *= 2) {
-      o.copyWithin(filled * outF, 0, Math.min(filled, N - filled) * outF);
-    }
-    beta = 1;
-  }
   const w = weight.f32.subarray(r0 * inF, r1 * inF);
-  if (N > 0) backend().matmul(o, x.f32, w, 1, N, outF, inF, false, true, 0, 0, beta);
+  const b = bias ? bias.f32.subarray(r0, r1) : null;
+  if (N > 0) backend().matmul(o, x.f32, w, 1, N, outF, inF, false, true, 0, 0, 0, b);
   return record('linear', [x, weight, bias], out, {
     N,
     inFeatures: inF,

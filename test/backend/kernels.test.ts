@@ -188,6 +188,21 @@ describe('native backend vs js', () => {
               (be, [o]) => be.matmul(f32(o), a, b, 1, M, N, K, tA, tB, 0, 0, beta),
               { atol: 1e-6 * K + 1e-6, rtol: 1e-5 },
             );
+            // With a bias added to every row (the split paths add it per block).
+            const bias = rand(N);
+            const [withBias] = compare(
+              nb,
+              `matmul+bias ${M}x${N}x${K} tA=${tA} tB=${tB} beta=${beta}`,
+              [rand(M * N)],
+              (be, [o]) => be.matmul(f32(o), a, b, 1, M, N, K, tA, tB, 0, 0, beta, bias),
+              { atol: 1e-6 * K + 1e-6, rtol: 1e-5 },
+            );
+            if (beta === 0) {
+              const plain = new Float32Array(M * N);
+              nb.matmul(plain, a, b, 1, M, N, K, tA, tB, 0, 0, 0);
+              for (let i = 0; i < M * N; i++)
+                assert.equal(withBias[i], Math.fround(plain[i] + bias[i % N]), `bias at ${i}`);
+            }
           }
         }
       }
