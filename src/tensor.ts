@@ -376,7 +376,8 @@ function capacityOf(n: number): number {
  *
  * Storage is bucketed by capacity (8 classes per power of two), so steps whose shapes vary
  * (translation batches) still reuse buffers; when the arena holds more than `maxBytes`
- * (default: 4x the largest step seen) the free buffers are dropped.
+ * (default: twice the most storage a step has had in use at once) the free buffers are
+ * dropped.
  *
  * Source: the per-step allocation pattern of PyTorch's caching allocator and of
  * TensorFlow.js's `tf.tidy` scopes, for a garbage-collected host.
@@ -387,10 +388,10 @@ export class StepArena {
   private readonly owned = new WeakSet<ArrayBufferLike>();
   private tracked: Tensor[] = [];
   private heldBytes = 0;
-  private stepBytes = 0;
-  private peakStepBytes = 0;
+  private inUseBytes = 0;
+  private peakInUse = 0;
 
-  /** @param maxBytes cap on the bytes held between steps (default 4x the largest step). */
+  /** @param maxBytes cap on the bytes held between steps (default: 2x the most a step had in use). */
   constructor(private readonly maxBytes?: number) {}
 
   /** Bytes of storage the arena holds (in use or free). */
@@ -411,7 +412,8 @@ export class StepArena {
     }
     const view = new Float32Array(ab, 0, n);
     this.inUse.set(view, cap);
-    this.stepBytes += 4 * cap;
+    this.inUseBytes += 4 * cap;
+    if (this.inUseBytes > this.peakInUse) this.peakInUse = this.inUseBytes;
     return view;
   }
 
@@ -427,6 +429,7 @@ export class StepArena {
     const cap = this.inUse.get(view);
     if (cap === undefined) return;
     this.inUse.delete(view);
+    this.inUseBytes -= 4 * cap;
     this.pushFree(cap, view.buffer as ArrayBuffer);
   }
 
@@ -463,9 +466,8 @@ export class StepArena {
     this.tracked = [];
     for (const [view, cap] of this.inUse) this.pushFree(cap, view.buffer as ArrayBuffer);
     this.inUse.clear();
-    this.peakStepBytes = Math.max(this.peakStepBytes, this.stepBytes);
-    this.stepBytes = 0;
-    if (this.heldBytes > (this.maxBytes ?? 4 * this.peakStepBytes)) {
+    this.inUseBytes = 0;
+    if (this.heldBytes > (this.maxBytes ?? 2 * this.peakInUse)) {
       this.free.clear();
       this.heldBytes = 0;
     }
