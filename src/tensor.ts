@@ -376,8 +376,8 @@ function capacityOf(n: number): number {
  *
  * Storage is bucketed by capacity (8 classes per power of two), so steps whose shapes vary
  * (translation batches) still reuse buffers; when the arena holds more than `maxBytes`
- * (default: twice the most storage a step has had in use at once) the free buffers are
- * dropped.
+ * (default: twice the most storage a step has had in use at once), free buffers of the
+ * least recently used classes are dropped.
  *
  * Source: the per-step allocation pattern of PyTorch's caching allocator and of
  * TensorFlow.js's `tf.tidy` scopes, for a garbage-collected host.
@@ -390,6 +390,11 @@ export class StepArena {
   private heldBytes = 0;
   private inUseBytes = 0;
   private peakInUse = 0;
+  private steps = 0;
+  /** Step in which each capacity class was last handed out (for eviction). */
+  private readonly lastUsed = new Map<number, number>();
+  /** Allocations served from storage of an earlier allocation (reuse works when > 0). */
+  reused = 0;
 
   /** @param maxBytes cap on the bytes held between steps (default: 2x the most a step had in use). */
   constructor(private readonly maxBytes?: number) {}
@@ -403,8 +408,10 @@ export class StepArena {
   alloc(n: number): Float32Array {
     if (n < UNINIT_MIN) return new Float32Array(n); // small: V8's on-heap arrays are cheaper
     const cap = capacityOf(n);
+    this.lastUsed.set(cap, this.steps);
     let ab = this.free.get(cap)?.pop();
-    if (!ab) {
+    if (ab) this.reused++;
+    else {
       const b = Buffer.allocUnsafeSlow(4 * cap);
       ab = b.buffer as ArrayBuffer;
       this.owned.add(ab);
@@ -467,9 +474,22 @@ export class StepArena {
     for (const [view, cap] of this.inUse) this.pushFree(cap, view.buffer as ArrayBuffer);
     this.inUse.clear();
     this.inUseBytes = 0;
-    if (this.heldBytes > (this.maxBytes ?? 2 * this.peakInUse)) {
-      this.free.clear();
-      this.heldBytes = 0;
+    this.steps++;
+    // Over the cap: drop free buffers, least recently used capacity classes first.
+    const limit = this.maxBytes ?? 2 * this.peakInUse;
+    if (this.heldBytes > limit) {
+      const classes = [...this.free.keys()].sort(
+        (a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0),
+      );
+      for (const cap of classes) {
+        const list = this.free.get(cap)!;
+        while (list.length > 0 && this.heldBytes > limit) {
+          list.pop();
+          this.heldBytes -= 4 * cap;
+        }
+        if (list.length === 0) this.free.delete(cap);
+        if (this.heldBytes <= limit) break;
+      }
     }
   }
 }
