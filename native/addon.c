@@ -278,8 +278,10 @@ FN(js_unary_backward) {
   }
   if (op == UN_EXP || op == UN_SQRT || op == UN_TANH) need(&a, y_len, n, "y");
   if (op == UN_LOG || op == UN_RELU || op == UN_GELU || op == UN_GELU_TANH) need(&a, x_len, n, "x");
+  /* Optional argument 6: accumulate (default true); false overwrites dx. */
+  int accumulate = a.argc > 6 && !is_nullish(&a, 6) ? flag(&a, 6) : 1;
   DONE();
-  k_unary_backward(op, dx, dy, x, y, n);
+  k_unary_backward(op, dx, dy, x, y, n, accumulate);
   return NULL;
 }
 
@@ -401,8 +403,10 @@ FN(js_layer_norm_backward) {
   if (dweight) need(&a, dweight_len, C, "dweight");
   if (dbias) need(&a, dbias_len, C, "dbias");
   if (weight) need(&a, weight_len, C, "weight");
+  /* Optional argument 10: accumulate into dx (default true); false overwrites dx. */
+  int accumulate = a.argc > 10 && !is_nullish(&a, 10) ? flag(&a, 10) : 1;
   DONE();
-  k_layer_norm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd, N, C);
+  k_layer_norm_backward(dx, dweight, dbias, dy, x, weight, mean, rstd, N, C, accumulate);
   return NULL;
 }
 

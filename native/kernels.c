@@ -246,6 +246,7 @@ typedef struct {
   float *out;
   const float *x, *y, *dy;
   double s;
+  int overwrite; /* unary backward: dx = ... instead of dx += ... */
 } ew_ctx;
 
 HOT static void unary_range(void *p, int64_t b, int64_t e, int tid) {
@@ -299,6 +300,8 @@ HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
   ew_ctx *c = p;
   float *dx = c->out;
   const float *x = c->x, *y = c->y, *dy = c->dy;
+  /* Overwrite: zero this chunk first (in cache, on this thread), then accumulate. */
+  if (c->overwrite) memset(dx + b, 0, (size_t)(e - b) * sizeof(float));
   switch (c->op) {
     case UN_NEG:
       for (int64_t i = b; i < e; i++) dx[i] += -dy[i];
@@ -343,8 +346,8 @@ HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
 }
 
 void k_unary_backward(int op, float *dx, const float *dy, const float *x, const float *y,
-                      int64_t n) {
-  ew_ctx c = {.op = op, .out = dx, .x = x, .y = y, .dy = dy};
+                      int64_t n, int accumulate) {
+  ew_ctx c = {.op = op, .out = dx, .x = x, .y = y, .dy = dy, .overwrite = !accumulate};
   pool_for(unary_bwd_range, &c, n, op == UN_GELU || op == UN_GELU_TANH ? 8 : 1);
 }
 
@@ -644,7 +647,7 @@ HOT static void ln_bwd_dx_range(void *p, int64_t b, int64_t e, int tid) {
     for (int64_t i = 0; i < C; i++) {
       double xhat = (x[i] - m) * rs;
       double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
-      dx[i] = (float)(dx[i] + rs * (dn - s1 - xhat * s2));
+      dx[i] = (float)((c->accumulate ? dx[i] : 0.0f) + rs * (dn - s1 - xhat * s2));
     }
   }
 }
@@ -677,8 +680,8 @@ HOT static void ln_bwd_dw_range(void *p, int64_t b, int64_t e, int tid) {
 
 void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
                            const float *x, const float *weight, const float *mean,
-                           const float *rstd, int64_t N, int64_t C) {
-  row_ctx c = {.out = dx, .dweight = dweight, .dbias = dbias, .dy = dy, .x = x,
+                           const float *rstd, int64_t N, int64_t C, int accumulate) {
+  row_ctx c = {.accumulate = accumulate, .out = dx, .dweight = dweight, .dbias = dbias, .dy = dy, .x = x,
                .weight = weight, .mean = (float *)mean, .rstd = (float *)rstd, .rows = N,
                .cols = C};
   pool_for(ln_bwd_dx_range, &c, N, C * 4);

@@ -49,7 +49,7 @@ void k_binary(int op, float *out, const float *a, const float *b, int rank,
               const int64_t *shape, const int64_t *sa, const int64_t *sb);
 void k_unary(int op, float *out, const float *x, int64_t n);
 void k_unary_backward(int op, float *dx, const float *dy, const float *x, const float *y,
-                      int64_t n);
+                      int64_t n, int accumulate);
 void k_scalar(int op, float *out, const float *x, double s, int64_t n);
 void k_sum(float *out, const float *x, int64_t outer, int64_t dim, int64_t inner);
 void k_max(float *out, int32_t *argmax, const float *x, int64_t outer, int64_t dim,
@@ -64,7 +64,7 @@ void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
                           double eps);
 void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
                            const float *x, const float *weight, const float *mean,
-                           const float *rstd, int64_t N, int64_t C);
+                           const float *rstd, int64_t N, int64_t C, int accumulate);
 void k_embedding_forward(float *out, const float *weight, const int32_t *ids, int64_t N,
                          int64_t C);
 void k_embedding_backward(float *dweight, const float *dy, const int32_t *ids, int64_t N,

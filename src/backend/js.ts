@@ -208,8 +208,9 @@ export const jsBackend: Backend = {
     for (let i = 0; i < n; i++) out[i] = f(x[i]);
   },
 
-  unaryBackward(op, dx, dy, x, y, n) {
+  unaryBackward(op, dx, dy, x, y, n, accumulate = true) {
     const g = unaryGrad(op);
+    if (!accumulate) dx.fill(0, 0, n);
     for (let i = 0; i < n; i++) dx[i] += dy[i] * g(x[i], y[i]);
   },
 
@@ -305,7 +306,7 @@ export const jsBackend: Backend = {
     }
   },
 
-  layerNormBackward(dx, dweight, dbias, dy, x, weight, mean, rstd, N, C) {
+  layerNormBackward(dx, dweight, dbias, dy, x, weight, mean, rstd, N, C, accumulate = true) {
     for (let n = 0; n < N; n++) {
       const o = n * C;
       const m = mean[n];
@@ -326,7 +327,7 @@ export const jsBackend: Backend = {
       for (let c = 0; c < C; c++) {
         const xhat = (x[o + c] - m) * rs;
         const dn = weight ? dy[o + c] * weight[c] : dy[o + c];
-        dx[o + c] += rs * (dn - dnormMean - xhat * dnormXhatMean);
+        dx[o + c] = (accumulate ? dx[o + c] : 0) + rs * (dn - dnormMean - xhat * dnormXhatMean);
       }
     }
   },

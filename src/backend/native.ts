@@ -20,7 +20,15 @@ export interface NativeAddon {
   matmul: Kernels['matmul'];
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
   unary(op: number, out: F32, x: F32, n: number): void;
-  unaryBackward(op: number, dx: F32, dy: F32, x: F32, y: F32, n: number): void;
+  unaryBackward(
+    op: number,
+    dx: F32,
+    dy: F32,
+    x: F32,
+    y: F32,
+    n: number,
+    accumulate?: boolean,
+  ): void;
   scalar(op: number, out: F32, x: F32, s: number, n: number): void;
   sum: Kernels['sum'];
   max: Kernels['max'];
@@ -145,8 +153,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     unary(op, out, x, n) {
       addon.unary(opCode(UNARY, op, 'unary'), out, x, n);
     },
-    unaryBackward(op, dx, dy, x, y, n) {
-      addon.unaryBackward(opCode(UNARY, op, 'unary'), dx, dy, x, y, n);
+    unaryBackward(op, dx, dy, x, y, n, accumulate = true) {
+      addon.unaryBackward(opCode(UNARY, op, 'unary'), dx, dy, x, y, n, accumulate);
     },
     scalar(op, out, x, s, n) {
       addon.scalar(opCode(SCALAR, op, 'scalar'), out, x, s, n);

@@ -77,8 +77,19 @@ export interface Kernels {
   /** out[i] = op(x[i]) for i < n. */
   unary(op: UnaryOp, out: F32, x: F32, n: number): void;
 
-  /** dx[i] += dy[i] * op'(x[i]), where y = op(x) is given for ops whose derivative uses it. */
-  unaryBackward(op: UnaryOp, dx: F32, dy: F32, x: F32, y: F32, n: number): void;
+  /**
+   * dx[i] += dy[i] * op'(x[i]), where y = op(x) is given for ops whose derivative uses it.
+   * With accumulate false (default true), dx is overwritten (its contents may be arbitrary).
+   */
+  unaryBackward(
+    op: UnaryOp,
+    dx: F32,
+    dy: F32,
+    x: F32,
+    y: F32,
+    n: number,
+    accumulate?: boolean,
+  ): void;
 
   /** out[i] = x[i] op s. */
   scalar(op: ScalarOp, out: F32, x: F32, s: number, n: number): void;
@@ -119,7 +130,10 @@ export interface Kernels {
     C: number,
     eps: number,
   ): void;
-  /** Accumulates dx (N, C), dweight (C), dbias (C) (either may be null). */
+  /**
+   * Accumulates dx (N, C), dweight (C), dbias (C) (either may be null). With accumulate
+   * false (default true), dx is overwritten instead (its contents may be arbitrary).
+   */
   layerNormBackward(
     dx: F32,
     dweight: F32 | null,
@@ -131,6 +145,7 @@ export interface Kernels {
     rstd: F32,
     N: number,
     C: number,
+    accumulate?: boolean,
   ): void;
 
   /** out (N, C) = weight[ids[n]] for weight (V, C). Ids are checked by the caller. */

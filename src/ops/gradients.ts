@@ -20,12 +20,15 @@ type GradFn<K extends OpName> = (
 
 /**
  * Ops whose rules overwrite an input gradient buffer that autograd created for them
- * (`fresh[i]`), so it need not be zero-filled first: linear (dx by a beta-0 GEMM) and
- * cross-entropy (dlogits, the largest gradient of a language or translation model).
+ * (`fresh[i]`), so it need not be zero-filled first: linear (dx by a beta-0 GEMM),
+ * cross-entropy (dlogits, the largest gradient of a language or translation model), the
+ * element-wise unary ops (GELU's dx) and LayerNorm (dx; a fresh dweight/dbias is zeroed).
  */
 export const overwritesFreshGrads: ReadonlySet<OpName> = new Set<OpName>([
   'linear',
   'crossEntropy',
+  'unary',
+  'layerNorm',
 ]);
 
 function addInto(dst: Float32Array, src: Float32Array): void {
@@ -76,6 +79,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       be.matmul(dw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, overwrite ? 0 : 1);
     }
     if (gbias) {
+      if (fresh[2]) gbias.fill(0); // a computed (non-leaf) bias: its buffer starts arbitrary
       const tmp = new Float32Array(O);
       be.sum(tmp, g, 1, N, O);
       addInto(gbias.subarray(r0, r0 + O), tmp);
@@ -145,8 +149,8 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  unary({ inputs, out, attrs }, g, [gx]) {
-    if (gx) backend().unaryBackward(attrs.op, gx, g, inputs[0]!.f32, out.f32, g.length);
+  unary({ inputs, out, attrs }, g, [gx], fresh) {
+    if (gx) backend().unaryBackward(attrs.op, gx, g, inputs[0]!.f32, out.f32, g.length, !fresh[0]);
   },
 
   sum({ attrs }, g, [gx]) {
@@ -196,12 +200,16 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     if (gx) backend().logSoftmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
   },
 
-  layerNorm({ inputs, attrs }, g, [gx, gw, gb]) {
+  layerNorm({ inputs, attrs }, g, [gx, gw, gb], fresh) {
     const { N, C, mean, rstd } = attrs;
     const x = inputs[0]!.f32;
     const w = inputs[1] ? inputs[1].f32 : null;
+    // Without gx, dx is scratch (the kernel computes dweight/dbias alongside).
     const dx = gx ?? new Float32Array(N * C);
-    backend().layerNormBackward(dx, gw, gb, g, x, w, mean, rstd, N, C);
+    const overwrite = gx ? fresh[0] : true;
+    if (gw && fresh[1]) gw.fill(0);
+    if (gb && fresh[2]) gb.fill(0);
+    backend().layerNormBackward(dx, gw, gb, g, x, w, mean, rstd, N, C, !overwrite);
   },
 
   embedding({ attrs }, g, [gw]) {

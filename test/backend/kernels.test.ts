@@ -311,6 +311,17 @@ describe('native backend vs js', () => {
           (be, [dx]) => be.unaryBackward(op, f32(dx), dy, x, y, n),
           { atol: 1e-5, rtol: 1e-5 },
         );
+        // Overwrite mode: NaN in dx must not show through; equals accumulating into zeros.
+        const [over] = compare(
+          nb,
+          `unaryBackward overwrite ${op} n=${n}`,
+          [new Float32Array(n).fill(NaN)],
+          (be, [dx]) => be.unaryBackward(op, f32(dx), dy, x, y, n, false),
+          { atol: 1e-5, rtol: 1e-5 },
+        );
+        const zeroAcc = new Float32Array(n);
+        nb.unaryBackward(op, zeroAcc, dy, x, y, n);
+        assert.deepEqual(over, zeroAcc, `overwrite = accumulate into zeros (${op})`);
       }
     }
   });
@@ -477,6 +488,30 @@ describe('native backend vs js', () => {
               { atol: 2e-6 * N, rtol: 1e-5 },
             ],
           );
+          // Overwrite mode for dx: NaN in dx must not show through.
+          const [dxOver] = compare(
+            nb,
+            `${label} bwd overwrite`,
+            [new Float32Array(N * C).fill(NaN)],
+            (be, [dx]) =>
+              be.layerNormBackward(
+                f32(dx),
+                null,
+                null,
+                dy,
+                x,
+                w,
+                f32(mean),
+                f32(rstd),
+                N,
+                C,
+                false,
+              ),
+            { atol: 2e-5, rtol: 1e-5 },
+          );
+          const dxZero = new Float32Array(N * C);
+          nb.layerNormBackward(dxZero, null, null, dy, x, w, f32(mean), f32(rstd), N, C);
+          assert.deepEqual(dxOver, dxZero, `${label}: overwrite = accumulate into zeros`);
         }
       }
     }
