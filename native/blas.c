@@ -162,6 +162,17 @@ static int64_t split_gemm_min(void) {
  * their load balancing saves; measured (bench/profile-lm.ts, min of 5 runs) 37.6 ms a
  * case-1 step at 1 against 40.4 at 2 and 40.6 at 4, and 128x512x768 (A transposed) at
  * 181 GFLOP/s against 173 at 2. The chunks are still claimed dynamically. */
+/* TRANSFORMER_PAIR_GEMM=0 runs k_matmul2's GEMMs one after the other, split (A/B runs). */
+static int g_pair_gemm_env = -1;
+#define g_pair_gemm pair_gemm_on()
+static int pair_gemm_on(void) {
+  if (g_pair_gemm_env < 0) {
+    const char *e = getenv("TRANSFORMER_PAIR_GEMM");
+    g_pair_gemm_env = !(e && strcmp(e, "0") == 0);
+  }
+  return g_pair_gemm_env;
+}
+
 static int g_gemm_grain = -1;
 static int gemm_grain(void) {
   if (g_gemm_grain < 0) {
@@ -229,6 +240,43 @@ void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t
   } else {
     mm_range(&c, 0, batch, 0);
   }
+}
+
+/* ---------- two independent GEMMs at once ---------- */
+
+typedef struct {
+  float *out;
+  const float *a, *b;
+  int64_t M, N, K;
+  int tA, tB;
+  float beta;
+} gemm_job;
+
+static void pair_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  const gemm_job *j = p;
+  for (int64_t i = b; i < e; i++)
+    gemm1(j[i].out, j[i].a, j[i].b, j[i].M, j[i].N, j[i].K, j[i].tA, j[i].tB, j[i].beta, 0,
+          NULL);
+}
+
+/* Two GEMMs with no data dependence (a linear layer's dx and dweight): with 2 threads and
+ * both big enough to be split, each runs whole on its own thread (claimed dynamically),
+ * instead of each being split in halves one after the other: no operand is packed twice
+ * and each core streams only its own operands. Otherwise one after the other as k_matmul. */
+void k_matmul2(float *o1, const float *a1, const float *b1, int64_t M1, int64_t N1, int64_t K1,
+               int tA1, int tB1, float beta1, float *o2, const float *a2, const float *b2,
+               int64_t M2, int64_t N2, int64_t K2, int tA2, int tB2, float beta2) {
+  gemm_job j[2] = {{o1, a1, b1, M1, N1, K1, tA1, tB1, beta1},
+                   {o2, a2, b2, M2, N2, K2, tA2, tB2, beta2}};
+  const int64_t f1 = M1 * N1 * K1, f2 = M2 * N2 * K2;
+  if (g_pair_gemm && g_split_gemm && g_n_threads == 2 && f1 >= SPLIT_GEMM_MIN &&
+      f2 >= SPLIT_GEMM_MIN && f1 <= 2 * f2 && f2 <= 2 * f1 && K1 > 0 && K2 > 0) {
+    pool_run_grain(pair_range, j, 2, 1, 1);
+    return;
+  }
+  gemm1(o1, a1, b1, M1, N1, K1, tA1, tB1, beta1, 1, NULL);
+  gemm1(o2, a2, b2, M2, N2, K2, tA2, tB2, beta2, 1, NULL);
 }
 
 /* ---------- fused attention ---------- */

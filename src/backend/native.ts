@@ -49,6 +49,7 @@ export interface NativeAddon {
   adamw: Kernels['adamw'];
   dropoutMask: Kernels['dropoutMask'];
   adamwMulti: Kernels['adamwMulti'];
+  matmul2: Kernels['matmul2'];
   /** Sets OpenBLAS's thread count and the kernel pool's size together. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -192,6 +193,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     adamw: addon.adamw,
     dropoutMask: addon.dropoutMask,
     adamwMulti: addon.adamwMulti,
+    matmul2: addon.matmul2,
   };
 }
 

@@ -61,6 +61,33 @@ export interface Kernels {
   ): void;
 
   /**
+   * Two independent GEMMs (batch 1; operands and betas as matmul), as matmul would run them
+   * one after the other: out1 = op(a1) op(b1) + beta1 out1, then out2 likewise. The native
+   * backend runs the two at once, one per thread, when both are big (a linear layer's dx
+   * and dweight).
+   */
+  matmul2(
+    out1: F32,
+    a1: F32,
+    b1: F32,
+    M1: number,
+    N1: number,
+    K1: number,
+    transA1: boolean,
+    transB1: boolean,
+    beta1: number,
+    out2: F32,
+    a2: F32,
+    b2: F32,
+    M2: number,
+    N2: number,
+    K2: number,
+    transA2: boolean,
+    transB2: boolean,
+    beta2: number,
+  ): void;
+
+  /**
    * out[i] = a[ia] op b[ib] over the dense output `shape`; `aStrides`/`bStrides` are element
    * strides per output dimension (0 on a broadcast dimension). rank <= 6.
    */

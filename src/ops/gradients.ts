@@ -70,14 +70,18 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     const { N, inFeatures: I, outFeatures: O, rowStart: r0 } = attrs;
     const be = backend();
     const w = inputs[1]!.f32.subarray(r0 * I, (r0 + O) * I);
-    if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, fresh[0] ? 0 : 1);
+    const betaX = fresh[0] ? 0 : 1;
     if (gw) {
       const dw = gw.subarray(r0 * I, (r0 + O) * I);
       // A fresh buffer over a row range: the rows outside [r0, r0 + O) get their zeros.
       if (fresh[1] && dw.length !== gw.length) gw.fill(0);
-      const overwrite = fresh[1] && dw.length === gw.length;
-      be.matmul(dw, g, inputs[0]!.f32, 1, O, I, N, true, false, 0, 0, overwrite ? 0 : 1);
-    }
+      const betaW = fresh[1] && dw.length === gw.length ? 0 : 1;
+      const x = inputs[0]!.f32;
+      // dx = g w and dw += g^T x are independent: one call runs them side by side.
+      if (gx)
+        be.matmul2(gx, g, w, N, I, O, false, false, betaX, dw, g, x, O, I, N, true, false, betaW);
+      else be.matmul(dw, g, x, 1, O, I, N, true, false, 0, 0, betaW);
+    } else if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, betaX);
     if (gbias) {
       if (fresh[2]) gbias.fill(0); // a computed (non-leaf) bias: its buffer starts arbitrary
       const tmp = new Float32Array(O);
