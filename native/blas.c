@@ -305,15 +305,19 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
                 (int)c->ldq, k, (int)c->ldk, 0.0f, w, (int)S);
     for (int64_t t = 0; t < T; t++) {
       float *row = w + t * S;
+      /* Causal: keys s >= L are forbidden; their weights are exactly 0, so the softmax
+       * runs over the first L only (the same values as over the row with -inf there). */
+      int64_t L = S;
+      if (c->causal) {
+        L = t + off + 1 < 0 ? 0 : t + off + 1;
+        if (L > S) L = S;
+      }
       if (c->mask) {
         const float *mr = c->mask + b * c->msB + t * c->msT;
-        for (int64_t s = 0; s < S; s++) row[s] += mr[s];
+        for (int64_t s = 0; s < L; s++) row[s] += mr[s];
       }
-      if (c->causal) {
-        int64_t s0 = t + off + 1 < 0 ? 0 : t + off + 1;
-        for (int64_t s = s0; s < S; s++) row[s] = -INFINITY;
-      }
-      k_softmax_row(row, row, S);
+      if (L > 0) k_softmax_row(row, row, L);
+      if (L < S) memset(row + L, 0, (size_t)(S - L) * sizeof(float));
     }
     const float *pm = w;
     if (c->drop) {
@@ -388,12 +392,17 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     for (int64_t t = 0; t < T; t++) {
       float *dpr = dp + t * S, *ds = pd + t * S;
       const float *pr = w + t * S;
+      /* Trailing weights that are exactly 0 (causal rows, masked keys) have dS = 0 and add
+       * nothing to the sum: run the loops over the first L only. */
+      int64_t L = S;
+      while (L > 0 && pr[L - 1] == 0.0f) L--;
       if (dm)
-        for (int64_t s = 0; s < S; s++) dpr[s] *= dm[t * S + s];
+        for (int64_t s = 0; s < L; s++) dpr[s] *= dm[t * S + s];
       double sum = 0;
-      for (int64_t s = 0; s < S; s++) sum += (double)dpr[s] * pr[s];
-      for (int64_t s = 0; s < S; s++)
+      for (int64_t s = 0; s < L; s++) sum += (double)dpr[s] * pr[s];
+      for (int64_t s = 0; s < L; s++)
         ds[s] = pr[s] == 0 ? 0.0f : (float)(pr[s] * (dpr[s] - sum) * c->scale);
+      if (L < S) memset(ds + L, 0, (size_t)(S - L) * sizeof(float));
     }
     /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pd,
