@@ -21,6 +21,8 @@
  *     BH=8,   T=S=256, D=64: 3.0-3.7 / 5.8-7.0 / 6.0-7.4      -> pool, ~1.9x
  *   Sequential 2-thread GEMMs gain nothing at these sizes: OpenBLAS does not thread GEMMs
  *   below 64^3, so they leave a core idle.
+ * - Two independent big GEMMs (a linear layer's dx and dweight, k_matmul2) run side by side,
+ *   one whole 1-thread sgemm per thread, rather than each split in turn.
  * setSplitGemm(false) (benchmarks) restores OpenBLAS's own threading for comparison.
  */
 #include <cblas.h>

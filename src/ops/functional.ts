@@ -112,7 +112,10 @@ export function embedding(ids: Tensor, weight: Tensor): Tensor {
 
 /**
  * A dropout mask: each element 0 with probability p, else 1/(1-p) (inverted dropout,
- * Srivastava et al. 2014; Sec. 5.4), drawn from `gen`.
+ * Srivastava et al. 2014; Sec. 5.4). Counter-based, like PyTorch's Philox dropout: two
+ * uint32 draws of `gen` key a hash of the element index (backend dropoutMask), so the mask
+ * is the same on every backend and thread count, and `gen` advances by exactly two draws.
+ * @returns Float32Array (n) of 0 and 1/(1-p).
  */
 export function dropoutMask(n: number, p: number, gen: Generator): Float32Array {
   const m = uninitF32(n);
