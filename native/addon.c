@@ -601,6 +601,8 @@ FN(js_attention_backward) {
   double scale = num(&a, 13, "scale");
   ATT_LAYOUT(14);
   int64_t kvRows = kv_rows(&a, 19, S);
+  /* Optional argument 20: accumulate into dq, dk, dv (default true); false overwrites. */
+  int accumulate = a.argc > 20 && !is_nullish(&a, 20) ? flag(&a, 20) : 1;
   need_heads(&a, dq_len, BH, H, T, D, ldq, "dq");
   need_heads(&a, dout_len, BH, H, T, D, ldo, "dout");
   need_heads(&a, q_len, BH, H, T, D, ldq, "q");
@@ -614,7 +616,7 @@ FN(js_attention_backward) {
     fail(&a, "ERR_OUT_OF_RANGE", "attention sizes must fit in int32");
   DONE();
   k_attention_backward(dq, dk, dv, dout, q, k, v, weights, drop, BH, T, S, D, (float)scale, H,
-                       ldq, ldk, ldv, ldo, kvRows);
+                       ldq, ldk, ldv, ldo, kvRows, accumulate);
   return NULL;
 }
 

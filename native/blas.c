@@ -288,6 +288,7 @@ typedef struct {
   const float *q, *k, *v, *mask, *drop, *dout, *w;
   int64_t msB, msT, T, S, D, H, ldq, ldk, ldv, ldo, kvRows;
   float scale;
+  float gbeta; /* backward: 1 accumulates into dq, dk, dv; 0 overwrites their slices */
   int causal;
 } att_ctx;
 
@@ -389,7 +390,7 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       pm = pd;
     }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pm,
-                (int)S, dout, ldo, 1.0f, dv, ldv);
+                (int)S, dout, ldo, c->gbeta, dv, ldv);
     /* dS = P * (dP - sum(dP * P)) * scale, with dP = dP_drop * dropMask; into pd. */
     for (int64_t t = 0; t < T; t++) {
       float *dpr = dp + t * S, *ds = pd + t * S;
@@ -408,9 +409,9 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     }
     /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pd,
-                (int)S, k, ldk, 1.0f, dq, ldq);
+                (int)S, k, ldk, c->gbeta, dq, ldq);
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pd,
-                (int)S, q, ldq, 1.0f, dk, ldk);
+                (int)S, q, ldq, c->gbeta, dk, ldk);
   }
 }
 
@@ -418,10 +419,11 @@ void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
                           const float *k, const float *v, const float *weights,
                           const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                           float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo, int64_t kvRows) {
+                          int64_t ldo, int64_t kvRows, int accumulate) {
   if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
   att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
                .w = weights, .drop = drop, .T = T, .S = S, .D = D, .H = H, .ldq = ldq,
-               .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale};
+               .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale,
+               .gbeta = accumulate ? 1.0f : 0.0f};
   run_gemm_region(att_bwd_range, &c, BH, T * S * D);
 }

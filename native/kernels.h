@@ -45,7 +45,7 @@ void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
                           const float *k, const float *v, const float *weights,
                           const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
                           float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo, int64_t kvRows);
+                          int64_t ldo, int64_t kvRows, int accumulate);
 
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,

@@ -7,7 +7,7 @@
  * ACCUMULATES (+=) into the zero-initialised gradient buffers of its inputs.
  */
 import { backend } from './backend/index.js';
-import { gradients, overwritesFreshGrads } from './ops/gradients.js';
+import { gradients, overwritesFreshGrads, packedAttention } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
 import { Tensor, currentArena, fmtShape, uninitF32 } from './tensor.js';
 
@@ -186,7 +186,10 @@ export function backward(root: Tensor, grad?: Tensor): void {
         // The rule overwrites a buffer made for it (no zero fill), unless the same tensor
         // is another input of this node too (its second gradient then accumulates).
         const leaf = inp.node === null;
-        const skipZero = overwrites && !leaf && inputs.indexOf(inp) === inputs.lastIndexOf(inp);
+        // Attention overwrites only a packed q/k/v projection (written whole).
+        const unique = inputs.indexOf(inp) === inputs.lastIndexOf(inp);
+        const skipZero =
+          overwrites && !leaf && (node.op === 'attention' ? packedAttention(node) : unique);
         s = { buf: skipZero ? takeUninit(inp.size) : takeZeroed(inp.size, leaf), owned: true };
         fresh[i] = skipZero;
         grads.set(inp, s);

@@ -468,8 +468,21 @@ export const jsBackend: Backend = {
     ldv,
     ldo,
     kvRows,
+    accumulate = true,
   ) {
     const dp = new Float64Array(S);
+    if (!accumulate) {
+      // Overwrite: zero every slice's elements first (the loops below accumulate).
+      for (let b = 0; b < BH; b++) {
+        const n = Math.floor(b / H);
+        const hd = (b % H) * D;
+        for (let t = 0; t < T; t++) dq.fill(0, (n * T + t) * ldq + hd, (n * T + t) * ldq + hd + D);
+        for (let s = 0; s < S; s++) {
+          dk.fill(0, (n * kvRows + s) * ldk + hd, (n * kvRows + s) * ldk + hd + D);
+          dv.fill(0, (n * kvRows + s) * ldv + hd, (n * kvRows + s) * ldv + hd + D);
+        }
+      }
+    }
     for (let b = 0; b < BH; b++) {
       const n = Math.floor(b / H);
       const hd = (b % H) * D;

@@ -262,6 +262,8 @@ export interface Kernels {
    * Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax), in the
    * head layout of attentionForward (dq like q with ldq, dk/dv like k/v, dout like out).
    * dq, dk, dv may be views into one buffer at different column offsets (disjoint elements).
+   * With accumulate false (default true) each slice's elements of dq, dk, dv are
+   * overwritten instead; elements outside the layout are left as they are.
    */
   attentionBackward(
     dq: F32,
@@ -284,6 +286,7 @@ export interface Kernels {
     ldv: number,
     ldo: number,
     kvRows: number,
+    accumulate?: boolean,
   ): void;
 
   /**

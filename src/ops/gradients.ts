@@ -29,7 +29,35 @@ export const overwritesFreshGrads: ReadonlySet<OpName> = new Set<OpName>([
   'crossEntropy',
   'unary',
   'layerNorm',
+  'attention',
 ]);
+
+/**
+ * Whether an attention node reads q, k and v from one tensor laid out exactly as a packed
+ * self-attention projection (B, T, 3 H D) with q, k, v at column offsets 0, HD, 2HD: its
+ * backward then writes every element of that tensor's gradient once, so autograd may hand
+ * it a fresh buffer though the tensor is three of its inputs.
+ */
+export function packedAttention(node: GradNode): boolean {
+  if (node.op !== 'attention') return false;
+  const [q, k, v] = node.inputs;
+  const a = (node as GradNode<'attention'>).attrs;
+  const C = a.H * a.D;
+  return (
+    q !== null &&
+    q === k &&
+    k === v &&
+    a.T === a.S &&
+    a.kvRows === a.S &&
+    a.qOff === 0 &&
+    a.kOff === C &&
+    a.vOff === 2 * C &&
+    a.ldq === 3 * C &&
+    a.ldk === 3 * C &&
+    a.ldv === 3 * C &&
+    (a.BH / a.H) * a.T * 3 * C === q.size
+  );
+}
 
 function addInto(dst: Float32Array, src: Float32Array): void {
   backend().binary('add', dst, dst, src, [dst.length], [1], [1]);
@@ -255,8 +283,11 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     );
   },
 
-  attention({ inputs, attrs }, g, [gq, gk, gv]) {
+  attention(node, g, [gq, gk, gv], fresh) {
+    const { inputs, attrs } = node;
     const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo, kvRows } = attrs;
+    // A fresh packed (B, T, 3C) projection is written whole by the kernel: no zero fill.
+    const overwrite = fresh[0] && packedAttention(node);
     const { qOff, kOff, vOff } = attrs;
     const [q, k, v] = inputs.map((t) => t!.f32);
     // Gradients in the inputs' own layout, at the same offsets (scratch when not needed).
@@ -284,6 +315,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       ldv,
       ldo,
       kvRows,
+      !overwrite,
     );
   },
 };

@@ -1131,6 +1131,85 @@ describe('native backend vs js', () => {
     }
   });
 
+  ntest(
+    'attentionBackward overwrite on a packed q/k/v buffer equals accumulating into zeros',
+    (nb) => {
+      const [B, H, T, D] = [2, 3, 6, 4];
+      const C = H * D;
+      const BH = B * H;
+      const qkv = rand(B * T * 3 * C);
+      const dout = rand(B * T * C);
+      const drop = rand(BH * T * T, 0, 1).map((u) => (u < 0.2 ? 0 : 1.25));
+      for (const be of [jsBackend, nb]) {
+        const out = new Float32Array(B * T * C);
+        const w = new Float32Array(BH * T * T);
+        const fwd = (): void =>
+          be.attentionForward(
+            out,
+            w,
+            qkv,
+            qkv.subarray(C),
+            qkv.subarray(2 * C),
+            null,
+            0,
+            0,
+            drop,
+            BH,
+            T,
+            T,
+            D,
+            0.5,
+            true,
+            H,
+            3 * C,
+            3 * C,
+            3 * C,
+            C,
+            T,
+          );
+        fwd();
+        const run = (g: Float32Array, accumulate: boolean): Float32Array => {
+          be.attentionBackward(
+            g,
+            g.subarray(C),
+            g.subarray(2 * C),
+            dout,
+            qkv,
+            qkv.subarray(C),
+            qkv.subarray(2 * C),
+            w,
+            drop,
+            BH,
+            T,
+            T,
+            D,
+            0.5,
+            H,
+            3 * C,
+            3 * C,
+            3 * C,
+            C,
+            T,
+            accumulate,
+          );
+          return g;
+        };
+        const acc = run(new Float32Array(qkv.length), true);
+        const over = run(new Float32Array(qkv.length).fill(NaN), false);
+        assert.ok(
+          over.every((x) => Number.isFinite(x)),
+          `${be.name}: every element written`,
+        );
+        assertClose(
+          over,
+          acc,
+          { atol: 1e-6, rtol: 1e-6 },
+          `${be.name}: overwrite = accumulate into zeros`,
+        );
+      }
+    },
+  );
+
   ntest('matmul2: equals two matmul calls (side by side when big, in turn when small)', (nb) => {
     // A linear layer's backward: dx (N, I) = g (N, O) w (O, I); dw (O, I) += g^T x.
     for (const [N, I, O] of [
