@@ -12,6 +12,13 @@ export interface ParamGroup {
   weightDecay?: number;
 }
 
+/** One parameter to update: its values, its gradient, and its state key ("group.index"). */
+interface ParamUpdate {
+  p: Float32Array;
+  g: Float32Array;
+  key: string;
+}
+
 /** Base optimizer: groups, learning rate (settable by schedules), zeroGrad, state I/O. */
 export abstract class Optimizer {
   readonly groups: Required<ParamGroup>[];
@@ -41,19 +48,17 @@ export abstract class Optimizer {
   /** Apply one update from the parameters' current gradients (parameters without grad are skipped). */
   step(): void {
     this.stepCount++;
-    this.groups.forEach((g, gi) =>
+    this.groups.forEach((g, gi) => {
+      const items: ParamUpdate[] = [];
       g.params.forEach((p, pi) => {
-        if (p.grad) this.update(p.f32, p.grad.f32, g.weightDecay, `${gi}.${pi}`);
-      }),
-    );
+        if (p.grad) items.push({ p: p.f32, g: p.grad.f32, key: `${gi}.${pi}` });
+      });
+      if (items.length > 0) this.updateGroup(items, g.weightDecay);
+    });
   }
 
-  protected abstract update(
-    p: Float32Array,
-    g: Float32Array,
-    weightDecay: number,
-    key: string,
-  ): void;
+  /** Update the parameters of one group that have a gradient (key: "group.index"). */
+  protected abstract updateGroup(items: readonly ParamUpdate[], weightDecay: number): void;
 
   /** Per-parameter state buffers by key, for checkpoints. */
   abstract state(): Map<string, Float32Array>;
@@ -99,18 +104,20 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly nesterov: boolean;
 
-  protected update(p: Float32Array, grad: Float32Array, wd: number, key: string): void {
-    const n = p.length;
-    let b = this.buf.get(key);
-    const first = !b;
-    if (!b) this.buf.set(key, (b = new Float32Array(n)));
-    for (let i = 0; i < n; i++) {
-      let d = grad[i] + wd * p[i];
-      if (this.momentum !== 0) {
-        b[i] = first ? d : this.momentum * b[i] + (1 - this.dampening) * d;
-        d = this.nesterov ? d + this.momentum * b[i] : b[i];
+  protected updateGroup(items: readonly ParamUpdate[], wd: number): void {
+    for (const { p, g: grad, key } of items) {
+      const n = p.length;
+      let b = this.buf.get(key);
+      const first = !b;
+      if (!b) this.buf.set(key, (b = new Float32Array(n)));
+      for (let i = 0; i < n; i++) {
+        let d = grad[i] + wd * p[i];
+        if (this.momentum !== 0) {
+          b[i] = first ? d : this.momentum * b[i] + (1 - this.dampening) * d;
+          d = this.nesterov ? d + this.momentum * b[i] : b[i];
+        }
+        p[i] -= this.lr * d;
       }
-      p[i] -= this.lr * d;
     }
   }
   state(): Map<string, Float32Array> {
@@ -185,45 +192,32 @@ export class AdamW extends Optimizer {
     return wd;
   }
   /**
-   * One update of every parameter that has a gradient: one multi-tensor kernel call per
-   * group (backend adamwMulti), rather than a call per parameter.
+   * One multi-tensor kernel call (backend adamwMulti) for the group's parameters, rather
+   * than a call per parameter.
    */
-  override step(): void {
-    this.stepCount++;
-    const be = backend();
-    this.groups.forEach((g, gi) => {
-      const ps: Float32Array[] = [];
-      const gs: Float32Array[] = [];
-      const ms: Float32Array[] = [];
-      const vs: Float32Array[] = [];
-      g.params.forEach((p, pi) => {
-        if (!p.grad) return;
-        const [m, v] = this.moments(`${gi}.${pi}`, p.size);
-        ps.push(p.f32);
-        gs.push(this.effectiveGrad(p.f32, p.grad.f32, g.weightDecay));
-        ms.push(m);
-        vs.push(v);
-      });
-      if (ps.length === 0) return;
-      const wd = this.decoupledDecay(g.weightDecay);
-      be.adamwMulti(ps, gs, ms, vs, this.lr, this.beta1, this.beta2, this.eps, wd, this.stepCount);
-    });
-  }
-  protected update(p: Float32Array, g: Float32Array, wd: number, key: string): void {
-    const [m, v] = this.moments(key, p.length);
-    const grad = this.effectiveGrad(p, g, wd);
-    const d = this.decoupledDecay(wd);
-    backend().adamw(
-      p,
-      grad,
-      m,
-      v,
-      p.length,
+  protected updateGroup(items: readonly ParamUpdate[], weightDecay: number): void {
+    const ps: Float32Array[] = [];
+    const gs: Float32Array[] = [];
+    const ms: Float32Array[] = [];
+    const vs: Float32Array[] = [];
+    for (const { p, g, key } of items) {
+      const [m, v] = this.moments(key, p.length);
+      ps.push(p);
+      gs.push(this.effectiveGrad(p, g, weightDecay));
+      ms.push(m);
+      vs.push(v);
+    }
+    const wd = this.decoupledDecay(weightDecay);
+    backend().adamwMulti(
+      ps,
+      gs,
+      ms,
+      vs,
       this.lr,
       this.beta1,
       this.beta2,
       this.eps,
-      d,
+      wd,
       this.stepCount,
     );
   }
