@@ -190,7 +190,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
         const unique = inputs.indexOf(inp) === inputs.lastIndexOf(inp);
         const skipZero =
           overwrites && !leaf && (node.op === 'attention' ? packedAttention(node) : unique);
-        s = { buf: skipZero ? takeUninit(inp.size) : takeZeroed(inp.size, leaf), owned: true };
+        s = { buf: takeGrad(inp.size, leaf, !skipZero), owned: true };
         fresh[i] = skipZero;
         grads.set(inp, s);
       } else own(s);
@@ -235,25 +235,21 @@ const POOL_MIN_LENGTH = 1024;
 const pool = new Map<number, Float32Array[]>();
 let poolBytes = 0;
 
-/** A gradient buffer of arbitrary contents, for rules that overwrite it (non-leaf only). */
-function takeUninit(n: number): Float32Array {
+/**
+ * A gradient buffer of n elements, zero-filled when `zero` (else arbitrary, for rules that
+ * overwrite it): from the running StepArena unless it is a leaf's (a leaf's .grad outlives
+ * the step), else a recycled buffer, else a new one.
+ */
+function takeGrad(n: number, leaf: boolean, zero: boolean): Float32Array {
   const arena = currentArena();
-  if (arena !== null && n >= POOL_MIN_LENGTH) return arena.alloc(n);
-  const b = pool.get(n)?.pop();
-  if (!b) return uninitF32(n);
-  poolBytes -= 4 * n;
-  return b;
-}
-
-function takeZeroed(n: number, leaf: boolean): Float32Array {
-  const arena = currentArena();
-  if (arena !== null && !leaf && n >= POOL_MIN_LENGTH) return arena.alloc(n).fill(0);
-  const list = pool.get(n);
-  const b = list?.pop();
-  if (!b) return new Float32Array(n);
-  poolBytes -= 4 * n;
-  b.fill(0);
-  return b;
+  let b: Float32Array | undefined;
+  if (arena !== null && !leaf) b = arena.alloc(n);
+  else {
+    b = pool.get(n)?.pop();
+    if (b) poolBytes -= 4 * n;
+    else return zero ? new Float32Array(n) : uninitF32(n);
+  }
+  return zero ? b.fill(0) : b;
 }
 
 function recycle(b: Float32Array): void {
