@@ -149,40 +149,20 @@ static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
  * (<= 4.2M) run whole on the caller: measured on bench/run.ts --case generate, splitting
  * those cost more in pool wake-ups than it saved (matmul time 433-473 ms at 1M versus
  * 274-288 ms at 16M per 256 tokens, on the shared 2-core machine). */
-static int64_t g_split_min = -1;
-static int64_t split_gemm_min(void) {
-  if (g_split_min < 0) {
-    const char *e = getenv("TRANSFORMER_SPLIT_GEMM_MIN");
-    g_split_min = e && *e ? (int64_t)atoll(e) : (1 << 23);
-  }
-  return g_split_min;
-}
-#define SPLIT_GEMM_MIN split_gemm_min()
+static int64_t g_split_min = ENV_UNSET;
+#define SPLIT_GEMM_MIN env_int64("TRANSFORMER_SPLIT_GEMM_MIN", 1 << 23, &g_split_min)
 
 /* Chunks per thread of a split GEMM (TRANSFORMER_GEMM_GRAIN overrides it). 1: each chunk
  * is one sgemm that packs the shared operand again, so more chunks cost more packing than
  * their load balancing saves; measured (bench/profile-lm.ts, min of 5 runs) 37.6 ms a
  * case-1 step at 1 against 40.4 at 2 and 40.6 at 4, and 128x512x768 (A transposed) at
  * 181 GFLOP/s against 173 at 2. The chunks are still claimed dynamically. */
-/* TRANSFORMER_PAIR_GEMM=0 runs k_matmul2's GEMMs one after the other, split (A/B runs). */
-static int g_pair_gemm_env = -1;
-#define g_pair_gemm pair_gemm_on()
-static int pair_gemm_on(void) {
-  if (g_pair_gemm_env < 0) {
-    const char *e = getenv("TRANSFORMER_PAIR_GEMM");
-    g_pair_gemm_env = !(e && strcmp(e, "0") == 0);
-  }
-  return g_pair_gemm_env;
-}
+static int64_t g_gemm_grain = ENV_UNSET;
+#define GEMM_GRAIN ((int)env_int64("TRANSFORMER_GEMM_GRAIN", 1, &g_gemm_grain))
 
-static int g_gemm_grain = -1;
-static int gemm_grain(void) {
-  if (g_gemm_grain < 0) {
-    const char *e = getenv("TRANSFORMER_GEMM_GRAIN");
-    g_gemm_grain = e && *e ? atoi(e) : 1;
-  }
-  return g_gemm_grain;
-}
+/* TRANSFORMER_PAIR_GEMM=0 runs k_matmul2's GEMMs one after the other, split (A/B runs). */
+static int64_t g_pair_gemm = ENV_UNSET;
+#define PAIR_GEMM (env_int64("TRANSFORMER_PAIR_GEMM", 1, &g_pair_gemm) != 0)
 
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split, const float *bias) {
@@ -199,7 +179,7 @@ static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t
                    beta, bias};
     int64_t dim = c.byRows ? M : N;
     int64_t nb = (dim + c.blk - 1) / c.blk;
-    pool_run_grain(split_range, &c, nb, nb >= 2, gemm_grain());
+    pool_run_grain(split_range, &c, nb, nb >= 2, GEMM_GRAIN);
     return;
   }
   sgemm_ld(out, a, b, M, N, K, transA, transB, beta, transA ? M : K, transB ? K : N, N);
@@ -272,7 +252,7 @@ void k_matmul2(float *o1, const float *a1, const float *b1, int64_t M1, int64_t 
   gemm_job j[2] = {{o1, a1, b1, M1, N1, K1, tA1, tB1, beta1},
                    {o2, a2, b2, M2, N2, K2, tA2, tB2, beta2}};
   const int64_t f1 = M1 * N1 * K1, f2 = M2 * N2 * K2;
-  if (g_pair_gemm && g_split_gemm && g_n_threads == 2 && f1 >= SPLIT_GEMM_MIN &&
+  if (PAIR_GEMM && g_split_gemm && g_n_threads == 2 && f1 >= SPLIT_GEMM_MIN &&
       f2 >= SPLIT_GEMM_MIN && f1 <= 2 * f2 && f2 <= 2 * f1 && K1 > 0 && K2 > 0) {
     pool_run_grain(pair_range, j, 2, 1, 1);
     return;

@@ -20,28 +20,24 @@
 #ifndef SPIN_NS_DEFAULT
 #define SPIN_NS_DEFAULT 100000
 #endif
-static int64_t g_spin_ns = -1;
-
-static int64_t spin_ns(void) {
-  if (g_spin_ns < 0) {
-    const char *e = getenv("TRANSFORMER_SPIN_US");
-    g_spin_ns = e && *e ? (int64_t)atol(e) * 1000 : SPIN_NS_DEFAULT;
-  }
-  return g_spin_ns;
-}
-#define SPIN_NS spin_ns()
+static int64_t g_spin_us = ENV_UNSET;
+#define SPIN_NS (env_int64("TRANSFORMER_SPIN_US", SPIN_NS_DEFAULT / 1000, &g_spin_us) * 1000)
 
 #ifndef POOL_MIN_WORK_DEFAULT
 #define POOL_MIN_WORK_DEFAULT (1 << 16)
 #endif
-static int64_t g_min_work = -1;
+static int64_t g_min_work = ENV_UNSET;
 
 int64_t pool_min_work(void) {
-  if (g_min_work < 0) {
-    const char *e = getenv("TRANSFORMER_POOL_MIN_WORK");
-    g_min_work = e && *e ? (int64_t)atoll(e) : POOL_MIN_WORK_DEFAULT;
+  return env_int64("TRANSFORMER_POOL_MIN_WORK", POOL_MIN_WORK_DEFAULT, &g_min_work);
+}
+
+int64_t env_int64(const char *name, int64_t dflt, int64_t *cache) {
+  if (*cache == ENV_UNSET) {
+    const char *e = getenv(name);
+    *cache = e && *e ? (int64_t)atoll(e) : dflt;
   }
-  return g_min_work;
+  return *cache;
 }
 
 /* Chunks per thread: a job of n items is cut in min(n, threads * GRAIN) chunks that the

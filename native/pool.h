@@ -17,6 +17,13 @@
 /** Runs items [begin, end) on thread `tid` (0 = the caller). */
 typedef void (*pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 
+/** Unset value of an env_int64 cache. */
+#define ENV_UNSET INT64_MIN
+
+/** The integer in environment variable `name` (a tuning override for benchmarks), else
+ * `dflt`; read once into *cache (initialize it to ENV_UNSET). */
+int64_t env_int64(const char *name, int64_t dflt, int64_t *cache);
+
 /** Maximum pool size (threads including the caller). */
 #define POOL_MAX_THREADS 64
 
