@@ -80,7 +80,15 @@ export function makeLM(
   return { model, opt };
 }
 
-const arenas = new WeakMap<DecoderLM, StepArena>();
+/**
+ * The StepArena a benchmark step runs in, as the Trainer runs its steps; null when
+ * TRANSFORMER_NO_ARENA=1 (to compare).
+ */
+export function benchArena(): StepArena | null {
+  return process.env.TRANSFORMER_NO_ARENA === '1' ? null : new StepArena();
+}
+
+const arenas = new WeakMap<DecoderLM, StepArena | null>();
 
 /**
  * One training step, as the Trainer runs it (in a StepArena, so activations and gradients
@@ -96,8 +104,7 @@ export function lmStep(model: DecoderLM, opt: AdamW, x: Tensor, y: Tensor): numb
     opt.step();
     return loss.item();
   };
-  if (process.env.TRANSFORMER_NO_ARENA === '1') return step();
   let arena = arenas.get(model);
-  if (!arena) arenas.set(model, (arena = new StepArena()));
-  return arena.run(step);
+  if (arena === undefined) arenas.set(model, (arena = benchArena()));
+  return arena ? arena.run(step) : step();
 }

@@ -12,10 +12,11 @@ import { setBackend } from '../src/backend/index.js';
 import { Seq2SeqTransformer } from '../src/models/seq2seq.js';
 import * as F from '../src/ops/index.js';
 import { Generator } from '../src/random.js';
-import { StepArena, randint } from '../src/tensor.js';
+import { randint } from '../src/tensor.js';
 import { Adam } from '../src/train/optim.js';
 import type { CaseResult, Row } from './matmul.js';
 import { bestPeer, median, r2, timeMs } from './peer.js';
+import { benchArena } from './lm-common.js';
 
 const V = 8000;
 const B = 32;
@@ -48,8 +49,7 @@ export function makeSeq2SeqStep(): () => void {
     tgtOut: randint(1, V, [B * L], gen),
   }));
   let i = 0;
-  // As the Trainer runs a step: in a StepArena (TRANSFORMER_NO_ARENA=1 turns it off).
-  const arena = process.env.TRANSFORMER_NO_ARENA === '1' ? null : new StepArena();
+  const arena = benchArena();
   const step = (): void => {
     const { src, tgtIn, tgtOut } = batches[i++ % batches.length];
     opt.zeroGrad();
