@@ -36,6 +36,20 @@ function f8e4m3ToNumber(b: number): number {
   return sign * (8 + mant) * 2 ** (exp - 10);
 }
 
+/** Elements of a 1- or 2-byte integer (or BOOL) tensor into `out`: exact in float32 and int32. */
+function readSmallInts(
+  dtype: 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL',
+  dv: DataView,
+  b: Uint8Array,
+  out: Float32Array | Int32Array,
+): void {
+  const n = out.length;
+  if (dtype === 'I16') for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
+  else if (dtype === 'U16') for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
+  else if (dtype === 'I8') for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
+  else for (let i = 0; i < n; i++) out[i] = b[i]!;
+}
+
 /**
  * number -> IEEE binary16 bits, rounding the float32 value to nearest even like PyTorch's
  * `Tensor.half()`; overflow gives +-inf, NaN gives the canonical sign|0x7e00.
@@ -129,17 +143,11 @@ export function toFloat32(t: RawTensor): Float32Array {
       for (let i = 0; i < n; i++) out[i] = dv.getUint32(4 * i, true);
       break;
     case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
-      break;
     case 'U16':
-      for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
-      break;
     case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
     case 'U8':
     case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = b[i]!;
+      readSmallInts(t.dtype, dv, b, out);
       break;
   }
   return out;
@@ -193,17 +201,11 @@ export function toInt32(t: RawTensor): Int32Array {
       }
       break;
     case 'I16':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
-      break;
     case 'U16':
-      for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
-      break;
     case 'I8':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
-      break;
     case 'U8':
     case 'BOOL':
-      for (let i = 0; i < n; i++) out[i] = b[i]!;
+      readSmallInts(t.dtype, dv, b, out);
       break;
     default:
       throw new SafetensorsError(`cannot convert ${t.dtype} to int32 (integer or BOOL expected)`);
