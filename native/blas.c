@@ -33,6 +33,7 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "vmath.h"
 
 /* Declared here too in case the cblas.h found is not OpenBLAS's own. */
 extern void openblas_set_num_threads(int num_threads);
@@ -381,10 +382,9 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       while (L > 0 && pr[L - 1] == 0.0f) L--;
       if (dm)
         for (int64_t s = 0; s < L; s++) dpr[s] *= dm[t * S + s];
-      double sum = 0;
-      for (int64_t s = 0; s < L; s++) sum += (double)dpr[s] * pr[s];
-      for (int64_t s = 0; s < L; s++)
-        ds[s] = pr[s] == 0 ? 0.0f : (float)(pr[s] * (dpr[s] - sum) * c->scale);
+      const float sum = vdot(dpr, pr, L), sc = c->scale;
+      _Pragma("GCC ivdep") for (int64_t s = 0; s < L; s++)
+        ds[s] = pr[s] == 0 ? 0.0f : pr[s] * (dpr[s] - sum) * sc;
       if (L < S) memset(ds + L, 0, (size_t)(S - L) * sizeof(float));
     }
     /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */

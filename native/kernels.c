@@ -3,6 +3,12 @@
  * kernels. Each mirrors the kernel of the same name in src/backend/js.ts:
  * - sums over a row run in double (as js does), with 8 independent accumulators in a
  *   fixed order, so results are deterministic and independent of the thread count;
+ *   except the hot rows of a training step, softmax (attention's too), its backward and
+ *   LayerNorm, which run in float with vmath.h's 16-accumulator reductions (also fixed
+ *   order): PyTorch's CPU kernels accumulate these in float too, and double halved the
+ *   vector width and cost conversions. Measured (768 x 128 LayerNorm, 2 threads, median):
+ *   forward 55 -> 15 us, backward 80 -> 29 us; causal attention BH=48, T=64, D=32 forward
+ *   380 -> 280 us, backward 650 -> 430 us;
  * - element-wise math runs in float: exp and tanh with the vectorizable vexpf / vtanhf of
  *   vmath.h (<= ~2 ulp), log with logf, gelu's erf with vmath.h's verfc1p (js's formula,
  *   vectorized); scalar
@@ -23,7 +29,7 @@
 #define SQRT_2_OVER_PI_F 0.79788456080286535588f
 #define INV_SQRT_2PI_F 0.39894228040143267794f
 
-/* ---------- row helpers (double accumulation, fixed order) ---------- */
+/* ---------- row helpers (double accumulation, fixed order; float ones in vmath.h) ---------- */
 
 static double row_sum(const float *x, int64_t n) {
   double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
@@ -35,22 +41,7 @@ static double row_sum(const float *x, int64_t n) {
   return t;
 }
 
-static double row_dot(const float *x, const float *y, int64_t n) {
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) s[j] += (double)x[i + j] * y[i + j];
-  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; i++) t += (double)x[i] * y[i];
-  return t;
-}
-
-HOT static float row_max(const float *x, int64_t n) {
-  float m = -INFINITY;
-  for (int64_t i = 0; i < n; i++)
-    if (x[i] > m) m = x[i];
-  return m;
-}
+HOT static float row_max(const float *x, int64_t n) { return vmax(x, n); }
 
 /* o[i] = exp(x[i] - shift), vectorized. */
 HOT static void vexp_shift(float *o, const float *x, int64_t n, float shift) {
@@ -478,15 +469,16 @@ typedef struct {
   int accumulate;
 } row_ctx;
 
+/* In float (vmath.h's vectorized reductions): the softmax of attention runs this per row. */
 HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
-  float mx = row_max(x, cols);
+  float mx = vmax(x, cols);
   if (mx == -INFINITY) {
     memset(out, 0, (size_t)cols * sizeof(float));
     return;
   }
-  double s = row_sum_exp(out, x, cols, mx);
-  double inv = 1.0 / s;
-  for (int64_t j = 0; j < cols; j++) out[j] = (float)(out[j] * inv);
+  _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] = vexpf(x[j] - mx);
+  float inv = 1.0f / vsum(out, cols);
+  _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] *= inv;
 }
 
 static void softmax_range(void *p, int64_t b, int64_t e, int tid) {
@@ -507,8 +499,8 @@ HOT static void softmax_bwd_range(void *p, int64_t b, int64_t e, int tid) {
   for (int64_t r = b; r < e; r++) {
     float *dx = c->out + r * C;
     const float *dy = c->dy + r * C, *y = c->y + r * C;
-    double dot = row_dot(dy, y, C);
-    for (int64_t j = 0; j < C; j++) dx[j] = (float)(dx[j] + (double)y[j] * (dy[j] - dot));
+    float dot = vdot(dy, y, C);
+    _Pragma("GCC ivdep") for (int64_t j = 0; j < C; j++) dx[j] += y[j] * (dy[j] - dot);
   }
 }
 
@@ -555,47 +547,25 @@ void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t 
 
 /* ---------- layer norm ---------- */
 
-/* sum_i (x[i] - m)^2 in double, 8 independent accumulators in a fixed order (like row_sum:
- * deterministic, and not one long dependency chain). */
-HOT static double row_sq_dev(const float *x, int64_t n, double m) {
-  double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+/* s1 = sum dn, s2 = sum dn * xhat with dn = dy * w (or dy), xhat = (x - m) * rs, in float
+ * with 16 accumulators each (as vmath.h's reductions). */
+VINLINE void ln_bwd_sums(const float *x, const float *dy, const float *w, int64_t C, float m,
+                         float rs, float *s1o, float *s2o) {
+  float a[VACC] = {0}, b[VACC] = {0};
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; j++) {
-      double d = x[i + j] - m;
-      s[j] += d * d;
-    }
-  double t = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
-  for (; i < n; i++) {
-    double d = x[i] - m;
-    t += d * d;
-  }
-  return t;
-}
-
-/* s1 = sum dn, s2 = sum dn * xhat with dn = dy * w (or dy), xhat = (x - m) * rs, in double
- * with 8 accumulators each in a fixed order. */
-HOT static void ln_bwd_sums(const float *x, const float *dy, const float *w, int64_t C, double m,
-                            double rs, double *s1o, double *s2o) {
-  double a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, b[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-  int64_t i = 0;
-  for (; i + 8 <= C; i += 8)
-    for (int j = 0; j < 8; j++) {
-      double xhat = (x[i + j] - m) * rs;
-      double dn = w ? (double)dy[i + j] * w[i + j] : (double)dy[i + j];
+  for (; i + VACC <= C; i += VACC)
+    for (int j = 0; j < VACC; j++) {
+      float dn = w ? dy[i + j] * w[i + j] : dy[i + j];
       a[j] += dn;
-      b[j] += dn * xhat;
+      b[j] += dn * ((x[i + j] - m) * rs);
     }
-  double s1 = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-  double s2 = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
-  for (; i < C; i++) {
-    double xhat = (x[i] - m) * rs;
-    double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
-    s1 += dn;
-    s2 += dn * xhat;
+  for (int j = 0; i + j < C; j++) {
+    float dn = w ? dy[i + j] * w[i + j] : dy[i + j];
+    a[j] += dn;
+    b[j] += dn * ((x[i + j] - m) * rs);
   }
-  *s1o = s1;
-  *s2o = s2;
+  *s1o = vacc_total(a);
+  *s2o = vacc_total(b);
 }
 
 HOT static void ln_fwd_range(void *p, int64_t b, int64_t e, int tid) {
@@ -606,19 +576,19 @@ HOT static void ln_fwd_range(void *p, int64_t b, int64_t e, int tid) {
   for (int64_t n = b; n < e; n++) {
     const float *x = c->x + n * C;
     float *o = c->out + n * C;
-    double m = row_sum(x, C) / (double)C;
-    double v = row_sq_dev(x, C, m) / (double)C;
-    double rs = 1.0 / sqrt(v + c->eps);
+    float m = vsum(x, C) / (float)C;
+    float v = vsum_sq_dev(x, C, m) / (float)C;
+    float rs = (float)(1.0 / sqrt((double)v + c->eps));
     if (w && bi)
-      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs * w[i] + bi[i]);
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) o[i] = (x[i] - m) * rs * w[i] + bi[i];
     else if (w)
-      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs * w[i]);
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) o[i] = (x[i] - m) * rs * w[i];
     else if (bi)
-      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs + bi[i]);
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) o[i] = (x[i] - m) * rs + bi[i];
     else
-      for (int64_t i = 0; i < C; i++) o[i] = (float)((x[i] - m) * rs);
-    c->mean[n] = (float)m;
-    c->rstd[n] = (float)rs;
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) o[i] = (x[i] - m) * rs;
+    c->mean[n] = m;
+    c->rstd[n] = rs;
   }
 }
 
@@ -639,16 +609,22 @@ HOT static void ln_bwd_dx_range(void *p, int64_t b, int64_t e, int tid) {
   for (int64_t n = b; n < e; n++) {
     const float *x = c->x + n * C, *dy = c->dy + n * C;
     float *dx = c->out + n * C;
-    double m = c->mean[n], rs = c->rstd[n];
-    double s1, s2;
+    const float m = c->mean[n], rs = c->rstd[n];
+    float s1, s2;
     ln_bwd_sums(x, dy, w, C, m, rs, &s1, &s2);
-    s1 /= (double)C;
-    s2 /= (double)C;
-    for (int64_t i = 0; i < C; i++) {
-      double xhat = (x[i] - m) * rs;
-      double dn = w ? (double)dy[i] * w[i] : (double)dy[i];
-      dx[i] = (float)((c->accumulate ? dx[i] : 0.0f) + rs * (dn - s1 - xhat * s2));
-    }
+    s1 /= (float)C;
+    s2 /= (float)C;
+    /* Not keep * dx: a fresh (overwritten) dx may hold NaN bits. */
+    if (c->accumulate)
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) {
+        float dn = w ? dy[i] * w[i] : dy[i];
+        dx[i] += rs * (dn - s1 - (x[i] - m) * rs * s2);
+      }
+    else
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < C; i++) {
+        float dn = w ? dy[i] * w[i] : dy[i];
+        dx[i] = rs * (dn - s1 - (x[i] - m) * rs * s2);
+      }
   }
 }
 
@@ -659,22 +635,22 @@ HOT static void ln_bwd_dw_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
   row_ctx *c = p;
   int64_t C = c->cols;
-  double aw[LN_COLS], ab[LN_COLS];
+  float aw[LN_COLS], ab[LN_COLS];
   for (int64_t blk = b; blk < e; blk++) {
     int64_t c0 = blk * LN_COLS, w = C - c0 < LN_COLS ? C - c0 : LN_COLS;
     for (int64_t i = 0; i < w; i++) aw[i] = ab[i] = 0;
     for (int64_t n = 0; n < c->rows; n++) {
       const float *x = c->x + n * C + c0, *dy = c->dy + n * C + c0;
-      double m = c->mean[n], rs = c->rstd[n];
-      for (int64_t i = 0; i < w; i++) {
+      const float m = c->mean[n], rs = c->rstd[n];
+      _Pragma("GCC ivdep") for (int64_t i = 0; i < w; i++) {
         aw[i] += dy[i] * ((x[i] - m) * rs);
         ab[i] += dy[i];
       }
     }
     if (c->dweight)
-      for (int64_t i = 0; i < w; i++) c->dweight[c0 + i] = (float)(c->dweight[c0 + i] + aw[i]);
+      for (int64_t i = 0; i < w; i++) c->dweight[c0 + i] += aw[i];
     if (c->dbias)
-      for (int64_t i = 0; i < w; i++) c->dbias[c0 + i] = (float)(c->dbias[c0 + i] + ab[i]);
+      for (int64_t i = 0; i < w; i++) c->dbias[c0 + i] += ab[i];
   }
 }
 
