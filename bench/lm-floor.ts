@@ -32,17 +32,15 @@ export function recordStepGemms(): Gemm[] {
   const { x, y } = new LMBatches(0).next();
   lmStep(model, opt, x, y); // warm up (optimizer state allocated)
   const be = backend() as { -readonly [K in keyof Backend]: Backend[K] };
-  const { matmul, matmul2, attentionForward, attentionBackward } = be;
+  const { matmul, matmulDeferred, attentionForward, attentionBackward } = be;
   const gemms: Gemm[] = [];
   be.matmul = (out, a, b, batch, M, N, K, transA, transB, sA, sB, beta, bias) => {
     gemms.push({ batch, M, N, K, transA, transB, beta }); // the product alone (no bias)
     matmul(out, a, b, batch, M, N, K, transA, transB, sA, sB, beta, bias);
   };
-  be.matmul2 = (...args) => {
-    const [, , , M1, N1, K1, tA1, tB1, b1, , , , M2, N2, K2, tA2, tB2, b2] = args;
-    gemms.push({ batch: 1, M: M1, N: N1, K: K1, transA: tA1, transB: tB1, beta: b1 });
-    gemms.push({ batch: 1, M: M2, N: N2, K: K2, transA: tA2, transB: tB2, beta: b2 });
-    matmul2(...args);
+  be.matmulDeferred = (out, a, b, M, N, K, transA, transB, beta) => {
+    gemms.push({ batch: 1, M, N, K, transA, transB, beta });
+    matmulDeferred(out, a, b, M, N, K, transA, transB, beta);
   };
   be.attentionForward = (...args) => {
     const [, , , , , , , , , BH, T, S, D] = args;
@@ -64,7 +62,7 @@ export function recordStepGemms(): Gemm[] {
     lmStep(model, opt, x, y);
   } finally {
     be.matmul = matmul;
-    be.matmul2 = matmul2;
+    be.matmulDeferred = matmulDeferred;
     be.attentionForward = attentionForward;
     be.attentionBackward = attentionBackward;
   }

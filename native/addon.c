@@ -490,33 +490,29 @@ FN(js_cross_entropy_backward) {
   return NULL;
 }
 
-/* matmul2(out1, a1, b1, M1, N1, K1, tA1, tB1, beta1, out2, a2, b2, M2, N2, K2, tA2, tB2, beta2) */
-FN(js_matmul2) {
-  BEGIN(18, "matmul2");
-  F32(0, o1);
-  F32(1, a1);
-  F32(2, b1);
-  int64_t M1 = size(&a, 3, "M1"), N1 = size(&a, 4, "N1"), K1 = size(&a, 5, "K1");
-  int tA1 = flag(&a, 6), tB1 = flag(&a, 7);
-  double beta1 = num(&a, 8, "beta1");
-  F32(9, o2);
-  F32(10, a2);
-  F32(11, b2);
-  int64_t M2 = size(&a, 12, "M2"), N2 = size(&a, 13, "N2"), K2 = size(&a, 14, "K2");
-  int tA2 = flag(&a, 15), tB2 = flag(&a, 16);
-  double beta2 = num(&a, 17, "beta2");
-  need(&a, o1_len, M1 * N1, "out1");
-  need(&a, a1_len, M1 * K1, "a1");
-  need(&a, b1_len, K1 * N1, "b1");
-  need(&a, o2_len, M2 * N2, "out2");
-  need(&a, a2_len, M2 * K2, "a2");
-  need(&a, b2_len, K2 * N2, "b2");
-  if (!a.err && (M1 > 2147483647 || N1 > 2147483647 || K1 > 2147483647 || M2 > 2147483647 ||
-                 N2 > 2147483647 || K2 > 2147483647))
-    fail(&a, "ERR_OUT_OF_RANGE", "matmul2 sizes must fit in int32");
+/* matmulDeferred(out, a, b, M, N, K, tA, tB, beta) */
+FN(js_matmul_deferred) {
+  BEGIN(9, "matmulDeferred");
+  F32(0, o);
+  F32(1, x);
+  F32(2, y);
+  int64_t M = size(&a, 3, "M"), N = size(&a, 4, "N"), K = size(&a, 5, "K");
+  int tA = flag(&a, 6), tB = flag(&a, 7);
+  double beta = num(&a, 8, "beta");
+  need(&a, o_len, M * N, "out");
+  need(&a, x_len, M * K, "a");
+  need(&a, y_len, K * N, "b");
+  if (!a.err && (M > 2147483647 || N > 2147483647 || K > 2147483647))
+    fail(&a, "ERR_OUT_OF_RANGE", "matmulDeferred sizes must fit in int32");
   DONE();
-  k_matmul2(o1, a1, b1, M1, N1, K1, tA1, tB1, (float)beta1, o2, a2, b2, M2, N2, K2, tA2, tB2,
-            (float)beta2);
+  k_matmul_deferred(o, x, y, M, N, K, tA, tB, (float)beta);
+  return NULL;
+}
+
+FN(js_drain) {
+  (void)info;
+  (void)env;
+  k_drain();
   return NULL;
 }
 
@@ -870,7 +866,8 @@ static napi_value Init(napi_env env, napi_value exports) {
       P("adamw", js_adamw),
       P("dropoutMask", js_dropout_mask),
       P("adamwMulti", js_adamw_multi),
-      P("matmul2", js_matmul2),
+      P("matmulDeferred", js_matmul_deferred),
+      P("drain", js_drain),
       P("setThreads", js_set_threads),
       P("getThreads", js_get_threads),
       P("setBlasThreads", js_set_blas_threads),

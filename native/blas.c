@@ -21,8 +21,9 @@
  *     BH=8,   T=S=256, D=64: 3.0-3.7 / 5.8-7.0 / 6.0-7.4      -> pool, ~1.9x
  *   Sequential 2-thread GEMMs gain nothing at these sizes: OpenBLAS does not thread GEMMs
  *   below 64^3, so they leave a core idle.
- * - Two independent big GEMMs (a linear layer's dx and dweight, k_matmul2) run side by side,
- *   one whole 1-thread sgemm per thread, rather than each split in turn.
+ * - A GEMM whose result waits (a linear layer's dweight in backward, k_matmul_deferred) is
+ *   queued for the pool's worker, which runs it whole on one thread between the caller's
+ *   jobs, while the caller goes on with dx and the rest of the backward pass.
  * setSplitGemm(false) (benchmarks) restores OpenBLAS's own threading for comparison.
  */
 #include <cblas.h>
@@ -161,10 +162,6 @@ static int64_t g_split_min = ENV_UNSET;
 static int64_t g_gemm_grain = ENV_UNSET;
 #define GEMM_GRAIN ((int)env_int64("TRANSFORMER_GEMM_GRAIN", 1, &g_gemm_grain))
 
-/* TRANSFORMER_PAIR_GEMM=0 runs k_matmul2's GEMMs one after the other, split (A/B runs). */
-static int64_t g_pair_gemm = ENV_UNSET;
-#define PAIR_GEMM (env_int64("TRANSFORMER_PAIR_GEMM", 1, &g_pair_gemm) != 0)
-
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split, const float *bias) {
   if (M == 0 || N == 0) return;
@@ -225,7 +222,7 @@ void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t
   }
 }
 
-/* ---------- two independent GEMMs at once ---------- */
+/* ---------- a GEMM deferred to a worker ---------- */
 
 typedef struct {
   float *out;
@@ -235,32 +232,28 @@ typedef struct {
   float beta;
 } gemm_job;
 
-static void pair_range(void *p, int64_t b, int64_t e, int tid) {
-  (void)tid;
+static void deferred_gemm(void *p, int64_t b, int64_t e, int tid) {
+  (void)b, (void)e, (void)tid;
   const gemm_job *j = p;
-  for (int64_t i = b; i < e; i++)
-    gemm1(j[i].out, j[i].a, j[i].b, j[i].M, j[i].N, j[i].K, j[i].tA, j[i].tB, j[i].beta, 0,
-          NULL);
+  gemm1(j->out, j->a, j->b, j->M, j->N, j->K, j->tA, j->tB, j->beta, 0, NULL);
 }
 
-/* Two GEMMs with no data dependence (a linear layer's dx and dweight): with 2 threads and
- * both big enough to be split, each runs whole on its own thread (claimed dynamically),
- * instead of each being split in halves one after the other: no operand is packed twice
- * and each core streams only its own operands. Otherwise one after the other as k_matmul. */
-void k_matmul2(float *o1, const float *a1, const float *b1, int64_t M1, int64_t N1, int64_t K1,
-               int tA1, int tB1, float beta1, float *o2, const float *a2, const float *b2,
-               int64_t M2, int64_t N2, int64_t K2, int tA2, int tB2, float beta2) {
-  gemm_job j[2] = {{o1, a1, b1, M1, N1, K1, tA1, tB1, beta1},
-                   {o2, a2, b2, M2, N2, K2, tA2, tB2, beta2}};
-  const int64_t f1 = M1 * N1 * K1, f2 = M2 * N2 * K2;
-  if (PAIR_GEMM && g_split_gemm && g_n_threads == 2 && f1 >= SPLIT_GEMM_MIN &&
-      f2 >= SPLIT_GEMM_MIN && f1 <= 2 * f2 && f2 <= 2 * f1 && K1 > 0 && K2 > 0) {
-    pool_run_grain(pair_range, j, 2, 1, 1);
+/* A GEMM whose result is not needed until k_drain (a linear layer's dweight in backward):
+ * queued for the pool's worker, which runs it whole on one thread between the caller's
+ * jobs, so the caller goes on with the backward pass (dx, the element-wise kernels, the
+ * JavaScript between kernels) instead of waiting for it. With one thread, or with GEMM
+ * splitting off (benchmarks), it runs at once. */
+void k_matmul_deferred(float *out, const float *a, const float *b, int64_t M, int64_t N,
+                       int64_t K, int transA, int transB, float beta) {
+  gemm_job j = {out, a, b, M, N, K, transA, transB, beta};
+  if (!g_split_gemm || g_n_threads < 2 || M == 0 || N == 0 || K == 0) {
+    gemm1(out, a, b, M, N, K, transA, transB, beta, 1, NULL);
     return;
   }
-  gemm1(o1, a1, b1, M1, N1, K1, tA1, tB1, beta1, 1, NULL);
-  gemm1(o2, a2, b2, M2, N2, K2, tA2, tB2, beta2, 1, NULL);
+  pool_defer(deferred_gemm, &j, sizeof j);
 }
+
+void k_drain(void) { pool_drain(); }
 
 /* ---------- fused attention ---------- */
 

@@ -33,9 +33,11 @@ void k_set_split_gemm(int on);
 void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
               int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta,
               const float *bias);
-void k_matmul2(float *o1, const float *a1, const float *b1, int64_t M1, int64_t N1, int64_t K1,
-               int tA1, int tB1, float beta1, float *o2, const float *a2, const float *b2,
-               int64_t M2, int64_t N2, int64_t K2, int tA2, int tB2, float beta2);
+/* A 1-batch GEMM run later on a worker; its operands stay untouched until k_drain. */
+void k_matmul_deferred(float *out, const float *a, const float *b, int64_t M, int64_t N,
+                       int64_t K, int transA, int transB, float beta);
+/* Returns when every deferred kernel is done. */
+void k_drain(void);
 void k_attention_forward(float *out, float *weights, const float *q, const float *k,
                          const float *v, const float *mask, int64_t msB, int64_t msT,
                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -75,6 +76,54 @@ static int g_chunks;
 static atomic_int g_sleepers;
 static atomic_int g_caller_sleeping;
 
+/* Deferred tasks (pool_defer): a ring the caller pushes to and any thread takes from.
+ * A taker copies slot head, counts itself in g_dq_running, then claims the slot with a
+ * compare-and-swap on head (a failed claim means another thread took it, or the caller
+ * reused the slot after head moved on; the copy is then dropped). Counting before the
+ * claim means pool_drain never sees an empty ring and no task running while one is. */
+#define DEFER_SLOTS 64
+#define DEFER_CTX_BYTES 128
+typedef struct {
+  pool_fn fn;
+  _Alignas(16) unsigned char ctx[DEFER_CTX_BYTES];
+} dtask;
+static dtask g_dq[DEFER_SLOTS];
+static atomic_int g_dq_head, g_dq_tail, g_dq_running;
+
+static int64_t g_defer = ENV_UNSET;
+#define DEFER_ON (env_int64("TRANSFORMER_DEFER", 1, &g_defer) != 0)
+
+static int dq_pending(void) { return atomic_load(&g_dq_head) != atomic_load(&g_dq_tail); }
+
+static int dq_take(dtask *out) {
+  for (;;) {
+    int h = atomic_load(&g_dq_head);
+    if (h == atomic_load(&g_dq_tail)) return 0;
+    memcpy(out, &g_dq[h % DEFER_SLOTS], sizeof *out);
+    atomic_fetch_add(&g_dq_running, 1);
+    if (atomic_compare_exchange_strong(&g_dq_head, &h, h + 1)) return 1;
+    atomic_fetch_sub(&g_dq_running, 1);
+  }
+}
+
+/* Tests: TRANSFORMER_DEFER_DELAY_US makes a worker wait that long before each deferred
+ * task, so a caller that touched a task's buffers too early would see it (read once). */
+static int64_t g_defer_delay = ENV_UNSET;
+
+static void dq_run(dtask *t, int tid) {
+  int64_t delay = env_int64("TRANSFORMER_DEFER_DELAY_US", 0, &g_defer_delay);
+  if (delay > 0 && tid != 0) {
+    struct timespec ts = {(time_t)(delay / 1000000), (long)(delay % 1000000) * 1000};
+    nanosleep(&ts, NULL);
+  }
+  t->fn(t->ctx, 0, 1, tid);
+  if (atomic_fetch_sub(&g_dq_running, 1) == 1 && tid != 0 && atomic_load(&g_caller_sleeping)) {
+    pthread_mutex_lock(&g_mu);
+    pthread_cond_signal(&g_cv_done);
+    pthread_mutex_unlock(&g_mu);
+  }
+}
+
 static int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -102,33 +151,41 @@ static int run_chunks(uint32_t gen, int tid) {
   }
 }
 
+/* A worker helps with the caller's job first (the caller waits for it), and between jobs
+ * runs deferred tasks, one at a time, checking for a new job after each. */
 static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
   uint32_t seen = (uint32_t)(atomic_load(&g_next) >> 32);
   for (;;) {
     uint32_t g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32);
-    if (g == seen) {
+    if (g == seen && !dq_pending()) {
       int64_t t0 = now_ns();
       int spins = 0;
       while ((g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32)) ==
-             seen) {
+                 seen &&
+             !dq_pending()) {
         CPU_RELAX();
         if (++spins == 64) {
           spins = 0;
           if (now_ns() - t0 > SPIN_NS) break;
         }
       }
-      if (g == seen) {
+      if (g == seen && !dq_pending()) {
         pthread_mutex_lock(&g_mu);
         atomic_fetch_add(&g_sleepers, 1);
-        while ((g = (uint32_t)(atomic_load(&g_next) >> 32)) == seen)
+        while ((g = (uint32_t)(atomic_load(&g_next) >> 32)) == seen && !dq_pending())
           pthread_cond_wait(&g_cv_work, &g_mu);
         atomic_fetch_sub(&g_sleepers, 1);
         pthread_mutex_unlock(&g_mu);
       }
     }
-    seen = g;
-    if (id < g_threads) run_chunks(g, id);
+    if (g != seen) {
+      seen = g;
+      if (id < g_threads) run_chunks(g, id);
+      continue;
+    }
+    dtask t;
+    if (id < g_threads && dq_take(&t)) dq_run(&t, id);
   }
   return NULL;
 }
@@ -210,6 +267,46 @@ void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain) {
     }
   }
   atomic_flag_clear(&g_busy);
+}
+
+int pool_defer(pool_fn fn, const void *ctx, size_t size) {
+  int t = atomic_load(&g_dq_tail);
+  if (!DEFER_ON || g_threads < 2 || size > DEFER_CTX_BYTES || start_workers(1) < 1 ||
+      t - atomic_load(&g_dq_head) >= DEFER_SLOTS) {
+    fn((void *)ctx, 0, 1, 0);
+    return 0;
+  }
+  g_dq[t % DEFER_SLOTS].fn = fn;
+  memcpy(g_dq[t % DEFER_SLOTS].ctx, ctx, size);
+  atomic_store(&g_dq_tail, t + 1); /* publishes the slot (seq_cst) */
+  if (atomic_load(&g_sleepers) > 0) {
+    pthread_mutex_lock(&g_mu);
+    pthread_cond_broadcast(&g_cv_work);
+    pthread_mutex_unlock(&g_mu);
+  }
+  return 1;
+}
+
+void pool_drain(void) {
+  dtask t;
+  while (dq_take(&t)) dq_run(&t, 0);
+  if (atomic_load(&g_dq_running) == 0) return;
+  int64_t t0 = now_ns();
+  int spins = 0;
+  while (atomic_load_explicit(&g_dq_running, memory_order_acquire) > 0) {
+    CPU_RELAX();
+    if (++spins == 64) {
+      spins = 0;
+      if (now_ns() - t0 > SPIN_NS) break;
+    }
+  }
+  if (atomic_load(&g_dq_running) > 0) {
+    pthread_mutex_lock(&g_mu);
+    atomic_store(&g_caller_sleeping, 1);
+    while (atomic_load(&g_dq_running) > 0) pthread_cond_wait(&g_cv_done, &g_mu);
+    atomic_store(&g_caller_sleeping, 0);
+    pthread_mutex_unlock(&g_mu);
+  }
 }
 
 void pool_for(pool_fn fn, void *ctx, int64_t n, int64_t cost) {

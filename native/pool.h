@@ -12,6 +12,7 @@
 #ifndef TRANSFORMER_POOL_H
 #define TRANSFORMER_POOL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /** Runs items [begin, end) on thread `tid` (0 = the caller). */
@@ -53,5 +54,18 @@ void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel);
 /** Like pool_run with `grain` chunks per thread instead of 4 (fewer, larger chunks for
  * split GEMMs, where each chunk packs the whole shared operand again). */
 void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
+
+/**
+ * Deferred task: runs fn(copy of ctx, 0, 1, tid) later, on a worker between the caller's
+ * jobs (or on the caller in pool_drain), so the caller goes on meanwhile. ctx is copied
+ * (size <= 128 bytes); the memory the task reads or writes must stay valid and untouched
+ * by others until pool_drain returns. Runs fn at once on the caller (and returns 0) when
+ * the pool has one thread, the ring is full or TRANSFORMER_DEFER=0; else returns 1.
+ * Only the thread that calls the pool's jobs may defer and drain.
+ */
+int pool_defer(pool_fn fn, const void *ctx, size_t size);
+
+/** Runs or waits for every deferred task; on return all are done. */
+void pool_drain(void);
 
 #endif

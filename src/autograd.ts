@@ -124,7 +124,28 @@ export function backward(root: Tensor, grad?: Tensor): void {
     if (r <= 0) shared.delete(s.buf);
     else shared.set(s.buf, r);
   };
+  const be = backend();
+  // Deferred kernels (a linear rule's dweight GEMM, backend.matmulDeferred) run on the
+  // pool's worker while the pass goes on. `writing` holds the gradient buffers they still
+  // write, `reading` the output gradients they still read (recycled only after, from
+  // `held`). Before a buffer is read while written, or written while read or written,
+  // drain() waits for the queue. Leaves whose gradient is still being written are
+  // finished after the final drain.
+  const writing = new Set<Float32Array>();
+  const reading = new Set<Float32Array>();
+  const held: Float32Array[] = [];
+  const drain = (): void => {
+    be.drain();
+    writing.clear();
+    reading.clear();
+    for (const h of held) recycle(h);
+    held.length = 0;
+  };
+  const beforeRead = (buf: Float32Array): void => {
+    if (writing.size > 0 && writing.has(buf)) drain();
+  };
   const own = (s: Slot): void => {
+    if (writing.has(s.buf) || reading.has(s.buf)) drain(); // before a write (or a copy)
     if (s.owned) return;
     const r = shared.get(s.buf) ?? 1;
     if (r <= 1) shared.delete(s.buf);
@@ -134,7 +155,6 @@ export function backward(root: Tensor, grad?: Tensor): void {
     }
     s.owned = true;
   };
-  const be = backend();
   const pass = (inp: Tensor, g: Float32Array): void => {
     const slot = grads.get(inp);
     if (!slot) {
@@ -145,67 +165,89 @@ export function backward(root: Tensor, grad?: Tensor): void {
       be.binary('add', slot.buf, slot.buf, g, [g.length], [1], [1]);
     }
   };
-  for (const t of topoOrder(root)) {
-    const slot = grads.get(t);
-    if (!slot) continue;
-    const node = t.node;
-    if (!node) {
-      // Leaf: accumulate into .grad (taking the buffer over when nothing else refers to it).
-      if (t.grad) {
-        const g = slot.buf;
-        const d = t.grad.f32;
-        for (let i = 0; i < d.length; i++) d[i] += g[i];
-      } else {
-        own(slot);
-        // A leaf's .grad outlives the step: never on a StepArena's storage.
-        const arena = currentArena();
-        const buf = arena !== null && arena.owns(slot.buf) ? slot.buf.slice() : slot.buf;
-        t.grad = new Tensor(buf, t.shape);
-      }
-      continue;
+  // Leaf: accumulate into .grad (taking the buffer over when nothing else refers to it).
+  const finishLeaf = (t: Tensor, slot: Slot): void => {
+    if (t.grad) {
+      const g = slot.buf;
+      const d = t.grad.f32;
+      for (let i = 0; i < d.length; i++) d[i] += g[i];
+    } else {
+      own(slot);
+      // A leaf's .grad outlives the step: never on a StepArena's storage.
+      const arena = currentArena();
+      const buf = arena !== null && arena.owns(slot.buf) ? slot.buf.slice() : slot.buf;
+      t.grad = new Tensor(buf, t.shape);
     }
-    const g = slot.buf;
-    grads.delete(t);
-    const inputs = node.inputs;
-    if (isPassThrough(node, g.length)) {
-      release(slot);
-      for (const inp of inputs) if (inp && inp.requiresGrad) pass(inp, g);
-      continue;
-    }
-    const inGrads: (Float32Array | null)[] = new Array(inputs.length);
-    const fresh: boolean[] = new Array(inputs.length).fill(false);
-    const overwrites = overwritesFreshGrads.has(node.op);
-    for (let i = 0; i < inputs.length; i++) {
-      const inp = inputs[i];
-      if (!inp || !inp.requiresGrad) {
-        inGrads[i] = null;
+  };
+  const lateLeaves: [Tensor, Slot][] = [];
+  try {
+    runPass();
+  } finally {
+    drain(); // always: a queued kernel must not outlive the buffers it uses
+  }
+  for (const [t, slot] of lateLeaves) finishLeaf(t, slot);
+
+  function runPass(): void {
+    for (const t of topoOrder(root)) {
+      const slot = grads.get(t);
+      if (!slot) continue;
+      const node = t.node;
+      if (!node) {
+        if (writing.has(slot.buf)) lateLeaves.push([t, slot]);
+        else finishLeaf(t, slot);
         continue;
       }
-      let s = grads.get(inp);
-      if (!s) {
-        // The rule overwrites a buffer made for it (no zero fill), unless the same tensor
-        // is another input of this node too (its second gradient then accumulates).
-        const leaf = inp.node === null;
-        // Attention overwrites only a packed q/k/v projection (written whole).
-        const unique = inputs.indexOf(inp) === inputs.lastIndexOf(inp);
-        const skipZero =
-          overwrites && !leaf && (node.op === 'attention' ? packedAttention(node) : unique);
-        s = { buf: takeGrad(inp.size, leaf, !skipZero), owned: true };
-        fresh[i] = skipZero;
-        grads.set(inp, s);
-      } else own(s);
-      inGrads[i] = s.buf;
+      const g = slot.buf;
+      beforeRead(g); // a computed weight's gradient may still be being written
+      grads.delete(t);
+      const inputs = node.inputs;
+      if (isPassThrough(node, g.length)) {
+        release(slot);
+        for (const inp of inputs) if (inp && inp.requiresGrad) pass(inp, g);
+        continue;
+      }
+      const inGrads: (Float32Array | null)[] = new Array(inputs.length);
+      const fresh: boolean[] = new Array(inputs.length).fill(false);
+      const overwrites = overwritesFreshGrads.has(node.op);
+      for (let i = 0; i < inputs.length; i++) {
+        const inp = inputs[i];
+        if (!inp || !inp.requiresGrad) {
+          inGrads[i] = null;
+          continue;
+        }
+        let s = grads.get(inp);
+        if (!s) {
+          // The rule overwrites a buffer made for it (no zero fill), unless the same tensor
+          // is another input of this node too (its second gradient then accumulates).
+          const leaf = inp.node === null;
+          // Attention overwrites only a packed q/k/v projection (written whole).
+          const unique = inputs.indexOf(inp) === inputs.lastIndexOf(inp);
+          const skipZero =
+            overwrites && !leaf && (node.op === 'attention' ? packedAttention(node) : unique);
+          s = { buf: takeGrad(inp.size, leaf, !skipZero), owned: true };
+          fresh[i] = skipZero;
+          grads.set(inp, s);
+        } else own(s);
+        inGrads[i] = s.buf;
+      }
+      const fn = gradients[node.op] as (
+        n: GradNode,
+        g: Float32Array,
+        gi: (Float32Array | null)[],
+        fresh: readonly boolean[],
+      ) => Float32Array | void;
+      const deferredInto = fn(node, g, inGrads, fresh);
+      if (deferredInto) {
+        writing.add(deferredInto);
+        reading.add(g);
+      }
+      // The node's gradient is consumed: recycle its buffer if nothing else refers to it
+      // (once no deferred kernel reads it).
+      if (slot.owned) {
+        if (deferredInto) held.push(g);
+        else recycle(g);
+      } else release(slot);
     }
-    const fn = gradients[node.op] as (
-      n: GradNode,
-      g: Float32Array,
-      gi: (Float32Array | null)[],
-      fresh: readonly boolean[],
-    ) => void;
-    fn(node, g, inGrads, fresh);
-    // The node's gradient is consumed: recycle its buffer if nothing else refers to it.
-    if (slot.owned) recycle(g);
-    else release(slot);
   }
 }
 

@@ -196,10 +196,11 @@ export const jsBackend: Backend = {
     }
   },
 
-  matmul2(o1, a1, b1, M1, N1, K1, tA1, tB1, beta1, o2, a2, b2, M2, N2, K2, tA2, tB2, beta2) {
-    jsBackend.matmul(o1, a1, b1, 1, M1, N1, K1, tA1, tB1, 0, 0, beta1);
-    jsBackend.matmul(o2, a2, b2, 1, M2, N2, K2, tA2, tB2, 0, 0, beta2);
+  matmulDeferred(out, a, b, M, N, K, tA, tB, beta) {
+    jsBackend.matmul(out, a, b, 1, M, N, K, tA, tB, 0, 0, beta);
   },
+
+  drain() {},
 
   binary(op, out, a, b, shape, aStrides, bStrides) {
     const f = binaryFn(op);

@@ -49,7 +49,8 @@ export interface NativeAddon {
   adamw: Kernels['adamw'];
   dropoutMask: Kernels['dropoutMask'];
   adamwMulti: Kernels['adamwMulti'];
-  matmul2: Kernels['matmul2'];
+  matmulDeferred: Kernels['matmulDeferred'];
+  drain: Kernels['drain'];
   /** Sets OpenBLAS's thread count and the kernel pool's size together. */
   setThreads(n: number): void;
   getThreads(): number;
@@ -193,7 +194,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     adamw: addon.adamw,
     dropoutMask: addon.dropoutMask,
     adamwMulti: addon.adamwMulti,
-    matmul2: addon.matmul2,
+    matmulDeferred: addon.matmulDeferred,
+    drain: addon.drain,
   };
 }
 

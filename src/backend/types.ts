@@ -61,31 +61,27 @@ export interface Kernels {
   ): void;
 
   /**
-   * Two independent GEMMs (batch 1; operands and betas as matmul), as matmul would run them
-   * one after the other: out1 = op(a1) op(b1) + beta1 out1, then out2 likewise. The native
-   * backend runs the two at once, one per thread, when both are big (a linear layer's dx
-   * and dweight).
+   * A GEMM whose result is not needed at once (batch 1; operands and beta as matmul):
+   * out = op(a) op(b) + beta out, possibly run later on another thread. Until `drain()`
+   * returns, `out` must not be read or written, and `a`, `b` not written, by anyone else.
+   * The native backend queues it for its pool's worker, which runs it between the
+   * caller's kernels (a linear layer's dweight in backward, so the pass goes on with dx);
+   * the js backend runs it at once.
    */
-  matmul2(
-    out1: F32,
-    a1: F32,
-    b1: F32,
-    M1: number,
-    N1: number,
-    K1: number,
-    transA1: boolean,
-    transB1: boolean,
-    beta1: number,
-    out2: F32,
-    a2: F32,
-    b2: F32,
-    M2: number,
-    N2: number,
-    K2: number,
-    transA2: boolean,
-    transB2: boolean,
-    beta2: number,
+  matmulDeferred(
+    out: F32,
+    a: F32,
+    b: F32,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    beta: number,
   ): void;
+
+  /** Returns when every kernel queued by matmulDeferred is done. */
+  drain(): void;
 
   /**
    * out[i] = a[ia] op b[ib] over the dense output `shape`; `aStrides`/`bStrides` are element

@@ -5,6 +5,10 @@
  * that do not require grad), except for the ops in `overwritesFreshGrads`: there autograd
  * hands a new buffer uninitialized (no zero fill) with `fresh[i]` true, and the rule must
  * overwrite all of it.
+ *
+ * A rule may leave work queued by backend.matmulDeferred: it then returns the gradient
+ * buffer that work still writes, and autograd keeps that buffer and `g` (which the work
+ * reads) untouched until it drains the queue.
  */
 import type { GradNode } from '../autograd.js';
 import { backend } from '../backend/index.js';
@@ -16,7 +20,7 @@ type GradFn<K extends OpName> = (
   g: Float32Array,
   gi: (Float32Array | null)[],
   fresh: readonly boolean[],
-) => void;
+) => Float32Array | void;
 
 /**
  * Ops whose rules overwrite an input gradient buffer that autograd created for them
@@ -105,17 +109,18 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       if (fresh[1] && dw.length !== gw.length) gw.fill(0);
       const betaW = fresh[1] && dw.length === gw.length ? 0 : 1;
       const x = inputs[0]!.f32;
-      // dx = g w and dw += g^T x are independent: one call runs them side by side.
-      if (gx)
-        be.matmul2(gx, g, w, N, I, O, false, false, betaX, dw, g, x, O, I, N, true, false, betaW);
-      else be.matmul(dw, g, x, 1, O, I, N, true, false, 0, 0, betaW);
-    } else if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, betaX);
+      // dw += g^T x is needed only by the optimizer: queued (it runs beside dx and the rest
+      // of the backward pass), and the backward pass goes on with dx = g w.
+      be.matmulDeferred(dw, g, x, O, I, N, true, false, betaW);
+    }
+    if (gx) be.matmul(gx, g, w, 1, N, I, O, false, false, 0, 0, betaX);
     if (gbias) {
       if (fresh[2]) gbias.fill(0); // a computed (non-leaf) bias: its buffer starts arbitrary
       const tmp = new Float32Array(O);
       be.sum(tmp, g, 1, N, O);
       addInto(gbias.subarray(r0, r0 + O), tmp);
     }
+    return gw ?? undefined;
   },
 
   binary({ inputs, attrs }, g, [ga, gb]) {

@@ -1210,58 +1210,37 @@ describe('native backend vs js', () => {
     },
   );
 
-  ntest('matmul2: equals two matmul calls (side by side when big, in turn when small)', (nb) => {
-    // A linear layer's backward: dx (N, I) = g (N, O) w (O, I); dw (O, I) += g^T x.
+  ntest('matmulDeferred: after drain, equals matmul; the caller goes on meanwhile', (nb) => {
+    // A linear layer's dweight: dw (O, I) = g^T x (+ dw), queued while dx runs.
     for (const [N, I, O] of [
-      [768, 128, 384], // big: one GEMM per thread
-      [7, 5, 3], // small: one after the other
+      [768, 128, 384],
+      [7, 5, 3],
     ]) {
       const g = rand(N * O);
       const w = rand(O * I);
       const x = rand(N * I);
-      for (const [b1, b2] of [
-        [0, 1],
-        [1, 0],
-      ]) {
-        const dx1 = rand(N * I);
-        const dw1 = rand(O * I);
-        const dx2 = dx1.slice();
-        const dw2 = dw1.slice();
-        nb.matmul2(dx1, g, w, N, I, O, false, false, b1, dw1, g, x, O, I, N, true, false, b2);
-        nb.matmul(dx2, g, w, 1, N, I, O, false, false, 0, 0, b1);
-        nb.matmul(dw2, g, x, 1, O, I, N, true, false, 0, 0, b2);
-        assertClose(dx1, dx2, { atol: 1e-4, rtol: 1e-5 }, `dx ${N}x${I}x${O}`);
-        assertClose(dw1, dw2, { atol: 1e-4, rtol: 1e-5 }, `dw ${N}x${I}x${O}`);
-        const dx3 = dx2.slice().fill(0);
-        const dw3 = dw2.slice().fill(0);
-        jsBackend.matmul2(dx3, g, w, N, I, O, false, false, 0, dw3, g, x, O, I, N, true, false, 0);
-        const dx4 = new Float32Array(N * I);
-        nb.matmul(dx4, g, w, 1, N, I, O, false, false, 0, 0, 0);
-        assertClose(dx3, dx4, { atol: 1e-4, rtol: 1e-5 }, `js dx ${N}x${I}x${O}`);
+      for (const beta of [0, 1]) {
+        const dws = [0, 1, 2].map(() => rand(O * I));
+        const want = dws.map((d) => {
+          const r = d.slice();
+          nb.matmul(r, g, x, 1, O, I, N, true, false, 0, 0, beta);
+          return r;
+        });
+        for (const d of dws) nb.matmulDeferred(d, g, x, O, I, N, true, false, beta);
+        const dx = new Float32Array(N * I); // the caller's own work while they run
+        nb.matmul(dx, g, w, 1, N, I, O, false, false, 0, 0, 0);
+        nb.drain();
+        dws.forEach((d, i) => assertClose(d, want[i], { atol: 1e-4, rtol: 1e-5 }, `dw ${i}`));
+        const js = dws[0].slice().fill(0);
+        jsBackend.matmulDeferred(js, g, x, O, I, N, true, false, 0);
+        const ref = new Float32Array(O * I);
+        nb.matmul(ref, g, x, 1, O, I, N, true, false, 0, 0, 0);
+        assertClose(js, ref, { atol: 1e-4, rtol: 1e-5 }, `js ${N}x${I}x${O}`);
       }
     }
+    nb.drain(); // nothing queued: returns at once
     assert.throws(
-      () =>
-        nb.matmul2(
-          rand(3),
-          rand(4),
-          rand(4),
-          2,
-          2,
-          2,
-          false,
-          false,
-          0,
-          rand(4),
-          rand(4),
-          rand(4),
-          2,
-          2,
-          2,
-          false,
-          false,
-          0,
-        ),
+      () => nb.matmulDeferred(rand(3), rand(4), rand(4), 2, 2, 2, false, false, 0),
       RangeError,
     );
   });

@@ -11,6 +11,10 @@ import { Generator } from '../../src/random.js';
 import { Tensor, randn } from '../../src/tensor.js';
 import { assertClose, backends } from '../helpers.js';
 
+// The native worker waits 2 ms before each deferred GEMM (read when the first one is
+// queued): a backward pass that touched a queued GEMM's buffers too early would see it.
+process.env.TRANSFORMER_DEFER_DELAY_US = '2000';
+
 const leaf = (shape: number[], seed: number): Tensor =>
   randn(shape, new Generator(seed)).requiresGrad_();
 
@@ -75,6 +79,50 @@ for (const name of backends) {
       assertClose(w1.grad!.f32, w2.grad!.f32, 1e-6, 1e-6, 'dW (rows outside the range 0)');
       assertClose(b1.grad!.f32, b2.grad!.f32, 1e-6, 1e-6, 'db');
       assert.equal(w1.grad!.f32[0], 0);
+    });
+
+    test('deferred dweight GEMMs: gradients equal the in-order computation (shared, tied, computed, accumulated weights)', () => {
+      // Sizes where a queued GEMM still runs when the pass reaches each hazard.
+      const N = 256,
+        C = 192,
+        V = 160;
+      const grads = (be: 'js' | 'native'): Float32Array[] => {
+        setBackend(be);
+        const ids = new Tensor(
+          Int32Array.from({ length: N }, (_, i) => (i * 37) % V),
+          [N],
+        );
+        const emb = leaf([V, C], 11); // tied: embedding and output head
+        const w = leaf([C, C], 12); // shared: two linears
+        const w0 = leaf([2 * C, C], 13); // computed: the head reads a slice of it
+        const x = leaf([N, C], 14);
+        const w1 = leaf([C, C], 16);
+        const w2 = leaf([C, C], 17);
+        const probe = randn([N, V], new Generator(15));
+        for (let pass = 0; pass < 2; pass++) {
+          // pass 2 accumulates into the .grad of pass 1
+          const h = F.add(F.embedding(ids, emb), x);
+          // h's gradient buffer is r's (a pass-through add), which the queued dweight GEMM
+          // of w2 reads; the linear of w1 then writes h's dx into it.
+          const a = F.linear(h, w1);
+          const r = F.add(F.linear(F.gelu(a), w2), h);
+          const s2 = F.linear(F.linear(r, w), w);
+          const head = F.linear(s2, F.slice(w0, 0, C, 2 * C));
+          F.sum(F.mul(F.linear(head, emb), probe)).backward();
+        }
+        return [emb, w, w0, x, w1, w2].map((t) => t.grad!.f32.slice());
+      };
+      const want = grads('js');
+      const got = grads(name);
+      // js sums in double: tolerances relative to the largest gradient (a hazard shows as a
+      // missing or doubled contribution, far beyond them).
+      ['tied embedding', 'shared weight', 'computed weight', 'input', 'w1', 'w2'].forEach(
+        (what, i) => {
+          const scale = want[i].reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+          assert.ok(scale > 1, what);
+          assertClose(got[i], want[i], 1e-4 * scale, 1e-4, what);
+        },
+      );
     });
 
     test('multiHeadAttention on a packed projection equals attention on permuted heads', () => {
