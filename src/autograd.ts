@@ -128,9 +128,9 @@ export function backward(root: Tensor, grad?: Tensor): void {
   // Deferred kernels (a linear rule's dweight GEMM, backend.matmulDeferred) run on the
   // pool's worker while the pass goes on. `writing` holds the gradient buffers they still
   // write, `reading` the output gradients they still read (recycled only after, from
-  // `held`). Before a buffer is read while written, or written while read or written,
-  // drain() waits for the queue. Leaves whose gradient is still being written are
-  // finished after the final drain.
+  // `held`). Before a buffer is read or written while a queued kernel writes it, drain()
+  // waits for the queue; own() copies one that is being read. Leaves whose gradient is
+  // still being written are finished after the final drain.
   const writing = new Set<Float32Array>();
   const reading = new Set<Float32Array>();
   const held: Float32Array[] = [];
@@ -144,14 +144,22 @@ export function backward(root: Tensor, grad?: Tensor): void {
   const beforeRead = (buf: Float32Array): void => {
     if (writing.size > 0 && writing.has(buf)) drain();
   };
+  // Before a slot's buffer is written: a buffer a queued kernel writes is drained first; a
+  // shared buffer is copied unless this is its last entry (which takes it over), and so is
+  // one a queued kernel reads (copying is a read too, so it need not wait: the residual
+  // stream's gradient, read by the queued dweight of the block's output projection).
   const own = (s: Slot): void => {
-    if (writing.has(s.buf) || reading.has(s.buf)) drain(); // before a write (or a copy)
-    if (s.owned) return;
-    const r = shared.get(s.buf) ?? 1;
-    if (r <= 1) shared.delete(s.buf);
-    else {
-      shared.set(s.buf, r - 1);
-      s.buf = s.buf.slice();
+    if (writing.size > 0 && writing.has(s.buf)) drain();
+    const read = reading.size > 0 && reading.has(s.buf);
+    if (s.owned && !read) return;
+    const r = s.owned ? 0 : (shared.get(s.buf) ?? 1);
+    if (r > 1) shared.set(s.buf, r - 1);
+    else shared.delete(s.buf);
+    if (r > 1) s.buf = s.buf.slice();
+    else if (read) {
+      const copy = takeGrad(s.buf.length, false, false);
+      copy.set(s.buf);
+      s.buf = copy;
     }
     s.owned = true;
   };
