@@ -287,6 +287,10 @@ int pool_defer(pool_fn fn, const void *ctx, size_t size) {
   return 1;
 }
 
+int pool_workers_busy(void) {
+  return atomic_load(&g_dq_running) + (dq_pending() ? 1 : 0) >= g_threads - 1;
+}
+
 void pool_drain(void) {
   dtask t;
   while (dq_take(&t)) dq_run(&t, 0);

@@ -65,6 +65,10 @@ void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
  */
 int pool_defer(pool_fn fn, const void *ctx, size_t size);
 
+/** Whether deferred tasks (running or queued) occupy every worker: a job started now would
+ * most likely run on the caller alone. */
+int pool_workers_busy(void);
+
 /** Runs or waits for every deferred task; on return all are done. */
 void pool_drain(void);
 
