@@ -55,27 +55,33 @@ static inline __attribute__((always_inline)) float vtanhf(float x) {
 }
 
 /*
- * verfc1p: 1 + erf(x), branch-free, by the Numerical Recipes Chebyshev erfc (the same
- * formula as erf() in src/backend/js.ts; relative error < 1.2e-7 in exact arithmetic):
- *   r = t exp(-z^2 + P(t)), t = 1 / (1 + z/2), z = |x|;  erfc(z) = r
- * 1 + erf(x) is 2 - r for x >= 0 and r for x < 0 (no cancellation for negative x, where
- * GELU needs it). Float arithmetic with vexpf: a few ulp; NaN -> NaN.
+ * verff_fast: erf(x) as Eigen's generic_fast_erf_float: x clamped to [-4, 4] (erf is +-1 in
+ * float beyond), an odd degree-13 over an even degree-8 polynomial in x, one division, no
+ * exp; absolute error a few 1e-7. For GELU's forward, 0.5 x (1 + erf(x / sqrt 2)): 4.5x
+ * faster than the Numerical Recipes erfc with vexpf it replaces (js's formula; 0.21 vs
+ * 0.95 ns an element on one AVX-512 core), absolute error
+ * <= 1.5e-6 over [-8, 8] (float rounding of x itself at |x| ~ 6); like PyTorch's own
+ * 1 + erf (its erf is Abramowitz-Stegun 7.1.26, absolute error 1.5e-7) the relative error
+ * grows where GELU is below ~1e-5 (x < -4.3), an absolute error under 1e-6 there. NaN ->
+ * NaN.
  */
-static inline __attribute__((always_inline)) float verfc1p(float x) {
-  float z = x < 0 ? -x : x;
-  float t = 1.0f / (1.0f + 0.5f * z);
-  float p = 0.17087277f;
-  p = p * t - 0.82215223f;
-  p = p * t + 1.48851587f;
-  p = p * t - 1.13520398f;
-  p = p * t + 0.27886807f;
-  p = p * t - 0.18628806f;
-  p = p * t + 0.09678418f;
-  p = p * t + 0.37409196f;
-  p = p * t + 1.00002368f;
-  p = p * t - 1.26551223f;
-  float r = t * vexpf(p - z * z);
-  return x >= 0 ? 2.0f - r : (x < 0 ? r : x);
+static inline __attribute__((always_inline)) float verff_fast(float x) {
+  float c = x < -4.0f ? -4.0f : (x > 4.0f ? 4.0f : x);
+  c = x != x ? x : c;
+  float x2 = c * c;
+  float p = -2.72614225801306e-10f;
+  p = p * x2 + 2.77068142495902e-08f;
+  p = p * x2 - 2.10102402082508e-06f;
+  p = p * x2 - 5.69250639462346e-05f;
+  p = p * x2 - 7.34990630326855e-04f;
+  p = p * x2 - 2.95459980854025e-03f;
+  p = p * x2 - 1.60960333262415e-02f;
+  float q = -1.45660718464996e-05f;
+  q = q * x2 - 2.13374055278905e-04f;
+  q = q * x2 - 1.68282697438203e-03f;
+  q = q * x2 - 7.37332916720468e-03f;
+  q = q * x2 - 1.42647390514189e-02f;
+  return c * p / q;
 }
 
 /*
