@@ -296,7 +296,15 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
         const float *mr = c->mask + b * c->msB + t * c->msT;
         for (int64_t s = 0; s < L; s++) row[s] += mr[s];
       }
-      if (L > 0) k_softmax_row(row, row, L);
+      if (L > 0) {
+        /* Up to a whole vector (VACC) with -inf: exp gives exactly 0 there and the sums see
+         * the same elements in the same accumulators, so the loops have no scalar tail. */
+        int64_t Lp = (L + VACC - 1) / VACC * VACC;
+        if (Lp > S) Lp = S;
+        for (int64_t s = L; s < Lp; s++) row[s] = -INFINITY;
+        k_softmax_row(row, row, Lp);
+        L = Lp;
+      }
       if (L < S) memset(row + L, 0, (size_t)(S - L) * sizeof(float));
     }
     const float *pm = w;
@@ -376,6 +384,9 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
        * nothing to the sum: run the loops over the first L only. */
       int64_t L = S;
       while (L > 0 && pr[L - 1] == 0.0f) L--;
+      /* Up to a whole vector (VACC): the padded weights are 0, adding nothing. */
+      L = (L + VACC - 1) / VACC * VACC;
+      if (L > S) L = S;
       if (dm)
         for (int64_t s = 0; s < L; s++) dpr[s] *= dm[t * S + s];
       const float sum = vdot(dpr, pr, L), sc = c->scale;
