@@ -151,6 +151,9 @@ static int run_chunks(uint32_t gen, int tid) {
   }
 }
 
+/* Deferred tasks for worker `id`: none beyond the pool's current size (setThreads). */
+static int dq_ready(int id) { return id < g_threads && dq_pending(); }
+
 /* A worker helps with the caller's job first (the caller waits for it), and between jobs
  * runs deferred tasks, one at a time, checking for a new job after each. */
 static void *worker_main(void *arg) {
@@ -158,22 +161,22 @@ static void *worker_main(void *arg) {
   uint32_t seen = (uint32_t)(atomic_load(&g_next) >> 32);
   for (;;) {
     uint32_t g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32);
-    if (g == seen && !dq_pending()) {
+    if (g == seen && !dq_ready(id)) {
       int64_t t0 = now_ns();
       int spins = 0;
       while ((g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32)) ==
                  seen &&
-             !dq_pending()) {
+             !dq_ready(id)) {
         CPU_RELAX();
         if (++spins == 64) {
           spins = 0;
           if (now_ns() - t0 > SPIN_NS) break;
         }
       }
-      if (g == seen && !dq_pending()) {
+      if (g == seen && !dq_ready(id)) {
         pthread_mutex_lock(&g_mu);
         atomic_fetch_add(&g_sleepers, 1);
-        while ((g = (uint32_t)(atomic_load(&g_next) >> 32)) == seen && !dq_pending())
+        while ((g = (uint32_t)(atomic_load(&g_next) >> 32)) == seen && !dq_ready(id))
           pthread_cond_wait(&g_cv_work, &g_mu);
         atomic_fetch_sub(&g_sleepers, 1);
         pthread_mutex_unlock(&g_mu);
@@ -185,7 +188,7 @@ static void *worker_main(void *arg) {
       continue;
     }
     dtask t;
-    if (id < g_threads && dq_take(&t)) dq_run(&t, id);
+    if (dq_ready(id) && dq_take(&t)) dq_run(&t, id);
   }
   return NULL;
 }
