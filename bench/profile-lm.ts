@@ -7,11 +7,13 @@
  *   node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx bench/profile-lm.ts --plain
  *
  * --seq2seq profiles case 2's step instead. --plain skips the kernel timers (for --cpu-prof); --shapes splits matmul by
- * (batch, M, N, K, transA, transB, beta).
+ * (batch, M, N, K, transA, transB, beta). --phases prints the median forward, backward (its
+ * deferred dweight GEMMs drained) and optimizer times of case 1 instead.
  */
 import { parseArgs } from 'node:util';
 import { backend, setBackend, type Backend } from '../src/backend/index.js';
-import { LMBatches, lmStep, makeLM } from './lm-common.js';
+import * as F from '../src/ops/index.js';
+import { LM_CONFIG, LMBatches, benchArena, lmStep, makeLM } from './lm-common.js';
 import { median } from './peer.js';
 import { makeSeq2SeqStep } from './seq2seq-train.js';
 
@@ -21,10 +23,44 @@ const { values } = parseArgs({
     plain: { type: 'boolean' },
     shapes: { type: 'boolean' },
     seq2seq: { type: 'boolean' },
+    phases: { type: 'boolean' },
   },
 });
 const steps = Number(values.steps);
 setBackend('native');
+if (values.phases) {
+  phases();
+  process.exit(0);
+}
+
+/** Median forward / backward / optimizer ms of case-1 steps (in a StepArena, as lmStep). */
+function phases(): void {
+  const { model, opt } = makeLM();
+  const data = new LMBatches(0);
+  const batches = Array.from({ length: 8 }, () => data.next());
+  const arena = benchArena();
+  const t: number[][] = [[], [], [], []];
+  for (let i = 0; i < steps + 10; i++) {
+    const { x, y } = batches[i % batches.length];
+    const step = (): void => {
+      const t0 = performance.now();
+      opt.zeroGrad();
+      const logits = model.forward(x);
+      const loss = F.crossEntropy(F.reshape(logits, [-1, LM_CONFIG.vocabSize]), y);
+      const t1 = performance.now();
+      loss.backward();
+      const t2 = performance.now();
+      opt.step();
+      const t3 = performance.now();
+      loss.item();
+      if (i >= 10) [t1 - t0, t2 - t1, t3 - t2, t3 - t0].forEach((v, k) => t[k].push(v));
+    };
+    if (arena) arena.run(step);
+    else step();
+  }
+  const [f, b, o, all] = t.map((v) => median(v).toFixed(2));
+  console.log(`median ms: forward ${f}, backward ${b}, optimizer ${o}, step ${all}`);
+}
 let runStep: () => void;
 if (values.seq2seq) runStep = makeSeq2SeqStep();
 else {
