@@ -41,8 +41,6 @@ static double row_sum(const float *x, int64_t n) {
   return t;
 }
 
-HOT static float row_max(const float *x, int64_t n) { return vmax(x, n); }
-
 /* o[i] = exp(x[i] - shift), vectorized. */
 HOT static void vexp_shift(float *o, const float *x, int64_t n, float shift) {
   _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) o[i] = vexpf(x[i] - shift);
@@ -286,6 +284,8 @@ void k_unary(int op, float *out, const float *x, int64_t n) {
   pool_for(unary_range, &c, n, op == UN_NEG || op == UN_RELU ? 1 : 8);
 }
 
+/* gelu'(x) = Phi(x) + x phi(x), with Phi(x) = y / x read off the forward's output
+ * y = x Phi(x) (one division instead of a second erf); Phi(0) = 1/2. */
 static inline __attribute__((always_inline)) float gelu_grad(float v, float y) {
   float av = v < 0 ? -v : v;
   float cdf = av > 1e-20f ? y / v : 0.5f;
@@ -327,8 +327,6 @@ HOT static void unary_bwd_range(void *p, int64_t b, int64_t e, int tid) {
     case UN_RELU:
       UNARY_BWD(x[i] > 0 ? 1.0f : 0.0f);
     case UN_GELU:
-      /* gelu'(x) = Phi(x) + x phi(x), with Phi(x) = y / x read off the forward's output
-       * y = x Phi(x) (one division instead of a second erf); Phi(0) = 1/2. */
       UNARY_BWD(gelu_grad(x[i], y[i]));
     default:
       UNARY_BWD(gelu_tanh_grad(x[i]));
@@ -516,7 +514,7 @@ static void log_softmax_range(void *p, int64_t b, int64_t e, int tid) {
   for (int64_t r = b; r < e; r++) {
     const float *x = c->x + r * C;
     float *o = c->out + r * C;
-    float mx = row_max(x, C);
+    float mx = vmax(x, C);
     double lse = mx + log(row_sum_exp(NULL, x, C, mx));
     for (int64_t j = 0; j < C; j++) o[j] = (float)(x[j] - lse);
   }
@@ -718,7 +716,7 @@ static void ce_fwd_range(void *p, int64_t b, int64_t e, int tid) {
   int64_t V = c->cols;
   for (int64_t n = b; n < e; n++) {
     const float *x = c->x + n * V;
-    float mx = row_max(x, V);
+    float mx = vmax(x, V);
     double s = row_sum_exp(NULL, x, V, mx);
     double sumLogits = row_sum(x, V);
     double l = mx + log(s);
