@@ -315,6 +315,17 @@ FN(js_sum) {
   return NULL;
 }
 
+FN(js_sum_squares) {
+  BEGIN(2, "sumSquares");
+  F32(0, x);
+  int64_t n = size(&a, 1, "n");
+  need(&a, x_len, n, "x");
+  DONE();
+  napi_value r;
+  napi_create_double(env, k_sum_squares(x, n), &r);
+  return r;
+}
+
 FN(js_max) {
   BEGIN(6, "max");
   F32(0, out);
@@ -848,6 +859,7 @@ static napi_value Init(napi_env env, napi_value exports) {
       P("unaryBackward", js_unary_backward),
       P("scalar", js_scalar),
       P("sum", js_sum),
+      P("sumSquares", js_sum_squares),
       P("max", js_max),
       P("softmax", js_softmax),
       P("softmaxBackward", js_softmax_backward),

@@ -426,6 +426,45 @@ void k_sum(float *out, const float *x, int64_t outer, int64_t dim, int64_t inner
   pool_for(sum_range, &c, outer * nb, dim * (inner < RED_BLOCK ? inner : RED_BLOCK));
 }
 
+/* ---------- sum of squares (gradient clipping) ---------- */
+
+/* Fixed blocks, summed in block order: the result does not depend on the thread count. */
+#define SQ_BLOCK 16384
+
+typedef struct {
+  const float *x;
+  int64_t n;
+  double *partial;
+} sq_ctx;
+
+HOT static void sum_sq_range(void *p, int64_t b, int64_t e, int tid) {
+  (void)tid;
+  sq_ctx *c = p;
+  for (int64_t blk = b; blk < e; blk++) {
+    const float *x = c->x + blk * SQ_BLOCK;
+    int64_t n = c->n - blk * SQ_BLOCK < SQ_BLOCK ? c->n - blk * SQ_BLOCK : SQ_BLOCK;
+    double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+      for (int j = 0; j < 8; j++) s[j] += (double)x[i + j] * x[i + j];
+    for (int j = 0; i + j < n; j++) s[j] += (double)x[i + j] * x[i + j];
+    c->partial[blk] = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  }
+}
+
+double k_sum_squares(const float *x, int64_t n) {
+  if (n <= 0) return 0;
+  int64_t nb = (n + SQ_BLOCK - 1) / SQ_BLOCK;
+  double one, *partial = nb == 1 ? &one : malloc((size_t)nb * sizeof(double));
+  if (!partial) return NAN;
+  sq_ctx c = {x, n, partial};
+  pool_for(sum_sq_range, &c, nb, SQ_BLOCK);
+  double t = 0;
+  for (int64_t i = 0; i < nb; i++) t += partial[i];
+  if (partial != &one) free(partial);
+  return t;
+}
+
 static void max_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
   red_ctx *c = p;

@@ -57,6 +57,8 @@ void k_unary_backward(int op, float *dx, const float *dy, const float *x, const 
                       int64_t n, int accumulate);
 void k_scalar(int op, float *out, const float *x, double s, int64_t n);
 void k_sum(float *out, const float *x, int64_t outer, int64_t dim, int64_t inner);
+/* sum_i x[i]^2 in double, in fixed blocks summed in order (gradient clipping). */
+double k_sum_squares(const float *x, int64_t n);
 void k_max(float *out, int32_t *argmax, const float *x, int64_t outer, int64_t dim,
            int64_t inner);
 void k_softmax(float *out, const float *x, int64_t rows, int64_t cols);

@@ -235,6 +235,12 @@ export const jsBackend: Backend = {
     }
   },
 
+  sumSquares(x, n) {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += x[i] * x[i];
+    return s;
+  },
+
   max(out, argmax, x, outer, dim, inner) {
     for (let o = 0; o < outer; o++) {
       for (let i = 0; i < inner; i++) {

@@ -31,6 +31,7 @@ export interface NativeAddon {
   ): void;
   scalar(op: number, out: F32, x: F32, s: number, n: number): void;
   sum: Kernels['sum'];
+  sumSquares: Kernels['sumSquares'];
   max: Kernels['max'];
   softmax: Kernels['softmax'];
   softmaxBackward: Kernels['softmaxBackward'];
@@ -162,6 +163,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       addon.scalar(opCode(SCALAR, op, 'scalar'), out, x, s, n);
     },
     sum: addon.sum,
+    sumSquares: addon.sumSquares,
     max: addon.max,
     softmax: addon.softmax,
     softmaxBackward: addon.softmaxBackward,

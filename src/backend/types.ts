@@ -123,6 +123,13 @@ export interface Kernels {
   sum(out: F32, x: F32, outer: number, dim: number, inner: number): void;
 
   /**
+   * sum_i x[i]^2 over the first n elements, accumulated in double (the global gradient
+   * norm of clipping). The native backend sums fixed blocks of 16384 in parallel and adds
+   * their sums in block order, so the result does not depend on the thread count.
+   */
+  sumSquares(x: F32, n: number): number;
+
+  /**
    * Max over the middle axis of x viewed as (outer, dim, inner): out (outer, inner) and the
    * index of the first maximum in `argmax` (int32, same shape).
    */

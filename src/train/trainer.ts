@@ -13,6 +13,7 @@
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
+import { backend } from '../backend/index.js';
 import type { Module } from '../nn/module.js';
 import type { Generator } from '../random.js';
 import { StepArena, Tensor } from '../tensor.js';
@@ -68,21 +69,24 @@ export interface TrainerOptions {
   onStep?: (record: Record<string, number>) => void;
 }
 
-/** Global L2 norm of all gradients; scales them in place to `maxNorm` when above it. Returns the norm before clipping. */
+/**
+ * Global L2 norm of all gradients; scales them in place to `maxNorm` when above it, as
+ * torch.nn.utils.clip_grad_norm_ (Pascanu et al. 2013). The squares are summed in double
+ * by the backend's sumSquares (per parameter, then over parameters in order), the scaling
+ * by its scalar kernel.
+ * @returns the norm before clipping.
+ */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
+  const be = backend();
   let sq = 0;
-  for (const p of params) {
-    if (!p.grad) continue;
-    const g = p.grad.f32;
-    for (let i = 0; i < g.length; i++) sq += g[i] * g[i];
-  }
+  for (const p of params) if (p.grad) sq += be.sumSquares(p.grad.f32, p.grad.size);
   const norm = Math.sqrt(sq);
   if (norm > maxNorm) {
     const scale = maxNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
     for (const p of params) {
       if (!p.grad) continue;
       const g = p.grad.f32;
-      for (let i = 0; i < g.length; i++) g[i] *= scale;
+      be.scalar('mul', g, g, scale, g.length);
     }
   }
   return norm;

@@ -354,6 +354,30 @@ describe('native backend vs js', () => {
     }
   });
 
+  ntest(
+    'sumSquares: equals js in double over block boundaries; the same at 1 and 2 threads',
+    (nb) => {
+      const addon = loadNativeAddon();
+      const before = 'error' in addon ? 2 : addon.getThreads();
+      try {
+        for (const n of [0, 1, 7, 16384, 16385, 100003]) {
+          const x = rand(n, -3, 3);
+          const want = jsBackend.sumSquares(x, n);
+          nb.setThreads(2);
+          const two = nb.sumSquares(x, n);
+          nb.setThreads(1);
+          const one = nb.sumSquares(x, n);
+          assert.ok(Math.abs(two - want) <= 1e-12 * want, `n=${n}: ${two} vs ${want}`);
+          assert.equal(one, two, `n=${n}: thread count`);
+          if (n > 1) assert.ok(nb.sumSquares(x, n - 1) < two, 'only the first n');
+        }
+      } finally {
+        nb.setThreads(before);
+      }
+      assert.throws(() => nb.sumSquares(rand(3), 4), RangeError);
+    },
+  );
+
   ntest('sum and max over the middle axis (incl. NaN and ties for max)', (nb) => {
     const shapes: [number, number, number][] = [
       [1, 1, 1],
