@@ -191,6 +191,26 @@ test('bpe: incremental trainer learns exactly the merges of a naive recounting t
   assert.deepEqual(ours, naiveMerges(tok, words, texts, 120, 2));
 });
 
+test('bpe: equal to the naive trainer on a corpus of thousands of distinct pairs', () => {
+  // Zipf-like word frequencies and thousands of distinct pairs, so the trainer's pair table,
+  // word lists and heap grow while merging, and a count update lost there reorders merges.
+  const g = new Generator(2);
+  const alphabet = [...'abcdefghijklmnopqrstuvwxyzäöüß你好世界'];
+  const lexicon = Array.from({ length: 300 }, () =>
+    Array.from({ length: 2 + g.randint(10) }, () => alphabet[g.randint(alphabet.length)]).join(''),
+  );
+  const texts = Array.from({ length: 300 }, () =>
+    Array.from({ length: 10 }, () => lexicon[Math.floor(lexicon.length * g.uniform() ** 2)]).join(
+      ' ',
+    ),
+  );
+  const tok = trainBPE(texts, { vocabSize: 260 + 1000, minFrequency: 1 });
+  const words = (t: string): string[] => preTokenize(jsonOf(tok).pre_tokenizer as never, t);
+  const ours = (jsonOf(tok).model as { merges: string[] }).merges;
+  assert.ok(ours.length > 900);
+  assert.deepEqual(ours, naiveMerges(tok, words, texts, 1000, 1));
+});
+
 test('training is deterministic and encode uses merges consistently', () => {
   const a = trainBPE(corpus(), { vocabSize: 500 });
   const b = trainBPE(corpus(), { vocabSize: 500 });
