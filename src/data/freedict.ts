@@ -89,9 +89,19 @@ export function parseFreedictExamples(text: string, options: FreedictOptions = {
     const key = `${source}\t${target}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    pairs.push(p);
+    pairs.push({ source: ownCopy(source), target: ownCopy(target) });
   }
+  /^/.exec(''); // V8 keeps the last matched subject (a line of `text`) alive otherwise
   return pairs;
+}
+
+/**
+ * A copy of `s` that does not refer to the string it was cut from: V8 keeps a substring as a
+ * slice of its parent, so pairs cut from the decompressed dictionary (a 190 MB two-byte
+ * string) would keep all of it alive for as long as the data set lives.
+ */
+function ownCopy(s: string): string {
+  return Buffer.from(s, 'utf8').toString('utf8');
 }
 
 /**
