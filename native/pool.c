@@ -41,11 +41,18 @@ int64_t env_int64(const char *name, int64_t dflt, int64_t *cache) {
   return *cache;
 }
 
-/* Chunks per thread: a job of n items is cut in min(n, threads * GRAIN) chunks that the
- * threads claim one at a time, so a worker that wakes late (a futex wake-up costs
- * 40-100 us in this VM, measured) or shares its core with V8's GC threads takes fewer
- * chunks instead of making the caller wait for a fixed half. */
-#define GRAIN 4
+/* Chunks per thread (TRANSFORMER_POOL_GRAIN overrides it): a job of n items is cut in
+ * min(n, threads * GRAIN) chunks that the threads claim one at a time, so a worker that
+ * wakes late (a futex wake-up costs 40-100 us in this VM) takes fewer. 1: the caller,
+ * already running, claims the first chunk and a worker the second, so a row-wise kernel
+ * (LayerNorm, GELU, residual add, a GEMM split by rows, attention by batch) leaves each
+ * half of the rows in the cache of the core the next kernel reads it on; with 4 the rows
+ * were interleaved between the cores. In a training step the worker spins between kernels
+ * (SPIN_NS), so it is seldom late. Measured (bench/profile-lm.ts --plain, interleaved runs,
+ * medians of per-run medians): case 1 30.9 -> 29.9 ms and 29.8 -> 29.4 ms (8 and 5
+ * runs), case 2 214 -> 208 ms (6 runs); generate unchanged. */
+static int64_t g_grain = ENV_UNSET;
+#define GRAIN ((int)env_int64("TRANSFORMER_POOL_GRAIN", 1, &g_grain))
 
 static int g_threads = 1;  /* pool size including the caller */
 static int g_started = 0;  /* workers started: ids 1..g_started */

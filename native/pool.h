@@ -5,7 +5,8 @@
  * costs no CPU and does not fight OpenBLAS's own threads.
  *
  * Work is split into contiguous chunks, chunk i of c is [n*i/c, n*(i+1)/c) with
- * c = min(n, 4 x threads), which the threads claim dynamically (a late worker takes fewer).
+ * c = min(n, threads) (TRANSFORMER_POOL_GRAIN chunks per thread), which the threads claim
+ * dynamically (a late worker takes fewer).
  * Kernels never split a floating-point reduction across chunks, so results depend neither
  * on the thread count nor on which thread ran which chunk.
  */
@@ -51,8 +52,8 @@ void pool_for(pool_fn fn, void *ctx, int64_t n, int64_t cost);
 /** Like pool_for with an explicit decision: parallel when `parallel` is non-zero. */
 void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel);
 
-/** Like pool_run with `grain` chunks per thread instead of 4 (fewer, larger chunks for
- * split GEMMs, where each chunk packs the whole shared operand again). */
+/** Like pool_run with `grain` chunks per thread instead of the pool's default (split
+ * GEMMs, where each chunk packs the whole shared operand again). */
 void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
 
 /**
