@@ -170,10 +170,12 @@ static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t
     if (bias) add_bias(out, bias, 0, M, 0, N, N);
     return;
   }
-  /* Not while deferred GEMMs occupy the workers (backward's dx beside the queued dweights):
-   * the caller would run both halves itself, packing the shared operand twice. */
+  /* Not while deferred GEMMs keep the worker busy (backward's dx beside the queued
+   * dweights): the caller would run both halves itself, packing the shared operand twice.
+   * Decided on pool_has_deferred (the call sequence), not on whether the worker happens to
+   * be busy: a split and a whole GEMM can differ in the last bits, and runs must not. */
   if (may_split && g_split_gemm && g_n_threads >= 2 && M * N * K >= SPLIT_GEMM_MIN &&
-      !pool_workers_busy()) {
+      !pool_has_deferred()) {
     /* Blocks of 16 rows (or columns); rows when M is large enough to give every thread
      * several blocks' worth, else columns. */
     split_ctx c = {out,  a,      b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads,

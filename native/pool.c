@@ -96,6 +96,7 @@ typedef struct {
 } dtask;
 static dtask g_dq[DEFER_SLOTS];
 static atomic_int g_dq_head, g_dq_tail, g_dq_running;
+static int g_dq_drained_at; /* the caller's: g_dq_tail at its last pool_drain */
 
 static int64_t g_defer = ENV_UNSET;
 #define DEFER_ON (env_int64("TRANSFORMER_DEFER", 1, &g_defer) != 0)
@@ -297,12 +298,11 @@ int pool_defer(pool_fn fn, const void *ctx, size_t size) {
   return 1;
 }
 
-int pool_workers_busy(void) {
-  return atomic_load(&g_dq_running) + (dq_pending() ? 1 : 0) >= g_threads - 1;
-}
+int pool_has_deferred(void) { return atomic_load(&g_dq_tail) != g_dq_drained_at; }
 
 void pool_drain(void) {
   dtask t;
+  g_dq_drained_at = atomic_load(&g_dq_tail);
   while (dq_take(&t)) dq_run(&t, 0);
   if (atomic_load(&g_dq_running) == 0) return;
   int64_t t0 = now_ns();

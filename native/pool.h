@@ -66,9 +66,11 @@ void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
  */
 int pool_defer(pool_fn fn, const void *ctx, size_t size);
 
-/** Whether deferred tasks (running or queued) occupy every worker: a job started now would
- * most likely run on the caller alone. */
-int pool_workers_busy(void);
+/** Whether tasks were deferred since the last pool_drain (done or not): the caller's
+ * deterministic stand-in for "the worker is busy with deferred work". It depends on the
+ * sequence of calls only, never on timing, so a decision taken on it (a GEMM split or run
+ * whole, which can differ in the last bits) is the same in every run. */
+int pool_has_deferred(void);
 
 /** Runs or waits for every deferred task; on return all are done. */
 void pool_drain(void);
