@@ -356,6 +356,9 @@ export function currentArena(): StepArena | null {
   return activeArena;
 }
 
+/** How many larger capacity classes `StepArena.alloc` may borrow from (8: one doubling). */
+const BORROW_CLASSES = 8;
+
 /** Capacity class of n elements: n rounded up to 8 steps per power of two (<= 12.5% waste). */
 function capacityOf(n: number): number {
   if (n <= 8) return n;
@@ -407,9 +410,16 @@ export class StepArena {
   /** `n` float32 elements of arbitrary contents for the running step (zeros below 1024: not pooled). */
   alloc(n: number): Float32Array {
     if (n < UNINIT_MIN) return new Float32Array(n); // small: V8's on-heap arrays are cheaper
-    const cap = capacityOf(n);
-    this.lastUsed.set(cap, this.steps);
+    let cap = capacityOf(n);
     let ab = this.free.get(cap)?.pop();
+    // None free in its class: a free buffer of one of the next BORROW_CLASSES classes (at
+    // most ~2x the size) serves as well, so that batches of varying shapes share storage.
+    for (let k = 0, c = cap; ab === undefined && k < BORROW_CLASSES; k++) {
+      c = capacityOf(c + 1);
+      ab = this.free.get(c)?.pop();
+      if (ab) cap = c;
+    }
+    this.lastUsed.set(cap, this.steps);
     if (ab) this.reused++;
     else {
       const b = Buffer.allocUnsafeSlow(4 * cap);

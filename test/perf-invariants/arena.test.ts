@@ -158,3 +158,18 @@ for (const name of backends) {
     });
   });
 }
+
+test('StepArena: a size with no free buffer of its class borrows a free one at most a doubling larger', () => {
+  const arena = new StepArena();
+  arena.run(() => void arena.alloc(10000)); // capacity class 10240
+  const held = arena.bytes;
+  const reused = arena.reused;
+  arena.run(() => {
+    const v = arena.alloc(9000); // class 9216: none free, 10240 is borrowed
+    assert.equal(v.length, 9000);
+  });
+  assert.equal(arena.bytes, held, 'no new storage');
+  assert.equal(arena.reused, reused + 1);
+  arena.run(() => void arena.alloc(3000)); // more than a doubling smaller: storage of its own
+  assert.ok(arena.bytes > held);
+});
