@@ -201,6 +201,37 @@ static void *worker_main(void *arg) {
   return NULL;
 }
 
+/* Wakes the workers blocked on g_cv_work, if any (a new job or deferred task). */
+static void wake_workers(void) {
+  if (atomic_load(&g_sleepers) > 0) {
+    pthread_mutex_lock(&g_mu);
+    pthread_cond_broadcast(&g_cv_work);
+    pthread_mutex_unlock(&g_mu);
+  }
+}
+
+/* The caller waits until *v == target (the chunks of its job done, or no deferred task
+ * running): spins for SPIN_NS, then sleeps on g_cv_done, which a worker signals when it
+ * brings *v to target while the caller sleeps. */
+static void caller_wait(atomic_int *v, int target) {
+  if (atomic_load_explicit(v, memory_order_acquire) == target) return;
+  int64_t t0 = now_ns();
+  int spins = 0;
+  while (atomic_load_explicit(v, memory_order_acquire) != target) {
+    CPU_RELAX();
+    if (++spins == 64) {
+      spins = 0;
+      if (now_ns() - t0 > SPIN_NS) break;
+    }
+  }
+  if (atomic_load_explicit(v, memory_order_acquire) == target) return;
+  pthread_mutex_lock(&g_mu);
+  atomic_store(&g_caller_sleeping, 1);
+  while (atomic_load(v) != target) pthread_cond_wait(&g_cv_done, &g_mu);
+  atomic_store(&g_caller_sleeping, 0);
+  pthread_mutex_unlock(&g_mu);
+}
+
 void pool_set_threads(int n) {
   if (n < 1) n = 1;
   if (n > POOL_MAX_THREADS) n = POOL_MAX_THREADS;
@@ -251,32 +282,10 @@ void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain) {
   atomic_store(&g_done, 0);
   uint32_t gen = (uint32_t)(atomic_load(&g_next) >> 32) + 1;
   atomic_store(&g_next, (uint64_t)gen << 32);
-  if (atomic_load(&g_sleepers) > 0) {
-    pthread_mutex_lock(&g_mu);
-    pthread_cond_broadcast(&g_cv_work);
-    pthread_mutex_unlock(&g_mu);
-  }
+  wake_workers();
 
   run_chunks(gen, 0);
-
-  if (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
-    int64_t t0 = now_ns();
-    int spins = 0;
-    while (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
-      CPU_RELAX();
-      if (++spins == 64) {
-        spins = 0;
-        if (now_ns() - t0 > SPIN_NS) break;
-      }
-    }
-    if (atomic_load_explicit(&g_done, memory_order_acquire) < chunks) {
-      pthread_mutex_lock(&g_mu);
-      atomic_store(&g_caller_sleeping, 1);
-      while (atomic_load(&g_done) < chunks) pthread_cond_wait(&g_cv_done, &g_mu);
-      atomic_store(&g_caller_sleeping, 0);
-      pthread_mutex_unlock(&g_mu);
-    }
-  }
+  caller_wait(&g_done, (int)chunks);
   atomic_flag_clear(&g_busy);
 }
 
@@ -290,11 +299,7 @@ int pool_defer(pool_fn fn, const void *ctx, size_t size) {
   g_dq[t % DEFER_SLOTS].fn = fn;
   memcpy(g_dq[t % DEFER_SLOTS].ctx, ctx, size);
   atomic_store(&g_dq_tail, t + 1); /* publishes the slot (seq_cst) */
-  if (atomic_load(&g_sleepers) > 0) {
-    pthread_mutex_lock(&g_mu);
-    pthread_cond_broadcast(&g_cv_work);
-    pthread_mutex_unlock(&g_mu);
-  }
+  wake_workers();
   return 1;
 }
 
@@ -304,23 +309,7 @@ void pool_drain(void) {
   dtask t;
   g_dq_drained_at = atomic_load(&g_dq_tail);
   while (dq_take(&t)) dq_run(&t, 0);
-  if (atomic_load(&g_dq_running) == 0) return;
-  int64_t t0 = now_ns();
-  int spins = 0;
-  while (atomic_load_explicit(&g_dq_running, memory_order_acquire) > 0) {
-    CPU_RELAX();
-    if (++spins == 64) {
-      spins = 0;
-      if (now_ns() - t0 > SPIN_NS) break;
-    }
-  }
-  if (atomic_load(&g_dq_running) > 0) {
-    pthread_mutex_lock(&g_mu);
-    atomic_store(&g_caller_sleeping, 1);
-    while (atomic_load(&g_dq_running) > 0) pthread_cond_wait(&g_cv_done, &g_mu);
-    atomic_store(&g_caller_sleeping, 0);
-    pthread_mutex_unlock(&g_mu);
-  }
+  caller_wait(&g_dq_running, 0);
 }
 
 void pool_for(pool_fn fn, void *ctx, int64_t n, int64_t cost) {

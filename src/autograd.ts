@@ -7,7 +7,7 @@
  * ACCUMULATES (+=) into the zero-initialised gradient buffers of its inputs.
  */
 import { backend } from './backend/index.js';
-import { gradients, overwritesFreshGrads, packedAttention } from './ops/gradients.js';
+import { gradients, overwritesFreshGrads, packedAttention, type GradFn } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
 import { Tensor, currentArena, fmtShape, uninitF32 } from './tensor.js';
 
@@ -150,16 +150,18 @@ export function backward(root: Tensor, grad?: Tensor): void {
   // stream's gradient, read by the queued dweight of the block's output projection).
   const own = (s: Slot): void => {
     if (writing.size > 0 && writing.has(s.buf)) drain();
-    const read = reading.size > 0 && reading.has(s.buf);
-    if (s.owned && !read) return;
-    const r = s.owned ? 0 : (shared.get(s.buf) ?? 1);
-    if (r > 1) shared.set(s.buf, r - 1);
-    else shared.delete(s.buf);
-    if (r > 1) s.buf = s.buf.slice();
-    else if (read) {
-      const copy = takeGrad(s.buf.length, false, false);
-      copy.set(s.buf);
-      s.buf = copy;
+    let copy = reading.size > 0 && reading.has(s.buf);
+    if (s.owned && !copy) return;
+    if (!s.owned) {
+      const r = shared.get(s.buf) ?? 1;
+      if (r > 1) shared.set(s.buf, r - 1);
+      else shared.delete(s.buf);
+      copy ||= r > 1;
+    }
+    if (copy) {
+      const c = takeGrad(s.buf.length, false, false);
+      c.set(s.buf);
+      s.buf = c;
     }
     s.owned = true;
   };
@@ -238,12 +240,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
         } else own(s);
         inGrads[i] = s.buf;
       }
-      const fn = gradients[node.op] as (
-        n: GradNode,
-        g: Float32Array,
-        gi: (Float32Array | null)[],
-        fresh: readonly boolean[],
-      ) => Float32Array | void;
+      const fn = gradients[node.op] as GradFn;
       const deferredInto = fn(node, g, inGrads, fresh);
       if (deferredInto) {
         writing.add(deferredInto);

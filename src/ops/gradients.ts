@@ -15,7 +15,8 @@ import { backend } from '../backend/index.js';
 import { stridesOf } from '../tensor.js';
 import type { OpName } from './spec.js';
 
-type GradFn<K extends OpName> = (
+/** A gradient rule (see above); K is the op, any op by default. */
+export type GradFn<K extends OpName = OpName> = (
   node: GradNode<K>,
   g: Float32Array,
   gi: (Float32Array | null)[],
