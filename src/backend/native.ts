@@ -15,21 +15,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend, BinaryOp, F32, Kernels, ScalarOp, UnaryOp } from './types.js';
 
+/** A kernel whose first argument, the op name, is passed as its integer code. */
+type WithOpCode<F> = F extends (op: never, ...rest: infer R) => infer T
+  ? (op: number, ...rest: R) => T
+  : never;
+
 /** The addon's exports: the `Kernels` with integer op codes and packed dimensions. */
 export interface NativeAddon {
   matmul: Kernels['matmul'];
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
-  unary(op: number, out: F32, x: F32, n: number): void;
-  unaryBackward(
-    op: number,
-    dx: F32,
-    dy: F32,
-    x: F32,
-    y: F32,
-    n: number,
-    accumulate?: boolean,
-  ): void;
-  scalar(op: number, out: F32, x: F32, s: number, n: number): void;
+  unary: WithOpCode<Kernels['unary']>;
+  unaryBackward: WithOpCode<Kernels['unaryBackward']>;
+  scalar: WithOpCode<Kernels['scalar']>;
   sum: Kernels['sum'];
   sumSquares: Kernels['sumSquares'];
   max: Kernels['max'];
