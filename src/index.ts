@@ -38,8 +38,16 @@ export * as F from './ops/index.js';
 export { Module, ModuleList } from './nn/module.js';
 export { Linear, Embedding, Dropout, LayerNorm, RMSNorm } from './nn/layers.js';
 export type { Activation } from './nn/layers.js';
-export { MultiheadAttention } from './nn/attention.js';
-export type { KVCache, AttentionForwardOptions } from './nn/attention.js';
+export { MultiheadAttention, CrossAttentionState } from './nn/attention.js';
+export type {
+  AttentionForwardOptions,
+  AttentionKind,
+  MultiheadAttentionOptions,
+} from './nn/attention.js';
+export { LayerStack, DepthStrategy, FixedDepth } from './nn/stack.js';
+export type { ApplyLayer } from './nn/stack.js';
+// attention cores (the seam between the projections and W_O) and their registry
+export * from './attention/index.js';
 export {
   SinusoidalPositionalEncoding,
   LearnedPositionalEmbedding,
@@ -54,9 +62,12 @@ export {
 } from './nn/transformer.js';
 export type { TransformerConfig, LayerOptions, TransformerMasks } from './nn/transformer.js';
 // models
+export { validateModelConfig, ConfigError, MAX_PARAMETERS } from './models/config.js';
+export type { BlockConfig, ModelKind } from './models/config.js';
 export { DecoderLM } from './models/decoder-lm.js';
 export type { DecoderLMConfig } from './models/decoder-lm.js';
-export { Seq2SeqTransformer, paddingMask } from './models/seq2seq.js';
+export { Seq2SeqTransformer } from './models/seq2seq.js';
+export { paddingMask } from './models/padding.js';
 export type { Seq2SeqConfig } from './models/seq2seq.js';
 export { EncoderClassifier } from './models/classifier.js';
 export type { EncoderClassifierConfig } from './models/classifier.js';

@@ -12,6 +12,7 @@ import { noGrad } from '../autograd.js';
 import * as F from '../ops/index.js';
 import { Tensor, fmtShape, tensor } from '../tensor.js';
 import type { DecoderLayerCache } from '../nn/transformer.js';
+import { selectRows0 } from '../attention/state.js';
 import type { Seq2SeqTransformer } from '../models/seq2seq.js';
 
 /** Options shared by greedy decoding and beam search. */
@@ -45,27 +46,8 @@ export interface Hypothesis {
   finished: boolean;
 }
 
-/**
- * Copy rows of dim 0 (no autograd): out[i] = t[idx[i]], like torch.index_select(t, 0, idx).
- * @param t (N, ...) any dtype
- * @param idx row indices in [0, N), repeats allowed
- * @returns (idx.length, ...) same dtype, new storage
- * @throws Error if t is a scalar or an index is out of range.
- */
-export function indexSelect0(t: Tensor, idx: readonly number[]): Tensor {
-  if (t.ndim === 0) throw new Error('indexSelect0: expected at least one dimension');
-  const n = t.shape[0];
-  const row = n === 0 ? 0 : t.size / n;
-  const Ctor = t.data.constructor as new (len: number) => typeof t.data;
-  const out = new Ctor(idx.length * row);
-  for (let i = 0; i < idx.length; i++) {
-    const r = idx[i];
-    if (!Number.isInteger(r) || r < 0 || r >= n)
-      throw new Error(`indexSelect0: index ${r} out of range for ${fmtShape(t.shape)}`);
-    out.set(t.data.subarray(r * row, (r + 1) * row), i * row);
-  }
-  return new Tensor(out, [idx.length, ...t.shape.slice(1)]);
-}
+/** Rows `idx` of t along dimension 0 (a copy; no gradient). */
+export const indexSelect0 = selectRows0;
 
 /** GNMT length penalty lp(len) = ((5 + len) / 6)^alpha (Wu et al. 2016, Eq. 14). */
 export function gnmtLengthPenalty(len: number, alpha: number): number {
@@ -132,11 +114,8 @@ function selectCaches(
   parts: { self: boolean; cross: boolean },
 ): void {
   for (const c of caches) {
-    for (const kv of [parts.self ? c.self : null, parts.cross ? c.cross : null]) {
-      if (!kv) continue;
-      if (kv.k) kv.k = indexSelect0(kv.k, idx); // (N', H, L, D)
-      if (kv.v) kv.v = indexSelect0(kv.v, idx);
-    }
+    if (parts.self) c.self.selectRows(idx);
+    if (parts.cross) c.cross.selectRows(idx);
   }
 }
 

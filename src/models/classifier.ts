@@ -11,7 +11,7 @@
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { Dropout, Embedding, LayerNorm, Linear, type Activation } from '../nn/layers.js';
+import { Dropout, Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import {
   LearnedPositionalEmbedding,
@@ -19,19 +19,14 @@ import {
   type PositionalEncoding,
 } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
-import { paddingMask } from './seq2seq.js';
+import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
+import { paddingMask } from './padding.js';
 
-export interface EncoderClassifierConfig {
+/** Block defaults are BERT-like: d_ff 4 d_model, dropout 0.1, gelu, pre-LN, eps 1e-5. */
+export interface EncoderClassifierConfig extends BlockConfig {
   vocabSize: number;
   numClasses: number;
-  dModel: number;
-  nhead: number;
   numLayers: number;
-  dimFeedforward?: number;
-  dropout?: number;
-  activation?: Activation;
-  normFirst?: boolean;
-  layerNormEps?: number;
   /** Maximum input length. Default 512. */
   maxLen?: number;
   /** 'cls' (first position) or 'mean' (masked mean). Default 'mean'. */
@@ -49,19 +44,22 @@ export class EncoderClassifier extends Module {
   readonly encoder: TransformerEncoder;
   readonly classifier: Linear;
 
+  /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: EncoderClassifierConfig, gen: Generator = defaultGenerator) {
     super();
+    validateModelConfig('classifier', config);
     const c: Required<EncoderClassifierConfig> = {
-      dimFeedforward: 4 * config.dModel,
-      dropout: 0.1,
-      activation: 'gelu',
-      normFirst: true,
-      layerNormEps: 1e-5,
       maxLen: 512,
       pooling: 'mean',
       position: 'sinusoidal',
       padId: 0,
       ...config,
+      ...resolveBlock(config, {
+        dropout: 0.1,
+        activation: 'gelu',
+        normFirst: true,
+        layerNormEps: 1e-5,
+      }),
     };
     this.config = c;
     this.tokEmb = this.child(

@@ -9,8 +9,8 @@
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
-import type { KVCache } from '../nn/attention.js';
-import { Embedding, LayerNorm, type Activation } from '../nn/layers.js';
+import type { AttentionState } from '../attention/core.js';
+import { Embedding, LayerNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import {
   LearnedPositionalEmbedding,
@@ -18,24 +18,17 @@ import {
   type PositionalEncoding,
 } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
+import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
 
-export interface DecoderLMConfig {
+/**
+ * Block defaults are GPT-2's: d_ff 4 d_model, dropout 0.1, gelu, pre-LN, eps 1e-5; the
+ * attention core must run causally.
+ */
+export interface DecoderLMConfig extends BlockConfig {
   vocabSize: number;
   /** Maximum context length T. */
   blockSize: number;
-  /** d_model. */
-  dModel: number;
-  nhead: number;
   numLayers: number;
-  /** d_ff; default 4 * dModel. */
-  dimFeedforward?: number;
-  /** Default 0.1. */
-  dropout?: number;
-  /** Default 'gelu'. */
-  activation?: Activation;
-  /** Default true (pre-LN, as GPT-2). */
-  normFirst?: boolean;
-  layerNormEps?: number;
   /** 'learned' (default, GPT's wpe) or 'sinusoidal' (Sec. 3.5). */
   position?: 'learned' | 'sinusoidal';
   /** Std of the N(0, std) embedding initialization; default 0.02 (GPT-2). */
@@ -49,17 +42,20 @@ export class DecoderLM extends Module {
   readonly blocks: TransformerEncoder;
   readonly lnF: LayerNorm;
 
+  /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: DecoderLMConfig, generator: Generator = defaultGenerator) {
     super();
+    validateModelConfig('lm', config);
     const c: Required<DecoderLMConfig> = {
-      dimFeedforward: 4 * config.dModel,
-      dropout: 0.1,
-      activation: 'gelu',
-      normFirst: true,
-      layerNormEps: 1e-5,
       position: 'learned',
       initStd: 0.02,
       ...config,
+      ...resolveBlock(config, {
+        dropout: 0.1,
+        activation: 'gelu',
+        normFirst: true,
+        layerNormEps: 1e-5,
+      }),
     };
     this.config = c;
     const gen = generator;
@@ -89,7 +85,7 @@ export class DecoderLM extends Module {
    * @returns logits (B, T, V)
    * @throws Error if idx is not (B, T) int32 or T + offset exceeds blockSize.
    */
-  forward(idx: Tensor, caches?: KVCache[], offset = 0): Tensor {
+  forward(idx: Tensor, caches?: AttentionState[], offset = 0): Tensor {
     if (idx.ndim !== 2 || idx.dtype !== 'int32') {
       throw new Error(
         `DecoderLM: idx must be (B, T) int32, got ${idx.dtype} ${fmtShape(idx.shape)}`,
@@ -100,8 +96,8 @@ export class DecoderLM extends Module {
     return F.linear(this.lnF.forward(x), this.wte.weight); // (B, T, V), head tied to wte
   }
 
-  /** Fresh empty KV caches, one per layer. */
-  newCaches(): KVCache[] {
-    return this.blocks.layers.items.map(() => ({ k: null, v: null }));
+  /** Fresh empty decoding states (KV caches for full attention), one per layer. */
+  newCaches(): AttentionState[] {
+    return this.blocks.newCaches();
   }
 }

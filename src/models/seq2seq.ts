@@ -9,39 +9,32 @@
  * Shape letters: B batch, S source length, T target length, C d_model, V vocabulary.
  */
 import { defaultGenerator, type Generator } from '../random.js';
-import { Tensor, fmtShape, zeros } from '../tensor.js';
-import { Dropout, Embedding, Linear, type Activation } from '../nn/layers.js';
+import { Tensor, fmtShape } from '../tensor.js';
+import { Dropout, Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { SinusoidalPositionalEncoding } from '../nn/positional.js';
 import { Transformer, type DecoderLayerCache } from '../nn/transformer.js';
+import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
+import { paddingMask } from './padding.js';
 
-export interface Seq2SeqConfig {
+export { paddingMask };
+
+/**
+ * Block defaults are the paper's: relu, post-LN, dropout 0.1 (Sec. 5.4), eps 1e-5, full
+ * attention; dimFeedforward is required.
+ */
+export interface Seq2SeqConfig extends BlockConfig {
   srcVocabSize: number;
   tgtVocabSize: number;
-  dModel: number;
-  nhead: number;
   numEncoderLayers: number;
   numDecoderLayers: number;
   dimFeedforward: number;
-  /** Default 0.1 (Sec. 5.4). */
-  dropout?: number;
-  activation?: Activation;
-  normFirst?: boolean;
-  layerNormEps?: number;
   /** Maximum sequence length for the positional table. Default 512. */
   maxLen?: number;
   /** Share the generator's weight with the target embedding (Sec. 3.4). Default true. */
   tieWeights?: boolean;
   /** Token id of padding (masked as keys). Default 0. */
   padId?: number;
-}
-
-/** Bool (B, L) mask, true where ids == padId. */
-export function paddingMask(ids: Tensor, padId: number): Tensor {
-  const m = zeros(ids.shape, 'bool');
-  const d = ids.i32;
-  for (let i = 0; i < d.length; i++) m.data[i] = d[i] === padId ? 1 : 0;
-  return m;
 }
 
 export class Seq2SeqTransformer extends Module {
@@ -53,17 +46,21 @@ export class Seq2SeqTransformer extends Module {
   readonly transformer: Transformer;
   readonly generator: Linear;
 
+  /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: Seq2SeqConfig, gen: Generator = defaultGenerator) {
     super();
+    validateModelConfig('seq2seq', config);
     const c: Required<Seq2SeqConfig> = {
-      dropout: 0.1,
-      activation: 'relu',
-      normFirst: false,
-      layerNormEps: 1e-5,
       maxLen: 512,
       tieWeights: true,
       padId: 0,
       ...config,
+      ...resolveBlock(config, {
+        dropout: 0.1,
+        activation: 'relu',
+        normFirst: false,
+        layerNormEps: 1e-5,
+      }),
     };
     this.config = c;
     const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
@@ -92,6 +89,7 @@ export class Seq2SeqTransformer extends Module {
         activation: c.activation,
         normFirst: c.normFirst,
         layerNormEps: c.layerNormEps,
+        attention: c.attention,
         generator: gen,
       }),
     );

@@ -1,7 +1,14 @@
 /**
  * Multi-head attention (Vaswani et al. 2017, Sec. 3.2.2), with PyTorch's parameter layout
  * (torch.nn.MultiheadAttention): packed `in_proj_weight` (3C, C) holding W_Q, W_K, W_V in
- * that order, `in_proj_bias` (3C), and `out_proj` (W_O).
+ * that order, `in_proj_bias` (3C), and `out_proj` (W_O). Between the projections and W_O
+ * sits an attention *core* (src/attention/): `full` (Eq. 1, one fused kernel) by default,
+ * or any registered variant, chosen by name.
+ *
+ * Self- or cross-attention is fixed at construction (`kind`): it decides what a decoding
+ * state holds (self: the keys and values of every position so far, appended each call;
+ * cross: the memory's projected keys and values, computed on the first call only). Which
+ * tensors are passed never changes that.
  *
  * Shape letters: B batch, T query length, S key length, C d_model (embed_dim),
  * H heads, D = C / H head width.
@@ -10,10 +17,12 @@
  * mask is added to the scores (-Infinity forbids). A query whose keys are all masked gets
  * zeros, never NaN (PyTorch returns NaN there).
  */
-import { isGradEnabled } from '../autograd.js';
 import { defaultGenerator } from '../random.js';
-import { Tensor, currentArena, fmtShape, zeros } from '../tensor.js';
+import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
+import type { AttentionCore, AttentionState, Heads } from '../attention/core.js';
+import { createAttentionCore, type AttentionSpec } from '../attention/registry.js';
+import { selectRows0 } from '../attention/state.js';
 import { Linear, xavierUniform, type InitOptions } from './layers.js';
 import { Module } from './module.js';
 
@@ -30,58 +39,37 @@ export interface AttentionForwardOptions {
   averageAttnWeights?: boolean;
 }
 
-/**
- * Key/value cache for incremental decoding: keys and values (B, H, R, D) seen so far, in
- * their first `len` rows (all R rows when `len` is undefined). Self-attention appends to
- * buffers with room to spare (capacity doubling), so a step costs O(1) copies, not O(S).
- */
-export interface KVCache {
-  k: Tensor | null;
-  v: Tensor | null;
-  /** Rows of k and v in use; undefined: all of them. */
-  len?: number;
-}
-
-/** The cache's valid keys/values as dense (B, H, len, D) tensors (a copy when len < R). */
-function validKV(cache: KVCache): [Tensor, Tensor] {
-  const k = cache.k!;
-  const v = cache.v!;
-  const R = k.shape[2];
-  const S = cache.len ?? R;
-  if (S === R) return [k, v];
-  const slice = (t: Tensor): Tensor => F.slice(t, 2, 0, S);
-  return [slice(k), slice(v)];
-}
+/** Self-attention (keys and values from the sequence itself) or cross-attention (from a memory). */
+export type AttentionKind = 'self' | 'cross';
 
 /**
- * Appends this step's keys/values (B, H, T, D) to a self-attention cache, in place: rows
- * [len, len + T) of buffers that grow by doubling (without gradient: for decoding).
+ * A cross-attention decoding state: the memory's projected keys and values (B, S, W) as
+ * heads, computed on the first call and reused by every later one.
  */
-function appendKV(cache: KVCache, k: Tensor, v: Tensor): void {
-  const [B, H, T, D] = k.shape;
-  const S0 = cache.k ? (cache.len ?? cache.k.shape[2]) : 0;
-  const S = S0 + T;
-  let R = cache.k ? cache.k.shape[2] : 0;
-  if (!cache.k || R < S || cache.k.shape[0] !== B) {
-    const R2 = Math.max(S, 2 * R, 16);
-    const grow = (old: Tensor | null): Tensor => {
-      const t = zeros([B, H, R2, D]);
-      if (old)
-        for (let bh = 0; bh < B * H; bh++)
-          t.f32.set(old.f32.subarray(bh * R * D, (bh * R + S0) * D), bh * R2 * D);
-      return t;
-    };
-    cache.k = grow(cache.k);
-    cache.v = grow(cache.v);
-    R = R2;
+export class CrossAttentionState implements AttentionState {
+  k: Heads | null = null;
+  v: Heads | null = null;
+  get length(): number {
+    return this.k ? this.k.x.shape[1] : 0;
   }
-  const kd = cache.k.f32;
-  const vd = cache.v!.f32;
-  for (let bh = 0; bh < B * H; bh++) {
-    kd.set(k.f32.subarray(bh * T * D, (bh + 1) * T * D), (bh * R + S0) * D);
-    vd.set(v.f32.subarray(bh * T * D, (bh + 1) * T * D), (bh * R + S0) * D);
+  selectRows(idx: readonly number[]): void {
+    if (!this.k || !this.v) return;
+    const kx = selectRows0(this.k.x, idx);
+    const vx = this.v.x === this.k.x ? kx : selectRows0(this.v.x, idx);
+    this.k = { x: kx, col: this.k.col };
+    this.v = { x: vx, col: this.v.col };
   }
-  cache.len = S;
+}
+
+export interface MultiheadAttentionOptions extends InitOptions {
+  /** Dropout on the attention weights. Default 0. */
+  dropout?: number;
+  /** Biases in the projections. Default true. */
+  bias?: boolean;
+  /** 'self' or 'cross' (default: 'cross', PyTorch's general query/key/value call). */
+  kind?: AttentionKind;
+  /** The core: a registry spec (`'full'`, `'local:window=64'`) or a built core. Default 'full'. */
+  attention?: string | AttentionSpec | AttentionCore;
 }
 
 /** Convert a mask to additive float form (bool true -> -Infinity). */
@@ -101,21 +89,24 @@ export class MultiheadAttention extends Module {
   readonly inProjBias: Tensor | null;
   readonly outProj: Linear;
   readonly headDim: number;
+  readonly kind: AttentionKind;
+  /** Everything between the projections and W_O (state-dict names under `core.`). */
+  readonly core: AttentionCore;
   /** Attention weights of the last forward, (B, H, T, S), when `captureWeights` is set. */
   lastWeights: Tensor | null = null;
-  /** Keep the per-head weights of every forward in `lastWeights` (for visualization). */
+  /** Keep (a copy of) the per-head weights of every forward in `lastWeights` (for visualization). */
   captureWeights = false;
 
   /**
    * @param embedDim C (d_model)
    * @param numHeads H; C must be divisible by H
-   * @param opts dropout on the attention weights, bias, generator
-   * @throws Error if C is not divisible by H.
+   * @param opts dropout on the attention weights, bias, generator, kind, attention core
+   * @throws Error if C is not divisible by H, or the attention spec is unknown.
    */
   constructor(
     readonly embedDim: number,
     readonly numHeads: number,
-    readonly opts: InitOptions & { dropout?: number; bias?: boolean } = {},
+    readonly opts: MultiheadAttentionOptions = {},
   ) {
     super();
     if (embedDim % numHeads !== 0) {
@@ -125,6 +116,7 @@ export class MultiheadAttention extends Module {
     }
     const gen = opts.generator ?? defaultGenerator;
     this.headDim = embedDim / numHeads;
+    this.kind = opts.kind ?? 'cross';
     const w = zeros([3 * embedDim, embedDim]);
     xavierUniform(w, gen);
     this.inProjWeight = this.param('in_proj_weight', w);
@@ -137,6 +129,17 @@ export class MultiheadAttention extends Module {
       new Linear(embedDim, embedDim, { generator: gen, bias: opts.bias }),
     );
     if (this.outProj.bias) this.outProj.bias.f32.fill(0);
+    const a = opts.attention ?? 'full';
+    const dims = { numHeads, headDim: this.headDim };
+    this.core = this.child(
+      'core',
+      typeof a === 'object' && 'forward' in a ? a : createAttentionCore(a, dims),
+    );
+  }
+
+  /** A fresh decoding state: the core's own for self-attention, the memory's keys/values for cross. */
+  newState(): AttentionState {
+    return this.kind === 'self' ? this.core.newState() : new CrossAttentionState();
   }
 
   /** Project x (B, L, C) with rows [from, to) of the packed input projection (no copy). */
@@ -145,35 +148,25 @@ export class MultiheadAttention extends Module {
     return F.linear(x, this.inProjWeight, this.inProjBias, [from * C, to * C]); // (B, L, (to-from) C)
   }
 
-  /** (B, L, n*C) -> n tensors (B, H, L, D). */
-  private heads(x: Tensor, n: number): Tensor[] {
-    const [B, L] = x.shape;
-    const H = this.numHeads;
-    const D = this.headDim;
-    const y = F.permute(F.reshape(x, [B, L, n, H, D]), [2, 0, 3, 1, 4]); // (n, B, H, L, D)
-    if (n === 1) return [F.reshape(y, [B, H, L, D])];
-    return F.split(y, 1, 0).map((t) => F.reshape(t, [B, H, L, D]));
-  }
-
   /**
    * Attention of `query` over `key`/`value` (Sec. 3.2.2):
    * MultiHead(Q, K, V) = Concat(head_1..head_H) W_O, head_i = Attention(Q W_Q_i, K W_K_i, V W_V_i).
+   * Equal tensors share one projection GEMM (query = key = value: one (B, T, 3C) product).
    * @param query (B, T, C); key (B, S, C); value (B, S, C) float32, batch first.
-   * @param cache when given, this call's keys/values are appended to it and attention runs
-   *   over all cached positions (incremental decoding); for cross-attention pass a cache
-   *   whose k/v are set once (the memory's keys/values are then not recomputed).
+   * @param state decoding state from `newState()`: self-attention appends this call's keys
+   *   and values and attends over every position so far (the queries' positions follow
+   *   them); cross-attention projects `key`/`value` on the first call and reuses them after.
    * @returns out (B, T, C) and weights ((B, T, S) averaged or (B, H, T, S)) when needWeights.
    * @throws Error naming the shapes when inputs or masks disagree.
    */
   forward(
     query: Tensor,
-    key: Tensor,
-    value: Tensor,
+    key: Tensor = query,
+    value: Tensor = key,
     opts: AttentionForwardOptions = {},
-    cache?: KVCache,
+    state?: AttentionState | null,
   ): { out: Tensor; weights: Tensor | null } {
     const C = this.embedDim;
-    const H = this.numHeads;
     if (query.ndim !== 3 || query.shape[2] !== C) {
       throw new Error(`MultiheadAttention: query ${fmtShape(query.shape)} must be (B, T, ${C})`);
     }
@@ -190,102 +183,57 @@ export class MultiheadAttention extends Module {
       );
     }
     const [B, T] = query.shape;
-    const needW = (opts.needWeights ?? false) || this.captureWeights;
-    const attnOpts = {
-      causal: opts.isCausal ?? false,
-      dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
-      generator: this.opts.generator ?? defaultGenerator,
-      needWeights: needW,
-    };
-    if (!cache) {
-      // Heads read straight from the projections, (B, L, n*C); out comes back (B, T, C).
-      const S = key.shape[1];
-      const D = this.headDim;
-      let r: { out: Tensor; weights: Tensor | null };
-      const mask = this.combineMasks(opts, B, T, S);
-      if (query === key && key === value) {
-        const qkv = this.project(query, 0, 3); // (B, T, 3C): one GEMM for Q, K, V
-        r = F.multiHeadAttention(
-          qkv,
-          qkv,
-          qkv,
-          H,
-          D,
-          { q: 0, k: C, v: 2 * C },
-          { ...attnOpts, mask },
-        );
-      } else {
-        const q = this.project(query, 0, 1); // (B, T, C)
-        if (key === value) {
-          const kv = this.project(key, 1, 3); // (B, S, 2C)
-          r = F.multiHeadAttention(q, kv, kv, H, D, { k: 0, v: C }, { ...attnOpts, mask });
-        } else {
-          const k = this.project(key, 1, 2); // (B, S, C)
-          const v = this.project(value, 2, 3); // (B, S, C)
-          r = F.multiHeadAttention(q, k, v, H, D, {}, { ...attnOpts, mask });
-        }
-      }
-      return this.finish(r.out, r.weights, opts);
-    }
-    let q: Tensor;
-    let k: Tensor;
-    let v: Tensor;
-    const crossCached = cache.k && query !== key;
-    if (crossCached) {
-      [q] = this.heads(this.project(query, 0, 1), 1);
-      k = cache.k!;
-      v = cache.v!;
+    const needWeights = (opts.needWeights ?? false) || this.captureWeights;
+    const cross = this.kind === 'cross' && state ? (state as CrossAttentionState) : null;
+    const selfState = this.kind === 'self' ? (state ?? null) : null;
+    let q: Heads, k: Heads, v: Heads;
+    if (cross?.k) {
+      q = { x: this.project(query, 0, 1), col: 0 }; // (B, T, C); the memory's k, v kept
+      k = cross.k;
+      v = cross.v!;
+    } else if (query === key && key === value) {
+      const qkv = this.project(query, 0, 3); // (B, T, 3C): one GEMM for Q, K, V
+      [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C }));
     } else {
-      if (query === key && key === value) {
-        [q, k, v] = this.heads(this.project(query, 0, 3), 3); // one GEMM for Q, K, V
+      q = { x: this.project(query, 0, 1), col: 0 }; // (B, T, C)
+      if (key === value) {
+        const kv = this.project(key, 1, 3); // (B, S, 2C)
+        [k, v] = [
+          { x: kv, col: 0 },
+          { x: kv, col: C },
+        ];
       } else {
-        [q] = this.heads(this.project(query, 0, 1), 1);
-        if (key === value) [k, v] = this.heads(this.project(key, 1, 3), 2);
-        else {
-          [k] = this.heads(this.project(key, 1, 2), 1);
-          [v] = this.heads(this.project(value, 2, 3), 1);
-        }
+        [k, v] = [
+          { x: this.project(key, 1, 2), col: 0 },
+          { x: this.project(value, 2, 3), col: 0 },
+        ];
       }
-      if (query === key && !isGradEnabled()) {
-        // Decoding: append in place and attend over the first len rows of the buffers.
-        appendKV(cache, k, v);
-        const S = cache.len!;
-        const mask = this.combineMasks(opts, B, T, S);
-        const r = F.attentionOverCache(q, cache.k!, cache.v!, S, { ...attnOpts, mask });
-        const merged = F.reshape(F.permute(r.out, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
-        return this.finish(merged, r.weights, opts);
-      }
-      if (cache.k && query === key) {
-        const [pk, pv] = validKV(cache);
-        k = F.concat([pk, k], 2); // (B, H, S_past + T, D), differentiable
-        v = F.concat([pv, v], 2);
-      }
-      cache.k = k;
-      cache.v = v;
-      cache.len = undefined;
     }
-    const S = k.shape[2];
-    const mask = this.combineMasks(opts, B, T, S);
-    const { out, weights } = F.scaledDotProductAttention(q, k, v, { ...attnOpts, mask }); // (B, H, T, D)
-    const merged = F.reshape(F.permute(out, [0, 2, 1, 3]), [B, T, C]); // (B, T, C)
-    return this.finish(merged, weights, opts);
-  }
-
-  /** W_O over the concatenated heads (B, T, C), and the weights to return. */
-  private finish(
-    merged: Tensor,
-    weights: Tensor | null,
-    opts: AttentionForwardOptions,
-  ): { out: Tensor; weights: Tensor | null } {
+    if (cross && !cross.k) [cross.k, cross.v] = [k, v];
+    const past = selfState ? selfState.length : 0;
+    const S = past + k.x.shape[1];
+    const r = this.core.forward(
+      {
+        q,
+        k,
+        v,
+        bias: this.combineMasks(opts, B, T, S),
+        causal: opts.isCausal ?? false,
+        offset: past,
+        dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
+        generator: this.opts.generator ?? defaultGenerator,
+        needWeights,
+      },
+      selfState,
+    );
     if (this.captureWeights) {
-      // Kept past the step: copied out of a StepArena's storage.
-      this.lastWeights =
-        weights && currentArena() ? new Tensor(weights.f32.slice(), weights.shape) : weights;
+      // A copy: kept past the call (and past a StepArena step).
+      this.lastWeights = r.weights ? new Tensor(r.weights.f32.slice(), r.weights.shape) : null;
     }
-    const y = this.outProj.forward(merged);
+    const y = this.outProj.forward(r.out); // W_O over the concatenated heads (B, T, C)
     let w: Tensor | null = null;
-    if (opts.needWeights && weights) {
-      w = (opts.averageAttnWeights ?? true) ? F.mean(weights, 1) : weights;
+    if (opts.needWeights && r.weights) {
+      w = (opts.averageAttnWeights ?? true) ? F.mean(r.weights, 1) : r.weights;
     }
     return { out: y, weights: w };
   }

@@ -10,9 +10,12 @@
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { MultiheadAttention, type KVCache } from './attention.js';
+import type { AttentionState } from '../attention/core.js';
+import type { AttentionSpec } from '../attention/registry.js';
+import { MultiheadAttention } from './attention.js';
 import { Dropout, LayerNorm, Linear, activate, xavierUniform, type Activation } from './layers.js';
-import { Module, ModuleList } from './module.js';
+import { Module } from './module.js';
+import { LayerStack, type DepthStrategy } from './stack.js';
 
 /** Options shared by encoder and decoder layers (torch.nn.TransformerEncoderLayer's). */
 export interface LayerOptions {
@@ -26,12 +29,18 @@ export interface LayerOptions {
   layerNormEps?: number;
   /** Pre-LN when true; post-LN (the paper) when false (default). */
   normFirst?: boolean;
+  /**
+   * The self-attention core, by registry name and parameters (`'full'`, the default;
+   * `'local:window=64'`; see src/attention/registry.ts). Cross-attention is always full.
+   */
+  attention?: string | AttentionSpec;
   /** Generator for initialization and dropout. */
   generator?: Generator;
 }
 
 function resolve(o: LayerOptions): Required<LayerOptions> {
   return {
+    attention: o.attention ?? 'full',
     dimFeedforward: o.dimFeedforward ?? 2048,
     dropout: o.dropout ?? 0.1,
     activation: o.activation ?? 'relu',
@@ -101,10 +110,10 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
     opts: LayerOptions = {},
   ) {
     super(dModel, opts);
-    const { generator: gen, dropout, layerNormEps: eps } = this.o;
+    const { generator: gen, dropout, layerNormEps: eps, attention } = this.o;
     this.selfAttn = this.child(
       'self_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen }),
+      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'self', attention }),
     );
     this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
     this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
@@ -114,9 +123,9 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
 
   /**
    * @param src (B, S, C) @returns (B, S, C)
-   * @param cache self-attention KV cache for incremental decoding (decoder-only models).
+   * @param cache self-attention decoding state (decoder-only models), from selfAttn.newState().
    */
-  forward(src: Tensor, masks: EncoderLayerMasks = {}, cache?: KVCache): Tensor {
+  forward(src: Tensor, masks: EncoderLayerMasks = {}, cache?: AttentionState): Tensor {
     const sa = (y: Tensor): Tensor =>
       this.selfAttn.forward(
         y,
@@ -147,10 +156,10 @@ export interface DecoderLayerMasks {
   tgtIsCausal?: boolean;
 }
 
-/** Per-layer caches for incremental decoding. */
+/** Per-layer decoding states: self-attention's and cross-attention's. */
 export interface DecoderLayerCache {
-  self: KVCache;
-  cross: KVCache;
+  self: AttentionState;
+  cross: AttentionState;
 }
 
 /**
@@ -172,14 +181,14 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
     opts: LayerOptions = {},
   ) {
     super(dModel, opts);
-    const { generator: gen, dropout, layerNormEps: eps } = this.o;
+    const { generator: gen, dropout, layerNormEps: eps, attention } = this.o;
     this.selfAttn = this.child(
       'self_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen }),
+      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'self', attention }),
     );
     this.multiheadAttn = this.child(
       'multihead_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen }),
+      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'cross' }),
     );
     this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
     this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
@@ -235,33 +244,46 @@ export function makeEncoderLayers(
   return Array.from({ length: n }, () => new TransformerEncoderLayer(dModel, nhead, opts));
 }
 
+/** `n` independently initialized decoder layers. */
+export function makeDecoderLayers(
+  n: number,
+  dModel: number,
+  nhead: number,
+  opts: LayerOptions,
+): TransformerDecoderLayer[] {
+  return Array.from({ length: n }, () => new TransformerDecoderLayer(dModel, nhead, opts));
+}
+
 /** A stack of N encoder layers with an optional final LayerNorm (torch.nn.TransformerEncoder). */
-export class TransformerEncoder extends Module {
-  readonly layers: ModuleList<TransformerEncoderLayer>;
-  readonly norm: LayerNorm | null;
-  constructor(layers: TransformerEncoderLayer[], norm: LayerNorm | null = null) {
-    super();
-    this.layers = this.child('layers', new ModuleList(layers));
-    this.norm = norm ? this.child('norm', norm) : null;
+export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
+  constructor(
+    layers: TransformerEncoderLayer[],
+    norm: LayerNorm | null = null,
+    depth?: DepthStrategy,
+  ) {
+    super(layers, norm, depth);
   }
-  /** @param src (B, S, C) @returns (B, S, C) */
-  forward(src: Tensor, masks: EncoderLayerMasks = {}, caches?: KVCache[]): Tensor {
-    let x = src;
-    this.layers.items.forEach((l, i) => {
-      x = l.forward(x, masks, caches?.[i]);
-    });
-    return this.norm ? this.norm.forward(x) : x;
+  /**
+   * @param src (B, S, C) @returns (B, S, C)
+   * @param caches one self-attention decoding state per layer (decoder-only models).
+   */
+  forward(src: Tensor, masks: EncoderLayerMasks = {}, caches?: AttentionState[]): Tensor {
+    return this.runStack(src, (l, x, i) => l.forward(x, masks, caches?.[i]));
+  }
+  /** Fresh empty decoding states, one per layer. */
+  newCaches(): AttentionState[] {
+    return this.layers.items.map((l) => l.selfAttn.newState());
   }
 }
 
 /** A stack of N decoder layers with an optional final LayerNorm (torch.nn.TransformerDecoder). */
-export class TransformerDecoder extends Module {
-  readonly layers: ModuleList<TransformerDecoderLayer>;
-  readonly norm: LayerNorm | null;
-  constructor(layers: TransformerDecoderLayer[], norm: LayerNorm | null = null) {
-    super();
-    this.layers = this.child('layers', new ModuleList(layers));
-    this.norm = norm ? this.child('norm', norm) : null;
+export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
+  constructor(
+    layers: TransformerDecoderLayer[],
+    norm: LayerNorm | null = null,
+    depth?: DepthStrategy,
+  ) {
+    super(layers, norm, depth);
   }
   /** @param tgt (B, T, C); memory (B, S, C) @returns (B, T, C) */
   forward(
@@ -270,17 +292,13 @@ export class TransformerDecoder extends Module {
     masks: DecoderLayerMasks = {},
     caches?: DecoderLayerCache[],
   ): Tensor {
-    let x = tgt;
-    this.layers.items.forEach((l, i) => {
-      x = l.forward(x, memory, masks, caches?.[i]);
-    });
-    return this.norm ? this.norm.forward(x) : x;
+    return this.runStack(tgt, (l, x, i) => l.forward(x, memory, masks, caches?.[i]));
   }
-  /** Fresh empty caches, one per layer. */
+  /** Fresh empty decoding states, one pair per layer. */
   newCaches(): DecoderLayerCache[] {
-    return this.layers.items.map(() => ({
-      self: { k: null, v: null },
-      cross: { k: null, v: null },
+    return this.layers.items.map((l) => ({
+      self: l.selfAttn.newState(),
+      cross: l.multiheadAttn.newState(),
     }));
   }
 }
@@ -321,14 +339,8 @@ export class Transformer extends Module {
     const dModel = (this.dModel = config.dModel ?? 512);
     const nhead = (this.nhead = config.nhead ?? 8);
     const o = resolve(config);
-    const enc = Array.from(
-      { length: config.numEncoderLayers ?? 6 },
-      () => new TransformerEncoderLayer(dModel, nhead, o),
-    );
-    const dec = Array.from(
-      { length: config.numDecoderLayers ?? 6 },
-      () => new TransformerDecoderLayer(dModel, nhead, o),
-    );
+    const enc = makeEncoderLayers(config.numEncoderLayers ?? 6, dModel, nhead, o);
+    const dec = makeDecoderLayers(config.numDecoderLayers ?? 6, dModel, nhead, o);
     this.encoder = this.child(
       'encoder',
       new TransformerEncoder(enc, new LayerNorm(dModel, o.layerNormEps)),

@@ -14,6 +14,7 @@ import { Generator } from '../../src/random.js';
 import { Tensor, randn, tensor } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
+import type { KVState } from '../../src/attention/state.js';
 import { Transformer } from '../../src/nn/transformer.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
@@ -182,18 +183,21 @@ for (const name of backends) {
     });
 
     test('a KV cache grows in place past its capacity; decoding with grad falls back exactly', () => {
-      const mha = new MultiheadAttention(8, 2, { generator: new Generator(5) }).eval();
+      const mha = new MultiheadAttention(8, 2, {
+        generator: new Generator(5),
+        kind: 'self',
+      }).eval();
       const L = 40;
       const x = randn([2, L, 8], new Generator(6));
       const full = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out); // (2, L, 8)
-      const cache: { k: Tensor | null; v: Tensor | null; len?: number } = { k: null, v: null };
+      const cache = mha.newState() as KVState;
       const capacities = new Set<number>();
       const steps: Tensor[] = [];
       noGrad(() => {
         for (let t = 0; t < L - 5; t++) {
           const xt = F.slice(x, 1, t, t + 1);
           steps.push(mha.forward(xt, xt, xt, {}, cache).out);
-          assert.equal(cache.len, t + 1);
+          assert.equal(cache.rows, t + 1);
           assert.ok(cache.k!.shape[2] >= t + 1);
           capacities.add(cache.k!.shape[2]);
         }

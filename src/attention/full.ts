@@ -1,0 +1,50 @@
+/**
+ * `full`: the paper's multi-head scaled dot-product attention (Vaswani et al. 2017,
+ * Sec. 3.2.1-3.2.2, Eq. 1) in one fused kernel per call, reading the heads straight from the
+ * packed projections (no permute copies). Every other core is tested against it or against
+ * the readable `attention` of reference.ts.
+ *
+ * Shape letters: B batch, H heads, T queries, S keys, D head width.
+ */
+import * as F from '../ops/index.js';
+import { AttentionCore, headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { KVState } from './state.js';
+
+export class FullAttention extends AttentionCore<KVState> {
+  readonly kind = 'full';
+  readonly supportsCausal = true;
+  readonly supportsNonCausal = true;
+
+  newState(): KVState {
+    return new KVState();
+  }
+
+  /**
+   * Without a state: one fused kernel over the heads in place. With a state (decoding): the
+   * new keys/values are appended to it and the queries attend over all of its rows.
+   * @returns out (B, T, H*D), weights (B, H, T, S) when asked.
+   */
+  forward(input: CoreInput, state?: KVState | null): CoreOutput {
+    const H = this.numHeads;
+    const D = this.headDim;
+    const { q, k, v } = input;
+    const opts = {
+      mask: input.bias,
+      causal: input.causal,
+      dropoutP: input.dropoutP,
+      generator: input.generator,
+      needWeights: input.needWeights,
+    };
+    if (!state) {
+      const cols = { q: q.col, k: k.col, v: v.col };
+      return F.multiHeadAttention(q.x, k.x, v.x, H, D, cols, opts); // (B, T, H*D)
+    }
+    const q4 = headsToBHLD(q, H, D); // (B, H, T, D)
+    state.append(headsToBHLD(k, H, D), headsToBHLD(v, H, D));
+    const r =
+      state.k!.shape[2] === state.rows
+        ? F.scaledDotProductAttention(q4, state.k!, state.v!, opts) // exact rows (with gradient)
+        : F.attentionOverCache(q4, state.k!, state.v!, state.rows, opts); // the first `rows` rows
+    return { out: mergeHeads(r.out), weights: r.weights }; // (B, T, H*D)
+  }
+}

@@ -1,0 +1,8 @@
+/** Attention cores (the seam between the projections and W_O) and their registry. */
+export * from './core.js';
+export * from './state.js';
+export { attention, causalBias, ReferenceAttention } from './reference.js';
+export type { ReferenceOptions } from './reference.js';
+export { FullAttention } from './full.js';
+export { LocalAttention, bandBias, inWindow } from './local.js';
+export * from './registry.js';

@@ -1,0 +1,251 @@
+/**
+ * Model configuration: the block options the three models share (width, heads, FFN,
+ * dropout, activation, norm placement, attention core), each model's own fields, and one
+ * validation used by the constructors, so the library, the CLI's `--config` and loading a
+ * model directory refuse the same bad values with the same message.
+ */
+import type { Activation } from '../nn/layers.js';
+import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
+
+/** The options of one Transformer block, shared by every model config. */
+export interface BlockConfig {
+  /** d_model, the residual stream's width. */
+  dModel: number;
+  /** Attention heads h; d_model must be divisible by h. */
+  nhead: number;
+  /** d_ff, the FFN's inner width (Sec. 3.3). */
+  dimFeedforward?: number;
+  /** P_drop (Sec. 5.4), in [0, 1). */
+  dropout?: number;
+  /** FFN activation: 'relu' (the paper) or 'gelu' (GPT, BERT). */
+  activation?: Activation;
+  /** Pre-LN (true) or the paper's post-LN (false). */
+  normFirst?: boolean;
+  /** LayerNorm epsilon, > 0. */
+  layerNormEps?: number;
+  /**
+   * Self-attention core: a registry spec such as `'full'` (default) or `'local:window=64'`
+   * (`transformer info --attention` lists them).
+   */
+  attention?: string;
+}
+
+/** A block config with every default filled in (attention in canonical form). */
+export type ResolvedBlock = Required<BlockConfig>;
+
+/** Fill in a block's defaults; a model passes its own (GPT's gelu and pre-LN, the paper's relu and post-LN). */
+export function resolveBlock(
+  c: BlockConfig,
+  defaults: Omit<ResolvedBlock, 'dModel' | 'nhead' | 'attention' | 'dimFeedforward'> & {
+    dimFeedforward?: number;
+  },
+): ResolvedBlock {
+  return {
+    dModel: c.dModel,
+    nhead: c.nhead,
+    dimFeedforward: c.dimFeedforward ?? defaults.dimFeedforward ?? 4 * c.dModel,
+    dropout: c.dropout ?? defaults.dropout,
+    activation: c.activation ?? defaults.activation,
+    normFirst: c.normFirst ?? defaults.normFirst,
+    layerNormEps: c.layerNormEps ?? defaults.layerNormEps,
+    attention: formatAttentionSpec(c.attention ?? 'full'),
+  };
+}
+
+/** The largest model a config may describe: 1e9 parameters (4 GB of float32 weights). */
+export const MAX_PARAMETERS = 1e9;
+
+/** A model config that cannot be built, naming the field, the value and what is allowed. */
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+type Field =
+  | { type: 'int'; min: number; max?: number }
+  | { type: 'number'; min: number; below?: number; above?: boolean }
+  | { type: 'bool' }
+  | { type: 'enum'; values: readonly string[] }
+  | { type: 'attention' };
+
+const INT_MAX = 2 ** 31 - 1;
+const blockFields: Record<string, Field> = {
+  dModel: { type: 'int', min: 1, max: 1 << 16 },
+  nhead: { type: 'int', min: 1, max: 1 << 12 },
+  dimFeedforward: { type: 'int', min: 1, max: 1 << 20 },
+  dropout: { type: 'number', min: 0, below: 1 },
+  activation: { type: 'enum', values: ['relu', 'gelu'] },
+  normFirst: { type: 'bool' },
+  layerNormEps: { type: 'number', min: 0, above: true },
+  attention: { type: 'attention' },
+};
+const vocab: Field = { type: 'int', min: 1, max: INT_MAX };
+const layers: Field = { type: 'int', min: 1, max: 4096 };
+const length: Field = { type: 'int', min: 1, max: 1 << 20 };
+const position: Field = { type: 'enum', values: ['learned', 'sinusoidal'] };
+const padId: Field = { type: 'int', min: 0, max: INT_MAX };
+
+/** The model kinds and their fields: which are required and how each is bounded. */
+const schemas = {
+  seq2seq: {
+    required: [
+      'srcVocabSize',
+      'tgtVocabSize',
+      'dModel',
+      'nhead',
+      'numEncoderLayers',
+      'numDecoderLayers',
+      'dimFeedforward',
+    ],
+    fields: {
+      ...blockFields,
+      srcVocabSize: vocab,
+      tgtVocabSize: vocab,
+      numEncoderLayers: layers,
+      numDecoderLayers: layers,
+      maxLen: length,
+      tieWeights: { type: 'bool' },
+      padId,
+    } as Record<string, Field>,
+  },
+  lm: {
+    required: ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'],
+    fields: {
+      ...blockFields,
+      vocabSize: vocab,
+      blockSize: length,
+      numLayers: layers,
+      position,
+      initStd: { type: 'number', min: 0, above: true },
+    } as Record<string, Field>,
+  },
+  classifier: {
+    required: ['vocabSize', 'numClasses', 'dModel', 'nhead', 'numLayers'],
+    fields: {
+      ...blockFields,
+      vocabSize: vocab,
+      numClasses: { type: 'int', min: 1, max: 1 << 20 },
+      numLayers: layers,
+      maxLen: length,
+      pooling: { type: 'enum', values: ['cls', 'mean'] },
+      position,
+      padId,
+    } as Record<string, Field>,
+  },
+} as const;
+
+export type ModelKind = keyof typeof schemas;
+
+function allowed(f: Field): string {
+  switch (f.type) {
+    case 'int':
+      return `an integer in [${f.min}, ${f.max ?? INT_MAX}]`;
+    case 'number':
+      return `a number ${f.above ? '>' : '>='} ${f.min}${f.below !== undefined ? ` and < ${f.below}` : ''}`;
+    case 'bool':
+      return 'true or false';
+    case 'enum':
+      return f.values.map((v) => `'${v}'`).join(' or ');
+    case 'attention':
+      return "an attention spec such as 'full' or 'local:window=64'";
+  }
+}
+
+function checkField(kind: ModelKind, key: string, f: Field, v: unknown): void {
+  const bad = (): ConfigError =>
+    new ConfigError(`${kind} config: ${key} = ${JSON.stringify(v)} is not allowed (${allowed(f)})`);
+  switch (f.type) {
+    case 'int':
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < f.min || v > (f.max ?? INT_MAX))
+        throw bad();
+      return;
+    case 'number':
+      if (
+        typeof v !== 'number' ||
+        !Number.isFinite(v) ||
+        (f.above ? v <= f.min : v < f.min) ||
+        (f.below !== undefined && v >= f.below)
+      )
+        throw bad();
+      return;
+    case 'bool':
+      if (typeof v !== 'boolean') throw bad();
+      return;
+    case 'enum':
+      if (typeof v !== 'string' || !f.values.includes(v)) throw bad();
+      return;
+    case 'attention':
+      if (typeof v !== 'string') throw bad();
+      return;
+  }
+}
+
+/**
+ * Validate a model config before anything is allocated: every field known, of its type and
+ * in its range; d_model divisible by the heads; the pad id inside the vocabulary; the
+ * attention core able to run as the model needs (causal in decoders); and the parameter
+ * count within MAX_PARAMETERS.
+ * @param kind 'seq2seq' (Seq2SeqTransformer), 'lm' (DecoderLM), 'classifier' (EncoderClassifier).
+ * @throws ConfigError naming the field, its value and the allowed range (or the unknown
+ *   field and the known ones).
+ */
+export function validateModelConfig(kind: ModelKind, config: unknown): void {
+  const schema = schemas[kind];
+  if (!config || typeof config !== 'object' || Array.isArray(config))
+    throw new ConfigError(`${kind} config: expected an object, got ${JSON.stringify(config)}`);
+  const c = config as Record<string, unknown>;
+  for (const key of Object.keys(c)) {
+    if (!(key in schema.fields))
+      throw new ConfigError(
+        `${kind} config: unknown field '${key}' (known: ${Object.keys(schema.fields).join(', ')})`,
+      );
+  }
+  for (const key of schema.required)
+    if (c[key] === undefined) throw new ConfigError(`${kind} config: ${key} is required`);
+  for (const [key, f] of Object.entries(schema.fields))
+    if (c[key] !== undefined) checkField(kind, key, f, c[key]);
+  const dModel = c.dModel as number;
+  const nhead = c.nhead as number;
+  if (dModel % nhead !== 0)
+    throw new ConfigError(`${kind} config: dModel ${dModel} must be divisible by nhead ${nhead}`);
+  const vocabs = kind === 'seq2seq' ? [c.srcVocabSize, c.tgtVocabSize] : [c.vocabSize];
+  if (c.padId !== undefined && vocabs.some((V) => (c.padId as number) >= (V as number)))
+    throw new ConfigError(
+      `${kind} config: padId ${String(c.padId)} must be below the vocabulary size ${vocabs.join(' / ')}`,
+    );
+  const attention = (c.attention as string | undefined) ?? 'full';
+  try {
+    if (kind === 'seq2seq') {
+      checkAttention(attention, false, 'the encoder');
+      checkAttention(attention, true, 'the decoder');
+    } else
+      checkAttention(attention, kind === 'lm', kind === 'lm' ? 'a language model' : 'a classifier');
+  } catch (e) {
+    throw new ConfigError(`${kind} config: attention = '${attention}': ${(e as Error).message}`);
+  }
+  const n = estimateParameters(kind, c);
+  if (n > MAX_PARAMETERS)
+    throw new ConfigError(
+      `${kind} config: about ${n.toExponential(2)} parameters, more than the ${MAX_PARAMETERS.toExponential(0)} allowed (reduce dModel, layers, dimFeedforward or the vocabulary)`,
+    );
+}
+
+/** Parameters of a valid config, by formula (attention 4C^2 + 4C, FFN 2CF + F + C per layer). */
+function estimateParameters(kind: ModelKind, c: Record<string, unknown>): number {
+  const C = c.dModel as number;
+  const Fd = (c.dimFeedforward as number | undefined) ?? 4 * C;
+  const attn = 4 * C * C + 4 * C;
+  const ffn = 2 * C * Fd + Fd + C;
+  const num = (k: string): number => (c[k] as number | undefined) ?? 0;
+  if (kind === 'seq2seq')
+    return (
+      num('numEncoderLayers') * (attn + ffn) +
+      num('numDecoderLayers') * (2 * attn + ffn) +
+      (num('srcVocabSize') + 2 * num('tgtVocabSize') + ((c.maxLen as number | undefined) ?? 512)) *
+        C
+    );
+  const len = kind === 'lm' ? num('blockSize') : ((c.maxLen as number | undefined) ?? 512);
+  return num('numLayers') * (attn + ffn) + (num('vocabSize') + len + num('numClasses')) * C;
+}

@@ -1,0 +1,66 @@
+/**
+ * The depth seam: a stack of layers (Vaswani et al. 2017, Sec. 3.1: "a stack of N = 6
+ * identical layers") and the strategy that runs it. The fixed stack applies each layer
+ * once, in order; the survey's adaptive computation (Lin et al. 2021, Sec. 6.3: Universal
+ * Transformer's shared layer applied recurrently, ACT halting, conditional computation's
+ * skipped sub-layers, early exit) are other strategies over the same stack, not forks of it.
+ *
+ * Shape letters: B batch, L length, C d_model.
+ */
+import type { Tensor } from '../tensor.js';
+import { LayerNorm } from './layers.js';
+import { Module, ModuleList } from './module.js';
+
+/** Apply layer `index` of the stack to x (B, L, C); the stack binds masks and caches. */
+export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
+
+/**
+ * How a stack runs its layers. A Module, so that a strategy's own parameters (ACT's halting
+ * unit, a conditional-computation gate) get state-dict names under `depth.`.
+ */
+export abstract class DepthStrategy extends Module {
+  /** The strategy's name (`fixed`, ...). */
+  abstract readonly kind: string;
+  /**
+   * Run the stack on x.
+   * @param layers the stack's layers, in order.
+   * @param x (B, L, C) the stack's input.
+   * @param apply runs one layer (with the stack's masks and the layer's decoding state).
+   * @returns (B, L, C), before the stack's final norm.
+   */
+  abstract run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>): Tensor;
+}
+
+/** The paper's stack: every layer once, in order. */
+export class FixedDepth extends DepthStrategy {
+  readonly kind = 'fixed';
+  run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>): Tensor {
+    let h = x;
+    for (let i = 0; i < layers.length; i++) h = apply(layers[i], h, i);
+    return h;
+  }
+}
+
+/**
+ * N layers, an optional final LayerNorm (`norm`, as torch.nn.TransformerEncoder and
+ * TransformerDecoder), and the depth strategy that runs them. Encoder and decoder stacks are
+ * thin specialisations (their forward binds the masks and caches of their layers).
+ * State-dict names: `layers.{i}.*`, `norm.*`.
+ */
+export class LayerStack<L extends Module> extends Module {
+  readonly layers: ModuleList<L>;
+  readonly norm: LayerNorm | null;
+  readonly depth: DepthStrategy;
+  constructor(layers: L[], norm: LayerNorm | null = null, depth: DepthStrategy = new FixedDepth()) {
+    super();
+    this.layers = this.child('layers', new ModuleList(layers));
+    this.norm = norm ? this.child('norm', norm) : null;
+    this.depth = this.child('depth', depth);
+  }
+
+  /** Run the layers through the depth strategy, then the final norm. @param x (B, L, C) */
+  protected runStack(x: Tensor, apply: ApplyLayer<L>): Tensor {
+    const h = this.depth.run(this.layers.items, x, apply);
+    return this.norm ? this.norm.forward(h) : h;
+  }
+}
