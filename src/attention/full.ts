@@ -7,17 +7,11 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width.
  */
 import * as F from '../ops/index.js';
-import { AttentionCore, headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
-import { KVState } from './state.js';
+import { headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { KVAttentionCore, type KVState } from './state.js';
 
-export class FullAttention extends AttentionCore<KVState> {
+export class FullAttention extends KVAttentionCore {
   readonly kind = 'full';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
-
-  newState(): KVState {
-    return new KVState();
-  }
 
   /**
    * Without a state: one fused kernel over the heads in place. With a state (decoding): the

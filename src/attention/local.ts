@@ -17,15 +17,8 @@
  */
 import { Tensor, full, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import {
-  AttentionCore,
-  headsToBHLD,
-  mergeHeads,
-  type CoreDims,
-  type CoreInput,
-  type CoreOutput,
-} from './core.js';
-import { KVState } from './state.js';
+import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { KVAttentionCore, type KVState } from './state.js';
 
 /** Whether key position j is in the window of query position i. */
 export function inWindow(i: number, j: number, window: number, causal: boolean): boolean {
@@ -52,10 +45,8 @@ export function bandBias(
   return m;
 }
 
-export class LocalAttention extends AttentionCore<KVState> {
+export class LocalAttention extends KVAttentionCore {
   readonly kind = 'local';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
 
   /** @throws Error if window is not an integer >= 1. */
   constructor(
@@ -65,10 +56,6 @@ export class LocalAttention extends AttentionCore<KVState> {
     super(dims);
     if (!Number.isInteger(window) || window < 1)
       throw new Error(`local attention: window must be an integer >= 1, got ${window}`);
-  }
-
-  newState(): KVState {
-    return new KVState();
   }
 
   forward(input: CoreInput, state?: KVState | null): CoreOutput {

@@ -15,8 +15,8 @@
  */
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { AttentionCore, headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
-import { KVState } from './state.js';
+import { headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { KVAttentionCore, type KVState } from './state.js';
 import type { Generator } from '../random.js';
 
 /** Options of `attention`. */
@@ -70,14 +70,8 @@ export function causalBias(T: number, S: number, offset: number): Tensor {
  * `reference`: multi-head attention through `attention` above (autograd only, no fused
  * kernel). Equal to `full` within float rounding; slower. Decodes with a KV state.
  */
-export class ReferenceAttention extends AttentionCore<KVState> {
+export class ReferenceAttention extends KVAttentionCore {
   readonly kind = 'reference';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
-
-  newState(): KVState {
-    return new KVState();
-  }
 
   forward(input: CoreInput, state?: KVState | null): CoreOutput {
     const H = this.numHeads;

@@ -7,7 +7,7 @@
 import { isGradEnabled } from '../autograd.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import type { AttentionState } from './core.js';
+import { AttentionCore, type AttentionState } from './core.js';
 
 /**
  * Copy rows of dim 0 (no autograd): out[i] = t[idx[i]], like torch.index_select(t, 0, idx).
@@ -119,5 +119,17 @@ export class KVState implements AttentionState {
   selectRows(idx: readonly number[]): void {
     if (this.k) this.k = selectRows0(this.k, idx); // (N', H, R, D)
     if (this.v) this.v = selectRows0(this.v, idx);
+  }
+}
+
+/**
+ * A core that decodes with a KVState and runs causally or not (full attention and the
+ * variants that keep every key they may attend).
+ */
+export abstract class KVAttentionCore extends AttentionCore<KVState> {
+  readonly supportsCausal: boolean = true;
+  readonly supportsNonCausal: boolean = true;
+  newState(): KVState {
+    return new KVState();
   }
 }

@@ -19,7 +19,7 @@ import {
   type PositionalEncoding,
 } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
-import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
+import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
 
 /** Block defaults are BERT-like: d_ff 4 d_model, dropout 0.1, gelu, pre-LN, eps 1e-5. */
@@ -47,20 +47,12 @@ export class EncoderClassifier extends Module {
   /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: EncoderClassifierConfig, gen: Generator = defaultGenerator) {
     super();
-    validateModelConfig('classifier', config);
-    const c: Required<EncoderClassifierConfig> = {
+    const c = resolveModelConfig('classifier', config, GPT_BLOCK, {
       maxLen: 512,
       pooling: 'mean',
       position: 'sinusoidal',
       padId: 0,
-      ...config,
-      ...resolveBlock(config, {
-        dropout: 0.1,
-        activation: 'gelu',
-        normFirst: true,
-        layerNormEps: 1e-5,
-      }),
-    };
+    });
     this.config = c;
     this.tokEmb = this.child(
       'tok_emb',

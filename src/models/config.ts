@@ -33,23 +33,46 @@ export interface BlockConfig {
 /** A block config with every default filled in (attention in canonical form). */
 export type ResolvedBlock = Required<BlockConfig>;
 
-/** Fill in a block's defaults; a model passes its own (GPT's gelu and pre-LN, the paper's relu and post-LN). */
-export function resolveBlock(
-  c: BlockConfig,
-  defaults: Omit<ResolvedBlock, 'dModel' | 'nhead' | 'attention' | 'dimFeedforward'> & {
-    dimFeedforward?: number;
-  },
-): ResolvedBlock {
+/** Block defaults a model picks from (dimFeedforward, when absent, is 4 d_model). */
+export type BlockDefaults = Pick<
+  ResolvedBlock,
+  'dropout' | 'activation' | 'normFirst' | 'layerNormEps'
+>;
+
+/** The paper's block (Sec. 3, 5.4): relu, post-LN, dropout 0.1, LayerNorm eps 1e-5. */
+export const PAPER_BLOCK: BlockDefaults = {
+  dropout: 0.1,
+  activation: 'relu',
+  normFirst: false,
+  layerNormEps: 1e-5,
+};
+
+/** GPT-2's and BERT-style pre-LN block: gelu, pre-LN, dropout 0.1, eps 1e-5. */
+export const GPT_BLOCK: BlockDefaults = { ...PAPER_BLOCK, activation: 'gelu', normFirst: true };
+
+/**
+ * Validate a model config (validateModelConfig) and fill in its defaults: the model's own
+ * (`own`) and the block's (`block`), with the attention spec in canonical form.
+ * @throws ConfigError as validateModelConfig.
+ */
+export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
+  kind: ModelKind,
+  config: T,
+  block: BlockDefaults,
+  own: D,
+): Required<T> {
+  validateModelConfig(kind, config);
+  const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
   return {
-    dModel: c.dModel,
-    nhead: c.nhead,
-    dimFeedforward: c.dimFeedforward ?? defaults.dimFeedforward ?? 4 * c.dModel,
-    dropout: c.dropout ?? defaults.dropout,
-    activation: c.activation ?? defaults.activation,
-    normFirst: c.normFirst ?? defaults.normFirst,
-    layerNormEps: c.layerNormEps ?? defaults.layerNormEps,
-    attention: formatAttentionSpec(c.attention ?? 'full'),
-  };
+    ...own,
+    ...given,
+    dimFeedforward: config.dimFeedforward ?? 4 * config.dModel,
+    dropout: config.dropout ?? block.dropout,
+    activation: config.activation ?? block.activation,
+    normFirst: config.normFirst ?? block.normFirst,
+    layerNormEps: config.layerNormEps ?? block.layerNormEps,
+    attention: formatAttentionSpec(config.attention ?? 'full'),
+  } as Required<T>;
 }
 
 /** The largest model a config may describe: 1e9 parameters (4 GB of float32 weights). */

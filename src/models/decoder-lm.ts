@@ -18,7 +18,7 @@ import {
   type PositionalEncoding,
 } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
-import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
+import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
 /**
  * Block defaults are GPT-2's: d_ff 4 d_model, dropout 0.1, gelu, pre-LN, eps 1e-5; the
@@ -45,18 +45,7 @@ export class DecoderLM extends Module {
   /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: DecoderLMConfig, generator: Generator = defaultGenerator) {
     super();
-    validateModelConfig('lm', config);
-    const c: Required<DecoderLMConfig> = {
-      position: 'learned',
-      initStd: 0.02,
-      ...config,
-      ...resolveBlock(config, {
-        dropout: 0.1,
-        activation: 'gelu',
-        normFirst: true,
-        layerNormEps: 1e-5,
-      }),
-    };
+    const c = resolveModelConfig('lm', config, GPT_BLOCK, { position: 'learned', initStd: 0.02 });
     this.config = c;
     const gen = generator;
     this.wte = this.child(

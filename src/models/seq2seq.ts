@@ -14,7 +14,7 @@ import { Dropout, Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { SinusoidalPositionalEncoding } from '../nn/positional.js';
 import { Transformer, type DecoderLayerCache } from '../nn/transformer.js';
-import { resolveBlock, validateModelConfig, type BlockConfig } from './config.js';
+import { PAPER_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
 
 export { paddingMask };
@@ -49,19 +49,11 @@ export class Seq2SeqTransformer extends Module {
   /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: Seq2SeqConfig, gen: Generator = defaultGenerator) {
     super();
-    validateModelConfig('seq2seq', config);
-    const c: Required<Seq2SeqConfig> = {
+    const c = resolveModelConfig('seq2seq', config, PAPER_BLOCK, {
       maxLen: 512,
       tieWeights: true,
       padId: 0,
-      ...config,
-      ...resolveBlock(config, {
-        dropout: 0.1,
-        activation: 'relu',
-        normFirst: false,
-        layerNormEps: 1e-5,
-      }),
-    };
+    });
     this.config = c;
     const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
     this.srcTokEmb = this.child(
