@@ -5,21 +5,19 @@
  * `builtins` below.
  */
 import type { AttentionCore, CoreDims } from './core.js';
+import {
+  describeEntry,
+  formatSpec,
+  parseSpec,
+  type Spec,
+  type VariantParam,
+  type VariantParams,
+} from './spec.js';
 import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { ReferenceAttention } from './reference.js';
 
-/** A parameter of a variant: integers, numbers or booleans, with a default and a range. */
-export interface VariantParam {
-  readonly name: string;
-  readonly type: 'int' | 'number' | 'bool';
-  readonly default: number | boolean;
-  /** Inclusive lower bound (numbers). */
-  readonly min?: number;
-  readonly doc: string;
-}
-
-export type VariantParams = Readonly<Record<string, number | boolean>>;
+export type { VariantParam, VariantParams } from './spec.js';
 
 /** A registered attention variant. */
 export interface AttentionVariant {
@@ -35,11 +33,8 @@ export interface AttentionVariant {
   create(dims: CoreDims, params: VariantParams): AttentionCore;
 }
 
-/** A parsed spec: a registered name and every parameter (defaults filled in). */
-export interface AttentionSpec {
-  readonly name: string;
-  readonly params: VariantParams;
-}
+/** A parsed attention spec: a registered name and every parameter (defaults filled in). */
+export type AttentionSpec = Spec;
 
 const builtins: AttentionVariant[] = [
   {
@@ -99,10 +94,7 @@ export function attentionVariants(): AttentionVariant[] {
 
 /** One line per variant: name, parameters, cost, paper (`transformer info --attention`). */
 export function describeAttentionVariants(): string[] {
-  return attentionVariants().map((v) => {
-    const ps = v.params.map((p) => `${p.name}=${String(p.default)}`).join(',');
-    return `${v.name}${ps ? `:${ps}` : ''}  ${v.cost}  ${v.paper}`;
-  });
+  return attentionVariants().map((v) => describeEntry(v, v.cost, v.paper));
 }
 
 /**
@@ -111,65 +103,13 @@ export function describeAttentionVariants(): string[] {
  *   (listing the variant's), or a value of the wrong type or out of range.
  */
 export function parseAttentionSpec(spec: string | AttentionSpec): AttentionSpec {
-  let name: string;
-  const given: Record<string, unknown> = {};
-  if (typeof spec === 'string') {
-    const colon = spec.indexOf(':');
-    name = (colon < 0 ? spec : spec.slice(0, colon)).trim();
-    const rest = colon < 0 ? '' : spec.slice(colon + 1);
-    for (const kv of rest.split(',').filter((s) => s.trim() !== '')) {
-      const eq = kv.indexOf('=');
-      if (eq < 0) throw new Error(`attention '${spec}': expected key=value, got '${kv}'`);
-      given[kv.slice(0, eq).trim()] = kv.slice(eq + 1).trim();
-    }
-  } else if (spec && typeof spec === 'object' && typeof spec.name === 'string') {
-    name = spec.name;
-    Object.assign(given, spec.params ?? {});
-  } else {
-    throw new Error(
-      `attention: expected a string such as 'local:window=128', got ${JSON.stringify(spec)}`,
-    );
-  }
-  const v = registry.get(name);
-  if (!v)
-    throw new Error(
-      `attention: unknown variant '${name}' (known: ${[...registry.keys()].join(', ')})`,
-    );
-  const params: Record<string, number | boolean> = {};
-  for (const key of Object.keys(given)) {
-    if (!v.params.some((p) => p.name === key))
-      throw new Error(
-        `attention '${name}': unknown parameter '${key}' (${v.params.length ? `known: ${v.params.map((p) => p.name).join(', ')}` : 'it takes none'})`,
-      );
-  }
-  for (const p of v.params) {
-    params[p.name] = p.name in given ? parseValue(name, p, given[p.name]) : p.default;
-  }
-  return { name, params };
-}
-
-function parseValue(variant: string, p: VariantParam, raw: unknown): number | boolean {
-  const bad = (why: string): Error =>
-    new Error(`attention '${variant}': ${p.name}=${String(raw)} ${why}`);
-  if (p.type === 'bool') {
-    if (raw === true || raw === 'true') return true;
-    if (raw === false || raw === 'false') return false;
-    throw bad('must be true or false');
-  }
-  const x =
-    typeof raw === 'number' ? raw : typeof raw === 'string' && raw !== '' ? Number(raw) : NaN;
-  if (!Number.isFinite(x)) throw bad('must be a number');
-  if (p.type === 'int' && !Number.isInteger(x)) throw bad('must be an integer');
-  if (p.min !== undefined && x < p.min) throw bad(`must be >= ${p.min}`);
-  return x;
+  return parseSpec('attention', registry, spec);
 }
 
 /** The canonical string of a spec: `full`, `local:window=128` (parameters in declared order). */
 export function formatAttentionSpec(spec: string | AttentionSpec): string {
   const s = parseAttentionSpec(spec);
-  const v = registry.get(s.name)!;
-  const ps = v.params.map((p) => `${p.name}=${String(s.params[p.name])}`);
-  return ps.length ? `${s.name}:${ps.join(',')}` : s.name;
+  return formatSpec(registry.get(s.name)!, s);
 }
 
 /**
