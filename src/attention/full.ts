@@ -8,13 +8,15 @@
  */
 import * as F from '../ops/index.js';
 import { headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { referenceForward } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
 export class FullAttention extends KVAttentionCore {
   readonly kind = 'full';
 
   /**
-   * Without a state: one fused kernel over the heads in place. With a state (decoding): the
+   * Without a state: one fused kernel over the heads in place (a bias that needs a gradient,
+   * learned relative positions, goes through the autograd reference instead). With a state (decoding): the
    * new keys/values are appended to it and the queries attend over all of its rows.
    * @returns out (B, T, H*D), weights (B, H, T, S) when asked.
    */
@@ -29,6 +31,7 @@ export class FullAttention extends KVAttentionCore {
       generator: input.generator,
       needWeights: input.needWeights,
     };
+    if (input.bias?.requiresGrad) return referenceForward(input, state ?? null, H, D); // learned bias
     if (!state) {
       const cols = { q: q.col, k: k.col, v: v.col };
       return F.multiHeadAttention(q.x, k.x, v.x, H, D, cols, opts); // (B, T, H*D)

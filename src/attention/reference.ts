@@ -74,22 +74,35 @@ export class ReferenceAttention extends KVAttentionCore {
   readonly kind = 'reference';
 
   forward(input: CoreInput, state?: KVState | null): CoreOutput {
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    let k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    let v = headsToBHLD(input.v, H, D);
-    if (state) {
-      state.append(k, v);
-      [k, v] = state.valid() as [Tensor, Tensor]; // (B, H, S_total, D)
-    }
-    const r = attention(q, k, v, {
-      bias: input.bias,
-      causal: input.causal,
-      offset: input.offset,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-    });
-    return { out: mergeHeads(r.out), weights: input.needWeights ? r.weights : null };
+    return referenceForward(input, state ?? null, this.numHeads, this.headDim);
   }
+}
+
+/**
+ * Multi-head attention of one core call through `attention` (autograd ops only): the
+ * `reference` core, and the path of any core whose score bias needs a gradient (learned
+ * relative positions), which the fused kernel does not give.
+ * @returns out (B, T, H*D), weights (B, H, T, S) when asked.
+ */
+export function referenceForward(
+  input: CoreInput,
+  state: KVState | null,
+  H: number,
+  D: number,
+): CoreOutput {
+  const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+  let k = headsToBHLD(input.k, H, D); // (B, H, S, D)
+  let v = headsToBHLD(input.v, H, D);
+  if (state) {
+    state.append(k, v);
+    [k, v] = state.valid() as [Tensor, Tensor]; // (B, H, S_total, D)
+  }
+  const r = attention(q, k, v, {
+    bias: input.bias,
+    causal: input.causal,
+    offset: input.offset,
+    dropoutP: input.dropoutP,
+    generator: input.generator,
+  });
+  return { out: mergeHeads(r.out), weights: input.needWeights ? r.weights : null };
 }

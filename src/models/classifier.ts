@@ -13,11 +13,7 @@ import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Dropout, Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import {
-  LearnedPositionalEmbedding,
-  SinusoidalPositionalEncoding,
-  type PositionalEncoding,
-} from '../nn/positional.js';
+import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
@@ -31,8 +27,6 @@ export interface EncoderClassifierConfig extends BlockConfig {
   maxLen?: number;
   /** 'cls' (first position) or 'mean' (masked mean). Default 'mean'. */
   pooling?: 'cls' | 'mean';
-  /** Default 'sinusoidal'. */
-  position?: 'learned' | 'sinusoidal';
   padId?: number;
 }
 
@@ -62,13 +56,10 @@ export class EncoderClassifier extends Module {
         std: 1 / Math.sqrt(c.dModel),
       }),
     );
-    this.posEmb =
-      c.position === 'learned'
-        ? this.child(
-            'pos_emb',
-            new LearnedPositionalEmbedding(c.maxLen, c.dModel, { generator: gen, std: 0.02 }),
-          )
-        : this.child('pos_emb', new SinusoidalPositionalEncoding(c.dModel, c.maxLen));
+    this.posEmb = this.child(
+      'pos_emb',
+      makePositionalEncoding(c.position, c.maxLen, c.dModel, { generator: gen, std: 0.02 }),
+    );
     this.dropout = this.child('dropout', new Dropout(c.dropout, gen));
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
     this.encoder = this.child(

@@ -6,6 +6,7 @@
  */
 import type { Activation } from '../nn/layers.js';
 import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
+import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -28,6 +29,13 @@ export interface BlockConfig {
    * (`transformer info --attention` lists them).
    */
   attention?: string;
+  /**
+   * Positions: absolute 'learned' (GPT's wpe) or 'sinusoidal' (Sec. 3.5) added to the
+   * embeddings, or a relative scheme inside self-attention: 'rope', 'alibi',
+   * 't5[:buckets=32,max-distance=128]', 'shaw[:clip=16]' (src/attention/positions.ts).
+   * The default is the model's ('learned' for DecoderLM, 'sinusoidal' otherwise).
+   */
+  position?: string;
 }
 
 /** A block config with every default filled in (attention in canonical form). */
@@ -72,6 +80,9 @@ export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
     normFirst: config.normFirst ?? block.normFirst,
     layerNormEps: config.layerNormEps ?? block.layerNormEps,
     attention: formatAttentionSpec(config.attention ?? 'full'),
+    position: formatPositionSpec(
+      config.position ?? (own as { position?: string }).position ?? 'sinusoidal',
+    ),
   } as Required<T>;
 }
 
@@ -91,7 +102,8 @@ type Field =
   | { type: 'number'; min: number; below?: number; above?: boolean }
   | { type: 'bool' }
   | { type: 'enum'; values: readonly string[] }
-  | { type: 'attention' };
+  | { type: 'attention' }
+  | { type: 'position'; absolute: readonly string[] };
 
 const INT_MAX = 2 ** 31 - 1;
 const blockFields: Record<string, Field> = {
@@ -107,7 +119,7 @@ const blockFields: Record<string, Field> = {
 const vocab: Field = { type: 'int', min: 1, max: INT_MAX };
 const layers: Field = { type: 'int', min: 1, max: 4096 };
 const length: Field = { type: 'int', min: 1, max: 1 << 20 };
-const position: Field = { type: 'enum', values: ['learned', 'sinusoidal'] };
+const position: Field = { type: 'position', absolute: ['learned', 'sinusoidal'] };
 const padId: Field = { type: 'int', min: 0, max: INT_MAX };
 
 /** The model kinds and their fields: which are required and how each is bounded. */
@@ -131,6 +143,7 @@ const schemas = {
       maxLen: length,
       tieWeights: { type: 'bool' },
       padId,
+      position: { type: 'position', absolute: ['sinusoidal'] },
     } as Record<string, Field>,
   },
   lm: {
@@ -173,6 +186,8 @@ function allowed(f: Field): string {
       return f.values.map((v) => `'${v}'`).join(' or ');
     case 'attention':
       return "an attention spec such as 'full' or 'local:window=64'";
+    case 'position':
+      return `${f.absolute.map((v) => `'${v}'`).join(', ')}, or a relative 'rope', 'alibi', 't5', 'shaw'`;
   }
 }
 
@@ -202,6 +217,17 @@ function checkField(kind: ModelKind, key: string, f: Field, v: unknown): void {
     case 'attention':
       if (typeof v !== 'string') throw bad();
       return;
+    case 'position': {
+      if (typeof v !== 'string') throw bad();
+      let name: string;
+      try {
+        name = parsePositionSpec(v).name;
+      } catch (e) {
+        throw new ConfigError(`${kind} config: position = '${v}': ${(e as Error).message}`);
+      }
+      if (!['rope', 'alibi', 't5', 'shaw', ...f.absolute].includes(name)) throw bad();
+      return;
+    }
   }
 }
 

@@ -12,11 +12,7 @@ import * as F from '../ops/index.js';
 import type { AttentionState } from '../attention/core.js';
 import { Embedding, LayerNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import {
-  LearnedPositionalEmbedding,
-  SinusoidalPositionalEncoding,
-  type PositionalEncoding,
-} from '../nn/positional.js';
+import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
@@ -29,8 +25,12 @@ export interface DecoderLMConfig extends BlockConfig {
   /** Maximum context length T. */
   blockSize: number;
   numLayers: number;
-  /** 'learned' (default, GPT's wpe) or 'sinusoidal' (Sec. 3.5). */
-  position?: 'learned' | 'sinusoidal';
+  /**
+   * Positions: absolute 'learned' (GPT's wpe) or 'sinusoidal' (Sec. 3.5), or a relative
+   * scheme inside self-attention: 'rope', 'alibi', 't5[:buckets=32,max-distance=128]',
+   * 'shaw[:clip=16]' (src/attention/positions.ts; no absolute encoding then).
+   */
+  position?: string;
   /** Std of the N(0, std) embedding initialization; default 0.02 (GPT-2). */
   initStd?: number;
 }
@@ -52,16 +52,10 @@ export class DecoderLM extends Module {
       'wte',
       new Embedding(c.vocabSize, c.dModel, { generator: gen, std: c.initStd }),
     );
-    this.wpe =
-      c.position === 'learned'
-        ? this.child(
-            'wpe',
-            new LearnedPositionalEmbedding(c.blockSize, c.dModel, {
-              generator: gen,
-              std: c.initStd,
-            }),
-          )
-        : this.child('wpe', new SinusoidalPositionalEncoding(c.dModel, c.blockSize));
+    this.wpe = this.child(
+      'wpe',
+      makePositionalEncoding(c.position, c.blockSize, c.dModel, { generator: gen, std: c.initStd }),
+    );
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
     this.blocks = this.child('blocks', new TransformerEncoder(layers));
     this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));

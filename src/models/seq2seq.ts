@@ -1,7 +1,7 @@
 /**
  * Encoder-decoder model for sequence-to-sequence tasks such as translation (Vaswani et
  * al. 2017, Fig. 1): source and target token embeddings scaled by sqrt(d_model) (Sec. 3.4),
- * sinusoidal positional encoding (Sec. 3.5), the `Transformer`, and a generator (linear
+ * sinusoidal positional encoding (Sec. 3.5; or a relative scheme in self-attention), the `Transformer`, and a generator (linear
  * projection to target-vocabulary logits, Sec. 3.4), optionally tied to the target
  * embedding. Parameter names: `src_tok_emb.weight`, `tgt_tok_emb.weight`, `transformer.*`
  * (torch.nn.Transformer's), `generator.weight`, `generator.bias`.
@@ -12,7 +12,7 @@ import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import { Dropout, Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
-import { SinusoidalPositionalEncoding } from '../nn/positional.js';
+import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { Transformer, type DecoderLayerCache } from '../nn/transformer.js';
 import { PAPER_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
@@ -41,7 +41,7 @@ export class Seq2SeqTransformer extends Module {
   readonly config: Required<Seq2SeqConfig>;
   readonly srcTokEmb: Embedding;
   readonly tgtTokEmb: Embedding;
-  readonly positional: SinusoidalPositionalEncoding;
+  readonly positional: PositionalEncoding;
   readonly embDropout: Dropout;
   readonly transformer: Transformer;
   readonly generator: Linear;
@@ -53,6 +53,7 @@ export class Seq2SeqTransformer extends Module {
       maxLen: 512,
       tieWeights: true,
       padId: 0,
+      position: 'sinusoidal',
     });
     this.config = c;
     const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
@@ -66,7 +67,7 @@ export class Seq2SeqTransformer extends Module {
     );
     this.positional = this.child(
       'positional_encoding',
-      new SinusoidalPositionalEncoding(c.dModel, c.maxLen),
+      makePositionalEncoding(c.position, c.maxLen, c.dModel),
     );
     this.embDropout = this.child('dropout', new Dropout(c.dropout, gen));
     this.transformer = this.child(
@@ -82,6 +83,7 @@ export class Seq2SeqTransformer extends Module {
         normFirst: c.normFirst,
         layerNormEps: c.layerNormEps,
         attention: c.attention,
+        position: c.position,
         generator: gen,
       }),
     );

@@ -22,6 +22,7 @@ import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { AttentionCore, AttentionState, Heads } from '../attention/core.js';
 import { createAttentionCore, type AttentionSpec } from '../attention/registry.js';
+import { createRelativePosition, type RelativePosition } from '../attention/positions.js';
 import { selectRows0 } from '../attention/state.js';
 import { Linear, xavierUniform, type InitOptions } from './layers.js';
 import { Module } from './module.js';
@@ -70,6 +71,12 @@ export interface MultiheadAttentionOptions extends InitOptions {
   kind?: AttentionKind;
   /** The core: a registry spec (`'full'`, `'local:window=64'`) or a built core. Default 'full'. */
   attention?: string | AttentionSpec | AttentionCore;
+  /**
+   * A relative position scheme for self-attention (`'rope'`, `'alibi'`, `'t5'`, `'shaw'`, see
+   * src/attention/positions.ts), applied to q/k or the scores before the core; absolute
+   * schemes (`'sinusoidal'`, `'learned'`) act on the embeddings and are ignored here.
+   */
+  position?: string;
 }
 
 /** Convert a mask to additive float form (bool true -> -Infinity). */
@@ -92,6 +99,8 @@ export class MultiheadAttention extends Module {
   readonly kind: AttentionKind;
   /** Everything between the projections and W_O (state-dict names under `core.`). */
   readonly core: AttentionCore;
+  /** The relative position scheme of a self-attention, or null (names under `position.`). */
+  readonly position: RelativePosition | null;
   /** Attention weights of the last forward, (B, H, T, S), when `captureWeights` is set. */
   lastWeights: Tensor | null = null;
   /** Keep (a copy of) the per-head weights of every forward in `lastWeights` (for visualization). */
@@ -135,6 +144,11 @@ export class MultiheadAttention extends Module {
       'core',
       typeof a === 'object' && 'forward' in a ? a : createAttentionCore(a, dims),
     );
+    const rel =
+      opts.position && this.kind === 'self'
+        ? createRelativePosition(opts.position, numHeads, this.headDim, gen)
+        : null;
+    this.position = rel ? this.child('position', rel) : null;
   }
 
   /** A fresh decoding state: the core's own for self-attention, the memory's keys/values for cross. */
@@ -212,13 +226,21 @@ export class MultiheadAttention extends Module {
     if (cross && !cross.k) [cross.k, cross.v] = [k, v];
     const past = selfState ? selfState.length : 0;
     const S = past + k.x.shape[1];
+    const causal = opts.isCausal ?? false;
+    let bias = this.combineMasks(opts, B, T, S);
+    if (this.position) {
+      // Relative positions: q/k rotated (RoPE) or a bias on the scores (ALiBi, T5, Shaw).
+      const p = this.position.apply({ q, k, qStart: past, kStart: past, S, causal });
+      [q, k] = [p.q, p.k];
+      if (p.bias) bias = bias ? F.add(bias, p.bias) : p.bias;
+    }
     const r = this.core.forward(
       {
         q,
         k,
         v,
-        bias: this.combineMasks(opts, B, T, S),
-        causal: opts.isCausal ?? false,
+        bias,
+        causal,
         offset: past,
         dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
         generator: this.opts.generator ?? defaultGenerator,

@@ -4,9 +4,9 @@
  * (B, T, C) and the index of the first position, and return embeddings with position
  * information added.
  *
- * Relative schemes (RoPE, ALiBi, T5 bias) act inside attention on the scores or on q/k,
- * not on the embeddings; they will plug in through the attention variants interface, and
- * a model with one uses `position: 'none'` here.
+ * Relative schemes (RoPE, ALiBi, T5 buckets, Shaw's relative keys; src/attention/positions.ts)
+ * act inside self-attention on q/k or the scores, not on the embeddings: a model with one
+ * uses `NoPositionalEncoding` here.
  */
 import { defaultGenerator } from '../random.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
@@ -85,4 +85,33 @@ export class LearnedPositionalEmbedding extends Module implements PositionalEnco
     checkLen(x, offset, this.maxLen, 'LearnedPositionalEmbedding');
     return F.add(x, F.slice(this.weight, 0, offset, offset + x.shape[1]));
   }
+}
+
+/**
+ * No absolute positions (the model has relative ones inside attention): x unchanged, with
+ * the length still checked against maxLen. No parameters.
+ */
+export class NoPositionalEncoding extends Module implements PositionalEncoding {
+  constructor(readonly maxLen: number) {
+    super();
+  }
+  forward(x: Tensor, offset = 0): Tensor {
+    checkLen(x, offset, this.maxLen, 'NoPositionalEncoding');
+    return x;
+  }
+}
+
+/**
+ * The absolute encoding a model's `position` spec asks for: learned, sinusoidal, or none
+ * (a relative scheme).
+ */
+export function makePositionalEncoding(
+  position: string,
+  maxLen: number,
+  dModel: number,
+  opts: InitOptions & { std?: number } = {},
+): PositionalEncoding {
+  if (position === 'learned') return new LearnedPositionalEmbedding(maxLen, dModel, opts);
+  if (position === 'sinusoidal') return new SinusoidalPositionalEncoding(dModel, maxLen);
+  return new NoPositionalEncoding(maxLen);
 }

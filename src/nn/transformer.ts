@@ -34,6 +34,11 @@ export interface LayerOptions {
    * `'local:window=64'`; see src/attention/registry.ts). Cross-attention is always full.
    */
   attention?: string | AttentionSpec;
+  /**
+   * A relative position scheme for self-attention (`'rope'`, `'alibi'`, `'t5'`, `'shaw'`);
+   * absolute ones (`'sinusoidal'`, `'learned'`, the default 'none') act on the embeddings.
+   */
+  position?: string;
   /** Generator for initialization and dropout. */
   generator?: Generator;
 }
@@ -41,6 +46,7 @@ export interface LayerOptions {
 function resolve(o: LayerOptions): Required<LayerOptions> {
   return {
     attention: o.attention ?? 'full',
+    position: o.position ?? 'none',
     dimFeedforward: o.dimFeedforward ?? 2048,
     dropout: o.dropout ?? 0.1,
     activation: o.activation ?? 'relu',
@@ -69,6 +75,18 @@ abstract class FeedForwardLayer extends Module {
       'linear2',
       new Linear(this.o.dimFeedforward, dModel, { generator: gen }),
     );
+  }
+  /** The layer's self-attention: its core and relative positions from the options. */
+  protected selfAttention(dModel: number, nhead: number): MultiheadAttention {
+    const { generator, dropout, attention, position } = this.o;
+    const pos = position === 'none' ? undefined : position;
+    return new MultiheadAttention(dModel, nhead, {
+      dropout,
+      generator,
+      kind: 'self',
+      attention,
+      position: pos,
+    });
   }
   /** linear2(dropout(act(linear1(x)))) */
   protected ffBlock(x: Tensor): Tensor {
@@ -110,11 +128,8 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
     opts: LayerOptions = {},
   ) {
     super(dModel, opts);
-    const { generator: gen, dropout, layerNormEps: eps, attention } = this.o;
-    this.selfAttn = this.child(
-      'self_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'self', attention }),
-    );
+    this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
+    const { generator: gen, dropout, layerNormEps: eps } = this.o;
     this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
     this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
     this.dropout1 = this.child('dropout1', new Dropout(dropout, gen));
@@ -181,11 +196,8 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
     opts: LayerOptions = {},
   ) {
     super(dModel, opts);
-    const { generator: gen, dropout, layerNormEps: eps, attention } = this.o;
-    this.selfAttn = this.child(
-      'self_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'self', attention }),
-    );
+    this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
+    const { generator: gen, dropout, layerNormEps: eps } = this.o;
     this.multiheadAttn = this.child(
       'multihead_attn',
       new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'cross' }),

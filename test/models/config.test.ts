@@ -15,7 +15,10 @@ const bad = (over: Record<string, unknown>): unknown => ({ ...lm, ...over });
 describe('model config validation', () => {
   for (const [over, re] of [
     [{ activation: 'tanh' }, /activation = "tanh" is not allowed \('relu' or 'gelu'\)/],
-    [{ position: 'rotary' }, /position = "rotary" is not allowed \('learned' or 'sinusoidal'\)/],
+    [
+      { position: 'rotary' },
+      /position = .rotary.: position: unknown variant .rotary. \(known: sinusoidal, learned, rope/,
+    ],
     [{ numLayers: -1 }, /numLayers = -1 is not allowed \(an integer in \[1, 4096\]\)/],
     [{ numLayers: 1.5 }, /numLayers = 1.5 is not allowed/],
     [{ layerNormEps: -1 }, /layerNormEps = -1 is not allowed \(a number > 0\)/],
