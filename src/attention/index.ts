@@ -6,3 +6,7 @@ export type { ReferenceOptions } from './reference.js';
 export { FullAttention } from './full.js';
 export { LocalAttention, bandBias, inWindow } from './local.js';
 export * from './registry.js';
+export { TalkingHeadsAttention } from './talking-heads.js';
+export * from './positions.js';
+export * from './heads.js';
+export * from './spec.js';

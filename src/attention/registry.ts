@@ -16,6 +16,7 @@ import {
 import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { ReferenceAttention } from './reference.js';
+import { TalkingHeadsAttention } from './talking-heads.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -71,6 +72,15 @@ const builtins: AttentionVariant[] = [
     causal: true,
     nonCausal: true,
     create: (dims, p) => new LocalAttention(dims, p.window as number),
+  },
+  {
+    name: 'talking-heads',
+    params: [],
+    cost: 'O(T^2 (D + H)) time, O(T^2) memory (autograd ops)',
+    paper: 'Shazeer et al. 2020, Algorithm 2 (survey Sec. 4.6)',
+    causal: true,
+    nonCausal: true,
+    create: (dims) => new TalkingHeadsAttention(dims),
   },
 ];
 

@@ -7,6 +7,7 @@
 import type { Activation } from '../nn/layers.js';
 import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
 import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
+import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -36,6 +37,11 @@ export interface BlockConfig {
    * The default is the model's ('learned' for DecoderLM, 'sinusoidal' otherwise).
    */
   position?: string;
+  /**
+   * Key/value heads: 'standard' (default), 'multi-query' (one, Shazeer 2019) or
+   * 'grouped-query:groups=G' (G dividing nhead, Ainslie et al. 2023).
+   */
+  heads?: string;
 }
 
 /** A block config with every default filled in (attention in canonical form). */
@@ -80,6 +86,7 @@ export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
     normFirst: config.normFirst ?? block.normFirst,
     layerNormEps: config.layerNormEps ?? block.layerNormEps,
     attention: formatAttentionSpec(config.attention ?? 'full'),
+    heads: formatHeadsSpec(config.heads ?? 'standard'),
     position: formatPositionSpec(
       config.position ?? (own as { position?: string }).position ?? 'sinusoidal',
     ),
@@ -103,6 +110,7 @@ type Field =
   | { type: 'bool' }
   | { type: 'enum'; values: readonly string[] }
   | { type: 'attention' }
+  | { type: 'heads' }
   | { type: 'position'; absolute: readonly string[] };
 
 const INT_MAX = 2 ** 31 - 1;
@@ -115,6 +123,7 @@ const blockFields: Record<string, Field> = {
   normFirst: { type: 'bool' },
   layerNormEps: { type: 'number', min: 0, above: true },
   attention: { type: 'attention' },
+  heads: { type: 'heads' },
 };
 const vocab: Field = { type: 'int', min: 1, max: INT_MAX };
 const layers: Field = { type: 'int', min: 1, max: 4096 };
@@ -186,12 +195,20 @@ function allowed(f: Field): string {
       return f.values.map((v) => `'${v}'`).join(' or ');
     case 'attention':
       return "an attention spec such as 'full' or 'local:window=64'";
+    case 'heads':
+      return "'standard', 'multi-query' or 'grouped-query:groups=G'";
     case 'position':
       return `${f.absolute.map((v) => `'${v}'`).join(', ')}, or a relative 'rope', 'alibi', 't5', 'shaw'`;
   }
 }
 
-function checkField(kind: ModelKind, key: string, f: Field, v: unknown): void {
+function checkField(
+  kind: ModelKind,
+  key: string,
+  f: Field,
+  v: unknown,
+  config: Record<string, unknown>,
+): void {
   const bad = (): ConfigError =>
     new ConfigError(`${kind} config: ${key} = ${JSON.stringify(v)} is not allowed (${allowed(f)})`);
   switch (f.type) {
@@ -216,6 +233,14 @@ function checkField(kind: ModelKind, key: string, f: Field, v: unknown): void {
       return;
     case 'attention':
       if (typeof v !== 'string') throw bad();
+      return;
+    case 'heads':
+      if (typeof v !== 'string') throw bad();
+      try {
+        kvHeadsFor(v, (config.nhead as number | undefined) ?? 1);
+      } catch (e) {
+        throw new ConfigError(`${kind} config: heads = '${v}': ${(e as Error).message}`);
+      }
       return;
     case 'position': {
       if (typeof v !== 'string') throw bad();
@@ -254,7 +279,7 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
   for (const key of schema.required)
     if (c[key] === undefined) throw new ConfigError(`${kind} config: ${key} is required`);
   for (const [key, f] of Object.entries(schema.fields))
-    if (c[key] !== undefined) checkField(kind, key, f, c[key]);
+    if (c[key] !== undefined) checkField(kind, key, f, c[key], c);
   const dModel = c.dModel as number;
   const nhead = c.nhead as number;
   if (dModel % nhead !== 0)

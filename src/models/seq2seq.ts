@@ -84,6 +84,7 @@ export class Seq2SeqTransformer extends Module {
         layerNormEps: c.layerNormEps,
         attention: c.attention,
         position: c.position,
+        heads: c.heads,
         generator: gen,
       }),
     );

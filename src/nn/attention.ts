@@ -77,6 +77,11 @@ export interface MultiheadAttentionOptions extends InitOptions {
    * schemes (`'sinusoidal'`, `'learned'`) act on the embeddings and are ignored here.
    */
   position?: string;
+  /**
+   * Key/value heads G (multi-query 1, grouped-query G dividing H; default H): the K and V
+   * projections have G*D rows each, and each key/value head serves H/G query heads.
+   */
+  kvHeads?: number;
 }
 
 /** Convert a mask to additive float form (bool true -> -Infinity). */
@@ -96,6 +101,8 @@ export class MultiheadAttention extends Module {
   readonly inProjBias: Tensor | null;
   readonly outProj: Linear;
   readonly headDim: number;
+  /** Key/value heads G (H unless multi- or grouped-query). */
+  readonly kvHeads: number;
   readonly kind: AttentionKind;
   /** Everything between the projections and W_O (state-dict names under `core.`). */
   readonly core: AttentionCore;
@@ -110,7 +117,8 @@ export class MultiheadAttention extends Module {
    * @param embedDim C (d_model)
    * @param numHeads H; C must be divisible by H
    * @param opts dropout on the attention weights, bias, generator, kind, attention core
-   * @throws Error if C is not divisible by H, or the attention spec is unknown.
+   * @throws Error if C is not divisible by H, kvHeads does not divide H, or the attention
+   *   spec is unknown.
    */
   constructor(
     readonly embedDim: number,
@@ -126,13 +134,14 @@ export class MultiheadAttention extends Module {
     const gen = opts.generator ?? defaultGenerator;
     this.headDim = embedDim / numHeads;
     this.kind = opts.kind ?? 'cross';
-    const w = zeros([3 * embedDim, embedDim]);
+    const G = (this.kvHeads = opts.kvHeads ?? numHeads);
+    if (!Number.isInteger(G) || G < 1 || numHeads % G !== 0)
+      throw new Error(`MultiheadAttention: kvHeads ${G} must divide numHeads ${numHeads}`);
+    const rows = embedDim + 2 * G * this.headDim; // W_Q (C rows), W_K and W_V (G*D rows each)
+    const w = zeros([rows, embedDim]);
     xavierUniform(w, gen);
     this.inProjWeight = this.param('in_proj_weight', w);
-    this.inProjBias = this.param(
-      'in_proj_bias',
-      opts.bias === false ? null : zeros([3 * embedDim]),
-    );
+    this.inProjBias = this.param('in_proj_bias', opts.bias === false ? null : zeros([rows]));
     this.outProj = this.child(
       'out_proj',
       new Linear(embedDim, embedDim, { generator: gen, bias: opts.bias }),
@@ -156,10 +165,33 @@ export class MultiheadAttention extends Module {
     return this.kind === 'self' ? this.core.newState() : new CrossAttentionState();
   }
 
-  /** Project x (B, L, C) with rows [from, to) of the packed input projection (no copy). */
+  /**
+   * Project x (B, L, C) with the packed input projection's parts [from, to) of Q, K, V
+   * (0 = Q, 1 = K, 2 = V; rows C, G*D, G*D), one GEMM (no copy).
+   */
   private project(x: Tensor, from: number, to: number): Tensor {
     const C = this.embedDim;
-    return F.linear(x, this.inProjWeight, this.inProjBias, [from * C, to * C]); // (B, L, (to-from) C)
+    const kv = this.kvHeads * this.headDim;
+    const edge = [0, C, C + kv, C + 2 * kv];
+    return F.linear(x, this.inProjWeight, this.inProjBias, [edge[from], edge[to]]); // (B, L, rows)
+  }
+
+  /**
+   * Key or value heads at column `col` of x: as they are when G = H, else each of the G
+   * heads repeated H/G times (head h reads key/value head floor(h G / H)), (B, L, H*D).
+   */
+  private kvView(x: Tensor, col: number): Heads {
+    const G = this.kvHeads;
+    const H = this.numHeads;
+    if (G === H) return { x, col };
+    const D = this.headDim;
+    const [B, L] = x.shape;
+    const g = F.reshape(F.slice(x, 2, col, col + G * D), [B, L, G, 1, D]); // (B, L, G, 1, D)
+    const rep = F.concat(
+      Array.from({ length: H / G }, () => g),
+      3,
+    ); // (B, L, G, H/G, D)
+    return { x: F.reshape(rep, [B, L, H * D]), col: 0 }; // (B, L, H*D)
   }
 
   /**
@@ -206,20 +238,18 @@ export class MultiheadAttention extends Module {
       k = cross.k;
       v = cross.v!;
     } else if (query === key && key === value) {
-      const qkv = this.project(query, 0, 3); // (B, T, 3C): one GEMM for Q, K, V
-      [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C }));
+      const qkv = this.project(query, 0, 3); // (B, T, C + 2GD): one GEMM for Q, K, V
+      const kvw = this.kvHeads * this.headDim;
+      [q, k, v] = [{ x: qkv, col: 0 }, this.kvView(qkv, C), this.kvView(qkv, C + kvw)];
     } else {
       q = { x: this.project(query, 0, 1), col: 0 }; // (B, T, C)
       if (key === value) {
-        const kv = this.project(key, 1, 3); // (B, S, 2C)
-        [k, v] = [
-          { x: kv, col: 0 },
-          { x: kv, col: C },
-        ];
+        const kv = this.project(key, 1, 3); // (B, S, 2GD)
+        [k, v] = [this.kvView(kv, 0), this.kvView(kv, this.kvHeads * this.headDim)];
       } else {
         [k, v] = [
-          { x: this.project(key, 1, 2), col: 0 },
-          { x: this.project(value, 2, 3), col: 0 },
+          this.kvView(this.project(key, 1, 2), 0),
+          this.kvView(this.project(value, 2, 3), 0),
         ];
       }
     }

@@ -12,7 +12,8 @@ import { Tensor, fmtShape, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { AttentionState } from '../attention/core.js';
 import type { AttentionSpec } from '../attention/registry.js';
-import { MultiheadAttention } from './attention.js';
+import { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
+import { kvHeadsFor } from '../attention/heads.js';
 import { Dropout, LayerNorm, Linear, activate, xavierUniform, type Activation } from './layers.js';
 import { Module } from './module.js';
 import { LayerStack, type DepthStrategy } from './stack.js';
@@ -39,6 +40,8 @@ export interface LayerOptions {
    * absolute ones (`'sinusoidal'`, `'learned'`, the default 'none') act on the embeddings.
    */
   position?: string;
+  /** Key/value heads of every attention: 'standard' (default), 'multi-query', 'grouped-query:groups=G'. */
+  heads?: string;
   /** Generator for initialization and dropout. */
   generator?: Generator;
 }
@@ -47,6 +50,7 @@ function resolve(o: LayerOptions): Required<LayerOptions> {
   return {
     attention: o.attention ?? 'full',
     position: o.position ?? 'none',
+    heads: o.heads ?? 'standard',
     dimFeedforward: o.dimFeedforward ?? 2048,
     dropout: o.dropout ?? 0.1,
     activation: o.activation ?? 'relu',
@@ -78,14 +82,22 @@ abstract class FeedForwardLayer extends Module {
   }
   /** The layer's self-attention: its core and relative positions from the options. */
   protected selfAttention(dModel: number, nhead: number): MultiheadAttention {
-    const { generator, dropout, attention, position } = this.o;
+    const { attention, position } = this.o;
     const pos = position === 'none' ? undefined : position;
+    return this.attention(dModel, nhead, { kind: 'self', attention, position: pos });
+  }
+  /** An attention of this layer: dropout, generator and key/value heads from the options. */
+  protected attention(
+    dModel: number,
+    nhead: number,
+    o: Pick<MultiheadAttentionOptions, 'kind' | 'attention' | 'position'>,
+  ): MultiheadAttention {
+    const { generator, dropout, heads } = this.o;
     return new MultiheadAttention(dModel, nhead, {
       dropout,
       generator,
-      kind: 'self',
-      attention,
-      position: pos,
+      kvHeads: kvHeadsFor(heads, nhead),
+      ...o,
     });
   }
   /** linear2(dropout(act(linear1(x)))) */
@@ -200,7 +212,7 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
     const { generator: gen, dropout, layerNormEps: eps } = this.o;
     this.multiheadAttn = this.child(
       'multihead_attn',
-      new MultiheadAttention(dModel, nhead, { dropout, generator: gen, kind: 'cross' }),
+      this.attention(dModel, nhead, { kind: 'cross' }),
     );
     this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
     this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
