@@ -15,6 +15,7 @@ import {
   attention,
   bandBias,
   causalBias,
+  attentionVariants,
   createAttentionCore,
   describeAttentionVariants,
   formatAttentionSpec,
@@ -324,10 +325,13 @@ describe('attention registry', () => {
 
   test('one line per variant, starting with its registry name', () => {
     const lines = describeAttentionVariants();
+    const names = attentionVariants().map((v) => v.name);
     assert.deepEqual(
       lines.map((l) => l.split(/[: ]/)[0]),
-      ['full', 'reference', 'local'],
+      names,
     );
-    assert.match(lines[2], /^local:window=128 +O\(T w D\)/);
+    for (const n of ['full', 'reference', 'local', 'talking-heads'])
+      assert.ok(names.includes(n), n);
+    assert.match(lines[names.indexOf('local')], /^local:window=128 +O\(T w D\)/);
   });
 });
