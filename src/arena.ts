@@ -66,6 +66,8 @@ export class StepArena {
   private readonly free = new Map<number, ArrayBuffer[]>();
   private readonly inUse = new Map<Float32Array, number>();
   private readonly owned = new WeakSet<ArrayBufferLike>();
+  /** This step's small (unpooled, on-heap) arrays, by identity. */
+  private readonly small = new Set<ArenaStorage>();
   private tracked: ArenaTenant[] = [];
   private heldBytes = 0;
   private inUseBytes = 0;
@@ -89,7 +91,11 @@ export class StepArena {
    * zeros below (a new on-heap array, not pooled, but owned and released like the rest).
    */
   alloc(n: number): Float32Array {
-    if (n < POOL_MIN) return new Float32Array(n); // small: V8's on-heap arrays are cheaper
+    if (n < POOL_MIN) {
+      const v = new Float32Array(n); // small: V8's on-heap arrays are cheaper
+      this.small.add(v);
+      return v;
+    }
     let cap = capacityOf(n);
     let ab = this.free.get(cap)?.pop();
     // None free in its class: a free buffer of one of the next BORROW_CLASSES classes (at
@@ -118,7 +124,8 @@ export class StepArena {
   owns(data: ArenaStorage): boolean {
     // Small arrays by identity: reading .buffer of a small (on-heap) typed array would make
     // V8 move it off the heap.
-    return data.length >= POOL_MIN && this.owned.has(data.buffer);
+    if (data.length < POOL_MIN) return this.small.size > 0 && this.small.has(data);
+    return this.owned.has(data.buffer);
   }
 
   /**
@@ -164,6 +171,7 @@ export class StepArena {
   private reset(): void {
     for (const t of this.tracked) (t as { data: ArenaStorage }).data = RELEASED;
     this.tracked = [];
+    this.small.clear();
     for (const [view, cap] of this.inUse) this.pushFree(cap, view.buffer as ArrayBuffer);
     this.inUse.clear();
     this.inUseBytes = 0;

@@ -302,12 +302,13 @@ const UNINIT_MIN = 1024;
 /**
  * Float32 storage of `n` elements whose contents are ARBITRARY (not zeroed): for outputs
  * that a kernel overwrites entirely. Skips calloc's zero fill (a memset per activation,
- * measured at several ms per training step of bench/run.ts case 1).
+ * measured at several ms per training step of bench/run.ts case 1). Inside a StepArena step
+ * the storage is the arena's, whatever `n`: a tensor on it is released when the step ends.
  */
 export function uninitF32(n: number): Float32Array {
-  if (n < UNINIT_MIN) return new Float32Array(n);
   const arena = currentArena();
-  if (arena !== null) return arena.alloc(n);
+  if (arena !== null) return arena.alloc(n); // any size: a step's outputs are all released
+  if (n < UNINIT_MIN) return new Float32Array(n);
   const b = Buffer.allocUnsafeSlow(4 * n);
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
