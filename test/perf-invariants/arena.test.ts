@@ -1,5 +1,5 @@
 /**
- * StepArena (src/tensor.ts): training steps run in an arena give the same numbers as
+ * StepArena (src/arena.ts): training steps run in an arena give the same numbers as
  * without it, reuse the previous step's storage, never release what outlives the step
  * (parameters, .grad, optimizer state), and make a tensor kept past its step fail loudly.
  */
