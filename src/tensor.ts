@@ -5,9 +5,12 @@
  * class labels, 'bool' (Uint8Array, 1 = true) for masks. Shapes are batch-first,
  * (B, T, C). Tensors that require gradients carry `grad` after `backward()`.
  */
-import { backward as runBackward, type GradNode } from './autograd.js';
 import { Buffer } from 'node:buffer';
+import { RELEASED, currentArena } from './arena.js';
+import type { OpAttrs, OpName } from './ops/spec.js';
 import { defaultGenerator, type Generator } from './random.js';
+
+export { StepArena, currentArena } from './arena.js';
 
 export type DType = 'float32' | 'int32' | 'bool';
 export type Storage = Float32Array | Int32Array | Uint8Array;
@@ -33,6 +36,29 @@ function checkShape(shape: Shape, where: string): void {
       );
     }
   }
+}
+
+/**
+ * One recorded op on the autograd tape (autograd.ts records it, re-exports this type): its
+ * name, inputs, output and the attributes its gradient needs. Declared here, beside the
+ * `Tensor.node` field that holds it, so that tensor.ts imports nothing of autograd.
+ */
+export interface GradNode<K extends OpName = OpName> {
+  readonly op: K;
+  readonly inputs: readonly (Tensor | null)[];
+  readonly out: Tensor;
+  readonly attrs: OpAttrs[K];
+}
+
+/** The reverse-mode pass behind `Tensor.backward`, registered by autograd.ts when it loads. */
+let backwardPass: ((root: Tensor, grad?: Tensor) => void) | null = null;
+
+/**
+ * Registers the reverse-mode pass `Tensor.backward` runs (autograd.ts calls this once, so
+ * that this module need not import autograd: no import cycle).
+ */
+export function setBackwardPass(pass: (root: Tensor, grad?: Tensor) => void): void {
+  backwardPass = pass;
 }
 
 function storageFor(dtype: DType, n: number): Storage {
@@ -76,7 +102,8 @@ export class Tensor {
     this.data = data;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtypeOf(data);
-    if (activeArena !== null && activeArena.owns(data)) activeArena.track(this);
+    const arena = currentArena();
+    if (arena !== null && arena.owns(data)) arena.track(this);
   }
 
   /** @throws Error if the storage was handed back by a StepArena. */
@@ -162,10 +189,14 @@ export class Tensor {
   /**
    * Reverse-mode differentiation from this tensor. Leaf tensors that require grad receive
    * `.grad` (accumulated). `grad` defaults to 1 for a one-element tensor.
-   * @throws Error if this tensor is not on the tape or is not scalar and no grad is given.
+   * Runs autograd.ts `backward` (registered with `setBackwardPass`).
+   * @throws Error if this tensor is not on the tape or is not scalar and no grad is given,
+   *   or if autograd.ts was never loaded (no op of src/ops, which record on its tape, ran).
    */
   backward(grad?: Tensor): void {
-    runBackward(this, grad);
+    if (backwardPass === null)
+      throw new Error('backward(): autograd is not loaded (import src/autograd.js or the package)');
+    backwardPass(this, grad);
   }
 
   /** A new tensor with the same data, detached from the tape. Shares storage. */
@@ -271,11 +302,13 @@ const UNINIT_MIN = 1024;
 /**
  * Float32 storage of `n` elements whose contents are ARBITRARY (not zeroed): for outputs
  * that a kernel overwrites entirely. Skips calloc's zero fill (a memset per activation,
- * measured at several ms per training step of bench/run.ts case 1).
+ * measured at several ms per training step of bench/run.ts case 1). Inside a StepArena step
+ * the storage is the arena's, whatever `n`: a tensor on it is released when the step ends.
  */
 export function uninitF32(n: number): Float32Array {
+  const arena = currentArena();
+  if (arena !== null) return arena.alloc(n); // any size: a step's outputs are all released
   if (n < UNINIT_MIN) return new Float32Array(n);
-  if (activeArena !== null) return activeArena.alloc(n);
   const b = Buffer.allocUnsafeSlow(4 * n);
   return new Float32Array(b.buffer, b.byteOffset, n);
 }
@@ -342,164 +375,4 @@ export function randint(
   const t = zeros(shape, 'int32');
   for (let i = 0; i < t.size; i++) t.data[i] = low + gen.randint(high - low);
   return t;
-}
-
-// ---------- step arena ----------
-
-/** The storage of tensors a StepArena released: reading it through the accessors throws. */
-const RELEASED = new Float32Array(0);
-
-let activeArena: StepArena | null = null;
-
-/** The arena whose step is running, if any (autograd takes gradient buffers from it). */
-export function currentArena(): StepArena | null {
-  return activeArena;
-}
-
-/** How many larger capacity classes `StepArena.alloc` may borrow from (8: one doubling). */
-const BORROW_CLASSES = 8;
-
-/** Capacity class of n elements: n rounded up to 8 steps per power of two (<= 12.5% waste). */
-function capacityOf(n: number): number {
-  if (n <= 8) return n;
-  const step = 2 ** Math.max(0, Math.floor(Math.log2(n)) - 3);
-  return Math.ceil(n / step) * step;
-}
-
-/**
- * Reuses the float32 storage of one training step in the next, instead of leaving every
- * activation and gradient to the garbage collector: fresh buffers are allocated (and page
- * faulted) for each op and reported to V8 as external memory, which triggers a major GC
- * every couple of steps. Inside `run(fn)`, op outputs (`empty`, `uninitF32`) and autograd's
- * gradient buffers come from the arena; when `fn` returns, every tensor whose storage came
- * from the arena is RELEASED: its storage goes back to the arena and reading the tensor
- * (`f32`, `item`, `toArray`) throws. So `fn` should return plain numbers (`loss.item()`),
- * and anything kept past the step must be copied inside it. Parameters, their `.grad` and
- * optimizer state never live in the arena.
- *
- * Storage is bucketed by capacity (8 classes per power of two), so steps whose shapes vary
- * (translation batches) still reuse buffers; when the arena holds more than `maxBytes`
- * (default: twice the most storage a step has had in use at once), free buffers of the
- * least recently used classes are dropped.
- *
- * Source: the per-step allocation pattern of PyTorch's caching allocator and of
- * TensorFlow.js's `tf.tidy` scopes, for a garbage-collected host.
- */
-export class StepArena {
-  private readonly free = new Map<number, ArrayBuffer[]>();
-  private readonly inUse = new Map<Float32Array, number>();
-  private readonly owned = new WeakSet<ArrayBufferLike>();
-  private tracked: Tensor[] = [];
-  private heldBytes = 0;
-  private inUseBytes = 0;
-  private peakInUse = 0;
-  private steps = 0;
-  /** Step in which each capacity class was last handed out (for eviction). */
-  private readonly lastUsed = new Map<number, number>();
-  /** Allocations served from storage of an earlier allocation (reuse works when > 0). */
-  reused = 0;
-
-  /** @param maxBytes cap on the bytes held between steps (default: 2x the most a step had in use). */
-  constructor(private readonly maxBytes?: number) {}
-
-  /** Bytes of storage the arena holds (in use or free). */
-  get bytes(): number {
-    return this.heldBytes;
-  }
-
-  /** `n` float32 elements of arbitrary contents for the running step (zeros below 1024: not pooled). */
-  alloc(n: number): Float32Array {
-    if (n < UNINIT_MIN) return new Float32Array(n); // small: V8's on-heap arrays are cheaper
-    let cap = capacityOf(n);
-    let ab = this.free.get(cap)?.pop();
-    // None free in its class: a free buffer of one of the next BORROW_CLASSES classes (at
-    // most ~2x the size) serves as well, so that batches of varying shapes share storage.
-    for (let k = 0, c = cap; ab === undefined && k < BORROW_CLASSES; k++) {
-      c = capacityOf(c + 1);
-      ab = this.free.get(c)?.pop();
-      if (ab) cap = c;
-    }
-    this.lastUsed.set(cap, this.steps);
-    if (ab) this.reused++;
-    else {
-      const b = Buffer.allocUnsafeSlow(4 * cap);
-      ab = b.buffer as ArrayBuffer;
-      this.owned.add(ab);
-      this.heldBytes += 4 * cap;
-    }
-    const view = new Float32Array(ab, 0, n);
-    this.inUse.set(view, cap);
-    this.inUseBytes += 4 * cap;
-    if (this.inUseBytes > this.peakInUse) this.peakInUse = this.inUseBytes;
-    return view;
-  }
-
-  /** Whether `data` lives in this arena's storage. */
-  owns(data: Storage): boolean {
-    // The arena hands out >= UNINIT_MIN elements; reading .buffer of a small (on-heap)
-    // typed array would make V8 move it off the heap.
-    return data.length >= UNINIT_MIN && this.owned.has(data.buffer);
-  }
-
-  /** Hands a buffer from `alloc` back before the step ends (autograd: a consumed gradient). */
-  release(view: Float32Array): void {
-    const cap = this.inUse.get(view);
-    if (cap === undefined) return;
-    this.inUse.delete(view);
-    this.inUseBytes -= 4 * cap;
-    this.pushFree(cap, view.buffer as ArrayBuffer);
-  }
-
-  /** Called by the Tensor constructor for tensors on arena storage. */
-  track(t: Tensor): void {
-    this.tracked.push(t);
-  }
-
-  /**
-   * Runs one step with this arena active, then releases every tensor on arena storage.
-   * @throws Error if another arena step is running (steps do not nest); rethrows fn's error
-   *   (the step's tensors are released all the same).
-   */
-  run<T>(fn: () => T): T {
-    if (activeArena !== null) throw new Error('StepArena.run: an arena step is already running');
-    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the module's current arena
-    activeArena = this;
-    try {
-      return fn();
-    } finally {
-      activeArena = null;
-      this.reset();
-    }
-  }
-
-  private pushFree(cap: number, ab: ArrayBuffer): void {
-    let list = this.free.get(cap);
-    if (!list) this.free.set(cap, (list = []));
-    list.push(ab);
-  }
-
-  private reset(): void {
-    for (const t of this.tracked) (t as { data: Storage }).data = RELEASED;
-    this.tracked = [];
-    for (const [view, cap] of this.inUse) this.pushFree(cap, view.buffer as ArrayBuffer);
-    this.inUse.clear();
-    this.inUseBytes = 0;
-    this.steps++;
-    // Over the cap: drop free buffers, least recently used capacity classes first.
-    const limit = this.maxBytes ?? 2 * this.peakInUse;
-    if (this.heldBytes > limit) {
-      const classes = [...this.free.keys()].sort(
-        (a, b) => (this.lastUsed.get(a) ?? 0) - (this.lastUsed.get(b) ?? 0),
-      );
-      for (const cap of classes) {
-        const list = this.free.get(cap)!;
-        while (list.length > 0 && this.heldBytes > limit) {
-          list.pop();
-          this.heldBytes -= 4 * cap;
-        }
-        if (list.length === 0) this.free.delete(cap);
-        if (this.heldBytes <= limit) break;
-      }
-    }
-  }
 }

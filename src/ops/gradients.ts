@@ -2,17 +2,20 @@
  * The gradient table: for every op, how the gradient of its output flows to its inputs.
  * Exhaustive over `OpName` (jax-js `jvpRules` style): an op without a gradient does not
  * compile. Each rule ACCUMULATES into the input gradient buffers `gi[i]` (null for inputs
- * that do not require grad), except for the ops in `overwritesFreshGrads`: there autograd
- * hands a new buffer uninitialized (no zero fill) with `fresh[i]` true, and the rule must
- * overwrite all of it.
+ * that do not require grad), except where its metadata (`GradMeta`) says it `overwrites`:
+ * there autograd may hand a new buffer uninitialized (no zero fill) with `fresh[i]` true,
+ * and the rule must overwrite all of it. A rule whose metadata declares `passThrough` is
+ * skipped on the nodes it accepts: autograd hands `g` itself on to the inputs.
  *
  * A rule may leave work queued by backend.matmulDeferred: it then returns the gradient
  * buffer that work still writes, and autograd keeps that buffer and `g` (which the work
  * reads) untouched until it drains the queue.
+ *
+ * The rules are pure functions of their arguments; what a buffer is, who owns it and when it
+ * is recycled is autograd's (src/autograd/buffers.ts), as in tinygrad's `gradient.py`.
  */
-import type { GradNode } from '../autograd.js';
 import { backend } from '../backend/index.js';
-import { stridesOf } from '../tensor.js';
+import { stridesOf, type GradNode } from '../tensor.js';
 import type { OpName } from './spec.js';
 
 /** A gradient rule (see above); K is the op, any op by default. */
@@ -23,19 +26,51 @@ export type GradFn<K extends OpName = OpName> = (
   fresh: readonly boolean[],
 ) => Float32Array | void;
 
+/** What autograd's buffer policy needs to know of a rule, declared with the rule. */
+export interface GradMeta<K extends OpName = OpName> {
+  /**
+   * The rule overwrites, instead of accumulating into, an input gradient buffer autograd
+   * made for it (`fresh[i]` true), which then need not be zero-filled: `true` for an input
+   * that appears once among the node's inputs (a repeated input's second gradient
+   * accumulates into its first); a function decides per node, for its inputs repeated or
+   * not (attention: a packed q/k/v projection, written whole). Autograd never hands a
+   * leaf's buffer fresh. Absent: the rule only accumulates.
+   */
+  readonly overwrites?: true | ((node: GradNode<K>) => boolean);
+  /**
+   * Whether every input gradient of `node` equals its output gradient `g` of `n` elements
+   * (reshape, same-shape add): autograd then hands `g` itself on to the inputs, without a
+   * copy, and does not run the rule (which computes the same, and is its reference).
+   */
+  readonly passThrough?: (node: GradNode<K>, n: number) => boolean;
+}
+
+/** A gradient table entry: the rule, carrying its metadata as properties. */
+export type GradRule<K extends OpName = OpName> = GradFn<K> & GradMeta<K>;
+
+/** The rule `fn` with its metadata attached. */
+function withMeta<K extends OpName>(meta: GradMeta<NoInfer<K>>, fn: GradFn<K>): GradRule<K> {
+  return Object.assign(fn, meta);
+}
+
 /**
- * Ops whose rules overwrite an input gradient buffer that autograd created for them
- * (`fresh[i]`), so it need not be zero-filled first: linear (dx by a beta-0 GEMM),
- * cross-entropy (dlogits, the largest gradient of a language or translation model), the
- * element-wise unary ops (GELU's dx) and LayerNorm (dx; a fresh dweight/dbias is zeroed).
+ * Whether `rule` overwrites a fresh gradient buffer of input `i` of `node` (see
+ * `GradMeta.overwrites`); autograd asks only for an input without a buffer yet.
  */
-export const overwritesFreshGrads: ReadonlySet<OpName> = new Set<OpName>([
-  'linear',
-  'crossEntropy',
-  'unary',
-  'layerNorm',
-  'attention',
-]);
+export function overwritesInput(rule: GradRule, node: GradNode, i: number): boolean {
+  const ow = rule.overwrites;
+  if (ow === undefined) return false;
+  if (ow !== true) return ow(node);
+  const inp = node.inputs[i];
+  return node.inputs.indexOf(inp) === node.inputs.lastIndexOf(inp);
+}
+
+/** A same-shape add: both input gradients equal the output gradient. */
+function sameShapeAdd(node: GradNode<'binary'>, n: number): boolean {
+  if (node.attrs.op !== 'add') return false;
+  for (const inp of node.inputs) if (inp && inp.size !== n) return false;
+  return true;
+}
 
 /**
  * Whether an attention node reads q, k and v from one tensor laid out exactly as a packed
@@ -68,7 +103,7 @@ function addInto(dst: Float32Array, src: Float32Array): void {
   backend().binary('add', dst, dst, src, [dst.length], [1], [1]);
 }
 
-export const gradients: { [K in OpName]: GradFn<K> } = {
+export const gradients: { [K in OpName]: GradRule<K> } = {
   matmul({ inputs, attrs }, g, [ga, gb]) {
     const { batch, M, N, K, transA, transB, strideA, strideB } = attrs;
     const be = backend();
@@ -99,7 +134,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  linear({ inputs, attrs }, g, [gx, gw, gbias], fresh) {
+  linear: withMeta({ overwrites: true }, ({ inputs, attrs }, g, [gx, gw, gbias], fresh) => {
     const { N, inFeatures: I, outFeatures: O, rowStart: r0 } = attrs;
     const be = backend();
     const w = inputs[1]!.f32.subarray(r0 * I, (r0 + O) * I);
@@ -122,9 +157,9 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       addInto(gbias.subarray(r0, r0 + O), tmp);
     }
     return gw ?? undefined;
-  },
+  }),
 
-  binary({ inputs, attrs }, g, [ga, gb]) {
+  binary: withMeta({ passThrough: sameShapeAdd }, ({ inputs, attrs }, g, [ga, gb]) => {
     const { op, shape, aStrides, bStrides } = attrs;
     const be = backend();
     const dense = stridesOf(shape);
@@ -159,7 +194,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
         reduceInto(gb, divGradB(g, a, b, shape, aStrides, bStrides), bStrides);
       }
     }
-  },
+  }),
 
   scalar({ inputs, out, attrs }, g, [gx]) {
     if (!gx) return;
@@ -187,9 +222,9 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  unary({ inputs, out, attrs }, g, [gx], fresh) {
+  unary: withMeta({ overwrites: true }, ({ inputs, out, attrs }, g, [gx], fresh) => {
     if (gx) backend().unaryBackward(attrs.op, gx, g, inputs[0]!.f32, out.f32, g.length, !fresh[0]);
-  },
+  }),
 
   sum({ attrs }, g, [gx]) {
     if (!gx) return;
@@ -206,9 +241,9 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  reshape(_node, g, [gx]) {
+  reshape: withMeta({ passThrough: () => true }, (_node, g, [gx]) => {
     if (gx) addInto(gx, g);
-  },
+  }),
 
   gather({ attrs }, g, [gx]) {
     if (gx) backend().stridedAccumulate(gx, g, attrs.shape, attrs.strides, attrs.offset);
@@ -238,7 +273,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     if (gx) backend().logSoftmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
   },
 
-  layerNorm({ inputs, attrs }, g, [gx, gw, gb], fresh) {
+  layerNorm: withMeta({ overwrites: true }, ({ inputs, attrs }, g, [gx, gw, gb], fresh) => {
     const { N, C, mean, rstd } = attrs;
     const x = inputs[0]!.f32;
     const w = inputs[1] ? inputs[1].f32 : null;
@@ -248,7 +283,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     if (gw && fresh[1]) gw.fill(0);
     if (gb && fresh[2]) gb.fill(0);
     backend().layerNormBackward(dx, gw, gb, g, x, w, mean, rstd, N, C, !overwrite);
-  },
+  }),
 
   embedding({ attrs }, g, [gw]) {
     if (gw) backend().embeddingBackward(gw, g, attrs.ids, attrs.N, attrs.C);
@@ -272,7 +307,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
     }
   },
 
-  crossEntropy({ inputs, attrs }, g, [gl], fresh) {
+  crossEntropy: withMeta({ overwrites: true }, ({ inputs, attrs }, g, [gl], fresh) => {
     if (!gl) return;
     const { targets, lse, N, V, ignoreIndex, labelSmoothing } = attrs;
     backend().crossEntropyBackward(
@@ -287,9 +322,9 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       labelSmoothing,
       !fresh[0],
     );
-  },
+  }),
 
-  attention(node, g, [gq, gk, gv], fresh) {
+  attention: withMeta({ overwrites: packedAttention }, (node, g, [gq, gk, gv], fresh) => {
     const { inputs, attrs } = node;
     const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo, kvRows } = attrs;
     // A fresh packed (B, T, 3C) projection is written whole by the kernel: no zero fill.
@@ -323,7 +358,7 @@ export const gradients: { [K in OpName]: GradFn<K> } = {
       kvRows,
       !overwrite,
     );
-  },
+  }),
 };
 
 /** -g * a / b^2 over the broadcast shape (gradient of a / b w.r.t. b before reduction). */

@@ -1,5 +1,5 @@
 /**
- * StepArena (src/tensor.ts): training steps run in an arena give the same numbers as
+ * StepArena (src/arena.ts): training steps run in an arena give the same numbers as
  * without it, reuse the previous step's storage, never release what outlives the step
  * (parameters, .grad, optimizer state), and make a tensor kept past its step fail loudly.
  */
@@ -114,6 +114,47 @@ for (const name of backends) {
       for (let i = 0; i < g.length; i++)
         assert.ok(Math.abs(g[i] - ref.f32[i]) <= 1e-4 * (1 + Math.abs(ref.f32[i])));
       assert.equal(w.f32.length, 64 * 64);
+    });
+
+    test('a tiny tensor kept past its step throws the same error as a large one', () => {
+      const arena = new StepArena();
+      const kept: Tensor[] = [];
+      arena.run(() => {
+        for (const n of [1, 4, 1023, 1024, 5000]) kept.push(F.mul(randn([n], new Generator(n)), 2));
+      });
+      for (const t of kept) {
+        const shape = `\\(${t.shape[0]},\\)`;
+        const released = new RegExp(
+          `tensor of shape ${shape} was released at the end of a StepArena\\.run step`,
+        );
+        assert.throws(() => t.f32, released, `f32 of ${t.shape[0]} floats`);
+        assert.throws(() => t.item(), released, `item of ${t.shape[0]} floats`);
+        assert.throws(() => t.toArray(), released, `toArray of ${t.shape[0]} floats`);
+        assert.throws(() => t.tolist(), released, `tolist of ${t.shape[0]} floats`);
+      }
+      // A clone made inside the step is the caller's, at any size.
+      const copy = arena.run(() => F.mul(randn([4], new Generator(4)), 2).clone());
+      assert.deepEqual(copy.shape, [4]);
+      assert.equal(copy.f32.length, 4);
+    });
+
+    test('a small leaf whose gradient is handed through a reshape keeps its .grad after the step', () => {
+      const arena = new StepArena();
+      const w = randn([2, 3], new Generator(1)).requiresGrad_(); // 6 floats: below the pool size
+      const c = randn([6], new Generator(2));
+      for (let step = 1; step <= 2; step++) {
+        // reshape passes its gradient (a buffer of the arena) on to w without a copy
+        arena.run(() =>
+          F.sum(
+            F.mul(F.reshape(F.mul(F.reshape(w, [6]), 1), [2, 3]), F.reshape(c, [2, 3])),
+          ).backward(),
+        );
+        assert.deepEqual(
+          Array.from(w.grad!.f32),
+          Array.from(c.f32, (v) => step * v),
+          `step ${step}`,
+        );
+      }
     });
 
     test('attention weights captured inside a step stay readable after it', () => {
