@@ -510,7 +510,11 @@ typedef struct {
 HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
   float mx = vmax(x, cols);
   if (mx == -INFINITY) {
-    memset(out, 0, (size_t)cols * sizeof(float));
+    /* Every entry is -inf or NaN (vmax skips NaN): a masked row unless a NaN is there. */
+    float fill = 0.0f;
+    for (int64_t j = 0; j < cols; j++)
+      if (x[j] != x[j]) fill = NAN;
+    for (int64_t j = 0; j < cols; j++) out[j] = fill;
     return;
   }
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] = vexpf(x[j] - mx);

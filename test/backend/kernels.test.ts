@@ -11,16 +11,14 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsBackend } from '../../src/backend/js.js';
-import { loadNativeAddon, loadNativeBackend } from '../../src/backend/native.js';
+import { configureNative, loadNativeAddon, loadNativeBackend } from '../../src/backend/native.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from '../../src/backend/types.js';
 
-// Keep the thresholds that send work to the thread pool low (the defaults favour small
-// kernels on the caller), so the test sizes below take the multi-threaded paths. Read by
-// the addon at its first parallel call; node --test runs each file in its own process.
-process.env.TRANSFORMER_POOL_MIN_WORK = '32768';
-process.env.TRANSFORMER_SPLIT_GEMM_MIN = '1048576';
-
 const loaded = loadNativeBackend();
+// Keep the thresholds that send work to the thread pool low (the defaults favour small
+// kernels on the caller), so the test sizes below take the multi-threaded paths; node
+// --test runs each file in its own process.
+if ('backend' in loaded) configureNative({ poolMinWork: 32768, splitGemmMin: 1 << 20 });
 const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
 const skipReason = 'error' in loaded ? `native addon not built: ${loaded.error}` : '';
 
@@ -701,29 +699,22 @@ describe('native backend vs js', () => {
         `attentionForward ${c.name}`,
         [new Float32Array(BH * T * D), new Float32Array(BH * T * S)],
         (be, [o, wt]) =>
-          be.attentionForward(
-            f32(o),
-            f32(wt),
-            q,
-            k,
-            v,
-            mask,
-            msB,
-            msT,
-            drop,
+          be.attentionForward(f32(o), f32(wt), q, k, v, mask, drop, {
             BH,
             T,
             S,
             D,
+            H: 1,
+            ldq: D,
+            ldk: D,
+            ldv: D,
+            ldo: D,
+            kvRows: S,
             scale,
             causal,
-            1,
-            D,
-            D,
-            D,
-            D,
-            S,
-          ),
+            maskStrideB: msB,
+            maskStrideT: msT,
+          }),
         [
           { atol: 1e-5, rtol: 1e-4 },
           { atol: 1e-5, rtol: 1e-4 },
@@ -752,28 +743,19 @@ describe('native backend vs js', () => {
         `attentionBackward ${c.name}`,
         [rand(BH * T * D), rand(BH * S * D), rand(BH * S * D)],
         (be, [dq, dk, dv]) =>
-          be.attentionBackward(
-            f32(dq),
-            f32(dk),
-            f32(dv),
-            dout,
-            q,
-            k,
-            v,
-            f32(w),
-            drop,
+          be.attentionBackward(f32(dq), f32(dk), f32(dv), dout, q, k, v, f32(w), drop, {
             BH,
             T,
             S,
             D,
+            H: 1,
+            ldq: D,
+            ldk: D,
+            ldv: D,
+            ldo: D,
+            kvRows: S,
             scale,
-            1,
-            D,
-            D,
-            D,
-            D,
-            S,
-          ),
+          }),
         tolB,
       );
     });
@@ -836,54 +818,40 @@ describe('native backend vs js', () => {
         const scale = 1 / Math.sqrt(D);
         const outD = new Float32Array(BH * T * D);
         const wD = new Float32Array(BH * T * S);
-        be.attentionForward(
-          outD,
-          wD,
-          q,
-          k,
-          v,
-          null,
-          0,
-          0,
-          drop,
+        be.attentionForward(outD, wD, q, k, v, null, drop, {
           BH,
           T,
           S,
           D,
+          H: 1,
+          ldq: D,
+          ldk: D,
+          ldv: D,
+          ldo: D,
+          kvRows: S,
           scale,
           causal,
-          1,
-          D,
-          D,
-          D,
-          D,
-          S,
-        );
+          maskStrideB: 0,
+          maskStrideT: 0,
+        });
         const outP = new Float32Array(N * T * C);
         const wP = new Float32Array(BH * T * S);
-        be.attentionForward(
-          outP,
-          wP,
-          qp,
-          kvp.subarray(kCol),
-          kvp.subarray(vCol),
-          null,
-          0,
-          0,
-          drop,
+        be.attentionForward(outP, wP, qp, kvp.subarray(kCol), kvp.subarray(vCol), null, drop, {
           BH,
           T,
           S,
           D,
-          scale,
-          causal,
           H,
           ldq,
-          ldkv,
-          ldkv,
-          C,
-          S,
-        );
+          ldk: ldkv,
+          ldv: ldkv,
+          ldo: C,
+          kvRows: S,
+          scale,
+          causal,
+          maskStrideB: 0,
+          maskStrideT: 0,
+        });
         const exact = { atol: 1e-6, rtol: 1e-6 };
         assertClose(wP, wD, exact, 'weights');
         assertClose(toDense(outP, N, H, T, D, C, 0), outD, exact, 'out');
@@ -912,28 +880,19 @@ describe('native backend vs js', () => {
         unDense(dq, gq, T, ldq, 0);
         unDense(dk, gkv, S, ldkv, kCol);
         unDense(dv, gkv, S, ldkv, vCol);
-        be.attentionBackward(
-          dq,
-          dk,
-          dv,
-          dout,
-          q,
-          k,
-          v,
-          wD,
-          drop,
+        be.attentionBackward(dq, dk, dv, dout, q, k, v, wD, drop, {
           BH,
           T,
           S,
           D,
+          H: 1,
+          ldq: D,
+          ldk: D,
+          ldv: D,
+          ldo: D,
+          kvRows: S,
           scale,
-          1,
-          D,
-          D,
-          D,
-          D,
-          S,
-        );
+        });
         be.attentionBackward(
           gq,
           gkv.subarray(kCol),
@@ -944,17 +903,7 @@ describe('native backend vs js', () => {
           kvp.subarray(vCol),
           wP,
           drop,
-          BH,
-          T,
-          S,
-          D,
-          scale,
-          H,
-          ldq,
-          ldkv,
-          ldkv,
-          C,
-          S,
+          { BH, T, S, D, H, ldq, ldk: ldkv, ldv: ldkv, ldo: C, kvRows: S, scale },
         );
         const tolG = { atol: 1e-6, rtol: 1e-6 };
         assertClose(toDense(gq, N, H, T, D, ldq, 0), dq, tolG, 'dq');
@@ -970,21 +919,23 @@ describe('native backend vs js', () => {
             kvp.subarray(kCol),
             kvp.subarray(vCol),
             null,
-            0,
-            0,
             drop,
-            BH,
-            T,
-            S,
-            D,
-            scale,
-            causal,
-            H,
-            ldq,
-            ldkv,
-            ldkv,
-            C,
-            S,
+            {
+              BH,
+              T,
+              S,
+              D,
+              H,
+              ldq,
+              ldk: ldkv,
+              ldv: ldkv,
+              ldo: C,
+              kvRows: S,
+              scale,
+              causal,
+              maskStrideB: 0,
+              maskStrideT: 0,
+            },
           );
           assertClose(outP, oj, { atol: 1e-5, rtol: 1e-4 }, 'native vs js, packed');
         }
@@ -999,29 +950,22 @@ describe('native backend vs js', () => {
     const w = new Float32Array(BH * T * S);
     // ld 3C fits a (2, 3, 3C) buffer from column 0; from column 2C it would need 2C more.
     const C = H * D;
-    nb.attentionForward(
-      a.slice(0, 2 * T * C),
-      w,
-      a,
-      a.subarray(C),
-      a.subarray(2 * C),
-      null,
-      0,
-      0,
-      null,
+    nb.attentionForward(a.slice(0, 2 * T * C), w, a, a.subarray(C), a.subarray(2 * C), null, null, {
       BH,
       T,
       S,
       D,
-      1,
-      false,
       H,
-      3 * C,
-      3 * C,
-      3 * C,
-      C,
-      S,
-    );
+      ldq: 3 * C,
+      ldk: 3 * C,
+      ldv: 3 * C,
+      ldo: C,
+      kvRows: S,
+      scale: 1,
+      causal: false,
+      maskStrideB: 0,
+      maskStrideT: 0,
+    });
     assert.throws(
       () =>
         nb.attentionForward(
@@ -1031,49 +975,44 @@ describe('native backend vs js', () => {
           a.subarray(C),
           a.subarray(2 * C + 1),
           null,
-          0,
-          0,
           null,
-          BH,
-          T,
-          S,
-          D,
-          1,
-          false,
-          H,
-          3 * C,
-          3 * C,
-          3 * C,
-          C,
-          S,
+          {
+            BH,
+            T,
+            S,
+            D,
+            H,
+            ldq: 3 * C,
+            ldk: 3 * C,
+            ldv: 3 * C,
+            ldo: C,
+            kvRows: S,
+            scale: 1,
+            causal: false,
+            maskStrideB: 0,
+            maskStrideT: 0,
+          },
         ),
       /v has/,
     );
     assert.throws(
       () =>
-        nb.attentionForward(
-          new Float32Array(2 * T * C),
-          w,
-          a,
-          a,
-          a,
-          null,
-          0,
-          0,
-          null,
+        nb.attentionForward(new Float32Array(2 * T * C), w, a, a, a, null, null, {
           BH,
           T,
           S,
           D,
-          1,
-          false,
-          3,
-          3 * C,
-          3 * C,
-          3 * C,
-          C,
-          S,
-        ),
+          H: 3,
+          ldq: 3 * C,
+          ldk: 3 * C,
+          ldv: 3 * C,
+          ldo: C,
+          kvRows: S,
+          scale: 1,
+          causal: false,
+          maskStrideB: 0,
+          maskStrideT: 0,
+        }),
       /H must/,
     );
   });
@@ -1168,29 +1107,22 @@ describe('native backend vs js', () => {
         const out = new Float32Array(B * T * C);
         const w = new Float32Array(BH * T * T);
         const fwd = (): void =>
-          be.attentionForward(
-            out,
-            w,
-            qkv,
-            qkv.subarray(C),
-            qkv.subarray(2 * C),
-            null,
-            0,
-            0,
-            drop,
+          be.attentionForward(out, w, qkv, qkv.subarray(C), qkv.subarray(2 * C), null, drop, {
             BH,
             T,
-            T,
+            S: T,
             D,
-            0.5,
-            true,
             H,
-            3 * C,
-            3 * C,
-            3 * C,
-            C,
-            T,
-          );
+            ldq: 3 * C,
+            ldk: 3 * C,
+            ldv: 3 * C,
+            ldo: C,
+            kvRows: T,
+            scale: 0.5,
+            causal: true,
+            maskStrideB: 0,
+            maskStrideT: 0,
+          });
         fwd();
         const run = (g: Float32Array, accumulate: boolean): Float32Array => {
           be.attentionBackward(
@@ -1203,17 +1135,19 @@ describe('native backend vs js', () => {
             qkv.subarray(2 * C),
             w,
             drop,
-            BH,
-            T,
-            T,
-            D,
-            0.5,
-            H,
-            3 * C,
-            3 * C,
-            3 * C,
-            C,
-            T,
+            {
+              BH,
+              T,
+              S: T,
+              D,
+              H,
+              ldq: 3 * C,
+              ldk: 3 * C,
+              ldv: 3 * C,
+              ldo: C,
+              kvRows: T,
+              scale: 0.5,
+            },
             accumulate,
           );
           return g;
