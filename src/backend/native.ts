@@ -213,6 +213,22 @@ export function loadNativeTestHooks(): (NativeAddon & NativeTestHooks) | { error
 }
 
 /**
+ * Tests: makes the native backend run on the transformer_testhooks build (the same kernels
+ * plus NativeTestHooks), so a test can use the hooks on the backend its ops run on. Call it
+ * before the native backend first loads (e.g. from a module imported first). When the
+ * testhooks build is missing, the production addon stays and the error is returned.
+ * @throws Error if the native backend has already loaded the production addon.
+ */
+export function useTestHooksBuild(): (NativeAddon & NativeTestHooks) | { error: string } {
+  const hooks = loadNativeTestHooks();
+  if ('error' in hooks) return hooks;
+  if (addonCache !== undefined && addonCache !== hooks)
+    throw new Error('useTestHooksBuild: the native backend has already loaded another addon');
+  addonCache = hooks;
+  return hooks;
+}
+
+/**
  * Changes the native backend's tuning: `options` replaces those fields of the current
  * config (the load-time one: defaults plus nativeConfigFromEnv), which is checked and sent
  * to the addon whole (after the deferred GEMMs are drained). Returns the config now in use.
