@@ -250,6 +250,7 @@ static const char *word(const char *names, int k, char *buf, size_t cap) {
  *   i  Int32Array          int32_t **, size_t *            d  Float64Array  double **, size_t *
  *   z  non-negative integer int64_t *                      n  integer       int64_t *
  *   r  number              double *                        b  boolean       int *
+ *   v  number or boolean   double * (true 1, false 0)
  *   g  AttentionGeometry   att_geom *                      a  any value     napi_value *
  *   |  the arguments after it are optional: absent or null/undefined leaves the preset value.
  * `npointers` (ARGS counts them) must match the format, else every call throws, so a
@@ -304,6 +305,11 @@ static int get_args(A *a, napi_env env, napi_callback_info info, const char *fn,
         case 'z': *(int64_t *)p = as_int(a, num(a, i, name), 0, name); break;
         case 'n': *(int64_t *)p = as_int(a, num(a, i, name), 1, name); break;
         case 'r': *(double *)p = num(a, i, name); break;
+        case 'v': {
+          bool b;
+          *(double *)p = napi_get_value_bool(env, a->argv[i], &b) == napi_ok ? b : num(a, i, name);
+          break;
+        }
         case 'b': *(int *)p = flag(a, i, name); break;
         case 'g': geometry(a, i, (att_geom *)p, name); break;
         case 'a': *(napi_value *)p = a->argv[i]; break;
@@ -574,16 +580,17 @@ FN(js_layer_norm_backward) {
 /* embeddingForward(out, weight, ids, N, C) / embeddingBackward(dweight, dy, ids, N, C): the
  * table (V, C) is weight or dweight, the rows (N, C) out or dy; every id in [0, V). */
 static napi_value embedding(napi_env env, napi_callback_info info, int bwd) {
-  float *first, *second;
+  float *arr[2]; /* out, weight (forward) or dweight, dy (backward) */
+  size_t arr_n[2], ids_n;
   int32_t *ids;
-  size_t first_n, second_n, ids_n;
   int64_t N, C;
   ARGS(bwd ? "embeddingBackward" : "embeddingForward", "ffizz",
-       bwd ? "dweight dy ids N C" : "out weight ids N C", &first, &first_n, &second, &second_n,
+       bwd ? "dweight dy ids N C" : "out weight ids N C", &arr[0], &arr_n[0], &arr[1], &arr_n[1],
        &ids, &ids_n, &N, &C);
-  float *table = bwd ? first : second, *rows = bwd ? second : first;
-  const size_t table_n = bwd ? first_n : second_n, rows_n = bwd ? second_n : first_n;
-  need(&a, rows_n, N * C, bwd ? "dy" : "out");
+  const int t = bwd ? 0 : 1; /* which one is the table (V, C) */
+  float *table = arr[t], *rows = arr[1 - t];
+  const size_t table_n = arr_n[t];
+  need(&a, arr_n[1 - t], N * C, bwd ? "dy" : "out");
   NEED(ids, N);
   const int64_t V = C == 0 ? 0 : (int64_t)table_n / C;
   for (int64_t n = 0; n < N && C > 0 && !a.err; n++)
@@ -877,38 +884,31 @@ FN(js_blas_config) {
 }
 
 #ifdef TRANSFORMER_TESTHOOKS
-/* Benchmarks: OpenBLAS's thread count alone (the pool keeps its size). */
-FN(js_set_blas_threads) {
-  int64_t n;
-  ARGS("setBlasThreads", "z", "threads", &n);
-  openblas_set_num_threads(n < 1 ? 1 : (int)n);
+/* The hooks of TESTHOOK_EXPORTS, one number or boolean argument each. */
+enum { HOOK_BLAS_THREADS, HOOK_SLICES_PARALLEL, HOOK_SPLIT_GEMM, HOOK_DEFER_DELAY_US };
+static napi_value hook(napi_env env, napi_callback_info info, int which) {
+  static const char *const fn[] = {"setBlasThreads", "setSlicesParallel", "setSplitGemm",
+                                   "setDeferDelayUs"};
+  double v;
+  ARGS(fn[which], "v", "value", &v);
+  switch (which) {
+    /* Benchmarks: OpenBLAS's thread count alone (the pool keeps its size). */
+    case HOOK_BLAS_THREADS: openblas_set_num_threads(v < 1 ? 1 : (int)v); break;
+    /* Benchmarks: false runs attention / batched-matmul slices one by one with n-thread
+     * GEMMs. */
+    case HOOK_SLICES_PARALLEL: k_set_slices_parallel(v != 0); break;
+    /* Benchmarks: true splits big GEMMs over the pool (OpenBLAS at 1 thread), false lets
+     * OpenBLAS thread. */
+    case HOOK_SPLIT_GEMM: k_set_split_gemm(v != 0); break;
+    /* Tests: workers wait this many microseconds before each deferred task. */
+    default: pool_set_defer_delay_us((int64_t)v); break;
+  }
   return NULL;
 }
-
-/* Benchmarks: false runs attention / batched-matmul slices one by one with n-thread GEMMs. */
-FN(js_set_slices_parallel) {
-  int on;
-  ARGS("setSlicesParallel", "b", "on", &on);
-  k_set_slices_parallel(on);
-  return NULL;
-}
-
-/* Benchmarks: true splits big GEMMs over the pool (OpenBLAS at 1 thread), false lets
- * OpenBLAS thread. */
-FN(js_set_split_gemm) {
-  int on;
-  ARGS("setSplitGemm", "b", "on", &on);
-  k_set_split_gemm(on);
-  return NULL;
-}
-
-/* Tests: workers wait this many microseconds before each deferred task. */
-FN(js_set_defer_delay_us) {
-  int64_t us;
-  ARGS("setDeferDelayUs", "z", "us", &us);
-  pool_set_defer_delay_us(us);
-  return NULL;
-}
+FN(js_set_blas_threads) { return hook(env, info, HOOK_BLAS_THREADS); }
+FN(js_set_slices_parallel) { return hook(env, info, HOOK_SLICES_PARALLEL); }
+FN(js_set_split_gemm) { return hook(env, info, HOOK_SPLIT_GEMM); }
+FN(js_set_defer_delay_us) { return hook(env, info, HOOK_DEFER_DELAY_US); }
 #define ALL_EXPORTS(X) ADDON_EXPORTS(X) TESTHOOK_EXPORTS(X)
 #else
 #define ALL_EXPORTS(X) ADDON_EXPORTS(X)

@@ -96,6 +96,16 @@ export const ATTENTION_GEOMETRY_FIELDS = [
   'maskStrideT',
 ] as const satisfies readonly (keyof AttentionGeometry)[];
 
+/** The scalar arguments of the AdamW kernels, in order (the same for adamw and adamwMulti). */
+export type AdamWHyper = [
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
+];
+
 export interface Kernels {
   /**
    * Batched GEMM: for each b in [0, batch):
@@ -368,18 +378,7 @@ export interface Kernels {
    * span tensors. Same arithmetic as adamw, element for element.
    * @throws RangeError if the four lists or a tensor's four buffers differ in length.
    */
-  adamwMulti(
-    params: F32[],
-    grads: F32[],
-    m: F32[],
-    v: F32[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    step: number,
-  ): void;
+  adamwMulti(params: F32[], grads: F32[], m: F32[], v: F32[], ...hyper: AdamWHyper): void;
 
   /**
    * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when u_i <
@@ -406,19 +405,7 @@ export interface Kernels {
    *   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
    * With weightDecay 0 this is Adam without L2 term. step >= 1.
    */
-  adamw(
-    param: F32,
-    grad: F32,
-    m: F32,
-    v: F32,
-    n: number,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    step: number,
-  ): void;
+  adamw(param: F32, grad: F32, m: F32, v: F32, n: number, ...hyper: AdamWHyper): void;
 }
 
 /** Names of every kernel. */
