@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm `install` script: builds the native backend (binding.gyp -> build/Release/transformer_native.node)
+// npm `install` script: builds the native backend (binding.gyp -> build/Release/transformer_native.node
+// and transformer_testhooks.node)
 // with node-gyp. It never fails the install: on any error it prints one warning and exits 0,
 // and transformer-ts falls back to the slower js backend. TRANSFORMER_SKIP_NATIVE=1 skips it.
 'use strict';
@@ -81,9 +82,15 @@ function main() {
     if (process.env.TRANSFORMER_NATIVE_VERBOSE === '1') process.stderr.write(log);
     warn(reason);
   }
-  const out = path.join(root, 'build', 'Release', 'transformer_native.node');
-  if (!fs.existsSync(out)) warn(`node-gyp finished but ${out} is missing`);
-  console.log('transformer-ts: native backend built (build/Release/transformer_native.node)');
+  // Two targets: the production addon and transformer_testhooks (the same sources with
+  // the benchmark and test hooks compiled in; see native/README.md).
+  for (const name of ['transformer_native', 'transformer_testhooks']) {
+    const out = path.join(root, 'build', 'Release', `${name}.node`);
+    if (!fs.existsSync(out)) warn(`node-gyp finished but ${out} is missing`);
+  }
+  console.log(
+    'transformer-ts: native backend built (build/Release/transformer_native.node, transformer_testhooks.node)',
+  );
 }
 
 main();

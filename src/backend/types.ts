@@ -18,6 +18,9 @@
  *
  * Shape letters: N rows, C columns (feature width), B batch, H heads, T query length,
  * S key length, D head width, V vocabulary, M/K/N matrix sizes.
+ *
+ * Adding a kernel: the checklist in native/README.md (Kernels here, the js reference, the C
+ * kernel, one ADDON_EXPORTS line in native/tables.h, the wrapper, the contract test).
  */
 
 export type F32 = Float32Array;
