@@ -2,6 +2,8 @@
   "variables": {
     "transformer_sources": [
       "native/addon.c",
+      "native/args.c",
+      "native/control.c",
       "native/pool.c",
       "native/kernels.c",
       "native/blas.c"

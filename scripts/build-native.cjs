@@ -73,7 +73,7 @@ function main() {
     const log = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
     const lines = log.split('\n');
     let reason = `node-gyp exited with status ${r.status}`;
-    if (/cblas\.h|lopenblas|openblas/i.test(log)) {
+    if (/cblas\.h: No such file|cannot find -lopenblas|libopenblas[^ ]*: No such file/i.test(log)) {
       reason = 'OpenBLAS not found (install libopenblas-dev)';
     } else {
       const err = lines.find((l) => /error:|gyp ERR! stack Error|not found/i.test(l));
