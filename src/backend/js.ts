@@ -1,7 +1,8 @@
 /**
  * The `js` backend: every kernel in plain TypeScript. This file is the specification of
  * each kernel's numerics; the native backend is tested against it. Accumulations run in
- * float64 where that costs nothing, so this is also the more exact of the two.
+ * float64 where that costs nothing, so this is also the more exact of the two. The softmax
+ * row and the fused attention kernels live in ./js-attention.ts.
  */
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
