@@ -89,9 +89,16 @@ for (const name of availableBackends()) {
       mask.fill(NEG, (1 * T + 0) * S, (1 * T + 1) * S); // slice 1, query 0: fully masked
       mask[(1 * T + 1) * S + 5] = NEG; // slice 1, query 1: key 5 masked, whose v is NaN
       v[(1 * S + 5) * D + 0] = NaN_;
+      const dense = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S };
       const g: AttentionGeometry = {
-        ...{ BH, T, S, D, H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S },
-        ...{ scale: 0.5, maskStrideB: T * S, maskStrideT: S },
+        BH,
+        T,
+        S,
+        D,
+        ...dense,
+        scale: 0.5,
+        maskStrideB: T * S,
+        maskStrideT: S,
       };
       const run = (b: Backend): [Float32Array, Float32Array] => {
         const out = new Float32Array(BH * T * D).fill(7);
