@@ -185,17 +185,12 @@ int packed(A *a, int64_t rank, const double *d, size_t len, int count,
   return (int)rank;
 }
 
-/* The `k`-th space-separated word of `names` (for messages). */
-static const char *word(const char *names, int k, char *buf, size_t cap) {
-  const char *p = names;
-  for (int j = 0; j < k && p; j++) {
-    p = strchr(p, ' ');
-    if (p) p++;
-  }
-  size_t n = p ? strcspn(p, " ") : 0;
-  if (n >= cap) n = cap - 1;
-  memcpy(buf, p ? p : "", n);
-  buf[n] = 0;
+/* Copies the word at *names (up to a space) into buf and moves *names past it. */
+static const char *next_word(const char **names, char *buf, size_t cap) {
+  size_t n = strcspn(*names, " ");
+  memcpy(buf, *names, n < cap ? n : cap - 1);
+  buf[n < cap ? n : cap - 1] = 0;
+  *names += n + ((*names)[n] == ' ');
   return buf;
 }
 
@@ -233,7 +228,7 @@ int get_args(A *a, napi_env env, napi_callback_info info, const char *fn,
       continue;
     }
     char name[32];
-    word(names, i, name, sizeof name);
+    next_word(&names, name, sizeof name);
     const int skip = optional && ((size_t)i >= a->argc || is_nullish(a, i));
     void *p = va_arg(ap, void *);
     size_t *len = (*f == 'f' || *f == 'F' || *f == 'i' || *f == 'd') ? va_arg(ap, size_t *) : NULL;
