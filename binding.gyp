@@ -1,16 +1,30 @@
 {
+  "variables": {
+    "transformer_sources": [
+      "native/addon.c",
+      "native/args.c",
+      "native/control.c",
+      "native/pool.c",
+      "native/kernels.c",
+      "native/blas.c"
+    ],
+    "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
+  },
   "targets": [
     {
       "target_name": "transformer_native",
-      "sources": [
-        "native/addon.c",
-        "native/pool.c",
-        "native/kernels.c",
-        "native/blas.c"
-      ],
-      "cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-Wall", "-Wno-unused-parameter"],
+      "sources": ["<@(transformer_sources)"],
+      "cflags": ["<@(transformer_cflags)"],
       "cflags!": ["-O2"],
       "defines": ["NAPI_VERSION=8"],
+      "libraries": ["-lopenblas", "-lpthread", "-lm"]
+    },
+    {
+      "target_name": "transformer_testhooks",
+      "sources": ["<@(transformer_sources)"],
+      "cflags": ["<@(transformer_cflags)"],
+      "cflags!": ["-O2"],
+      "defines": ["NAPI_VERSION=8", "TRANSFORMER_TESTHOOKS"],
       "libraries": ["-lopenblas", "-lpthread", "-lm"]
     }
   ]

@@ -6,7 +6,7 @@
  * "pool" mode (BH=256, T=S=24 here).
  * Timing: warm-up, then the MEDIAN of timed repetitions (ms per forward + backward).
  */
-import { loadNativeAddon, wrapNativeAddon } from '../src/backend/native.js';
+import { configureNative, loadNativeTestHooks, wrapNativeAddon } from '../src/backend/native.js';
 import { measure, randomF32, type CaseResult, type Row } from './matmul.js';
 
 const SHAPES: [number, number, number, number][] = [
@@ -16,7 +16,8 @@ const SHAPES: [number, number, number, number][] = [
 ];
 
 export async function attentionCase(): Promise<CaseResult> {
-  const addon = loadNativeAddon();
+  // The testhooks build (setSlicesParallel), with its own pool and config.
+  const addon = loadNativeTestHooks();
   if ('error' in addon) {
     return { title: 'attention', rows: [], notes: [`native unavailable: ${addon.error}`] };
   }
@@ -34,64 +35,24 @@ export async function attentionCase(): Promise<CaseResult> {
     const dk = new Float32Array(BH * S * D);
     const dv = new Float32Array(BH * S * D);
     const scale = 1 / Math.sqrt(D);
+    const geometry = { BH, T, S, D, H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S, scale };
+    const causal = { ...geometry, causal: true };
     const step = () => {
-      be.attentionForward(
-        out,
-        w,
-        q,
-        k,
-        v,
-        null,
-        0,
-        0,
-        null,
-        BH,
-        T,
-        S,
-        D,
-        scale,
-        true,
-        1,
-        D,
-        D,
-        D,
-        D,
-        S,
-      );
-      be.attentionBackward(
-        dq,
-        dk,
-        dv,
-        dout,
-        q,
-        k,
-        v,
-        w,
-        null,
-        BH,
-        T,
-        S,
-        D,
-        scale,
-        1,
-        D,
-        D,
-        D,
-        D,
-        S,
-      );
+      be.attentionForward(out, w, q, k, v, null, null, causal);
+      be.attentionBackward(dq, dk, dv, dout, q, k, v, w, null, geometry);
     };
     const flops = 2 * BH * T * S * D * 6; // 2 GEMMs forward, 4 backward
     const time = (): number => measure(step, Math.max(30, Math.round(3e9 / flops)), 3).median;
-    addon.setThreads(2);
+    const threads = (n: number) => configureNative({ threads: n }, addon);
+    threads(2);
     const pool = time();
-    addon.setThreads(1);
+    threads(1);
     const one = time();
-    addon.setThreads(2);
+    threads(2);
     addon.setSlicesParallel(false);
     const seq = time();
     addon.setSlicesParallel(true);
-    addon.setThreads(threads0);
+    threads(threads0);
     // OpenBLAS's own workers spin for ~0.1 s after threaded calls: let them go idle.
     await new Promise((r) => setTimeout(r, 300));
     rows.push({

@@ -14,7 +14,7 @@
  * Timing: medians (shared machine). Target (issue 5): our step <= 1.15x the floor.
  */
 import { backend, setBackend, type Backend } from '../src/backend/index.js';
-import { loadNativeAddon } from '../src/backend/native.js';
+import { configureNative, loadNativeTestHooks, wrapNativeAddon } from '../src/backend/native.js';
 import { LMBatches, lmStep, makeLM } from './lm-common.js';
 import { oursLmStepMs } from './lm-train.js';
 import { randomF32, type CaseResult, type Row } from './matmul.js';
@@ -49,14 +49,14 @@ export function recordStepGemms(): Gemm[] {
     matmulDeferred(out, a, b, M, N, K, transA, transB, beta);
   };
   be.attentionForward = (...args) => {
-    const [, , , , , , , , , BH, T, S, D] = args;
+    const { BH, T, S, D } = args[7];
     // scores (T, S) = q k^T; out (T, D) = P v
     gemms.push({ batch: BH, M: T, N: S, K: D, transA: false, transB: true, beta: 0 });
     gemms.push({ batch: BH, M: T, N: D, K: S, transA: false, transB: false, beta: 0 });
     attentionForward(...args);
   };
   be.attentionBackward = (...args) => {
-    const [, , , , , , , , , BH, T, S, D] = args;
+    const { BH, T, S, D } = args[9];
     // dP = dout v^T; dv += P^T dout; dq += dS k; dk += dS^T q
     gemms.push({ batch: BH, M: T, N: S, K: D, transA: false, transB: true, beta: 0 });
     gemms.push({ batch: BH, M: S, N: D, K: T, transA: true, transB: false, beta: 1 });
@@ -80,8 +80,7 @@ const key = (g: Gemm): string =>
   `${g.batch}x${g.M}x${g.N}x${g.K}${g.transA ? 'tA' : ''}${g.transB ? 'tB' : ''}b${g.beta}`;
 
 /** Median ms of one product alone on the native backend, as currently configured. */
-function timeGemm(g: Gemm): number {
-  const be = backend();
+function timeGemm(g: Gemm, be: Backend = backend()): number {
   const a = randomF32(g.batch * g.M * g.K, 1);
   const b = randomF32(g.batch * g.K * g.N, 2);
   const out = new Float32Array(g.batch * g.M * g.N);
@@ -100,9 +99,10 @@ export async function lmFloorCase(): Promise<CaseResult> {
     if (e) e.count++;
     else groups.set(key(g), { g, count: 1 });
   }
-  const addon = loadNativeAddon();
-  if ('error' in addon) throw new Error(`lm-floor needs the native backend: ${addon.error}`);
-  const threads0 = addon.getThreads();
+  // OpenBLAS's own threading is a benchmark hook: the testhooks build (its own pool).
+  const hooks = loadNativeTestHooks();
+  if ('error' in hooks) throw new Error(`lm-floor needs the testhooks addon: ${hooks.error}`);
+  const hb = wrapNativeAddon(hooks);
   const all = [...groups.values()];
   const sumOf = (ms: number[]): number => all.reduce((s, { count }, i) => s + count * ms[i], 0);
   // Our split GEMM (the stricter floor), the 512^3 reference and our step, as training runs.
@@ -114,17 +114,18 @@ export async function lmFloorCase(): Promise<CaseResult> {
   // Then OpenBLAS directly (one sgemm per product or head, its own threads), at 2 and at 1
   // thread: OpenBLAS's workers spin ~0.1 s after threaded calls, so this comes last.
   let floorBlas: number;
+  const threads0 = hooks.getThreads();
   try {
-    addon.setThreads(2);
-    addon.setSplitGemm(false);
-    addon.setSlicesParallel(false);
-    const two = all.map(({ g }) => timeGemm(g));
-    addon.setThreads(1);
-    floorBlas = sumOf(all.map(({ g }, i) => Math.min(two[i], timeGemm(g))));
+    configureNative({ threads: 2 }, hooks);
+    hooks.setSplitGemm(false);
+    hooks.setSlicesParallel(false);
+    const two = all.map(({ g }) => timeGemm(g, hb));
+    configureNative({ threads: 1 }, hooks);
+    floorBlas = sumOf(all.map(({ g }, i) => Math.min(two[i], timeGemm(g, hb))));
   } finally {
-    addon.setSplitGemm(true);
-    addon.setSlicesParallel(true);
-    addon.setThreads(threads0);
+    hooks.setSplitGemm(true);
+    hooks.setSlicesParallel(true);
+    configureNative({ threads: threads0 }, hooks);
   }
   await new Promise((r) => setTimeout(r, 300));
   const rows: Row[] = [

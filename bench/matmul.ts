@@ -13,7 +13,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../src/backend/js.js';
-import { loadNativeAddon, wrapNativeAddon } from '../src/backend/native.js';
+import { configureNative, loadNativeTestHooks, wrapNativeAddon } from '../src/backend/native.js';
 import type { Backend } from '../src/backend/types.js';
 
 export type Row = Record<string, string | number | null>;
@@ -95,7 +95,8 @@ function gemmGflops(be: Backend, M: number, N: number, K: number, reps: number, 
 }
 
 export async function matmulCase(): Promise<CaseResult> {
-  const addon = loadNativeAddon();
+  // The testhooks build (setSplitGemm), with its own pool and config.
+  const addon = loadNativeTestHooks();
   const notes: string[] = [];
   const native = 'error' in addon ? null : wrapNativeAddon(addon);
   if ('error' in addon) notes.push(`native unavailable: ${addon.error}`);
@@ -107,15 +108,16 @@ export async function matmulCase(): Promise<CaseResult> {
   for (const [i, [M, N, K]] of SHAPES.entries()) {
     const row: Row = { shape: `${M}x${N}x${K}` };
     if (native && !('error' in addon)) {
-      addon.setThreads(2);
+      const threads = (n: number) => configureNative({ threads: n }, addon);
+      threads(2);
       const two = gemmGflops(native, M, N, K, repsFor(M, N, K, 100, 0.5));
-      addon.setThreads(1);
+      threads(1);
       const one = gemmGflops(native, M, N, K, repsFor(M, N, K, 60, 0.5));
-      addon.setThreads(2);
+      threads(2);
       addon.setSplitGemm(false);
       const ob = gemmGflops(native, M, N, K, repsFor(M, N, K, 100, 0.5));
       addon.setSplitGemm(true);
-      addon.setThreads(threads0);
+      threads(threads0);
       row['native 2T GFLOP/s'] = round(two.median);
       row['native 1T GFLOP/s'] = round(one.median);
       row['OpenBLAS-threaded 2T'] = round(ob.median);

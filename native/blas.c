@@ -2,7 +2,7 @@
  * GEMM-based kernels (matmul, fused attention) on OpenBLAS, and the thread count shared
  * by OpenBLAS and the kernel pool.
  *
- * Threading: one thread count n (default 2, or TRANSFORMER_THREADS) sizes our pool, and
+ * Threading: one thread count n (NativeConfig.threads) sizes our pool, and
  * OpenBLAS is kept at 1 thread (openblas_set_num_threads(1)): every kernel, GEMMs included,
  * runs on the same n threads, so OpenBLAS's workers (which spin for ~0.1 s after each
  * threaded call by default) never compete with the pool on 2 cores.
@@ -24,7 +24,8 @@
  * - A GEMM whose result waits (a linear layer's dweight in backward, k_matmul_deferred) is
  *   queued for the pool's worker, which runs it whole on one thread between the caller's
  *   jobs, while the caller goes on with dx and the rest of the backward pass.
- * setSplitGemm(false) (benchmarks) restores OpenBLAS's own threading for comparison.
+ * setSplitGemm(false) (benchmarks, transformer_testhooks build only) restores OpenBLAS's
+ * own threading for comparison.
  */
 #include <cblas.h>
 #include <math.h>
@@ -32,6 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -40,12 +42,18 @@
 extern void openblas_set_num_threads(int num_threads);
 
 static int g_n_threads = 1;
+#ifdef TRANSFORMER_TESTHOOKS
 /* 1: big GEMMs are split in row/column blocks over our pool, OpenBLAS always at 1 thread
- * (no OpenBLAS worker threads ever run); 0: OpenBLAS threads itself. */
+ * (no OpenBLAS worker threads ever run); 0: OpenBLAS threads itself (benchmarks). */
 static int g_split_gemm = 1;
 static int g_slices_parallel = 1; /* 0: run slices sequentially with n-thread GEMMs (bench) */
 
 void k_set_slices_parallel(int on) { g_slices_parallel = on != 0; }
+#else
+/* The production addon always splits GEMMs over the pool and runs slices on it. */
+#define g_split_gemm 1
+#define g_slices_parallel 1
+#endif
 
 void k_set_threads(int n) {
   if (n < 1) n = 1;
@@ -55,10 +63,12 @@ void k_set_threads(int n) {
   pool_set_threads(n);
 }
 
+#ifdef TRANSFORMER_TESTHOOKS
 void k_set_split_gemm(int on) {
   g_split_gemm = on != 0;
   k_set_threads(g_n_threads);
 }
+#endif
 
 int k_threads(void) { return g_n_threads; }
 
@@ -146,21 +156,19 @@ static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
 }
 
 /* GEMMs with at least this many multiply-adds are split over the pool
- * (TRANSFORMER_SPLIT_GEMM_MIN overrides it, for benchmarks). 8M: every GEMM of a case-1
+ * (NativeConfig.splitGemmMin, default 8M). 8M: every GEMM of a case-1
  * training step (768 rows, >= 12.6M) is split, while the 64-row GEMMs of generation
  * (<= 4.2M) run whole on the caller: measured on bench/run.ts --case generate, splitting
  * those cost more in pool wake-ups than it saved (matmul time 433-473 ms at 1M versus
  * 274-288 ms at 16M per 256 tokens, on the shared 2-core machine). */
-static int64_t g_split_min = ENV_UNSET;
-#define SPLIT_GEMM_MIN env_int64("TRANSFORMER_SPLIT_GEMM_MIN", 1 << 23, &g_split_min)
+#define SPLIT_GEMM_MIN g_config.splitGemmMin
 
-/* Chunks per thread of a split GEMM (TRANSFORMER_GEMM_GRAIN overrides it). 1: each chunk
+/* Chunks per thread of a split GEMM (NativeConfig.gemmGrain, default 1). 1: each chunk
  * is one sgemm that packs the shared operand again, so more chunks cost more packing than
  * their load balancing saves; measured (bench/profile-lm.ts, min of 5 runs) 37.6 ms a
  * case-1 step at 1 against 40.4 at 2 and 40.6 at 4, and 128x512x768 (A transposed) at
  * 181 GFLOP/s against 173 at 2. The chunks are still claimed dynamically. */
-static int64_t g_gemm_grain = ENV_UNSET;
-#define GEMM_GRAIN ((int)env_int64("TRANSFORMER_GEMM_GRAIN", 1, &g_gemm_grain))
+#define GEMM_GRAIN ((int)g_config.gemmGrain)
 
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split, const float *bias) {
@@ -265,37 +273,36 @@ void k_drain(void) { pool_drain(); }
 typedef struct {
   float *out, *weights, *dq, *dk, *dv;
   const float *q, *k, *v, *mask, *drop, *dout, *w;
-  int64_t msB, msT, T, S, D, H, ldq, ldk, ldv, ldo, kvRows;
-  float scale;
+  att_geom g;
   float gbeta; /* backward: 1 accumulates into dq, dk, dv; 0 overwrites their slices */
-  int causal;
 } att_ctx;
 
 /* Offsets of slice bh = n*H + h in the head layout (see src/backend/types.ts). */
-#define ATT_ROW(c, bh, L, ld) (((bh) / (c)->H) * (L) * (ld) + ((bh) % (c)->H) * (c)->D)
+#define ATT_ROW(c, bh, L, ld) (((bh) / (c)->g.H) * (L) * (ld) + ((bh) % (c)->g.H) * (c)->g.D)
 
 HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   att_ctx *c = p;
-  const int64_t T = c->T, S = c->S, D = c->D, off = S - T;
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, S = g->S, D = g->D, off = S - T;
   float *pd = c->drop ? scratch(tid, (size_t)(T * S)) : NULL;
   for (int64_t b = b0; b < b1; b++) {
-    const float *q = c->q + ATT_ROW(c, b, T, c->ldq), *k = c->k + ATT_ROW(c, b, c->kvRows, c->ldk),
-                *v = c->v + ATT_ROW(c, b, c->kvRows, c->ldv);
-    float *w = c->weights + b * T * S, *o = c->out + ATT_ROW(c, b, T, c->ldo);
+    const float *q = c->q + ATT_ROW(c, b, T, g->ldq), *k = c->k + ATT_ROW(c, b, g->kvRows, g->ldk),
+                *v = c->v + ATT_ROW(c, b, g->kvRows, g->ldv);
+    float *w = c->weights + b * T * S, *o = c->out + ATT_ROW(c, b, T, g->ldo);
     /* scores (T, S) = scale * q k^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, c->scale, q,
-                (int)c->ldq, k, (int)c->ldk, 0.0f, w, (int)S);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, g->scale, q,
+                (int)g->ldq, k, (int)g->ldk, 0.0f, w, (int)S);
     for (int64_t t = 0; t < T; t++) {
       float *row = w + t * S;
       /* Causal: keys s >= L are forbidden; their weights are exactly 0, so the softmax
        * runs over the first L only (the same values as over the row with -inf there). */
       int64_t L = S;
-      if (c->causal) {
+      if (g->causal) {
         L = t + off + 1 < 0 ? 0 : t + off + 1;
         if (L > S) L = S;
       }
       if (c->mask) {
-        const float *mr = c->mask + b * c->msB + t * c->msT;
+        const float *mr = c->mask + b * g->maskStrideB + t * g->maskStrideT;
         for (int64_t s = 0; s < L; s++) row[s] += mr[s];
       }
       if (L > 0) {
@@ -317,22 +324,21 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     }
     /* out (T, D) = P (T, S) v (S, D) */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pm,
-                (int)S, v, (int)c->ldv, 0.0f, o, (int)c->ldo);
+                (int)S, v, (int)g->ldv, 0.0f, o, (int)g->ldo);
   }
 }
 
 void k_attention_forward(float *out, float *weights, const float *q, const float *k,
-                         const float *v, const float *mask, int64_t msB, int64_t msT,
-                         const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                         float scale, int causal, int64_t H, int64_t ldq, int64_t ldk,
-                         int64_t ldv, int64_t ldo, int64_t kvRows) {
+                         const float *v, const float *mask, const float *drop,
+                         const att_geom *g) {
+  const int64_t BH = g->BH, T = g->T, S = g->S, D = g->D, H = g->H;
   if (BH <= 0 || T <= 0) return;
   if (S == 0 || D == 0) {
     /* Degenerate: no keys (all rows masked) or empty heads. */
     if (S == 0) {
       for (int64_t b = 0; b < BH; b++)
         for (int64_t t = 0; t < T; t++)
-          memset(out + ((b / H) * T + t) * ldo + (b % H) * D, 0, (size_t)D * sizeof(float));
+          memset(out + ((b / H) * T + t) * g->ldo + (b % H) * D, 0, (size_t)D * sizeof(float));
       return;
     }
     /* D == 0: every score is 0 (+ mask); out (BH, T, 0) is empty. */
@@ -340,33 +346,32 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
       for (int64_t t = 0; t < T; t++) {
         float *row = weights + (b * T + t) * S;
         for (int64_t s = 0; s < S; s++) {
-          row[s] = mask ? mask[b * msB + t * msT + s] : 0.0f;
-          if (causal && s > t + (S - T)) row[s] = -INFINITY;
+          row[s] = mask ? mask[b * g->maskStrideB + t * g->maskStrideT + s] : 0.0f;
+          if (g->causal && s > t + (S - T)) row[s] = -INFINITY;
         }
         k_softmax_row(row, row, S);
       }
     return;
   }
   att_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .mask = mask,
-               .drop = drop, .msB = msB, .msT = msT, .T = T, .S = S, .D = D, .H = H,
-               .ldq = ldq, .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale,
-               .causal = causal};
+               .drop = drop, .g = *g};
   run_gemm_region(att_fwd_range, &c, BH, T * S * D);
 }
 
 HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   att_ctx *c = p;
-  const int64_t T = c->T, S = c->S, D = c->D;
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, S = g->S, D = g->D;
   float *buf = scratch(tid, (size_t)(2 * T * S));
   float *dp = buf, *pd = buf + T * S;
   for (int64_t b = b0; b < b1; b++) {
-    const int64_t oq = ATT_ROW(c, b, T, c->ldq), ok = ATT_ROW(c, b, c->kvRows, c->ldk),
-                  ov = ATT_ROW(c, b, c->kvRows, c->ldv);
+    const int64_t oq = ATT_ROW(c, b, T, g->ldq), ok = ATT_ROW(c, b, g->kvRows, g->ldk),
+                  ov = ATT_ROW(c, b, g->kvRows, g->ldv);
     const float *q = c->q + oq, *k = c->k + ok, *v = c->v + ov;
-    const float *w = c->w + b * T * S, *dout = c->dout + ATT_ROW(c, b, T, c->ldo);
+    const float *w = c->w + b * T * S, *dout = c->dout + ATT_ROW(c, b, T, g->ldo);
     const float *dm = c->drop ? c->drop + b * T * S : NULL;
     float *dq = c->dq + oq, *dk = c->dk + ok, *dv = c->dv + ov;
-    const int ldq = (int)c->ldq, ldk = (int)c->ldk, ldv = (int)c->ldv, ldo = (int)c->ldo;
+    const int ldq = (int)g->ldq, ldk = (int)g->ldk, ldv = (int)g->ldv, ldo = (int)g->ldo;
     /* dP_drop (T, S) = dout (T, D) v^T */
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, 1.0f, dout,
                 ldo, v, ldv, 0.0f, dp, (int)S);
@@ -391,7 +396,7 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       if (L > S) L = S;
       if (dm)
         for (int64_t s = 0; s < L; s++) dpr[s] *= dm[t * S + s];
-      const float sum = vdot(dpr, pr, L), sc = c->scale;
+      const float sum = vdot(dpr, pr, L), sc = g->scale;
       _Pragma("GCC ivdep") for (int64_t s = 0; s < L; s++)
         ds[s] = pr[s] == 0 ? 0.0f : pr[s] * (dpr[s] - sum) * sc;
       if (L < S) memset(ds + L, 0, (size_t)(S - L) * sizeof(float));
@@ -406,13 +411,9 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
 
 void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                           const float *k, const float *v, const float *weights,
-                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                          float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo, int64_t kvRows, int accumulate) {
-  if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
+                          const float *drop, const att_geom *g, int accumulate) {
+  if (g->BH <= 0 || g->T <= 0 || g->S <= 0 || g->D <= 0) return;
   att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
-               .w = weights, .drop = drop, .T = T, .S = S, .D = D, .H = H, .ldq = ldq,
-               .ldk = ldk, .ldv = ldv, .ldo = ldo, .kvRows = kvRows, .scale = scale,
-               .gbeta = accumulate ? 1.0f : 0.0f};
-  run_gemm_region(att_bwd_range, &c, BH, T * S * D);
+               .w = weights, .drop = drop, .g = *g, .gbeta = accumulate ? 1.0f : 0.0f};
+  run_gemm_region(att_bwd_range, &c, g->BH, g->T * g->S * g->D);
 }

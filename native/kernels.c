@@ -64,29 +64,26 @@ static double row_sum_exp(float *e, const float *x, int64_t n, float mx) {
 
 HOT static void bin_inner(int op, float *o, const float *a, int64_t sa, const float *b,
                           int64_t sb, int64_t n) {
+/* o[i] = EXPR(x, y) with x = X, y = Y; PRAGMA is _Pragma("GCC ivdep") for the unit-stride
+ * and broadcast cases (in place is the only aliasing allowed), empty for the strided one. A
+ * broadcast operand is read once, before the loop (xa, yb). */
+#define BIN_LOOP(PRAGMA, X, Y, EXPR)                                        \
+  PRAGMA for (int64_t i = 0; i < n; i++) {                                  \
+    float x = (X), y = (Y);                                                 \
+    o[i] = EXPR;                                                            \
+  }
+#define IVDEP _Pragma("GCC ivdep")
 #define BIN_LOOPS(EXPR)                                                     \
   if (sa == 1 && sb == 1) {                                                 \
-    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
-      float x = a[i], y = b[i];                                             \
-      o[i] = EXPR;                                                          \
-    }                                                                       \
+    BIN_LOOP(IVDEP, a[i], b[i], EXPR)                                       \
   } else if (sa == 1 && sb == 0) {                                          \
-    const float y = b[0];                                                   \
-    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
-      float x = a[i];                                                       \
-      o[i] = EXPR;                                                          \
-    }                                                                       \
+    const float yb = b[0];                                                  \
+    BIN_LOOP(IVDEP, a[i], yb, EXPR)                                         \
   } else if (sa == 0 && sb == 1) {                                          \
-    const float x = a[0];                                                   \
-    _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) {                  \
-      float y = b[i];                                                       \
-      o[i] = EXPR;                                                          \
-    }                                                                       \
+    const float xa = a[0];                                                  \
+    BIN_LOOP(IVDEP, xa, b[i], EXPR)                                         \
   } else {                                                                  \
-    for (int64_t i = 0; i < n; i++) {                                       \
-      float x = a[i * sa], y = b[i * sb];                                   \
-      o[i] = EXPR;                                                          \
-    }                                                                       \
+    BIN_LOOP(, a[i * sa], b[i * sb], EXPR)                                  \
   }
   switch (op) {
     case BIN_ADD: BIN_LOOPS(x + y) break;
@@ -95,6 +92,8 @@ HOT static void bin_inner(int op, float *o, const float *a, int64_t sa, const fl
     default: BIN_LOOPS(x / y) break;
   }
 #undef BIN_LOOPS
+#undef BIN_LOOP
+#undef IVDEP
 }
 
 /* Drops size-1 dimensions and merges dimensions contiguous in every operand. Returns the
@@ -510,7 +509,11 @@ typedef struct {
 HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
   float mx = vmax(x, cols);
   if (mx == -INFINITY) {
-    memset(out, 0, (size_t)cols * sizeof(float));
+    /* Every entry is -inf or NaN (vmax skips NaN): a masked row unless a NaN is there. */
+    float fill = 0.0f;
+    for (int64_t j = 0; j < cols; j++)
+      if (x[j] != x[j]) fill = NAN;
+    for (int64_t j = 0; j < cols; j++) out[j] = fill;
     return;
   }
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] = vexpf(x[j] - mx);
@@ -518,68 +521,68 @@ HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] *= inv;
 }
 
-static void softmax_range(void *p, int64_t b, int64_t e, int tid) {
+/* The softmax family, one row r of c each (row length C = c->cols), run over the pool by
+ * run_rows. */
+typedef void (*row_fn)(const row_ctx *c, int64_t r, int64_t C);
+typedef struct {
+  row_ctx c;
+  row_fn fn;
+} rows_job;
+
+static void rows_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
-  row_ctx *c = p;
-  for (int64_t r = b; r < e; r++) k_softmax_row(c->out + r * c->cols, c->x + r * c->cols, c->cols);
+  const rows_job *j = p;
+  for (int64_t r = b; r < e; r++) j->fn(&j->c, r, j->c.cols);
+}
+
+/* Runs fn on every row of c; `cost` per element decides whether the pool splits it. */
+static void run_rows(row_ctx c, row_fn fn, int64_t cost) {
+  rows_job j = {c, fn};
+  pool_for(rows_range, &j, c.rows, c.cols * cost);
+}
+
+static void softmax_r(const row_ctx *c, int64_t r, int64_t C) {
+  k_softmax_row(c->out + r * C, c->x + r * C, C);
+}
+
+HOT static void softmax_bwd_r(const row_ctx *c, int64_t r, int64_t C) {
+  float *dx = c->out + r * C;
+  const float *dy = c->dy + r * C, *y = c->y + r * C;
+  float dot = vdot(dy, y, C);
+  _Pragma("GCC ivdep") for (int64_t j = 0; j < C; j++) dx[j] += y[j] * (dy[j] - dot);
+}
+
+static void log_softmax_r(const row_ctx *c, int64_t r, int64_t C) {
+  const float *x = c->x + r * C;
+  float *o = c->out + r * C;
+  float mx = vmax(x, C);
+  double lse = mx + log(row_sum_exp(NULL, x, C, mx));
+  for (int64_t j = 0; j < C; j++) o[j] = (float)(x[j] - lse);
+}
+
+static void log_softmax_bwd_r(const row_ctx *c, int64_t r, int64_t C) {
+  float *dx = c->out + r * C;
+  const float *dy = c->dy + r * C, *y = c->y + r * C;
+  double s = row_sum(dy, C);
+  for (int64_t j = 0; j < C; j++) dx[j] = (float)(dx[j] + (dy[j] - (double)vexpf(y[j]) * s));
 }
 
 void k_softmax(float *out, const float *x, int64_t rows, int64_t cols) {
-  row_ctx c = {.out = out, .x = x, .rows = rows, .cols = cols};
-  pool_for(softmax_range, &c, rows, cols * 8);
-}
-
-HOT static void softmax_bwd_range(void *p, int64_t b, int64_t e, int tid) {
-  (void)tid;
-  row_ctx *c = p;
-  int64_t C = c->cols;
-  for (int64_t r = b; r < e; r++) {
-    float *dx = c->out + r * C;
-    const float *dy = c->dy + r * C, *y = c->y + r * C;
-    float dot = vdot(dy, y, C);
-    _Pragma("GCC ivdep") for (int64_t j = 0; j < C; j++) dx[j] += y[j] * (dy[j] - dot);
-  }
+  run_rows((row_ctx){.out = out, .x = x, .rows = rows, .cols = cols}, softmax_r, 8);
 }
 
 void k_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows, int64_t cols) {
-  row_ctx c = {.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols};
-  pool_for(softmax_bwd_range, &c, rows, cols * 2);
-}
-
-static void log_softmax_range(void *p, int64_t b, int64_t e, int tid) {
-  (void)tid;
-  row_ctx *c = p;
-  int64_t C = c->cols;
-  for (int64_t r = b; r < e; r++) {
-    const float *x = c->x + r * C;
-    float *o = c->out + r * C;
-    float mx = vmax(x, C);
-    double lse = mx + log(row_sum_exp(NULL, x, C, mx));
-    for (int64_t j = 0; j < C; j++) o[j] = (float)(x[j] - lse);
-  }
+  run_rows((row_ctx){.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols}, softmax_bwd_r, 2);
 }
 
 void k_log_softmax(float *out, const float *x, int64_t rows, int64_t cols) {
-  row_ctx c = {.out = out, .x = x, .rows = rows, .cols = cols};
-  pool_for(log_softmax_range, &c, rows, cols * 8);
-}
-
-static void log_softmax_bwd_range(void *p, int64_t b, int64_t e, int tid) {
-  (void)tid;
-  row_ctx *c = p;
-  int64_t C = c->cols;
-  for (int64_t r = b; r < e; r++) {
-    float *dx = c->out + r * C;
-    const float *dy = c->dy + r * C, *y = c->y + r * C;
-    double s = row_sum(dy, C);
-    for (int64_t j = 0; j < C; j++) dx[j] = (float)(dx[j] + (dy[j] - (double)vexpf(y[j]) * s));
-  }
+  run_rows((row_ctx){.out = out, .x = x, .rows = rows, .cols = cols}, log_softmax_r, 8);
 }
 
 void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows,
                             int64_t cols) {
-  row_ctx c = {.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols};
-  pool_for(log_softmax_bwd_range, &c, rows, cols * 8);
+  run_rows((row_ctx){.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols}, log_softmax_bwd_r,
+           8);
 }
 
 /* ---------- layer norm ---------- */

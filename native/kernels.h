@@ -9,6 +9,8 @@
 
 #include <stdint.h>
 
+#include "tables.h"
+
 /* Hot loops get AVX-512 and AVX2 clones picked at load time when the CPU has them (ifunc). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && defined(__linux__)
 #define HOT __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
@@ -19,17 +21,31 @@
 
 #define MAX_RANK 6
 
-enum { BIN_ADD, BIN_SUB, BIN_MUL, BIN_DIV };
-enum { UN_NEG, UN_EXP, UN_LOG, UN_SQRT, UN_TANH, UN_RELU, UN_GELU, UN_GELU_TANH };
-enum { SC_ADD, SC_MUL, SC_POW, SC_RSUB, SC_RDIV };
+/* Op codes from native/tables.h; *_COUNT bounds them. */
+#define OP_ENUM(e, name) e,
+enum { BINARY_OPS(OP_ENUM) BIN_COUNT };
+enum { UNARY_OPS(OP_ENUM) UN_COUNT };
+enum { SCALAR_OPS(OP_ENUM) SC_COUNT };
+#undef OP_ENUM
+
+/* One attention call's sizes, head layout and attributes (AttentionGeometry of
+ * src/backend/types.ts), parsed and checked once by addon.c; both kernels take it. */
+typedef struct {
+  int64_t BH, T, S, D, H, ldq, ldk, ldv, ldo, kvRows;
+  float scale;
+  int causal;
+  int64_t maskStrideB, maskStrideT;
+} att_geom;
 
 /* blas.c: GEMM, attention and the OpenBLAS thread count. */
 void k_set_threads(int n);
 int k_threads(void);
+#ifdef TRANSFORMER_TESTHOOKS
 /* 1 (default): GEMM-slice kernels run slices on the pool; 0: sequentially (benchmarks). */
 void k_set_slices_parallel(int on);
 /* 1 (default): split big GEMMs over the pool, OpenBLAS single-threaded; 0: OpenBLAS threads. */
 void k_set_split_gemm(int on);
+#endif
 void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t M, int64_t N,
               int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta,
               const float *bias);
@@ -39,15 +55,11 @@ void k_matmul_deferred(float *out, const float *a, const float *b, int64_t M, in
 /* Returns when every deferred kernel is done. */
 void k_drain(void);
 void k_attention_forward(float *out, float *weights, const float *q, const float *k,
-                         const float *v, const float *mask, int64_t msB, int64_t msT,
-                         const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                         float scale, int causal, int64_t H, int64_t ldq, int64_t ldk,
-                         int64_t ldv, int64_t ldo, int64_t kvRows);
+                         const float *v, const float *mask, const float *drop,
+                         const att_geom *g);
 void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, const float *q,
                           const float *k, const float *v, const float *weights,
-                          const float *drop, int64_t BH, int64_t T, int64_t S, int64_t D,
-                          float scale, int64_t H, int64_t ldq, int64_t ldk, int64_t ldv,
-                          int64_t ldo, int64_t kvRows, int accumulate);
+                          const float *drop, const att_geom *g, int accumulate);
 
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,
@@ -93,7 +105,8 @@ void k_adamw_multi(float *const *p, const float *const *g, float *const *m, floa
 void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr, double b1,
              double b2, double eps, double wd, double step);
 
-/* Softmax of one row in place semantics (out may equal x); all -inf row -> zeros. */
+/* Softmax of one row (out may equal x); an all -inf row gives zeros, a row holding a NaN
+ * gives NaN everywhere. */
 void k_softmax_row(float *out, const float *x, int64_t cols);
 
 #endif

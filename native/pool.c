@@ -1,6 +1,8 @@
 /* Fork-join pool with dynamic chunks; see pool.h. */
 #include "pool.h"
 
+#include "config.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -15,33 +17,23 @@
 #endif
 
 /* How long an idle worker (or the caller waiting for the last chunk) spins before blocking,
- * in nanoseconds; TRANSFORMER_SPIN_US overrides it (read once). 100 us covers most gaps
- * between the kernels of a training step; case 1 measured 32.6 / 33.9 / 32.8 ms a step
- * (min of 5) at 100 / 300 / 1000 us, so longer spinning buys nothing. */
-#ifndef SPIN_NS_DEFAULT
-#define SPIN_NS_DEFAULT 100000
-#endif
-static int64_t g_spin_us = ENV_UNSET;
-#define SPIN_NS (env_int64("TRANSFORMER_SPIN_US", SPIN_NS_DEFAULT / 1000, &g_spin_us) * 1000)
+ * in nanoseconds: NativeConfig.spinUs (default 100). 100 us covers most gaps between the
+ * kernels of a training step; case 1 measured 32.6 / 33.9 / 32.8 ms a step (min of 5) at
+ * 100 / 300 / 1000 us, so longer spinning buys nothing. */
+#define SPIN_NS (g_config.spinUs * 1000)
 
-#ifndef POOL_MIN_WORK_DEFAULT
-#define POOL_MIN_WORK_DEFAULT (1 << 16)
-#endif
-static int64_t g_min_work = ENV_UNSET;
+native_config g_config = {.threads = 1,
+                          .spinUs = 100,
+                          .poolMinWork = 1 << 16,
+                          .poolGrain = 1,
+                          .gemmGrain = 1,
+                          .splitGemmMin = 1 << 23,
+                          .defer = 1,
+                          .tuneMalloc = 0};
 
-int64_t pool_min_work(void) {
-  return env_int64("TRANSFORMER_POOL_MIN_WORK", POOL_MIN_WORK_DEFAULT, &g_min_work);
-}
+int64_t pool_min_work(void) { return g_config.poolMinWork; }
 
-int64_t env_int64(const char *name, int64_t dflt, int64_t *cache) {
-  if (*cache == ENV_UNSET) {
-    const char *e = getenv(name);
-    *cache = e && *e ? (int64_t)atoll(e) : dflt;
-  }
-  return *cache;
-}
-
-/* Chunks per thread (TRANSFORMER_POOL_GRAIN overrides it): a job of n items is cut in
+/* Chunks per thread (NativeConfig.poolGrain, default 1): a job of n items is cut in
  * min(n, threads * GRAIN) chunks that the threads claim one at a time, so a worker that
  * wakes late (a futex wake-up costs 40-100 us in this VM) takes fewer. 1: the caller,
  * already running, claims the first chunk and a worker the second, so a row-wise kernel
@@ -51,8 +43,7 @@ int64_t env_int64(const char *name, int64_t dflt, int64_t *cache) {
  * (SPIN_NS), so it is seldom late. Measured (bench/profile-lm.ts --plain, interleaved runs,
  * medians of per-run medians): case 1 30.9 -> 29.9 ms and 29.8 -> 29.4 ms (8 and 5
  * runs), case 2 214 -> 208 ms (6 runs); generate unchanged. */
-static int64_t g_grain = ENV_UNSET;
-#define GRAIN ((int)env_int64("TRANSFORMER_POOL_GRAIN", 1, &g_grain))
+#define GRAIN ((int)g_config.poolGrain)
 
 static int g_threads = 1;  /* pool size including the caller */
 static int g_started = 0;  /* workers started: ids 1..g_started */
@@ -98,8 +89,7 @@ static dtask g_dq[DEFER_SLOTS];
 static atomic_int g_dq_head, g_dq_tail, g_dq_running;
 static int g_dq_drained_at; /* the caller's: g_dq_tail at its last pool_drain */
 
-static int64_t g_defer = ENV_UNSET;
-#define DEFER_ON (env_int64("TRANSFORMER_DEFER", 1, &g_defer) != 0)
+#define DEFER_ON (g_config.defer != 0)
 
 static int dq_pending(void) { return atomic_load(&g_dq_head) != atomic_load(&g_dq_tail); }
 
@@ -114,16 +104,21 @@ static int dq_take(dtask *out) {
   }
 }
 
-/* Tests: TRANSFORMER_DEFER_DELAY_US makes a worker wait that long before each deferred
- * task, so a caller that touched a task's buffers too early would see it (read once). */
-static int64_t g_defer_delay = ENV_UNSET;
+#ifdef TRANSFORMER_TESTHOOKS
+/* Tests (transformer_testhooks build only): a worker waits this long before each deferred
+ * task, so a caller that touched a task's buffers too early would see it. */
+static int64_t g_defer_delay_us = 0;
+void pool_set_defer_delay_us(int64_t us) { g_defer_delay_us = us < 0 ? 0 : us; }
+#endif
 
 static void dq_run(dtask *t, int tid) {
-  int64_t delay = env_int64("TRANSFORMER_DEFER_DELAY_US", 0, &g_defer_delay);
+#ifdef TRANSFORMER_TESTHOOKS
+  int64_t delay = g_defer_delay_us;
   if (delay > 0 && tid != 0) {
     struct timespec ts = {(time_t)(delay / 1000000), (long)(delay % 1000000) * 1000};
     nanosleep(&ts, NULL);
   }
+#endif
   t->fn(t->ctx, 0, 1, tid);
   if (atomic_fetch_sub(&g_dq_running, 1) == 1 && tid != 0 && atomic_load(&g_caller_sleeping)) {
     pthread_mutex_lock(&g_mu);

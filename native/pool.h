@@ -5,7 +5,7 @@
  * costs no CPU and does not fight OpenBLAS's own threads.
  *
  * Work is split into contiguous chunks, chunk i of c is [n*i/c, n*(i+1)/c) with
- * c = min(n, threads) (TRANSFORMER_POOL_GRAIN chunks per thread), which the threads claim
+ * c = min(n, threads * NativeConfig.poolGrain), which the threads claim
  * dynamically (a late worker takes fewer).
  * Kernels never split a floating-point reduction across chunks, so results depend neither
  * on the thread count nor on which thread ran which chunk.
@@ -19,18 +19,11 @@
 /** Runs items [begin, end) on thread `tid` (0 = the caller). */
 typedef void (*pool_fn)(void *ctx, int64_t begin, int64_t end, int tid);
 
-/** Unset value of an env_int64 cache. */
-#define ENV_UNSET INT64_MIN
-
-/** The integer in environment variable `name` (a tuning override for benchmarks), else
- * `dflt`; read once into *cache (initialize it to ENV_UNSET). */
-int64_t env_int64(const char *name, int64_t dflt, int64_t *cache);
-
 /** Maximum pool size (threads including the caller). */
 #define POOL_MAX_THREADS 64
 
 /** Below this much work (items x cost) a kernel runs on the calling thread only
- * (TRANSFORMER_POOL_MIN_WORK overrides it, for benchmarks). Default 64K: waking a worker
+ * (NativeConfig.poolMinWork, see native/config.h). Default 64K: waking a worker
  * costs tens of microseconds, more than a small kernel saves (a 64-row LayerNorm of
  * generation, 32K, took 61 us split vs 9.5 us on the caller with the first, static pool);
  * with dynamic chunks a (768, 128) LayerNorm (393K) runs in 50 us split vs 98 us on the
@@ -61,7 +54,7 @@ void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
  * jobs (or on the caller in pool_drain), so the caller goes on meanwhile. ctx is copied
  * (size <= 128 bytes); the memory the task reads or writes must stay valid and untouched
  * by others until pool_drain returns. Runs fn at once on the caller (and returns 0) when
- * the pool has one thread, the ring is full or TRANSFORMER_DEFER=0; else returns 1.
+ * the pool has one thread, the ring is full or NativeConfig.defer is off; else returns 1.
  * Only the thread that calls the pool's jobs may defer and drain.
  */
 int pool_defer(pool_fn fn, const void *ctx, size_t size);
@@ -74,5 +67,10 @@ int pool_has_deferred(void);
 
 /** Runs or waits for every deferred task; on return all are done. */
 void pool_drain(void);
+
+#ifdef TRANSFORMER_TESTHOOKS
+/** Tests: workers wait `us` microseconds before each deferred task. */
+void pool_set_defer_delay_us(int64_t us);
+#endif
 
 #endif

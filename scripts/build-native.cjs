@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// npm `install` script: builds the native backend (binding.gyp -> build/Release/transformer_native.node)
+// npm `install` script: builds the native backend (binding.gyp -> build/Release/transformer_native.node
+// and transformer_testhooks.node)
 // with node-gyp. It never fails the install: on any error it prints one warning and exits 0,
 // and transformer-ts falls back to the slower js backend. TRANSFORMER_SKIP_NATIVE=1 skips it.
 'use strict';
@@ -72,7 +73,7 @@ function main() {
     const log = `${r.stdout ?? ''}\n${r.stderr ?? ''}`;
     const lines = log.split('\n');
     let reason = `node-gyp exited with status ${r.status}`;
-    if (/cblas\.h|lopenblas|openblas/i.test(log)) {
+    if (/cblas\.h: No such file|cannot find -lopenblas|libopenblas[^ ]*: No such file/i.test(log)) {
       reason = 'OpenBLAS not found (install libopenblas-dev)';
     } else {
       const err = lines.find((l) => /error:|gyp ERR! stack Error|not found/i.test(l));
@@ -81,9 +82,15 @@ function main() {
     if (process.env.TRANSFORMER_NATIVE_VERBOSE === '1') process.stderr.write(log);
     warn(reason);
   }
-  const out = path.join(root, 'build', 'Release', 'transformer_native.node');
-  if (!fs.existsSync(out)) warn(`node-gyp finished but ${out} is missing`);
-  console.log('transformer-ts: native backend built (build/Release/transformer_native.node)');
+  // Two targets: the production addon and transformer_testhooks (the same sources with
+  // the benchmark and test hooks compiled in; see native/README.md).
+  for (const name of ['transformer_native', 'transformer_testhooks']) {
+    const out = path.join(root, 'build', 'Release', `${name}.node`);
+    if (!fs.existsSync(out)) warn(`node-gyp finished but ${out} is missing`);
+  }
+  console.log(
+    'transformer-ts: native backend built (build/Release/transformer_native.node, transformer_testhooks.node)',
+  );
 }
 
 main();

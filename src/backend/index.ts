@@ -8,7 +8,17 @@ import { jsBackend } from './js.js';
 import { loadNativeBackend } from './native.js';
 import type { Backend } from './types.js';
 
-export type { Backend, Kernels, KernelName, BinaryOp, UnaryOp, ScalarOp } from './types.js';
+export type {
+  AttentionGeometry,
+  Backend,
+  Kernels,
+  KernelName,
+  BinaryOp,
+  UnaryOp,
+  ScalarOp,
+} from './types.js';
+export { configureNative, nativeConfig } from './native.js';
+export { NATIVE_CONFIG_DEFAULTS, type NativeConfig } from './native-config.js';
 export { jsBackend };
 
 export type BackendName = Backend['name'];
@@ -87,7 +97,11 @@ export function withBackend<T>(name: BackendName, fn: () => T): T {
   }
 }
 
-/** Set the number of threads the backend uses (OpenBLAS and the kernel pool). */
+/**
+ * Set the number of threads the backend uses (the native kernel pool, OpenBLAS inside it);
+ * for the native backend this is configureNative({ threads: n }).
+ * @throws Error if n is not a positive integer (or > 64 on native).
+ */
 export function setNumThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1)
     throw new Error(`threads must be a positive integer, got ${n}`);

@@ -1,9 +1,11 @@
 /**
  * The `js` backend: every kernel in plain TypeScript. This file is the specification of
  * each kernel's numerics; the native backend is tested against it. Accumulations run in
- * float64 where that costs nothing, so this is also the more exact of the two.
+ * float64 where that costs nothing, so this is also the more exact of the two. The softmax
+ * row and the fused attention kernels live in ./js-attention.ts.
  */
-import type { Backend, BinaryOp, F32, ScalarOp, UnaryOp } from './types.js';
+import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
+import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
 const SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI);
@@ -136,23 +138,6 @@ function forEachStrided2(
       idx[d] = 0;
     }
   }
-}
-
-function softmaxRow(out: F32, x: F32, o: number, cols: number): void {
-  let mx = -Infinity;
-  for (let j = 0; j < cols; j++) if (x[o + j] > mx) mx = x[o + j];
-  if (mx === -Infinity) {
-    for (let j = 0; j < cols; j++) out[o + j] = 0;
-    return;
-  }
-  let s = 0;
-  for (let j = 0; j < cols; j++) {
-    const e = Math.exp(x[o + j] - mx);
-    out[o + j] = e;
-    s += e;
-  }
-  const inv = 1 / s;
-  for (let j = 0; j < cols; j++) out[o + j] *= inv;
 }
 
 /** MurmurHash3's 32-bit finalizer (a bijection with full avalanche), as int32. */
@@ -397,132 +382,8 @@ export const jsBackend: Backend = {
     }
   },
 
-  attentionForward(
-    out,
-    weights,
-    q,
-    k,
-    v,
-    mask,
-    msB,
-    msT,
-    dropMask,
-    BH,
-    T,
-    S,
-    D,
-    scale,
-    causal,
-    H,
-    ldq,
-    ldk,
-    ldv,
-    ldo,
-    kvRows,
-  ) {
-    const offset = S - T;
-    const row = new Float32Array(S);
-    for (let b = 0; b < BH; b++) {
-      // Head layout: slice b = n*H + h is rows of n at columns h*D.
-      const n = Math.floor(b / H);
-      const hd = (b % H) * D;
-      for (let t = 0; t < T; t++) {
-        const qo = (n * T + t) * ldq + hd;
-        for (let s = 0; s < S; s++) {
-          if (causal && s > t + offset) {
-            row[s] = -Infinity;
-            continue;
-          }
-          const ko = (n * kvRows + s) * ldk + hd;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
-          row[s] = dot * scale + (mask ? mask[b * msB + t * msT + s] : 0);
-        }
-        const wo = (b * T + t) * S;
-        softmaxRow(row, row, 0, S);
-        weights.set(row, wo);
-        const oo = (n * T + t) * ldo + hd;
-        for (let d = 0; d < D; d++) out[oo + d] = 0;
-        for (let s = 0; s < S; s++) {
-          let w = row[s];
-          if (dropMask) w *= dropMask[wo + s];
-          if (w === 0) continue;
-          const vo = (n * kvRows + s) * ldv + hd;
-          for (let d = 0; d < D; d++) out[oo + d] += w * v[vo + d];
-        }
-      }
-    }
-  },
-
-  attentionBackward(
-    dq,
-    dk,
-    dv,
-    dout,
-    q,
-    k,
-    v,
-    weights,
-    dropMask,
-    BH,
-    T,
-    S,
-    D,
-    scale,
-    H,
-    ldq,
-    ldk,
-    ldv,
-    ldo,
-    kvRows,
-    accumulate = true,
-  ) {
-    const dp = new Float64Array(S);
-    if (!accumulate) {
-      // Overwrite: zero every slice's elements first (the loops below accumulate).
-      for (let b = 0; b < BH; b++) {
-        const n = Math.floor(b / H);
-        const hd = (b % H) * D;
-        for (let t = 0; t < T; t++) dq.fill(0, (n * T + t) * ldq + hd, (n * T + t) * ldq + hd + D);
-        for (let s = 0; s < S; s++) {
-          dk.fill(0, (n * kvRows + s) * ldk + hd, (n * kvRows + s) * ldk + hd + D);
-          dv.fill(0, (n * kvRows + s) * ldv + hd, (n * kvRows + s) * ldv + hd + D);
-        }
-      }
-    }
-    for (let b = 0; b < BH; b++) {
-      const n = Math.floor(b / H);
-      const hd = (b % H) * D;
-      for (let t = 0; t < T; t++) {
-        const oo = (n * T + t) * ldo + hd;
-        const wo = (b * T + t) * S;
-        // dP_drop[s] = dout . v[s]; dv[s] += P_drop[s] * dout
-        for (let s = 0; s < S; s++) {
-          const vo = (n * kvRows + s) * ldv + hd;
-          let dot = 0;
-          for (let d = 0; d < D; d++) dot += dout[oo + d] * v[vo + d];
-          const dm = dropMask ? dropMask[wo + s] : 1;
-          const pd = weights[wo + s] * dm;
-          if (pd !== 0) for (let d = 0; d < D; d++) dv[vo + d] += pd * dout[oo + d];
-          dp[s] = dot * dm;
-        }
-        // softmax backward: dS = P * (dP - sum(dP * P))
-        let sum = 0;
-        for (let s = 0; s < S; s++) sum += dp[s] * weights[wo + s];
-        const qo = (n * T + t) * ldq + hd;
-        for (let s = 0; s < S; s++) {
-          const p = weights[wo + s];
-          if (p === 0) continue;
-          const ds = p * (dp[s] - sum) * scale;
-          const ko = (n * kvRows + s) * ldk + hd;
-          for (let d = 0; d < D; d++) {
-            dq[qo + d] += ds * k[ko + d];
-            dk[ko + d] += ds * q[qo + d];
-          }
-        }
-      }
-    }
-  },
+  attentionForward,
+  attentionBackward,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

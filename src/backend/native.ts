@@ -3,82 +3,125 @@
  * (C sources in `native/`, built by `scripts/build-native.cjs` / `npm run build:native`).
  *
  * Typed arrays go straight through (the addon reads them in place, zero copy); op names
- * become small integers; shapes and strides of the rank-generic kernels are packed into
- * one preallocated Float64Array, so a call allocates nothing. The addon checks every
- * array length against the sizes and throws a RangeError instead of touching memory out
- * of bounds. Numerics follow `src/backend/js.ts` (the specification), tested by
- * `test/backend/kernels.test.ts`.
+ * become the integer codes of the addon's own tables (native/tables.h); shapes and strides
+ * of the rank-generic kernels and the attention geometry are packed into preallocated
+ * Float64Arrays, so a call allocates nothing. The addon checks every array length against
+ * the sizes and throws a RangeError instead of touching memory out of bounds. Numerics
+ * follow `src/backend/js.ts` (the specification), tested by `test/backend/kernels.test.ts`.
+ *
+ * Tuning goes through one typed config (NativeConfig, ./native-config.ts): the addon gets
+ * the defaults plus the environment's overrides when it loads, and `configureNative()`
+ * changes it afterwards.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Backend, BinaryOp, F32, Kernels, ScalarOp, UnaryOp } from './types.js';
+import {
+  defaultNativeConfig,
+  mergeNativeConfig,
+  nativeConfigFromEnv,
+  NATIVE_CONFIG_FIELDS,
+  packNativeConfig,
+  type NativeConfig,
+} from './native-config.js';
+import {
+  ATTENTION_GEOMETRY_FIELDS,
+  BINARY_OPS,
+  SCALAR_OPS,
+  UNARY_OPS,
+  type AttentionGeometry,
+  type Backend,
+  type F32,
+  type Kernels,
+} from './types.js';
 
 /** A kernel whose first argument, the op name, is passed as its integer code. */
 type WithOpCode<F> = F extends (op: never, ...rest: infer R) => infer T
   ? (op: number, ...rest: R) => T
   : never;
 
-/** The addon's exports: the `Kernels` with integer op codes and packed dimensions. */
-export interface NativeAddon {
-  matmul: Kernels['matmul'];
+/** An attention kernel whose geometry argument is packed (see packGeometry). */
+type WithPackedGeometry<F> = F extends (...args: infer P) => infer T
+  ? (
+      ...args: { [I in keyof P]: P[I] extends Readonly<AttentionGeometry> ? Float64Array : P[I] }
+    ) => T
+  : never;
+
+/** The names in the addon's tables (native/tables.h), in code order. */
+export interface NativeTables {
+  binary: string[];
+  unary: string[];
+  scalar: string[];
+  attentionGeometry: string[];
+  config: string[];
+  /** True in the transformer_testhooks build. */
+  testHooks: boolean;
+}
+
+/** The addon's kernel exports: the `Kernels`, with integer op codes and packed arguments. */
+export type NativeKernels = Omit<
+  Kernels,
+  | 'binary'
+  | 'unary'
+  | 'unaryBackward'
+  | 'scalar'
+  | 'stridedCopy'
+  | 'stridedAccumulate'
+  | 'attentionForward'
+  | 'attentionBackward'
+> & {
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
   unary: WithOpCode<Kernels['unary']>;
   unaryBackward: WithOpCode<Kernels['unaryBackward']>;
   scalar: WithOpCode<Kernels['scalar']>;
-  sum: Kernels['sum'];
-  sumSquares: Kernels['sumSquares'];
-  max: Kernels['max'];
-  softmax: Kernels['softmax'];
-  softmaxBackward: Kernels['softmaxBackward'];
-  logSoftmax: Kernels['logSoftmax'];
-  logSoftmaxBackward: Kernels['logSoftmaxBackward'];
-  layerNormForward: Kernels['layerNormForward'];
-  layerNormBackward: Kernels['layerNormBackward'];
-  embeddingForward: Kernels['embeddingForward'];
-  embeddingBackward: Kernels['embeddingBackward'];
-  crossEntropyForward: Kernels['crossEntropyForward'];
-  crossEntropyBackward: Kernels['crossEntropyBackward'];
-  attentionForward: Kernels['attentionForward'];
-  attentionBackward: Kernels['attentionBackward'];
   stridedCopy(out: F32, x: F32, rank: number, dims: Float64Array, offset: number): void;
   stridedAccumulate(x: F32, g: F32, rank: number, dims: Float64Array, offset: number): void;
-  adamw: Kernels['adamw'];
-  dropoutMask: Kernels['dropoutMask'];
-  adamwMulti: Kernels['adamwMulti'];
-  matmulDeferred: Kernels['matmulDeferred'];
-  drain: Kernels['drain'];
-  /** Sets OpenBLAS's thread count and the kernel pool's size together. */
-  setThreads(n: number): void;
+  attentionForward: WithPackedGeometry<Kernels['attentionForward']>;
+  attentionBackward: WithPackedGeometry<Kernels['attentionBackward']>;
+};
+
+/** The addon's exports that are not kernels (ADDON_EXPORTS of native/tables.h). */
+export interface NativeControl {
+  /** Applies a whole config packed in NATIVE_CONFIG_FIELDS order (use configureNative). */
+  configure(config: Float64Array): void;
+  /** The pool's thread count. */
   getThreads(): number;
-  /** Sets OpenBLAS's thread count alone (benchmarks). */
-  setBlasThreads(n: number): void;
-  /** Benchmarks: false runs attention / batched-matmul slices one by one with n-thread GEMMs. */
-  setSlicesParallel(on: boolean): void;
-  /** Benchmarks: true splits big GEMMs over the pool (OpenBLAS single-threaded), false lets OpenBLAS thread. */
-  setSplitGemm(on: boolean): void;
   /** openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
   blasConfig(): string;
+  tables: NativeTables;
 }
 
-const BINARY: Record<BinaryOp, number> = { add: 0, sub: 1, mul: 2, div: 3 };
-const UNARY: Record<UnaryOp, number> = {
-  neg: 0,
-  exp: 1,
-  log: 2,
-  sqrt: 3,
-  tanh: 4,
-  relu: 5,
-  gelu: 6,
-  geluTanh: 7,
-};
-const SCALAR: Record<ScalarOp, number> = { add: 0, mul: 1, pow: 2, rsub: 3, rdiv: 4 };
+/** The production addon: kernels and control entries, nothing else. */
+export type NativeAddon = NativeKernels & NativeControl;
+
+/** The names of NativeControl (every other export of the addon is a kernel). */
+export const NATIVE_CONTROL_EXPORTS = ['configure', 'getThreads', 'blasConfig', 'tables'] as const;
+
+/** Benchmark and test hooks of the transformer_testhooks build (TESTHOOK_EXPORTS). */
+export interface NativeTestHooks {
+  /** OpenBLAS's thread count alone (the pool keeps its size). */
+  setBlasThreads(n: number): void;
+  /** false runs attention / batched-matmul slices one by one with n-thread GEMMs. */
+  setSlicesParallel(on: boolean): void;
+  /** true splits big GEMMs over the pool (OpenBLAS single-threaded), false lets OpenBLAS thread. */
+  setSplitGemm(on: boolean): void;
+  /** Workers wait this many microseconds before each deferred GEMM (tests of its hazards). */
+  setDeferDelayUs(us: number): void;
+}
+
+export const NATIVE_TESTHOOK_EXPORTS = [
+  'setBlasThreads',
+  'setSlicesParallel',
+  'setSplitGemm',
+  'setDeferDelayUs',
+] as const satisfies readonly (keyof NativeTestHooks)[];
 
 const MAX_RANK = 6;
 
-/** The addon file, relative to the package root. */
+/** The addon files, relative to the package root. */
 export const ADDON_PATH = join('build', 'Release', 'transformer_native.node');
+export const TESTHOOKS_ADDON_PATH = join('build', 'Release', 'transformer_testhooks.node');
 
 /** The package root: the nearest ancestor of this file holding package.json (src/ or dist/). */
 function packageRoot(): string {
@@ -91,38 +134,159 @@ function packageRoot(): string {
   }
 }
 
-let addonCache: NativeAddon | { error: string } | undefined;
+/** The config each loaded addon runs with (what configureNative last sent it). */
+const configs = new WeakMap<NativeAddon, NativeConfig>();
+const configBuf = new Float64Array(NATIVE_CONFIG_FIELDS.length);
 
-/** Loads the raw addon (cached), or says why it cannot. */
-export function loadNativeAddon(): NativeAddon | { error: string } {
-  if (addonCache !== undefined) return addonCache;
-  // TRANSFORMER_NATIVE_ADDON: another build of the addon (A/B benchmarks of kernel changes).
-  const file = process.env.TRANSFORMER_NATIVE_ADDON || join(packageRoot(), ADDON_PATH);
-  if (!existsSync(file)) {
-    addonCache = { error: `${ADDON_PATH} not found (build it with: npm run build:native)` };
-    return addonCache;
-  }
+/** Throws unless the addon's table `name` lists `want`, in order. */
+function checkTable(tables: NativeTables, name: keyof NativeTables, want: readonly string[]): void {
+  const got = tables[name];
+  if (!Array.isArray(got) || got.join(',') !== want.join(','))
+    throw new Error(
+      `the addon's ${name} table [${String(got)}] is not [${want.join(', ')}]: rebuild it (npm run build:native)`,
+    );
+}
+
+/** Requires an addon file with OpenBLAS single-threaded at load, checks and configures it. */
+function requireAddon(file: string): NativeAddon | { error: string } {
+  if (!existsSync(file))
+    return { error: `${file} not found (build it with: npm run build:native)` };
   // OpenBLAS starts its worker threads when it loads, and they spin for ~0.1 s; we keep
   // OpenBLAS single-threaded (GEMMs are split over our own pool, see native/blas.c), so
   // load it with OPENBLAS_NUM_THREADS=1 and restore the variable right after.
   const saved = process.env.OPENBLAS_NUM_THREADS;
   process.env.OPENBLAS_NUM_THREADS = '1';
+  let addon: NativeAddon;
   try {
     const require = createRequire(import.meta.url);
-    addonCache = require(file) as NativeAddon;
+    addon = require(file) as NativeAddon;
   } catch (e) {
-    addonCache = { error: `cannot load ${file}: ${(e as Error).message}` };
+    return { error: `cannot load ${file}: ${(e as Error).message}` };
   } finally {
     if (saved === undefined) delete process.env.OPENBLAS_NUM_THREADS;
     else process.env.OPENBLAS_NUM_THREADS = saved;
   }
+  try {
+    checkTable(addon.tables, 'binary', BINARY_OPS);
+    checkTable(addon.tables, 'unary', UNARY_OPS);
+    checkTable(addon.tables, 'scalar', SCALAR_OPS);
+    checkTable(addon.tables, 'attentionGeometry', ATTENTION_GEOMETRY_FIELDS);
+    checkTable(addon.tables, 'config', NATIVE_CONFIG_FIELDS);
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  configureNative(mergeNativeConfig(defaultNativeConfig(), nativeConfigFromEnv()), addon);
+  return addon;
+}
+
+let addonCache: NativeAddon | { error: string } | undefined;
+let hooksCache: (NativeAddon & NativeTestHooks) | { error: string } | undefined;
+
+/**
+ * Loads the production addon (cached), configured with the defaults and the environment's
+ * overrides (nativeConfigFromEnv), or says why it cannot.
+ * TRANSFORMER_NATIVE_ADDON=path loads another build instead (A/B benchmarks of kernel changes).
+ * @throws Error naming the variable when a TRANSFORMER_* tuning variable is malformed.
+ */
+export function loadNativeAddon(): NativeAddon | { error: string } {
+  if (addonCache === undefined)
+    addonCache = requireAddon(
+      process.env.TRANSFORMER_NATIVE_ADDON || join(packageRoot(), ADDON_PATH),
+    );
   return addonCache;
+}
+
+/**
+ * Loads the transformer_testhooks build (cached): the same kernels plus the benchmark and
+ * test hooks (NativeTestHooks), with its own thread pool and config. Benchmarks that compare
+ * against OpenBLAS's own threading and tests of the deferred GEMMs use it.
+ */
+export function loadNativeTestHooks(): (NativeAddon & NativeTestHooks) | { error: string } {
+  if (hooksCache === undefined) {
+    const r = requireAddon(join(packageRoot(), TESTHOOKS_ADDON_PATH));
+    hooksCache =
+      'error' in r || r.tables.testHooks
+        ? (r as NativeAddon & NativeTestHooks)
+        : { error: `${TESTHOOKS_ADDON_PATH} has no test hooks` };
+  }
+  return hooksCache;
+}
+
+/**
+ * Tests: makes the native backend run on the transformer_testhooks build (the same kernels
+ * plus NativeTestHooks), so a test can use the hooks on the backend its ops run on. Call it
+ * before the native backend first loads (e.g. from a module imported first). When the
+ * testhooks build is missing, the production addon stays and the error is returned.
+ * @throws Error if the native backend has already loaded the production addon.
+ */
+export function useTestHooksBuild(): (NativeAddon & NativeTestHooks) | { error: string } {
+  const hooks = loadNativeTestHooks();
+  if ('error' in hooks) return hooks;
+  if (addonCache !== undefined && addonCache !== hooks)
+    throw new Error('useTestHooksBuild: the native backend has already loaded another addon');
+  addonCache = hooks;
+  return hooks;
+}
+
+/**
+ * Changes the native backend's tuning: `options` replaces those fields of the current
+ * config (the load-time one: defaults plus nativeConfigFromEnv), which is checked and sent
+ * to the addon whole (after the deferred GEMMs are drained). Returns the config now in use.
+ * @param addon the addon to configure (default: the production addon).
+ * @throws Error naming the option (unknown key, bad type, out of range) or when the
+ *   addon is not available.
+ */
+export function configureNative(
+  options: Readonly<Partial<NativeConfig>>,
+  addon?: NativeAddon,
+): Readonly<NativeConfig> {
+  const target = addon ?? loadNativeAddon();
+  if ('error' in target) throw new Error(`native backend unavailable: ${target.error}`);
+  const next = mergeNativeConfig(configs.get(target) ?? defaultNativeConfig(), options);
+  target.configure(packNativeConfig(next, configBuf));
+  configs.set(target, next);
+  return next;
+}
+
+/** The config the addon (default: the production one) runs with. */
+export function nativeConfig(addon?: NativeAddon): Readonly<NativeConfig> {
+  const target = addon ?? loadNativeAddon();
+  if ('error' in target) throw new Error(`native backend unavailable: ${target.error}`);
+  return configs.get(target) ?? defaultNativeConfig();
+}
+
+/**
+ * Packs `g` into `buf` in ATTENTION_GEOMETRY_FIELDS order (native/tables.h ATT_GEOM_FIELDS;
+ * the addon's table is checked against that list when it loads, and a test checks this
+ * function against the list), straight-line, allocating nothing.
+ */
+export function packGeometry(g: Readonly<AttentionGeometry>, buf: Float64Array): Float64Array {
+  buf[0] = g.BH;
+  buf[1] = g.T;
+  buf[2] = g.S;
+  buf[3] = g.D;
+  buf[4] = g.H;
+  buf[5] = g.ldq;
+  buf[6] = g.ldk;
+  buf[7] = g.ldv;
+  buf[8] = g.ldo;
+  buf[9] = g.kvRows;
+  buf[10] = g.scale;
+  buf[11] = g.causal ? 1 : 0;
+  buf[12] = g.maskStrideB ?? 0;
+  buf[13] = g.maskStrideT ?? 0;
+  return buf;
 }
 
 function rankOf(shape: readonly number[]): number {
   const r = shape.length;
   if (r > MAX_RANK) throw new RangeError(`rank ${r} > ${MAX_RANK} is not supported`);
   return r;
+}
+
+/** name -> code from one of the addon's op tables. */
+function codes<K extends string>(names: readonly K[]): Record<K, number> {
+  return Object.fromEntries(names.map((n, i) => [n, i])) as Record<K, number>;
 }
 
 function opCode<K extends string>(table: Record<K, number>, op: K, kind: string): number {
@@ -133,12 +297,26 @@ function opCode<K extends string>(table: Record<K, number>, op: K, kind: string)
 
 /** Wraps a loaded addon as a `Backend`. */
 export function wrapNativeAddon(addon: NativeAddon): Backend {
+  const { tables } = addon;
+  const BINARY = codes(tables.binary as (typeof BINARY_OPS)[number][]);
+  const UNARY = codes(tables.unary as (typeof UNARY_OPS)[number][]);
+  const SCALAR = codes(tables.scalar as (typeof SCALAR_OPS)[number][]);
   // Packed dims: [shape(6), strides of a (6), strides of b (6)]; reused by every call.
   const dims = new Float64Array(3 * MAX_RANK);
+  const geom = new Float64Array(ATTENTION_GEOMETRY_FIELDS.length);
+  /** dims = [shape, strides] for the strided copies. */
+  const packStrided = (shape: readonly number[], strides: readonly number[]): number => {
+    const r = rankOf(shape);
+    for (let i = 0; i < r; i++) {
+      dims[i] = shape[i];
+      dims[MAX_RANK + i] = strides[i];
+    }
+    return r;
+  };
   return {
     name: 'native',
     setThreads(n: number) {
-      addon.setThreads(n);
+      configureNative({ threads: n }, addon);
     },
     matmul: addon.matmul,
     binary(op, out, a, b, shape, aStrides, bStrides) {
@@ -172,23 +350,18 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,
     crossEntropyBackward: addon.crossEntropyBackward,
-    attentionForward: addon.attentionForward,
-    attentionBackward: addon.attentionBackward,
+    attentionForward(out, weights, q, k, v, mask, dropMask, g) {
+      addon.attentionForward(out, weights, q, k, v, mask, dropMask, packGeometry(g, geom));
+    },
+    attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, g, accumulate = true) {
+      const packed = packGeometry(g, geom);
+      addon.attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, packed, accumulate);
+    },
     stridedCopy(out: F32, x: F32, shape, strides, offset) {
-      const r = rankOf(shape);
-      for (let i = 0; i < r; i++) {
-        dims[i] = shape[i];
-        dims[MAX_RANK + i] = strides[i];
-      }
-      addon.stridedCopy(out, x, r, dims, offset);
+      addon.stridedCopy(out, x, packStrided(shape, strides), dims, offset);
     },
     stridedAccumulate(x: F32, g: F32, shape, strides, offset) {
-      const r = rankOf(shape);
-      for (let i = 0; i < r; i++) {
-        dims[i] = shape[i];
-        dims[MAX_RANK + i] = strides[i];
-      }
-      addon.stridedAccumulate(x, g, r, dims, offset);
+      addon.stridedAccumulate(x, g, packStrided(shape, strides), dims, offset);
     },
     adamw: addon.adamw,
     dropoutMask: addon.dropoutMask,
@@ -202,8 +375,8 @@ let backendCache: Backend | undefined;
 
 /**
  * The native backend, or why it is unavailable (addon not built, or failing to load, e.g.
- * libopenblas missing). Thread count: TRANSFORMER_THREADS, else 2 (at most the CPU count);
- * `setThreads(n)` sets OpenBLAS's threads and the kernel pool's size together.
+ * libopenblas missing). Thread count: NativeConfig.threads (TRANSFORMER_THREADS, else 2
+ * at most the CPU count); `setThreads(n)` is configureNative({ threads: n }).
  */
 export function loadNativeBackend(): { backend: Backend } | { error: string } {
   if (backendCache) return { backend: backendCache };

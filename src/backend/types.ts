@@ -18,19 +18,96 @@
  *
  * Shape letters: N rows, C columns (feature width), B batch, H heads, T query length,
  * S key length, D head width, V vocabulary, M/K/N matrix sizes.
+ *
+ * Adding a kernel: the checklist in native/README.md (Kernels here, the js reference, the C
+ * kernel, one ADDON_EXPORTS line in native/tables.h, the wrapper, the contract test).
  */
 
 export type F32 = Float32Array;
 export type I32 = Int32Array;
 
+/**
+ * Op names of the element-wise kernels, in the order of their integer codes in the native
+ * addon (native/tables.h is the one table both sides follow; the native backend checks at
+ * load time that the addon's names are these, in this order).
+ */
+export const BINARY_OPS = ['add', 'sub', 'mul', 'div'] as const;
+/** `gelu` is the exact erf form; `geluTanh` the tanh approximation. */
+export const UNARY_OPS = ['neg', 'exp', 'log', 'sqrt', 'tanh', 'relu', 'gelu', 'geluTanh'] as const;
+/** out = x op s: `pow` is x ** s, `rsub` is s - x, `rdiv` is s / x. */
+export const SCALAR_OPS = ['add', 'mul', 'pow', 'rsub', 'rdiv'] as const;
+
 /** Element-wise binary operations with broadcasting. */
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div';
+export type BinaryOp = (typeof BINARY_OPS)[number];
 
 /** Element-wise unary operations. `gelu` is the exact erf form; `geluTanh` the tanh approximation. */
-export type UnaryOp = 'neg' | 'exp' | 'log' | 'sqrt' | 'tanh' | 'relu' | 'gelu' | 'geluTanh';
+export type UnaryOp = (typeof UNARY_OPS)[number];
 
 /** Scalar operations: out = x op s. `pow` is x ** s, `rsub` is s - x, `rdiv` is s / x. */
-export type ScalarOp = 'add' | 'mul' | 'pow' | 'rsub' | 'rdiv';
+export type ScalarOp = (typeof SCALAR_OPS)[number];
+
+/**
+ * The sizes, head layout and attributes of one fused attention call (attentionForward,
+ * attentionBackward), in one object instead of positional integers. All integers >= 0.
+ * The native backend packs it into a reused Float64Array in the order of
+ * ATTENTION_GEOMETRY_FIELDS (no allocation per call); the addon parses and checks it once
+ * into one C struct (`att_geom`, native/kernels.h) that both kernels take.
+ */
+export interface AttentionGeometry {
+  /** Slices: batch x heads. H divides BH. */
+  BH: number;
+  /** Query rows per slice. */
+  T: number;
+  /** Keys per slice. */
+  S: number;
+  /** Head width. */
+  D: number;
+  /** Heads per block of rows (1 for dense (BH, T, D) arrays); see the head layout. */
+  H: number;
+  /** Row strides of q, k, v and out (each >= H*D; D when dense). */
+  ldq: number;
+  ldk: number;
+  ldv: number;
+  ldo: number;
+  /** Rows between the batch blocks of k and v (>= S; S when dense). */
+  kvRows: number;
+  /** Multiplies q k^T (1/sqrt(D) in Eq. 1). */
+  scale: number;
+  /** Forward only: forbid s > t + (S - T). Default false. */
+  causal?: boolean;
+  /** Forward only: element strides of the additive mask per slice and per query row
+   * (0 broadcasts). Default 0. */
+  maskStrideB?: number;
+  maskStrideT?: number;
+}
+
+/** AttentionGeometry's fields in the packed order of the addon (native/tables.h). */
+export const ATTENTION_GEOMETRY_FIELDS = [
+  'BH',
+  'T',
+  'S',
+  'D',
+  'H',
+  'ldq',
+  'ldk',
+  'ldv',
+  'ldo',
+  'kvRows',
+  'scale',
+  'causal',
+  'maskStrideB',
+  'maskStrideT',
+] as const satisfies readonly (keyof AttentionGeometry)[];
+
+/** The scalar arguments of the AdamW kernels, in order (the same for adamw and adamwMulti). */
+export type AdamWHyper = [
+  lr: number,
+  beta1: number,
+  beta2: number,
+  eps: number,
+  weightDecay: number,
+  step: number,
+];
 
 export interface Kernels {
   /**
@@ -135,7 +212,10 @@ export interface Kernels {
    */
   max(out: F32, argmax: I32, x: F32, outer: number, dim: number, inner: number): void;
 
-  /** Softmax over the last axis of x (rows, cols). Numerically stable (max subtracted). */
+  /**
+   * Softmax over the last axis of x (rows, cols). Numerically stable (max subtracted). A
+   * row of only -Infinity gives zeros; a row holding a NaN gives NaN everywhere.
+   */
   softmax(out: F32, x: F32, rows: number, cols: number): void;
   /** dx += y * (dy - sum(dy * y)) per row, where y = softmax(x). */
   softmaxBackward(dx: F32, dy: F32, y: F32, rows: number, cols: number): void;
@@ -223,9 +303,12 @@ export interface Kernels {
    *   weights = softmax(q k^T * scale + mask (+ causal)), out = dropout(weights) v
    * weights (BH, T, S) saved, dense. q, k, v and out are read/written in the head layout
    * below (dense (BH, T, D) / (BH, S, D) when H = 1 and every ld = D).
+   * Sizes, layout and attributes come in `geometry` (AttentionGeometry).
    * `mask` is an additive float mask (-Infinity = may not attend) read at
    * mask[b*maskStrideB + t*maskStrideT + s] for b in [0, BH), or null. `causal` forbids
-   * s > t + (S - T). A row whose keys are all masked gets weights 0 and out 0 (never NaN).
+   * s > t + (S - T). A row whose keys are all masked gets weights 0 and out 0; a row whose
+   * scores hold a NaN (from q, k or the mask) gets NaN weights and out, and a weight of 0
+   * still multiplies its value row (0 * NaN = NaN), as in PyTorch.
    * `dropMask` (BH, T, S) holds 0 or 1/(1-p) per weight (applied after softmax), or null.
    *
    * Head layout (multi-head attention straight on the projections, no permute copies):
@@ -237,6 +320,8 @@ export interface Kernels {
    * So q, k, v may be views (subarrays) at column offsets of one packed (B, L, 3C)
    * projection, and out is (B, T, H*D). H divides BH; every ld >= H*D. kvRows > S reads
    * k and v from the first S rows of buffers with room for kvRows (a growing KV cache).
+   * @throws RangeError (native) when an array is shorter than the geometry needs, H does
+   *   not divide BH, an ld < H*D or kvRows < S.
    */
   attentionForward(
     out: F32,
@@ -245,21 +330,8 @@ export interface Kernels {
     k: F32,
     v: F32,
     mask: F32 | null,
-    maskStrideB: number,
-    maskStrideT: number,
     dropMask: F32 | null,
-    BH: number,
-    T: number,
-    S: number,
-    D: number,
-    scale: number,
-    causal: boolean,
-    H: number,
-    ldq: number,
-    ldk: number,
-    ldv: number,
-    ldo: number,
-    kvRows: number,
+    geometry: Readonly<AttentionGeometry>,
   ): void;
   /**
    * Accumulates dq, dk, dv given dout and the saved weights (pre-dropout softmax), in the
@@ -278,17 +350,7 @@ export interface Kernels {
     v: F32,
     weights: F32,
     dropMask: F32 | null,
-    BH: number,
-    T: number,
-    S: number,
-    D: number,
-    scale: number,
-    H: number,
-    ldq: number,
-    ldk: number,
-    ldv: number,
-    ldo: number,
-    kvRows: number,
+    geometry: Readonly<AttentionGeometry>,
     accumulate?: boolean,
   ): void;
 
@@ -319,18 +381,7 @@ export interface Kernels {
    * span tensors. Same arithmetic as adamw, element for element.
    * @throws RangeError if the four lists or a tensor's four buffers differ in length.
    */
-  adamwMulti(
-    params: F32[],
-    grads: F32[],
-    m: F32[],
-    v: F32[],
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    step: number,
-  ): void;
+  adamwMulti(params: F32[], grads: F32[], m: F32[], v: F32[], ...hyper: AdamWHyper): void;
 
   /**
    * An inverted-dropout mask (Srivastava et al. 2014, Sec. 5.4): out[i] = 0 when u_i <
@@ -357,19 +408,7 @@ export interface Kernels {
    *   p -= lr * (m / (1-b1^step)) / (sqrt(v / (1-b2^step)) + eps)
    * With weightDecay 0 this is Adam without L2 term. step >= 1.
    */
-  adamw(
-    param: F32,
-    grad: F32,
-    m: F32,
-    v: F32,
-    n: number,
-    lr: number,
-    beta1: number,
-    beta2: number,
-    eps: number,
-    weightDecay: number,
-    step: number,
-  ): void;
+  adamw(param: F32, grad: F32, m: F32, v: F32, n: number, ...hyper: AdamWHyper): void;
 }
 
 /** Names of every kernel. */

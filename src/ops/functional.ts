@@ -309,7 +309,21 @@ function attentionOp(
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
   const out = empty(outShape); // the kernel writes every element of out and weights
   const weights = uninitF32(BH * T * S);
-  const { H, ldq, ldk, ldv, ldo, kvRows, qOff, kOff, vOff } = layout;
+  // One object serves as the kernel's AttentionGeometry and as the op's saved attrs.
+  const attrs = {
+    weights,
+    dropMask,
+    BH,
+    T,
+    S,
+    D,
+    scale,
+    ...layout,
+    causal: opts.causal ?? false,
+    maskStrideB: m ? m.sB : 0,
+    maskStrideT: m ? m.sT : 0,
+  };
+  const { qOff, kOff, vOff } = layout;
   backend().attentionForward(
     out.f32,
     weights,
@@ -317,23 +331,10 @@ function attentionOp(
     k.f32.subarray(kOff),
     v.f32.subarray(vOff),
     m ? m.data : null,
-    m ? m.sB : 0,
-    m ? m.sT : 0,
     dropMask,
-    BH,
-    T,
-    S,
-    D,
-    scale,
-    opts.causal ?? false,
-    H,
-    ldq,
-    ldk,
-    ldv,
-    ldo,
-    kvRows,
+    attrs,
   );
-  record('attention', [q, k, v], out, { weights, dropMask, BH, T, S, D, scale, ...layout });
+  record('attention', [q, k, v], out, attrs);
   return { out, weights: opts.needWeights ? new Tensor(weights, [...lead, T, S]) : null };
 }
 

@@ -326,7 +326,7 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
 
   attention: withMeta({ overwrites: packedAttention }, (node, g, [gq, gk, gv], fresh) => {
     const { inputs, attrs } = node;
-    const { weights, dropMask, BH, T, S, D, scale, H, ldq, ldk, ldv, ldo, kvRows } = attrs;
+    const { weights, dropMask } = attrs;
     // A fresh packed (B, T, 3C) projection is written whole by the kernel: no zero fill.
     const overwrite = fresh[0] && packedAttention(node);
     const { qOff, kOff, vOff } = attrs;
@@ -345,17 +345,7 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       v.subarray(vOff),
       weights,
       dropMask,
-      BH,
-      T,
-      S,
-      D,
-      scale,
-      H,
-      ldq,
-      ldk,
-      ldv,
-      ldo,
-      kvRows,
+      attrs, // the AttentionGeometry saved by the forward
       !overwrite,
     );
   }),

@@ -11,16 +11,20 @@
 import { describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { jsBackend } from '../../src/backend/js.js';
-import { loadNativeAddon, loadNativeBackend } from '../../src/backend/native.js';
-import type { Backend, BinaryOp, ScalarOp, UnaryOp } from '../../src/backend/types.js';
-
-// Keep the thresholds that send work to the thread pool low (the defaults favour small
-// kernels on the caller), so the test sizes below take the multi-threaded paths. Read by
-// the addon at its first parallel call; node --test runs each file in its own process.
-process.env.TRANSFORMER_POOL_MIN_WORK = '32768';
-process.env.TRANSFORMER_SPLIT_GEMM_MIN = '1048576';
+import { configureNative, loadNativeAddon, loadNativeBackend } from '../../src/backend/native.js';
+import type {
+  AttentionGeometry,
+  Backend,
+  BinaryOp,
+  ScalarOp,
+  UnaryOp,
+} from '../../src/backend/types.js';
 
 const loaded = loadNativeBackend();
+// Keep the thresholds that send work to the thread pool low (the defaults favour small
+// kernels on the caller), so the test sizes below take the multi-threaded paths; node
+// --test runs each file in its own process.
+if ('backend' in loaded) configureNative({ poolMinWork: 32768, splitGemmMin: 1 << 20 });
 const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
 const skipReason = 'error' in loaded ? `native addon not built: ${loaded.error}` : '';
 
@@ -125,6 +129,18 @@ function compare(
 }
 
 const f32 = (o: Float32Array | Int32Array): Float32Array => o as Float32Array;
+
+/** The attention geometry of dense (BH, T, D) / (BH, S, D) arrays, plus `extra`. */
+function dense(
+  BH: number,
+  T: number,
+  S: number,
+  D: number,
+  scale: number,
+  extra: Partial<AttentionGeometry> = {},
+): AttentionGeometry {
+  return { BH, T, S, D, H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S, scale, ...extra };
+}
 const i32 = (o: Float32Array | Int32Array): Int32Array => o as Int32Array;
 
 // ---------- js backend alone: hand-computed values ----------
@@ -696,34 +712,12 @@ describe('native backend vs js', () => {
       }
       const scale = 1 / Math.sqrt(D);
       const causal = c.causal ?? false;
+      const g = dense(BH, T, S, D, scale, { causal, maskStrideB: msB, maskStrideT: msT });
       const [out, w] = compare(
         nb,
         `attentionForward ${c.name}`,
         [new Float32Array(BH * T * D), new Float32Array(BH * T * S)],
-        (be, [o, wt]) =>
-          be.attentionForward(
-            f32(o),
-            f32(wt),
-            q,
-            k,
-            v,
-            mask,
-            msB,
-            msT,
-            drop,
-            BH,
-            T,
-            S,
-            D,
-            scale,
-            causal,
-            1,
-            D,
-            D,
-            D,
-            D,
-            S,
-          ),
+        (be, [o, wt]) => be.attentionForward(f32(o), f32(wt), q, k, v, mask, drop, g),
         [
           { atol: 1e-5, rtol: 1e-4 },
           { atol: 1e-5, rtol: 1e-4 },
@@ -752,28 +746,7 @@ describe('native backend vs js', () => {
         `attentionBackward ${c.name}`,
         [rand(BH * T * D), rand(BH * S * D), rand(BH * S * D)],
         (be, [dq, dk, dv]) =>
-          be.attentionBackward(
-            f32(dq),
-            f32(dk),
-            f32(dv),
-            dout,
-            q,
-            k,
-            v,
-            f32(w),
-            drop,
-            BH,
-            T,
-            S,
-            D,
-            scale,
-            1,
-            D,
-            D,
-            D,
-            D,
-            S,
-          ),
+          be.attentionBackward(f32(dq), f32(dk), f32(dv), dout, q, k, v, f32(w), drop, g),
         tolB,
       );
     });
@@ -834,56 +807,14 @@ describe('native backend vs js', () => {
         const v = toDense(kvp, N, H, S, D, ldkv, vCol);
         const drop = c.drop ? rand(BH * T * S, 0, 1).map((u) => (u < 0.2 ? 0 : 1.25)) : null;
         const scale = 1 / Math.sqrt(D);
+        const gD = dense(BH, T, S, D, scale, { causal });
+        const gP = { ...gD, H, ldq, ldk: ldkv, ldv: ldkv, ldo: C }; // the packed head layout
         const outD = new Float32Array(BH * T * D);
         const wD = new Float32Array(BH * T * S);
-        be.attentionForward(
-          outD,
-          wD,
-          q,
-          k,
-          v,
-          null,
-          0,
-          0,
-          drop,
-          BH,
-          T,
-          S,
-          D,
-          scale,
-          causal,
-          1,
-          D,
-          D,
-          D,
-          D,
-          S,
-        );
+        be.attentionForward(outD, wD, q, k, v, null, drop, gD);
         const outP = new Float32Array(N * T * C);
         const wP = new Float32Array(BH * T * S);
-        be.attentionForward(
-          outP,
-          wP,
-          qp,
-          kvp.subarray(kCol),
-          kvp.subarray(vCol),
-          null,
-          0,
-          0,
-          drop,
-          BH,
-          T,
-          S,
-          D,
-          scale,
-          causal,
-          H,
-          ldq,
-          ldkv,
-          ldkv,
-          C,
-          S,
-        );
+        be.attentionForward(outP, wP, qp, kvp.subarray(kCol), kvp.subarray(vCol), null, drop, gP);
         const exact = { atol: 1e-6, rtol: 1e-6 };
         assertClose(wP, wD, exact, 'weights');
         assertClose(toDense(outP, N, H, T, D, C, 0), outD, exact, 'out');
@@ -912,50 +843,10 @@ describe('native backend vs js', () => {
         unDense(dq, gq, T, ldq, 0);
         unDense(dk, gkv, S, ldkv, kCol);
         unDense(dv, gkv, S, ldkv, vCol);
-        be.attentionBackward(
-          dq,
-          dk,
-          dv,
-          dout,
-          q,
-          k,
-          v,
-          wD,
-          drop,
-          BH,
-          T,
-          S,
-          D,
-          scale,
-          1,
-          D,
-          D,
-          D,
-          D,
-          S,
-        );
-        be.attentionBackward(
-          gq,
-          gkv.subarray(kCol),
-          gkv.subarray(vCol),
-          doutP,
-          qp,
-          kvp.subarray(kCol),
-          kvp.subarray(vCol),
-          wP,
-          drop,
-          BH,
-          T,
-          S,
-          D,
-          scale,
-          H,
-          ldq,
-          ldkv,
-          ldkv,
-          C,
-          S,
-        );
+        be.attentionBackward(dq, dk, dv, dout, q, k, v, wD, drop, gD);
+        const [gk, gv] = [gkv.subarray(kCol), gkv.subarray(vCol)];
+        const [kP, vP] = [kvp.subarray(kCol), kvp.subarray(vCol)];
+        be.attentionBackward(gq, gk, gv, doutP, qp, kP, vP, wP, drop, gP);
         const tolG = { atol: 1e-6, rtol: 1e-6 };
         assertClose(toDense(gq, N, H, T, D, ldq, 0), dq, tolG, 'dq');
         assertClose(toDense(gkv, N, H, S, D, ldkv, kCol), dk, tolG, 'dk');
@@ -963,28 +854,16 @@ describe('native backend vs js', () => {
         if (bname === 'native') {
           // And native matches js in the packed layout.
           const oj = new Float32Array(N * T * C);
+          const wj = new Float32Array(BH * T * S);
           jsBackend.attentionForward(
             oj,
-            new Float32Array(BH * T * S),
+            wj,
             qp,
             kvp.subarray(kCol),
             kvp.subarray(vCol),
             null,
-            0,
-            0,
             drop,
-            BH,
-            T,
-            S,
-            D,
-            scale,
-            causal,
-            H,
-            ldq,
-            ldkv,
-            ldkv,
-            C,
-            S,
+            gP,
           );
           assertClose(outP, oj, { atol: 1e-5, rtol: 1e-4 }, 'native vs js, packed');
         }
@@ -999,6 +878,7 @@ describe('native backend vs js', () => {
     const w = new Float32Array(BH * T * S);
     // ld 3C fits a (2, 3, 3C) buffer from column 0; from column 2C it would need 2C more.
     const C = H * D;
+    const g = { BH, T, S, D, H, ldq: 3 * C, ldk: 3 * C, ldv: 3 * C, ldo: C, kvRows: S, scale: 1 };
     nb.attentionForward(
       a.slice(0, 2 * T * C),
       w,
@@ -1006,76 +886,15 @@ describe('native backend vs js', () => {
       a.subarray(C),
       a.subarray(2 * C),
       null,
-      0,
-      0,
       null,
-      BH,
-      T,
-      S,
-      D,
-      1,
-      false,
-      H,
-      3 * C,
-      3 * C,
-      3 * C,
-      C,
-      S,
+      g,
     );
+    const out = new Float32Array(2 * T * C);
     assert.throws(
-      () =>
-        nb.attentionForward(
-          new Float32Array(2 * T * C),
-          w,
-          a,
-          a.subarray(C),
-          a.subarray(2 * C + 1),
-          null,
-          0,
-          0,
-          null,
-          BH,
-          T,
-          S,
-          D,
-          1,
-          false,
-          H,
-          3 * C,
-          3 * C,
-          3 * C,
-          C,
-          S,
-        ),
+      () => nb.attentionForward(out, w, a, a.subarray(C), a.subarray(2 * C + 1), null, null, g),
       /v has/,
     );
-    assert.throws(
-      () =>
-        nb.attentionForward(
-          new Float32Array(2 * T * C),
-          w,
-          a,
-          a,
-          a,
-          null,
-          0,
-          0,
-          null,
-          BH,
-          T,
-          S,
-          D,
-          1,
-          false,
-          3,
-          3 * C,
-          3 * C,
-          3 * C,
-          C,
-          S,
-        ),
-      /H must/,
-    );
+    assert.throws(() => nb.attentionForward(out, w, a, a, a, null, null, { ...g, H: 3 }), /H must/);
   });
 
   ntest('stridedCopy / stridedAccumulate: permutation, slice, broadcast (exact)', (nb) => {
@@ -1164,59 +983,20 @@ describe('native backend vs js', () => {
       const qkv = rand(B * T * 3 * C);
       const dout = rand(B * T * C);
       const drop = rand(BH * T * T, 0, 1).map((u) => (u < 0.2 ? 0 : 1.25));
+      const ld = 3 * C; // q, k, v at columns 0, C, 2C of one (B, T, 3C) projection
+      const layout = { H, ldq: ld, ldk: ld, ldv: ld, ldo: C, kvRows: T };
+      const g: AttentionGeometry = { BH, T, S: T, D, ...layout, scale: 0.5, causal: true };
       for (const be of [jsBackend, nb]) {
         const out = new Float32Array(B * T * C);
         const w = new Float32Array(BH * T * T);
         const fwd = (): void =>
-          be.attentionForward(
-            out,
-            w,
-            qkv,
-            qkv.subarray(C),
-            qkv.subarray(2 * C),
-            null,
-            0,
-            0,
-            drop,
-            BH,
-            T,
-            T,
-            D,
-            0.5,
-            true,
-            H,
-            3 * C,
-            3 * C,
-            3 * C,
-            C,
-            T,
-          );
+          be.attentionForward(out, w, qkv, qkv.subarray(C), qkv.subarray(2 * C), null, drop, g);
         fwd();
-        const run = (g: Float32Array, accumulate: boolean): Float32Array => {
-          be.attentionBackward(
-            g,
-            g.subarray(C),
-            g.subarray(2 * C),
-            dout,
-            qkv,
-            qkv.subarray(C),
-            qkv.subarray(2 * C),
-            w,
-            drop,
-            BH,
-            T,
-            T,
-            D,
-            0.5,
-            H,
-            3 * C,
-            3 * C,
-            3 * C,
-            C,
-            T,
-            accumulate,
-          );
-          return g;
+        const run = (dqkv: Float32Array, accumulate: boolean): Float32Array => {
+          const [dk, dv] = [dqkv.subarray(C), dqkv.subarray(2 * C)];
+          const [k, v] = [qkv.subarray(C), qkv.subarray(2 * C)];
+          be.attentionBackward(dqkv, dk, dv, dout, qkv, k, v, w, drop, g, accumulate);
+          return dqkv;
         };
         const acc = run(new Float32Array(qkv.length), true);
         const over = run(new Float32Array(qkv.length).fill(NaN), false);
