@@ -5,7 +5,7 @@
  * (G key/value heads, each shared by H/G query heads, Ainslie et al. 2023). Fewer key and
  * value heads shrink the K/V projections by the same factor.
  */
-import { describeEntry, formatSpec, parseSpec, type Spec, type SpecEntry } from './spec.js';
+import { SpecRegistry, describeEntry, type Spec, type SpecEntry } from './spec.js';
 
 interface HeadsVariant extends SpecEntry {
   readonly paper: string;
@@ -28,17 +28,16 @@ const variants: HeadsVariant[] = [
     },
   },
 ];
-const registry = new Map<string, HeadsVariant>(variants.map((v) => [v.name, v]));
+const registry = new SpecRegistry('heads', variants);
 
 /** Parse a heads spec. @throws Error naming an unknown variant or parameter. */
 export function parseHeadsSpec(spec: string | Spec): Spec {
-  return parseSpec('heads', registry, spec);
+  return registry.parse(spec);
 }
 
 /** The canonical string of a heads spec. */
 export function formatHeadsSpec(spec: string | Spec): string {
-  const s = parseHeadsSpec(spec);
-  return formatSpec(registry.get(s.name)!, s);
+  return registry.format(spec);
 }
 
 /**
@@ -46,11 +45,11 @@ export function formatHeadsSpec(spec: string | Spec): string {
  * @throws Error naming the spec when G does not divide H.
  */
 export function kvHeadsFor(spec: string | Spec, H: number): number {
-  const s = parseHeadsSpec(spec);
-  return registry.get(s.name)!.kvHeads(H, s.params);
+  const [v, s] = registry.resolve(spec);
+  return v.kvHeads(H, s.params);
 }
 
 /** One line per variant (`transformer info --attention`). */
 export function describeHeads(): string[] {
-  return variants.map((v) => describeEntry(v, v.paper));
+  return registry.list().map((v) => describeEntry(v, v.paper));
 }

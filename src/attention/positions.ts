@@ -16,9 +16,8 @@ import { Module } from '../nn/module.js';
 import type { Generator } from '../random.js';
 import { headsToBHLD, type Heads } from './core.js';
 import {
+  SpecRegistry,
   describeEntry,
-  formatSpec,
-  parseSpec,
   type Spec,
   type SpecEntry,
   type VariantParams,
@@ -324,25 +323,24 @@ const positions: PositionVariant[] = [
     create: (H, D, p, gen) => new ShawPosition(H, D, p.clip as number, gen),
   },
 ];
-const positionRegistry = new Map<string, PositionVariant>(positions.map((v) => [v.name, v]));
+const registry = new SpecRegistry('position', positions);
 
 /**
  * Parse a position spec (`sinusoidal`, `learned`, `rope`, `alibi`, `t5:buckets=32`, `shaw:clip=16`).
  * @throws Error naming an unknown scheme or parameter.
  */
 export function parsePositionSpec(spec: string | Spec): Spec {
-  return parseSpec('position', positionRegistry, spec);
+  return registry.parse(spec);
 }
 
 /** The canonical string of a position spec. */
 export function formatPositionSpec(spec: string | Spec): string {
-  const s = parsePositionSpec(spec);
-  return formatSpec(positionRegistry.get(s.name)!, s);
+  return registry.format(spec);
 }
 
 /** Whether a spec names a relative scheme (no absolute encoding at the input). */
 export function isRelativePosition(spec: string | Spec): boolean {
-  return positionRegistry.get(parsePositionSpec(spec).name)!.kind === 'relative';
+  return registry.resolve(spec)[0].kind === 'relative';
 }
 
 /** The relative scheme a spec names, for one self-attention; null for absolute ones. */
@@ -352,12 +350,11 @@ export function createRelativePosition(
   D: number,
   gen?: Generator,
 ): RelativePosition | null {
-  const s = parsePositionSpec(spec);
-  const v = positionRegistry.get(s.name)!;
+  const [v, s] = registry.resolve(spec);
   return v.create ? v.create(H, D, s.params, gen) : null;
 }
 
 /** One line per scheme (`transformer info --attention`). */
 export function describePositions(): string[] {
-  return positions.map((v) => describeEntry(v, v.kind, v.paper));
+  return registry.list().map((v) => describeEntry(v, v.kind, v.paper));
 }

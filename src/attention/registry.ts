@@ -6,9 +6,8 @@
  */
 import type { AttentionCore, CoreDims } from './core.js';
 import {
+  SpecRegistry,
   describeEntry,
-  formatSpec,
-  parseSpec,
   type Spec,
   type VariantParam,
   type VariantParams,
@@ -84,22 +83,19 @@ const builtins: AttentionVariant[] = [
   },
 ];
 
-const registry = new Map<string, AttentionVariant>(builtins.map((v) => [v.name, v]));
+const registry = new SpecRegistry('attention', builtins);
 
 /**
  * Register a variant (library users' own cores).
  * @throws Error if the name is taken or malformed.
  */
 export function registerAttention(v: AttentionVariant): void {
-  if (!/^[a-z][a-z0-9-]*$/.test(v.name))
-    throw new Error(`registerAttention: name '${v.name}' must be lower-case letters, digits, '-'`);
-  if (registry.has(v.name)) throw new Error(`registerAttention: '${v.name}' is already registered`);
-  registry.set(v.name, v);
+  registry.add(v);
 }
 
 /** Every registered variant, in registration order. */
 export function attentionVariants(): AttentionVariant[] {
-  return [...registry.values()];
+  return registry.list();
 }
 
 /** One line per variant: name, parameters, cost, paper (`transformer info --attention`). */
@@ -113,13 +109,12 @@ export function describeAttentionVariants(): string[] {
  *   (listing the variant's), or a value of the wrong type or out of range.
  */
 export function parseAttentionSpec(spec: string | AttentionSpec): AttentionSpec {
-  return parseSpec('attention', registry, spec);
+  return registry.parse(spec);
 }
 
 /** The canonical string of a spec: `full`, `local:window=128` (parameters in declared order). */
 export function formatAttentionSpec(spec: string | AttentionSpec): string {
-  const s = parseAttentionSpec(spec);
-  return formatSpec(registry.get(s.name)!, s);
+  return registry.format(spec);
 }
 
 /**
@@ -132,8 +127,7 @@ export function checkAttention(
   causal: boolean,
   where: string,
 ): AttentionSpec {
-  const s = parseAttentionSpec(spec);
-  const v = registry.get(s.name)!;
+  const [v, s] = registry.resolve(spec);
   if (causal && !v.causal)
     throw new Error(`attention '${s.name}' cannot run causally, as ${where} needs`);
   if (!causal && !v.nonCausal)
@@ -143,6 +137,6 @@ export function checkAttention(
 
 /** Build the core a spec names, for heads of the given size. @throws as parseAttentionSpec. */
 export function createAttentionCore(spec: string | AttentionSpec, dims: CoreDims): AttentionCore {
-  const s = parseAttentionSpec(spec);
-  return registry.get(s.name)!.create(dims, s.params);
+  const [v, s] = registry.resolve(spec);
+  return v.create(dims, s.params);
 }

@@ -107,3 +107,41 @@ export function describeEntry(entry: SpecEntry, ...rest: string[]): string {
   const ps = entry.params.map((p) => `${p.name}=${String(p.default)}`).join(',');
   return [`${entry.name}${ps ? `:${ps}` : ''}`, ...rest].join('  ');
 }
+
+/** A registry of named variants with `NAME:key=value` specs (attention cores, positions, heads). */
+export class SpecRegistry<E extends SpecEntry> {
+  private readonly entries = new Map<string, E>();
+  /** @param what the option's name for messages ('attention', 'position', 'heads'). */
+  constructor(
+    readonly what: string,
+    entries: readonly E[],
+  ) {
+    for (const e of entries) this.add(e);
+  }
+  /** @throws Error if the name is taken or malformed. */
+  add(e: E): void {
+    if (!/^[a-z][a-z0-9-]*$/.test(e.name))
+      throw new Error(`${this.what}: name '${e.name}' must be lower-case letters, digits, '-'`);
+    if (this.entries.has(e.name))
+      throw new Error(`${this.what}: '${e.name}' is already registered`);
+    this.entries.set(e.name, e);
+  }
+  /** Every entry, in registration order. */
+  list(): E[] {
+    return [...this.entries.values()];
+  }
+  /** Parse a spec and return it with its entry. @throws as parseSpec. */
+  resolve(spec: string | Spec): [E, Spec] {
+    const s = parseSpec(this.what, this.entries, spec);
+    return [this.entries.get(s.name)!, s];
+  }
+  /** Parse a spec (defaults filled in). @throws as parseSpec. */
+  parse(spec: string | Spec): Spec {
+    return this.resolve(spec)[1];
+  }
+  /** The canonical string of a spec. @throws as parseSpec. */
+  format(spec: string | Spec): string {
+    const [e, s] = this.resolve(spec);
+    return formatSpec(e, s);
+  }
+}

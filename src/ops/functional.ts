@@ -7,6 +7,7 @@
  */
 import { record } from '../autograd.js';
 import { backend } from '../backend/index.js';
+import type { AttentionGeometry } from '../backend/types.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, empty, fmtShape, normAxis, numel, uninitF32, zeros } from '../tensor.js';
 import { broadcastShapes, mul } from './elementwise.js';
@@ -274,19 +275,12 @@ function prepareMask(
   return { data, sB: rows * S, sT: rows === 1 ? 0 : S };
 }
 
-/** Where the heads of q, k, v and out live (the attention kernels' head layout). */
-interface HeadLayout {
-  H: number;
-  ldq: number;
-  ldk: number;
-  ldv: number;
-  ldo: number;
-  /** Rows between batch blocks of k and v (>= S; S when they are dense). */
-  kvRows: number;
+/** Where the heads of q, k, v and out live (the attention kernels' head layout), and their offsets. */
+type HeadLayout = Pick<AttentionGeometry, 'H' | 'ldq' | 'ldk' | 'ldv' | 'ldo' | 'kvRows'> & {
   qOff: number;
   kOff: number;
   vOff: number;
-}
+};
 
 /** The fused attention op over `lead` = (..., BH) slices in `layout`; out has `outShape`. */
 function attentionOp(
@@ -340,7 +334,7 @@ function attentionOp(
 
 /**
  * Scaled dot-product attention, Eq. 1 (Sec. 3.2.1): softmax(Q K^T / sqrt(d_k) + mask) V,
- * fused in one kernel. Rows whose keys are all masked give zeros, never NaN.
+ * fused in one kernel. Rows whose keys are all masked give zeros (with finite values).
  * @param q (..., T, D) float32; k (..., S, D); v (..., S, D) with the same leading dims.
  * @returns out (..., T, D) and, when `needWeights`, weights (..., T, S) (not differentiable).
  * @throws Error naming the shapes when q, k, v or the mask disagree.
@@ -351,33 +345,12 @@ export function scaledDotProductAttention(
   v: Tensor,
   opts: AttentionOptions = {},
 ): { out: Tensor; weights: Tensor | null } {
-  if (q.ndim < 2 || k.ndim !== q.ndim || v.ndim !== q.ndim) {
-    throw new Error(
-      `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must have the same rank >= 2`,
-    );
-  }
-  const lead = q.shape.slice(0, -2);
-  const [T, D] = q.shape.slice(-2);
-  const [S, Dk] = k.shape.slice(-2);
-  const sameLead = (x: Tensor): boolean => x.shape.slice(0, -2).every((d, i) => d === lead[i]);
-  if (
-    !sameLead(k) ||
-    !sameLead(v) ||
-    Dk !== D ||
-    v.shape[v.ndim - 2] !== S ||
-    v.shape[v.ndim - 1] !== D
-  ) {
-    throw new Error(
-      `attention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not match (expected k, v of shape (..., S, ${D}))`,
-    );
-  }
-  const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: S, qOff: 0, kOff: 0, vOff: 0 };
-  return attentionOp(q, k, v, lead, T, S, D, layout, [...lead, T, D], opts);
+  return denseAttention('attention', q, k, v, k.ndim >= 2 ? k.shape[k.ndim - 2] : 0, opts);
 }
 
 /**
  * Attention over the first S rows of key/value buffers with room for more (a growing KV
- * cache, as `MultiheadAttention` keeps for incremental decoding): like
+ * cache, as the dense decoding state keeps): like
  * scaledDotProductAttention(q, kBuf[..., :S, :], vBuf[..., :S, :]) without copying the
  * slices. Not differentiable with respect to kBuf and vBuf beyond their first S rows.
  * @param q (..., T, D); kBuf, vBuf (..., R, D) with the same leading dims and R >= S.
@@ -390,28 +363,40 @@ export function attentionOverCache(
   S: number,
   opts: AttentionOptions = {},
 ): { out: Tensor; weights: Tensor | null } {
+  return denseAttention('attentionOverCache', q, kBuf, vBuf, S, opts);
+}
+
+/** Attention over the first S of the R rows of dense (..., R, D) keys and values. */
+function denseAttention(
+  what: string,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  S: number,
+  opts: AttentionOptions,
+): { out: Tensor; weights: Tensor | null } {
   const lead = q.shape.slice(0, -2);
   const [T, D] = q.shape.slice(-2);
   const same = (x: Tensor): boolean =>
     x.ndim === q.ndim &&
     x.shape.slice(0, -2).every((d, i) => d === lead[i]) &&
     x.shape[x.ndim - 1] === D;
-  const R = kBuf.shape[kBuf.ndim - 2];
+  const R = k.ndim >= 2 ? k.shape[k.ndim - 2] : -1;
   if (
     q.ndim < 2 ||
-    !same(kBuf) ||
-    !same(vBuf) ||
-    vBuf.shape[vBuf.ndim - 2] !== R ||
+    !same(k) ||
+    !same(v) ||
+    v.shape[v.ndim - 2] !== R ||
     !Number.isInteger(S) ||
     S < 0 ||
     S > R
   ) {
     throw new Error(
-      `attentionOverCache: q ${fmtShape(q.shape)}, k ${fmtShape(kBuf.shape)}, v ${fmtShape(vBuf.shape)} with S ${S} do not match (expected k, v of shape (..., R >= S, ${D}))`,
+      `${what}: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)}${R === S ? '' : ` with S ${S}`} do not match (expected k, v of shape (..., ${R === S ? 'S' : 'R >= S'}, ${D}) with q's leading dims)`,
     );
   }
   const layout = { H: 1, ldq: D, ldk: D, ldv: D, ldo: D, kvRows: R, qOff: 0, kOff: 0, vOff: 0 };
-  return attentionOp(q, kBuf, vBuf, lead, T, S, D, layout, [...lead, T, D], opts);
+  return attentionOp(q, k, v, lead, T, S, D, layout, [...lead, T, D], opts);
 }
 
 /**

@@ -6,7 +6,7 @@
  * Inputs are listed in the order the op records them; `null` inputs (an absent bias) are
  * allowed where noted.
  */
-import type { BinaryOp, ScalarOp, UnaryOp } from '../backend/types.js';
+import type { AttentionGeometry, BinaryOp, ScalarOp, UnaryOp } from '../backend/types.js';
 
 export interface OpAttrs {
   /** inputs [a, b]; out[b] = op(a[b]) @ op(b[b]); batch strides 0 broadcast. */
@@ -65,20 +65,9 @@ export interface OpAttrs {
    * weights saved. q, k, v are read at element offsets qOff, kOff, vOff in the kernels'
    * head layout (H, row strides ldq, ldk, ldv, ldo, kvRows; see the attentionForward kernel).
    */
-  attention: {
+  attention: AttentionGeometry & {
     weights: Float32Array;
     dropMask: Float32Array | null;
-    BH: number;
-    T: number;
-    S: number;
-    D: number;
-    scale: number;
-    H: number;
-    ldq: number;
-    ldk: number;
-    ldv: number;
-    ldo: number;
-    kvRows: number;
     qOff: number;
     kOff: number;
     vOff: number;
