@@ -183,6 +183,17 @@ const schemas = {
 
 export type ModelKind = keyof typeof schemas;
 
+/** A value as JSON for a message, at most 60 characters (deep or huge values never throw). */
+function preview(v: unknown): string {
+  let text: string;
+  try {
+    text = JSON.stringify(v) ?? String(v);
+  } catch {
+    text = Array.isArray(v) ? '[...]' : typeof v === 'object' ? '{...}' : String(v);
+  }
+  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
+}
+
 function allowed(f: Field): string {
   switch (f.type) {
     case 'int':
@@ -210,7 +221,7 @@ function checkField(
   config: Record<string, unknown>,
 ): void {
   const bad = (): ConfigError =>
-    new ConfigError(`${kind} config: ${key} = ${JSON.stringify(v)} is not allowed (${allowed(f)})`);
+    new ConfigError(`${kind} config: ${key} = ${preview(v)} is not allowed (${allowed(f)})`);
   switch (f.type) {
     case 'int':
       if (typeof v !== 'number' || !Number.isInteger(v) || v < f.min || v > (f.max ?? INT_MAX))
@@ -268,7 +279,7 @@ function checkField(
 export function validateModelConfig(kind: ModelKind, config: unknown): void {
   const schema = schemas[kind];
   if (!config || typeof config !== 'object' || Array.isArray(config))
-    throw new ConfigError(`${kind} config: expected an object, got ${JSON.stringify(config)}`);
+    throw new ConfigError(`${kind} config: expected an object, got ${preview(config)}`);
   const c = config as Record<string, unknown>;
   for (const key of Object.keys(c)) {
     if (!(key in schema.fields))

@@ -95,3 +95,16 @@ describe('model config validation', () => {
     assert.equal(s.config.attention, 'full');
   });
 });
+
+test('a deep or huge value is named in a short message, never a RangeError', () => {
+  let deep: unknown = 1;
+  for (let i = 0; i < 20000; i++) deep = [deep];
+  assert.throws(
+    () => validateModelConfig('lm', { ...lm, dModel: deep }),
+    (e: Error) => e instanceof ConfigError && /dModel = \[\.\.\.\] is not allowed/.test(e.message),
+  );
+  assert.throws(
+    () => validateModelConfig('lm', { ...lm, activation: 'x'.repeat(10000) }),
+    (e: Error) => e instanceof ConfigError && e.message.length < 200,
+  );
+});
