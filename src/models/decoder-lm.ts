@@ -75,7 +75,7 @@ export class DecoderLM extends Module {
       );
     }
     const x0 = this.wpe.forward(this.wte.forward(idx), offset); // (B, T, C)
-    const x = this.blocks.forward(x0, { isCausal: true }, caches); // (B, T, C)
+    const x = this.blocks.forward(x0, { isCausal: true }, caches, offset); // (B, T, C)
     return F.linear(this.lnF.forward(x), this.wte.weight); // (B, T, V), head tied to wte
   }
 

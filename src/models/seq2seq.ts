@@ -135,6 +135,7 @@ export class Seq2SeqTransformer extends Module {
       memory,
       { tgtIsCausal: true, tgtKeyPaddingMask: tgtPad, memoryKeyPaddingMask: srcPadMask },
       caches,
+      offset,
     );
   }
 

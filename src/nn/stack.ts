@@ -11,8 +11,17 @@ import type { Tensor } from '../tensor.js';
 import { LayerNorm } from './layers.js';
 import { Module, ModuleList } from './module.js';
 
-/** Apply layer `index` of the stack to x (B, L, C); the stack binds masks and caches. */
+/**
+ * Apply `layer` to x (B, L, C) as the stack's application number `index` (which selects
+ * its decoding state: a recurrent strategy applies a layer more than once); the stack
+ * binds masks and caches.
+ */
 export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
+
+/** What a strategy knows of one run beyond the input: the absolute position of x's first row. */
+export interface StackContext {
+  readonly offset: number;
+}
 
 /**
  * How a stack runs its layers. A Module, so that a strategy's own parameters (ACT's halting
@@ -26,16 +35,30 @@ export abstract class DepthStrategy extends Module {
    * @param layers the stack's layers, in order.
    * @param x (B, L, C) the stack's input.
    * @param apply runs one layer (with the stack's masks and the layer's decoding state).
+   * @param ctx the position offset (incremental decoding).
    * @returns (B, L, C), before the stack's final norm.
    */
-  abstract run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>): Tensor;
+  abstract run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>, ctx: StackContext): Tensor;
+
+  /** Layer applications per run of n layers (one decoding state each). */
+  applications(n: number): number {
+    return n;
+  }
+
+  /**
+   * The loss term of the last run that training adds to the task's loss (ACT's ponder
+   * cost), or null.
+   */
+  auxiliaryLoss(): Tensor | null {
+    return null;
+  }
 }
 
 /** The paper's stack: every layer once, in order. */
 export class FixedDepth extends DepthStrategy {
   readonly kind = 'fixed';
   run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>): Tensor {
-    let h = x;
+    let h = x; // the paper's stack: no context needed
     for (let i = 0; i < layers.length; i++) h = apply(layers[i], h, i);
     return h;
   }
@@ -58,9 +81,20 @@ export class LayerStack<L extends Module> extends Module {
     this.depth = this.child('depth', depth);
   }
 
-  /** Run the layers through the depth strategy, then the final norm. @param x (B, L, C) */
-  protected runStack(x: Tensor, apply: ApplyLayer<L>): Tensor {
-    const h = this.depth.run(this.layers.items, x, apply);
+  /**
+   * Run the layers through the depth strategy, then the final norm.
+   * @param x (B, L, C) @param offset absolute position of x's first row
+   */
+  protected runStack(x: Tensor, apply: ApplyLayer<L>, offset = 0): Tensor {
+    const h = this.depth.run(this.layers.items, x, apply, { offset });
     return this.norm ? this.norm.forward(h) : h;
+  }
+
+  /** One decoding state per layer application: `make(layer)` for application i's layer. */
+  protected statesFor<S>(make: (layer: L) => S): S[] {
+    const n = this.layers.items.length;
+    return Array.from({ length: this.depth.applications(n) }, (_, i) =>
+      make(this.layers.items[i % n]),
+    );
   }
 }

@@ -290,13 +290,19 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
   /**
    * @param src (B, S, C) @returns (B, S, C)
    * @param caches one self-attention decoding state per layer (decoder-only models).
+   * @param offset position of src's first row (incremental decoding).
    */
-  forward(src: Tensor, masks: EncoderLayerMasks = {}, caches?: AttentionState[]): Tensor {
-    return this.runStack(src, (l, x, i) => l.forward(x, masks, caches?.[i]));
+  forward(
+    src: Tensor,
+    masks: EncoderLayerMasks = {},
+    caches?: AttentionState[],
+    offset = 0,
+  ): Tensor {
+    return this.runStack(src, (l, x, i) => l.forward(x, masks, caches?.[i]), offset);
   }
-  /** Fresh empty decoding states, one per layer. */
+  /** Fresh empty decoding states, one per layer application. */
   newCaches(): AttentionState[] {
-    return this.layers.items.map((l) => l.selfAttn.newState());
+    return this.statesFor((l) => l.selfAttn.newState());
   }
 }
 
@@ -309,18 +315,22 @@ export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
   ) {
     super(layers, norm, depth);
   }
-  /** @param tgt (B, T, C); memory (B, S, C) @returns (B, T, C) */
+  /**
+   * @param tgt (B, T, C); memory (B, S, C) @returns (B, T, C)
+   * @param offset position of tgt's first row (incremental decoding).
+   */
   forward(
     tgt: Tensor,
     memory: Tensor,
     masks: DecoderLayerMasks = {},
     caches?: DecoderLayerCache[],
+    offset = 0,
   ): Tensor {
-    return this.runStack(tgt, (l, x, i) => l.forward(x, memory, masks, caches?.[i]));
+    return this.runStack(tgt, (l, x, i) => l.forward(x, memory, masks, caches?.[i]), offset);
   }
-  /** Fresh empty decoding states, one pair per layer. */
+  /** Fresh empty decoding states, one pair per layer application. */
   newCaches(): DecoderLayerCache[] {
-    return this.layers.items.map((l) => ({
+    return this.statesFor((l) => ({
       self: l.selfAttn.newState(),
       cross: l.multiheadAttn.newState(),
     }));

@@ -136,6 +136,8 @@ export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x);
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x);
 /** max(x, 0) (Sec. 3.3's FFN activation). */
 export const relu = (x: Tensor): Tensor => unaryOp('relu', x);
+/** Logistic sigmoid 1 / (1 + exp(-x)), as (1 + tanh(x / 2)) / 2 (no overflow for large |x|). */
+export const sigmoid = (x: Tensor): Tensor => add(mul(tanh(mul(x, 0.5)), 0.5), 0.5);
 /**
  * GELU (Hendrycks & Gimpel, 2016). `approximate: 'none'` is x * Phi(x) with the exact erf,
  * 'tanh' the tanh approximation, as torch.nn.functional.gelu.
