@@ -208,6 +208,29 @@ export class RNN extends Module {
       cN: cN.length > 0 ? F.stack(cN, 0) : null,
     };
   }
+  /**
+   * One time step of a unidirectional stack (a decoder's step).
+   * @param x (B, I) float32 this step's input.
+   * @param states one state per layer (h, and c for an LSTM), each (B, H).
+   * @returns the layers' new states; the last layer's h is the step's output.
+   * @throws Error if the RNN is bidirectional or the state count differs from the layers.
+   */
+  step(x: Tensor, states: readonly CellState[]): CellState[] {
+    if (this.directions !== 1) throw new Error('RNN.step: a bidirectional RNN cannot step');
+    if (states.length !== this.numLayers)
+      throw new Error(`RNN.step: ${states.length} states for ${this.numLayers} layers`);
+    const out: CellState[] = [];
+    let input = x;
+    for (let l = 0; l < this.numLayers; l++) {
+      const w = this.weights[l];
+      const s = cellStep(this.cell, F.linear(input, w.wIh, w.bIh), states[l], w);
+      out.push(s);
+      input = s.h;
+      if (l < this.numLayers - 1 && this.dropoutP > 0 && this.training)
+        input = F.dropout(input, this.dropoutP, true, this.gen);
+    }
+    return out;
+  }
 }
 
 /** Per step t, a (B, 1) float mask: 1 where t < lengths[b]; null when every length is T. */
