@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadFreedictDeEn } from './freedict.js';
+import { loadFreedictCombined } from './freedict.js';
 import { loadSpamAssassin } from './spam.js';
 import {
   DataError,
@@ -63,13 +63,14 @@ type Builtin = { [K in DataTask]: { task: K; load: () => TaskData[K]; about: str
 export const BUILTIN_DATASETS: Readonly<Record<string, Builtin>> = {
   'freedict-de-en': {
     task: 'translate',
-    about: 'German-English dictionary examples (Debian dict-freedict-deu-eng)',
-    load: () => loadFreedictDeEn(),
+    about:
+      'German-English example pairs of both FreeDict dictionaries (Debian dict-freedict-deu-eng and dict-freedict-eng-deu), deduplicated',
+    load: () => loadFreedictCombined(),
   },
   'freedict-de-en-sentences': {
     task: 'translate',
-    about: 'the full-sentence examples of freedict-de-en, one English translation each',
-    load: () => loadFreedictDeEn(undefined, { sentencesOnly: true, clean: true }),
+    about: 'the full-sentence pairs of freedict-de-en, one English translation each',
+    load: () => loadFreedictCombined({ sentencesOnly: true, clean: true }),
   },
   tinyshakespeare: {
     task: 'lm',

@@ -19,6 +19,8 @@ import { DataError, decodeUtf8, readBytes, type ParallelPair } from './tsv.js';
 
 /** Where Debian's `dict-freedict-deu-eng` installs the dictionary. */
 export const FREEDICT_DE_EN_PATH = '/usr/share/dictd/freedict-deu-eng.dict.dz';
+/** Where Debian's `dict-freedict-eng-deu` (English-German) installs the dictionary. */
+export const FREEDICT_EN_DE_PATH = '/usr/share/dictd/freedict-eng-deu.dict.dz';
 
 /** Options for {@link loadFreedictDeEn} and {@link parseFreedictExamples}. */
 export interface FreedictOptions {
@@ -35,6 +37,12 @@ export interface FreedictOptions {
    * `Vorsicht Stufe!`). Pairs are deduplicated after cleaning. Default false.
    */
   clean?: boolean;
+  /**
+   * The file is the English-German dictionary, whose examples quote the English first
+   * (`"I have a question."  - Ich habe eine Frage.`): swap the sides so that the source is
+   * still German. Default false.
+   */
+  englishFirst?: boolean;
 }
 
 // Six-space indent, German in quotes (greedy: the German may contain quotes), `  - `, English.
@@ -60,6 +68,11 @@ export function isSentencePair(p: ParallelPair): boolean {
   return ok(p.source) && ok(p.target);
 }
 
+/** Unicode NFC, runs of white space as one space, trimmed: the form pairs are compared in. */
+export function normalizeSpace(s: string): string {
+  return s.normalize('NFC').replace(/\s+/gu, ' ').trim();
+}
+
 function cleanEnglish(s: string): string {
   return s.split(ALTERNATIVE)[0].replace(TRAILING_GLOSS, '').trim();
 }
@@ -73,12 +86,12 @@ function cleanEnglish(s: string): string {
 export function parseFreedictExamples(text: string, options: FreedictOptions = {}): ParallelPair[] {
   const seen = new Set<string>();
   const pairs: ParallelPair[] = [];
-  for (let line of text.split('\n')) {
+  for (let line of exampleLines(text)) {
     if (line.endsWith('\r')) line = line.slice(0, -1);
     const m = EXAMPLE.exec(line);
     if (!m) continue;
-    let source = m[1].trim();
-    let target = m[2].trim();
+    let source = normalizeSpace(options.englishFirst ? m[2] : m[1]);
+    let target = normalizeSpace(options.englishFirst ? m[1] : m[2]);
     if (options.clean) {
       source = source.replace(TRAILING_GLOSS, '').trim();
       target = cleanEnglish(target);
@@ -95,6 +108,15 @@ export function parseFreedictExamples(text: string, options: FreedictOptions = {
   return pairs;
 }
 
+/** The lines that start with six spaces and a quote (candidate examples), found by indexOf. */
+function* exampleLines(text: string): Generator<string> {
+  const START = '\n      "';
+  for (let i = text.indexOf(START); i >= 0; i = text.indexOf(START, i + 1)) {
+    const end = text.indexOf('\n', i + 1);
+    yield text.slice(i + 1, end < 0 ? text.length : end);
+  }
+}
+
 /**
  * A copy of `s` that does not refer to the string it was cut from: V8 keeps a substring as a
  * slice of its parent, so pairs cut from the decompressed dictionary (a 190 MB two-byte
@@ -107,21 +129,20 @@ function ownCopy(s: string): string {
 /**
  * Load the German-English example pairs of a FreeDict dictionary file.
  * @param path a dictd `.dict.dz` (dictzip/gzip, detected by its magic bytes) or plain `.dict`
- *   file; default Debian's {@link FREEDICT_DE_EN_PATH}.
+ *   file; default Debian's {@link FREEDICT_DE_EN_PATH}. For the English-German dictionary
+ *   ({@link FREEDICT_EN_DE_PATH}) pass `englishFirst: true`.
  * @returns unique pairs, source German and target English, in file order (36,899 for the
  *   2022-04-15 edition; 7,429 with `{sentencesOnly: true, clean: true}`).
  * @throws DataError naming the path if the file is missing (under /usr/share/dictd/, saying
- *   to `apt-get install dict-freedict-deu-eng`), or if no example pairs are found.
+ *   which Debian package to install), or if no example pairs are found.
  */
 export function loadFreedictDeEn(
   path: string = FREEDICT_DE_EN_PATH,
   options: FreedictOptions = {},
 ): ParallelPair[] {
   if (!existsSync(path)) {
-    const hint =
-      path === FREEDICT_DE_EN_PATH || path.startsWith('/usr/share/dictd/')
-        ? ' (install it with `apt-get install dict-freedict-deu-eng`)'
-        : '';
+    const pkg = path.includes('eng-deu') ? 'dict-freedict-eng-deu' : 'dict-freedict-deu-eng';
+    const hint = path.startsWith('/usr/share/dictd/') ? ` (install it with \`apt-get install ${pkg}\`)` : '';
     throw new DataError(`${path}: no such file${hint}`);
   }
   let bytes: Uint8Array = readBytes(path);
@@ -137,4 +158,28 @@ export function loadFreedictDeEn(
     throw new DataError(`${path}: no example lines ('      "German"  - English') found`);
   }
   return pairs;
+}
+
+/**
+ * The example pairs of both FreeDict dictionaries, German-English then English-German
+ * (sides swapped, German first), deduplicated across them on the normalized text (NFC,
+ * single spaces): the built-in `freedict-de-en`.
+ * @param paths the two dictionary files (default Debian's).
+ * @throws DataError as loadFreedictDeEn, naming the missing file and its Debian package.
+ */
+export function loadFreedictCombined(
+  options: Omit<FreedictOptions, 'englishFirst'> = {},
+  paths: { deEn?: string; enDe?: string } = {},
+): ParallelPair[] {
+  const a = loadFreedictDeEn(paths.deEn ?? FREEDICT_DE_EN_PATH, options);
+  const b = loadFreedictDeEn(paths.enDe ?? FREEDICT_EN_DE_PATH, { ...options, englishFirst: true });
+  const seen = new Set(a.map((p) => `${p.source}\t${p.target}`));
+  const out = [...a];
+  for (const p of b) {
+    const key = `${p.source}\t${p.target}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(p);
+  }
+  return out;
 }

@@ -13,9 +13,12 @@ export {
 } from './tsv.js';
 export {
   loadFreedictDeEn,
+  loadFreedictCombined,
   parseFreedictExamples,
   isSentencePair,
+  normalizeSpace,
   FREEDICT_DE_EN_PATH,
+  FREEDICT_EN_DE_PATH,
   type FreedictOptions,
 } from './freedict.js';
 export {
@@ -34,7 +37,7 @@ export {
   type DataTask,
   type TaskData,
 } from './datasets.js';
-export { splitDeterministic, type SplitOptions, type Split } from './split.js';
+export { groupsOf, splitDeterministic, type SplitOptions, type Split } from './split.js';
 export {
   bucketBatches,
   padBatch,

@@ -5,13 +5,19 @@
 import { Generator } from '../random.js';
 
 /** Options for {@link splitDeterministic}. */
-export interface SplitOptions {
+export interface SplitOptions<T = unknown> {
   /** Fraction of items for validation, in [0, 1). Default 0.05. */
   valid?: number;
   /** Fraction of items for test, in [0, 1). Default 0.05. */
   test?: number;
   /** Seed of the shuffle. Default 0. */
   seed?: number;
+  /**
+   * Keys of an item (e.g. a translation pair's source and target sentence): items that share
+   * a key, directly or through others, go to the same part, so that no sentence appears on
+   * both sides of a split. Default: every item on its own.
+   */
+  groupKeys?: (item: T) => readonly string[];
 }
 
 /** The three parts of a split; together they hold every item exactly once. */
@@ -30,7 +36,7 @@ export interface Split<T> {
  * @returns `{train, valid, test}`, each in shuffled order.
  * @throws Error naming the option if a fraction is outside [0, 1) or they sum to >= 1.
  */
-export function splitDeterministic<T>(items: readonly T[], options: SplitOptions = {}): Split<T> {
+export function splitDeterministic<T>(items: readonly T[], options: SplitOptions<T> = {}): Split<T> {
   const fv = options.valid ?? 0.05;
   const ft = options.test ?? 0.05;
   for (const [name, f] of [
@@ -46,11 +52,61 @@ export function splitDeterministic<T>(items: readonly T[], options: SplitOptions
   const size = (f: number) => (f > 0 && n >= 3 ? Math.max(1, Math.round(n * f)) : 0);
   const nTest = size(ft);
   const nValid = size(fv);
-  const order = new Generator(options.seed ?? 0).shuffle(Array.from({ length: n }, (_, i) => i));
+  const gen = new Generator(options.seed ?? 0);
+  if (options.groupKeys)
+    return splitGroups(groupsOf(items, options.groupKeys), gen, nTest, nValid, items);
+  const order = gen.shuffle(Array.from({ length: n }, (_, i) => i));
   const pick = (a: number, b: number) => order.slice(a, b).map((i) => items[i]);
   return {
     test: pick(0, nTest),
     valid: pick(nTest, nTest + nValid),
     train: pick(nTest + nValid, n),
   };
+}
+
+/**
+ * The items grouped by shared keys (union-find): each group lists its items' indices in
+ * input order; groups in the order of their first item.
+ */
+export function groupsOf<T>(items: readonly T[], keys: (item: T) => readonly string[]): number[][] {
+  const parent = Array.from({ length: items.length }, (_, i) => i);
+  const find = (i: number): number => {
+    while (parent[i] !== i) i = parent[i] = parent[parent[i]];
+    return i;
+  };
+  const owner = new Map<string, number>();
+  items.forEach((item, i) => {
+    for (const k of keys(item)) {
+      const j = owner.get(k);
+      if (j === undefined) owner.set(k, i);
+      else {
+        const [a, b] = [find(i), find(j)];
+        if (a !== b) parent[Math.max(a, b)] = Math.min(a, b);
+      }
+    }
+  });
+  const byRoot = new Map<number, number[]>();
+  for (let i = 0; i < items.length; i++) {
+    const r = find(i);
+    const g = byRoot.get(r);
+    if (g) g.push(i);
+    else byRoot.set(r, [i]);
+  }
+  return [...byRoot.values()];
+}
+
+/** Shuffle whole groups, then fill test, then valid (each until its size is reached), then train. */
+function splitGroups<T>(
+  groups: number[][],
+  gen: Generator,
+  nTest: number,
+  nValid: number,
+  items: readonly T[],
+): Split<T> {
+  const out: Split<T> = { train: [], valid: [], test: [] };
+  for (const g of gen.shuffle(groups)) {
+    const part = out.test.length < nTest ? out.test : out.valid.length < nValid ? out.valid : out.train;
+    for (const i of g) part.push(items[i]);
+  }
+  return out;
 }

@@ -22,6 +22,15 @@ export interface SplitData<T> {
 /** Split seed: fixed, so `train` and `eval` agree on the held-out test split. */
 export const SPLIT_SEED = 20170612; // the arXiv date of "Attention Is All You Need"
 
+/**
+ * A translation pair's sentences, as split keys: pairs that share a source or a target
+ * sentence stay in one part of the split (no test sentence is seen in training).
+ */
+function sentenceKeys(p: ParallelPair | LabeledText): string[] {
+  const q = p as ParallelPair;
+  return [`s\t${q.source}`, `t\t${q.target}`];
+}
+
 export function loadTaskData(
   task: 'translate',
   nameOrPath: string,
@@ -58,12 +67,18 @@ export function loadTaskData(
   if (validPath) {
     const valid =
       task === 'translate' ? readParallelTsv(validPath) : readClassificationTsv(validPath);
-    const { train, test } = splitDeterministic(items, { valid: 0, test: 0.05, seed: SPLIT_SEED });
+    const { train, test } = splitDeterministic<ParallelPair | LabeledText>(items, {
+      valid: 0,
+      test: 0.05,
+      seed: SPLIT_SEED,
+      groupKeys: task === 'translate' ? sentenceKeys : undefined,
+    });
     return { train, valid, test } as SplitData<ParallelPair>;
   }
-  return splitDeterministic(items, {
+  return splitDeterministic<ParallelPair | LabeledText>(items, {
     valid: 0.05,
     test: 0.05,
     seed: SPLIT_SEED,
+    groupKeys: task === 'translate' ? sentenceKeys : undefined,
   }) as SplitData<ParallelPair>;
 }

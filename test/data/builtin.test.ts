@@ -10,7 +10,11 @@ import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import {
   FREEDICT_DE_EN_PATH,
+  FREEDICT_EN_DE_PATH,
   cleanEmail,
+  groupsOf,
+  loadFreedictCombined,
+  splitDeterministic,
   isSentencePair,
   loadFreedictDeEn,
   loadSpamAssassin,
@@ -69,13 +73,65 @@ test('freedict: a missing file names the path', () => {
   );
 });
 
-test('freedict-de-en from Debian dict-freedict-deu-eng', (t) => {
-  if (!existsSync(FREEDICT_DE_EN_PATH)) {
-    t.skip(`${FREEDICT_DE_EN_PATH} absent: apt-get install dict-freedict-deu-eng`);
+test('freedict English-German: English quoted first, sides swapped, merged without duplicates', () => {
+  // Lines in the English-German dictionary's format (made up here, not copied from it).
+  const enDe = [
+    'cup',
+    '   cup /kʌp/',
+    '   Tasse <f>',
+    '      "I would like a cup of tea."  - Ich möchte eine Tasse Tee.',
+    '      "a cup  of coffee"  - eine Tasse Kaffee',
+    'design',
+    "      \"I've made one or two modifications to the original design.\"  - Ich habe am ursprünglichen Entwurf ein paar Änderungen vorgenommen.",
+  ].join('\n');
+  const dir = mkdtempSync(join(tmpdir(), 'tts-fd-'));
+  const path = join(dir, 'x-eng-deu.dict');
+  writeFileSync(path, enDe);
+  assert.deepEqual(loadFreedictDeEn(path, { englishFirst: true }), [
+    { source: 'Ich möchte eine Tasse Tee.', target: 'I would like a cup of tea.' },
+    { source: 'eine Tasse Kaffee', target: 'a cup of coffee' }, // white space normalized
+    {
+      source: 'Ich habe am ursprünglichen Entwurf ein paar Änderungen vorgenommen.',
+      target: "I've made one or two modifications to the original design.",
+    },
+  ]);
+  const both = loadFreedictCombined({}, { deEn: excerpt, enDe: path });
+  const de = loadFreedictDeEn(excerpt);
+  assert.deepEqual(both.slice(0, de.length), de, 'German-English first, in file order');
+  assert.equal(both.length, de.length + 2, 'the shared sentence appears once');
+  assert.throws(
+    () => loadFreedictCombined({}, { deEn: excerpt, enDe: '/usr/share/dictd/absent-eng-deu.dict.dz' }),
+    /apt-get install dict-freedict-eng-deu/,
+  );
+});
+
+test('translate splits keep every sentence on one side: pairs sharing a source or target stay together', () => {
+  const pairs = Array.from({ length: 400 }, (_, i) => ({
+    source: `de ${i % 150}`,
+    target: `en ${i % 170}`,
+  }));
+  const keys = (p: { source: string; target: string }) => [`s${p.source}`, `t${p.target}`];
+  const split = splitDeterministic(pairs, { valid: 0.05, test: 0.05, seed: 3, groupKeys: keys });
+  assert.equal(split.train.length + split.valid.length + split.test.length, 400);
+  const seen = (part: typeof pairs) => new Set(part.flatMap(keys));
+  const tr = seen(split.train);
+  for (const p of [...split.valid, ...split.test]) for (const k of keys(p)) assert.ok(!tr.has(k), k);
+  const va = seen(split.valid);
+  for (const p of split.test) for (const k of keys(p)) assert.ok(!va.has(k), k);
+  assert.ok(split.test.length >= 20 && split.valid.length >= 20, 'parts reach their sizes');
+  // Without keys, the same call splits item by item, as before.
+  const plain = splitDeterministic(pairs, { valid: 0.05, test: 0.05, seed: 3 });
+  assert.equal(plain.test.length, 20);
+  assert.deepEqual(groupsOf([1, 2, 3], (x) => [String(x % 2)]), [[0, 2], [1]]);
+});
+
+test('freedict-de-en from Debian dict-freedict-deu-eng and dict-freedict-eng-deu', (t) => {
+  if (!existsSync(FREEDICT_DE_EN_PATH) || !existsSync(FREEDICT_EN_DE_PATH)) {
+    t.skip('apt-get install dict-freedict-deu-eng dict-freedict-eng-deu');
     return;
   }
   const pairs = resolveDataset('freedict-de-en', 'translate');
-  assert.ok(pairs.length > 35000 && pairs.length < 39000, `${pairs.length} pairs`);
+  assert.ok(pairs.length > 70000 && pairs.length < 76000, `${pairs.length} pairs`);
   const keys = new Set(pairs.map((p) => `${p.source}\t${p.target}`));
   assert.equal(keys.size, pairs.length, 'pairs are unique');
   assert.ok(keys.has('der Aachener Dom\tthe Aachen Cathedral'));
@@ -84,10 +140,11 @@ test('freedict-de-en from Debian dict-freedict-deu-eng', (t) => {
     assert.ok(!/^"|"$/.test(p.source) || p.source.endsWith('3/8"'), `quote left: ${p.source}`);
     assert.ok(!p.source.includes('"  - ') && !p.target.startsWith('- '), p.target);
   }
+  assert.ok(keys.has('Aal blau, blauer Aal\tEel au bleu'), 'a pair of the English-German file');
   const sentences = pairs.filter(isSentencePair).length;
-  assert.ok(sentences > 6500 && sentences < 8000, `${sentences} sentences`);
+  assert.ok(sentences > 11000 && sentences < 16000, `${sentences} sentences`);
   const clean = resolveDataset('freedict-de-en-sentences', 'translate');
-  assert.ok(clean.length > 6500 && clean.length <= sentences, `${clean.length} clean sentences`);
+  assert.ok(clean.length > 11000 && clean.length <= sentences, `${clean.length} clean sentences`);
   assert.ok(clean.every((p) => !/[.!?], \p{Lu}/u.test(p.target)), 'one translation each');
 });
 
