@@ -252,6 +252,46 @@ FN(js_layer_norm_backward) {
   return NULL;
 }
 
+/* rnnCellForward(out, saved, gi, gh, prev, B, H, lstm): gates G = 3 (GRU) or 4 (LSTM). */
+FN(js_rnn_cell_forward) {
+  float *out, *saved, *gi, *gh, *prev;
+  size_t out_n, saved_n, gi_n, gh_n, prev_n;
+  int64_t B, H;
+  int lstm;
+  ARGS("rnnCellForward", "fffffzzb", "out saved gi gh prev B H lstm", &out, &out_n, &saved,
+       &saved_n, &gi, &gi_n, &gh, &gh_n, &prev, &prev_n, &B, &H, &lstm);
+  const int64_t G = lstm ? 4 : 3;
+  NEED(out, B * H * (lstm ? 2 : 1));
+  NEED(saved, B * H * (lstm ? 5 : 4));
+  NEED(gi, B * G * H);
+  NEED(gh, B * G * H);
+  NEED(prev, B * H);
+  DONE();
+  k_rnn_cell_forward(out, saved, gi, gh, prev, B, H, lstm);
+  return NULL;
+}
+
+/* rnnCellBackward(dgi, dgh, dprev, dout, saved, prev, B, H, lstm): accumulates. */
+FN(js_rnn_cell_backward) {
+  float *dgi, *dgh, *dprev, *dout, *saved, *prev;
+  size_t dgi_n, dgh_n, dprev_n, dout_n, saved_n, prev_n;
+  int64_t B, H;
+  int lstm;
+  ARGS("rnnCellBackward", "FFFfffzzb", "dgi dgh dprev dout saved prev B H lstm", &dgi, &dgi_n,
+       &dgh, &dgh_n, &dprev, &dprev_n, &dout, &dout_n, &saved, &saved_n, &prev, &prev_n, &B,
+       &H, &lstm);
+  const int64_t G = lstm ? 4 : 3;
+  if (dgi) NEED(dgi, B * G * H);
+  if (dgh) NEED(dgh, B * G * H);
+  if (dprev) NEED(dprev, B * H);
+  NEED(dout, B * H * (lstm ? 2 : 1));
+  NEED(saved, B * H * (lstm ? 5 : 4));
+  NEED(prev, B * H);
+  DONE();
+  k_rnn_cell_backward(dgi, dgh, dprev, dout, saved, prev, B, H, lstm);
+  return NULL;
+}
+
 /* embeddingForward(out, weight, ids, N, C) / embeddingBackward(dweight, dy, ids, N, C): the
  * table (V, C) is weight or dweight, the rows (N, C) out or dy; every id in [0, V). */
 static napi_value embedding(napi_env env, napi_callback_info info, int bwd) {

@@ -84,6 +84,11 @@ void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
 void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
                            const float *x, const float *weight, const float *mean,
                            const float *rstd, int64_t N, int64_t C, int accumulate);
+/* rnn.c: fused GRU / LSTM gate math (see src/backend/types.ts rnnCellForward). */
+void k_rnn_cell_forward(float *out, float *saved, const float *gi, const float *gh,
+                        const float *prev, int64_t B, int64_t H, int lstm);
+void k_rnn_cell_backward(float *dgi, float *dgh, float *dprev, const float *dout,
+                         const float *saved, const float *prev, int64_t B, int64_t H, int lstm);
 void k_embedding_forward(float *out, const float *weight, const int32_t *ids, int64_t N,
                          int64_t C);
 void k_embedding_backward(float *dweight, const float *dy, const int32_t *ids, int64_t N,

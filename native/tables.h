@@ -62,6 +62,8 @@
   X(adamwMulti, js_adamw_multi)                                                            \
   X(dropoutMask, js_dropout_mask)                                                          \
   X(adamw, js_adamw)                                                                       \
+  X(rnnCellForward, js_rnn_cell_forward)                                                   \
+  X(rnnCellBackward, js_rnn_cell_backward)                                                 \
   /* control: not kernels */                                                               \
   X(configure, js_configure)                                                               \
   X(getThreads, js_get_threads)                                                            \

@@ -346,6 +346,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     logSoftmaxBackward: addon.logSoftmaxBackward,
     layerNormForward: addon.layerNormForward,
     layerNormBackward: addon.layerNormBackward,
+    rnnCellForward: addon.rnnCellForward,
+    rnnCellBackward: addon.rnnCellBackward,
     embeddingForward: addon.embeddingForward,
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,

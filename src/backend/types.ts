@@ -409,6 +409,42 @@ export interface Kernels {
    * With weightDecay 0 this is Adam without L2 term. step >= 1.
    */
   adamw(param: F32, grad: F32, m: F32, v: F32, n: number, ...hyper: AdamWHyper): void;
+
+  /**
+   * The gate math of one recurrent step, fused (torch.nn.GRU / LSTM equations; the input and
+   * recurrent projections gi = W_ih x + b_ih and gh = W_hh h + b_hh come from GEMMs).
+   * GRU (gates r, z, n; prev = h (B, H)): out (B, H) = h' = (1 - z) n + z h with
+   *   r = sigmoid(gi_r + gh_r), z = sigmoid(gi_z + gh_z), n = tanh(gi_n + r gh_n);
+   *   saved (B, 4H) = [r, z, n, gh_n].
+   * LSTM (gates i, f, g, o; prev = c (B, H)): out (B, 2H) = [h', c'] with c' = f c + i g,
+   *   h' = o tanh(c'); saved (B, 5H) = [i, f, g, o, tanh(c')].
+   * gi, gh (B, G*H), G = 3 (GRU) or 4 (LSTM), gates in that order along each row.
+   */
+  rnnCellForward(
+    out: F32,
+    saved: F32,
+    gi: F32,
+    gh: F32,
+    prev: F32,
+    B: number,
+    H: number,
+    lstm: boolean,
+  ): void;
+  /**
+   * Backward of rnnCellForward: accumulates dgi, dgh (B, G*H) and dprev (B, H) (any may be
+   * null) from dout (the shape of out), with saved and prev of the forward.
+   */
+  rnnCellBackward(
+    dgi: F32 | null,
+    dgh: F32 | null,
+    dprev: F32 | null,
+    dout: F32,
+    saved: F32,
+    prev: F32,
+    B: number,
+    H: number,
+    lstm: boolean,
+  ): void;
 }
 
 /** Names of every kernel. */

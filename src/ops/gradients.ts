@@ -307,6 +307,11 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     }
   },
 
+  rnnCell({ inputs, attrs }, g, [dgi, dgh, dprev]) {
+    const { B, H, lstm, saved } = attrs;
+    backend().rnnCellBackward(dgi, dgh, dprev, g, saved, inputs[2]!.f32, B, H, lstm);
+  },
+
   crossEntropy: withMeta({ overwrites: true }, ({ inputs, attrs }, g, [gl], fresh) => {
     if (!gl) return;
     const { targets, lse, N, V, ignoreIndex, labelSmoothing } = attrs;

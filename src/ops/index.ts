@@ -3,5 +3,6 @@ export * from './elementwise.js';
 export * from './functional.js';
 export * from './matmul.js';
 export * from './reduce.js';
+export * from './rnn.js';
 export * from './shape.js';
 export type { OpName, OpAttrs } from './spec.js';

@@ -65,6 +65,8 @@ export interface OpAttrs {
    * weights saved. q, k, v are read at element offsets qOff, kOff, vOff in the kernels'
    * head layout (H, row strides ldq, ldk, ldv, ldo, kvRows; see the attentionForward kernel).
    */
+  /** inputs [gi, gh, prev]: one fused GRU/LSTM step (backend rnnCellForward); gates saved. */
+  rnnCell: { B: number; H: number; lstm: boolean; saved: Float32Array };
   attention: AttentionGeometry & {
     weights: Float32Array;
     dropMask: Float32Array | null;

@@ -51,12 +51,30 @@ export function gateCount(kind: CellKind): number {
 }
 
 /**
- * One step of a cell, given the input projection of this step.
+ * One step of a cell, given the input projection of this step: the recurrent GEMM, then the
+ * gate math in one fused kernel (F.rnnCell).
  * @param gi (B, G*H) float32: W_ih x + b_ih.
  * @param s the state before the step.
  * @returns the state after it.
  */
 export function cellStep(kind: CellKind, gi: Tensor, s: CellState, w: CellWeights): CellState {
+  const gh = F.linear(s.h, w.wHh, w.bHh); // (B, G*H)
+  if (kind === 'gru') return { h: F.rnnCell('gru', gi, gh, s.h), c: null };
+  const H = w.wHh.shape[1];
+  const hc = F.rnnCell('lstm', gi, gh, s.c!); // (B, 2H): [h', c']
+  return { h: F.slice(hc, 1, 0, H), c: F.slice(hc, 1, H, 2 * H) };
+}
+
+/**
+ * The same step written with the element-wise ops, line for line with the equations at the
+ * top of this file: the readable form, and the oracle of the fused kernel's tests.
+ */
+export function cellStepReference(
+  kind: CellKind,
+  gi: Tensor,
+  s: CellState,
+  w: CellWeights,
+): CellState {
   const H = w.wHh.shape[1];
   const gh = F.linear(s.h, w.wHh, w.bHh); // (B, G*H)
   const gate = (t: Tensor, j: number): Tensor => F.slice(t, 1, j * H, (j + 1) * H); // (B, H)

@@ -65,6 +65,8 @@ const KERNEL_NAMES = Object.keys({
   adamwMulti: 1,
   dropoutMask: 1,
   adamw: 1,
+  rnnCellForward: 1,
+  rnnCellBackward: 1,
 } satisfies Record<KernelName, 1>).sort();
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
