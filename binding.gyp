@@ -7,7 +7,8 @@
       "native/pool.c",
       "native/kernels.c",
       "native/blas.c",
-      "native/rnn.c"
+      "native/rnn.c",
+      "native/word2vec.c"
     ],
     "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
   },

@@ -292,6 +292,45 @@ FN(js_rnn_cell_backward) {
   return NULL;
 }
 
+/* word2vecTrain(syn0, syn1, corpus, keepProb, table, D, window, negative, epochs, alpha,
+ * cbow, seed): returns the positions trained. Every corpus id must be in [0, V) or -1,
+ * every table id in [0, V): checked here, since the kernel indexes the vectors with them. */
+FN(js_word2vec_train) {
+  float *syn0, *syn1, *keep;
+  int32_t *corpus, *table;
+  size_t syn0_n, syn1_n, keep_n, corpus_n, table_n;
+  int64_t D, W, negative, epochs, seed;
+  double alpha;
+  int cbow;
+  ARGS("word2vecTrain", "ffiifzzzzrbz", "syn0 syn1 corpus table keepProb D window negative epochs alpha cbow seed",
+       &syn0, &syn0_n, &syn1, &syn1_n, &corpus, &corpus_n, &table, &table_n, &keep, &keep_n, &D,
+       &W, &negative, &epochs, &alpha, &cbow, &seed);
+  const int64_t V = (int64_t)keep_n;
+  NEED(syn0, V * D);
+  NEED(syn1, V * D);
+  if (D < 1 || W < 1 || negative < 0 || epochs < 0 || table_n < 1) {
+    napi_throw_range_error(env, NULL, "word2vecTrain: D, window, table must be >= 1");
+    return NULL;
+  }
+  for (size_t i = 0; i < corpus_n; i++)
+    if (corpus[i] < -1 || corpus[i] >= V) {
+      napi_throw_range_error(env, NULL, "word2vecTrain: corpus id out of range");
+      return NULL;
+    }
+  for (size_t i = 0; i < table_n; i++)
+    if (table[i] < 0 || table[i] >= V) {
+      napi_throw_range_error(env, NULL, "word2vecTrain: table id out of range");
+      return NULL;
+    }
+  DONE();
+  int64_t kept = k_word2vec_train(syn0, syn1, corpus, (int64_t)corpus_n, keep, table,
+                                  (int64_t)table_n, D, W, negative, epochs, alpha, cbow,
+                                  (uint32_t)seed);
+  napi_value out;
+  napi_create_double(env, (double)kept, &out);
+  return out;
+}
+
 /* embeddingForward(out, weight, ids, N, C) / embeddingBackward(dweight, dy, ids, N, C): the
  * table (V, C) is weight or dweight, the rows (N, C) out or dy; every id in [0, V). */
 static napi_value embedding(napi_env env, napi_callback_info info, int bwd) {

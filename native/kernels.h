@@ -84,6 +84,11 @@ void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
 void k_layer_norm_backward(float *dx, float *dweight, float *dbias, const float *dy,
                            const float *x, const float *weight, const float *mean,
                            const float *rstd, int64_t N, int64_t C, int accumulate);
+/* word2vec.c: Skip-gram / CBOW with negative sampling over the pool's threads. */
+int64_t k_word2vec_train(float *syn0, float *syn1, const int32_t *corpus, int64_t n,
+                         const float *keep, const int32_t *table, int64_t table_n, int64_t D,
+                         int64_t W, int64_t negative, int64_t epochs, double alpha, int cbow,
+                         uint32_t seed);
 /* rnn.c: fused GRU / LSTM gate math (see src/backend/types.ts rnnCellForward). */
 void k_rnn_cell_forward(float *out, float *saved, const float *gi, const float *gh,
                         const float *prev, int64_t B, int64_t H, int lstm);

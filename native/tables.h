@@ -64,6 +64,7 @@
   X(adamw, js_adamw)                                                                       \
   X(rnnCellForward, js_rnn_cell_forward)                                                   \
   X(rnnCellBackward, js_rnn_cell_backward)                                                 \
+  X(word2vecTrain, js_word2vec_train)                                                      \
   /* control: not kernels */                                                               \
   X(configure, js_configure)                                                               \
   X(getThreads, js_get_threads)                                                            \

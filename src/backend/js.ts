@@ -6,6 +6,7 @@
  */
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
 import { rnnCellBackward, rnnCellForward } from './js-rnn.js';
+import { word2vecTrain } from './js-word2vec.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -387,6 +388,7 @@ export const jsBackend: Backend = {
   attentionBackward,
   rnnCellForward,
   rnnCellBackward,
+  word2vecTrain,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

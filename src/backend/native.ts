@@ -70,6 +70,7 @@ export type NativeKernels = Omit<
   | 'stridedAccumulate'
   | 'attentionForward'
   | 'attentionBackward'
+  | 'word2vecTrain'
 > & {
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
   unary: WithOpCode<Kernels['unary']>;
@@ -79,6 +80,20 @@ export type NativeKernels = Omit<
   stridedAccumulate(x: F32, g: F32, rank: number, dims: Float64Array, offset: number): void;
   attentionForward: WithPackedGeometry<Kernels['attentionForward']>;
   attentionBackward: WithPackedGeometry<Kernels['attentionBackward']>;
+  word2vecTrain(
+    syn0: F32,
+    syn1: F32,
+    corpus: Int32Array,
+    table: Int32Array,
+    keepProb: F32,
+    dim: number,
+    window: number,
+    negative: number,
+    epochs: number,
+    alpha: number,
+    cbow: boolean,
+    seed: number,
+  ): number;
 };
 
 /** The addon's exports that are not kernels (ADDON_EXPORTS of native/tables.h). */
@@ -348,6 +363,23 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     layerNormBackward: addon.layerNormBackward,
     rnnCellForward: addon.rnnCellForward,
     rnnCellBackward: addon.rnnCellBackward,
+    word2vecTrain(syn0, syn1, corpus, keepProb, table, p) {
+      const { dim, window, negative, epochs, alpha, cbow, seed } = p;
+      return addon.word2vecTrain(
+        syn0,
+        syn1,
+        corpus,
+        table,
+        keepProb,
+        dim,
+        window,
+        negative,
+        epochs,
+        alpha,
+        cbow,
+        seed,
+      );
+    },
     embeddingForward: addon.embeddingForward,
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,

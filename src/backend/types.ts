@@ -411,6 +411,24 @@ export interface Kernels {
   adamw(param: F32, grad: F32, m: F32, v: F32, n: number, ...hyper: AdamWHyper): void;
 
   /**
+   * Train word vectors in place with negative sampling (Mikolov et al. 2013), as word2vec.c:
+   * see src/backend/js-word2vec.ts (the specification). syn0 (V, D) input vectors, syn1
+   * (V, D) output vectors; corpus (N) word ids with -1 at sentence breaks; keepProb (V) the
+   * subsampling keep probability of each word (>= 1: always kept); table the unigram^0.75
+   * negative-sampling table of word ids. Native: the corpus split over the pool's threads,
+   * updates racing as in word2vec.c (Hogwild), so more than one thread is not bit-for-bit
+   * reproducible. @returns positions trained (after subsampling), over all epochs.
+   */
+  word2vecTrain(
+    syn0: F32,
+    syn1: F32,
+    corpus: I32,
+    keepProb: F32,
+    table: I32,
+    params: Word2VecParams,
+  ): number;
+
+  /**
    * The gate math of one recurrent step, fused (torch.nn.GRU / LSTM equations; the input and
    * recurrent projections gi = W_ih x + b_ih and gh = W_hh h + b_hh come from GEMMs).
    * GRU (gates r, z, n; prev = h (B, H)): out (B, H) = h' = (1 - z) n + z h with
@@ -445,6 +463,23 @@ export interface Kernels {
     H: number,
     lstm: boolean,
   ): void;
+}
+
+/** The settings of Kernels.word2vecTrain. */
+export interface Word2VecParams {
+  /** D, the vector width. */
+  dim: number;
+  /** Largest window: up to `window` words each side (reduced at random per position). */
+  window: number;
+  /** Negative samples per prediction. */
+  negative: number;
+  epochs: number;
+  /** Starting learning rate, decayed linearly to alpha * 1e-4. */
+  alpha: number;
+  /** CBOW (true) or Skip-gram (false). */
+  cbow: boolean;
+  /** uint32 seed of the per-thread random streams. */
+  seed: number;
 }
 
 /** Names of every kernel. */

@@ -67,6 +67,7 @@ const KERNEL_NAMES = Object.keys({
   adamw: 1,
   rnnCellForward: 1,
   rnnCellBackward: 1,
+  word2vecTrain: 1,
 } satisfies Record<KernelName, 1>).sort();
 
 const sorted = (xs: Iterable<string>): string[] => [...xs].sort();
