@@ -15,6 +15,7 @@ import { Dropout, Embedding, LayerNorm, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
+import { createDepth } from '../nn/depth-registry.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
 
@@ -64,7 +65,11 @@ export class EncoderClassifier extends Module {
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
     this.encoder = this.child(
       'encoder',
-      new TransformerEncoder(layers, c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null),
+      new TransformerEncoder(
+        layers,
+        c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null,
+        createDepth(c.depth, c.dModel, gen),
+      ),
     );
     this.classifier = this.child(
       'classifier',

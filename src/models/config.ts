@@ -8,6 +8,7 @@ import type { Activation } from '../nn/layers.js';
 import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
 import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
 import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
+import { checkDepthSpec, formatDepthSpec } from '../nn/depth-registry.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -42,6 +43,12 @@ export interface BlockConfig {
    * 'grouped-query:groups=G' (G dividing nhead, Ainslie et al. 2023).
    */
   heads?: string;
+  /**
+   * How the stack runs its layers: 'fixed' (default, every layer once) or the Universal
+   * Transformer 'universal:max-steps=8,act=true,tau=0.01' (src/nn/depth-registry.ts; the
+   * model's layers are then one shared block applied max-steps times).
+   */
+  depth?: string;
 }
 
 /** A block config with every default filled in (attention in canonical form). */
@@ -87,6 +94,7 @@ export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
     layerNormEps: config.layerNormEps ?? block.layerNormEps,
     attention: formatAttentionSpec(config.attention ?? 'full'),
     heads: formatHeadsSpec(config.heads ?? 'standard'),
+    depth: formatDepthSpec(config.depth ?? 'fixed'),
     position: formatPositionSpec(
       config.position ?? (own as { position?: string }).position ?? 'sinusoidal',
     ),
@@ -111,6 +119,7 @@ type Field =
   | { type: 'enum'; values: readonly string[] }
   | { type: 'attention' }
   | { type: 'heads' }
+  | { type: 'depth' }
   | { type: 'position'; absolute: readonly string[] };
 
 const INT_MAX = 2 ** 31 - 1;
@@ -124,6 +133,7 @@ const blockFields: Record<string, Field> = {
   layerNormEps: { type: 'number', min: 0, above: true },
   attention: { type: 'attention' },
   heads: { type: 'heads' },
+  depth: { type: 'depth' },
 };
 const vocab: Field = { type: 'int', min: 1, max: INT_MAX };
 const layers: Field = { type: 'int', min: 1, max: 4096 };
@@ -208,6 +218,8 @@ function allowed(f: Field): string {
       return "an attention spec such as 'full' or 'local:window=64'";
     case 'heads':
       return "'standard', 'multi-query' or 'grouped-query:groups=G'";
+    case 'depth':
+      return "'fixed' or 'universal:max-steps=8,act=true,tau=0.01'";
     case 'position':
       return `${f.absolute.map((v) => `'${v}'`).join(', ')}, or a relative 'rope', 'alibi', 't5', 'shaw'`;
   }
@@ -251,6 +263,14 @@ function checkField(
         kvHeadsFor(v, (config.nhead as number | undefined) ?? 1);
       } catch (e) {
         throw new ConfigError(`${kind} config: heads = '${v}': ${(e as Error).message}`);
+      }
+      return;
+    case 'depth':
+      if (typeof v !== 'string') throw bad();
+      try {
+        checkDepthSpec(v);
+      } catch (e) {
+        throw new ConfigError(`${kind} config: depth = '${v}': ${(e as Error).message}`);
       }
       return;
     case 'position': {

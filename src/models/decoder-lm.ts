@@ -14,6 +14,7 @@ import { Embedding, LayerNorm } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
+import { createDepth } from '../nn/depth-registry.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
 /**
@@ -57,7 +58,8 @@ export class DecoderLM extends Module {
       makePositionalEncoding(c.position, c.blockSize, c.dModel, { generator: gen, std: c.initStd }),
     );
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
-    this.blocks = this.child('blocks', new TransformerEncoder(layers));
+    const depth = createDepth(c.depth, c.dModel, gen);
+    this.blocks = this.child('blocks', new TransformerEncoder(layers, null, depth));
     this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));
   }
 

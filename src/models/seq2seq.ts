@@ -85,6 +85,7 @@ export class Seq2SeqTransformer extends Module {
         attention: c.attention,
         position: c.position,
         heads: c.heads,
+        depth: c.depth,
         generator: gen,
       }),
     );

@@ -8,6 +8,7 @@
  * Shape letters: B batch, L length, C d_model.
  */
 import type { Tensor } from '../tensor.js';
+import * as F from '../ops/index.js';
 import { LayerNorm } from './layers.js';
 import { Module, ModuleList } from './module.js';
 
@@ -18,9 +19,14 @@ import { Module, ModuleList } from './module.js';
  */
 export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
 
-/** What a strategy knows of one run beyond the input: the absolute position of x's first row. */
+/**
+ * What a strategy knows of one run beyond the input: the absolute position of x's first row,
+ * and whether the layers run with decoding states (incremental decoding: every application
+ * must then see every position, so that later calls find their keys and values).
+ */
 export interface StackContext {
   readonly offset: number;
+  readonly cached?: boolean;
 }
 
 /**
@@ -84,9 +90,10 @@ export class LayerStack<L extends Module> extends Module {
   /**
    * Run the layers through the depth strategy, then the final norm.
    * @param x (B, L, C) @param offset absolute position of x's first row
+   * @param cached the layers run with decoding states
    */
-  protected runStack(x: Tensor, apply: ApplyLayer<L>, offset = 0): Tensor {
-    const h = this.depth.run(this.layers.items, x, apply, { offset });
+  protected runStack(x: Tensor, apply: ApplyLayer<L>, offset = 0, cached = false): Tensor {
+    const h = this.depth.run(this.layers.items, x, apply, { offset, cached });
     return this.norm ? this.norm.forward(h) : h;
   }
 
@@ -97,4 +104,23 @@ export class LayerStack<L extends Module> extends Module {
       make(this.layers.items[i % n]),
     );
   }
+}
+
+/**
+ * The sum of the auxiliary loss terms of every depth strategy in `model` from its last run
+ * (ACT's ponder cost), or null when there are none: what a task adds to its loss in training.
+ */
+export function auxiliaryLosses(model: Module): Tensor | null {
+  let total: Tensor | null = null;
+  for (const [, m] of model.namedModules()) {
+    const aux = m instanceof DepthStrategy ? m.auxiliaryLoss() : null;
+    if (aux) total = total ? F.add(total, aux) : aux;
+  }
+  return total;
+}
+
+/** `loss` plus the model's auxiliary losses (auxiliaryLosses); `loss` itself when there are none. */
+export function withAuxiliaryLosses(model: Module, loss: Tensor): Tensor {
+  const aux = auxiliaryLosses(model);
+  return aux ? F.add(loss, aux) : loss;
 }

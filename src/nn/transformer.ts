@@ -17,6 +17,7 @@ import { kvHeadsFor } from '../attention/heads.js';
 import { Dropout, LayerNorm, Linear, activate, xavierUniform, type Activation } from './layers.js';
 import { Module } from './module.js';
 import { LayerStack, type DepthStrategy } from './stack.js';
+import { createDepth } from './depth-registry.js';
 
 /** Options shared by encoder and decoder layers (torch.nn.TransformerEncoderLayer's). */
 export interface LayerOptions {
@@ -298,7 +299,9 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
     caches?: AttentionState[],
     offset = 0,
   ): Tensor {
-    return this.runStack(src, (l, x, i) => l.forward(x, masks, caches?.[i]), offset);
+    const apply = (l: TransformerEncoderLayer, x: Tensor, i: number): Tensor =>
+      l.forward(x, masks, caches?.[i]);
+    return this.runStack(src, apply, offset, caches !== undefined);
   }
   /** Fresh empty decoding states, one per layer application. */
   newCaches(): AttentionState[] {
@@ -326,7 +329,9 @@ export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
     caches?: DecoderLayerCache[],
     offset = 0,
   ): Tensor {
-    return this.runStack(tgt, (l, x, i) => l.forward(x, memory, masks, caches?.[i]), offset);
+    const apply = (l: TransformerDecoderLayer, x: Tensor, i: number): Tensor =>
+      l.forward(x, memory, masks, caches?.[i]);
+    return this.runStack(tgt, apply, offset, caches !== undefined);
   }
   /** Fresh empty decoding states, one pair per layer application. */
   newCaches(): DecoderLayerCache[] {
@@ -347,6 +352,12 @@ export interface TransformerConfig extends LayerOptions {
   numEncoderLayers?: number;
   /** Decoder layers N. Default 6. */
   numDecoderLayers?: number;
+  /**
+   * How each stack runs its layers, a depth spec: 'fixed' (default) or
+   * 'universal:max-steps=8,act=true,tau=0.01' (src/nn/depth-registry.ts); the encoder and
+   * the decoder each get their own strategy.
+   */
+  depth?: string;
 }
 
 export interface TransformerMasks {
@@ -375,13 +386,22 @@ export class Transformer extends Module {
     const o = resolve(config);
     const enc = makeEncoderLayers(config.numEncoderLayers ?? 6, dModel, nhead, o);
     const dec = makeDecoderLayers(config.numDecoderLayers ?? 6, dModel, nhead, o);
+    const depth = config.depth ?? 'fixed';
     this.encoder = this.child(
       'encoder',
-      new TransformerEncoder(enc, new LayerNorm(dModel, o.layerNormEps)),
+      new TransformerEncoder(
+        enc,
+        new LayerNorm(dModel, o.layerNormEps),
+        createDepth(depth, dModel, o.generator),
+      ),
     );
     this.decoder = this.child(
       'decoder',
-      new TransformerDecoder(dec, new LayerNorm(dModel, o.layerNormEps)),
+      new TransformerDecoder(
+        dec,
+        new LayerNorm(dModel, o.layerNormEps),
+        createDepth(depth, dModel, o.generator),
+      ),
     );
     for (const p of this.parameters()) if (p.ndim > 1) xavierUniform(p, o.generator);
   }

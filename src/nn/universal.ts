@@ -12,6 +12,7 @@
  *
  * Shape letters: B batch, L length, C d_model.
  */
+import type { Generator } from '../random.js';
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from './layers.js';
@@ -29,6 +30,8 @@ export interface UniversalOptions {
   epsilon?: number;
   /** Add the position + step signal before every step (Eq. 5). Default true. */
   signal?: boolean;
+  /** Initializes the halting unit (default: the default generator). */
+  generator?: Generator;
 }
 
 export class UniversalDepth extends DepthStrategy {
@@ -53,13 +56,17 @@ export class UniversalDepth extends DepthStrategy {
       throw new Error(`universal depth: max-steps must be an integer >= 1, got ${o.maxSteps}`);
     const eps = o.epsilon ?? 0.01;
     if (!(eps > 0 && eps < 1)) throw new Error(`universal depth: epsilon ${eps} must be in (0, 1)`);
+    if (!(o.tau === undefined || o.tau >= 0))
+      throw new Error(`universal depth: tau ${o.tau} must be >= 0`);
     this.dModel = dModel;
     this.maxSteps = o.maxSteps;
     this.act = o.act ?? false;
     this.tau = o.tau ?? 0.01;
     this.epsilon = eps;
     this.signal = o.signal ?? true;
-    this.halting = this.act ? this.child('halting', new Linear(dModel, 1)) : null;
+    this.halting = this.act
+      ? this.child('halting', new Linear(dModel, 1, { generator: o.generator }))
+      : null;
     if (this.halting?.bias) this.halting.bias.f32.fill(1); // start by pondering little (Graves)
   }
 
@@ -81,22 +88,39 @@ export class UniversalDepth extends DepthStrategy {
 
   run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>, ctx: StackContext): Tensor {
     const n = layers.length;
-    const step = (h: Tensor, t: number): Tensor => {
-      let y = this.signal ? F.add(h, this.coordinates(h.shape[1], t, ctx.offset)) : h;
+    // The step's input: the state plus the coordinate signal of step t (Eq. 5).
+    const prepare = (h: Tensor, t: number): Tensor =>
+      this.signal ? F.add(h, this.coordinates(h.shape[1], t, ctx.offset)) : h;
+    // The shared block: application t * n + i selects layer i's decoding state of step t.
+    const block = (y: Tensor, t: number): Tensor => {
       for (let i = 0; i < n; i++) y = apply(layers[i], y, t * n + i);
       return y;
     };
     this.ponder = null;
     if (!this.act) {
       let h = x;
-      for (let t = 0; t < this.maxSteps; t++) h = step(h, t);
+      for (let t = 0; t < this.maxSteps; t++) h = block(prepare(h, t), t);
       return h;
     }
-    return this.adaptive(x, step);
+    return this.adaptive(x, prepare, block, ctx.cached ?? false);
   }
 
-  /** ACT over the steps (the halting loop of Dehghani et al.'s reference, forced to halt at the end). */
-  private adaptive(x: Tensor, step: (h: Tensor, t: number) => Tensor): Tensor {
+  /**
+   * ACT over the steps, as the halting loop of Dehghani et al.'s reference (tensor2tensor's
+   * `ut_function`): the halting unit reads the step's input (state + signal); every position
+   * is transformed at every step (a halted one keeps serving as keys and values) but only
+   * the running ones add to the output; forced to halt at the last step. Without decoding
+   * states the loop ends once every position has halted (the output no longer changes);
+   * with them (`cached`) it runs all maxSteps steps, so that every step's state holds every
+   * position's keys and values and incremental decoding equals the full pass (a position's
+   * halting depends only on its own state).
+   */
+  private adaptive(
+    x: Tensor,
+    prepare: (h: Tensor, t: number) => Tensor,
+    block: (y: Tensor, t: number) => Tensor,
+    cached: boolean,
+  ): Tensor {
     const [B, L] = x.shape;
     const N = B * L;
     const threshold = 1 - this.epsilon;
@@ -107,8 +131,9 @@ export class UniversalDepth extends DepthStrategy {
     let out: Tensor | null = null;
     let state = x;
     this.lastWeights = [];
-    for (let t = 0; t < this.maxSteps && running.includes(1); t++) {
-      const p = F.reshape(F.sigmoid(this.halting!.forward(state)), [B, L]); // (B, L)
+    for (let t = 0; t < this.maxSteps && (cached || running.includes(1)); t++) {
+      const input = prepare(state, t); // (B, L, C)
+      const p = F.reshape(F.sigmoid(this.halting!.forward(input)), [B, L]); // (B, L)
       const go = new Float32Array(N); // goes on after this step: weight p
       const halt = new Float32Array(N); // halts at this step: weight R
       for (let i = 0; i < N; i++) {
@@ -123,7 +148,7 @@ export class UniversalDepth extends DepthStrategy {
       acc = F.add(acc, pGo);
       remainders = F.add(remainders, r);
       this.lastWeights.push(w.f32.slice());
-      const transformed = step(state, t);
+      const transformed = block(input, t); // (B, L, C)
       const part = F.mul(transformed, F.reshape(w, [B, L, 1])); // (B, L, C)
       out = out ? F.add(out, part) : part;
       state = transformed;
