@@ -44,8 +44,24 @@ export type {
   AttentionKind,
   MultiheadAttentionOptions,
 } from './nn/attention.js';
-export { LayerStack, DepthStrategy, FixedDepth } from './nn/stack.js';
-export type { ApplyLayer } from './nn/stack.js';
+export {
+  LayerStack,
+  DepthStrategy,
+  FixedDepth,
+  auxiliaryLosses,
+  withAuxiliaryLosses,
+} from './nn/stack.js';
+export type { ApplyLayer, StackContext } from './nn/stack.js';
+export { UniversalDepth } from './nn/universal.js';
+export type { UniversalOptions } from './nn/universal.js';
+export {
+  createDepth,
+  describeDepths,
+  formatDepthSpec,
+  parseDepthSpec,
+  registerDepth,
+} from './nn/depth-registry.js';
+export type { DepthVariant } from './nn/depth-registry.js';
 // attention cores (the seam between the projections and W_O) and their registry
 export * from './attention/index.js';
 export {
@@ -60,7 +76,12 @@ export {
   TransformerEncoderLayer,
   TransformerDecoderLayer,
 } from './nn/transformer.js';
-export type { TransformerConfig, LayerOptions, TransformerMasks } from './nn/transformer.js';
+export type {
+  CrossAttention,
+  TransformerConfig,
+  LayerOptions,
+  TransformerMasks,
+} from './nn/transformer.js';
 // models
 export { validateModelConfig, ConfigError, MAX_PARAMETERS } from './models/config.js';
 export type { BlockConfig, ModelKind } from './models/config.js';

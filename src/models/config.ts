@@ -9,6 +9,7 @@ import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
 import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
 import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
 import { checkDepthSpec, formatDepthSpec } from '../nn/depth-registry.js';
+import { checkCrossAttention, type CrossAttention } from '../nn/transformer.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -163,6 +164,7 @@ const schemas = {
       tieWeights: { type: 'bool' },
       padId,
       position: { type: 'position', absolute: ['sinusoidal'] },
+      crossAttention: { type: 'enum', values: ['final', 'layerwise'] },
     } as Record<string, Field>,
   },
   lm: {
@@ -320,6 +322,18 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
     throw new ConfigError(
       `${kind} config: padId ${String(c.padId)} must be below the vocabulary size ${vocabs.join(' / ')}`,
     );
+  if (kind === 'seq2seq') {
+    try {
+      checkCrossAttention(
+        (c.crossAttention as CrossAttention | undefined) ?? 'final',
+        c.numEncoderLayers as number,
+        c.numDecoderLayers as number,
+        formatDepthSpec((c.depth as string | undefined) ?? 'fixed'),
+      );
+    } catch (e) {
+      throw new ConfigError(`${kind} config: ${(e as Error).message}`);
+    }
+  }
   const attention = (c.attention as string | undefined) ?? 'full';
   try {
     if (kind === 'seq2seq') {
