@@ -37,6 +37,9 @@ export * as F from './ops/index.js';
 // nn
 export { Module, ModuleList } from './nn/module.js';
 export { Linear, Embedding, Dropout, LayerNorm, RMSNorm } from './nn/layers.js';
+export { BatchNorm } from './nn/batchnorm.js';
+export { makeNorm, NORM_KINDS } from './nn/norms.js';
+export type { Norm, NormKind } from './nn/norms.js';
 export type { Activation } from './nn/layers.js';
 export { MultiheadAttention, CrossAttentionState } from './nn/attention.js';
 export type {

@@ -11,7 +11,8 @@
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { Dropout, Embedding, LayerNorm, Linear } from '../nn/layers.js';
+import { Dropout, Embedding, Linear } from '../nn/layers.js';
+import { makeNorm } from '../nn/norms.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
@@ -67,7 +68,7 @@ export class EncoderClassifier extends Module {
       'encoder',
       new TransformerEncoder(
         layers,
-        c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null,
+        c.normFirst ? makeNorm(c.norm, c.dModel, c.layerNormEps) : null,
         createDepth(c.depth, c.dModel, gen),
       ),
     );

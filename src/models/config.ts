@@ -10,6 +10,7 @@ import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js
 import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
 import { checkDepthSpec, formatDepthSpec } from '../nn/depth-registry.js';
 import { checkCrossAttention, type CrossAttention } from '../nn/transformer.js';
+import { NORM_KINDS, type NormKind } from '../nn/norms.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -25,8 +26,13 @@ export interface BlockConfig {
   activation?: Activation;
   /** Pre-LN (true) or the paper's post-LN (false). */
   normFirst?: boolean;
-  /** LayerNorm epsilon, > 0. */
+  /** LayerNorm epsilon (every norm kind's), > 0. */
   layerNormEps?: number;
+  /**
+   * The norm (survey Sec. 5.2): 'layer' (default, LayerNorm), 'rms' (RMSNorm) or 'batch'
+   * (BatchNorm over batch and time, padding excluded, running statistics in eval mode).
+   */
+  norm?: NormKind;
   /**
    * Self-attention core: a registry spec such as `'full'` (default) or `'local:window=64'`
    * (`transformer info --attention` lists them).
@@ -93,6 +99,7 @@ export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
     activation: config.activation ?? block.activation,
     normFirst: config.normFirst ?? block.normFirst,
     layerNormEps: config.layerNormEps ?? block.layerNormEps,
+    norm: config.norm ?? 'layer',
     attention: formatAttentionSpec(config.attention ?? 'full'),
     heads: formatHeadsSpec(config.heads ?? 'standard'),
     depth: formatDepthSpec(config.depth ?? 'fixed'),
@@ -132,6 +139,7 @@ const blockFields: Record<string, Field> = {
   activation: { type: 'enum', values: ['relu', 'gelu'] },
   normFirst: { type: 'bool' },
   layerNormEps: { type: 'number', min: 0, above: true },
+  norm: { type: 'enum', values: NORM_KINDS },
   attention: { type: 'attention' },
   heads: { type: 'heads' },
   depth: { type: 'depth' },

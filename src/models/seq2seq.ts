@@ -90,6 +90,7 @@ export class Seq2SeqTransformer extends Module {
         activation: c.activation,
         normFirst: c.normFirst,
         layerNormEps: c.layerNormEps,
+        norm: c.norm,
         attention: c.attention,
         position: c.position,
         heads: c.heads,

@@ -9,8 +9,8 @@
  */
 import type { Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { LayerNorm } from './layers.js';
 import { Module, ModuleList } from './module.js';
+import type { Norm } from './norms.js';
 
 /**
  * Apply `layer` to x (B, L, C) as the stack's application number `index` (which selects
@@ -71,16 +71,16 @@ export class FixedDepth extends DepthStrategy {
 }
 
 /**
- * N layers, an optional final LayerNorm (`norm`, as torch.nn.TransformerEncoder and
+ * N layers, an optional final norm (`norm`, a LayerNorm as torch.nn.TransformerEncoder and
  * TransformerDecoder), and the depth strategy that runs them. Encoder and decoder stacks are
  * thin specialisations (their forward binds the masks and caches of their layers).
  * State-dict names: `layers.{i}.*`, `norm.*`.
  */
 export class LayerStack<L extends Module> extends Module {
   readonly layers: ModuleList<L>;
-  readonly norm: LayerNorm | null;
+  readonly norm: Norm | null;
   readonly depth: DepthStrategy;
-  constructor(layers: L[], norm: LayerNorm | null = null, depth: DepthStrategy = new FixedDepth()) {
+  constructor(layers: L[], norm: Norm | null = null, depth: DepthStrategy = new FixedDepth()) {
     super();
     this.layers = this.child('layers', new ModuleList(layers));
     this.norm = norm ? this.child('norm', norm) : null;
@@ -89,12 +89,18 @@ export class LayerStack<L extends Module> extends Module {
 
   /**
    * Run the layers through the depth strategy, then the final norm.
-   * @param x (B, L, C) @param offset absolute position of x's first row
-   * @param cached the layers run with decoding states
+   * @param x (B, L, C)
+   * @param ctx offset: absolute position of x's first row; cached: the layers run with
+   *   decoding states; padding: (B, L) key padding mask (left out of BatchNorm's statistics).
    */
-  protected runStack(x: Tensor, apply: ApplyLayer<L>, offset = 0, cached = false): Tensor {
+  protected runStack(
+    x: Tensor,
+    apply: ApplyLayer<L>,
+    ctx: { offset?: number; cached?: boolean; padding?: Tensor | null } = {},
+  ): Tensor {
+    const { offset = 0, cached = false, padding } = ctx;
     const h = this.depth.run(this.layers.items, x, apply, { offset, cached });
-    return this.norm ? this.norm.forward(h) : h;
+    return this.norm ? this.norm.forward(h, padding) : h;
   }
 
   /** One decoding state per layer application: `make(layer)` for application i's layer. */

@@ -15,8 +15,9 @@ import type { AttentionState } from '../attention/core.js';
 import type { AttentionSpec } from '../attention/registry.js';
 import { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
 import { kvHeadsFor } from '../attention/heads.js';
-import { Dropout, LayerNorm, Linear, activate, type Activation } from './layers.js';
+import { Dropout, Linear, activate, type Activation } from './layers.js';
 import { Module } from './module.js';
+import { makeNorm, type Norm, type NormKind } from './norms.js';
 
 /** Options shared by encoder and decoder layers (torch.nn.TransformerEncoderLayer's). */
 export interface LayerOptions {
@@ -26,8 +27,10 @@ export interface LayerOptions {
   dropout?: number;
   /** FFN activation. Default 'relu' (the paper). */
   activation?: Activation;
-  /** LayerNorm epsilon. Default 1e-5. */
+  /** LayerNorm epsilon (every norm kind's). Default 1e-5. */
   layerNormEps?: number;
+  /** The norm: 'layer' (default), 'rms' or 'batch' (src/nn/norms.ts). */
+  norm?: NormKind;
   /** Pre-LN when true; post-LN (the paper) when false (default). */
   normFirst?: boolean;
   /**
@@ -57,6 +60,7 @@ export function resolveLayerOptions(o: LayerOptions): Required<LayerOptions> {
     activation: o.activation ?? 'relu',
     layerNormEps: o.layerNormEps ?? 1e-5,
     normFirst: o.normFirst ?? false,
+    norm: o.norm ?? 'layer',
     generator: o.generator ?? defaultGenerator,
   };
 }
@@ -107,15 +111,23 @@ abstract class FeedForwardLayer extends Module {
       this.dropout.forward(activate(this.linear1.forward(x), this.o.activation)),
     );
   }
-  /** One residual sub-layer with its norm, pre- or post-LN. */
+  /** A norm of this layer: kind and epsilon from the options. */
+  protected makeNorm(dModel: number): Norm {
+    return makeNorm(this.o.norm, dModel, this.o.layerNormEps);
+  }
+  /**
+   * One residual sub-layer with its norm, pre- or post-LN.
+   * @param padding (B, L) key padding mask, left out of BatchNorm's statistics.
+   */
   protected residual(
     x: Tensor,
-    norm: LayerNorm,
+    norm: Norm,
     drop: Dropout,
     sub: (y: Tensor) => Tensor,
+    padding?: Tensor | null,
   ): Tensor {
-    if (this.o.normFirst) return F.add(x, drop.forward(sub(norm.forward(x))));
-    return norm.forward(F.add(x, drop.forward(sub(x))));
+    if (this.o.normFirst) return F.add(x, drop.forward(sub(norm.forward(x, padding))));
+    return norm.forward(F.add(x, drop.forward(sub(x))), padding);
   }
 }
 
@@ -131,8 +143,8 @@ export interface EncoderLayerMasks {
 /** Encoder layer (Sec. 3.1): self-attention then FFN, each with residual and LayerNorm. */
 export class TransformerEncoderLayer extends FeedForwardLayer {
   readonly selfAttn: MultiheadAttention;
-  readonly norm1: LayerNorm;
-  readonly norm2: LayerNorm;
+  readonly norm1: Norm;
+  readonly norm2: Norm;
   readonly dropout1: Dropout;
   readonly dropout2: Dropout;
   constructor(
@@ -142,9 +154,9 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
   ) {
     super(dModel, opts);
     this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
-    const { generator: gen, dropout, layerNormEps: eps } = this.o;
-    this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
-    this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
+    const { generator: gen, dropout } = this.o;
+    this.norm1 = this.child('norm1', this.makeNorm(dModel));
+    this.norm2 = this.child('norm2', this.makeNorm(dModel));
     this.dropout1 = this.child('dropout1', new Dropout(dropout, gen));
     this.dropout2 = this.child('dropout2', new Dropout(dropout, gen));
   }
@@ -166,8 +178,9 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
         },
         cache,
       ).out;
-    const x = this.residual(src, this.norm1, this.dropout1, sa);
-    return this.residual(x, this.norm2, this.dropout2, (y) => this.ffBlock(y));
+    const pad = masks.srcKeyPaddingMask;
+    const x = this.residual(src, this.norm1, this.dropout1, sa, pad);
+    return this.residual(x, this.norm2, this.dropout2, (y) => this.ffBlock(y), pad);
   }
 }
 
@@ -197,9 +210,9 @@ export interface DecoderLayerCache {
 export class TransformerDecoderLayer extends FeedForwardLayer {
   readonly selfAttn: MultiheadAttention;
   readonly multiheadAttn: MultiheadAttention;
-  readonly norm1: LayerNorm;
-  readonly norm2: LayerNorm;
-  readonly norm3: LayerNorm;
+  readonly norm1: Norm;
+  readonly norm2: Norm;
+  readonly norm3: Norm;
   readonly dropout1: Dropout;
   readonly dropout2: Dropout;
   readonly dropout3: Dropout;
@@ -210,14 +223,14 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
   ) {
     super(dModel, opts);
     this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
-    const { generator: gen, dropout, layerNormEps: eps } = this.o;
+    const { generator: gen, dropout } = this.o;
     this.multiheadAttn = this.child(
       'multihead_attn',
       this.attention(dModel, nhead, { kind: 'cross' }),
     );
-    this.norm1 = this.child('norm1', new LayerNorm(dModel, eps));
-    this.norm2 = this.child('norm2', new LayerNorm(dModel, eps));
-    this.norm3 = this.child('norm3', new LayerNorm(dModel, eps));
+    this.norm1 = this.child('norm1', this.makeNorm(dModel));
+    this.norm2 = this.child('norm2', this.makeNorm(dModel));
+    this.norm3 = this.child('norm3', this.makeNorm(dModel));
     this.dropout1 = this.child('dropout1', new Dropout(dropout, gen));
     this.dropout2 = this.child('dropout2', new Dropout(dropout, gen));
     this.dropout3 = this.child('dropout3', new Dropout(dropout, gen));
@@ -253,9 +266,10 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
         { attnMask: masks.memoryMask, keyPaddingMask: masks.memoryKeyPaddingMask },
         cache?.cross,
       ).out;
-    let x = this.residual(tgt, this.norm1, this.dropout1, sa);
-    x = this.residual(x, this.norm2, this.dropout2, ca);
-    return this.residual(x, this.norm3, this.dropout3, (y) => this.ffBlock(y));
+    const pad = masks.tgtKeyPaddingMask;
+    let x = this.residual(tgt, this.norm1, this.dropout1, sa, pad);
+    x = this.residual(x, this.norm2, this.dropout2, ca, pad);
+    return this.residual(x, this.norm3, this.dropout3, (y) => this.ffBlock(y), pad);
   }
 }
 

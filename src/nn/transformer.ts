@@ -10,7 +10,8 @@
 import { Tensor, fmtShape, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { AttentionState } from '../attention/core.js';
-import { LayerNorm, xavierUniform } from './layers.js';
+import { xavierUniform } from './layers.js';
+import { makeNorm, type Norm } from './norms.js';
 import { Module } from './module.js';
 import { LayerStack, type DepthStrategy } from './stack.js';
 import { createDepth } from './depth-registry.js';
@@ -38,13 +39,9 @@ export {
   type LayerOptions,
 } from './transformer-layers.js';
 
-/** A stack of N encoder layers with an optional final LayerNorm (torch.nn.TransformerEncoder). */
+/** A stack of N encoder layers with an optional final norm (torch.nn.TransformerEncoder). */
 export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
-  constructor(
-    layers: TransformerEncoderLayer[],
-    norm: LayerNorm | null = null,
-    depth?: DepthStrategy,
-  ) {
+  constructor(layers: TransformerEncoderLayer[], norm: Norm | null = null, depth?: DepthStrategy) {
     super(layers, norm, depth);
   }
   /**
@@ -60,7 +57,8 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
   ): Tensor {
     const apply = (l: TransformerEncoderLayer, x: Tensor, i: number): Tensor =>
       l.forward(x, masks, caches?.[i]);
-    return this.runStack(src, apply, offset, caches !== undefined);
+    const ctx = { offset, cached: caches !== undefined, padding: masks.srcKeyPaddingMask };
+    return this.runStack(src, apply, ctx);
   }
   /** Fresh empty decoding states, one per layer application. */
   newCaches(): AttentionState[] {
@@ -70,7 +68,8 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
    * Every layer's output for layer-wise cross-attention (survey Sec. 6.2), each through the
    * stack's final norm when it has one (the same module: in a pre-LN stack the residual
    * stream is not normalized, and the decoder's last layer then attends exactly the memory
-   * `forward` gives), side by side along the channels.
+   * `forward` gives), side by side along the channels. A BatchNorm final norm in training
+   * thus updates its running statistics once per layer.
    * @param src (B, S, C) @returns (B, S, N * C): layer i's output in channels [i C, (i + 1) C).
    */
   forwardLayerwise(src: Tensor, masks: EncoderLayerMasks = {}): Tensor {
@@ -79,7 +78,7 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
       (outs[i] = l.forward(x, masks));
     this.depth.run(this.layers.items, src, apply, { offset: 0 });
     return F.concat(
-      outs.map((h) => (this.norm ? this.norm.forward(h) : h)),
+      outs.map((h) => (this.norm ? this.norm.forward(h, masks.srcKeyPaddingMask) : h)),
       2,
     ); // (B, S, N * C)
   }
@@ -112,11 +111,11 @@ export function checkCrossAttention(
     throw new Error(`crossAttention 'layerwise' needs depth 'fixed', got '${depth}'`);
 }
 
-/** A stack of N decoder layers with an optional final LayerNorm (torch.nn.TransformerDecoder). */
+/** A stack of N decoder layers with an optional final norm (torch.nn.TransformerDecoder). */
 export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
   constructor(
     layers: TransformerDecoderLayer[],
-    norm: LayerNorm | null = null,
+    norm: Norm | null = null,
     depth?: DepthStrategy,
     readonly crossAttention: CrossAttention = 'final',
   ) {
@@ -148,7 +147,8 @@ export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
         : memory; // (B, S, C)
     const apply = (l: TransformerDecoderLayer, x: Tensor, i: number): Tensor =>
       l.forward(x, memoryOf(i), masks, caches?.[i]);
-    return this.runStack(tgt, apply, offset, caches !== undefined);
+    const ctx = { offset, cached: caches !== undefined, padding: masks.tgtKeyPaddingMask };
+    return this.runStack(tgt, apply, ctx);
   }
   /** Fresh empty decoding states, one pair per layer application. */
   newCaches(): DecoderLayerCache[] {
@@ -217,7 +217,7 @@ export class Transformer extends Module {
       'encoder',
       new TransformerEncoder(
         enc,
-        new LayerNorm(dModel, o.layerNormEps),
+        makeNorm(o.norm, dModel, o.layerNormEps),
         createDepth(depth, dModel, o.generator),
       ),
     );
@@ -225,7 +225,7 @@ export class Transformer extends Module {
       'decoder',
       new TransformerDecoder(
         dec,
-        new LayerNorm(dModel, o.layerNormEps),
+        makeNorm(o.norm, dModel, o.layerNormEps),
         createDepth(depth, dModel, o.generator),
         cross,
       ),
