@@ -54,8 +54,10 @@ export {
   auxiliaryLosses,
   withAuxiliaryLosses,
 } from './nn/stack.js';
-export type { ApplyLayer, StackContext } from './nn/stack.js';
+export type { ApplyLayer, GateDecision, StackContext, SublayerGate } from './nn/stack.js';
 export { UniversalDepth } from './nn/universal.js';
+export { ConditionalDepth } from './nn/conditional.js';
+export type { ConditionalOptions } from './nn/conditional.js';
 export type { UniversalOptions } from './nn/universal.js';
 export {
   createDepth,
@@ -64,7 +66,7 @@ export {
   parseDepthSpec,
   registerDepth,
 } from './nn/depth-registry.js';
-export type { DepthVariant } from './nn/depth-registry.js';
+export type { DepthVariant, StackShape } from './nn/depth-registry.js';
 // attention cores (the seam between the projections and W_O) and their registry
 export * from './attention/index.js';
 export {

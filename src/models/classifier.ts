@@ -69,7 +69,7 @@ export class EncoderClassifier extends Module {
       new TransformerEncoder(
         layers,
         c.normFirst ? makeNorm(c.norm, c.dModel, c.layerNormEps) : null,
-        createDepth(c.depth, c.dModel, gen),
+        createDepth(c.depth, c.dModel, gen, { layers: c.numLayers, sublayers: 2 }),
       ),
     );
     this.classifier = this.child(

@@ -7,6 +7,8 @@
  *                                           the stack's layers are ONE block with shared
  *                                           weights, applied max-steps times (under ACT: at
  *                                           most), with the position + step signal.
+ *   conditional:budget=0.5,weight=0.1,...   a learned gate per sub-layer that skips it
+ *                                           (Bapna et al. 2020), with a budget loss.
  *
  * With `universal`, the model's numLayers (numEncoderLayers, numDecoderLayers) is the number
  * of distinct layers in the shared block: the paper's UT is numLayers = 1; numLayers = n runs
@@ -19,6 +21,7 @@ import type { Generator } from '../random.js';
 import { SpecRegistry, describeEntry, type Spec, type SpecEntry } from '../attention/spec.js';
 import { FixedDepth, type DepthStrategy } from './stack.js';
 import { UniversalDepth } from './universal.js';
+import { ConditionalDepth } from './conditional.js';
 
 /** A registered depth strategy. */
 export interface DepthVariant extends SpecEntry {
@@ -26,8 +29,19 @@ export interface DepthVariant extends SpecEntry {
   readonly paper: string;
   /** Check parameters beyond their declared ranges. @throws Error naming the parameter. */
   check?(params: Spec['params']): void;
-  /** Build the strategy for a stack of width C. */
-  create(dModel: number, params: Spec['params'], generator?: Generator): DepthStrategy;
+  /** Build the strategy for a stack of width C (and of `shape`, when the strategy needs it). */
+  create(
+    dModel: number,
+    params: Spec['params'],
+    generator?: Generator,
+    shape?: StackShape,
+  ): DepthStrategy;
+}
+
+/** The stack a strategy runs: N layers of `sublayers` sub-layers (2 encoder, 3 decoder). */
+export interface StackShape {
+  layers: number;
+  sublayers: number;
 }
 
 const builtins: DepthVariant[] = [
@@ -68,6 +82,41 @@ const builtins: DepthVariant[] = [
         generator,
       }),
   },
+  {
+    name: 'conditional',
+    params: [
+      {
+        name: 'budget',
+        type: 'number',
+        default: 0.5,
+        min: 0,
+        doc: 'share of sub-layers run, in [0, 1]',
+      },
+      { name: 'weight', type: 'number', default: 0.1, min: 0, doc: 'budget-loss weight' },
+      {
+        name: 'noise',
+        type: 'number',
+        default: 1,
+        min: 0,
+        doc: 'sigma of the training noise on the gates',
+      },
+    ],
+    paper: 'Bapna et al. 2020 (Conditional Computation Transformer); survey Sec. 6.3',
+    check: (p) => {
+      const b = p.budget as number;
+      if (b > 1) throw new Error(`depth 'conditional': budget=${b} must be in [0, 1]`);
+    },
+    create: (dModel, p, generator, shape) => {
+      if (!shape) throw new Error(`depth 'conditional' needs the stack's layers and sub-layers`);
+      return new ConditionalDepth(dModel, {
+        ...shape,
+        budget: p.budget as number,
+        weight: p.weight as number,
+        noise: p.noise as number,
+        generator,
+      });
+    },
+  },
 ];
 
 const registry = new SpecRegistry('depth', builtins);
@@ -105,15 +154,17 @@ export function formatDepthSpec(spec: string | Spec): string {
  * Build the strategy a spec names for a stack of width dModel (each stack its own: an
  * encoder and a decoder get separate halting units).
  * @param generator initializes the strategy's parameters (ACT's halting unit).
+ * @param shape the stack's layers and sub-layers per layer ('conditional' needs them).
  * @throws as parseDepthSpec, and Error from the strategy's constructor (e.g. epsilon >= 1).
  */
 export function createDepth(
   spec: string | Spec,
   dModel: number,
   generator?: Generator,
+  shape?: StackShape,
 ): DepthStrategy {
   const [v, s] = registry.resolve(spec);
-  return v.create(dModel, s.params, generator);
+  return v.create(dModel, s.params, generator, shape);
 }
 
 /** One line per strategy: name, parameters, paper (`transformer info`). */

@@ -13,11 +13,21 @@ import { Module, ModuleList } from './module.js';
 import type { Norm } from './norms.js';
 
 /**
- * Apply `layer` to x (B, L, C) as the stack's application number `index` (which selects
- * its decoding state: a recurrent strategy applies a layer more than once); the stack
- * binds masks and caches.
+ * A sub-layer's gate (conditional computation): run it ('open'), skip it ('closed': the
+ * residual stream passes unchanged and the sub-layer is not computed), or weight its update
+ * per position, x + g (Sublayer block(x) - x), with g (B, L, 1) in [0, 1].
  */
-export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
+export type GateDecision = 'open' | 'closed' | Tensor;
+
+/** The gates of one layer application: sub-layer k's decision for its input x (B, L, C). */
+export type SublayerGate = (k: number, x: Tensor) => GateDecision;
+
+/**
+ * Apply `layer` to x (B, L, C) as the stack's application number `index` (which selects
+ * its decoding state: a recurrent strategy applies a layer more than once), optionally
+ * with gates on its sub-layers; the stack binds masks and caches.
+ */
+export type ApplyLayer<L> = (layer: L, x: Tensor, index: number, gate?: SublayerGate) => Tensor;
 
 /**
  * What a strategy knows of one run beyond the input: the absolute position of x's first row,
@@ -27,6 +37,8 @@ export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
 export interface StackContext {
   readonly offset: number;
   readonly cached?: boolean;
+  /** (B, L) key padding mask of x (true = padded), when the stack has one. */
+  readonly padding?: Tensor | null;
 }
 
 /**
@@ -99,7 +111,7 @@ export class LayerStack<L extends Module> extends Module {
     ctx: { offset?: number; cached?: boolean; padding?: Tensor | null } = {},
   ): Tensor {
     const { offset = 0, cached = false, padding } = ctx;
-    const h = this.depth.run(this.layers.items, x, apply, { offset, cached });
+    const h = this.depth.run(this.layers.items, x, apply, { offset, cached, padding });
     return this.norm ? this.norm.forward(h, padding) : h;
   }
 

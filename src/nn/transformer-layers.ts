@@ -18,6 +18,7 @@ import { kvHeadsFor } from '../attention/heads.js';
 import { Dropout, Linear, activate, type Activation } from './layers.js';
 import { Module } from './module.js';
 import { makeNorm, type Norm, type NormKind } from './norms.js';
+import type { SublayerGate } from './stack.js';
 
 /** Options shared by encoder and decoder layers (torch.nn.TransformerEncoderLayer's). */
 export interface LayerOptions {
@@ -116,18 +117,27 @@ abstract class FeedForwardLayer extends Module {
     return makeNorm(this.o.norm, dModel, this.o.layerNormEps);
   }
   /**
-   * One residual sub-layer with its norm, pre- or post-LN.
+   * One residual sub-layer with its norm, pre- or post-LN, and its gate when given
+   * (conditional computation: closed = x unchanged and the sub-layer not run; a weight g =
+   * x + g (block(x) - x), for pre-LN x + g Sublayer(LN(x))).
    * @param padding (B, L) key padding mask, left out of BatchNorm's statistics.
+   * @param gate the layer application's gates; `k` this sub-layer's number in the layer.
    */
   protected residual(
     x: Tensor,
     norm: Norm,
     drop: Dropout,
     sub: (y: Tensor) => Tensor,
-    padding?: Tensor | null,
+    padding: Tensor | null | undefined,
+    gate?: SublayerGate,
+    k = 0,
   ): Tensor {
-    if (this.o.normFirst) return F.add(x, drop.forward(sub(norm.forward(x, padding))));
-    return norm.forward(F.add(x, drop.forward(sub(x))), padding);
+    const g = gate ? gate(k, x) : 'open';
+    if (g === 'closed') return x;
+    const y = this.o.normFirst
+      ? F.add(x, drop.forward(sub(norm.forward(x, padding))))
+      : norm.forward(F.add(x, drop.forward(sub(x))), padding);
+    return g === 'open' ? y : F.add(x, F.mul(F.sub(y, x), g)); // (B, L, C)
   }
 }
 
@@ -164,8 +174,14 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
   /**
    * @param src (B, S, C) @returns (B, S, C)
    * @param cache self-attention decoding state (decoder-only models), from selfAttn.newState().
+   * @param gate gates of the sub-layers: 0 self-attention, 1 FFN (conditional computation).
    */
-  forward(src: Tensor, masks: EncoderLayerMasks = {}, cache?: AttentionState): Tensor {
+  forward(
+    src: Tensor,
+    masks: EncoderLayerMasks = {},
+    cache?: AttentionState,
+    gate?: SublayerGate,
+  ): Tensor {
     const sa = (y: Tensor): Tensor =>
       this.selfAttn.forward(
         y,
@@ -179,8 +195,8 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
         cache,
       ).out;
     const pad = masks.srcKeyPaddingMask;
-    const x = this.residual(src, this.norm1, this.dropout1, sa, pad);
-    return this.residual(x, this.norm2, this.dropout2, (y) => this.ffBlock(y), pad);
+    const x = this.residual(src, this.norm1, this.dropout1, sa, pad, gate, 0);
+    return this.residual(x, this.norm2, this.dropout2, (y) => this.ffBlock(y), pad, gate, 1);
   }
 }
 
@@ -239,12 +255,14 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
   /**
    * @param tgt (B, T, C); memory (B, S, C) @returns (B, T, C)
    * @param cache KV caches for incremental decoding (tgt holds only the new positions).
+   * @param gate gates of the sub-layers: 0 self-attention, 1 cross-attention, 2 FFN.
    */
   forward(
     tgt: Tensor,
     memory: Tensor,
     masks: DecoderLayerMasks = {},
     cache?: DecoderLayerCache,
+    gate?: SublayerGate,
   ): Tensor {
     const sa = (y: Tensor): Tensor =>
       this.selfAttn.forward(
@@ -267,9 +285,9 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
         cache?.cross,
       ).out;
     const pad = masks.tgtKeyPaddingMask;
-    let x = this.residual(tgt, this.norm1, this.dropout1, sa, pad);
-    x = this.residual(x, this.norm2, this.dropout2, ca, pad);
-    return this.residual(x, this.norm3, this.dropout3, (y) => this.ffBlock(y), pad);
+    let x = this.residual(tgt, this.norm1, this.dropout1, sa, pad, gate, 0);
+    x = this.residual(x, this.norm2, this.dropout2, ca, pad, gate, 1);
+    return this.residual(x, this.norm3, this.dropout3, (y) => this.ffBlock(y), pad, gate, 2);
   }
 }
 

@@ -13,7 +13,7 @@ import type { AttentionState } from '../attention/core.js';
 import { xavierUniform } from './layers.js';
 import { makeNorm, type Norm } from './norms.js';
 import { Module } from './module.js';
-import { LayerStack, type DepthStrategy } from './stack.js';
+import { LayerStack, type ApplyLayer, type DepthStrategy } from './stack.js';
 import { createDepth } from './depth-registry.js';
 import {
   makeDecoderLayers,
@@ -55,8 +55,8 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
     caches?: AttentionState[],
     offset = 0,
   ): Tensor {
-    const apply = (l: TransformerEncoderLayer, x: Tensor, i: number): Tensor =>
-      l.forward(x, masks, caches?.[i]);
+    const apply: ApplyLayer<TransformerEncoderLayer> = (l, x, i, gate) =>
+      l.forward(x, masks, caches?.[i], gate);
     const ctx = { offset, cached: caches !== undefined, padding: masks.srcKeyPaddingMask };
     return this.runStack(src, apply, ctx);
   }
@@ -74,9 +74,12 @@ export class TransformerEncoder extends LayerStack<TransformerEncoderLayer> {
    */
   forwardLayerwise(src: Tensor, masks: EncoderLayerMasks = {}): Tensor {
     const outs: Tensor[] = [];
-    const apply = (l: TransformerEncoderLayer, x: Tensor, i: number): Tensor =>
-      (outs[i] = l.forward(x, masks));
-    this.depth.run(this.layers.items, src, apply, { offset: 0 });
+    const apply: ApplyLayer<TransformerEncoderLayer> = (l, x, i, gate) =>
+      (outs[i] = l.forward(x, masks, undefined, gate));
+    this.depth.run(this.layers.items, src, apply, {
+      offset: 0,
+      padding: masks.srcKeyPaddingMask,
+    });
     return F.concat(
       outs.map((h) => (this.norm ? this.norm.forward(h, masks.srcKeyPaddingMask) : h)),
       2,
@@ -145,8 +148,8 @@ export class TransformerDecoder extends LayerStack<TransformerDecoderLayer> {
       this.crossAttention === 'layerwise' && n > 1
         ? F.slice(memory, 2, i * C, (i + 1) * C)
         : memory; // (B, S, C)
-    const apply = (l: TransformerDecoderLayer, x: Tensor, i: number): Tensor =>
-      l.forward(x, memoryOf(i), masks, caches?.[i]);
+    const apply: ApplyLayer<TransformerDecoderLayer> = (l, x, i, gate) =>
+      l.forward(x, memoryOf(i), masks, caches?.[i], gate);
     const ctx = { offset, cached: caches !== undefined, padding: masks.tgtKeyPaddingMask };
     return this.runStack(tgt, apply, ctx);
   }
@@ -218,7 +221,7 @@ export class Transformer extends Module {
       new TransformerEncoder(
         enc,
         makeNorm(o.norm, dModel, o.layerNormEps),
-        createDepth(depth, dModel, o.generator),
+        createDepth(depth, dModel, o.generator, { layers: enc.length, sublayers: 2 }),
       ),
     );
     this.decoder = this.child(
@@ -226,7 +229,7 @@ export class Transformer extends Module {
       new TransformerDecoder(
         dec,
         makeNorm(o.norm, dModel, o.layerNormEps),
-        createDepth(depth, dModel, o.generator),
+        createDepth(depth, dModel, o.generator, { layers: dec.length, sublayers: 3 }),
         cross,
       ),
     );
