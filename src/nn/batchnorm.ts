@@ -21,6 +21,7 @@
 import { Tensor, fmtShape, full, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Module } from './module.js';
+import { realPositions } from './padding.js';
 
 export class BatchNorm extends Module {
   readonly weight: Tensor;
@@ -67,18 +68,12 @@ export class BatchNorm extends Module {
     if (x.ndim !== 3 || x.shape[2] !== C)
       throw new Error(`BatchNorm: x ${fmtShape(x.shape)} must be (B, L, ${C})`);
     const [B, L] = x.shape;
-    if (padding && (padding.ndim !== 2 || padding.shape[0] !== B || padding.shape[1] !== L))
-      throw new Error(
-        `BatchNorm: padding mask ${fmtShape(padding.shape)} must be (B, L) = (${B}, ${L}) for x ${fmtShape(x.shape)}`,
-      );
+    const { keep, n } = realPositions(padding, B, L);
     if (!this.training) {
       const scale = F.div(this.weight, F.sqrt(F.add(this.runningVar, this.eps))); // (C)
       return F.add(F.mul(F.sub(x, this.runningMean), scale), this.bias);
     }
     const N = B * L;
-    const keep = new Float32Array(N).fill(1);
-    if (padding) for (let i = 0; i < N; i++) if (padding.data[i] !== 0) keep[i] = 0;
-    const n = keep.reduce((s, v) => s + v, 0);
     if (n < 2)
       throw new Error(
         `BatchNorm: training needs at least 2 non-padded positions for a variance, got ${n} in x ${fmtShape(x.shape)}`,

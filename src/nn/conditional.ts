@@ -19,6 +19,7 @@ import type { Generator } from '../random.js';
 import { Tensor, randn, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from './layers.js';
+import { realPositions } from './padding.js';
 import { ModuleList } from './module.js';
 import { DepthStrategy, type ApplyLayer, type GateDecision, type StackContext } from './stack.js';
 
@@ -98,10 +99,8 @@ export class ConditionalDepth extends DepthStrategy {
         `conditional depth: ${this.gates.length} layers of control units for a stack of ${layers.length}`,
       );
     const [B, L] = x.shape;
-    const keep = new Float32Array(B * L).fill(1); // 1 = a real position
-    if (ctx.padding) for (let i = 0; i < B * L; i++) if (ctx.padding.data[i] !== 0) keep[i] = 0;
+    const { keep, n } = realPositions(ctx.padding, B, L); // 1 = a real position
     const keepT = new Tensor(keep, [B, L, 1]);
-    const n = keep.reduce((s, v) => s + v, 0);
     let gateSum: Tensor | null = null; // sum over sub-layers of sum(g * keep)
     let decided = 0; // sub-layers decided by control units
     let open = 0;

@@ -7,8 +7,9 @@
  * 1 - epsilon; the position's output is the sum of its step states weighted by the halting
  * probabilities, its last step by the remainder R = 1 - sum of the others, so the weights
  * of every position sum to 1 (the last step halts every position still running). The ponder
- * cost N + R (Graves' Eq. 10-11, steps taken plus remainder) times tau is the loss term
- * training adds (`auxiliaryLoss`); only R carries a gradient, as in the paper.
+ * cost N + R (Graves' Eq. 10-11, steps taken plus remainder), averaged over the real (non-
+ * padded) positions, times tau is the loss term training adds (`auxiliaryLoss`); only R
+ * carries a gradient, as in the paper.
  *
  * Shape letters: B batch, L length, C d_model.
  */
@@ -17,6 +18,7 @@ import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from './layers.js';
 import { sinusoidTable } from './positional.js';
+import { realPositions } from './padding.js';
 import { DepthStrategy, type ApplyLayer, type StackContext } from './stack.js';
 
 export interface UniversalOptions {
@@ -102,7 +104,7 @@ export class UniversalDepth extends DepthStrategy {
       for (let t = 0; t < this.maxSteps; t++) h = block(prepare(h, t), t);
       return h;
     }
-    return this.adaptive(x, prepare, block, ctx.cached ?? false);
+    return this.adaptive(x, prepare, block, ctx);
   }
 
   /**
@@ -119,8 +121,9 @@ export class UniversalDepth extends DepthStrategy {
     x: Tensor,
     prepare: (h: Tensor, t: number) => Tensor,
     block: (y: Tensor, t: number) => Tensor,
-    cached: boolean,
+    ctx: StackContext,
   ): Tensor {
+    const cached = ctx.cached ?? false;
     const [B, L] = x.shape;
     const N = B * L;
     const threshold = 1 - this.epsilon;
@@ -154,7 +157,9 @@ export class UniversalDepth extends DepthStrategy {
       state = transformed;
     }
     this.lastSteps = steps;
-    this.ponder = F.mean(F.add(remainders, new Tensor(steps, [B, L]))); // mean of N + R
+    const { keep, n } = realPositions(ctx.padding, B, L);
+    const cost = F.mul(F.add(remainders, new Tensor(steps, [B, L])), new Tensor(keep, [B, L]));
+    this.ponder = F.mul(F.sum(cost), 1 / Math.max(n, 1)); // mean of N + R over real positions
     return out!;
   }
 }

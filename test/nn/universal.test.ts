@@ -128,6 +128,23 @@ for (const name of backends) {
       for (let i = 0; i < B * L; i++) assert.ok(Math.abs(sums[i] - 1) < 1e-6, `position ${i}`);
       const ponder = (0.5 * N.reduce((s, n, i) => s + n + R[i], 0)) / (B * L);
       assert.ok(Math.abs(ut.auxiliaryLoss()!.item() - ponder) < 1e-5);
+      // With padding, the ponder cost averages over the real positions only.
+      const padded = [4, 5, 11]; // (b, l) = (0, 4), (0, 5), (1, 5)
+      const mask = tensor(
+        [
+          [0, 0, 0, 0, 1, 1],
+          [0, 0, 0, 0, 0, 1],
+        ],
+        undefined,
+        'bool',
+      );
+      noGrad(() => enc.forward(x, { srcKeyPaddingMask: mask }));
+      const steps = ut.lastSteps!;
+      let cost = 0;
+      for (let i = 0; i < B * L; i++)
+        if (!padded.includes(i)) cost += steps[i] + ut.lastWeights[steps[i] - 1][i]; // N + R
+      const want2 = (0.5 * cost) / (B * L - padded.length);
+      assert.ok(Math.abs(ut.auxiliaryLoss()!.item() - want2) < 1e-5, 'ponder over real positions');
     });
 
     test('ACT: the ponder cost has the finite-difference gradient w.r.t. the halting unit', () => {
