@@ -50,6 +50,8 @@ export class UniversalDepth extends DepthStrategy {
   lastWeights: Float32Array[] = [];
   private ponder: Tensor | null = null;
   private readonly dModel: number;
+  /** Sinusoids of positions and steps (rows), grown on demand. */
+  private table: Tensor | null = null;
 
   /** @throws Error if maxSteps is not an integer >= 1 or tau, epsilon are out of range. */
   constructor(dModel: number, o: UniversalOptions) {
@@ -83,8 +85,11 @@ export class UniversalDepth extends DepthStrategy {
   /** The coordinate signal of step t for rows offset.. (1, L, C): position + step sinusoids. */
   private coordinates(L: number, step: number, offset: number): Tensor {
     const C = this.dModel;
-    const pos = F.slice(sinusoidTable(offset + L, C), 0, offset, offset + L); // (L, C)
-    const st = F.slice(sinusoidTable(step + 1, C), 0, step, step + 1); // (1, C)
+    const rows = Math.max(offset + L, this.maxSteps);
+    if (!this.table || this.table.shape[0] < rows)
+      this.table = sinusoidTable(Math.max(rows, 2 * (this.table?.shape[0] ?? 0)), C); // grows x2
+    const pos = F.slice(this.table, 0, offset, offset + L); // (L, C)
+    const st = F.slice(this.table, 0, step, step + 1); // (1, C)
     return F.reshape(F.add(pos, st), [1, L, C]);
   }
 
