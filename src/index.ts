@@ -37,6 +37,9 @@ export * as F from './ops/index.js';
 // nn
 export { Module, ModuleList } from './nn/module.js';
 export { Linear, Embedding, Dropout, LayerNorm, RMSNorm } from './nn/layers.js';
+export { BatchNorm } from './nn/batchnorm.js';
+export { makeNorm, NORM_KINDS } from './nn/norms.js';
+export type { Norm, NormKind } from './nn/norms.js';
 export type { Activation } from './nn/layers.js';
 export { MultiheadAttention, CrossAttentionState } from './nn/attention.js';
 export type {
@@ -44,8 +47,26 @@ export type {
   AttentionKind,
   MultiheadAttentionOptions,
 } from './nn/attention.js';
-export { LayerStack, DepthStrategy, FixedDepth } from './nn/stack.js';
-export type { ApplyLayer } from './nn/stack.js';
+export {
+  LayerStack,
+  DepthStrategy,
+  FixedDepth,
+  auxiliaryLosses,
+  withAuxiliaryLosses,
+} from './nn/stack.js';
+export type { ApplyLayer, GateDecision, StackContext, SublayerGate } from './nn/stack.js';
+export { UniversalDepth } from './nn/universal.js';
+export { ConditionalDepth } from './nn/conditional.js';
+export type { ConditionalOptions } from './nn/conditional.js';
+export type { UniversalOptions } from './nn/universal.js';
+export {
+  createDepth,
+  describeDepths,
+  formatDepthSpec,
+  parseDepthSpec,
+  registerDepth,
+} from './nn/depth-registry.js';
+export type { DepthVariant, StackShape } from './nn/depth-registry.js';
 // attention cores (the seam between the projections and W_O) and their registry
 export * from './attention/index.js';
 export {
@@ -60,7 +81,12 @@ export {
   TransformerEncoderLayer,
   TransformerDecoderLayer,
 } from './nn/transformer.js';
-export type { TransformerConfig, LayerOptions, TransformerMasks } from './nn/transformer.js';
+export type {
+  CrossAttention,
+  TransformerConfig,
+  LayerOptions,
+  TransformerMasks,
+} from './nn/transformer.js';
 // models
 export { validateModelConfig, ConfigError, MAX_PARAMETERS } from './models/config.js';
 export type { BlockConfig, ModelKind } from './models/config.js';

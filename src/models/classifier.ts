@@ -11,10 +11,12 @@
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { Dropout, Embedding, LayerNorm, Linear } from '../nn/layers.js';
+import { Dropout, Embedding, Linear } from '../nn/layers.js';
+import { makeNorm } from '../nn/norms.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
+import { createDepth } from '../nn/depth-registry.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
 
@@ -64,7 +66,11 @@ export class EncoderClassifier extends Module {
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
     this.encoder = this.child(
       'encoder',
-      new TransformerEncoder(layers, c.normFirst ? new LayerNorm(c.dModel, c.layerNormEps) : null),
+      new TransformerEncoder(
+        layers,
+        c.normFirst ? makeNorm(c.norm, c.dModel, c.layerNormEps) : null,
+        createDepth(c.depth, c.dModel, gen, { layers: c.numLayers, sublayers: 2 }),
+      ),
     );
     this.classifier = this.child(
       'classifier',

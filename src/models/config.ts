@@ -8,6 +8,9 @@ import type { Activation } from '../nn/layers.js';
 import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
 import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
 import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
+import { checkDepthSpec, formatDepthSpec } from '../nn/depth-registry.js';
+import { checkCrossAttention, type CrossAttention } from '../nn/transformer.js';
+import { NORM_KINDS, type NormKind } from '../nn/norms.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -23,8 +26,13 @@ export interface BlockConfig {
   activation?: Activation;
   /** Pre-LN (true) or the paper's post-LN (false). */
   normFirst?: boolean;
-  /** LayerNorm epsilon, > 0. */
+  /** LayerNorm epsilon (every norm kind's), > 0. */
   layerNormEps?: number;
+  /**
+   * The norm (survey Sec. 5.2): 'layer' (default, LayerNorm), 'rms' (RMSNorm) or 'batch'
+   * (BatchNorm over batch and time, padding excluded, running statistics in eval mode).
+   */
+  norm?: NormKind;
   /**
    * Self-attention core: a registry spec such as `'full'` (default) or `'local:window=64'`
    * (`transformer info --attention` lists them).
@@ -42,6 +50,12 @@ export interface BlockConfig {
    * 'grouped-query:groups=G' (G dividing nhead, Ainslie et al. 2023).
    */
   heads?: string;
+  /**
+   * How the stack runs its layers: 'fixed' (default, every layer once) or the Universal
+   * Transformer 'universal:max-steps=8,act=true,tau=0.01' (src/nn/depth-registry.ts; the
+   * model's layers are then one shared block applied max-steps times).
+   */
+  depth?: string;
 }
 
 /** A block config with every default filled in (attention in canonical form). */
@@ -85,8 +99,10 @@ export function resolveModelConfig<T extends BlockConfig, D extends Partial<T>>(
     activation: config.activation ?? block.activation,
     normFirst: config.normFirst ?? block.normFirst,
     layerNormEps: config.layerNormEps ?? block.layerNormEps,
+    norm: config.norm ?? 'layer',
     attention: formatAttentionSpec(config.attention ?? 'full'),
     heads: formatHeadsSpec(config.heads ?? 'standard'),
+    depth: formatDepthSpec(config.depth ?? 'fixed'),
     position: formatPositionSpec(
       config.position ?? (own as { position?: string }).position ?? 'sinusoidal',
     ),
@@ -111,6 +127,7 @@ type Field =
   | { type: 'enum'; values: readonly string[] }
   | { type: 'attention' }
   | { type: 'heads' }
+  | { type: 'depth' }
   | { type: 'position'; absolute: readonly string[] };
 
 const INT_MAX = 2 ** 31 - 1;
@@ -122,8 +139,10 @@ const blockFields: Record<string, Field> = {
   activation: { type: 'enum', values: ['relu', 'gelu'] },
   normFirst: { type: 'bool' },
   layerNormEps: { type: 'number', min: 0, above: true },
+  norm: { type: 'enum', values: NORM_KINDS },
   attention: { type: 'attention' },
   heads: { type: 'heads' },
+  depth: { type: 'depth' },
 };
 const vocab: Field = { type: 'int', min: 1, max: INT_MAX };
 const layers: Field = { type: 'int', min: 1, max: 4096 };
@@ -153,6 +172,7 @@ const schemas = {
       tieWeights: { type: 'bool' },
       padId,
       position: { type: 'position', absolute: ['sinusoidal'] },
+      crossAttention: { type: 'enum', values: ['final', 'layerwise'] },
     } as Record<string, Field>,
   },
   lm: {
@@ -208,6 +228,8 @@ function allowed(f: Field): string {
       return "an attention spec such as 'full' or 'local:window=64'";
     case 'heads':
       return "'standard', 'multi-query' or 'grouped-query:groups=G'";
+    case 'depth':
+      return "'fixed' or 'universal:max-steps=8,act=true,tau=0.01'";
     case 'position':
       return `${f.absolute.map((v) => `'${v}'`).join(', ')}, or a relative 'rope', 'alibi', 't5', 'shaw'`;
   }
@@ -251,6 +273,14 @@ function checkField(
         kvHeadsFor(v, (config.nhead as number | undefined) ?? 1);
       } catch (e) {
         throw new ConfigError(`${kind} config: heads = '${v}': ${(e as Error).message}`);
+      }
+      return;
+    case 'depth':
+      if (typeof v !== 'string') throw bad();
+      try {
+        checkDepthSpec(v);
+      } catch (e) {
+        throw new ConfigError(`${kind} config: depth = '${v}': ${(e as Error).message}`);
       }
       return;
     case 'position': {
@@ -300,6 +330,18 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
     throw new ConfigError(
       `${kind} config: padId ${String(c.padId)} must be below the vocabulary size ${vocabs.join(' / ')}`,
     );
+  if (kind === 'seq2seq') {
+    try {
+      checkCrossAttention(
+        (c.crossAttention as CrossAttention | undefined) ?? 'final',
+        c.numEncoderLayers as number,
+        c.numDecoderLayers as number,
+        formatDepthSpec((c.depth as string | undefined) ?? 'fixed'),
+      );
+    } catch (e) {
+      throw new ConfigError(`${kind} config: ${(e as Error).message}`);
+    }
+  }
   const attention = (c.attention as string | undefined) ?? 'full';
   try {
     if (kind === 'seq2seq') {

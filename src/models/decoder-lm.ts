@@ -10,10 +10,12 @@ import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, fmtShape } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { AttentionState } from '../attention/core.js';
-import { Embedding, LayerNorm } from '../nn/layers.js';
+import { Embedding } from '../nn/layers.js';
+import { makeNorm, type Norm } from '../nn/norms.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
+import { createDepth } from '../nn/depth-registry.js';
 import { GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
 /**
@@ -40,7 +42,7 @@ export class DecoderLM extends Module {
   readonly wte: Embedding;
   readonly wpe: PositionalEncoding;
   readonly blocks: TransformerEncoder;
-  readonly lnF: LayerNorm;
+  readonly lnF: Norm;
 
   /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: DecoderLMConfig, generator: Generator = defaultGenerator) {
@@ -57,8 +59,9 @@ export class DecoderLM extends Module {
       makePositionalEncoding(c.position, c.blockSize, c.dModel, { generator: gen, std: c.initStd }),
     );
     const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
-    this.blocks = this.child('blocks', new TransformerEncoder(layers));
-    this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));
+    const depth = createDepth(c.depth, c.dModel, gen, { layers: c.numLayers, sublayers: 2 });
+    this.blocks = this.child('blocks', new TransformerEncoder(layers, null, depth));
+    this.lnF = this.child('ln_f', makeNorm(c.norm, c.dModel, c.layerNormEps));
   }
 
   /**

@@ -13,7 +13,7 @@ import { Tensor, fmtShape } from '../tensor.js';
 import { Dropout, Embedding, Linear } from '../nn/layers.js';
 import { Module } from '../nn/module.js';
 import { makePositionalEncoding, type PositionalEncoding } from '../nn/positional.js';
-import { Transformer, type DecoderLayerCache } from '../nn/transformer.js';
+import { Transformer, type CrossAttention, type DecoderLayerCache } from '../nn/transformer.js';
 import { PAPER_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
 
@@ -35,6 +35,13 @@ export interface Seq2SeqConfig extends BlockConfig {
   tieWeights?: boolean;
   /** Token id of padding (masked as keys). Default 0. */
   padId?: number;
+  /**
+   * What each decoder layer's cross-attention reads (survey Sec. 6.2): 'final' (default,
+   * the paper: the encoder's final output) or 'layerwise' (decoder layer i reads encoder
+   * layer i's output through the encoder's final norm; needs numEncoderLayers ===
+   * numDecoderLayers and depth 'fixed').
+   */
+  crossAttention?: CrossAttention;
 }
 
 export class Seq2SeqTransformer extends Module {
@@ -54,6 +61,7 @@ export class Seq2SeqTransformer extends Module {
       tieWeights: true,
       padId: 0,
       position: 'sinusoidal',
+      crossAttention: 'final',
     });
     this.config = c;
     const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
@@ -82,9 +90,12 @@ export class Seq2SeqTransformer extends Module {
         activation: c.activation,
         normFirst: c.normFirst,
         layerNormEps: c.layerNormEps,
+        norm: c.norm,
         attention: c.attention,
         position: c.position,
         heads: c.heads,
+        depth: c.depth,
+        crossAttention: c.crossAttention,
         generator: gen,
       }),
     );
@@ -104,13 +115,14 @@ export class Seq2SeqTransformer extends Module {
 
   /**
    * Encode source ids.
-   * @param src (B, S) int32 @returns memory (B, S, C) and the source padding mask (B, S)
+   * @param src (B, S) int32 @returns memory (B, S, C) (with 'layerwise' cross-attention
+   *   (B, S, N * C), every encoder layer's output side by side) and the source padding mask (B, S)
    */
   encode(src: Tensor): { memory: Tensor; srcPadMask: Tensor } {
     if (src.ndim !== 2 || src.dtype !== 'int32')
       throw new Error(`encode: src must be (B, S) int32, got ${src.dtype} ${fmtShape(src.shape)}`);
     const srcPadMask = paddingMask(src, this.config.padId);
-    const memory = this.transformer.encoder.forward(this.embed(this.srcTokEmb, src), {
+    const memory = this.transformer.encode(this.embed(this.srcTokEmb, src), {
       srcKeyPaddingMask: srcPadMask,
     });
     return { memory, srcPadMask };

@@ -10,6 +10,7 @@ export class Module {
   training = true;
   private readonly params = new Map<string, Tensor | null>();
   private readonly children = new Map<string, Module>();
+  private readonly buffers = new Map<string, Tensor>();
 
   /** Register a parameter under its state_dict name; returns it (requiresGrad set). */
   protected param(name: string, t: Tensor): Tensor;
@@ -17,6 +18,16 @@ export class Module {
   protected param(name: string, t: Tensor | null): Tensor | null {
     if (t) t.requiresGrad_(true);
     this.params.set(name, t);
+    return t;
+  }
+
+  /**
+   * Register a buffer: state that is saved and loaded with the parameters but not trained
+   * (torch's register_buffer: BatchNorm's running_mean, running_var, num_batches_tracked).
+   * Not in parameters(); in stateDict() after the module's own parameters.
+   */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, t);
     return t;
   }
 
@@ -78,12 +89,13 @@ export class Module {
 
   /**
    * The state dict: every parameter under its PyTorch name, including tied parameters
-   * under each of their names (as torch does).
+   * under each of their names (as torch does), and every buffer.
    */
   stateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     const walk = (m: Module, pre: string): void => {
       for (const [n, p] of m.params) if (p) out.set(pre + n, p);
+      for (const [n, b] of m.buffers) out.set(pre + n, b);
       for (const [n, c] of m.children) walk(c, `${pre}${n}.`);
     };
     walk(this, '');
@@ -91,7 +103,7 @@ export class Module {
   }
 
   /**
-   * Copy tensors into this module's parameters by name, as load_state_dict(strict).
+   * Copy tensors into this module's parameters and buffers by name, as load_state_dict(strict).
    * Everything is validated before anything is copied: on error the module is unchanged.
    * @throws Error listing missing keys, unexpected keys and shape mismatches (both shapes).
    */

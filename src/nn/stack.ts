@@ -8,19 +8,37 @@
  * Shape letters: B batch, L length, C d_model.
  */
 import type { Tensor } from '../tensor.js';
-import { LayerNorm } from './layers.js';
+import * as F from '../ops/index.js';
 import { Module, ModuleList } from './module.js';
+import type { Norm } from './norms.js';
+
+/**
+ * A sub-layer's gate (conditional computation): run it ('open'), skip it ('closed': the
+ * residual stream passes unchanged and the sub-layer is not computed), or weight its update
+ * per position, x + g (Sublayer block(x) - x), with g (B, L, 1) in [0, 1].
+ */
+export type GateDecision = 'open' | 'closed' | Tensor;
+
+/** The gates of one layer application: sub-layer k's decision for its input x (B, L, C). */
+export type SublayerGate = (k: number, x: Tensor) => GateDecision;
 
 /**
  * Apply `layer` to x (B, L, C) as the stack's application number `index` (which selects
- * its decoding state: a recurrent strategy applies a layer more than once); the stack
- * binds masks and caches.
+ * its decoding state: a recurrent strategy applies a layer more than once), optionally
+ * with gates on its sub-layers; the stack binds masks and caches.
  */
-export type ApplyLayer<L> = (layer: L, x: Tensor, index: number) => Tensor;
+export type ApplyLayer<L> = (layer: L, x: Tensor, index: number, gate?: SublayerGate) => Tensor;
 
-/** What a strategy knows of one run beyond the input: the absolute position of x's first row. */
+/**
+ * What a strategy knows of one run beyond the input: the absolute position of x's first row,
+ * and whether the layers run with decoding states (incremental decoding: every application
+ * must then see every position, so that later calls find their keys and values).
+ */
 export interface StackContext {
   readonly offset: number;
+  readonly cached?: boolean;
+  /** (B, L) key padding mask of x (true = padded), when the stack has one. */
+  readonly padding?: Tensor | null;
 }
 
 /**
@@ -65,16 +83,16 @@ export class FixedDepth extends DepthStrategy {
 }
 
 /**
- * N layers, an optional final LayerNorm (`norm`, as torch.nn.TransformerEncoder and
+ * N layers, an optional final norm (`norm`, a LayerNorm as torch.nn.TransformerEncoder and
  * TransformerDecoder), and the depth strategy that runs them. Encoder and decoder stacks are
  * thin specialisations (their forward binds the masks and caches of their layers).
  * State-dict names: `layers.{i}.*`, `norm.*`.
  */
 export class LayerStack<L extends Module> extends Module {
   readonly layers: ModuleList<L>;
-  readonly norm: LayerNorm | null;
+  readonly norm: Norm | null;
   readonly depth: DepthStrategy;
-  constructor(layers: L[], norm: LayerNorm | null = null, depth: DepthStrategy = new FixedDepth()) {
+  constructor(layers: L[], norm: Norm | null = null, depth: DepthStrategy = new FixedDepth()) {
     super();
     this.layers = this.child('layers', new ModuleList(layers));
     this.norm = norm ? this.child('norm', norm) : null;
@@ -83,11 +101,18 @@ export class LayerStack<L extends Module> extends Module {
 
   /**
    * Run the layers through the depth strategy, then the final norm.
-   * @param x (B, L, C) @param offset absolute position of x's first row
+   * @param x (B, L, C)
+   * @param ctx offset: absolute position of x's first row; cached: the layers run with
+   *   decoding states; padding: (B, L) key padding mask (left out of BatchNorm's statistics).
    */
-  protected runStack(x: Tensor, apply: ApplyLayer<L>, offset = 0): Tensor {
-    const h = this.depth.run(this.layers.items, x, apply, { offset });
-    return this.norm ? this.norm.forward(h) : h;
+  protected runStack(
+    x: Tensor,
+    apply: ApplyLayer<L>,
+    ctx: { offset?: number; cached?: boolean; padding?: Tensor | null } = {},
+  ): Tensor {
+    const { offset = 0, cached = false, padding } = ctx;
+    const h = this.depth.run(this.layers.items, x, apply, { offset, cached, padding });
+    return this.norm ? this.norm.forward(h, padding) : h;
   }
 
   /** One decoding state per layer application: `make(layer)` for application i's layer. */
@@ -97,4 +122,23 @@ export class LayerStack<L extends Module> extends Module {
       make(this.layers.items[i % n]),
     );
   }
+}
+
+/**
+ * The sum of the auxiliary loss terms of every depth strategy in `model` from its last run
+ * (ACT's ponder cost), or null when there are none: what a task adds to its loss in training.
+ */
+export function auxiliaryLosses(model: Module): Tensor | null {
+  let total: Tensor | null = null;
+  for (const [, m] of model.namedModules()) {
+    const aux = m instanceof DepthStrategy ? m.auxiliaryLoss() : null;
+    if (aux) total = total ? F.add(total, aux) : aux;
+  }
+  return total;
+}
+
+/** `loss` plus the model's auxiliary losses (auxiliaryLosses); `loss` itself when there are none. */
+export function withAuxiliaryLosses(model: Module, loss: Tensor): Tensor {
+  const aux = auxiliaryLosses(model);
+  return aux ? F.add(loss, aux) : loss;
 }

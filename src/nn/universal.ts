@@ -7,15 +7,18 @@
  * 1 - epsilon; the position's output is the sum of its step states weighted by the halting
  * probabilities, its last step by the remainder R = 1 - sum of the others, so the weights
  * of every position sum to 1 (the last step halts every position still running). The ponder
- * cost N + R (Graves' Eq. 10-11, steps taken plus remainder) times tau is the loss term
- * training adds (`auxiliaryLoss`); only R carries a gradient, as in the paper.
+ * cost N + R (Graves' Eq. 10-11, steps taken plus remainder), averaged over the real (non-
+ * padded) positions, times tau is the loss term training adds (`auxiliaryLoss`); only R
+ * carries a gradient, as in the paper.
  *
  * Shape letters: B batch, L length, C d_model.
  */
+import type { Generator } from '../random.js';
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from './layers.js';
 import { sinusoidTable } from './positional.js';
+import { realPositions } from './padding.js';
 import { DepthStrategy, type ApplyLayer, type StackContext } from './stack.js';
 
 export interface UniversalOptions {
@@ -29,6 +32,8 @@ export interface UniversalOptions {
   epsilon?: number;
   /** Add the position + step signal before every step (Eq. 5). Default true. */
   signal?: boolean;
+  /** Initializes the halting unit (default: the default generator). */
+  generator?: Generator;
 }
 
 export class UniversalDepth extends DepthStrategy {
@@ -45,6 +50,8 @@ export class UniversalDepth extends DepthStrategy {
   lastWeights: Float32Array[] = [];
   private ponder: Tensor | null = null;
   private readonly dModel: number;
+  /** Sinusoids of positions and steps (rows), grown on demand. */
+  private table: Tensor | null = null;
 
   /** @throws Error if maxSteps is not an integer >= 1 or tau, epsilon are out of range. */
   constructor(dModel: number, o: UniversalOptions) {
@@ -53,13 +60,17 @@ export class UniversalDepth extends DepthStrategy {
       throw new Error(`universal depth: max-steps must be an integer >= 1, got ${o.maxSteps}`);
     const eps = o.epsilon ?? 0.01;
     if (!(eps > 0 && eps < 1)) throw new Error(`universal depth: epsilon ${eps} must be in (0, 1)`);
+    if (!(o.tau === undefined || o.tau >= 0))
+      throw new Error(`universal depth: tau ${o.tau} must be >= 0`);
     this.dModel = dModel;
     this.maxSteps = o.maxSteps;
     this.act = o.act ?? false;
     this.tau = o.tau ?? 0.01;
     this.epsilon = eps;
     this.signal = o.signal ?? true;
-    this.halting = this.act ? this.child('halting', new Linear(dModel, 1)) : null;
+    this.halting = this.act
+      ? this.child('halting', new Linear(dModel, 1, { generator: o.generator }))
+      : null;
     if (this.halting?.bias) this.halting.bias.f32.fill(1); // start by pondering little (Graves)
   }
 
@@ -74,29 +85,50 @@ export class UniversalDepth extends DepthStrategy {
   /** The coordinate signal of step t for rows offset.. (1, L, C): position + step sinusoids. */
   private coordinates(L: number, step: number, offset: number): Tensor {
     const C = this.dModel;
-    const pos = F.slice(sinusoidTable(offset + L, C), 0, offset, offset + L); // (L, C)
-    const st = F.slice(sinusoidTable(step + 1, C), 0, step, step + 1); // (1, C)
+    const rows = Math.max(offset + L, this.maxSteps);
+    if (!this.table || this.table.shape[0] < rows)
+      this.table = sinusoidTable(Math.max(rows, 2 * (this.table?.shape[0] ?? 0)), C); // grows x2
+    const pos = F.slice(this.table, 0, offset, offset + L); // (L, C)
+    const st = F.slice(this.table, 0, step, step + 1); // (1, C)
     return F.reshape(F.add(pos, st), [1, L, C]);
   }
 
   run<L>(layers: readonly L[], x: Tensor, apply: ApplyLayer<L>, ctx: StackContext): Tensor {
     const n = layers.length;
-    const step = (h: Tensor, t: number): Tensor => {
-      let y = this.signal ? F.add(h, this.coordinates(h.shape[1], t, ctx.offset)) : h;
+    // The step's input: the state plus the coordinate signal of step t (Eq. 5).
+    const prepare = (h: Tensor, t: number): Tensor =>
+      this.signal ? F.add(h, this.coordinates(h.shape[1], t, ctx.offset)) : h;
+    // The shared block: application t * n + i selects layer i's decoding state of step t.
+    const block = (y: Tensor, t: number): Tensor => {
       for (let i = 0; i < n; i++) y = apply(layers[i], y, t * n + i);
       return y;
     };
     this.ponder = null;
     if (!this.act) {
       let h = x;
-      for (let t = 0; t < this.maxSteps; t++) h = step(h, t);
+      for (let t = 0; t < this.maxSteps; t++) h = block(prepare(h, t), t);
       return h;
     }
-    return this.adaptive(x, step);
+    return this.adaptive(x, prepare, block, ctx);
   }
 
-  /** ACT over the steps (the halting loop of Dehghani et al.'s reference, forced to halt at the end). */
-  private adaptive(x: Tensor, step: (h: Tensor, t: number) => Tensor): Tensor {
+  /**
+   * ACT over the steps, as the halting loop of Dehghani et al.'s reference (tensor2tensor's
+   * `ut_function`): the halting unit reads the step's input (state + signal); every position
+   * is transformed at every step (a halted one keeps serving as keys and values) but only
+   * the running ones add to the output; forced to halt at the last step. Without decoding
+   * states the loop ends once every position has halted (the output no longer changes);
+   * with them (`cached`) it runs all maxSteps steps, so that every step's state holds every
+   * position's keys and values and incremental decoding equals the full pass (a position's
+   * halting depends only on its own state).
+   */
+  private adaptive(
+    x: Tensor,
+    prepare: (h: Tensor, t: number) => Tensor,
+    block: (y: Tensor, t: number) => Tensor,
+    ctx: StackContext,
+  ): Tensor {
+    const cached = ctx.cached ?? false;
     const [B, L] = x.shape;
     const N = B * L;
     const threshold = 1 - this.epsilon;
@@ -107,8 +139,9 @@ export class UniversalDepth extends DepthStrategy {
     let out: Tensor | null = null;
     let state = x;
     this.lastWeights = [];
-    for (let t = 0; t < this.maxSteps && running.includes(1); t++) {
-      const p = F.reshape(F.sigmoid(this.halting!.forward(state)), [B, L]); // (B, L)
+    for (let t = 0; t < this.maxSteps && (cached || running.includes(1)); t++) {
+      const input = prepare(state, t); // (B, L, C)
+      const p = F.reshape(F.sigmoid(this.halting!.forward(input)), [B, L]); // (B, L)
       const go = new Float32Array(N); // goes on after this step: weight p
       const halt = new Float32Array(N); // halts at this step: weight R
       for (let i = 0; i < N; i++) {
@@ -123,13 +156,15 @@ export class UniversalDepth extends DepthStrategy {
       acc = F.add(acc, pGo);
       remainders = F.add(remainders, r);
       this.lastWeights.push(w.f32.slice());
-      const transformed = step(state, t);
+      const transformed = block(input, t); // (B, L, C)
       const part = F.mul(transformed, F.reshape(w, [B, L, 1])); // (B, L, C)
       out = out ? F.add(out, part) : part;
       state = transformed;
     }
     this.lastSteps = steps;
-    this.ponder = F.mean(F.add(remainders, new Tensor(steps, [B, L]))); // mean of N + R
+    const { keep, n } = realPositions(ctx.padding, B, L);
+    const cost = F.mul(F.add(remainders, new Tensor(steps, [B, L])), new Tensor(keep, [B, L]));
+    this.ponder = F.mul(F.sum(cost), 1 / Math.max(n, 1)); // mean of N + R over real positions
     return out!;
   }
 }

@@ -13,6 +13,7 @@ import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, makeClassificationBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface Example {
   text: string;
@@ -139,7 +140,8 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
       if (cached.epoch !== epoch) cached = { epoch, batches: epochBatches(epoch) };
       const items = cached.batches[k % stepsPerEpoch].map((i) => train[i]);
       const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
-      return { loss: F.crossEntropy(logitsOf(items), y), tokens: items.length };
+      const loss = F.crossEntropy(logitsOf(items), y);
+      return { loss: withAuxiliaryLosses(model, loss), tokens: items.length };
     },
     evaluate() {
       last = predictValid();

@@ -15,6 +15,7 @@ import { generate } from '../decode/generate.js';
 import { trainBPE, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface LMTaskOptions {
   /** The training text. */
@@ -100,7 +101,7 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     dirConfig: { task: 'lm', model: 'DecoderLM', config: { ...config } },
     loss(step, micro) {
       const { x, y } = lmBatch(train, B, T, new Generator(o.seed * 1_000_003 + step * 64 + micro));
-      return { loss: loss(x, y), tokens: y.size };
+      return { loss: withAuxiliaryLosses(model, loss(x, y)), tokens: y.size };
     },
     evaluate() {
       const g = new Generator(o.seed + 1); // the same validation batches at every evaluation

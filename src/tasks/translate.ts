@@ -19,6 +19,7 @@ import { loadTokenizer, trainBPE, type Tokenizer } from '../tokenizers/index.js'
 import { bucketBatches, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface Pair {
   source: string;
@@ -169,10 +170,11 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     loss(step, micro) {
       const k = (step - 1) * (o.gradAccumSteps ?? 1) + micro; // batch index across epochs
       const batches = epochBatches(Math.floor(k / stepsPerEpoch));
-      return lossOf(
+      const r = lossOf(
         batches[k % stepsPerEpoch].map((i) => train[i]),
         ls,
       );
+      return { loss: withAuxiliaryLosses(model, r.loss), tokens: r.tokens };
     },
     evaluate() {
       model.eval();
