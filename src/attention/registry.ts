@@ -14,6 +14,7 @@ import {
 } from './spec.js';
 import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
+import { LSHAttention } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
 
@@ -71,6 +72,29 @@ const builtins: AttentionVariant[] = [
     causal: true,
     nonCausal: true,
     create: (dims, p) => new LocalAttention(dims, p.window as number),
+  },
+  {
+    name: 'lsh',
+    params: [
+      { name: 'buckets', type: 'int', default: 8, min: 1, doc: 'hash buckets n (1 or even)' },
+      { name: 'rounds', type: 'int', default: 2, min: 1, doc: 'hashing rounds' },
+      { name: 'chunk', type: 'int', default: 64, min: 1, doc: 'tokens per chunk in a bucket' },
+      { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the fixed rotations' },
+      { name: 'rehash', type: 'bool', default: true, doc: 'new rotations each training step' },
+    ],
+    cost: 'O(rounds T chunk D) time, O(rounds T chunk) memory; shared QK (K heads unused)',
+    paper: 'Reformer: Kitaev et al. 2020, Sec. 2 (survey Sec. 4.1.2)',
+    causal: true,
+    nonCausal: true,
+    create: (d, p) =>
+      new LSHAttention(
+        d,
+        p.buckets as number,
+        p.rounds as number,
+        p.chunk as number,
+        p.seed as number,
+        p.rehash as boolean,
+      ),
   },
   {
     name: 'talking-heads',

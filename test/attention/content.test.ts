@@ -1,0 +1,273 @@
+/**
+ * Content-based sparse attention (issue #12 family 2) against dense references written
+ * here, on every backend: Reformer's `lsh` equals shared-QK full attention with the
+ * self-mask when every token shares one bucket, and the dense attention under the mask
+ * "same bucket and chunk rule" (with the rounds' log-sum-exp combination as a log-count
+ * bias) built from the core's own hashes; causal variants leak no future and decode with a
+ * cache equal to the full pass; an LM saves and loads.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setBackend } from '../../src/backend/index.js';
+import { noGrad } from '../../src/autograd.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
+import * as F from '../../src/ops/index.js';
+import {
+  createAttentionCore,
+  headsToBHLD,
+  mergeHeads,
+  type AttentionCore,
+  type CoreInput,
+  type Heads,
+} from '../../src/attention/index.js';
+import { LSHAttention } from '../../src/attention/lsh.js';
+import { MultiheadAttention } from '../../src/nn/attention.js';
+import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { loadModel, saveModel } from '../../src/io/checkpoint.js';
+import { backends, maxAbsDiff } from '../helpers.js';
+
+const H = 2;
+const D = 4;
+const C = H * D;
+const dims = { numHeads: H, headDim: D };
+
+function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
+  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
+  return {
+    q,
+    k,
+    v,
+    bias: null,
+    causal: false,
+    offset: 0,
+    dropoutP: 0,
+    generator: new Generator(1),
+    needWeights: false,
+    ...over,
+  };
+}
+
+/** Output and d(sum(out * w))/d(qkv) of `f` on a fresh copy of qkv. */
+function run(f: (qkv: Tensor) => Tensor, qkv0: Tensor): { out: Float32Array; grad: Float32Array } {
+  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
+  const out = f(qkv);
+  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
+  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
+}
+
+const core =
+  (c: AttentionCore, over: Partial<CoreInput> = {}) =>
+  (qkv: Tensor) =>
+    c.forward(input(qkv, over)).out;
+
+/**
+ * Shared-QK dense attention (Kitaev et al. 2020, Sec. 2), written independently: keys are
+ * the unit-length queries, a token's own score is -1e5, `bias` (B|1, H|1, T, T) added.
+ */
+function sharedQK(qkv: Tensor, bias: Tensor | null): Tensor {
+  const q = headsToBHLD({ x: qkv, col: 0 }, H, D); // (B, H, T, D)
+  const v = headsToBHLD({ x: qkv, col: 2 * C }, H, D);
+  const T = q.shape[2];
+  const kn = F.div(q, F.sqrt(F.sum(F.mul(q, q), -1, true)));
+  let s = F.mul(F.matmul(q, kn, { transB: true }), 1 / Math.sqrt(D)); // (B, H, T, T)
+  const eye = new Tensor(
+    Uint8Array.from({ length: T * T }, (_, i) => (i % (T + 1) === 0 ? 1 : 0)),
+    [T, T],
+  );
+  s = F.maskedFill(s, eye, -1e5);
+  if (bias) s = F.add(s, bias);
+  return mergeHeads(F.matmul(F.softmax(s, -1), v));
+}
+
+/** -Infinity above the diagonal (T, T). */
+function causalMask(T: number): Tensor {
+  const m = zeros([T, T]);
+  for (let t = 0; t < T; t++) for (let s = t + 1; s < T; s++) m.f32[t * T + s] = -Infinity;
+  return m;
+}
+
+/**
+ * The LSH pattern as a dense (B, H, T, T) bias log(count): count = rounds in which key s is
+ * in query t's bucket and in its chunk or the previous one (chunks of c per bucket, in
+ * position order), and s <= t when causal.
+ */
+function lshBias(
+  buckets: Int32Array,
+  B: number,
+  R: number,
+  T: number,
+  c: number,
+  causal: boolean,
+): Tensor {
+  const m = zeros([B, H, T, T]);
+  for (let bh = 0; bh < B * H; bh++) {
+    const count = new Float64Array(T * T);
+    for (let r = 0; r < R; r++) {
+      const bk = buckets.subarray((bh * R + r) * T, (bh * R + r + 1) * T);
+      const rank = (t: number): number => {
+        let n = 0;
+        for (let s = 0; s < t; s++) if (bk[s] === bk[t]) n++;
+        return n;
+      };
+      for (let t = 0; t < T; t++)
+        for (let s = 0; s < T; s++) {
+          const dc = Math.floor(rank(t) / c) - Math.floor(rank(s) / c);
+          if (bk[s] === bk[t] && (dc === 0 || dc === 1) && (!causal || s <= t)) count[t * T + s]++;
+        }
+    }
+    for (let i = 0; i < T * T; i++) m.f32[bh * T * T + i] = Math.log(count[i]);
+  }
+  return m;
+}
+
+/** Cached decoding (a 3-token prompt, then a token a step) of a self-attention module vs its full causal pass. */
+function decodeDiff(spec: string, L: number): number {
+  const mha = new MultiheadAttention(C, H, {
+    kind: 'self',
+    attention: spec,
+    generator: new Generator(5),
+  }).eval();
+  const x = randn([2, L, C], new Generator(6));
+  const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
+  const state = mha.newState();
+  const steps = noGrad(() => {
+    const p = F.slice(x, 1, 0, 3);
+    const out = [mha.forward(p, p, p, { isCausal: true }, state).out];
+    for (let t = 3; t < L; t++) {
+      const xt = F.slice(x, 1, t, t + 1);
+      out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
+    }
+    return out;
+  });
+  assert.equal(state.length, L);
+  return maxAbsDiff(F.concat(steps, 1).f32, uncached.f32);
+}
+
+/** Largest change of outputs before position `t` when the token at `t` is perturbed. */
+function futureLeak(c: AttentionCore, T: number, t: number): number {
+  const qkv = randn([1, T, 3 * C], new Generator(21));
+  const a = noGrad(() => c.forward(input(qkv, { causal: true })).out);
+  const qkv2 = new Tensor(qkv.f32.slice(), qkv.shape);
+  for (let j = 0; j < 3 * C; j++) qkv2.f32[t * 3 * C + j] += 3 * Math.sin(j + 1);
+  const b = noGrad(() => c.forward(input(qkv2, { causal: true })).out);
+  return maxAbsDiff(F.slice(a, 1, 0, t).f32, F.slice(b, 1, 0, t).f32);
+}
+
+for (const backendName of backends) {
+  describe(`content-based sparse attention (${backendName} backend)`, () => {
+    test.beforeEach(() => setBackend(backendName));
+
+    for (const causal of [false, true])
+      for (const rounds of [1, 3]) {
+        test(`lsh, one bucket (rounds ${rounds}, ${causal ? 'causal' : 'non-causal'}) equals shared-QK full attention: outputs and gradients`, () => {
+          const B = 2;
+          const T = 7;
+          const lsh = createAttentionCore(`lsh:buckets=1,rounds=${rounds},chunk=${T}`, dims);
+          const qkv = randn([B, T, 3 * C], new Generator(30 + rounds));
+          const a = run(core(lsh, { causal }), qkv);
+          const b = run((x) => sharedQK(x, causal ? causalMask(T) : null), qkv);
+          assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+          assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+          // With key padding: the bias reaches the gathered scores.
+          const pad = zeros([B, 1, 1, T]);
+          pad.f32[T + T - 1] = pad.f32[T + T - 2] = -Infinity;
+          const c = run(core(lsh, { causal, bias: pad }), qkv);
+          const d = run((x) => sharedQK(x, causal ? F.add(pad, causalMask(T)) : pad), qkv);
+          assert.ok(maxAbsDiff(c.out, d.out) < 1e-5 && maxAbsDiff(c.grad, d.grad) < 1e-5, 'pad');
+        });
+      }
+
+    for (const causal of [false, true])
+      for (const [buckets, rounds, chunk] of [
+        [4, 2, 2],
+        [2, 3, 3],
+        [6, 1, 1],
+      ]) {
+        test(`lsh (buckets ${buckets}, rounds ${rounds}, chunk ${chunk}, ${causal ? 'causal' : 'non-causal'}) equals dense attention under its bucket-and-chunk mask`, () => {
+          const B = 2;
+          const T = 13;
+          const lsh = new LSHAttention(dims, buckets, rounds, chunk, 4).eval();
+          const qkv = randn([B, T, 3 * C], new Generator(40 + buckets));
+          const hashes = lsh.hash(headsToBHLD({ x: qkv, col: 0 }, H, D));
+          const bias = lshBias(hashes, B, rounds, T, chunk, causal);
+          const a = run(core(lsh, { causal }), qkv);
+          const b = run((x) => sharedQK(x, bias), qkv);
+          assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+          assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+          // The pattern is sparse (some pairs excluded) and the weights come back dense.
+          assert.ok(bias.f32.some((x) => x === -Infinity));
+          const w = noGrad(() => lsh.forward(input(qkv, { causal, needWeights: true }))).weights!;
+          for (let r = 0; r < B * H * T; r++) {
+            let s = 0;
+            for (let j = 0; j < T; j++) {
+              s += w.f32[r * T + j];
+              if (bias.f32[r * T + j] === -Infinity) assert.equal(w.f32[r * T + j], 0);
+            }
+            assert.ok(Math.abs(s - 1) < 1e-5, `row ${r} sums to ${s}`);
+          }
+        });
+      }
+
+    test('lsh causal: perturbing a token changes no earlier output', () => {
+      const lsh = createAttentionCore('lsh:buckets=4,rounds=2,chunk=2', dims).eval();
+      assert.equal(futureLeak(lsh, 12, 7), 0);
+    });
+
+    test('lsh: hashes spread over buckets; training draws new rotations, evaluation keeps them', () => {
+      const lsh = new LSHAttention(dims, 4, 2, 2, 0);
+      const q = headsToBHLD({ x: randn([1, 16, 3 * C], new Generator(3)), col: 0 }, H, D);
+      const h = lsh.hash(q);
+      assert.ok(new Set(h).size > 1);
+      const qkv = randn([1, 16, 3 * C], new Generator(4));
+      const gen = new Generator(9);
+      const t1 = noGrad(() => lsh.forward(input(qkv, { generator: gen })).out);
+      const t2 = noGrad(() => lsh.forward(input(qkv, { generator: gen })).out);
+      assert.ok(maxAbsDiff(t1.f32, t2.f32) > 1e-6, 'rehashed');
+      lsh.eval();
+      const e1 = noGrad(() => lsh.forward(input(qkv, { generator: gen })).out);
+      const e2 = noGrad(() => lsh.forward(input(qkv, { generator: gen })).out);
+      assert.deepEqual([...e1.f32], [...e2.f32]);
+      assert.throws(() => new LSHAttention(dims, 3, 1, 2), /buckets must be 1 or an even/);
+      assert.throws(
+        () => lsh.forward(input(qkv, { k: { x: randn([1, 5, C]), col: 0 } })),
+        /self-attention only/,
+      );
+    });
+
+    for (const spec of ['lsh:buckets=4,rounds=2,chunk=2', 'lsh:buckets=2,rounds=1,chunk=3']) {
+      test(`${spec}: decoding with its state equals the full causal pass`, () => {
+        assert.ok(decodeDiff(spec, 13) < 1e-5);
+      });
+    }
+
+    test('an lsh LM: cached generation equals uncached; save and load keep the logits', () => {
+      const cfg = {
+        vocabSize: 11,
+        blockSize: 16,
+        dModel: C,
+        nhead: H,
+        numLayers: 2,
+        dropout: 0,
+        attention: 'lsh:buckets=4,rounds=2,chunk=2,seed=3',
+      };
+      const lm = new DecoderLM(cfg, new Generator(12)).eval();
+      const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], undefined, 'int32');
+      const full = noGrad(() => lm.forward(idx));
+      const caches = lm.newCaches();
+      const steps = noGrad(() => [
+        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
+        ...[4, 5, 6, 7, 8, 9].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
+      ]);
+      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5);
+      const dir = mkdtempSync(join(tmpdir(), 'lsh-'));
+      saveModel(lm, join(dir, 'm.safetensors'));
+      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
+      loadModel(lm2, join(dir, 'm.safetensors'));
+      assert.ok(maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6);
+    });
+  });
+}
