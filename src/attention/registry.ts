@@ -16,6 +16,7 @@ import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { LSHAttention } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
+import { RoutingAttention } from './routing.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
@@ -94,6 +95,39 @@ const builtins: AttentionVariant[] = [
         p.chunk as number,
         p.seed as number,
         p.rehash as boolean,
+      ),
+  },
+  {
+    name: 'routing',
+    params: [
+      { name: 'clusters', type: 'int', default: 4, min: 1, doc: 'k-means centroids per head' },
+      {
+        name: 'window',
+        type: 'int',
+        default: 64,
+        min: 1,
+        doc: 'rows per cluster (causal: recent keys)',
+      },
+      {
+        name: 'decay',
+        type: 'number',
+        default: 0.999,
+        min: 0,
+        doc: 'EMA decay of the centroids (<= 1)',
+      },
+      { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the initial centroids' },
+    ],
+    cost: 'O(T k D + k w^2 D) time (causal O(T (k + w) D)), O(k w^2) memory',
+    paper: 'Routing Transformer: Roy et al. 2021, Sec. 4 (survey Sec. 4.1.2)',
+    causal: true,
+    nonCausal: true,
+    create: (d, p) =>
+      new RoutingAttention(
+        d,
+        p.clusters as number,
+        p.window as number,
+        p.decay as number,
+        p.seed as number,
       ),
   },
   {

@@ -4,7 +4,10 @@
  * self-mask when every token shares one bucket, and the dense attention under the mask
  * "same bucket and chunk rule" (with the rounds' log-sum-exp combination as a log-count
  * bias) built from the core's own hashes; causal variants leak no future and decode with a
- * cache equal to the full pass; an LM saves and loads.
+ * cache equal to the full pass; an LM saves and loads. `routing` equals full attention with
+ * one cluster covering the sequence, and the dense attention under each cluster's mask
+ * (mean over a query's clusters; causal: the recent keys of its nearest centroid) built
+ * from the core's own routing; its centroids move by EMA in training and save and load.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
@@ -25,6 +28,8 @@ import {
   type Heads,
 } from '../../src/attention/index.js';
 import { LSHAttention } from '../../src/attention/lsh.js';
+import { RoutingAttention } from '../../src/attention/routing.js';
+import { attention } from '../../src/attention/reference.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
@@ -124,6 +129,75 @@ function lshBias(
   return m;
 }
 
+/** q, k, v heads (B, H, L, D) of a packed projection. */
+function qkvHeads(qkv: Tensor): [Tensor, Tensor, Tensor] {
+  return [0, 1, 2].map((i) => headsToBHLD({ x: qkv, col: i * C }, H, D)) as [
+    Tensor,
+    Tensor,
+    Tensor,
+  ];
+}
+
+/** A (B, H, T, S) bias: 0 where allowed(bh, t, s), else -Infinity. */
+function denseMask(
+  B: number,
+  T: number,
+  S: number,
+  allowed: (bh: number, t: number, s: number) => boolean,
+): Tensor {
+  const m = zeros([B, H, T, S]);
+  for (let bh = 0; bh < B * H; bh++)
+    for (let t = 0; t < T; t++)
+      for (let s = 0; s < S; s++) if (!allowed(bh, t, s)) m.f32[(bh * T + t) * S + s] = -Infinity;
+  return m;
+}
+
+/**
+ * Non-causal routing written densely: for each cluster c, Eq. 1 over c's member keys; a
+ * query's output is the mean over the clusters holding it (0 when none).
+ */
+function routedDense(qkv: Tensor, r: RoutingAttention): Tensor {
+  const [q, k, v] = qkvHeads(qkv);
+  const [B, , T] = q.shape;
+  const S = k.shape[2];
+  const qm = r.members(q.detach());
+  const km = r.members(k.detach());
+  const nc = r.clusters;
+  const wq = qm.length / (B * H * nc);
+  const wk = km.length / (B * H * nc);
+  const inQ = (bh: number, c: number, t: number): boolean =>
+    qm.subarray((bh * nc + c) * wq, (bh * nc + c + 1) * wq).includes(t);
+  const count = (bh: number, t: number): number =>
+    Array.from({ length: nc }, (_, c) => inQ(bh, c, t)).filter(Boolean).length;
+  let out: Tensor | null = null;
+  for (let c = 0; c < nc; c++) {
+    const mask = denseMask(B, T, S, (bh, _t, s) =>
+      km.subarray((bh * nc + c) * wk, (bh * nc + c + 1) * wk).includes(s),
+    );
+    const coef = zeros([B, H, T, 1]);
+    for (let bh = 0; bh < B * H; bh++)
+      for (let t = 0; t < T; t++) if (inQ(bh, c, t)) coef.f32[bh * T + t] = 1 / count(bh, t);
+    const oc = F.mul(attention(q, k, v, { bias: mask }).out, coef);
+    out = out ? F.add(out, oc) : oc;
+  }
+  return mergeHeads(out!);
+}
+
+/** Causal routing written densely: key s for query t iff same nearest centroid, s <= t, among the last w such. */
+function routedCausalDense(qkv: Tensor, r: RoutingAttention): Tensor {
+  const [q, k, v] = qkvHeads(qkv);
+  const [B, , T] = q.shape;
+  const cq = r.nearest(q.detach());
+  const ck = r.nearest(k.detach());
+  const mask = denseMask(B, T, T, (bh, t, s) => {
+    if (s > t || ck[bh * T + s] !== cq[bh * T + t]) return false;
+    let later = 0; // same-cluster keys in (s, t]
+    for (let j = s + 1; j <= t; j++) if (ck[bh * T + j] === cq[bh * T + t]) later++;
+    return later < r.window;
+  });
+  return mergeHeads(attention(q, k, v, { bias: mask }).out);
+}
+
 /** Cached decoding (a 3-token prompt, then a token a step) of a self-attention module vs its full causal pass. */
 function decodeDiff(spec: string, L: number): number {
   const mha = new MultiheadAttention(C, H, {
@@ -199,7 +273,10 @@ for (const backendName of backends) {
           assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
           assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
           // The pattern is sparse (some pairs excluded) and the weights come back dense.
-          assert.ok(bias.f32.some((x) => x === -Infinity));
+          assert.ok(
+            bias.f32.some((x) => x === -Infinity),
+            'some pair is excluded',
+          );
           const w = noGrad(() => lsh.forward(input(qkv, { causal, needWeights: true }))).weights!;
           for (let r = 0; r < B * H * T; r++) {
             let s = 0;
@@ -221,7 +298,7 @@ for (const backendName of backends) {
       const lsh = new LSHAttention(dims, 4, 2, 2, 0);
       const q = headsToBHLD({ x: randn([1, 16, 3 * C], new Generator(3)), col: 0 }, H, D);
       const h = lsh.hash(q);
-      assert.ok(new Set(h).size > 1);
+      assert.ok(new Set(h).size > 1, 'several buckets used');
       const qkv = randn([1, 16, 3 * C], new Generator(4));
       const gen = new Generator(9);
       const t1 = noGrad(() => lsh.forward(input(qkv, { generator: gen })).out);
@@ -240,7 +317,8 @@ for (const backendName of backends) {
 
     for (const spec of ['lsh:buckets=4,rounds=2,chunk=2', 'lsh:buckets=2,rounds=1,chunk=3']) {
       test(`${spec}: decoding with its state equals the full causal pass`, () => {
-        assert.ok(decodeDiff(spec, 13) < 1e-5);
+        const diff = decodeDiff(spec, 13);
+        assert.ok(diff < 1e-5, `decode diff ${diff}`);
       });
     }
 
@@ -262,12 +340,146 @@ for (const backendName of backends) {
         lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
         ...[4, 5, 6, 7, 8, 9].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
       ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5);
+      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
       const dir = mkdtempSync(join(tmpdir(), 'lsh-'));
       saveModel(lm, join(dir, 'm.safetensors'));
       const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
       loadModel(lm2, join(dir, 'm.safetensors'));
-      assert.ok(maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6);
+      assert.ok(
+        maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
+        'loaded logits equal',
+      );
+    });
+    for (const causal of [false, true])
+      test(`routing, one cluster covering the sequence (${causal ? 'causal' : 'non-causal'}) equals full attention: outputs and gradients`, () => {
+        const B = 2;
+        const T = 7;
+        const routing = createAttentionCore(`routing:clusters=1,window=${T}`, dims).eval();
+        const ref = createAttentionCore('reference', dims);
+        const qkv = randn([B, T, 3 * C], new Generator(50));
+        const a = run(core(routing, { causal }), qkv);
+        const b = run(core(ref, { causal }), qkv);
+        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+        assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+        const pad = zeros([B, 1, 1, T]);
+        pad.f32[T + T - 1] = -Infinity;
+        const c = run(core(routing, { causal, bias: pad }), qkv);
+        const d = run(core(ref, { causal, bias: pad }), qkv);
+        assert.ok(maxAbsDiff(c.out, d.out) < 1e-5 && maxAbsDiff(c.grad, d.grad) < 1e-5, 'pad');
+      });
+
+    for (const [clusters, window] of [
+      [3, 4],
+      [4, 2],
+      [2, 9],
+    ])
+      test(`routing (clusters ${clusters}, window ${window}) equals dense attention under its cluster masks, non-causal and causal`, () => {
+        const B = 2;
+        const T = 11;
+        const r = new RoutingAttention(dims, clusters, window, 0.999, 6).eval();
+        const qkv = randn([B, T, 3 * C], new Generator(60 + clusters));
+        const a = run(core(r), qkv);
+        const b = run((x) => routedDense(x, r), qkv);
+        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+        assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+        const c = run(core(r, { causal: true }), qkv);
+        const d = run((x) => routedCausalDense(x, r), qkv);
+        assert.ok(maxAbsDiff(c.out, d.out) < 1e-5, `causal out ${maxAbsDiff(c.out, d.out)}`);
+        assert.ok(maxAbsDiff(c.grad, d.grad) < 1e-5, `causal grad ${maxAbsDiff(c.grad, d.grad)}`);
+        // Routing is sparse here: some query misses some cluster's keys.
+        const [q] = qkvHeads(qkv);
+        assert.ok(new Set(r.nearest(q)).size > 1, 'rows spread over clusters');
+        const w = noGrad(() => r.forward(input(qkv, { needWeights: true }))).weights!;
+        assert.ok(
+          w.f32.some((x) => x === 0),
+          'some weight is zero',
+        );
+      });
+
+    test('routing causal: perturbing a token changes no earlier output', () => {
+      const r = createAttentionCore('routing:clusters=3,window=2', dims).eval();
+      assert.equal(futureLeak(r, 12, 6), 0);
+    });
+
+    test('routing: decoding with its state equals the full causal pass', () => {
+      assert.ok(decodeDiff('routing:clusters=3,window=2', 12) < 1e-5, 'decode 3 clusters');
+      assert.ok(decodeDiff('routing:clusters=2,window=4,seed=1', 12) < 1e-5, 'decode 2 clusters');
+    });
+
+    test('routing: centroids move by EMA in training only, toward the normalized sum of their rows', () => {
+      const qkv = randn([2, 9, 3 * C], new Generator(70));
+      const [q, k] = qkvHeads(qkv);
+      const r = new RoutingAttention(dims, 3, 4, 0, 2);
+      const near = [r.nearest(q), r.nearest(k)];
+      const before = r.means.f32.slice();
+      noGrad(() => r.eval().forward(input(qkv)));
+      assert.deepEqual([...r.means.f32], [...before], 'evaluation leaves them');
+      noGrad(() => r.train().forward(input(qkv)));
+      // decay 0: each centroid with rows is the unit direction of the sum of its unit rows.
+      for (let h = 0; h < H; h++)
+        for (let c = 0; c < 3; c++) {
+          const sum = new Float64Array(D);
+          let n = 0;
+          [q, k].forEach((x, xi) => {
+            const L = x.shape[2];
+            for (let b = 0; b < 2; b++)
+              for (let l = 0; l < L; l++) {
+                if (near[xi][(b * H + h) * L + l] !== c) continue;
+                const row = x.f32.subarray(
+                  ((b * H + h) * L + l) * D,
+                  ((b * H + h) * L + l + 1) * D,
+                );
+                const len = Math.hypot(...row);
+                row.forEach((e, d) => (sum[d] += e / len));
+                n++;
+              }
+          });
+          const mu = r.means.f32.subarray((h * 3 + c) * D, (h * 3 + c + 1) * D);
+          if (n === 0) {
+            assert.deepEqual([...mu], [...before.subarray((h * 3 + c) * D, (h * 3 + c + 1) * D)]);
+            continue;
+          }
+          const len = Math.hypot(...sum);
+          mu.forEach((e, d) => assert.ok(Math.abs(e - sum[d] / len) < 1e-5, `mu[${h},${c},${d}]`));
+        }
+      assert.equal(r.means.requiresGrad, false);
+    });
+
+    test('a routing LM: centroids are in the state dict, get no gradient, and save and load with the logits', () => {
+      const cfg = {
+        vocabSize: 11,
+        blockSize: 16,
+        dModel: C,
+        nhead: H,
+        numLayers: 2,
+        dropout: 0,
+        attention: 'routing:clusters=2,window=3,decay=0.5',
+      };
+      const lm = new DecoderLM(cfg, new Generator(12));
+      const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32');
+      const names = [...lm.stateDict().keys()].filter((n) => n.endsWith('core.means'));
+      assert.equal(names.length, 2, names.join());
+      const means = lm.stateDict().get(names[0])!;
+      const before = means.f32.slice();
+      F.sum(lm.forward(idx)).backward(); // a training forward moves the centroids
+      assert.ok(maxAbsDiff(means.f32, before) > 1e-4, 'centroids moved');
+      assert.equal(means.grad, null);
+      lm.eval();
+      const full = noGrad(() => lm.forward(idx));
+      const dir = mkdtempSync(join(tmpdir(), 'routing-'));
+      saveModel(lm, join(dir, 'm.safetensors'));
+      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
+      loadModel(lm2, join(dir, 'm.safetensors'));
+      assert.ok(
+        maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
+        'loaded logits equal',
+      );
+      const caches = lm2.newCaches();
+      const steps = noGrad(() => [
+        lm2.forward(F.slice(idx, 1, 0, 4), caches, 0),
+        ...[4, 5, 6, 7, 8].map((t) => lm2.forward(F.slice(idx, 1, t, t + 1), caches, t)),
+      ]);
+      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
     });
   });
 }
