@@ -88,14 +88,18 @@ export function gatheredAttention(
   const sq = gatherRows(q, plan.qRow, G * Q, [B, H, G, Q]); // (B, H, G, Q, D)
   const sk = gatherRows(k, plan.kRow, G * K, [B, H, G, K]); // (B, H, G, K, D)
   const sv = gatherRows(v, plan.kRow, G * K, [B, H, G, K]);
-  let scores = F.mul(F.matmul(sq, sk, { transB: true }), 1 / Math.sqrt(D)); // (B, H, G, Q, K)
-  const shape = [B, H, G, Q, K];
+  let scores = F.matmul(F.mul(sq, 1 / Math.sqrt(D)), sk, { transB: true }); // (B, H, G, Q, K)
+  let mask = plan.mask;
   if (plan.self) {
-    const self = plan.self.slice();
-    for (let i = 0; i < self.length; i++) if (plan.mask[i] === -Infinity) self[i] = 0;
-    scores = F.maskedFill(scores, new Tensor(self, shape), SELF_SCORE);
+    // A token's own score becomes SELF_SCORE: added as SELF_SCORE - s (a constant). Its
+    // gradient is exactly 0 either way: its weight is 0 beside any allowed key, and 1 alone,
+    // where the softmax has zero derivative.
+    mask = mask.slice();
+    const sd = scores.f32;
+    for (let i = 0; i < mask.length; i++)
+      if (plan.self[i] && mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
   }
-  scores = F.add(scores, new Tensor(plan.mask, shape));
+  scores = F.add(scores, new Tensor(mask, [B, H, G, Q, K]));
   const weights = F.softmax(scores, -1);
   const p = opts.dropoutP;
   const dropped = p > 0 ? F.dropout(weights, p, true, opts.generator) : weights;

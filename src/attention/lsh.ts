@@ -44,9 +44,8 @@ import {
   type CoreInput,
   type CoreOutput,
 } from './core.js';
-import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
-
-type Bias = ReturnType<typeof biasReader>;
+import { chunkedPlan } from './chunk-plan.js';
+import { TaggedKVState, biasReader, gatheredAttention } from './gathered.js';
 
 export class LSHAttention extends AttentionCore<TaggedKVState> {
   readonly kind = 'lsh';
@@ -139,162 +138,31 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
       generator: input.generator,
       needWeights: input.needWeights,
     };
-    if (!state) {
-      const bias = biasReader(input.bias, [B, H, T, T], 'lsh');
-      const plan = chunkPlan(
-        buckets,
-        B,
-        H,
-        this.rounds,
-        T,
-        this.buckets,
-        this.chunk,
-        input.causal,
-        bias,
-      );
-      const r = gatheredAttention(plan, q, kn, v, { ...opts, S: T });
-      return { out: mergeHeads(r.out), weights: r.weights };
+    const R = this.rounds;
+    const rows = state ? state.rows + T : T; // key positions after this call
+    if (state) {
+      if (!input.causal)
+        throw new Error('lsh attention: decoding with a state needs causal attention');
+      state.append(kn, v);
+      state.appendTags(buckets, B * H * R, T);
     }
-    if (!input.causal)
-      throw new Error('lsh attention: decoding with a state needs causal attention');
-    state.append(kn, v);
-    state.appendTags(buckets, B * H * this.rounds, T);
-    const rows = state.rows;
-    const bias = biasReader(input.bias, [B, H, T, rows], 'lsh');
-    const plan = decodePlan(state, B, H, this.rounds, T, this.chunk, bias);
-    const r = gatheredAttention(plan, q, state.k!, state.v!, { ...opts, S: rows });
+    const plan = chunkedPlan({
+      B,
+      H,
+      R,
+      qTags: buckets,
+      kTags: state
+        ? state.tags
+        : Array.from({ length: B * H * R }, (_, i) => buckets.subarray(i * T, (i + 1) * T)),
+      qStart: rows - T,
+      chunk: this.chunk,
+      causal: input.causal,
+      flagSelf: true,
+      bias: biasReader(input.bias, [B, H, T, rows], 'lsh'),
+      combine: 'lse',
+    });
+    const [keys, values] = state ? [state.k!, state.v!] : [kn, v];
+    const r = gatheredAttention(plan, q, keys, values, { ...opts, S: rows });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
-}
-
-/** Empty plan arrays for G groups of Q queries and K keys (everything masked). */
-function emptyPlan(B: number, H: number, G: number, Q: number, K: number, T: number, M: number) {
-  return {
-    B,
-    H,
-    G,
-    Q,
-    K,
-    T,
-    M,
-    qRow: new Int32Array(B * H * G * Q).fill(-1),
-    kRow: new Int32Array(B * H * G * K).fill(-1),
-    mask: new Float32Array(B * H * G * Q * K).fill(-Infinity),
-    self: new Uint8Array(B * H * G * Q * K),
-    slot: new Int32Array(B * H * T * M).fill(-1),
-    combine: 'lse' as const,
-  };
-}
-
-/**
- * Allow key position sp for query position tp at mask index i (causal rule, self flag, bias).
- * @param t the query's index among this call's queries (for the bias).
- */
-function allow(
-  plan: ReturnType<typeof emptyPlan>,
-  i: number,
-  b: number,
-  h: number,
-  t: number,
-  tp: number,
-  sp: number,
-  causal: boolean,
-  bias: Bias,
-): void {
-  if (causal && sp > tp) return;
-  plan.mask[i] = bias ? bias(b, h, t, sp) : 0;
-  if (sp === tp) plan.self[i] = 1;
-}
-
-/**
- * The full pass: per (b, h, round), tokens sorted by (bucket, position), chunks of c within
- * each bucket; group = one chunk, its keys = the previous chunk of the bucket and itself.
- * @param buckets (B, H, R, T) bucket ids.
- */
-export function chunkPlan(
-  buckets: Int32Array,
-  B: number,
-  H: number,
-  R: number,
-  T: number,
-  n: number,
-  c: number,
-  causal: boolean,
-  bias: Bias,
-): GatherPlan {
-  // Positions of each bucket in order, per (b, h, r).
-  const lists: number[][][] = [];
-  let Gmax = 0;
-  for (let bhr = 0; bhr < B * H * R; bhr++) {
-    const per: number[][] = Array.from({ length: n }, () => []);
-    for (let t = 0; t < T; t++) per[buckets[bhr * T + t]].push(t);
-    lists.push(per);
-    Gmax = Math.max(
-      Gmax,
-      per.reduce((s, l) => s + Math.ceil(l.length / c), 0),
-    );
-  }
-  const G = R * Gmax;
-  const K = 2 * c;
-  const plan = emptyPlan(B, H, G, c, K, T, R);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
-      for (let r = 0; r < R; r++) {
-        const bh = b * H + h;
-        let g = r * Gmax; // this round's groups
-        for (const P of lists[bh * R + r])
-          for (let j = 0; j * c < P.length; j++, g++) {
-            const own = P.slice(j * c, (j + 1) * c);
-            const prev = j > 0 ? P.slice((j - 1) * c, j * c) : [];
-            const keys = [...prev, ...new Array<number>(c - prev.length).fill(-1), ...own];
-            plan.kRow.set(keys, (bh * G + g) * K);
-            own.forEach((tp, qi) => {
-              const s = (bh * G + g) * c + qi;
-              plan.qRow[s] = tp;
-              plan.slot[(bh * T + tp) * R + r] = g * c + qi;
-              keys.forEach((sp, kj) => {
-                if (sp >= 0) allow(plan, s * K + kj, b, h, tp, tp, sp, causal, bias);
-              });
-            });
-          }
-      }
-  return plan;
-}
-
-/**
- * Decoding: each new query (position rows - T + t) is its own group per round; its keys are
- * the held positions of its bucket with rank in [c (floor(p/c) - 1), p].
- */
-function decodePlan(
-  state: TaggedKVState,
-  B: number,
-  H: number,
-  R: number,
-  T: number,
-  c: number,
-  bias: Bias,
-): GatherPlan {
-  const S = state.rows;
-  const G = R * T;
-  const K = 2 * c;
-  const plan = emptyPlan(B, H, G, 1, K, T, R);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
-      for (let r = 0; r < R; r++) {
-        const bh = b * H + h;
-        const tags = state.tags[bh * R + r];
-        for (let t = 0; t < T; t++) {
-          const tp = S - T + t;
-          const mine: number[] = []; // same-bucket positions <= tp
-          for (let s = 0; s <= tp; s++) if (tags[s] === tags[tp]) mine.push(s);
-          const p = mine.length - 1;
-          const keys = mine.slice(Math.max(0, c * (Math.floor(p / c) - 1)));
-          const g = r * T + t;
-          plan.qRow[bh * G + g] = t;
-          plan.slot[(bh * T + t) * R + r] = g;
-          plan.kRow.set(keys, (bh * G + g) * K);
-          keys.forEach((sp, kj) => allow(plan, (bh * G + g) * K + kj, b, h, t, tp, sp, true, bias));
-        }
-      }
-  return plan;
 }

@@ -106,7 +106,7 @@ const builtins: AttentionVariant[] = [
         type: 'int',
         default: 64,
         min: 1,
-        doc: 'rows per cluster (causal: recent keys)',
+        doc: 'rows per cluster (causal: keys per chunk)',
       },
       {
         name: 'decay',

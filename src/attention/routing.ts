@@ -12,9 +12,12 @@
  * - Causal: top-w membership depends on the whole sequence (a later token can push an
  *   earlier one out of a cluster), so it would leak the future and could not be decoded
  *   incrementally. Causal routing therefore assigns each row to its nearest centroid
- *   (argmax, a function of the row alone), and a query attends the most recent `window` keys
- *   of its cluster at positions <= its own; a query with no such key gets 0. Decoding keeps
- *   every key and value and each key's cluster (TaggedKVState) and gives the same result.
+ *   (argmax, a function of the row alone); the keys of each cluster, in position order, are
+ *   cut into chunks of `window`, and a query attends, among the keys of its cluster at
+ *   positions <= its own, those in the chunk of the latest one and the previous chunk
+ *   (between 1 and 2 window keys; chunk-plan.ts, the rule LSH uses); a query with no such key
+ *   gets 0. Decoding keeps every key and value and each key's cluster (TaggedKVState) and
+ *   gives the same result.
  * - Online k-means (Sec. 4, "updated with an exponential moving average"): on each training
  *   forward (not decoding), after routing, mu <- decay mu + (1 - decay) mu', where mu'_c is
  *   the normalized sum of the unit q and k rows nearest mu_c (batch and positions pooled);
@@ -39,6 +42,7 @@ import {
   type CoreInput,
   type CoreOutput,
 } from './core.js';
+import { chunkedPlan } from './chunk-plan.js';
 import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
 
 type Bias = ReturnType<typeof biasReader>;
@@ -52,7 +56,7 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
 
   /**
    * @param clusters k >= 1.
-   * @param window w >= 1: rows per cluster (non-causal) or recent keys per query (causal).
+   * @param window w >= 1: rows per cluster (non-causal) or keys per chunk of a cluster (causal).
    * @param decay EMA decay of the centroids in [0, 1].
    * @param seed seed of the initial centroids.
    * @throws Error naming the parameter when out of range.
@@ -164,30 +168,36 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
       needWeights: input.needWeights,
     };
     let plan: GatherPlan;
-    let keys = k;
-    let values = v;
-    let total = S;
+    let [keys, values, total] = [k, v, S];
     if (state) {
       if (!input.causal)
         throw new Error('routing attention: decoding with a state needs causal attention');
       state.append(k, v);
       state.appendTags(this.nearest(k), B * H, S);
       [keys, values, total] = [state.k!, state.v!, state.rows];
-      const bias = biasReader(input.bias, [B, H, T, total], 'routing');
-      plan = recentPlan(this.nearest(q), state.tags, B, H, total - T, this.window, bias);
-    } else {
-      const bias = biasReader(input.bias, [B, H, T, S], 'routing');
-      if (input.causal) {
-        const ck = this.nearest(k);
-        const tags = Array.from({ length: B * H }, (_, bh) => [
-          ...ck.subarray(bh * S, (bh + 1) * S),
-        ]);
-        plan = recentPlan(this.nearest(q), tags, B, H, input.offset, this.window, bias);
-      } else {
-        plan = clusterPlan(this.members(q), this.members(k), B, H, this.clusters, T, S, bias);
-      }
-      if (this.training) this.updateMeans(q, k);
     }
+    const bias = biasReader(input.bias, [B, H, T, total], 'routing');
+    if (input.causal || state) {
+      const ck = state ? null : this.nearest(k);
+      plan = chunkedPlan({
+        B,
+        H,
+        R: 1,
+        qTags: this.nearest(q),
+        kTags: state
+          ? state.tags
+          : Array.from({ length: B * H }, (_, i) => ck!.subarray(i * S, (i + 1) * S)),
+        qStart: state ? total - T : input.offset,
+        chunk: this.window,
+        causal: true,
+        flagSelf: false,
+        bias,
+        combine: 'mean',
+      });
+    } else {
+      plan = clusterPlan(this.members(q), this.members(k), B, H, this.clusters, T, S, bias);
+    }
+    if (this.training && !state) this.updateMeans(q, k);
     const r = gatheredAttention(plan, q, keys, values, { ...opts, S: total });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
@@ -276,46 +286,4 @@ export function clusterPlan(
               mask[((bh * k + g) * Q + i) * K + j] = bias(b, h, t, s);
             }
   return { B, H, G: k, Q, K, T, M, qRow: qm, kRow: km, mask, self: null, slot, combine: 'mean' };
-}
-
-/**
- * Causal routing: each query (position qStart + t) is a group; its keys are the last w
- * positions <= its own whose cluster (tags[bh][s]) equals the query's.
- * @param cq (B, H, T) the queries' clusters.
- */
-export function recentPlan(
-  cq: Int32Array,
-  tags: readonly (readonly number[])[],
-  B: number,
-  H: number,
-  qStart: number,
-  w: number,
-  bias: Bias,
-): GatherPlan {
-  const T = cq.length / (B * H);
-  const G = T;
-  const qRow = new Int32Array(B * H * G);
-  const kRow = new Int32Array(B * H * G * w).fill(-1);
-  const mask = new Float32Array(B * H * G * w).fill(-Infinity);
-  const slot = new Int32Array(B * H * T);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++) {
-      const bh = b * H + h;
-      const byCluster = new Map<number, number[]>(); // key positions seen so far, per cluster
-      let next = 0; // the next key position to file
-      for (let t = 0; t < T; t++) {
-        const tp = qStart + t;
-        for (; next <= tp && next < tags[bh].length; next++) {
-          const c = tags[bh][next];
-          if (!byCluster.has(c)) byCluster.set(c, []);
-          byCluster.get(c)!.push(next);
-        }
-        const keys = (byCluster.get(cq[bh * T + t]) ?? []).slice(-w);
-        qRow[bh * G + t] = t;
-        slot[bh * T + t] = t;
-        kRow.set(keys, (bh * G + t) * w);
-        keys.forEach((s, j) => (mask[(bh * G + t) * w + j] = bias ? bias(b, h, t, s) : 0));
-      }
-    }
-  return { B, H, G, Q: 1, K: w, T, M: 1, qRow, kRow, mask, self: null, slot, combine: 'mean' };
 }

@@ -6,7 +6,7 @@
  * bias) built from the core's own hashes; causal variants leak no future and decode with a
  * cache equal to the full pass; an LM saves and loads. `routing` equals full attention with
  * one cluster covering the sequence, and the dense attention under each cluster's mask
- * (mean over a query's clusters; causal: the recent keys of its nearest centroid) built
+ * (mean over a query's clusters; causal: its nearest centroid's chunk of keys and the one before) built
  * from the core's own routing; its centroids move by EMA in training and save and load.
  */
 import assert from 'node:assert/strict';
@@ -183,17 +183,28 @@ function routedDense(qkv: Tensor, r: RoutingAttention): Tensor {
   return mergeHeads(out!);
 }
 
-/** Causal routing written densely: key s for query t iff same nearest centroid, s <= t, among the last w such. */
+/**
+ * Causal routing written densely: key s for query t iff same nearest centroid, s <= t, and
+ * rank(s) >= w (floor(p / w) - 1), where ranks count the cluster's keys and p is the rank of
+ * the latest cluster key at or before t.
+ */
 function routedCausalDense(qkv: Tensor, r: RoutingAttention): Tensor {
   const [q, k, v] = qkvHeads(qkv);
   const [B, , T] = q.shape;
   const cq = r.nearest(q.detach());
   const ck = r.nearest(k.detach());
+  const w = r.window;
   const mask = denseMask(B, T, T, (bh, t, s) => {
-    if (s > t || ck[bh * T + s] !== cq[bh * T + t]) return false;
-    let later = 0; // same-cluster keys in (s, t]
-    for (let j = s + 1; j <= t; j++) if (ck[bh * T + j] === cq[bh * T + t]) later++;
-    return later < r.window;
+    const z = cq[bh * T + t];
+    if (s > t || ck[bh * T + s] !== z) return false;
+    let rank = 0; // cluster keys before s
+    let p = -1; // rank of the latest cluster key <= t
+    for (let j = 0; j <= t; j++)
+      if (ck[bh * T + j] === z) {
+        if (j < s) rank++;
+        p++;
+      }
+    return rank >= w * (Math.floor(p / w) - 1);
   });
   return mergeHeads(attention(q, k, v, { bias: mask }).out);
 }
