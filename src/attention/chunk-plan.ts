@@ -61,14 +61,14 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
       if (l) l.push(s);
       else byClass.set(z, [s]);
     }
-    const open = new Map<string, { keys: number[]; lo: number; queries: number[] }>();
+    const open = new Map<number, { keys: number[]; lo: number; queries: number[] }>();
     const list: { keys: number[]; lo: number; queries: number[] }[] = [];
     for (let t = 0; t < T; t++) {
       const keys = byClass.get(qTags[bhr * T + t]);
       const p = keys ? upperBound(keys, a.qStart + t) - 1 : -1;
       if (p < 0) continue;
       const lo = c * Math.floor(p / c);
-      const id = `${qTags[bhr * T + t]}:${lo}`;
+      const id = qTags[bhr * T + t] * (tags.length + 1) + lo; // (class, chunk)
       let g = open.get(id);
       if (!g || g.queries.length === c) {
         g = { keys: keys!, lo, queries: [] };
@@ -91,14 +91,17 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
     for (let h = 0; h < H; h++)
       for (let r = 0; r < R; r++) {
         const bh = b * H + h;
-        groups[bh * R + r].forEach((grp, i) => {
+        const list = groups[bh * R + r];
+        for (let i = 0; i < list.length; i++) {
+          const grp = list[i];
           const g = bh * G + r * Gmax + i; // global group index
           const base = g * K;
           for (let j = 0; j < K; j++) {
             const rank = grp.lo - c + j;
             if (rank >= 0 && rank < grp.keys.length) kRow[base + j] = grp.keys[rank];
           }
-          grp.queries.forEach((t, qi) => {
+          for (let qi = 0; qi < grp.queries.length; qi++) {
+            const t = grp.queries[qi];
             const tp = a.qStart + t;
             const qs = g * c + qi;
             qRow[qs] = t;
@@ -109,8 +112,8 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
               mask[qs * K + j] = a.bias ? a.bias(b, h, t, sp) : 0;
               if (self && sp === tp) self[qs * K + j] = 1;
             }
-          });
-        });
+          }
+        }
       }
   return { B, H, G, Q: c, K, T, M: R, qRow, kRow, mask, self, slot, combine: a.combine };
 }

@@ -107,7 +107,7 @@ export function gatheredAttention(
   const O = gatherRows(o, plan.slot, T * M, [B, H, T, M]); // (B, H, T, M, D)
   let coef: Tensor; // (B, H, T, M, 1)
   if (plan.combine === 'lse') {
-    const lse = logSumExp(scores); // (B, H, G, Q, 1)
+    const lse = logSumExp(scores, weights); // (B, H, G, Q, 1)
     coef = F.softmax(gatherRows(lse, plan.slot, T * M, [B, H, T, M], -Infinity), 3);
   } else {
     coef = zeros([B, H, T, M, 1]);
@@ -151,20 +151,28 @@ export function gatherRows(
 }
 
 /**
- * log sum_k exp(s_k) over the last axis, differentiable, keeping the axis; a row of all
- * -Infinity gives about -69 (log of 1e-30) with zero gradient rather than NaN.
+ * log sum_k exp(s_k) over the last axis, keeping it, from w = softmax(s): lse = s_j - log w_j
+ * at the row's largest score j (w_j >= 1/K, so the log is safe). Its gradient is w, as it
+ * should be (d(s_j - log w_j)/ds = e_j - (e_j - w)), and it costs two gathers of one element
+ * a row instead of exp and log over every score. A row of all -Infinity gives -1e30 (zero
+ * gradient), so the rounds' softmax stays finite.
+ * @param s (..., K) scores; w (..., K) their softmax.
+ * @returns (..., 1)
  */
-function logSumExp(s: Tensor): Tensor {
+function logSumExp(s: Tensor, w: Tensor): Tensor {
   const K = s.shape[s.ndim - 1];
   const rows = s.size / K;
-  const m = zeros([...s.shape.slice(0, -1), 1]); // the row maxima, a constant
   const sd = s.f32;
+  const ids = new Int32Array(rows);
   for (let r = 0; r < rows; r++) {
-    let mx = -Infinity;
-    for (let j = 0; j < K; j++) mx = Math.max(mx, sd[r * K + j]);
-    m.f32[r] = mx === -Infinity ? 0 : mx;
+    let j = 0;
+    for (let k = 1; k < K; k++) if (sd[r * K + k] > sd[r * K + j]) j = k;
+    ids[r] = sd[r * K + j] === -Infinity ? rows * K : r * K + j;
   }
-  return F.add(F.log(F.add(F.sum(F.exp(F.sub(s, m)), -1, true), 1e-30)), m);
+  const at = new Tensor(ids, s.shape.slice(0, -1));
+  const pick = (x: Tensor, fill: number): Tensor =>
+    F.embedding(at, F.concat([F.reshape(x, [rows * K, 1]), full([1, 1], fill)], 0)); // (..., 1)
+  return F.sub(pick(s, -1e30), F.log(pick(w, 1)));
 }
 
 /** The dense (B, H, T, S) weights: each slot's attention weights times its combination weight. */
