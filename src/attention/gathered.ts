@@ -243,10 +243,15 @@ export class TaggedKVState extends KVState {
   /**
    * Append the tags of new positions.
    * @param t (B*H*channels*n) tags, n new positions each.
+   * @throws Error when t's length or the batch and heads differ from the state's.
    */
   appendTags(t: Int32Array, BH: number, n: number): void {
     const rows = BH * this.channels;
     if (this.tags.length === 0) this.tags = Array.from({ length: rows }, () => []);
+    if (t.length !== rows * n || this.tags.length !== rows)
+      throw new Error(
+        `TaggedKVState: ${t.length} tags for ${BH} (batch x heads) rows of ${this.channels} channels and ${n} positions; the state holds ${this.tags.length} rows`,
+      );
     for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) this.tags[r].push(t[r * n + i]);
   }
 

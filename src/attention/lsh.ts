@@ -144,7 +144,7 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
       if (!input.causal)
         throw new Error('lsh attention: decoding with a state needs causal attention');
       state.append(kn, v);
-      state.appendTags(buckets, B * H * R, T);
+      state.appendTags(buckets, B * H, T);
     }
     const plan = chunkedPlan({
       B,

@@ -526,5 +526,36 @@ for (const backendName of backends) {
         assert.equal(m2.config.attention, m.config.attention);
         assert.ok(maxAbsDiff(noGrad(() => m2.forward(ids)).f32, logits.f32) < 1e-6, 'loaded');
       });
+    for (const spec of ['lsh:buckets=4,rounds=2,chunk=2', 'routing:clusters=3,window=2'])
+      test(`${spec}: a decoding state reorders its rows (beam search) with its tags`, () => {
+        const mha = new MultiheadAttention(C, H, {
+          kind: 'self',
+          attention: spec,
+          generator: new Generator(15),
+        }).eval();
+        const L = 9;
+        const x = randn([2, L, C], new Generator(16));
+        const order = [1, 0, 1];
+        const rows = (t: Tensor): Tensor =>
+          F.concat(
+            order.map((b) => F.slice(t, 0, b, b + 1)),
+            0,
+          );
+        const full = noGrad(() => mha.forward(rows(x), rows(x), rows(x), { isCausal: true }).out);
+        const state = mha.newState();
+        const steps = noGrad(() => {
+          const p = F.slice(x, 1, 0, 5);
+          mha.forward(p, p, p, { isCausal: true }, state);
+          state.selectRows(order);
+          const out: Tensor[] = [];
+          for (let t = 5; t < L; t++) {
+            const xt = rows(F.slice(x, 1, t, t + 1));
+            out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
+          }
+          return out;
+        });
+        const diff = maxAbsDiff(F.concat(steps, 1).f32, F.slice(full, 1, 5, L).f32);
+        assert.ok(diff < 1e-5, `reordered decode diff ${diff}`);
+      });
   });
 }
