@@ -106,10 +106,11 @@ export function gatheredAttention(
   const o = F.matmul(dropped, sv); // (B, H, G, Q, D)
   const O = gatherRows(o, plan.slot, T * M, [B, H, T, M]); // (B, H, T, M, D)
   let coef: Tensor; // (B, H, T, M, 1)
-  if (plan.combine === 'lse') {
+  if (plan.combine === 'lse' && M > 1) {
     const lse = logSumExp(scores, weights); // (B, H, G, Q, 1)
     coef = F.softmax(gatherRows(lse, plan.slot, T * M, [B, H, T, M], -Infinity), 3);
   } else {
+    // The mean over the filled slots (one slot: 1, so 'lse' needs no log-sum-exp either).
     coef = zeros([B, H, T, M, 1]);
     const c = coef.f32;
     for (let r = 0; r < B * H * T; r++) {
@@ -118,8 +119,8 @@ export function gatheredAttention(
       for (let m = 0; m < M; m++) if (plan.slot[r * M + m] >= 0) c[r * M + m] = 1 / n;
     }
   }
-  const out =
-    M === 1 && plan.combine === 'lse' ? F.reshape(O, [B, H, T, D]) : F.sum(F.mul(O, coef), 3);
+  // One slot: its output (an empty slot gathered zeros).
+  const out = M === 1 ? F.reshape(O, [B, H, T, D]) : F.sum(F.mul(O, coef), 3);
   const dense = opts.needWeights ? denseWeights(plan, weights.f32, coef.f32, opts.S) : null;
   return { out, weights: dense };
 }
