@@ -44,6 +44,7 @@ import {
   type CoreInput,
   type CoreOutput,
 } from './core.js';
+import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
 import { TaggedKVState, biasReader, gatheredAttention } from './gathered.js';
 
@@ -166,3 +167,28 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
     return { out: mergeHeads(r.out), weights: r.weights };
   }
 }
+
+/** The registry entry of `lsh` (`--attention lsh:buckets=8,rounds=2,chunk=64`). */
+export const lshVariant: AttentionVariant = {
+  name: 'lsh',
+  params: [
+    { name: 'buckets', type: 'int', default: 8, min: 1, doc: 'hash buckets n (1 or even)' },
+    { name: 'rounds', type: 'int', default: 2, min: 1, doc: 'hashing rounds' },
+    { name: 'chunk', type: 'int', default: 64, min: 1, doc: 'tokens per chunk in a bucket' },
+    { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the fixed rotations' },
+    { name: 'rehash', type: 'bool', default: true, doc: 'new rotations each training step' },
+  ],
+  cost: 'O(rounds T chunk D) time, O(rounds T chunk) memory; shared QK (K heads unused)',
+  paper: 'Reformer: Kitaev et al. 2020, Sec. 2 (survey Sec. 4.1.2)',
+  causal: true,
+  nonCausal: true,
+  create: (d, p) =>
+    new LSHAttention(
+      d,
+      p.buckets as number,
+      p.rounds as number,
+      p.chunk as number,
+      p.seed as number,
+      p.rehash as boolean,
+    ),
+};

@@ -14,9 +14,9 @@ import {
 } from './spec.js';
 import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
-import { LSHAttention } from './lsh.js';
+import { lshVariant } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
-import { RoutingAttention } from './routing.js';
+import { routingVariant } from './routing.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
@@ -74,62 +74,8 @@ const builtins: AttentionVariant[] = [
     nonCausal: true,
     create: (dims, p) => new LocalAttention(dims, p.window as number),
   },
-  {
-    name: 'lsh',
-    params: [
-      { name: 'buckets', type: 'int', default: 8, min: 1, doc: 'hash buckets n (1 or even)' },
-      { name: 'rounds', type: 'int', default: 2, min: 1, doc: 'hashing rounds' },
-      { name: 'chunk', type: 'int', default: 64, min: 1, doc: 'tokens per chunk in a bucket' },
-      { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the fixed rotations' },
-      { name: 'rehash', type: 'bool', default: true, doc: 'new rotations each training step' },
-    ],
-    cost: 'O(rounds T chunk D) time, O(rounds T chunk) memory; shared QK (K heads unused)',
-    paper: 'Reformer: Kitaev et al. 2020, Sec. 2 (survey Sec. 4.1.2)',
-    causal: true,
-    nonCausal: true,
-    create: (d, p) =>
-      new LSHAttention(
-        d,
-        p.buckets as number,
-        p.rounds as number,
-        p.chunk as number,
-        p.seed as number,
-        p.rehash as boolean,
-      ),
-  },
-  {
-    name: 'routing',
-    params: [
-      { name: 'clusters', type: 'int', default: 4, min: 1, doc: 'k-means centroids per head' },
-      {
-        name: 'window',
-        type: 'int',
-        default: 64,
-        min: 1,
-        doc: 'rows per cluster (causal: keys per chunk)',
-      },
-      {
-        name: 'decay',
-        type: 'number',
-        default: 0.999,
-        min: 0,
-        doc: 'EMA decay of the centroids (<= 1)',
-      },
-      { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the initial centroids' },
-    ],
-    cost: 'O(T k D + k w^2 D) time (causal O(T (k + w) D)), O(k w^2) memory',
-    paper: 'Routing Transformer: Roy et al. 2021, Sec. 4 (survey Sec. 4.1.2)',
-    causal: true,
-    nonCausal: true,
-    create: (d, p) =>
-      new RoutingAttention(
-        d,
-        p.clusters as number,
-        p.window as number,
-        p.decay as number,
-        p.seed as number,
-      ),
-  },
+  lshVariant,
+  routingVariant,
   {
     name: 'talking-heads',
     params: [],

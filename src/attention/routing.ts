@@ -42,6 +42,7 @@ import {
   type CoreInput,
   type CoreOutput,
 } from './core.js';
+import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
 import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
 
@@ -287,3 +288,38 @@ export function clusterPlan(
             }
   return { B, H, G: k, Q, K, T, M, qRow: qm, kRow: km, mask, self: null, slot, combine: 'mean' };
 }
+
+/** The registry entry of `routing` (`--attention routing:clusters=4,window=64`). */
+export const routingVariant: AttentionVariant = {
+  name: 'routing',
+  params: [
+    { name: 'clusters', type: 'int', default: 4, min: 1, doc: 'k-means centroids per head' },
+    {
+      name: 'window',
+      type: 'int',
+      default: 64,
+      min: 1,
+      doc: 'rows per cluster (causal: keys per chunk)',
+    },
+    {
+      name: 'decay',
+      type: 'number',
+      default: 0.999,
+      min: 0,
+      doc: 'EMA decay of the centroids (<= 1)',
+    },
+    { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the initial centroids' },
+  ],
+  cost: 'O(T k D + k w^2 D) time, O(k w^2) memory (causal: O(T (k + w) D), O(T w))',
+  paper: 'Routing Transformer: Roy et al. 2021, Sec. 4 (survey Sec. 4.1.2)',
+  causal: true,
+  nonCausal: true,
+  create: (d, p) =>
+    new RoutingAttention(
+      d,
+      p.clusters as number,
+      p.window as number,
+      p.decay as number,
+      p.seed as number,
+    ),
+};
