@@ -14,7 +14,9 @@ import {
 } from './spec.js';
 import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
+import { lshVariant } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
+import { routingVariant } from './routing.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
@@ -72,6 +74,8 @@ const builtins: AttentionVariant[] = [
     nonCausal: true,
     create: (dims, p) => new LocalAttention(dims, p.window as number),
   },
+  lshVariant,
+  routingVariant,
   {
     name: 'talking-heads',
     params: [],

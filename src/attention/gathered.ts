@@ -1,0 +1,267 @@
+/**
+ * Attention over gathered groups: the computation the content-based sparse cores share
+ * (Lin et al. 2021, Sec. 4.1.2: Reformer's LSH attention, the Routing Transformer). A
+ * *plan*, computed from the content without gradient (bucket or cluster ids), puts query
+ * rows into G groups of Q slots and gives each group K key slots; every query slot attends
+ * its group's key slots under the plan's mask, and each query's output combines the M slots
+ * it occupies:
+ *   - 'lse': weighted by the slots' log-sum-exp of scores, i.e. one softmax over the union
+ *     of the slots' keys (duplicates counted once per slot): Reformer's multi-round hashing
+ *     (Kitaev et al. 2020, Sec. 2 "Multi-round LSH attention"; trax/lucidrains combine the
+ *     rounds' outputs with softmax(logsumexp)).
+ *   - 'mean': the slots' outputs averaged (the Routing Transformer reference's scatter-mean
+ *     for a token routed to several clusters); a query in no slot gets 0.
+ *
+ * Rows are gathered and scattered back with `F.embedding` (its backward is the scatter-add
+ * that gathers need), so gradients reach q, k and v; the plan is a constant. Time O(G Q K D),
+ * memory O(G Q K): never a T x T score matrix.
+ *
+ * Shape letters: B batch, H heads, L rows of a source (queries Lq, keys Lk), D head width,
+ * G groups, Q query slots and K key slots per group, T queries, M slots per query.
+ */
+import { isGradEnabled } from '../autograd.js';
+import { Tensor, fmtShape, full, zeros } from '../tensor.js';
+import * as F from '../ops/index.js';
+import type { Generator } from '../random.js';
+import { KVState } from './state.js';
+
+/**
+ * The score a query gives its own key in shared-QK attention: large and negative, so that a
+ * token attends itself only when no other key is allowed (Kitaev et al. 2020, Sec. 2
+ * "Causal masking for shared-QK attention"; trax's -1e5).
+ */
+export const SELF_SCORE = -1e5;
+
+/** Which query rows and key rows each group holds, and how outputs combine. */
+export interface GatherPlan {
+  readonly B: number;
+  readonly H: number;
+  readonly G: number;
+  readonly Q: number;
+  readonly K: number;
+  /** (B*H*G*Q) query row in [0, Lq) of head (b, h), or -1 (an empty slot). */
+  readonly qRow: Int32Array;
+  /** (B*H*G*K) key row in [0, Lk) of head (b, h), or -1 (an empty slot, always masked). */
+  readonly kRow: Int32Array;
+  /** (B*H*G*Q*K) additive 0 / -Infinity (causal, padding, chunk rules). */
+  readonly mask: Float32Array;
+  /** (B*H*G*Q*K) 1 where the key is the query's own token (score SELF_SCORE), or null. */
+  readonly self: Uint8Array | null;
+  /** T. */
+  readonly T: number;
+  /** M. */
+  readonly M: number;
+  /** (B*H*T*M) the slot g*Q + j of query t within its head, or -1. */
+  readonly slot: Int32Array;
+  readonly combine: 'lse' | 'mean';
+}
+
+/** Options of `gatheredAttention`. */
+export interface GatheredOptions {
+  readonly dropoutP: number;
+  readonly generator: Generator;
+  /** Also return the dense (B, H, T, S) weights (for display; built from the plan). */
+  readonly needWeights: boolean;
+  /** S: key positions for the dense weights (key row r is position r). */
+  readonly S: number;
+}
+
+/**
+ * Attend within the plan's groups and combine each query's slots.
+ * @param q (B, H, Lq, D) float32 query rows; k (B, H, Lk, D) key rows; v like k.
+ * @returns out (B, H, T, D); weights (B, H, T, S) or null.
+ * @throws Error naming both shapes when k and v differ or the plan's B, H do not match.
+ */
+export function gatheredAttention(
+  plan: GatherPlan,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: GatheredOptions,
+): { out: Tensor; weights: Tensor | null } {
+  const { B, H, G, Q, K, T, M } = plan;
+  const D = q.shape[3];
+  if (k.shape.join() !== v.shape.join() || q.shape[0] !== B || q.shape[1] !== H)
+    throw new Error(
+      `gatheredAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit a plan for B ${B}, H ${H}`,
+    );
+  const sq = gatherRows(q, plan.qRow, G * Q, [B, H, G, Q]); // (B, H, G, Q, D)
+  const sk = gatherRows(k, plan.kRow, G * K, [B, H, G, K]); // (B, H, G, K, D)
+  const sv = gatherRows(v, plan.kRow, G * K, [B, H, G, K]);
+  let scores = F.matmul(F.mul(sq, 1 / Math.sqrt(D)), sk, { transB: true }); // (B, H, G, Q, K)
+  let mask = plan.mask;
+  if (plan.self) {
+    // A token's own score becomes SELF_SCORE: added as SELF_SCORE - s (a constant). Its
+    // gradient is exactly 0 either way: its weight is 0 beside any allowed key, and 1 alone,
+    // where the softmax has zero derivative.
+    mask = mask.slice();
+    const sd = scores.f32;
+    for (let i = 0; i < mask.length; i++)
+      if (plan.self[i] && mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
+  }
+  scores = F.add(scores, new Tensor(mask, [B, H, G, Q, K]));
+  const weights = F.softmax(scores, -1);
+  const p = opts.dropoutP;
+  const dropped = p > 0 ? F.dropout(weights, p, true, opts.generator) : weights;
+  const o = F.matmul(dropped, sv); // (B, H, G, Q, D)
+  const O = gatherRows(o, plan.slot, T * M, [B, H, T, M]); // (B, H, T, M, D)
+  let coef: Tensor; // (B, H, T, M, 1)
+  if (plan.combine === 'lse' && M > 1) {
+    const lse = logSumExp(scores, weights); // (B, H, G, Q, 1)
+    coef = F.softmax(gatherRows(lse, plan.slot, T * M, [B, H, T, M], -Infinity), 3);
+  } else {
+    // The mean over the filled slots (one slot: 1, so 'lse' needs no log-sum-exp either).
+    coef = zeros([B, H, T, M, 1]);
+    const c = coef.f32;
+    for (let r = 0; r < B * H * T; r++) {
+      let n = 0;
+      for (let m = 0; m < M; m++) if (plan.slot[r * M + m] >= 0) n++;
+      for (let m = 0; m < M; m++) if (plan.slot[r * M + m] >= 0) c[r * M + m] = 1 / n;
+    }
+  }
+  // One slot: its output (an empty slot gathered zeros).
+  const out = M === 1 ? F.reshape(O, [B, H, T, D]) : F.sum(F.mul(O, coef), 3);
+  const dense = opts.needWeights ? denseWeights(plan, weights.f32, coef.f32, opts.S) : null;
+  return { out, weights: dense };
+}
+
+/**
+ * Rows of x (B, H, ..., D) (L rows per head) by per-head index: out[b, h, i] = x[b, h, rows[(b*H + h)*n + i]],
+ * or `fill` where the index is -1. Differentiable in x (F.embedding).
+ * @param shape the leading dims of the result, product B*H*n.
+ * @returns (...shape, D)
+ */
+export function gatherRows(
+  x: Tensor,
+  rows: Int32Array,
+  n: number,
+  shape: number[],
+  fill = 0,
+): Tensor {
+  const [B, H] = x.shape;
+  const D = x.shape[x.ndim - 1];
+  const L = x.size / (B * H * D); // rows per head (the dims between H and D flattened)
+  const N = B * H * L;
+  const src = F.concat([F.reshape(x, [N, D]), full([1, D], fill)], 0); // (N + 1, D)
+  const ids = new Int32Array(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i];
+    ids[i] = r < 0 ? N : Math.floor(i / n) * L + r;
+  }
+  return F.embedding(new Tensor(ids, shape), src);
+}
+
+/**
+ * log sum_k exp(s_k) over the last axis, keeping it, from w = softmax(s): lse = s_j - log w_j
+ * at the row's largest score j (w_j >= 1/K, so the log is safe). Its gradient is w, as it
+ * should be (d(s_j - log w_j)/ds = e_j - (e_j - w)), and it costs two gathers of one element
+ * a row instead of exp and log over every score. A row of all -Infinity gives -1e30 (zero
+ * gradient), so the rounds' softmax stays finite.
+ * @param s (..., K) scores; w (..., K) their softmax.
+ * @returns (..., 1)
+ */
+function logSumExp(s: Tensor, w: Tensor): Tensor {
+  const K = s.shape[s.ndim - 1];
+  const rows = s.size / K;
+  const sd = s.f32;
+  const ids = new Int32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    let j = 0;
+    for (let k = 1; k < K; k++) if (sd[r * K + k] > sd[r * K + j]) j = k;
+    ids[r] = sd[r * K + j] === -Infinity ? rows * K : r * K + j;
+  }
+  const at = new Tensor(ids, s.shape.slice(0, -1));
+  const pick = (x: Tensor, fill: number): Tensor =>
+    F.embedding(at, F.concat([F.reshape(x, [rows * K, 1]), full([1, 1], fill)], 0)); // (..., 1)
+  return F.sub(pick(s, -1e30), F.log(pick(w, 1)));
+}
+
+/** The dense (B, H, T, S) weights: each slot's attention weights times its combination weight. */
+function denseWeights(plan: GatherPlan, w: Float32Array, coef: Float32Array, S: number): Tensor {
+  const { B, H, G, Q, K, T, M } = plan;
+  const out = zeros([B, H, T, S]);
+  const d = out.f32;
+  for (let bh = 0; bh < B * H; bh++)
+    for (let t = 0; t < T; t++)
+      for (let m = 0; m < M; m++) {
+        const i = (bh * T + t) * M + m;
+        const slot = plan.slot[i];
+        if (slot < 0) continue;
+        const a = coef[i];
+        const g = bh * G * Q + slot;
+        const kBase = (bh * G + Math.floor(slot / Q)) * K;
+        for (let j = 0; j < K; j++) {
+          const r = plan.kRow[kBase + j];
+          if (r >= 0 && r < S) d[(bh * T + t) * S + r] += a * w[g * K + j];
+        }
+      }
+  return out;
+}
+
+/**
+ * A reader of an additive score bias broadcastable to (B, H, T, S): bias(b, h, t, s), or
+ * null when there is none. Masks only: a bias that needs a gradient is refused.
+ * @throws Error naming the core and the shape when the bias does not broadcast or needs grad.
+ */
+export function biasReader(
+  bias: Tensor | null,
+  dims: [number, number, number, number],
+  core: string,
+): ((b: number, h: number, t: number, s: number) => number) | null {
+  if (!bias) return null;
+  if (bias.requiresGrad && isGradEnabled())
+    throw new Error(`${core} attention: a score bias that needs a gradient is not supported`);
+  const shape = bias.shape;
+  if (shape.length > 4 || shape.some((n, i) => n !== 1 && n !== dims[4 - shape.length + i]))
+    throw new Error(
+      `${core} attention: bias ${fmtShape(shape)} does not broadcast to (B, H, T, S) ${fmtShape(dims)}`,
+    );
+  const st = [0, 0, 0, 0];
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    const ax = 4 - shape.length + i;
+    st[ax] = shape[i] === 1 ? 0 : acc;
+    acc *= shape[i];
+  }
+  const x = bias.f32;
+  return (b, h, t, s) => x[b * st[0] + h * st[1] + t * st[2] + s * st[3]];
+}
+
+/**
+ * The decoding state of the content-based cores: every key and value (a KVState) plus a
+ * content tag per held position and channel (LSH: a bucket per hashing round; routing: the
+ * key's cluster), so a step routes its query without re-hashing the past.
+ */
+export class TaggedKVState extends KVState {
+  /** tags[(b*H + h)*channels + c][position]. */
+  tags: number[][] = [];
+
+  /** @param channels tags per position (LSH rounds; 1 for routing). */
+  constructor(readonly channels: number) {
+    super();
+  }
+
+  /**
+   * Append the tags of new positions.
+   * @param t (B*H*channels*n) tags, n new positions each.
+   * @throws Error when t's length or the batch and heads differ from the state's.
+   */
+  appendTags(t: Int32Array, BH: number, n: number): void {
+    const rows = BH * this.channels;
+    if (this.tags.length === 0) this.tags = Array.from({ length: rows }, () => []);
+    if (t.length !== rows * n || this.tags.length !== rows)
+      throw new Error(
+        `TaggedKVState: ${t.length} tags for ${BH} (batch x heads) rows of ${this.channels} channels and ${n} positions; the state holds ${this.tags.length} rows`,
+      );
+    for (let r = 0; r < rows; r++) for (let i = 0; i < n; i++) this.tags[r].push(t[r * n + i]);
+  }
+
+  override selectRows(idx: readonly number[]): void {
+    super.selectRows(idx);
+    if (this.tags.length === 0 || !this.k) return;
+    const H = this.k.shape[1];
+    const c = this.channels;
+    const old = this.tags;
+    this.tags = idx.flatMap((b) => old.slice(b * H * c, (b + 1) * H * c).map((r) => r.slice()));
+  }
+}

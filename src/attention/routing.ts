@@ -1,0 +1,325 @@
+/**
+ * `routing`: the Routing Transformer's content-based sparse attention by online k-means
+ * (Roy et al. 2021, Sec. 4 "Routing attention"; survey Lin et al. 2021, Sec. 4.1.2), after
+ * its reference implementation (lucidrains/routing-transformer, `KmeansAttention`).
+ *
+ * - Centroids mu (H, k, D), one set per head, shared by queries and keys: a row x is
+ *   compared by its direction, sim(x, mu_c) = (x / |x|) . mu_c.
+ * - Non-causal: balanced clusters. Cluster c holds the `window` queries and the `window` keys
+ *   most similar to mu_c (top-w, in position order; a row may be in several clusters or in
+ *   none); the queries of a cluster attend its keys, and a query's output is the mean over
+ *   the clusters that hold it (the reference's scatter-mean); a query in no cluster gets 0.
+ * - Causal: top-w membership depends on the whole sequence (a later token can push an
+ *   earlier one out of a cluster), so it would leak the future and could not be decoded
+ *   incrementally. Causal routing therefore assigns each row to its nearest centroid
+ *   (argmax, a function of the row alone); the keys of each cluster, in position order, are
+ *   cut into chunks of `window`, and a query attends, among the keys of its cluster at
+ *   positions <= its own, those in the chunk of the latest one and the previous chunk
+ *   (between 1 and 2 window keys; chunk-plan.ts, the rule LSH uses); a query with no such key
+ *   gets 0. Decoding keeps every key and value and each key's cluster (TaggedKVState) and
+ *   gives the same result.
+ * - Online k-means (Sec. 4, "updated with an exponential moving average"): on each training
+ *   forward (not decoding), after routing, mu <- decay mu + (1 - decay) mu', where mu'_c is
+ *   the normalized sum of the unit q and k rows nearest mu_c (batch and positions pooled);
+ *   a centroid with no row keeps its value. The centroids are not trained by gradient: they
+ *   are held as the parameter `means` (state dict `...core.means`, so they save and load)
+ *   with requiresGrad off, which optimizers skip (no gradient). Unlike the reference, they
+ *   start as random unit vectors drawn from `seed`, not from k-means on the first batch, and
+ *   the commitment loss is not added.
+ *
+ * Time O(T k D) for routing plus O(k w^2 D) (non-causal) or O(T w D) (causal) for the
+ * attention; memory O(k w^2) or O(T w): never a T x T score matrix.
+ *
+ * Shape letters: B batch, H heads, T queries, S keys, D head width, k clusters, w window.
+ */
+import { Generator } from '../random.js';
+import { Tensor, randn } from '../tensor.js';
+import {
+  AttentionCore,
+  headsToBHLD,
+  mergeHeads,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+} from './core.js';
+import type { AttentionVariant } from './registry.js';
+import { chunkedPlan } from './chunk-plan.js';
+import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
+
+type Bias = ReturnType<typeof biasReader>;
+
+export class RoutingAttention extends AttentionCore<TaggedKVState> {
+  readonly kind = 'routing';
+  readonly supportsCausal = true;
+  readonly supportsNonCausal = true;
+  /** The centroids (H, k, D): a non-trainable parameter updated by EMA in training. */
+  readonly means: Tensor;
+
+  /**
+   * @param clusters k >= 1.
+   * @param window w >= 1: rows per cluster (non-causal) or keys per chunk of a cluster (causal).
+   * @param decay EMA decay of the centroids in [0, 1].
+   * @param seed seed of the initial centroids.
+   * @throws Error naming the parameter when out of range.
+   */
+  constructor(
+    dims: CoreDims,
+    readonly clusters: number,
+    readonly window: number,
+    readonly decay = 0.999,
+    seed = 0,
+  ) {
+    super(dims);
+    if (!Number.isInteger(clusters) || clusters < 1)
+      throw new Error(`routing attention: clusters must be an integer >= 1, got ${clusters}`);
+    if (!Number.isInteger(window) || window < 1)
+      throw new Error(`routing attention: window must be an integer >= 1, got ${window}`);
+    if (!(decay >= 0 && decay <= 1))
+      throw new Error(`routing attention: decay must be in [0, 1], got ${decay}`);
+    const mu = randn([dims.numHeads, clusters, dims.headDim], new Generator(seed));
+    normalizeRows(mu.f32, dims.headDim);
+    this.means = this.param('means', mu);
+    this.means.requiresGrad = false;
+  }
+
+  newState(): TaggedKVState {
+    return new TaggedKVState(1);
+  }
+
+  /**
+   * Similarity of every row to every centroid of its head: (x / |x|) . mu_c.
+   * @param x (B, H, L, D) float32
+   * @returns Float32Array (B, H, L, k)
+   */
+  similarity(x: Tensor): Float32Array {
+    const [B, H, L, D] = x.shape;
+    const k = this.clusters;
+    const xd = x.f32;
+    const mu = this.means.f32;
+    const out = new Float32Array(B * H * L * k);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let l = 0; l < L; l++) {
+          const row = ((b * H + h) * L + l) * D;
+          let n = 0;
+          for (let d = 0; d < D; d++) n += xd[row + d] * xd[row + d];
+          const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
+          for (let c = 0; c < k; c++) {
+            let s = 0;
+            for (let d = 0; d < D; d++) s += xd[row + d] * mu[(h * k + c) * D + d];
+            out[((b * H + h) * L + l) * k + c] = s * inv;
+          }
+        }
+    return out;
+  }
+
+  /**
+   * The nearest centroid of every row (causal routing).
+   * @param x (B, H, L, D) float32
+   * @returns Int32Array (B, H, L) in [0, k)
+   */
+  nearest(x: Tensor): Int32Array {
+    const sim = this.similarity(x);
+    const k = this.clusters;
+    const out = new Int32Array(sim.length / k);
+    for (let i = 0; i < out.length; i++) {
+      let best = 0;
+      for (let c = 1; c < k; c++) if (sim[i * k + c] > sim[i * k + best]) best = c;
+      out[i] = best;
+    }
+    return out;
+  }
+
+  /**
+   * The members of every cluster (non-causal routing): the min(w, L) rows most similar to
+   * each centroid (ties to the earlier row), in position order.
+   * @param x (B, H, L, D) float32
+   * @returns Int32Array (B, H, k, min(w, L)) row indices
+   */
+  members(x: Tensor): Int32Array {
+    const [B, H, L] = x.shape;
+    const k = this.clusters;
+    const w = Math.min(this.window, L);
+    const sim = this.similarity(x);
+    const out = new Int32Array(B * H * k * w);
+    const rows = Array.from({ length: L }, (_, l) => l);
+    for (let bh = 0; bh < B * H; bh++)
+      for (let c = 0; c < k; c++) {
+        const s = (l: number): number => sim[(bh * L + l) * k + c];
+        const top = [...rows].sort((a, b) => s(b) - s(a) || a - b).slice(0, w);
+        out.set(
+          top.sort((a, b) => a - b),
+          (bh * k + c) * w,
+        );
+      }
+    return out;
+  }
+
+  forward(input: CoreInput, state?: TaggedKVState | null): CoreOutput {
+    const H = this.numHeads;
+    const D = this.headDim;
+    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
+    const v = headsToBHLD(input.v, H, D);
+    const [B, , T] = q.shape;
+    const S = k.shape[2];
+    const opts = {
+      dropoutP: input.dropoutP,
+      generator: input.generator,
+      needWeights: input.needWeights,
+    };
+    let plan: GatherPlan;
+    let [keys, values, total] = [k, v, S];
+    if (state) {
+      if (!input.causal)
+        throw new Error('routing attention: decoding with a state needs causal attention');
+      state.append(k, v);
+      state.appendTags(this.nearest(k), B * H, S);
+      [keys, values, total] = [state.k!, state.v!, state.rows];
+    }
+    const bias = biasReader(input.bias, [B, H, T, total], 'routing');
+    if (input.causal || state) {
+      const ck = state ? null : this.nearest(k);
+      plan = chunkedPlan({
+        B,
+        H,
+        R: 1,
+        qTags: this.nearest(q),
+        kTags: state
+          ? state.tags
+          : Array.from({ length: B * H }, (_, i) => ck!.subarray(i * S, (i + 1) * S)),
+        qStart: state ? total - T : input.offset,
+        chunk: this.window,
+        causal: true,
+        flagSelf: false,
+        bias,
+        combine: 'mean',
+      });
+    } else {
+      plan = clusterPlan(this.members(q), this.members(k), B, H, this.clusters, T, S, bias);
+    }
+    if (this.training && !state) this.updateMeans(q, k);
+    const r = gatheredAttention(plan, q, keys, values, { ...opts, S: total });
+    return { out: mergeHeads(r.out), weights: r.weights };
+  }
+
+  /**
+   * One online k-means step: mu <- decay mu + (1 - decay) normalize(sum of the unit rows of
+   * q and k nearest each centroid); centroids with no row keep their value.
+   * @param q (B, H, T, D); k (B, H, S, D)
+   */
+  updateMeans(q: Tensor, k: Tensor): void {
+    const H = this.numHeads;
+    const D = this.headDim;
+    const nc = this.clusters;
+    const sums = new Float64Array(H * nc * D);
+    const counts = new Int32Array(H * nc);
+    for (const x of [q, k]) {
+      const [B, , L] = x.shape;
+      const near = this.nearest(x);
+      const xd = x.f32;
+      for (let b = 0; b < B; b++)
+        for (let h = 0; h < H; h++)
+          for (let l = 0; l < L; l++) {
+            const i = (b * H + h) * L + l;
+            const c = h * nc + near[i];
+            let n = 0;
+            for (let d = 0; d < D; d++) n += xd[i * D + d] ** 2;
+            const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
+            for (let d = 0; d < D; d++) sums[c * D + d] += xd[i * D + d] * inv;
+            counts[c]++;
+          }
+    }
+    const fresh = Float32Array.from(sums);
+    normalizeRows(fresh, D);
+    const mu = this.means.f32;
+    for (let c = 0; c < H * nc; c++) {
+      if (counts[c] === 0) continue;
+      for (let d = 0; d < D; d++)
+        mu[c * D + d] = this.decay * mu[c * D + d] + (1 - this.decay) * fresh[c * D + d];
+    }
+  }
+}
+
+/** Scale each row of D values to unit length in place (zero rows stay zero). */
+function normalizeRows(x: Float32Array, D: number): void {
+  for (let r = 0; r < x.length / D; r++) {
+    let n = 0;
+    for (let d = 0; d < D; d++) n += x[r * D + d] ** 2;
+    const inv = n > 0 ? 1 / Math.sqrt(n) : 0;
+    for (let d = 0; d < D; d++) x[r * D + d] *= inv;
+  }
+}
+
+/**
+ * Non-causal routing: group c = cluster c, its query slots the member queries and its key
+ * slots the member keys; a query's slots are its clusters (combined by their mean).
+ * @param qm (B, H, k, wq) member queries; km (B, H, k, wk) member keys.
+ */
+export function clusterPlan(
+  qm: Int32Array,
+  km: Int32Array,
+  B: number,
+  H: number,
+  k: number,
+  T: number,
+  S: number,
+  bias: Bias,
+): GatherPlan {
+  const Q = qm.length / (B * H * k);
+  const K = km.length / (B * H * k);
+  const where: number[][] = Array.from({ length: B * H * T }, () => []); // slots of each query
+  for (let bh = 0; bh < B * H; bh++)
+    for (let i = 0; i < k * Q; i++) where[bh * T + qm[bh * k * Q + i]].push(i);
+  const M = Math.max(1, ...where.map((w) => w.length));
+  const slot = new Int32Array(B * H * T * M).fill(-1);
+  where.forEach((w, i) => slot.set(w, i * M));
+  const mask = new Float32Array(B * H * k * Q * K);
+  if (bias)
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let g = 0; g < k; g++)
+          for (let i = 0; i < Q; i++)
+            for (let j = 0; j < K; j++) {
+              const bh = b * H + h;
+              const t = qm[(bh * k + g) * Q + i];
+              const s = km[(bh * k + g) * K + j];
+              mask[((bh * k + g) * Q + i) * K + j] = bias(b, h, t, s);
+            }
+  return { B, H, G: k, Q, K, T, M, qRow: qm, kRow: km, mask, self: null, slot, combine: 'mean' };
+}
+
+/** The registry entry of `routing` (`--attention routing:clusters=4,window=64`). */
+export const routingVariant: AttentionVariant = {
+  name: 'routing',
+  params: [
+    { name: 'clusters', type: 'int', default: 4, min: 1, doc: 'k-means centroids per head' },
+    {
+      name: 'window',
+      type: 'int',
+      default: 64,
+      min: 1,
+      doc: 'rows per cluster (causal: keys per chunk)',
+    },
+    {
+      name: 'decay',
+      type: 'number',
+      default: 0.999,
+      min: 0,
+      doc: 'EMA decay of the centroids (<= 1)',
+    },
+    { name: 'seed', type: 'int', default: 0, min: 0, doc: 'seed of the initial centroids' },
+  ],
+  cost: 'O(T k D + k w^2 D) time, O(k w^2) memory (causal: O(T (k + w) D), O(T w))',
+  paper: 'Routing Transformer: Roy et al. 2021, Sec. 4 (survey Sec. 4.1.2)',
+  causal: true,
+  nonCausal: true,
+  create: (d, p) =>
+    new RoutingAttention(
+      d,
+      p.clusters as number,
+      p.window as number,
+      p.decay as number,
+      p.seed as number,
+    ),
+};
