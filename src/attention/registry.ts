@@ -16,6 +16,8 @@ import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { ReferenceAttention } from './reference.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
+import { LinearAttention } from './linear.js';
+import { PerformerAttention } from './performer.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -35,6 +37,15 @@ export interface AttentionVariant {
 
 /** A parsed attention spec: a registered name and every parameter (defaults filled in). */
 export type AttentionSpec = Spec;
+
+/** The causal chunk length of the linearized cores (linear, performer). */
+const CHUNK: VariantParam = {
+  name: 'chunk',
+  type: 'int',
+  default: 64,
+  min: 1,
+  doc: 'positions per chunk of the causal prefix sums',
+};
 
 const builtins: AttentionVariant[] = [
   {
@@ -80,6 +91,36 @@ const builtins: AttentionVariant[] = [
     causal: true,
     nonCausal: true,
     create: (dims) => new TalkingHeadsAttention(dims),
+  },
+  {
+    name: 'linear',
+    params: [CHUNK],
+    cost: 'O(T D^2) time, O(T D) memory; decoding O(D^2) per token',
+    paper: 'Katharopoulos et al. 2020, Eq. 4-9, phi = elu + 1 (survey Sec. 4.2.1)',
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) => new LinearAttention(dims, p.chunk as number),
+  },
+  {
+    name: 'performer',
+    params: [
+      { name: 'features', type: 'int', default: 256, min: 1, doc: 'random features M' },
+      {
+        name: 'redraw',
+        type: 'int',
+        default: 1000,
+        min: 0,
+        doc: 'redraw the features every N training calls (0: never)',
+      },
+      CHUNK,
+    ],
+    cost: 'O(T M D) time, O(T M) memory; decoding O(M D) per token',
+    paper:
+      'Choromanski et al. 2021, FAVOR+ positive orthogonal random features (survey Sec. 4.2.1)',
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) =>
+      new PerformerAttention(dims, p.features as number, p.redraw as number, p.chunk as number),
   },
 ];
 

@@ -56,7 +56,11 @@ export class DecoderLM extends Module {
       'wpe',
       makePositionalEncoding(c.position, c.blockSize, c.dModel, { generator: gen, std: c.initStd }),
     );
-    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
+    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, {
+      ...c,
+      generator: gen,
+      maxLen: c.blockSize,
+    });
     this.blocks = this.child('blocks', new TransformerEncoder(layers));
     this.lnF = this.child('ln_f', new LayerNorm(c.dModel, c.layerNormEps));
   }

@@ -86,6 +86,7 @@ export class Seq2SeqTransformer extends Module {
         position: c.position,
         heads: c.heads,
         generator: gen,
+        maxLen: c.maxLen,
       }),
     );
     this.generator = this.child(

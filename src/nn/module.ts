@@ -10,6 +10,7 @@ export class Module {
   training = true;
   private readonly params = new Map<string, Tensor | null>();
   private readonly children = new Map<string, Module>();
+  private readonly buffers = new Map<string, Tensor>();
 
   /** Register a parameter under its state_dict name; returns it (requiresGrad set). */
   protected param(name: string, t: Tensor): Tensor;
@@ -17,6 +18,15 @@ export class Module {
   protected param(name: string, t: Tensor | null): Tensor | null {
     if (t) t.requiresGrad_(true);
     this.params.set(name, t);
+    return t;
+  }
+
+  /**
+   * Register a buffer: state saved and loaded with the parameters but never trained nor
+   * counted (torch's persistent `register_buffer`, e.g. Performer's random features).
+   */
+  protected buffer(name: string, t: Tensor): Tensor {
+    this.buffers.set(name, t);
     return t;
   }
 
@@ -78,12 +88,13 @@ export class Module {
 
   /**
    * The state dict: every parameter under its PyTorch name, including tied parameters
-   * under each of their names (as torch does).
+   * under each of their names (as torch does), and every buffer.
    */
   stateDict(): Map<string, Tensor> {
     const out = new Map<string, Tensor>();
     const walk = (m: Module, pre: string): void => {
       for (const [n, p] of m.params) if (p) out.set(pre + n, p);
+      for (const [n, b] of m.buffers) out.set(pre + n, b);
       for (const [n, c] of m.children) walk(c, `${pre}${n}.`);
     };
     walk(this, '');

@@ -44,6 +44,8 @@ export interface LayerOptions {
   heads?: string;
   /** Generator for initialization and dropout. */
   generator?: Generator;
+  /** The model's context, handed to the self-attention core (Linformer's n); 0 = unknown. */
+  maxLen?: number;
 }
 
 function resolve(o: LayerOptions): Required<LayerOptions> {
@@ -57,6 +59,7 @@ function resolve(o: LayerOptions): Required<LayerOptions> {
     layerNormEps: o.layerNormEps ?? 1e-5,
     normFirst: o.normFirst ?? false,
     generator: o.generator ?? defaultGenerator,
+    maxLen: o.maxLen ?? 0,
   };
 }
 
@@ -92,10 +95,11 @@ abstract class FeedForwardLayer extends Module {
     nhead: number,
     o: Pick<MultiheadAttentionOptions, 'kind' | 'attention' | 'position'>,
   ): MultiheadAttention {
-    const { generator, dropout, heads } = this.o;
+    const { generator, dropout, heads, maxLen } = this.o;
     return new MultiheadAttention(dModel, nhead, {
       dropout,
       generator,
+      maxLen: maxLen || undefined,
       kvHeads: kvHeadsFor(heads, nhead),
       ...o,
     });
