@@ -109,7 +109,7 @@ for (const backendName of backends) {
         );
         // The causal mask matters: the non-causal output differs.
         const nc = coreOut(createAttentionCore(spec, dims()), qkv, C);
-        assert.ok(maxAbsDiff(nc.f32, quad.f32) > 1e-3);
+        assert.ok(maxAbsDiff(nc.f32, quad.f32) > 1e-3, 'non-causal differs from causal');
       });
 
       test(`${spec}: non-causal form == quadratic form; padded keys count for nothing`, () => {
@@ -118,11 +118,17 @@ for (const backendName of backends) {
         const T = 7;
         const qkv = randomQKV(B, T, C, 5, 0.7);
         const out = coreOut(core, qkv, C);
-        assert.ok(maxAbsDiff(out.f32, quadratic(core, qkv, false).f32) < 1e-5);
+        assert.ok(
+          maxAbsDiff(out.f32, quadratic(core, qkv, false).f32) < 1e-5,
+          'non-causal vs quadratic',
+        );
         const bias = padBias(B, T, [0, 3]);
         const keep = F.reshape(F.exp(bias), [B, 1, 1, T]); // 1 kept, 0 padded
         const padded = coreOut(core, qkv, C, { bias });
-        assert.ok(maxAbsDiff(padded.f32, quadratic(core, qkv, false, keep).f32) < 1e-5);
+        assert.ok(
+          maxAbsDiff(padded.f32, quadratic(core, qkv, false, keep).f32) < 1e-5,
+          'padded vs quadratic',
+        );
         // Row 1 over its first 4 keys only equals the same row with the padded keys cut off.
         const row1 = F.slice(qkv, 0, 1, 2);
         const cut = F.concat(
@@ -134,7 +140,10 @@ for (const backendName of backends) {
           q: { x: F.slice(row1, 2, 0, C), col: 0 }, // every query, the kept keys
         };
         const short = noGrad(() => core.forward(inp).out);
-        assert.ok(maxAbsDiff(F.slice(padded, 0, 1, 2).f32, short.f32) < 1e-5);
+        assert.ok(
+          maxAbsDiff(F.slice(padded, 0, 1, 2).f32, short.f32) < 1e-5,
+          'padded row vs cut keys',
+        );
         assert.throws(
           () => coreOut(core, qkv, C, { bias: zeros([T, T]) }),
           /only a key padding mask/,
@@ -162,7 +171,7 @@ for (const backendName of backends) {
         });
         assert.equal(state.length, L);
         assert.deepEqual(state.s!.shape, [2, H, spec === 'linear' ? D : 16, D]);
-        assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5);
+        assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'decoded vs re-run');
         // Beam search's reorder: rows [1, 1, 0] of the state continue as those rows would.
         state.selectRows([1, 1, 0]);
         const xn = F.slice(randomQKV(2, 1, C, 7), 2, 0, C); // (2, 1, C)
@@ -173,7 +182,10 @@ for (const backendName of backends) {
         );
         const whole = F.concat([xs, xn], 1); // (2, L + 1, C)
         const ref = noGrad(() => mha.forward(whole, whole, whole, { isCausal: true }).out);
-        assert.ok(maxAbsDiff(next.out.f32, pick(F.slice(ref, 1, L, L + 1)).f32) < 1e-5);
+        assert.ok(
+          maxAbsDiff(next.out.f32, pick(F.slice(ref, 1, L, L + 1)).f32) < 1e-5,
+          'reordered state vs re-run',
+        );
       });
 
       test(`${spec}: gradients equal finite differences (causal chunked and non-causal)`, () => {
