@@ -28,7 +28,6 @@ import {
 } from './core.js';
 import { keyBias } from './key-mask.js';
 import { NonCausalCore } from './noncausal.js';
-import { attention } from './reference.js';
 
 /**
  * K-means (Lloyd) on the rows of x, per leading matrix: the cluster of every row.
@@ -120,13 +119,14 @@ export class ClusteredAttention extends NonCausalCore {
       onehot.f32[r * C + j] = 1;
     }
     const centroids = F.matmul(avg, q); // Q^c: (B, H, C, D), differentiable in q
-    const r = attention(centroids, k, v, {
-      bias: keyBias(input.bias, S, this.kind),
+    const r = F.scaledDotProductAttention(centroids, k, v, {
+      mask: keyBias(input.bias, S, this.kind),
       dropoutP: input.dropoutP,
       generator: input.generator,
+      needWeights: input.needWeights,
     }); // (B, H, C, D), weights (B, H, C, S)
     const out = F.matmul(onehot, r.out); // each query its centroid's output: (B, H, T, D)
-    const weights = input.needWeights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)
+    const weights = r.weights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)
     return { out: mergeHeads(out), weights };
   }
 }

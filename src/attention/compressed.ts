@@ -24,7 +24,6 @@ import * as F from '../ops/index.js';
 import { Linear } from '../nn/layers.js';
 import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { keyKeep, padRowsAfter } from './key-mask.js';
-import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
 /**
@@ -116,8 +115,8 @@ export class MemoryCompressedAttention extends KVAttentionCore {
     const bias = slotBias(T, S, this.stride, input.causal, offset, keep);
     const kc = this.compress(k, this.keyCompress); // (B, H, J, D)
     const vc = this.compress(v, this.valueCompress);
-    const r = attention(q, kc, vc, {
-      bias,
+    const r = F.scaledDotProductAttention(q, kc, vc, {
+      mask: bias,
       dropoutP: input.dropoutP,
       generator: input.generator,
     });

@@ -30,7 +30,6 @@ import {
 } from './core.js';
 import { keyBias } from './key-mask.js';
 import { NonCausalCore } from './noncausal.js';
-import { attention } from './reference.js';
 
 export class InducedPointAttention extends NonCausalCore {
   readonly kind = 'induced';
@@ -68,8 +67,11 @@ export class InducedPointAttention extends NonCausalCore {
     const [B, , , S] = [...q.shape.slice(0, 3), k.shape[2]];
     const opts = { dropoutP: input.dropoutP, generator: input.generator };
     const I = F.add(zeros([B, 1, 1, 1]), F.reshape(this.inducingPoints, [1, H, this.points, D])); // (B, H, m, D)
-    const gathered = attention(I, k, v, { ...opts, bias: keyBias(input.bias, S, this.kind) }).out; // H: (B, H, m, D)
-    const out = attention(q, gathered, gathered, opts).out; // (B, H, T, D)
+    const gathered = F.scaledDotProductAttention(I, k, v, {
+      ...opts,
+      mask: keyBias(input.bias, S, this.kind),
+    }).out; // H: (B, H, m, D)
+    const out = F.scaledDotProductAttention(q, gathered, gathered, opts).out; // (B, H, T, D)
     return { out: mergeHeads(out), weights: null };
   }
 }

@@ -30,7 +30,6 @@ import { keyKeep } from './key-mask.js';
 import { NonCausalCore } from './noncausal.js';
 import { uniform } from '../nn/layers.js';
 import { defaultGenerator } from '../random.js';
-import { attention } from './reference.js';
 
 export class LinformerAttention extends NonCausalCore {
   readonly kind = 'linformer';
@@ -93,7 +92,10 @@ export class LinformerAttention extends NonCausalCore {
     const cols = (p: Tensor): Tensor => (S === this.maxLen ? p : F.slice(p, 1, 0, S)); // (k, S)
     const kp = F.matmul(cols(this.projE), k); // E K: (B, H, k, D)
     const vp = F.matmul(cols(this.projF), v); // F V: (B, H, k, D)
-    const r = attention(q, kp, vp, { dropoutP: input.dropoutP, generator: input.generator });
+    const r = F.scaledDotProductAttention(q, kp, vp, {
+      dropoutP: input.dropoutP,
+      generator: input.generator,
+    });
     return { out: mergeHeads(r.out), weights: null };
   }
 }

@@ -256,6 +256,16 @@ for (const backendName of backends) {
       const bias = padBias(2, T, [0, 1]);
       const full = coreOut(createAttentionCore('reference', dims()), qkv, C, { bias });
       const each = createAttentionCore(`clustered:clusters=${T}`, dims());
+      const w = noGrad(
+        () => each.forward(packedInput(qkv, C, { bias, needWeights: true })).weights,
+      );
+      const wRef = noGrad(
+        () =>
+          createAttentionCore('full', dims()).forward(
+            packedInput(qkv, C, { bias, needWeights: true }),
+          ).weights,
+      );
+      assert.ok(maxAbsDiff(w!.f32, wRef!.f32) < 1e-5, 'per-query weights vs full');
       assert.ok(
         maxAbsDiff(coreOut(each, qkv, C, { bias }).f32, full.f32) < 1e-5,
         'one cluster per query vs full',
