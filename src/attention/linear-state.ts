@@ -10,7 +10,8 @@
  * The causal form runs in chunks of c queries: inside a chunk the masked quadratic form
  * (phi(Q) phi(K)^T with the lower triangle kept, O(c^2) per chunk), across chunks the
  * running (M x D) state S and (M) normalizer z. Decoding keeps S and z in a `LinearState`,
- * so a token costs O(M D) whatever its position (the RNN view, Sec. 3.4).
+ * so a token costs O(M D) whatever its position (the RNN view, Sec. 3.4): one token at a
+ * time runs the recurrence itself (`recurrentLinearStep`), a prompt the chunked form.
  *
  * Shape letters: B batch, H heads, T queries, S keys, M features, D head width,
  * c chunk length, n chunks (ceil T / c).
@@ -129,6 +130,30 @@ export function causalLinearAttention(
 }
 
 /**
+ * One step of the recurrence (Eq. 8-9 as an RNN, Sec. 3.4): S += phi(K_t)^T V_t,
+ * z += phi(K_t), V'_t = phi(Q_t) S / (phi(Q_t) z). O(M D) whatever the position.
+ * @param phiQ (B, H, 1, M) float32; phiK (B, H, 1, M); v (B, H, 1, D).
+ * @param s0 (B, H, M, D) and z0 (B, H, M): the sums over earlier positions, or null.
+ * @returns out (B, H, 1, D) and the updated sums s, z.
+ */
+export function recurrentLinearStep(
+  phiQ: Tensor,
+  phiK: Tensor,
+  v: Tensor,
+  s0: Tensor | null,
+  z0: Tensor | null,
+): { out: Tensor; s: Tensor; z: Tensor } {
+  const [B, H, , M] = phiQ.shape;
+  const kv = F.matmul(phiK, v, { transA: true }); // phi(K_t)^T V_t: (B, H, M, D)
+  const s = s0 ? F.add(s0, kv) : kv; // (B, H, M, D)
+  const zt = F.reshape(phiK, [B, H, M]);
+  const z = z0 ? F.add(z0, zt) : zt; // (B, H, M)
+  const num = F.matmul(phiQ, s); // (B, H, 1, D)
+  const den = F.matmul(phiQ, F.reshape(z, [B, H, M, 1])); // (B, H, 1, 1)
+  return { out: F.div(num, F.add(den, TINY)), s, z };
+}
+
+/**
  * A linearized-attention core: a feature map phi (the subclass's) and the computation
  * above. Runs non-causally (encoders) or causally (decoders, chunked), and decodes with a
  * LinearState. Dropout on attention weights does not apply (there are none); `needWeights`
@@ -186,7 +211,10 @@ export abstract class LinearizedCore extends AttentionCore<LinearState> {
       throw new Error(
         `${this.kind} attention: causal attention needs as many queries as keys, got T ${T} and S ${S}`,
       );
-    const r = causalLinearAttention(phiQ, phiK, v, this.chunk, state?.s, state?.z);
+    const r =
+      state && T === 1
+        ? recurrentLinearStep(phiQ, phiK, v, state.s, state.z) // decoding: one token
+        : causalLinearAttention(phiQ, phiK, v, this.chunk, state?.s, state?.z);
     if (state) {
       [state.s, state.z] = [r.s, r.z];
       state.length += T;
