@@ -81,6 +81,10 @@ export interface CoreDims {
   readonly numHeads: number;
   /** D = d_model / H. */
   readonly headDim: number;
+  /** The longest sequence the model attends over (its context), when known (Linformer's n). */
+  readonly maxLen?: number;
+  /** The model's generator, for a core's own initialization and random features. */
+  readonly generator?: Generator;
 }
 
 /**

@@ -13,3 +13,16 @@ export { TalkingHeadsAttention } from './talking-heads.js';
 export * from './positions.js';
 export * from './heads.js';
 export * from './spec.js';
+export {
+  LinearState,
+  LinearizedCore,
+  linearAttention,
+  causalLinearAttention,
+} from './linear-state.js';
+export { LinearAttention, eluPlusOne } from './linear.js';
+export { PerformerAttention, orthogonalGaussian } from './performer.js';
+export { MemoryCompressedAttention, slotBias } from './compressed.js';
+export { InducedPointAttention } from './induced.js';
+export { ClusteredAttention, kmeans } from './clustered.js';
+export { LinformerAttention } from './linformer.js';
+export { keyBias, keyKeep } from './key-mask.js';

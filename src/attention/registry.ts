@@ -18,6 +18,12 @@ import { lshVariant } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
 import { routingVariant } from './routing.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
+import { LinearAttention } from './linear.js';
+import { PerformerAttention } from './performer.js';
+import { MemoryCompressedAttention } from './compressed.js';
+import { InducedPointAttention } from './induced.js';
+import { ClusteredAttention } from './clustered.js';
+import { LinformerAttention } from './linformer.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -37,6 +43,15 @@ export interface AttentionVariant {
 
 /** A parsed attention spec: a registered name and every parameter (defaults filled in). */
 export type AttentionSpec = Spec;
+
+/** The causal chunk length of the linearized cores (linear, performer). */
+const CHUNK: VariantParam = {
+  name: 'chunk',
+  type: 'int',
+  default: 64,
+  min: 1,
+  doc: 'positions per chunk of the causal prefix sums',
+};
 
 const builtins: AttentionVariant[] = [
   {
@@ -84,6 +99,88 @@ const builtins: AttentionVariant[] = [
     causal: true,
     nonCausal: true,
     create: (dims) => new TalkingHeadsAttention(dims),
+  },
+  {
+    name: 'linear',
+    params: [CHUNK],
+    cost: 'O(T D^2) time, O(T D) memory; decoding O(D^2) per token',
+    paper: 'Katharopoulos et al. 2020, Eq. 4-9, phi = elu + 1 (survey Sec. 4.2.1)',
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) => new LinearAttention(dims, p.chunk as number),
+  },
+  {
+    name: 'performer',
+    params: [
+      { name: 'features', type: 'int', default: 256, min: 1, doc: 'random features M' },
+      {
+        name: 'redraw',
+        type: 'int',
+        default: 1000,
+        min: 0,
+        doc: 'redraw the features every N training calls (0: never)',
+      },
+      CHUNK,
+    ],
+    cost: 'O(T M D) time, O(T M) memory; decoding O(M D) per token',
+    paper:
+      'Choromanski et al. 2021, FAVOR+ positive orthogonal random features (survey Sec. 4.2.1)',
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) =>
+      new PerformerAttention(dims, p.features as number, p.redraw as number, p.chunk as number),
+  },
+  {
+    name: 'compressed',
+    params: [
+      { name: 'stride', type: 'int', default: 3, min: 1, doc: 'convolution kernel = stride s' },
+    ],
+    cost: 'O(T^2 D / s) time, O(T^2 / s) memory',
+    paper: 'Liu et al. 2018, Sec. 4.2.2, memory-compressed attention (survey Sec. 4.3.1)',
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) => new MemoryCompressedAttention(dims, p.stride as number),
+  },
+  {
+    name: 'induced',
+    params: [{ name: 'points', type: 'int', default: 16, min: 1, doc: 'inducing points m' }],
+    cost: 'O(T m D) time, O(T m) memory',
+    paper: 'Lee et al. 2019, Set Transformer ISAB, Eq. 9-10 (survey Sec. 4.3.2)',
+    causal: false,
+    nonCausal: true,
+    create: (dims, p) => new InducedPointAttention(dims, p.points as number),
+  },
+  {
+    name: 'clustered',
+    params: [
+      { name: 'clusters', type: 'int', default: 32, min: 1, doc: 'query clusters C' },
+      { name: 'iterations', type: 'int', default: 10, min: 0, doc: 'K-means (Lloyd) rounds' },
+    ],
+    cost: 'O(T C D i + C T D) time, O(C T) memory',
+    paper: 'Vyas et al. 2020, clustered attention, plain K-means (survey Sec. 4.3.2)',
+    causal: false,
+    nonCausal: true,
+    create: (dims, p) => new ClusteredAttention(dims, p.clusters as number, p.iterations as number),
+  },
+  {
+    name: 'linformer',
+    params: [
+      { name: 'k', type: 'int', default: 64, min: 1, doc: 'projected length k' },
+      {
+        name: 'max-len',
+        type: 'int',
+        default: 0,
+        min: 0,
+        doc: "n, the model's context (0: taken from the model)",
+      },
+      { name: 'share-kv', type: 'bool', default: false, doc: 'one projection for K and V (F = E)' },
+    ],
+    cost: 'O(T k D) time, O(T k) memory',
+    paper: 'Wang et al. 2020, Linformer, Eq. 7 (survey Sec. 4.4)',
+    causal: false,
+    nonCausal: true,
+    create: (dims, p) =>
+      new LinformerAttention(dims, p.k as number, p['max-len'] as number, p['share-kv'] as boolean),
   },
 ];
 

@@ -58,7 +58,11 @@ export class DecoderLM extends Module {
       'wpe',
       makePositionalEncoding(c.position, c.blockSize, c.dModel, { generator: gen, std: c.initStd }),
     );
-    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, { ...c, generator: gen });
+    const layers = makeEncoderLayers(c.numLayers, c.dModel, c.nhead, {
+      ...c,
+      generator: gen,
+      maxLen: c.blockSize,
+    });
     const depth = createDepth(c.depth, c.dModel, gen, { layers: c.numLayers, sublayers: 2 });
     this.blocks = this.child('blocks', new TransformerEncoder(layers, null, depth));
     this.lnF = this.child('ln_f', makeNorm(c.norm, c.dModel, c.layerNormEps));

@@ -97,6 +97,7 @@ export class Seq2SeqTransformer extends Module {
         depth: c.depth,
         crossAttention: c.crossAttention,
         generator: gen,
+        maxLen: c.maxLen,
       }),
     );
     this.generator = this.child(

@@ -82,6 +82,8 @@ export interface MultiheadAttentionOptions extends InitOptions {
    * projections have G*D rows each, and each key/value head serves H/G query heads.
    */
   kvHeads?: number;
+  /** The model's context (longest sequence), for cores whose parameters depend on it (Linformer). */
+  maxLen?: number;
 }
 
 /** Convert a mask to additive float form (bool true -> -Infinity). */
@@ -148,7 +150,7 @@ export class MultiheadAttention extends Module {
     );
     if (this.outProj.bias) this.outProj.bias.f32.fill(0);
     const a = opts.attention ?? 'full';
-    const dims = { numHeads, headDim: this.headDim };
+    const dims = { numHeads, headDim: this.headDim, maxLen: opts.maxLen, generator: gen };
     this.core = this.child(
       'core',
       typeof a === 'object' && 'forward' in a ? a : createAttentionCore(a, dims),

@@ -23,7 +23,7 @@ export class Module {
 
   /**
    * Register a buffer: state that is saved and loaded with the parameters but not trained
-   * (torch's register_buffer: BatchNorm's running_mean, running_var, num_batches_tracked).
+   * (torch's register_buffer: BatchNorm's running_mean, running_var, num_batches_tracked; Performer's random features).
    * Not in parameters(); in stateDict() after the module's own parameters.
    */
   protected buffer(name: string, t: Tensor): Tensor {

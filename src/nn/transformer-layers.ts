@@ -48,6 +48,8 @@ export interface LayerOptions {
   heads?: string;
   /** Generator for initialization and dropout. */
   generator?: Generator;
+  /** The model's context, handed to the self-attention core (Linformer's n); 0 = unknown. */
+  maxLen?: number;
 }
 
 /** Layer options with every default filled in. */
@@ -63,6 +65,7 @@ export function resolveLayerOptions(o: LayerOptions): Required<LayerOptions> {
     normFirst: o.normFirst ?? false,
     norm: o.norm ?? 'layer',
     generator: o.generator ?? defaultGenerator,
+    maxLen: o.maxLen ?? 0,
   };
 }
 
@@ -98,10 +101,11 @@ abstract class FeedForwardLayer extends Module {
     nhead: number,
     o: Pick<MultiheadAttentionOptions, 'kind' | 'attention' | 'position'>,
   ): MultiheadAttention {
-    const { generator, dropout, heads } = this.o;
+    const { generator, dropout, heads, maxLen } = this.o;
     return new MultiheadAttention(dModel, nhead, {
       dropout,
       generator,
+      maxLen: maxLen || undefined,
       kvHeads: kvHeadsFor(heads, nhead),
       ...o,
     });

@@ -1,0 +1,132 @@
+/**
+ * `clustered`: clustered attention (Vyas et al. 2020, "Fast Transformers with Clustered
+ * Attention", Sec. 3.2, Eq. 5-7; the survey's Sec. 4.3.2). The queries of each head are grouped
+ * into C clusters; attention is computed once per cluster, for its centroid, and broadcast to
+ * the cluster's queries:
+ *
+ *   Q^c_j = mean of the queries in cluster j,  A^c = softmax(Q^c K^T / sqrt(D)),
+ *   out_i = (A^c V)_{cluster(i)}.
+ *
+ * Time O(T C D i) for i clustering rounds plus O(C S D) for the attention, instead of O(T S D). The paper clusters by K-means on Hamming
+ * distances between LSH hashes of the queries; here plain K-means (Lloyd's iterations) on the
+ * queries themselves, started from C evenly spaced queries, `iterations` rounds (an empty
+ * cluster keeps its centroid). The clustering has no gradient; the centroids are the means of
+ * their queries, so gradients flow through the centroid attention back to every query, as in
+ * the paper. With as many clusters as distinct queries it equals full attention. Non-causal.
+ *
+ * Shape letters: B batch, H heads, T queries, S keys, D head width, C clusters.
+ */
+import { Tensor, zeros } from '../tensor.js';
+import * as F from '../ops/index.js';
+import {
+  headsToBHLD,
+  mergeHeads,
+  type AttentionState,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+} from './core.js';
+import { keyBias } from './key-mask.js';
+import { NonCausalCore } from './noncausal.js';
+
+/**
+ * K-means (Lloyd) on the rows of x, per leading matrix: the cluster of every row.
+ * @param x (N, T, D) float32 (N = B*H matrices of T rows).
+ * @param C clusters (<= T), started from rows floor(j T / C).
+ * @param iterations rounds of assign-then-average (at least one assignment is made).
+ * @returns (N * T) cluster indices in [0, C).
+ */
+export function kmeans(x: Tensor, C: number, iterations: number): Int32Array {
+  const [N, T, D] = x.shape;
+  const xd = x.f32;
+  const assign = new Int32Array(N * T);
+  const cent = new Float64Array(C * D);
+  const count = new Int32Array(C);
+  for (let n = 0; n < N; n++) {
+    const base = n * T * D;
+    for (let j = 0; j < C; j++) {
+      const r = Math.floor((j * T) / C);
+      for (let d = 0; d < D; d++) cent[j * D + d] = xd[base + r * D + d];
+    }
+    for (let it = 0; it <= iterations; it++) {
+      for (let t = 0; t < T; t++) {
+        let best = 0;
+        let bestDist = Infinity;
+        for (let j = 0; j < C; j++) {
+          let dist = 0;
+          for (let d = 0; d < D; d++) dist += (xd[base + t * D + d] - cent[j * D + d]) ** 2;
+          if (dist < bestDist) [best, bestDist] = [j, dist];
+        }
+        assign[n * T + t] = best;
+      }
+      if (it === iterations) break;
+      // Update: each centroid the mean of its rows (an empty cluster keeps its centroid).
+      count.fill(0);
+      for (let t = 0; t < T; t++) count[assign[n * T + t]]++;
+      for (let j = 0; j < C; j++) if (count[j] > 0) cent.fill(0, j * D, (j + 1) * D);
+      for (let t = 0; t < T; t++) {
+        const j = assign[n * T + t];
+        for (let d = 0; d < D; d++) cent[j * D + d] += xd[base + t * D + d] / count[j];
+      }
+    }
+  }
+  return assign;
+}
+
+export class ClusteredAttention extends NonCausalCore {
+  readonly kind = 'clustered';
+
+  /**
+   * @param clusters C (at most the number of queries is used).
+   * @param iterations Lloyd rounds.
+   * @throws Error if clusters < 1 or iterations < 0 (or either is not an integer).
+   */
+  constructor(
+    dims: CoreDims,
+    readonly clusters = 32,
+    readonly iterations = 10,
+  ) {
+    super(dims);
+    if (!Number.isInteger(clusters) || clusters < 1)
+      throw new Error(`clustered attention: clusters must be an integer >= 1, got ${clusters}`);
+    if (!Number.isInteger(iterations) || iterations < 0)
+      throw new Error(`clustered attention: iterations must be an integer >= 0, got ${iterations}`);
+  }
+
+  /**
+   * @returns out (B, T, H*D) and, when asked, each query's weights (its centroid's), (B, H, T, S).
+   * @throws Error when causal or with a state, or for a bias other than a key padding mask.
+   */
+  forward(input: CoreInput, state?: AttentionState | null): CoreOutput {
+    this.checkNonCausal(input, state);
+    const H = this.numHeads;
+    const D = this.headDim;
+    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
+    const v = headsToBHLD(input.v, H, D);
+    const [B, , T] = q.shape;
+    const S = k.shape[2];
+    const C = Math.min(this.clusters, T);
+    const assign = kmeans(F.reshape(q, [B * H, T, D]).detach(), C, this.iterations);
+    // Averaging (B, H, C, T): 1/|cluster| on its queries; broadcasting (B, H, T, C): one-hot.
+    const avg = zeros([B, H, C, T]);
+    const onehot = zeros([B, H, T, C]);
+    const count = new Int32Array(B * H * C);
+    for (let r = 0; r < B * H * T; r++) count[Math.floor(r / T) * C + assign[r]]++;
+    for (let r = 0; r < B * H * T; r++) {
+      const [bh, t, j] = [Math.floor(r / T), r % T, assign[r]];
+      avg.f32[(bh * C + j) * T + t] = 1 / count[bh * C + j];
+      onehot.f32[r * C + j] = 1;
+    }
+    const centroids = F.matmul(avg, q); // Q^c: (B, H, C, D), differentiable in q
+    const r = F.scaledDotProductAttention(centroids, k, v, {
+      mask: keyBias(input.bias, S, this.kind),
+      dropoutP: input.dropoutP,
+      generator: input.generator,
+      needWeights: input.needWeights,
+    }); // (B, H, C, D), weights (B, H, C, S)
+    const out = F.matmul(onehot, r.out); // each query its centroid's output: (B, H, T, D)
+    const weights = r.weights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)
+    return { out: mergeHeads(out), weights };
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Helpers shared by the tests of the linearized, low-rank and compressed cores: packed q/k/v
+ * inputs as MultiheadAttention hands them to a core, a key padding bias, outputs with
+ * gradients, a finite-difference check of a core, and a model save/load round trip.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { noGrad } from '../../src/autograd.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
+import * as F from '../../src/ops/index.js';
+import type { AttentionCore, CoreInput, Heads } from '../../src/attention/index.js';
+import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { EncoderClassifier } from '../../src/models/classifier.js';
+import { loadModel, saveModel } from '../../src/io/checkpoint.js';
+import type { Module } from '../../src/nn/module.js';
+import { gradcheck, maxAbsDiff } from '../helpers.js';
+
+/** The core input over a packed (B, L, 3C) projection: q, k, v at columns 0, C, 2C. */
+export function packedInput(qkv: Tensor, C: number, over: Partial<CoreInput> = {}): CoreInput {
+  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
+  return {
+    q,
+    k,
+    v,
+    bias: null,
+    causal: false,
+    offset: 0,
+    dropoutP: 0,
+    generator: new Generator(1),
+    needWeights: false,
+    ...over,
+  };
+}
+
+/** Output (B, T, C) of a core on qkv, without gradient. */
+export function coreOut(
+  core: AttentionCore,
+  qkv: Tensor,
+  C: number,
+  over: Partial<CoreInput> = {},
+): Tensor {
+  return noGrad(() => core.forward(packedInput(qkv, C, over)).out);
+}
+
+/** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of row b. */
+export function padBias(B: number, S: number, pad: number[]): Tensor {
+  const m = zeros([B, 1, 1, S]);
+  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
+  return m;
+}
+
+/** The gradients of a core's output w.r.t. the packed projection equal finite differences. */
+export function gradcheckCore(
+  core: AttentionCore,
+  qkv: Tensor,
+  C: number,
+  over: Partial<CoreInput> = {},
+): void {
+  gradcheck((x) => core.forward(packedInput(x, C, over)).out, [qkv], {
+    eps: 1e-2,
+    atol: 3e-3,
+    rtol: 3e-2,
+  });
+}
+
+/** Save `a`, load into `b` (built with another seed), and check they give the same output. */
+function roundTrip(a: Module, b: Module, run: (m: Module) => Tensor): void {
+  const before = noGrad(() => run(a));
+  assert.ok(maxAbsDiff(noGrad(() => run(b)).f32, before.f32) > 1e-4, 'the seeds differ');
+  const dir = mkdtempSync(join(tmpdir(), 'xformer-'));
+  try {
+    saveModel(a, join(dir, 'm.safetensors'));
+    loadModel(b, join(dir, 'm.safetensors'));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.ok(maxAbsDiff(noGrad(() => run(b)).f32, before.f32) < 1e-6, 'same logits after load');
+}
+
+/** A tiny DecoderLM under `attention` saves, loads and gives the same logits. */
+export function lmRoundTrip(attention: string, blockSize = 12): void {
+  const cfg = { vocabSize: 11, blockSize, dModel: 8, nhead: 2, numLayers: 2, dropout: 0 };
+  const make = (seed: number): DecoderLM =>
+    new DecoderLM({ ...cfg, attention }, new Generator(seed)).eval();
+  const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], undefined, 'int32');
+  roundTrip(make(1), make(99), (m) => (m as DecoderLM).forward(idx));
+}
+
+/** A tiny EncoderClassifier under `attention` saves, loads and gives the same logits. */
+export function classifierRoundTrip(attention: string, maxLen = 12): void {
+  const cfg = { vocabSize: 11, numClasses: 3, dModel: 8, nhead: 2, numLayers: 2, dropout: 0 };
+  const make = (seed: number): EncoderClassifier =>
+    new EncoderClassifier({ ...cfg, maxLen, attention }, new Generator(seed)).eval();
+  const ids = tensor(
+    [
+      [1, 2, 3, 4, 5, 6, 7, 8],
+      [3, 4, 5, 6, 0, 0, 0, 0],
+    ],
+    undefined,
+    'int32',
+  );
+  roundTrip(make(1), make(99), (m) => (m as EncoderClassifier).forward(ids));
+}
+
+/** Random packed projections (B, T, 3C), scaled. */
+export function randomQKV(B: number, T: number, C: number, seed: number, scale = 1): Tensor {
+  return F.mul(randn([B, T, 3 * C], new Generator(seed)), scale);
+}
