@@ -12,6 +12,9 @@
  * Source: safetensors format spec (huggingface/safetensors README; `SafeTensors::read_metadata`
  * and `Metadata::validate` in `safetensors/src/tensor.rs`).
  */
+import { preview, scanJson, type JsonLimits } from './json-file.js';
+
+export { preview };
 
 /** Element types of the safetensors format that this module reads and writes. */
 export type SafetensorsDType =
@@ -38,17 +41,6 @@ export interface RawTensor {
   shape: number[];
   /** numel * itemsize raw little-endian bytes; after parsing, a zero-copy view of the file buffer. */
   data: Uint8Array;
-}
-
-/** A value as JSON for a message, at most 60 characters (deep or huge values never throw). */
-export function preview(v: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(v) ?? String(v);
-  } catch {
-    text = Array.isArray(v) ? '[...]' : typeof v === 'object' ? '{...}' : String(v);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
 
 /**
@@ -178,74 +170,26 @@ export interface ParsedHeader {
   metadata: Record<string, string>;
 }
 
-const [QUOTE, BACKSLASH, COMMA, COLON] = [0x22, 0x5c, 0x2c, 0x3a];
-const [LBRACE, RBRACE, LBRACKET, RBRACKET] = [0x7b, 0x7d, 0x5b, 0x5d];
+/** The bounds of a header's JSON (see the constants above). */
+const HEADER_LIMITS: JsonLimits = {
+  maxDepth: MAX_HEADER_DEPTH,
+  maxValues: MAX_HEADER_VALUES,
+  maxMembers: MAX_TENSORS + 1, // the tensors and __metadata__
+};
 
 /**
- * One pass over the header text outside strings, before JSON.parse: nesting depth at most
- * MAX_HEADER_DEPTH, values at most MAX_HEADER_VALUES, members of any one object at most
- * MAX_TENSORS + 1 (the tensors and `__metadata__`; V8 builds huge objects slowly), and the
- * top-level names distinct. Malformed JSON is left to JSON.parse to describe.
- * @throws SafetensorsError naming the bound, or the repeated name.
+ * Bound the header's JSON before JSON.parse (scanJson): nesting, values, members of one
+ * object, at most MAX_TENSORS tensors, no name twice.
+ * @throws SafetensorsError naming the bound or the repeated name.
  */
 function scanHeader(text: string): void {
-  let depth = 0;
-  let values = 1;
-  const members = new Int32Array(MAX_HEADER_DEPTH + 2); // per open container
-  let keyStart = -1; // start of the last string that began at depth 1
   let tensors = 0;
-  const names = new Set<string>();
-  const tooMany = (what: string, limit: number): SafetensorsError =>
-    new SafetensorsError(`header holds more than ${limit} ${what} (the limit of this reader)`);
-  const n = text.length;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    if (c === QUOTE) {
-      const start = i;
-      for (i++; i < n; i++) {
-        const s = text.charCodeAt(i);
-        if (s === BACKSLASH) i++;
-        else if (s === QUOTE) break;
-      }
-      if (depth === 1) keyStart = start;
-    } else if (c === LBRACE || c === LBRACKET) {
-      if (++depth > MAX_HEADER_DEPTH)
-        throw new SafetensorsError(
-          `header nests arrays/objects more than ${MAX_HEADER_DEPTH} deep (at character ${i} of the header)`,
-        );
-      members[depth] = 0;
-      if (++values > MAX_HEADER_VALUES) throw tooMany('JSON values', MAX_HEADER_VALUES);
-    } else if (c === RBRACE || c === RBRACKET) {
-      if (depth > 0) depth--;
-    } else if (c === COMMA) {
-      if (++values > MAX_HEADER_VALUES) throw tooMany('JSON values', MAX_HEADER_VALUES);
-    } else if (c === COLON && depth > 0) {
-      if (++members[depth] > MAX_TENSORS + 1) throw tooMany('members in one object', MAX_TENSORS);
-      if (depth === 1 && keyStart >= 0) {
-        const name = topLevelName(text.slice(keyStart, i), names);
-        if (name !== '__metadata__' && ++tensors > MAX_TENSORS)
-          throw tooMany('tensors', MAX_TENSORS);
-        keyStart = -1;
-      }
-    }
-  }
-}
-
-/**
- * A top-level key (its JSON text), checked to be new; undefined for a malformed key (left
- * to JSON.parse to describe).
- */
-function topLevelName(key: string, names: Set<string>): string | undefined {
-  let name: unknown;
-  try {
-    name = JSON.parse(key);
-  } catch {
-    return undefined;
-  }
-  if (typeof name !== 'string') return undefined;
-  if (names.has(name)) throw new SafetensorsError(`${preview(name)} appears twice in the header`);
-  names.add(name);
-  return name;
+  const problem = scanJson(text, HEADER_LIMITS, (name) =>
+    name !== '__metadata__' && ++tensors > MAX_TENSORS
+      ? `holds more than ${MAX_TENSORS} tensors`
+      : null,
+  );
+  if (problem) throw new SafetensorsError(`header ${problem}`);
 }
 
 /**

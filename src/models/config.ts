@@ -8,6 +8,7 @@ import type { Activation } from '../nn/layers.js';
 import { checkAttention, formatAttentionSpec } from '../attention/registry.js';
 import { formatPositionSpec, parsePositionSpec } from '../attention/positions.js';
 import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
+import { preview } from '../io/json-file.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -182,17 +183,6 @@ const schemas = {
 } as const;
 
 export type ModelKind = keyof typeof schemas;
-
-/** A value as JSON for a message, at most 60 characters (deep or huge values never throw). */
-function preview(v: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(v) ?? String(v);
-  } catch {
-    text = Array.isArray(v) ? '[...]' : typeof v === 'object' ? '{...}' : String(v);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
 
 function allowed(f: Field): string {
   switch (f.type) {
