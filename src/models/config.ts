@@ -308,7 +308,7 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
 }
 
 /** Parameters of a valid config, by formula (attention 4C^2 + 4C, FFN 2CF + F + C per layer). */
-function estimateParameters(kind: ModelKind, c: Record<string, unknown>): number {
+export function estimateParameters(kind: ModelKind, c: Record<string, unknown>): number {
   const C = c.dModel as number;
   const Fd = (c.dimFeedforward as number | undefined) ?? 4 * C;
   const attn = 4 * C * C + 4 * C;

@@ -49,7 +49,7 @@ const MODEL_KIND = { lm: 'lm', translate: 'seq2seq', classify: 'classifier' } as
 
 /**
  * Read config.json of a model directory, check its task and validate its model config
- * (validateModelConfig) before any model is built. The JSON is bounded (64 MB, nesting 32).
+ * (validateModelConfig) before any model is built. The JSON is bounded (64 MB, nesting 32, 1,000 members per object).
  * @throws Error naming the directory when it is not a model directory or holds another task;
  *   Error (ConfigError for the model config) naming config.json and the problem otherwise.
  */
@@ -59,7 +59,7 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
     throw new Error(
       `--model: '${dir}' has no config.json (is it a model directory written by 'transformer train'?)`,
     );
-  const limits = { maxDepth: 32, maxValues: 4_000_000, maxMembers: 1 << 20 };
+  const limits = { maxDepth: 32, maxValues: 4_000_000, maxMembers: 1000 };
   const cfg = readJsonFile(path, limits, 64_000_000) as ModelDirConfig;
   const bad = (what: string): Error => new Error(`${path}: ${what}`);
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
