@@ -22,7 +22,7 @@ export interface FuzzOptions {
   only?: number;
   /** Per case; default 5,000 ms (generous: the CI machine may be loaded). */
   timeLimitMs?: number;
-  /** Largest mutated file; default 8 MB (MAX_OUTPUT_BYTES). CI uses less, to stay fast. */
+  /** Largest mutated file; default 2 MB (MAX_OUTPUT_BYTES). CI uses less, to stay fast. */
   maxBytes?: number;
   /** Per case growth of resident memory; default 256 MB. */
   memLimitBytes?: number;
