@@ -258,11 +258,19 @@ export function serializeSafetensors(
  * Read and parse a safetensors file (synchronously, whole file in memory).
  * @returns as {@link parseSafetensors}; tensor data are views into the file's bytes.
  * @throws SafetensorsError for a malformed file, its message starting with `path`; Node's fs
- *   errors (ENOENT, ...) as they come.
+ *   errors (ENOENT, ...), their message naming `path` (prefixed when Node's does not).
  * Source: safetensors format spec.
  */
 export function readSafetensors(path: string): ParsedSafetensors {
-  const bytes = readFileSync(path);
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    // Some fs errors (EISDIR: "illegal operation on a directory, read") do not name the path.
+    const err = e as NodeJS.ErrnoException;
+    if (err.message.includes(path)) throw err;
+    throw Object.assign(new Error(`${path}: ${err.message}`, { cause: err }), { code: err.code });
+  }
   try {
     return parseSafetensors(bytes);
   } catch (e) {

@@ -139,6 +139,12 @@ test('readSafetensors and loadModel name the file in every error', () => {
       () => loadModel(model, path),
       (e: Error) => e.message.startsWith(`loadModel: ${path}: `) && /weight/.test(e.message),
     );
+    // A directory or a missing file: Node's error, naming the path.
+    assert.throws(
+      () => readSafetensors(dir),
+      (e: Error) => e.message.startsWith(`${dir}: EISDIR`),
+    );
+    assert.throws(() => readSafetensors(join(dir, 'none')), /ENOENT.*none/);
     const other = join(dir, 'other.safetensors');
     saveModel(model, other);
     assert.doesNotThrow(() => loadModel(model, other));
