@@ -7,7 +7,7 @@ import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
-import { readJsonFile } from '../io/json-file.js';
+import { preview, readJsonFile } from '../io/json-file.js';
 import { ConfigError, validateModelConfig } from '../models/config.js';
 import { loadTokenizer, saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
 
@@ -65,20 +65,26 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
     throw bad('expected a JSON object with task, model and config');
   if (!Object.hasOwn(MODEL_KIND, cfg.task))
-    throw bad(`task must be 'lm', 'translate' or 'classify', got ${JSON.stringify(cfg.task)}`);
+    throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
   try {
     validateModelConfig(MODEL_KIND[cfg.task], cfg.config);
   } catch (e) {
     throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
   }
   const labels = cfg.labels;
-  if (
-    labels !== undefined &&
-    (!Array.isArray(labels) ||
-      !labels.every((l) => typeof l === 'string') ||
-      (cfg.task === 'classify' && labels.length !== cfg.config.numClasses))
-  )
-    throw bad(`labels must be ${String(cfg.config.numClasses)} strings, one per class`);
+  const classes = cfg.task === 'classify' ? cfg.config.numClasses : undefined;
+  const labelsOk =
+    labels === undefined
+      ? classes === undefined
+      : Array.isArray(labels) &&
+        labels.every((l) => typeof l === 'string') &&
+        (classes === undefined || labels.length === classes);
+  if (!labelsOk)
+    throw bad(
+      classes === undefined
+        ? 'labels must be an array of strings'
+        : `labels must be ${String(classes)} strings, one per class`,
+    );
   const wanted = want === undefined ? [] : Array.isArray(want) ? want : [want];
   if (wanted.length && !wanted.includes(cfg.task)) {
     throw new Error(

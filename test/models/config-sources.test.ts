@@ -15,6 +15,8 @@ import { Generator } from '../../src/random.js';
 import { trainCharTokenizer } from '../../src/tokenizers/index.js';
 import { saveModelDir } from '../../src/tasks/modeldir.js';
 import { loadLM } from '../../src/tasks/lm.js';
+import { loadClassifier } from '../../src/tasks/classify.js';
+import { EncoderClassifier } from '../../src/models/classifier.js';
 import { runTrain } from '../../src/cli/train.js';
 
 const TEXT = 'to be or not to be, that is the question. '.repeat(20);
@@ -100,6 +102,33 @@ test("a model directory's config.json is validated before the model is built, na
     }
     writeFileSync(path, Buffer.from([0x7b, 0xff, 0x7d])); // "{\xff}"
     await assert.rejects(loadLM(dir), new RegExp(`${path}: not valid UTF-8`));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("a classifier directory's labels must name every class", async () => {
+  const dir = tmp();
+  try {
+    const tok = trainCharTokenizer([TEXT]);
+    const config = { vocabSize: tok.vocabSize, numClasses: 3, dModel: 8, nhead: 2, numLayers: 1 };
+    const model = new EncoderClassifier(config, new Generator(1));
+    const path = join(dir, 'config.json');
+    for (const [labels, ok] of [
+      [['a', 'b', 'c'], true],
+      [['a', 'b'], false], // classifyTexts printed `undefined` for class 2
+      [undefined, false],
+      [['a', 'b', 3], false],
+    ] as [unknown, boolean][]) {
+      const dirConfig = { task: 'classify', model: 'EncoderClassifier', config, labels } as const;
+      await saveModelDir(dir, dirConfig as Parameters<typeof saveModelDir>[1], model, tok);
+      if (ok) assert.deepEqual((await loadClassifier(dir)).labels, labels);
+      else
+        await assert.rejects(
+          loadClassifier(dir),
+          new RegExp(`${path}: labels must be 3 strings, one per class`),
+        );
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
