@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { formatFailure, runFuzz } from './fuzz.js';
+import { namesFile } from './targets.js';
 
 const CASES = { safetensors: 2000, tokenizer: 400, config: 400 };
 
@@ -19,3 +20,15 @@ for (const [target, cases] of Object.entries(CASES)) {
     assert.deepEqual(r.failures.map(formatFailure), []);
   });
 }
+
+test('the fuzz check flags crashes, non-Errors and messages that do not name the file', () => {
+  const path = '/tmp/x/model.safetensors';
+  assert.equal(namesFile(new Error(`${path}: header is not valid JSON`), path), null);
+  assert.match(
+    namesFile(new RangeError(`${path}: too deep`), path) ?? '',
+    /crashed with RangeError/,
+  );
+  assert.match(namesFile(new TypeError('x is undefined'), path) ?? '', /crashed with TypeError/);
+  assert.match(namesFile(new Error('tensor "w": truncated'), path) ?? '', /does not name/);
+  assert.match(namesFile('boom', path) ?? '', /non-Error/);
+});

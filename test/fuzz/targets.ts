@@ -62,7 +62,7 @@ const TEXT = 'to be or not to be, that is the question: whether tis nobler in th
 const CRASHES = [RangeError, TypeError, SyntaxError, ReferenceError, EvalError, URIError];
 
 /** A plain refusal naming the file: an Error, not a crash class, its message holding `name`. */
-function namesFile(e: unknown, name: string): string | null {
+export function namesFile(e: unknown, name: string): string | null {
   if (!(e instanceof Error)) return `threw a non-Error: ${String(e)}`;
   if (CRASHES.some((C) => e instanceof C)) return `crashed with ${e.name}: ${e.message}`;
   if (!e.message.includes(name)) return `${e.name} does not name ${name}: ${e.message}`;
