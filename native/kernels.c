@@ -259,7 +259,8 @@ HOT static void unary_range(void *p, int64_t b, int64_t e, int tid) {
       _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = vtanhf(x[i]);
       break;
     case UN_RELU:
-      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = x[i] > 0 ? x[i] : 0.0f;
+      /* x <= 0 ? 0 : x keeps NaN (as torch.relu); x > 0 ? x : 0 made it 0. */
+      _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) o[i] = x[i] <= 0 ? 0.0f : x[i];
       break;
     case UN_GELU:
       _Pragma("GCC ivdep") for (int64_t i = b; i < e; i++) {

@@ -52,7 +52,7 @@ function unaryFn(op: UnaryOp): (x: number) => number {
     case 'tanh':
       return Math.tanh;
     case 'relu':
-      return (x) => (x > 0 ? x : 0);
+      return (x) => (x <= 0 ? 0 : x); // NaN stays NaN, as torch.relu
     case 'gelu':
       return (x) => 0.5 * x * (1 + erf(x * SQRT1_2));
     case 'geluTanh':
@@ -166,8 +166,8 @@ export const jsBackend: Backend = {
       for (let i = 0; i < M; i++) {
         acc.fill(0);
         for (let p = 0; p < K; p++) {
+          // No skip of av === 0: 0 * NaN must be NaN, as in the BLAS GEMMs (and PyTorch).
           const av = transA ? a[ao + p * M + i] : a[ao + i * K + p];
-          if (av === 0) continue;
           if (transB) {
             for (let j = 0; j < N; j++) acc[j] += av * b[bo + j * K + p];
           } else {

@@ -28,20 +28,24 @@ export function saveModel(model: Module, path: string, metadata?: Record<string,
  * every name and shape checked before any parameter changes.
  * @param strict require exactly the model's names (missing and unexpected keys are errors).
  * @throws SafetensorsError for a malformed file; Error naming missing, unexpected and
- *   mis-shaped tensors.
+ *   mis-shaped tensors; every message starts with `loadModel: ` and the path.
  * @returns the file's metadata.
  */
 export function loadModel(model: Module, path: string, strict = true): Record<string, string> {
   const { tensors, metadata } = readSafetensors(path);
   const sd = new Map<string, { shape: number[]; data: Float32Array }>();
-  for (const [name, t] of tensors) {
-    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') {
-      throw new Error(
-        `loadModel: ${path}: tensor ${name} has dtype ${t.dtype} ${fmtShape(t.shape)}; expected a float tensor`,
-      );
+  try {
+    for (const [name, t] of tensors) {
+      if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') {
+        throw new Error(
+          `tensor ${name} has dtype ${t.dtype} ${fmtShape(t.shape)}; expected a float tensor`,
+        );
+      }
+      sd.set(name, { shape: t.shape, data: toFloat32(t) });
     }
-    sd.set(name, { shape: t.shape, data: toFloat32(t) });
+    model.loadStateDict(sd, strict);
+  } catch (e) {
+    throw new Error(`loadModel: ${path}: ${(e as Error).message}`, { cause: e });
   }
-  model.loadStateDict(sd, strict);
   return metadata;
 }

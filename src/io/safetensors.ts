@@ -22,33 +22,33 @@ import {
 } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
+import {
+  ITEMSIZE,
+  LONE_SURROGATE,
+  SafetensorsError,
+  checkMetadata,
+  checkedNumel,
+  describe,
+  isDType,
+  parseHeader,
+  preview,
+  shapeError,
+  type RawTensor,
+  type SafetensorsDType,
+} from './safetensors-header.js';
 
-/** Element types of the safetensors format that this module reads and writes. */
-export type SafetensorsDType =
-  | 'F64'
-  | 'F32'
-  | 'F16'
-  | 'BF16'
-  | 'F8_E5M2'
-  | 'F8_E4M3'
-  | 'I64'
-  | 'I32'
-  | 'I16'
-  | 'I8'
-  | 'U64'
-  | 'U32'
-  | 'U16'
-  | 'U8'
-  | 'BOOL';
-
-/** One tensor as stored in a safetensors file. */
-export interface RawTensor {
-  dtype: SafetensorsDType;
-  /** Row-major shape; [] is a scalar (1 element), a 0 anywhere makes an empty tensor. */
-  shape: number[];
-  /** numel * itemsize raw little-endian bytes; after parsing, a zero-copy view of the file buffer. */
-  data: Uint8Array;
-}
+export {
+  ITEMSIZE,
+  MAX_HEADER_BYTES,
+  MAX_HEADER_DEPTH,
+  MAX_HEADER_VALUES,
+  MAX_TENSORS,
+  SafetensorsError,
+  checkedNumel,
+  shapeError,
+  type RawTensor,
+  type SafetensorsDType,
+} from './safetensors-header.js';
 
 export {
   toFloat32,
@@ -66,37 +66,6 @@ export interface ParsedSafetensors {
   /** The `__metadata__` object, or {} when the file has none. */
   metadata: Record<string, string>;
 }
-
-/** Raised for every malformed file or invalid tensor; the message names the tensor and the problem. */
-export class SafetensorsError extends Error {
-  /** The tensor the problem is about, when there is one. */
-  readonly tensor?: string;
-  constructor(message: string, tensor?: string) {
-    super(tensor === undefined ? message : `tensor ${JSON.stringify(tensor)}: ${message}`);
-    this.name = 'SafetensorsError';
-    this.tensor = tensor;
-  }
-}
-
-/** Bytes per element, keyed by dtype. */
-/** Bytes per element of each dtype (internal; shared with safetensors-convert.ts). */
-export const ITEMSIZE: { [K in SafetensorsDType]: number } = {
-  F64: 8,
-  F32: 4,
-  F16: 2,
-  BF16: 2,
-  F8_E5M2: 1,
-  F8_E4M3: 1,
-  I64: 8,
-  I32: 4,
-  I16: 2,
-  I8: 1,
-  U64: 8,
-  U32: 4,
-  U16: 2,
-  U8: 1,
-  BOOL: 1,
-};
 
 /**
  * Position in the reference `Dtype` enum (safetensors `tensor.rs`, "increasing alignment order").
@@ -121,58 +90,15 @@ const RANK: { [K in SafetensorsDType]: number } = {
   U64: 14,
 };
 
-/** Largest header the reference reader accepts (`MAX_HEADER_SIZE`, 100 MB). */
-export const MAX_HEADER_BYTES = 100_000_000;
-
-const DTYPES = Object.keys(ITEMSIZE) as SafetensorsDType[];
 export const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 /**
  * Bytes per element of a dtype.
  * @throws SafetensorsError for a name that is not a {@link SafetensorsDType}.
  */
 export function dtypeSize(dtype: SafetensorsDType): number {
-  if (!isDType(dtype)) throw new SafetensorsError(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!isDType(dtype)) throw new SafetensorsError(`unknown dtype ${preview(dtype)}`);
   return ITEMSIZE[dtype];
-}
-
-function isDType(x: unknown): x is SafetensorsDType {
-  return typeof x === 'string' && Object.prototype.hasOwnProperty.call(ITEMSIZE, x);
-}
-
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  if (typeof x === 'string') return `the string ${JSON.stringify(x)}`;
-  if (typeof x === 'object') return 'an object';
-  return `${typeof x} ${String(x)}`;
-}
-
-function isPlainObject(x: unknown): x is Record<string, unknown> {
-  return typeof x === 'object' && x !== null && !Array.isArray(x);
-}
-
-/**
- * Number of elements of `shape`, or null when it is not an array of non-negative safe integers
- * or the count exceeds `limit` (so products never lose precision).
- */
-export function checkedNumel(shape: unknown, limit: number): number | null | 'too-large' {
-  if (!Array.isArray(shape)) return null;
-  for (const d of shape) if (!Number.isSafeInteger(d) || (d as number) < 0) return null;
-  if (shape.includes(0)) return 0;
-  let n = 1;
-  for (const d of shape as number[]) {
-    n *= d;
-    if (n > limit) return 'too-large';
-  }
-  return n;
-}
-
-export function shapeError(shape: unknown): string {
-  return `shape must be an array of non-negative integers, got ${
-    Array.isArray(shape) ? JSON.stringify(shape) : describe(shape)
-  }`;
 }
 
 /**
@@ -180,11 +106,14 @@ export function shapeError(shape: unknown): string {
  *
  * The returned tensors' `data` are zero-copy views into `buf` (copy before mutating `buf`).
  * Unknown fields inside a tensor entry are ignored, as the reference reader does.
+ * The work is bounded before JSON.parse allocates: nesting at most MAX_HEADER_DEPTH, at most
+ * MAX_HEADER_VALUES JSON values and MAX_TENSORS tensors (src/io/safetensors-header.ts).
  *
  * @param buf the whole file; only bytes inside this view (byteOffset .. byteOffset+byteLength) are read.
  * @returns tensors in data-offset order and the `__metadata__` map ({} if absent).
  * @throws SafetensorsError when the buffer is shorter than 8 bytes; the header length exceeds the
- *   buffer or 100 MB; the header is not UTF-8, not JSON, or not an object; an entry has a missing
+ *   buffer or 100 MB; the header is not UTF-8, not JSON, or not an object, nests too deep, holds
+ *   too many values or tensors, or names a tensor twice; an entry has a missing
  *   or unknown dtype, a shape that is not non-negative integers, data_offsets that are not two
  *   integers with begin <= end, offsets outside the data section, a byte size other than
  *   numel * itemsize; tensors overlap or leave holes or trailing bytes; `__metadata__` is not a
@@ -193,115 +122,15 @@ export function shapeError(shape: unknown): string {
  * and `Metadata::validate` in `safetensors/src/tensor.rs`).
  */
 export function parseSafetensors(buf: Uint8Array): ParsedSafetensors {
-  if (!(buf instanceof Uint8Array)) {
-    throw new SafetensorsError(`expected a Uint8Array, got ${describe(buf)}`);
-  }
-  if (buf.byteLength < 8) {
-    throw new SafetensorsError(
-      `buffer is ${buf.byteLength} bytes, shorter than the 8-byte header length prefix`,
-    );
-  }
-  const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  const n64 = view.getBigUint64(0, true);
-  if (n64 > BigInt(MAX_HEADER_BYTES)) {
-    throw new SafetensorsError(
-      `header length ${n64} is too large (limit ${MAX_HEADER_BYTES} bytes; file is ${buf.byteLength} bytes)`,
-    );
-  }
-  const n = Number(n64);
-  if (8 + n > buf.byteLength) {
-    throw new SafetensorsError(
-      `header length ${n} is larger than the ${buf.byteLength - 8} bytes after the length prefix`,
-    );
-  }
-  let text: string;
-  try {
-    // ignoreBOM keeps a leading BOM in the text, so JSON.parse refuses it like serde_json does.
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(
-      buf.subarray(8, 8 + n),
-    );
-  } catch {
-    throw new SafetensorsError('header is not valid UTF-8');
-  }
-  let header: unknown;
-  try {
-    header = JSON.parse(text);
-  } catch (e) {
-    throw new SafetensorsError(`header is not valid JSON: ${(e as Error).message}`);
-  }
-  if (!isPlainObject(header)) {
-    throw new SafetensorsError(`header must be a JSON object, got ${describe(header)}`);
-  }
-
-  const dataStart = 8 + n;
+  const { dataStart, entries, metadata } = parseHeader(buf);
   const dataLen = buf.byteLength - dataStart;
-  let metadata: Record<string, string> = {};
-  const entries: { name: string; begin: number; end: number; tensor: Omit<RawTensor, 'data'> }[] =
-    [];
-  for (const [name, entry] of Object.entries(header)) {
-    if (name === '__metadata__') {
-      metadata = checkMetadata(entry, true);
-      continue;
-    }
-    if (LONE_SURROGATE.test(name)) {
-      throw new SafetensorsError('name is not valid Unicode (lone surrogate)', name);
-    }
-    if (!isPlainObject(entry)) {
-      throw new SafetensorsError(`entry must be an object, got ${describe(entry)}`, name);
-    }
-    const { dtype, shape, data_offsets: offsets } = entry;
-    if (dtype === undefined) throw new SafetensorsError('missing "dtype"', name);
-    if (!isDType(dtype)) {
-      throw new SafetensorsError(
-        `unknown dtype ${typeof dtype === 'string' ? JSON.stringify(dtype) : describe(dtype)} (known: ${DTYPES.join(', ')})`,
-        name,
-      );
-    }
-    if (shape === undefined) throw new SafetensorsError('missing "shape"', name);
-    const numel = checkedNumel(shape, dataLen);
-    if (numel === null) throw new SafetensorsError(shapeError(shape), name);
-    if (offsets === undefined) throw new SafetensorsError('missing "data_offsets"', name);
-    if (
-      !Array.isArray(offsets) ||
-      offsets.length !== 2 ||
-      !offsets.every((o) => Number.isSafeInteger(o) && (o as number) >= 0)
-    ) {
-      throw new SafetensorsError(
-        `data_offsets must be two non-negative integers [begin, end], got ${
-          Array.isArray(offsets) ? JSON.stringify(offsets) : describe(offsets)
-        }`,
-        name,
-      );
-    }
-    const [begin, end] = offsets as [number, number];
-    if (begin > end) {
-      throw new SafetensorsError(`data_offsets [${begin}, ${end}] have begin > end`, name);
-    }
-    if (end > dataLen) {
-      throw new SafetensorsError(
-        `data_offsets [${begin}, ${end}] lie outside the data section of ${dataLen} bytes`,
-        name,
-      );
-    }
-    const expected = numel === 'too-large' ? null : numel * ITEMSIZE[dtype];
-    if (expected !== end - begin) {
-      throw new SafetensorsError(
-        `data_offsets [${begin}, ${end}] span ${end - begin} bytes but ${dtype} shape ${JSON.stringify(shape)} needs ${
-          expected ?? 'more than the whole data section'
-        }${expected === null ? '' : ' bytes'}`,
-        name,
-      );
-    }
-    entries.push({ name, begin, end, tensor: { dtype, shape: (shape as number[]).slice() } });
-  }
-
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let covered = 0;
   let prev: string | undefined;
   for (const e of entries) {
     if (e.begin < covered) {
       throw new SafetensorsError(
-        `data_offsets [${e.begin}, ${e.end}] overlap tensor ${JSON.stringify(prev)}, which ends at ${covered}`,
+        `data_offsets [${e.begin}, ${e.end}] overlap tensor ${preview(prev)}, which ends at ${covered}`,
         e.name,
       );
     }
@@ -319,44 +148,11 @@ export function parseSafetensors(buf: Uint8Array): ParsedSafetensors {
       `data section is ${dataLen} bytes but tensors cover only [0, ${covered}): ${dataLen - covered} trailing bytes belong to no tensor`,
     );
   }
-
   const tensors = new Map<string, RawTensor>();
-  for (const e of entries) {
-    tensors.set(e.name, {
-      ...e.tensor,
-      data: buf.subarray(dataStart + e.begin, dataStart + e.end),
-    });
+  for (const { name, dtype, shape, begin, end } of entries) {
+    tensors.set(name, { dtype, shape, data: buf.subarray(dataStart + begin, dataStart + end) });
   }
   return { tensors, metadata };
-}
-
-function checkMetadata(meta: unknown, allowNull: boolean): Record<string, string> {
-  if (meta === null && allowNull) return {};
-  if (!isPlainObject(meta)) {
-    throw new SafetensorsError(
-      `__metadata__ must be an object of string -> string, got ${describe(meta)}`,
-    );
-  }
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(meta)) {
-    if (typeof v !== 'string') {
-      throw new SafetensorsError(
-        `__metadata__ must map strings to strings, but key ${JSON.stringify(k)} holds ${describe(v)}`,
-      );
-    }
-    if (LONE_SURROGATE.test(k) || LONE_SURROGATE.test(v)) {
-      throw new SafetensorsError(
-        `__metadata__ key ${JSON.stringify(k)} is not valid Unicode (lone surrogate)`,
-      );
-    }
-    Object.defineProperty(out, k, {
-      value: v,
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
-  }
-  return out;
 }
 
 export function checkTensor(t: RawTensor, name?: string): number {
@@ -364,7 +160,7 @@ export function checkTensor(t: RawTensor, name?: string): number {
     throw new SafetensorsError(`expected a RawTensor, got ${describe(t)}`, name);
   }
   if (!isDType(t.dtype)) {
-    throw new SafetensorsError(`unknown dtype ${JSON.stringify(t.dtype)}`, name);
+    throw new SafetensorsError(`unknown dtype ${preview(t.dtype)}`, name);
   }
   const numel = checkedNumel(t.shape, Number.MAX_SAFE_INTEGER);
   if (typeof numel !== 'number') throw new SafetensorsError(shapeError(t.shape), name);
@@ -374,7 +170,7 @@ export function checkTensor(t: RawTensor, name?: string): number {
   const want = numel * ITEMSIZE[t.dtype];
   if (t.data.byteLength !== want) {
     throw new SafetensorsError(
-      `data is ${t.data.byteLength} bytes but ${t.dtype} shape ${JSON.stringify(t.shape)} needs ${want}`,
+      `data is ${t.data.byteLength} bytes but ${t.dtype} shape ${preview(t.shape)} needs ${want}`,
       name,
     );
   }
@@ -461,11 +257,25 @@ export function serializeSafetensors(
 /**
  * Read and parse a safetensors file (synchronously, whole file in memory).
  * @returns as {@link parseSafetensors}; tensor data are views into the file's bytes.
- * @throws SafetensorsError for a malformed file; Node's fs errors (ENOENT, ...) as they come.
+ * @throws SafetensorsError for a malformed file, its message starting with `path`; Node's fs
+ *   errors (ENOENT, ...), their message naming `path` (prefixed when Node's does not).
  * Source: safetensors format spec.
  */
 export function readSafetensors(path: string): ParsedSafetensors {
-  return parseSafetensors(readFileSync(path));
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(path);
+  } catch (e) {
+    // Some fs errors (EISDIR: "illegal operation on a directory, read") do not name the path.
+    const err = e as NodeJS.ErrnoException;
+    if (err.message.includes(path)) throw err;
+    throw Object.assign(new Error(`${path}: ${err.message}`, { cause: err }), { code: err.code });
+  }
+  try {
+    return parseSafetensors(bytes);
+  } catch (e) {
+    throw e instanceof SafetensorsError ? e.inFile(path) : e;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { formatHeadsSpec, kvHeadsFor } from '../attention/heads.js';
 import { checkDepthSpec, formatDepthSpec } from '../nn/depth-registry.js';
 import { checkCrossAttention, type CrossAttention } from '../nn/transformer.js';
 import { NORM_KINDS, type NormKind } from '../nn/norms.js';
+import { preview } from '../io/json-file.js';
 
 /** The options of one Transformer block, shared by every model config. */
 export interface BlockConfig {
@@ -203,17 +204,6 @@ const schemas = {
 
 export type ModelKind = keyof typeof schemas;
 
-/** A value as JSON for a message, at most 60 characters (deep or huge values never throw). */
-function preview(v: unknown): string {
-  let text: string;
-  try {
-    text = JSON.stringify(v) ?? String(v);
-  } catch {
-    text = Array.isArray(v) ? '[...]' : typeof v === 'object' ? '{...}' : String(v);
-  }
-  return text.length > 60 ? `${text.slice(0, 57)}...` : text;
-}
-
 function allowed(f: Field): string {
   switch (f.type) {
     case 'int':
@@ -360,7 +350,7 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
 }
 
 /** Parameters of a valid config, by formula (attention 4C^2 + 4C, FFN 2CF + F + C per layer). */
-function estimateParameters(kind: ModelKind, c: Record<string, unknown>): number {
+export function estimateParameters(kind: ModelKind, c: Record<string, unknown>): number {
   const C = c.dModel as number;
   const Fd = (c.dimFeedforward as number | undefined) ?? 4 * C;
   const attn = 4 * C * C + 4 * C;

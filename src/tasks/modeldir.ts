@@ -3,10 +3,12 @@
  * config, task extras), model.safetensors (PyTorch state-dict names), tokenizer.json
  * (Hugging Face format), plus metrics.jsonl and loss.svg from training.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { loadModel, saveModel } from '../io/checkpoint.js';
+import { preview, readJsonFile } from '../io/json-file.js';
+import { ConfigError, validateModelConfig } from '../models/config.js';
 import { loadTokenizer, saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
 
 export type TaskName = 'lm' | 'translate' | 'classify';
@@ -42,9 +44,14 @@ export async function saveModelDir(
   await saveTokenizer(tok, join(dir, 'tokenizer.json'));
 }
 
+/** The model config kind of each task (validateModelConfig). */
+const MODEL_KIND = { lm: 'lm', translate: 'seq2seq', classify: 'classifier' } as const;
+
 /**
- * Read config.json of a model directory and check its task.
- * @throws Error naming the directory when it is not a model directory or holds another task.
+ * Read config.json of a model directory, check its task and validate its model config
+ * (validateModelConfig) before any model is built. The JSON is bounded (64 MB, nesting 32, 1,000 members per object).
+ * @throws Error naming the directory when it is not a model directory or holds another task;
+ *   Error (ConfigError for the model config) naming config.json and the problem otherwise.
  */
 export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): ModelDirConfig {
   const path = join(dir, 'config.json');
@@ -52,7 +59,32 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
     throw new Error(
       `--model: '${dir}' has no config.json (is it a model directory written by 'transformer train'?)`,
     );
-  const cfg = JSON.parse(readFileSync(path, 'utf8')) as ModelDirConfig;
+  const limits = { maxDepth: 32, maxValues: 4_000_000, maxMembers: 1000 };
+  const cfg = readJsonFile(path, limits, 64_000_000) as ModelDirConfig;
+  const bad = (what: string): Error => new Error(`${path}: ${what}`);
+  if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
+    throw bad('expected a JSON object with task, model and config');
+  if (!Object.hasOwn(MODEL_KIND, cfg.task))
+    throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
+  try {
+    validateModelConfig(MODEL_KIND[cfg.task], cfg.config);
+  } catch (e) {
+    throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
+  }
+  const labels = cfg.labels;
+  const classes = cfg.task === 'classify' ? cfg.config.numClasses : undefined;
+  const labelsOk =
+    labels === undefined
+      ? classes === undefined
+      : Array.isArray(labels) &&
+        labels.every((l) => typeof l === 'string') &&
+        (classes === undefined || labels.length === classes);
+  if (!labelsOk)
+    throw bad(
+      classes === undefined
+        ? 'labels must be an array of strings'
+        : `labels must be ${String(classes)} strings, one per class`,
+    );
   const wanted = want === undefined ? [] : Array.isArray(want) ? want : [want];
   if (wanted.length && !wanted.includes(cfg.task)) {
     throw new Error(

@@ -2,8 +2,11 @@
  * NaN in an input (issue #11.9), on every backend: a softmax or attention row whose scores
  * hold a NaN gives NaN, a row whose keys are all masked (-Infinity) gives zeros, and a
  * weight of 0 still multiplies its value row (0 * NaN = NaN, as the native GEMMs and
- * PyTorch compute it). Each case checks the exact NaN pattern on each backend, and the
- * finite elements against the js backend.
+ * PyTorch compute it). Also: a GEMM's 0 * NaN is NaN (the js reference used to skip zero
+ * entries), relu keeps NaN (both backends made it 0), layerNorm / logSoftmax / crossEntropy
+ * confine a NaN to its row (an ignored target's row gives 0), the fused multiHeadAttention to
+ * its head and row, and attentionOverCache never reads the cache rows past S. Each case
+ * checks the exact NaN pattern on each backend, and the finite elements against js.
  *
  * Shape letters: BH slices, T queries, S keys, D head width.
  */
@@ -164,6 +167,113 @@ for (const name of availableBackends()) {
         const { out } = F.scaledDotProductAttention(q, k, v, { mask });
         assert.equal(nanPattern(out.f32), 'NN....', 'row 0 NaN, rows 1-2 finite');
         assert.deepEqual(Array.from(out.f32.subarray(4)), [0, 0], 'masked row zeros');
+      });
+    });
+
+    test('matmul: 0 * NaN is NaN (the js reference no longer skips zero entries of a)', () => {
+      // a (2, 3) with zeros in row 0 where b's rows hold a NaN; b (3, 2).
+      const a = Float32Array.from([0, 1, 2, 1, 0, 1]);
+      const b = Float32Array.from([NaN_, 1, 2, 3, 4, 5]);
+      const run = (k: Backend): Float32Array => {
+        const out = new Float32Array(4).fill(7);
+        k.matmul(out, a, b, 1, 2, 2, 3, false, false, 0, 0, 0);
+        return out;
+      };
+      const out = run(be);
+      assert.equal(nanPattern(out), 'N.N.', 'column 0 of every row reads b[0][0] = NaN');
+      assert.deepEqual(Array.from(out.subarray(1, 2)), [0 * 1 + 1 * 3 + 2 * 5]);
+      assertFiniteClose(out, run(jsBackend), 'vs js');
+    });
+
+    test('relu and gelu keep NaN (torch.relu(nan) = nan); relu(-0) and relu(-inf) are 0', () => {
+      const x = Float32Array.from([NaN_, -1, -0, 0.5, -Infinity, Infinity]);
+      const relu = new Float32Array(x.length).fill(7);
+      be.unary('relu', relu, x, x.length);
+      assert.equal(nanPattern(relu), 'N.....');
+      assert.deepEqual(Array.from(relu.subarray(1)), [0, 0, 0.5, 0, Infinity]);
+      const gelu = new Float32Array(x.length);
+      be.unary('gelu', gelu, x, x.length);
+      assert.ok(Number.isNaN(gelu[0]), 'gelu(NaN)');
+    });
+
+    test('layerNorm, logSoftmax, crossEntropy: a NaN row is NaN, the other rows are untouched', () => {
+      withBackend(name, () => {
+        const [N, C] = [3, 4];
+        const xd = values(N * C, 11);
+        xd[1 * C + 2] = NaN_; // row 1
+        const x = new Tensor(xd, [N, C]);
+        const w = new Tensor(values(C, 12), [C]);
+        const b = new Tensor(values(C, 13), [C]);
+        const ln = F.layerNorm(x, w, b).f32;
+        assert.equal(nanPattern(ln), '....NNNN....', 'layerNorm');
+        const ls = F.logSoftmax(x).f32;
+        assert.equal(nanPattern(ls), '....NNNN....', 'logSoftmax');
+        // Row 2 ignored (target -100): its loss is 0 whatever its logits; the mean is NaN.
+        const t = new Tensor(Int32Array.from([0, 1, -100]), [N]);
+        const per = F.crossEntropy(x, t, { reduction: 'none' }).f32;
+        assert.equal(nanPattern(per), '.N.', 'per-row losses');
+        const ignored = new Tensor(Int32Array.from([0, -100, 2]), [N]);
+        assert.equal(
+          F.crossEntropy(x, ignored, { reduction: 'none' }).f32[1],
+          0,
+          'ignored NaN row',
+        );
+        assert.ok(Number.isNaN(F.crossEntropy(x, t).item()), 'mean over a NaN row');
+        assert.ok(!Number.isNaN(F.crossEntropy(x, ignored).item()), 'NaN row ignored');
+        // The same numbers on the js reference.
+        withBackend('js', () => {
+          assertFiniteClose(ln, F.layerNorm(x, w, b).f32, 'layerNorm vs js');
+          assertFiniteClose(per, F.crossEntropy(x, t, { reduction: 'none' }).f32, 'CE vs js');
+        });
+      });
+    });
+
+    test('multiHeadAttention: a NaN in one head of a query row makes only that head of that row NaN', () => {
+      withBackend(name, () => {
+        const [B, T, H, D] = [1, 3, 2, 2];
+        const C = H * D;
+        const qkv = values(B * T * 3 * C, 14); // packed (B, T, 3C)
+        qkv[1 * 3 * C + 1 * D + 0] = NaN_; // query row 1, head 1
+        const x = new Tensor(qkv, [B, T, 3 * C]);
+        const run = (): Float32Array =>
+          F.multiHeadAttention(x, x, x, H, D, { q: 0, k: C, v: 2 * C }, { causal: true }).out.f32;
+        const out = run();
+        // (B, T, H*D): row 1 columns [2, 4) are head 1.
+        assert.equal(nanPattern(out), '....' + '..NN' + '....');
+        const js = withBackend('js', run);
+        assertFiniteClose(out, js, 'vs js');
+      });
+    });
+
+    test('attentionOverCache: NaN in cache rows past S is never read; NaN in a used row is', () => {
+      withBackend(name, () => {
+        const [T, S, R, D] = [2, 3, 5, 2];
+        const q = new Tensor(values(T * D, 15), [1, T, D]);
+        const kd = values(R * D, 16);
+        const vd = values(R * D, 17);
+        kd.fill(NaN_, S * D); // rows S..R-1: unused room, garbage
+        vd.fill(NaN_, S * D);
+        const clean = F.attentionOverCache(
+          q,
+          new Tensor(kd, [1, R, D]),
+          new Tensor(vd, [1, R, D]),
+          S,
+        );
+        assert.equal(nanPattern(clean.out.f32), '....', 'unused rows do not leak');
+        const dense = F.scaledDotProductAttention(
+          q,
+          new Tensor(kd.slice(0, S * D), [1, S, D]),
+          new Tensor(vd.slice(0, S * D), [1, S, D]),
+        );
+        assertFiniteClose(clean.out.f32, dense.out.f32, 'equals attention over the first S rows');
+        vd[1 * D + 1] = NaN_; // a used value row: every query reads it (weight > 0)
+        const dirty = F.attentionOverCache(
+          q,
+          new Tensor(kd, [1, R, D]),
+          new Tensor(vd, [1, R, D]),
+          S,
+        );
+        assert.equal(nanPattern(dirty.out.f32), '.N.N');
       });
     });
   });

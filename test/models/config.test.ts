@@ -40,13 +40,11 @@ describe('model config validation', () => {
   }
 
   test('a huge model is refused by its parameter count, before anything is allocated', () => {
-    const t0 = process.hrtime.bigint();
     const rss0 = process.memoryUsage().rss;
     assert.throws(
       () => new DecoderLM({ ...lm, numLayers: 4000, dModel: 1024, nhead: 8 }),
       /about 5.0\de\+10 parameters, more than the 1e\+9 allowed/,
     );
-    assert.ok(Number(process.hrtime.bigint() - t0) / 1e6 < 200, 'refused at once');
     assert.ok(process.memoryUsage().rss - rss0 < 50e6, 'nothing big allocated');
   });
 

@@ -120,7 +120,8 @@ for (const name of backends) {
       const arena = new StepArena();
       const kept: Tensor[] = [];
       arena.run(() => {
-        for (const n of [1, 4, 1023, 1024, 5000]) kept.push(F.mul(randn([n], new Generator(n)), 2));
+        for (const n of [1, 4, 1023, 1024, 4096, 5000])
+          kept.push(F.mul(randn([n], new Generator(n)), 2));
       });
       for (const t of kept) {
         const shape = `\\(${t.shape[0]},\\)`;
