@@ -4,11 +4,13 @@
  * malformed line by file and 1-based line number, e.g.
  * `data.tsv:17: expected 'source<TAB>target', found 1 field`.
  *
- * Common rules for every file: UTF-8; a leading byte-order mark is stripped; CRLF and LF line
+ * Common rules for every file: strict UTF-8 (invalid bytes or a NUL byte are refused, naming the
+ * byte offset); a leading byte-order mark is stripped; CRLF and LF line
  * ends are both accepted; empty (or whitespace-only) lines are skipped; there is no header
  * line and no quoting (a field cannot contain a tab or a line break).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { decodeUtf8Strict } from './utf8.js';
 
 /** A data file or data set could not be read: names the file (and line) or the fix. */
 export class DataError extends Error {
@@ -40,10 +42,13 @@ export function readBytes(path: string): Buffer {
   return readFileSync(path);
 }
 
-/** Decode UTF-8 bytes and strip a leading byte-order mark (U+FEFF). */
-export function decodeUtf8(bytes: Uint8Array): string {
-  const text = new TextDecoder('utf-8').decode(bytes);
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+/**
+ * Decode strict UTF-8 bytes and strip a leading byte-order mark (U+FEFF).
+ * @param path the file the bytes come from, named in the error.
+ * @throws DataError `path: not UTF-8 text: ... at byte offset N` for invalid UTF-8 or a NUL byte.
+ */
+export function decodeUtf8(bytes: Uint8Array, path: string): string {
+  return decodeUtf8Strict(bytes, path, (m) => new DataError(m));
 }
 
 /**
@@ -53,7 +58,7 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * @throws DataError naming the path if it is missing or empty.
  */
 export function readText(path: string): string {
-  const text = decodeUtf8(readBytes(path)).replace(/\r\n/g, '\n');
+  const text = decodeUtf8(readBytes(path), path).replace(/\r\n/g, '\n');
   if (text.length === 0) throw new DataError(`${path}: file is empty`);
   return text;
 }
@@ -64,7 +69,7 @@ export function readText(path: string): string {
  * @throws DataError `path:line: expected 'a<TAB>b', found N fields` or `path:line: empty a`.
  */
 function readFields(path: string, names: readonly string[]): string[][] {
-  const lines = decodeUtf8(readBytes(path)).split('\n');
+  const lines = decodeUtf8(readBytes(path), path).split('\n');
   const rows: string[][] = [];
   const expected = `expected '${names.join('<TAB>')}'`;
   for (let i = 0; i < lines.length; i++) {
