@@ -48,7 +48,7 @@ export function readBytes(path: string): Buffer {
  * @throws DataError `path: not UTF-8 text: ... at byte offset N` for invalid UTF-8 or a NUL byte.
  */
 export function decodeUtf8(bytes: Uint8Array, path: string): string {
-  return decodeUtf8Strict(bytes, path, (m) => new DataError(m));
+  return decodeUtf8Strict(bytes, (detail) => new DataError(`${path}: ${detail}`));
 }
 
 /**

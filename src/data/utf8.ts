@@ -73,9 +73,9 @@ export function findUtf8Problem(
   return null;
 }
 
-/** The message of a file that is not text: `path: not UTF-8 text: <reason> at byte offset N`. */
-export function utf8ProblemMessage(path: string, p: Utf8Problem): string {
-  return `${path}: not UTF-8 text: ${p.reason} at byte offset ${p.offset}`;
+/** What is wrong, for an error message: `not UTF-8 text: <reason> at byte offset N`. */
+export function describeUtf8Problem(p: Utf8Problem): string {
+  return `not UTF-8 text: ${p.reason} at byte offset ${p.offset}`;
 }
 
 const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -83,24 +83,18 @@ const fatalDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 /**
  * Decode bytes as strict UTF-8 and strip a leading byte-order mark (U+FEFF).
  * @param bytes the whole file.
- * @param path named in the error.
+ * @param fail makes the caller's error (naming its file) from the problem's description.
  * @returns the text.
- * @param fail makes the caller's error class from the message.
- * @throws the error of `fail`, naming the file and the byte offset of the first invalid sequence
- *   or NUL byte.
+ * @throws the error of `fail` for the first invalid sequence or NUL byte.
  */
-export function decodeUtf8Strict(
-  bytes: Uint8Array,
-  path: string,
-  fail: (message: string) => Error,
-): string {
+export function decodeUtf8Strict(bytes: Uint8Array, fail: (detail: string) => Error): string {
   let text: string;
   try {
     text = fatalDecoder.decode(bytes);
   } catch {
-    throw fail(utf8ProblemMessage(path, findUtf8Problem(bytes) ?? { offset: 0, reason: '?' }));
+    throw fail(describeUtf8Problem(findUtf8Problem(bytes) ?? { offset: 0, reason: '?' }));
   }
   const nul = bytes.indexOf(0);
-  if (nul >= 0) throw fail(utf8ProblemMessage(path, { offset: nul, reason: NUL_REASON }));
+  if (nul >= 0) throw fail(describeUtf8Problem({ offset: nul, reason: NUL_REASON }));
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

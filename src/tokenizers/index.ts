@@ -22,6 +22,8 @@ export {
   tokenizerFromJSON,
   loadTokenizer,
   saveTokenizer,
+  TokenizerError,
+  MAX_DEPTH,
   type LoadOptions,
   type SpecialRoles,
 } from './json.js';
