@@ -21,6 +21,11 @@ import { loadTaskData } from '../tasks/data.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
+/** Print a warning line to stderr. */
+function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
+
 /** Run one of the inference commands and print its output. */
 export async function runInfer(
   kind: Kind,
@@ -36,11 +41,16 @@ export async function runInfer(
     });
     process.stdout.write(out.join('\n') + '\n');
   } else if (kind === 'generate') {
-    const text = await generateText(
-      dir,
-      lines[0],
-      o as { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
-    );
+    const text = await generateText(dir, lines[0], {
+      ...(o as {
+        maxTokens: number;
+        temperature: number;
+        topK: number;
+        topP: number;
+        seed: number;
+      }),
+      onWarning: warn,
+    });
     process.stdout.write(text + '\n');
   } else if (kind === 'classify') {
     const { model, tokenizer, labels } = await loadClassifier(dir);

@@ -12,7 +12,13 @@ import * as F from '../ops/index.js';
 import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
 import { lmPresets } from '../models/presets.js';
 import { generate } from '../decode/generate.js';
-import { trainBPE, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import {
+  encodeChecked,
+  specialTokenIds,
+  trainBPE,
+  trainCharTokenizer,
+  type Tokenizer,
+} from '../tokenizers/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 
@@ -125,16 +131,28 @@ export async function loadLM(dir: string): Promise<{ model: DecoderLM; tokenizer
   return { model: model.eval(), tokenizer };
 }
 
-/** Continue `prompt` with a trained language model. */
+/**
+ * Continue `prompt` with a trained language model; special tokens are never generated.
+ * `onWarning` hears (once) about prompt characters that are not in the vocabulary.
+ */
 export async function generateText(
   dir: string,
   prompt: string,
-  o: { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
+  o: {
+    maxTokens: number;
+    temperature: number;
+    topK: number;
+    topP: number;
+    seed: number;
+    onWarning?: (message: string) => void;
+  },
 ): Promise<string> {
   const { model, tokenizer } = await loadLM(dir);
-  const ids = tokenizer.encode(prompt);
+  const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
+  if (warning !== null) o.onWarning?.(warning);
   if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
   const out = generate(model, ids, {
+    suppressIds: specialTokenIds(tokenizer),
     maxNewTokens: o.maxTokens,
     temperature: o.temperature,
     topK: o.topK,

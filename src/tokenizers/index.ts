@@ -27,4 +27,5 @@ export {
   type LoadOptions,
   type SpecialRoles,
 } from './json.js';
+export { encodeChecked, specialTokenIds, type CheckedEncoding } from './unknown.js';
 export { toByteLevel, decodeByteLevel, BYTE_TO_CHAR } from './bytelevel.js';

@@ -73,24 +73,29 @@ export class BpeModel {
   /**
    * Encode one word.
    * @param word a pre-token (byte-level form for byte-level BPE).
+   * @param onUnknown called with each character missing from the vocabulary.
    * @returns token ids.
    */
-  tokenize(word: string): number[] {
+  tokenize(word: string, onUnknown?: (piece: string) => void): number[] {
     if (this.ignoreMerges) {
       const id = this.vocab.get(word);
       if (id !== undefined) return [id];
     }
     const cached = this.cache.get(word);
-    if (cached !== undefined) return cached;
-    const ids = this.mergeWord(word);
-    if (this.merges.length > 0 && word.length <= CACHE_MAX_WORD) {
+    if (cached !== undefined) return cached; // only words without unknown characters are cached
+    let unknown = false;
+    const ids = this.mergeWord(word, (ch) => {
+      unknown = true;
+      onUnknown?.(ch);
+    });
+    if (!unknown && this.merges.length > 0 && word.length <= CACHE_MAX_WORD) {
       if (this.cache.size >= CACHE_CAPACITY) this.cache.clear();
       this.cache.set(word, ids);
     }
     return ids;
   }
 
-  private mergeWord(word: string): number[] {
+  private mergeWord(word: string, onUnknown: (ch: string) => void): number[] {
     const sym: number[] = [];
     const unkId = this.unkToken === null ? undefined : this.vocab.get(this.unkToken);
     let lastUnk = false;
@@ -99,9 +104,12 @@ export class BpeModel {
       if (id !== undefined) {
         sym.push(id);
         lastUnk = false;
-      } else if (unkId !== undefined) {
-        if (!(this.fuseUnk && lastUnk)) sym.push(unkId);
-        lastUnk = true;
+      } else {
+        onUnknown(ch);
+        if (unkId !== undefined) {
+          if (!(this.fuseUnk && lastUnk)) sym.push(unkId);
+          lastUnk = true;
+        }
       }
     }
     if (sym.length < 2 || this.ranks.size === 0) return sym;
@@ -201,9 +209,12 @@ export class WordLevelModel {
     this.unkId = unkId;
   }
 
-  /** Encode one word: its id, or the unknown token's id. */
-  tokenize(word: string): number[] {
-    return [this.vocab.get(word) ?? this.unkId];
+  /** Encode one word: its id, or the unknown token's id (reporting the word to `onUnknown`). */
+  tokenize(word: string, onUnknown?: (piece: string) => void): number[] {
+    const id = this.vocab.get(word);
+    if (id !== undefined) return [id];
+    onUnknown?.(word);
+    return [this.unkId];
   }
 }
 

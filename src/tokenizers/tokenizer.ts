@@ -29,6 +29,12 @@ export interface EncodeOptions {
   addBos?: boolean;
   /** Append the <eos> id. Default false. Throws if the tokenizer has no <eos>. */
   addEos?: boolean;
+  /**
+   * Called for each piece of text that has no token of its own: a character missing from a
+   * char/BPE vocabulary (encoded as <unk>, or dropped if the model has no unk token) or a word
+   * missing from a word-level vocabulary (encoded as <unk>). See encodeChecked in unknown.ts.
+   */
+  onUnknown?: (piece: string) => void;
 }
 
 /** Options of `decode`. */
@@ -156,7 +162,7 @@ export class PipelineTokenizer implements Tokenizer {
           for (const w of preTokenize(this.parts.preTokenizer, sub)) {
             // A loop, not push(...): without a pre-tokenizer (char level) one piece can be
             // the whole text, too many arguments for a spread.
-            for (const id of this.parts.model.tokenize(w)) ids.push(id);
+            for (const id of this.parts.model.tokenize(w, opts.onUnknown)) ids.push(id);
           }
       }
     }
