@@ -18,6 +18,7 @@ import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
 import { classifyTexts, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData } from '../tasks/data.js';
+import { clipAll, truncationWarning, type KeepSide } from '../data/index.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -38,6 +39,7 @@ export async function runInfer(
       beam: o.beam as number,
       maxLen: o.maxLen as number,
       lengthPenalty: o.lengthPenalty as number,
+      onWarning: warn,
     });
     process.stdout.write(out.join('\n') + '\n');
   } else if (kind === 'generate') {
@@ -54,11 +56,19 @@ export async function runInfer(
     process.stdout.write(text + '\n');
   } else if (kind === 'classify') {
     const { model, tokenizer, labels } = await loadClassifier(dir);
-    for (const r of classifyTexts(model, tokenizer, labels, lines))
+    for (const r of classifyTexts(model, tokenizer, labels, lines, { onWarning: warn }))
       process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
   }
+}
+
+/** The one sequence of `seqs` cut to `maxLen`, with a warning if it was cut. */
+function clipped(seqs: number[][], maxLen: number, keep: KeepSide): number[] {
+  const c = clipAll(seqs, maxLen, keep);
+  const warning = truncationWarning(c, 1, maxLen, keep);
+  if (warning !== null) warn(warning);
+  return c.seqs[0];
 }
 
 /** Tokens as displayed on the axes: each id decoded on its own. */
@@ -110,9 +120,10 @@ async function drawAttention(
   const sections: AttentionSection[] = [];
   if (cfg.task === 'translate') {
     const { model, vocabs } = await loadTranslator(dir);
-    const src = vocabs.src.encode(text);
+    const src = clipped([vocabs.src.encode(text)], model.config.maxLen - 1, 'start');
     const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
-    const tgt = [vocabs.tgt.bosId, ...vocabs.tgt.encode(tgtText)];
+    const tgtIds = clipped([vocabs.tgt.encode(tgtText)], model.config.maxLen - 1, 'start');
+    const tgt = [vocabs.tgt.bosId, ...tgtIds];
     const caps = [...captureAll(model)];
     noGrad(() =>
       model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),
@@ -145,7 +156,7 @@ async function drawAttention(
     );
   } else if (cfg.task === 'lm') {
     const { model, tokenizer } = await loadLM(dir);
-    const ids = tokenizer.encode(text).slice(-model.config.blockSize);
+    const ids = clipped([tokenizer.encode(text)], model.config.blockSize, 'end');
     if (ids.length === 0) throw new Error('--text: encodes to no tokens');
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
@@ -153,7 +164,10 @@ async function drawAttention(
     sections.push(section('causal self-attention', toks, toks, caps));
   } else {
     const { model, tokenizer } = await loadClassifier(dir);
-    const ids = [tokenizer.bosId, ...tokenizer.encode(text).slice(0, model.config.maxLen - 1)];
+    const ids = [
+      tokenizer.bosId,
+      ...clipped([tokenizer.encode(text)], model.config.maxLen - 1, 'start'),
+    ];
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
     const toks = tokenLabels(tokenizer, ids);
@@ -190,7 +204,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const hyps = await translateTexts(
       o.model,
       pairs.map((p) => p.source),
-      { beam: o.beam, maxLen: 100 },
+      { beam: o.beam, maxLen: 100, onWarning: warn },
     );
     const bleu = corpusBleu(hyps, [pairs.map((p) => p.target)]);
     result = {
@@ -209,6 +223,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       tokenizer,
       labels,
       exs.map((e) => e.text),
+      { onWarning: warn },
     );
     const id = new Map(labels.map((l, i) => [l, i]));
     const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong

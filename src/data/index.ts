@@ -34,6 +34,7 @@ export {
   type DataTask,
   type TaskData,
 } from './datasets.js';
+export { clipAll, truncationWarning, type Clipped, type KeepSide } from './truncate.js';
 export { splitDeterministic, type SplitOptions, type Split } from './split.js';
 export {
   bucketBatches,
