@@ -193,7 +193,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const data = loadTaskData('lm', o.data);
     // Built-in text: its last 10%, the validation part of training; a file: all of it.
     const text =
-      o.data === 'tinyshakespeare'
+      typeof data.text === 'string' && o.data === 'tinyshakespeare'
         ? data.text.slice(Math.floor(data.text.length * 0.9))
         : data.text;
     const r = await evalLM(o.model, text);

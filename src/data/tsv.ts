@@ -64,9 +64,17 @@ export function readText(path: string): string {
 }
 
 /**
+ * Longest TSV line accepted, in UTF-16 code units (1 Mi). A translation pair or a text to
+ * classify is far shorter; a longer line is almost always a broken file, and would cost
+ * tokenization time and memory out of proportion.
+ */
+export const MAX_LINE_CHARS = 1 << 20;
+
+/**
  * Split a TSV file into lines of exactly `names.length` non-empty fields.
  * @returns the fields of every non-empty line, in file order.
- * @throws DataError `path:line: expected 'a<TAB>b', found N fields` or `path:line: empty a`.
+ * @throws DataError `path:line: expected 'a<TAB>b', found N fields`, `path:line: empty a`, or
+ *   `path:line: line of N characters, longer than the limit of MAX_LINE_CHARS`.
  */
 function readFields(path: string, names: readonly string[]): string[][] {
   const lines = decodeUtf8(readBytes(path), path).split('\n');
@@ -74,9 +82,14 @@ function readFields(path: string, names: readonly string[]): string[][] {
   const expected = `expected '${names.join('<TAB>')}'`;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    const where = `${path}:${i + 1}`;
+    if (line.length > MAX_LINE_CHARS) {
+      throw new DataError(
+        `${where}: line of ${line.length} characters, longer than the limit of ${MAX_LINE_CHARS} (is the file a TSV of sentences or texts, one per line?)`,
+      );
+    }
     if (line.trim() === '') continue;
     const fields = line.split('\t');
-    const where = `${path}:${i + 1}`;
     if (fields.length !== names.length) {
       const n = fields.length;
       throw new DataError(`${where}: ${expected}, found ${n} field${n === 1 ? '' : 's'}`);

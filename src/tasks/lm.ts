@@ -14,19 +14,20 @@ import { lmPresets } from '../models/presets.js';
 import { generate } from '../decode/generate.js';
 import {
   encodeChecked,
+  encodeChunks,
   specialTokenIds,
-  trainBPE,
-  trainCharTokenizer,
+  tokenizeCorpus,
   type Tokenizer,
 } from '../tokenizers/index.js';
+import { textChunks, type TextSource } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 
 export interface LMTaskOptions {
-  /** The training text. */
-  text: string;
+  /** The training text: a string, or a file read in chunks (tokenized in bounded memory). */
+  text: TextSource;
   /** Optional separate validation text; otherwise the last 10% (nanoGPT's split). */
-  validText?: string;
+  validText?: TextSource;
   preset?: string;
   /** Overrides of the preset's config (from --config FILE.json). */
   overrides?: Partial<DecoderLMConfig>;
@@ -76,15 +77,14 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     throw new Error(
       `--preset: unknown language-model preset '${presetName}' (known: ${Object.keys(lmPresets).join(', ')})`,
     );
-  const text = o.text;
-  const tokenizer =
-    (o.tokenizer ?? 'char') === 'char'
-      ? trainCharTokenizer([text])
-      : trainBPE([text], { vocabSize: o.vocabSize ?? 4000 });
-  const all = Int32Array.from(tokenizer.encode(text));
+  const { tokenizer, ids: all } = tokenizeCorpus(textChunks(o.text), {
+    tokenizer: o.tokenizer,
+    vocabSize: o.vocabSize,
+    what: typeof o.text === 'string' ? 'text' : o.text.path,
+  });
   let train = all;
   let valid: Int32Array;
-  if (o.validText !== undefined) valid = Int32Array.from(tokenizer.encode(o.validText));
+  if (o.validText !== undefined) valid = encodeChunks(tokenizer, textChunks(o.validText));
   else {
     const split = Math.floor(all.length * 0.9);
     train = all.subarray(0, split);
@@ -168,11 +168,11 @@ export async function generateText(
  */
 export async function evalLM(
   dir: string,
-  text: string,
+  text: TextSource,
   maxWindows = 600,
 ): Promise<{ loss: number; perplexity: number; tokens: number }> {
   const { model, tokenizer } = await loadLM(dir);
-  const ids = Int32Array.from(tokenizer.encode(text));
+  const ids = encodeChunks(tokenizer, textChunks(text));
   const T = model.config.blockSize;
   const V = model.config.vocabSize;
   // Non-overlapping windows covering the text (up to `batches` batches).

@@ -29,3 +29,11 @@ export {
 } from './json.js';
 export { encodeChecked, specialTokenIds, type CheckedEncoding } from './unknown.js';
 export { toByteLevel, decodeByteLevel, BYTE_TO_CHAR } from './bytelevel.js';
+export {
+  encodeChunks,
+  tokenizeCorpus,
+  TokenBuffer,
+  MAX_TOKENS,
+  STREAM_OVERHEAD_BYTES,
+  type CorpusOptions,
+} from './stream.js';

@@ -218,14 +218,17 @@ export function splitAdded(
 ): (string | AddedToken)[] {
   if (index.size === 0) return text === '' ? [] : [text];
   const out: (string | AddedToken)[] = [];
+  const firsts = firstCharRegExp(index);
   let start = 0; // start of pending plain text
   let i = 0;
   while (i < text.length) {
-    const cp = text.codePointAt(i)!;
-    const ch = String.fromCodePoint(cp);
-    const hit = index.get(ch)?.find((t) => text.startsWith(t.content, i));
+    firsts.lastIndex = i; // jump to the next character that starts an added token
+    const m = firsts.exec(text);
+    if (m === null) break;
+    i = m.index;
+    const hit = index.get(m[0])?.find((t) => text.startsWith(t.content, i));
     if (hit === undefined) {
-      i += ch.length;
+      i += m[0].length;
       continue;
     }
     let left = i;
@@ -238,6 +241,19 @@ export function splitAdded(
   }
   if (start < text.length) out.push(text.slice(start));
   return out;
+}
+
+const firstCharCache = new WeakMap<ReadonlyMap<string, AddedToken[]>, RegExp>();
+
+/** A global RegExp matching any first character of the index's tokens (cached). */
+function firstCharRegExp(index: ReadonlyMap<string, AddedToken[]>): RegExp {
+  let re = firstCharCache.get(index);
+  if (re === undefined) {
+    const alts = [...index.keys()].map((c) => c.replace(/[\^$\\.*+?()[\]{}|/]/g, '\\$&'));
+    re = new RegExp(alts.join('|'), 'gu');
+    firstCharCache.set(index, re);
+  }
+  return re;
 }
 
 /** Serialize pipeline parts as an HF tokenizer.json object (merges as "a b" strings). */
