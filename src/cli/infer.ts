@@ -5,7 +5,7 @@ import { noGrad } from '../autograd.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { MultiheadAttention } from '../nn/attention.js';
 import type { Module } from '../nn/module.js';
-import type { Tokenizer } from '../tokenizers/index.js';
+import { encodeChecked, type Tokenizer } from '../tokenizers/index.js';
 import {
   attentionFigureSvg,
   attentionMapsFromTensor,
@@ -156,7 +156,9 @@ async function drawAttention(
     );
   } else if (cfg.task === 'lm') {
     const { model, tokenizer } = await loadLM(dir);
-    const ids = clipped([tokenizer.encode(text)], model.config.blockSize, 'end');
+    const checked = encodeChecked(tokenizer, text, '--text');
+    if (checked.warning !== null) warn(checked.warning);
+    const ids = clipped([checked.ids], model.config.blockSize, 'end');
     if (ids.length === 0) throw new Error('--text: encodes to no tokens');
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));

@@ -77,14 +77,16 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     throw new Error(
       `--preset: unknown language-model preset '${presetName}' (known: ${Object.keys(lmPresets).join(', ')})`,
     );
+  const what = (t: TextSource): string => (typeof t === 'string' ? 'text' : t.path);
   const { tokenizer, ids: all } = tokenizeCorpus(textChunks(o.text), {
     tokenizer: o.tokenizer,
     vocabSize: o.vocabSize,
-    what: typeof o.text === 'string' ? 'text' : o.text.path,
+    what: what(o.text),
   });
   let train = all;
   let valid: Int32Array;
-  if (o.validText !== undefined) valid = encodeChunks(tokenizer, textChunks(o.validText));
+  if (o.validText !== undefined)
+    valid = encodeChunks(tokenizer, textChunks(o.validText), what(o.validText));
   else {
     const split = Math.floor(all.length * 0.9);
     train = all.subarray(0, split);

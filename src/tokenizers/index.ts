@@ -31,6 +31,7 @@ export { encodeChecked, specialTokenIds, type CheckedEncoding } from './unknown.
 export { toByteLevel, decodeByteLevel, BYTE_TO_CHAR } from './bytelevel.js';
 export {
   encodeChunks,
+  chunkSafe,
   tokenizeCorpus,
   TokenBuffer,
   MAX_TOKENS,

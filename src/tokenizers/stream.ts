@@ -14,7 +14,8 @@
 
 import { trainBPE } from './bpe.js';
 import { trainCharTokenizer } from './char.js';
-import type { Tokenizer } from './tokenizer.js';
+import { PipelineTokenizer, type Tokenizer } from './tokenizer.js';
+import type { PreTokenizerSpec } from './pipeline.js';
 
 /** Most tokens one buffer holds: 2^30 (4 GiB of int32, V8's largest resizable ArrayBuffer). */
 export const MAX_TOKENS = 2 ** 30;
@@ -68,9 +69,31 @@ export class TokenBuffer {
 }
 
 /**
+ * True if encoding safe chunks (data/textstream.ts) one by one equals encoding their
+ * concatenation: no added token contains or strips white space, no ByteLevel pre-tokenizer adds
+ * a prefix space, and a BPE with merges has a pre-tokenizer. True for every tokenizer trained
+ * here; a tokenizer.json from elsewhere may fail it.
+ */
+export function chunkSafe(tok: Tokenizer): boolean {
+  if (!(tok instanceof PipelineTokenizer)) return false;
+  const p = tok.parts;
+  const prefixSpace = (s: PreTokenizerSpec): boolean =>
+    s.type === 'ByteLevel'
+      ? s.add_prefix_space
+      : s.type === 'Sequence' && s.pretokenizers.some(prefixSpace);
+  if (
+    p.preTokenizer === null
+      ? p.model.type === 'BPE' && p.model.merges.length > 0
+      : prefixSpace(p.preTokenizer)
+  )
+    return false;
+  return p.addedTokens.every((t) => !t.lstrip && !t.rstrip && !/\p{White_Space}/u.test(t.content));
+}
+
+/**
  * Encode a text given as chunks into one Int32Array. Equal to `tok.encode(chunks.join(''))`
- * when the chunks are cut at safe positions (data/textstream.ts) and the tokenizer is one of
- * ours (its added tokens contain no white space, its ByteLevel adds no prefix space).
+ * when the chunks are cut at safe positions (data/textstream.ts); a tokenizer that is not
+ * chunkSafe is given the joined text instead (correct, but without the memory bound).
  * @param tok the tokenizer.
  * @param chunks the text, in order.
  * @param what names the text in errors (e.g. the file path).
@@ -79,7 +102,8 @@ export class TokenBuffer {
  */
 export function encodeChunks(tok: Tokenizer, chunks: Iterable<string>, what = 'text'): Int32Array {
   const out = new TokenBuffer();
-  for (const chunk of chunks) out.push(tok.encode(chunk), what);
+  if (!chunkSafe(tok)) out.push(tok.encode([...chunks].join('')), what);
+  else for (const chunk of chunks) out.push(tok.encode(chunk), what);
   return out.ids();
 }
 

@@ -5,7 +5,9 @@ import assert from 'node:assert/strict';
 import { textChunks } from '../../src/data/index.js';
 import {
   TokenBuffer,
+  chunkSafe,
   encodeChunks,
+  tokenizerFromJSON,
   tokenizeCorpus,
   trainBPE,
   trainCharTokenizer,
@@ -67,6 +69,19 @@ test('encodeChunks and training on chunks equal the whole-text results, for ever
   }
   const { tokenizer, ids } = tokenizeCorpus(chunks, { tokenizer: 'bpe', vocabSize: 400 });
   assert.deepEqual(Array.from(ids), tokenizer.encode(text));
+});
+
+test('a tokenizer whose ids could change at a cut (prefix space) is encoded whole', () => {
+  const text = stressText().slice(0, 100_000);
+  const ours = trainBPE([text], { vocabSize: 300 });
+  assert.ok(chunkSafe(ours) && chunkSafe(trainCharTokenizer([text])));
+  const json = ours.toJSON() as { pre_tokenizer: object };
+  const prefixed = tokenizerFromJSON({
+    ...json,
+    pre_tokenizer: { ...json.pre_tokenizer, add_prefix_space: true },
+  });
+  assert.equal(chunkSafe(prefixed), false);
+  assert.deepEqual(Array.from(encodeChunks(prefixed, textChunks(text))), prefixed.encode(text));
 });
 
 test('TokenBuffer grows in place and returns exactly the ids pushed', () => {
