@@ -18,7 +18,7 @@ import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
 import { classifyTexts, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData } from '../tasks/data.js';
-import { clipAll, truncationWarning, type KeepSide } from '../data/index.js';
+import { clipWithWarning, type KeepSide } from '../data/index.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -65,10 +65,7 @@ export async function runInfer(
 
 /** The one sequence of `seqs` cut to `maxLen`, with a warning if it was cut. */
 function clipped(seqs: number[][], maxLen: number, keep: KeepSide): number[] {
-  const c = clipAll(seqs, maxLen, keep);
-  const warning = truncationWarning(c, 1, maxLen, keep);
-  if (warning !== null) warn(warning);
-  return c.seqs[0];
+  return clipWithWarning(seqs, maxLen, keep, warn)[0];
 }
 
 /** Tokens as displayed on the axes: each id decoded on its own. */

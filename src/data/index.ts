@@ -42,7 +42,7 @@ export {
   MAX_STRETCH,
   type TextSource,
 } from './textstream.js';
-export { clipAll, truncationWarning, type Clipped, type KeepSide } from './truncate.js';
+export { clipAll, clipWithWarning, truncationWarning, type Clipped, type KeepSide } from './truncate.js';
 export { splitDeterministic, type SplitOptions, type Split } from './split.js';
 export {
   bucketBatches,

@@ -61,3 +61,19 @@ export function truncationWarning(
     `and ${total === 1 ? 'was' : 'were'} cut to ${c.cut === 1 && total === 1 ? 'its' : 'their'} ${keep === 'start' ? 'first' : 'last'} ${maxLen} tokens`
   );
 }
+
+/**
+ * clipAll, then tell `onWarning` once (truncationWarning) if anything was cut.
+ * @returns the clipped sequences.
+ */
+export function clipWithWarning(
+  seqs: readonly number[][],
+  maxLen: number,
+  keep: KeepSide,
+  onWarning: ((message: string) => void) | undefined,
+): number[][] {
+  const c = clipAll(seqs, maxLen, keep);
+  const warning = truncationWarning(c, seqs.length, maxLen, keep);
+  if (warning !== null) onWarning?.(warning);
+  return c.seqs;
+}

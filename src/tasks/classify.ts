@@ -10,12 +10,7 @@ import * as F from '../ops/index.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../models/classifier.js';
 import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import {
-  bucketBatches,
-  clipAll,
-  makeClassificationBatch,
-  truncationWarning,
-} from '../data/index.js';
+import { bucketBatches, clipWithWarning, makeClassificationBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 
@@ -186,19 +181,19 @@ export function classifyTexts(
   o: { onWarning?: (message: string) => void } = {},
 ): { label: string; probability: number }[] {
   const maxLen = model.config.maxLen;
-  const clipped = clipAll(
+  const clipped = clipWithWarning(
     texts.map((t) => tokenizer.encode(t)),
     maxLen - 1,
+    'start',
+    o.onWarning,
   );
-  const warning = truncationWarning(clipped, texts.length, maxLen - 1);
-  if (warning !== null) o.onWarning?.(warning);
   const out: { label: string; probability: number }[] = [];
   const wasTraining = model.training;
   model.eval(); // no dropout at inference
   try {
     noGrad(() => {
       for (let i = 0; i < texts.length; i += 32) {
-        const chunk = clipped.seqs.slice(i, i + 32);
+        const chunk = clipped.slice(i, i + 32);
         const probs = F.softmax(
           model.forward(
             makeClassificationBatch(chunk, {

@@ -16,7 +16,7 @@ import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import { bucketBatches, clipAll, makeSeq2SeqBatch, truncationWarning } from '../data/index.js';
+import { bucketBatches, clipWithWarning, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 
@@ -270,13 +270,13 @@ export async function translateTexts(
 ): Promise<string[]> {
   const { model, vocabs } = await loadTranslator(dir);
   const maxLen = Math.min(o.maxLen, model.config.maxLen - 1);
-  const clipped = clipAll(
+  const clipped = clipWithWarning(
     texts.map((t) => vocabs.src.encode(t)),
     maxLen,
+    'start',
+    o.onWarning,
   );
-  const warning = truncationWarning(clipped, texts.length, maxLen);
-  if (warning !== null) o.onWarning?.(warning);
-  return translateIds(model, vocabs, clipped.seqs, {
+  return translateIds(model, vocabs, clipped, {
     beam: o.beam,
     maxLen,
     lengthPenalty: o.lengthPenalty,

@@ -1,7 +1,7 @@
 // Inputs longer than the context are cut with one warning and a count (issue 11, item 10).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { clipAll, truncationWarning } from '../../src/data/index.js';
+import { clipAll, clipWithWarning, truncationWarning } from '../../src/data/index.js';
 import { Generator } from '../../src/random.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { trainCharTokenizer } from '../../src/tokenizers/index.js';
@@ -23,6 +23,10 @@ test('clipAll cuts to maxLen from either end and counts the cut sequences', () =
   );
   assert.equal(truncationWarning(clipAll(seqs, 5), 3, 5), null);
   assert.throws(() => clipAll(seqs, -1), /maxLen must be a non-negative integer, got -1/);
+  const heard: string[] = [];
+  assert.deepEqual(clipWithWarning(seqs, 4, 'end', (m) => heard.push(m)), [[2, 3, 4, 5], [6], [7, 8, 9]]);
+  assert.equal(heard.length, 1);
+  assert.match(heard[0], /^1 of 3 inputs are longer .* cut to their last 4 tokens$/);
 });
 
 test('classifyTexts warns once, with the count, when texts exceed the context', () => {
