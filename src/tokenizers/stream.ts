@@ -122,6 +122,8 @@ export interface CorpusOptions {
  * pass to train (counting characters or words), one pass to encode. Memory: see module doc.
  * @param corpus the text as chunks, iterable twice (e.g. textChunks(textFile(path))).
  * @returns the tokenizer and (N) int32 ids of the whole corpus.
+ * @throws the corpus' own errors (DataError naming the file for invalid UTF-8 or an overlong
+ *   stretch), RangeError naming `o.what` past MAX_TOKENS tokens.
  */
 export function tokenizeCorpus(
   corpus: Iterable<string>,
