@@ -5,7 +5,7 @@ import { noGrad } from '../autograd.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { MultiheadAttention } from '../nn/attention.js';
 import type { Module } from '../nn/module.js';
-import type { Tokenizer } from '../tokenizers/index.js';
+import { encodeChecked, type Tokenizer } from '../tokenizers/index.js';
 import {
   attentionFigureSvg,
   attentionMapsFromTensor,
@@ -18,8 +18,14 @@ import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
 import { classifyTexts, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData } from '../tasks/data.js';
+import { clipWithWarning, type KeepSide } from '../data/index.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
+
+/** Print a warning line to stderr. */
+function warn(message: string): void {
+  process.stderr.write(`warning: ${message}\n`);
+}
 
 /** Run one of the inference commands and print its output. */
 export async function runInfer(
@@ -33,22 +39,33 @@ export async function runInfer(
       beam: o.beam as number,
       maxLen: o.maxLen as number,
       lengthPenalty: o.lengthPenalty as number,
+      onWarning: warn,
     });
     process.stdout.write(out.join('\n') + '\n');
   } else if (kind === 'generate') {
-    const text = await generateText(
-      dir,
-      lines[0],
-      o as { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
-    );
+    const text = await generateText(dir, lines[0], {
+      ...(o as {
+        maxTokens: number;
+        temperature: number;
+        topK: number;
+        topP: number;
+        seed: number;
+      }),
+      onWarning: warn,
+    });
     process.stdout.write(text + '\n');
   } else if (kind === 'classify') {
     const { model, tokenizer, labels } = await loadClassifier(dir);
-    for (const r of classifyTexts(model, tokenizer, labels, lines))
+    for (const r of classifyTexts(model, tokenizer, labels, lines, { onWarning: warn }))
       process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
   }
+}
+
+/** The one sequence of `seqs` cut to `maxLen`, with a warning if it was cut. */
+function clipped(seqs: number[][], maxLen: number, keep: KeepSide): number[] {
+  return clipWithWarning(seqs, maxLen, keep, warn)[0];
 }
 
 /** Tokens as displayed on the axes: each id decoded on its own. */
@@ -100,9 +117,10 @@ async function drawAttention(
   const sections: AttentionSection[] = [];
   if (cfg.task === 'translate') {
     const { model, vocabs } = await loadTranslator(dir);
-    const src = vocabs.src.encode(text);
+    const src = clipped([vocabs.src.encode(text)], model.config.maxLen - 1, 'start');
     const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
-    const tgt = [vocabs.tgt.bosId, ...vocabs.tgt.encode(tgtText)];
+    const tgtIds = clipped([vocabs.tgt.encode(tgtText)], model.config.maxLen - 1, 'start');
+    const tgt = [vocabs.tgt.bosId, ...tgtIds];
     const caps = [...captureAll(model)];
     noGrad(() =>
       model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),
@@ -135,7 +153,9 @@ async function drawAttention(
     );
   } else if (cfg.task === 'lm') {
     const { model, tokenizer } = await loadLM(dir);
-    const ids = tokenizer.encode(text).slice(-model.config.blockSize);
+    const checked = encodeChecked(tokenizer, text, '--text');
+    if (checked.warning !== null) warn(checked.warning);
+    const ids = clipped([checked.ids], model.config.blockSize, 'end');
     if (ids.length === 0) throw new Error('--text: encodes to no tokens');
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
@@ -143,7 +163,10 @@ async function drawAttention(
     sections.push(section('causal self-attention', toks, toks, caps));
   } else {
     const { model, tokenizer } = await loadClassifier(dir);
-    const ids = [tokenizer.bosId, ...tokenizer.encode(text).slice(0, model.config.maxLen - 1)];
+    const ids = [
+      tokenizer.bosId,
+      ...clipped([tokenizer.encode(text)], model.config.maxLen - 1, 'start'),
+    ];
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
     const toks = tokenLabels(tokenizer, ids);
@@ -169,7 +192,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const data = loadTaskData('lm', o.data);
     // Built-in text: its last 10%, the validation part of training; a file: all of it.
     const text =
-      o.data === 'tinyshakespeare'
+      typeof data.text === 'string' && o.data === 'tinyshakespeare'
         ? data.text.slice(Math.floor(data.text.length * 0.9))
         : data.text;
     const r = await evalLM(o.model, text);
@@ -180,7 +203,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const hyps = await translateTexts(
       o.model,
       pairs.map((p) => p.source),
-      { beam: o.beam, maxLen: 100 },
+      { beam: o.beam, maxLen: 100, onWarning: warn },
     );
     const bleu = corpusBleu(hyps, [pairs.map((p) => p.target)]);
     result = {
@@ -199,6 +222,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       tokenizer,
       labels,
       exs.map((e) => e.text),
+      { onWarning: warn },
     );
     const id = new Map(labels.map((l, i) => [l, i]));
     const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong

@@ -153,7 +153,7 @@ export function loadFreedictDeEn(
       throw new DataError(`${path}: not a valid gzip/dictzip file (${(e as Error).message})`);
     }
   }
-  const pairs = parseFreedictExamples(decodeUtf8(bytes), options);
+  const pairs = parseFreedictExamples(decodeUtf8(bytes, path), options);
   if (pairs.length === 0) {
     throw new DataError(`${path}: no example lines ('      "German"  - English') found`);
   }

@@ -8,6 +8,7 @@ export {
   readText,
   readParallelTsv,
   readClassificationTsv,
+  MAX_LINE_CHARS,
   type ParallelPair,
   type LabeledText,
 } from './tsv.js';
@@ -37,6 +38,14 @@ export {
   type DataTask,
   type TaskData,
 } from './datasets.js';
+export {
+  textChunks,
+  textFile,
+  CHUNK_CHARS,
+  MAX_STRETCH,
+  type TextSource,
+} from './textstream.js';
+export { clipAll, clipWithWarning, truncationWarning, type Clipped, type KeepSide } from './truncate.js';
 export { groupsOf, splitDeterministic, type SplitOptions, type Split } from './split.js';
 export {
   bucketBatches,

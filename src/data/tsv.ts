@@ -4,11 +4,13 @@
  * malformed line by file and 1-based line number, e.g.
  * `data.tsv:17: expected 'source<TAB>target', found 1 field`.
  *
- * Common rules for every file: UTF-8; a leading byte-order mark is stripped; CRLF and LF line
+ * Common rules for every file: strict UTF-8 (invalid bytes or a NUL byte are refused, naming the
+ * byte offset); a leading byte-order mark is stripped; CRLF and LF line
  * ends are both accepted; empty (or whitespace-only) lines are skipped; there is no header
  * line and no quoting (a field cannot contain a tab or a line break).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
+import { decodeUtf8Strict } from './utf8.js';
 
 /** A data file or data set could not be read: names the file (and line) or the fix. */
 export class DataError extends Error {
@@ -40,10 +42,13 @@ export function readBytes(path: string): Buffer {
   return readFileSync(path);
 }
 
-/** Decode UTF-8 bytes and strip a leading byte-order mark (U+FEFF). */
-export function decodeUtf8(bytes: Uint8Array): string {
-  const text = new TextDecoder('utf-8').decode(bytes);
-  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+/**
+ * Decode strict UTF-8 bytes and strip a leading byte-order mark (U+FEFF).
+ * @param path the file the bytes come from, named in the error.
+ * @throws DataError `path: not UTF-8 text: ... at byte offset N` for invalid UTF-8 or a NUL byte.
+ */
+export function decodeUtf8(bytes: Uint8Array, path: string): string {
+  return decodeUtf8Strict(bytes, (detail) => new DataError(`${path}: ${detail}`));
 }
 
 /**
@@ -53,25 +58,38 @@ export function decodeUtf8(bytes: Uint8Array): string {
  * @throws DataError naming the path if it is missing or empty.
  */
 export function readText(path: string): string {
-  const text = decodeUtf8(readBytes(path)).replace(/\r\n/g, '\n');
+  const text = decodeUtf8(readBytes(path), path).replace(/\r\n/g, '\n');
   if (text.length === 0) throw new DataError(`${path}: file is empty`);
   return text;
 }
 
 /**
+ * Longest TSV line accepted, in UTF-16 code units (1 Mi). A translation pair or a text to
+ * classify is far shorter; a longer line is almost always a broken file, and would cost
+ * tokenization time and memory out of proportion.
+ */
+export const MAX_LINE_CHARS = 1 << 20;
+
+/**
  * Split a TSV file into lines of exactly `names.length` non-empty fields.
  * @returns the fields of every non-empty line, in file order.
- * @throws DataError `path:line: expected 'a<TAB>b', found N fields` or `path:line: empty a`.
+ * @throws DataError `path:line: expected 'a<TAB>b', found N fields`, `path:line: empty a`, or
+ *   `path:line: line of N characters, longer than the limit of MAX_LINE_CHARS`.
  */
 function readFields(path: string, names: readonly string[]): string[][] {
-  const lines = decodeUtf8(readBytes(path)).split('\n');
+  const lines = decodeUtf8(readBytes(path), path).split('\n');
   const rows: string[][] = [];
   const expected = `expected '${names.join('<TAB>')}'`;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].endsWith('\r') ? lines[i].slice(0, -1) : lines[i];
+    const where = `${path}:${i + 1}`;
+    if (line.length > MAX_LINE_CHARS) {
+      throw new DataError(
+        `${where}: line of ${line.length} characters, longer than the limit of ${MAX_LINE_CHARS} (is the file a TSV of sentences or texts, one per line?)`,
+      );
+    }
     if (line.trim() === '') continue;
     const fields = line.split('\t');
-    const where = `${path}:${i + 1}`;
     if (fields.length !== names.length) {
       const n = fields.length;
       throw new DataError(`${where}: ${expected}, found ${n} field${n === 1 ? '' : 's'}`);

@@ -3,6 +3,12 @@
  * once, then each new token costs one position's forward (keys and values of earlier
  * positions are reused). When the sequence outgrows the context, the window slides and the
  * cache is rebuilt from the last blockSize - 1 tokens.
+ *
+ * Tokens listed in `suppressIds` (the special tokens <pad>, <unk>, <bos>, <eos> of the
+ * tokenizer: see specialTokenIds) are never produced: their logits are set to -Infinity before
+ * greedy choice or sampling, as Hugging Face's `suppress_tokens` / `bad_words_ids` do.
+ *
+ * Shapes: T context length (blockSize), V vocabulary size.
  */
 import { noGrad } from '../autograd.js';
 import { defaultGenerator, type Generator } from '../random.js';
@@ -13,8 +19,13 @@ import { sampleToken, type SamplingOptions } from './sampling.js';
 export interface GenerateOptions extends SamplingOptions {
   /** Number of new tokens. */
   maxNewTokens: number;
-  /** Stop after this token (included in the output). */
+  /** Stop after this token (included in the output). Never suppressed. */
   eosId?: number;
+  /**
+   * Token ids never to produce (logit -Infinity), e.g. specialTokenIds(tokenizer). Default none.
+   * `eosId`, if given, is exempt so that generation can stop.
+   */
+  suppressIds?: readonly number[];
   /** Use the KV cache (default true); false re-runs the model on the whole window each step. */
   useCache?: boolean;
   generator?: Generator;
@@ -26,7 +37,7 @@ export interface GenerateOptions extends SamplingOptions {
  * Continue `prompt` with up to maxNewTokens tokens.
  * @param prompt token ids (at least one)
  * @returns the new tokens only
- * @throws Error if the prompt is empty.
+ * @throws Error if the prompt is empty, or `suppressIds` holds an id outside [0, V) or every id.
  */
 export function generate(
   lm: DecoderLM,
@@ -38,6 +49,8 @@ export function generate(
   const T = lm.config.blockSize;
   const V = lm.config.vocabSize;
   const useCache = opts.useCache ?? true;
+  const suppress = suppressedIds(opts.suppressIds ?? [], V, opts.eosId);
+  const masked = new Float32Array(V); // (V) the logits with suppressed ids at -Infinity
   const seq = [...prompt];
   const out: number[] = [];
   const wasTraining = lm.training;
@@ -65,6 +78,11 @@ export function generate(
           cached++;
           logits = y.f32;
         }
+        if (suppress.length > 0) {
+          masked.set(logits);
+          for (const id of suppress) masked[id] = -Infinity;
+          logits = masked;
+        }
         const next = sampleToken(logits, gen, opts);
         seq.push(next);
         out.push(next);
@@ -77,5 +95,20 @@ export function generate(
   } finally {
     lm.train(wasTraining);
   }
+  return out;
+}
+
+/**
+ * Check `suppressIds` and drop `eosId` from it.
+ * @throws Error naming the option for an id that is not an integer in [0, V), or when every
+ *   token would be suppressed.
+ */
+function suppressedIds(ids: readonly number[], V: number, eosId?: number): number[] {
+  for (const id of ids) {
+    if (!Number.isInteger(id) || id < 0 || id >= V)
+      throw new Error(`generate: suppressIds holds ${id}, not a token id in [0, ${V})`);
+  }
+  const out = [...new Set(ids)].filter((id) => id !== eosId);
+  if (out.length >= V) throw new Error(`generate: suppressIds suppresses all ${V} tokens`);
   return out;
 }

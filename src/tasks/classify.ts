@@ -10,7 +10,7 @@ import * as F from '../ops/index.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../models/classifier.js';
 import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import { bucketBatches, makeClassificationBatch } from '../data/index.js';
+import { bucketBatches, clipWithWarning, makeClassificationBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
@@ -171,21 +171,31 @@ export async function loadClassifier(
   return { model: model.eval(), tokenizer, labels: cfg.labels ?? [] };
 }
 
-/** Predicted label and its probability for each text. */
+/**
+ * Predicted label and its probability for each text. Texts longer than the model's context
+ * are cut to their first maxLen - 1 tokens; `o.onWarning` hears once how many were cut.
+ */
 export function classifyTexts(
   model: EncoderClassifier,
   tokenizer: Tokenizer,
   labels: string[],
   texts: string[],
+  o: { onWarning?: (message: string) => void } = {},
 ): { label: string; probability: number }[] {
   const maxLen = model.config.maxLen;
+  const clipped = clipWithWarning(
+    texts.map((t) => tokenizer.encode(t)),
+    maxLen - 1,
+    'start',
+    o.onWarning,
+  );
   const out: { label: string; probability: number }[] = [];
   const wasTraining = model.training;
   model.eval(); // no dropout at inference
   try {
     noGrad(() => {
       for (let i = 0; i < texts.length; i += 32) {
-        const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
+        const chunk = clipped.slice(i, i + 32);
         const probs = F.softmax(
           model.forward(
             makeClassificationBatch(chunk, {

@@ -3,14 +3,17 @@
  * translate and classify get train/valid/test (90/5/5 by a seeded shuffle, unless --valid
  * is given); language modelling gets its text (the last 10% is validation, nanoGPT's split).
  */
+import { existsSync } from 'node:fs';
 import {
   resolveDataset,
   splitDeterministic,
   readParallelTsv,
   readClassificationTsv,
-  readText,
+  textFile,
+  BUILTIN_DATASETS,
   type LabeledText,
   type ParallelPair,
+  type TextSource,
 } from '../data/index.js';
 
 export interface SplitData<T> {
@@ -45,7 +48,7 @@ export function loadTaskData(
   task: 'lm',
   nameOrPath: string,
   validPath?: string,
-): { text: string; validText?: string };
+): { text: TextSource; validText?: TextSource };
 /**
  * Load and split a task's data.
  * @throws DataError naming the file and line for malformed input, or the unknown data set.
@@ -54,11 +57,15 @@ export function loadTaskData(
   task: 'translate' | 'classify' | 'lm',
   nameOrPath: string,
   validPath?: string,
-): SplitData<ParallelPair> | SplitData<LabeledText> | { text: string; validText?: string } {
+): SplitData<ParallelPair> | SplitData<LabeledText> | { text: TextSource; validText?: TextSource } {
+  // Language-modelling files are read in chunks when tokenized (any size; see textstream.ts).
   if (task === 'lm')
     return {
-      text: resolveDataset(nameOrPath, 'lm'),
-      validText: validPath ? readText(validPath) : undefined,
+      text:
+        nameOrPath in BUILTIN_DATASETS || !existsSync(nameOrPath)
+          ? resolveDataset(nameOrPath, 'lm') // a built-in, or the error listing them
+          : textFile(nameOrPath),
+      validText: validPath ? textFile(validPath) : undefined,
     };
   const items: (ParallelPair | LabeledText)[] =
     task === 'translate'

@@ -12,16 +12,23 @@ import * as F from '../ops/index.js';
 import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
 import { lmPresets } from '../models/presets.js';
 import { generate } from '../decode/generate.js';
-import { trainBPE, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import {
+  encodeChecked,
+  encodeChunks,
+  specialTokenIds,
+  tokenizeCorpus,
+  type Tokenizer,
+} from '../tokenizers/index.js';
+import { textChunks, type TextSource } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface LMTaskOptions {
-  /** The training text. */
-  text: string;
+  /** The training text: a string, or a file read in chunks (tokenized in bounded memory). */
+  text: TextSource;
   /** Optional separate validation text; otherwise the last 10% (nanoGPT's split). */
-  validText?: string;
+  validText?: TextSource;
   preset?: string;
   /** Overrides of the preset's config (from --config FILE.json). */
   overrides?: Partial<DecoderLMConfig>;
@@ -71,15 +78,16 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     throw new Error(
       `--preset: unknown language-model preset '${presetName}' (known: ${Object.keys(lmPresets).join(', ')})`,
     );
-  const text = o.text;
-  const tokenizer =
-    (o.tokenizer ?? 'char') === 'char'
-      ? trainCharTokenizer([text])
-      : trainBPE([text], { vocabSize: o.vocabSize ?? 4000 });
-  const all = Int32Array.from(tokenizer.encode(text));
+  const what = (t: TextSource): string => (typeof t === 'string' ? 'text' : t.path);
+  const { tokenizer, ids: all } = tokenizeCorpus(textChunks(o.text), {
+    tokenizer: o.tokenizer,
+    vocabSize: o.vocabSize,
+    what: what(o.text),
+  });
   let train = all;
   let valid: Int32Array;
-  if (o.validText !== undefined) valid = Int32Array.from(tokenizer.encode(o.validText));
+  if (o.validText !== undefined)
+    valid = encodeChunks(tokenizer, textChunks(o.validText), what(o.validText));
   else {
     const split = Math.floor(all.length * 0.9);
     train = all.subarray(0, split);
@@ -126,16 +134,28 @@ export async function loadLM(dir: string): Promise<{ model: DecoderLM; tokenizer
   return { model: model.eval(), tokenizer };
 }
 
-/** Continue `prompt` with a trained language model. */
+/**
+ * Continue `prompt` with a trained language model; special tokens are never generated.
+ * `onWarning` hears (once) about prompt characters that are not in the vocabulary.
+ */
 export async function generateText(
   dir: string,
   prompt: string,
-  o: { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
+  o: {
+    maxTokens: number;
+    temperature: number;
+    topK: number;
+    topP: number;
+    seed: number;
+    onWarning?: (message: string) => void;
+  },
 ): Promise<string> {
   const { model, tokenizer } = await loadLM(dir);
-  const ids = tokenizer.encode(prompt);
+  const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
+  if (warning !== null) o.onWarning?.(warning);
   if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
   const out = generate(model, ids, {
+    suppressIds: specialTokenIds(tokenizer),
     maxNewTokens: o.maxTokens,
     temperature: o.temperature,
     topK: o.topK,
@@ -151,11 +171,11 @@ export async function generateText(
  */
 export async function evalLM(
   dir: string,
-  text: string,
+  text: TextSource,
   maxWindows = 600,
 ): Promise<{ loss: number; perplexity: number; tokens: number }> {
   const { model, tokenizer } = await loadLM(dir);
-  const ids = Int32Array.from(tokenizer.encode(text));
+  const ids = encodeChunks(tokenizer, textChunks(text));
   const T = model.config.blockSize;
   const V = model.config.vocabSize;
   // Non-overlapping windows covering the text (up to `batches` batches).

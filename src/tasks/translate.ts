@@ -16,7 +16,7 @@ import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadTokenizer, trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import { bucketBatches, makeSeq2SeqBatch } from '../data/index.js';
+import { bucketBatches, clipWithWarning, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
@@ -256,18 +256,31 @@ export async function loadTranslator(
 /** File name of the target tokenizer when the vocabularies are separate. */
 export const TARGET_TOKENIZER = 'tokenizer_target.json';
 
-/** Translate sentences with a model directory. */
+/**
+ * Translate sentences with a model directory. Sources longer than maxLen tokens are cut to
+ * their first maxLen tokens; `o.onWarning` hears once how many were cut.
+ */
 export async function translateTexts(
   dir: string,
   texts: string[],
-  o: { beam: number; maxLen: number; lengthPenalty?: number },
+  o: {
+    beam: number;
+    maxLen: number;
+    lengthPenalty?: number;
+    onWarning?: (message: string) => void;
+  },
 ): Promise<string[]> {
   const { model, vocabs } = await loadTranslator(dir);
   const maxLen = Math.min(o.maxLen, model.config.maxLen - 1);
-  return translateIds(
-    model,
-    vocabs,
-    texts.map((t) => vocabs.src.encode(t).slice(0, maxLen)),
-    { ...o, maxLen },
+  const clipped = clipWithWarning(
+    texts.map((t) => vocabs.src.encode(t)),
+    maxLen,
+    'start',
+    o.onWarning,
   );
+  return translateIds(model, vocabs, clipped, {
+    beam: o.beam,
+    maxLen,
+    lengthPenalty: o.lengthPenalty,
+  });
 }

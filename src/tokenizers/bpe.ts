@@ -9,7 +9,7 @@
  * with lazy deletion finds the next best pair (as HF's `BpeTrainer`).
  */
 
-import { BpeModel, MAX_VOCAB, pairKey } from './models.js';
+import { BpeModel, MAX_VOCAB, MAX_WORD, pairKey } from './models.js';
 import { BYTE_TO_CHAR } from './bytelevel.js';
 import {
   PipelineTokenizer,
@@ -47,8 +47,10 @@ export const BYTE_LEVEL: PreTokenizerSpec & DecoderSpec = {
  * with the smaller (left id, right id), i.e. to older tokens — so training is deterministic.
  * Training stops at `vocabSize` or when no pair reaches `minFrequency`. If a merge yields a
  * string that is already a token, that id is reused (as HF's trainer does) and no id is spent.
- * Special-token strings in the texts are not counted.
- * @param texts training corpus.
+ * Special-token strings in the texts are not counted. Pre-tokens longer than MAX_WORD bytes
+ * are learnt (and encoded) as pieces of MAX_WORD bytes, so a long line without spaces costs
+ * what ordinary words do rather than one giant word rewritten by every merge.
+ * @param texts training corpus, any iterable of strings (e.g. data/textstream.ts chunks).
  * @param opts see BpeTrainOptions.
  * @returns a tokenizer of kind 'bpe'.
  * @throws RangeError / TypeError on invalid or unknown options.
@@ -63,7 +65,7 @@ export function trainBPE(texts: Iterable<string>, opts: BpeTrainOptions): Pipeli
 
   const tokens: string[] = [...DEFAULT_SPECIALS, ...BYTE_TO_CHAR];
   const vocab = new Map<string, number>(tokens.map((t, i) => [t, i]));
-  const counts = countWords(texts, null, BYTE_LEVEL);
+  const counts = countWords(texts, null, BYTE_LEVEL, MAX_WORD);
   const merges = learnMerges(counts, tokens, vocab, vocabSize, minFrequency);
 
   return new PipelineTokenizer({

@@ -33,8 +33,32 @@ const utf8Decoder = new TextDecoder('utf-8', { fatal: false });
  * @returns a string with exactly one character per UTF-8 byte of `text`.
  */
 export function toByteLevel(text: string): string {
+  // UTF-8 encoding written out (TextEncoder per word was the main cost of BPE on large text).
+  const B = BYTE_TO_CHAR;
   let s = '';
-  for (const b of utf8Encoder.encode(text)) s += BYTE_TO_CHAR[b];
+  for (let i = 0; i < text.length; i++) {
+    let c = text.charCodeAt(i);
+    if (c < 0x80) {
+      s += B[c];
+      continue;
+    }
+    if (c < 0x800) {
+      s += B[0xc0 | (c >> 6)] + B[0x80 | (c & 0x3f)];
+      continue;
+    }
+    if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const d = text.charCodeAt(i + 1);
+      if (d >= 0xdc00 && d <= 0xdfff) {
+        const cp = ((c - 0xd800) << 10) + (d - 0xdc00) + 0x10000;
+        s += B[0xf0 | (cp >> 18)] + B[0x80 | ((cp >> 12) & 0x3f)];
+        s += B[0x80 | ((cp >> 6) & 0x3f)] + B[0x80 | (cp & 0x3f)];
+        i++;
+        continue;
+      }
+    }
+    if (c >= 0xd800 && c <= 0xdfff) c = 0xfffd; // a lone surrogate, as TextEncoder does
+    s += B[0xe0 | (c >> 12)] + B[0x80 | ((c >> 6) & 0x3f)] + B[0x80 | (c & 0x3f)];
+  }
   return s;
 }
 

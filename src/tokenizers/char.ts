@@ -15,7 +15,7 @@ import {
   EOS,
   UNK,
 } from './tokenizer.js';
-import { countWords, rankByCount, intOption, checkKeys } from './counting.js';
+import { forEachWord, rankByCount, intOption, checkKeys } from './counting.js';
 
 /** Options of trainCharTokenizer. */
 export interface CharTrainOptions {
@@ -49,9 +49,9 @@ export function trainCharTokenizer(
   );
   const minFrequency = intOption('trainCharTokenizer', 'minFrequency', opts.minFrequency, 1, 1);
   const counts = new Map<string, number>();
-  for (const [text, c] of countWords(texts, null, null)) {
-    for (const ch of text) counts.set(ch, (counts.get(ch) ?? 0) + c);
-  }
+  forEachWord(texts, null, null, (text) => {
+    for (const ch of text) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  });
   const chars = rankByCount(counts, minFrequency, vocabSize - nSpecial);
   const vocab = new Map<string, number>(DEFAULT_SPECIALS.map((t, i) => [t, i]));
   for (const ch of chars) vocab.set(ch, vocab.size);

@@ -2,6 +2,7 @@
 
 import { DEFAULT_SPECIALS, splitAdded, type AddedToken } from './tokenizer.js';
 import { normalize, preTokenize, type NormalizerSpec, type PreTokenizerSpec } from './pipeline.js';
+import { splitLongWord } from './models.js';
 
 const SPECIAL_INDEX: ReadonlyMap<string, AddedToken[]> = new Map(
   DEFAULT_SPECIALS.map((content, id) => [
@@ -11,29 +12,49 @@ const SPECIAL_INDEX: ReadonlyMap<string, AddedToken[]> = new Map(
 );
 
 /**
- * Count the words of a corpus as encode() would see them: special tokens in the text are cut
- * out (not counted), the rest is normalized and pre-tokenized.
+ * Visit the words of a corpus as encode() sees them: special tokens in the text are cut out
+ * (not visited), the rest is normalized and pre-tokenized. Holds one text at a time, so a
+ * corpus given as chunks (data/textstream.ts) is visited in bounded memory.
  * @param texts the corpus; any iterable of strings (consumed once).
+ * @param visit called with each word, in order.
+ * @throws TypeError if `texts` is a string or holds a non-string.
+ */
+export function forEachWord(
+  texts: Iterable<string>,
+  normalizer: NormalizerSpec | null,
+  preTokenizer: PreTokenizerSpec | null,
+  visit: (word: string) => void,
+): void {
+  if (typeof texts === 'string')
+    throw new TypeError('texts must be an iterable of strings, not a string');
+  for (const text of texts) {
+    if (typeof text !== 'string')
+      throw new TypeError(`texts must hold strings, got ${typeof text}`);
+    for (const seg of splitAdded(text, SPECIAL_INDEX)) {
+      if (typeof seg !== 'string') continue;
+      for (const w of preTokenize(preTokenizer, normalize(normalizer, seg))) visit(w);
+    }
+  }
+}
+
+/**
+ * Count the words of a corpus as encode() would see them (see forEachWord).
+ * @param maxWord words longer than this are counted as their pieces (see splitLongWord), as a
+ *   BPE model encodes them. Default: no limit.
  * @returns word -> count, in order of first appearance.
  */
 export function countWords(
   texts: Iterable<string>,
   normalizer: NormalizerSpec | null,
   preTokenizer: PreTokenizerSpec | null,
+  maxWord = Infinity,
 ): Map<string, number> {
-  if (typeof texts === 'string')
-    throw new TypeError('texts must be an iterable of strings, not a string');
   const counts = new Map<string, number>();
-  for (const text of texts) {
-    if (typeof text !== 'string')
-      throw new TypeError(`texts must hold strings, got ${typeof text}`);
-    for (const seg of splitAdded(text, SPECIAL_INDEX)) {
-      if (typeof seg !== 'string') continue;
-      for (const w of preTokenize(preTokenizer, normalize(normalizer, seg))) {
-        counts.set(w, (counts.get(w) ?? 0) + 1);
-      }
-    }
-  }
+  const add = (w: string): void => void counts.set(w, (counts.get(w) ?? 0) + 1);
+  forEachWord(texts, normalizer, preTokenizer, (w) => {
+    if (w.length <= maxWord) add(w);
+    else for (const piece of splitLongWord(w, maxWord)) add(piece);
+  });
   return counts;
 }
 

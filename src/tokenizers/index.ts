@@ -22,7 +22,19 @@ export {
   tokenizerFromJSON,
   loadTokenizer,
   saveTokenizer,
+  TokenizerError,
+  MAX_DEPTH,
   type LoadOptions,
   type SpecialRoles,
 } from './json.js';
+export { encodeChecked, specialTokenIds, type CheckedEncoding } from './unknown.js';
 export { toByteLevel, decodeByteLevel, BYTE_TO_CHAR } from './bytelevel.js';
+export {
+  encodeChunks,
+  chunkSafe,
+  tokenizeCorpus,
+  TokenBuffer,
+  MAX_TOKENS,
+  STREAM_OVERHEAD_BYTES,
+  type CorpusOptions,
+} from './stream.js';

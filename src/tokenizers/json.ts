@@ -5,10 +5,16 @@
  * normalizer Lowercase/NFC/NFD/NFKC/NFKD/Sequence; pre-tokenizer ByteLevel/Whitespace/
  * WhitespaceSplit/BertPreTokenizer/Sequence; decoder Fuse/ByteLevel; post-processor ByteLevel;
  * no truncation or padding. Anything else is rejected with an error naming the field and type.
+ *
+ * Every malformed input gives a TokenizerError naming the file (or `tokenizer.json` for an
+ * object), the field and the problem: bytes that are not UTF-8, JSON syntax, ids that are not
+ * integers in [0, MAX_VOCAB) or are used twice, `Sequence` nesting deeper than MAX_DEPTH, and
+ * unsupported parts.
  */
 
 import { readFile, writeFile, rename, unlink } from 'node:fs/promises';
-import { BpeModel, WordLevelModel, type Model } from './models.js';
+import { BpeModel, MAX_VOCAB, WordLevelModel, type Model } from './models.js';
+import { decodeUtf8Strict } from '../data/utf8.js';
 import {
   PipelineTokenizer,
   type AddedToken,
@@ -31,12 +37,73 @@ export interface LoadOptions {
   specials?: SpecialRoles;
 }
 
+/** Deepest nesting of `Sequence` normalizers / pre-tokenizers accepted (HF files use 1 or 2). */
+export const MAX_DEPTH = 64;
+
+/**
+ * A tokenizer.json that cannot be read. The message is `source: field: detail`, e.g.
+ * `model/tokenizer.json: model.vocab: id of 'a' must be an integer in [0, 2097152), got -1`.
+ */
+export class TokenizerError extends Error {
+  /**
+   * @param source the file path, or 'tokenizer.json' for a parsed object.
+   * @param field the JSON path of the bad part ('' for the file as a whole).
+   * @param detail what is wrong.
+   */
+  constructor(
+    readonly source: string,
+    readonly field: string,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(field === '' ? `${source}: ${detail}` : `${source}: ${field}: ${detail}`, options);
+    this.name = 'TokenizerError';
+  }
+
+  /** The same error, naming another source (the file a parsed object came from). */
+  withSource(source: string): TokenizerError {
+    return new TokenizerError(source, this.field, this.detail, { cause: this.cause });
+  }
+}
+
 type Obj = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 
+const SOURCE = 'tokenizer.json';
+
 function fail(field: string, msg: string): never {
-  throw new Error(`tokenizer.json: ${field}: ${msg}`);
+  throw new TokenizerError(SOURCE, field, msg);
+}
+
+/** Run `make` (a model or tokenizer constructor), turning its errors into TokenizerErrors. */
+function build<T>(field: string, make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    if (e instanceof TokenizerError) throw e;
+    throw new TokenizerError(SOURCE, field, (e as Error).message, { cause: e });
+  }
+}
+
+/** Check a token id: an integer in [0, MAX_VOCAB) (the BPE pair keys address 2^21 ids). */
+function checkId(field: string, tok: string, id: unknown): number {
+  if (!Number.isInteger(id) || (id as number) < 0 || (id as number) >= MAX_VOCAB) {
+    fail(
+      field,
+      `id of '${preview(tok)}' must be an integer in [0, ${MAX_VOCAB}), got ${preview(JSON.stringify(id) ?? String(id))}`,
+    );
+  }
+  return id as number;
+}
+
+/** At most 40 characters of a string, for messages. */
+function preview(s: string): string {
+  return s.length <= 40 ? s : `${s.slice(0, 40)}... (${s.length} characters)`;
+}
+
+function checkDepth(field: string, depth: number): void {
+  if (depth > MAX_DEPTH) fail(field, `Sequence nested deeper than ${MAX_DEPTH} levels`);
 }
 
 function typeOf(field: string, v: unknown): string {
@@ -54,8 +121,9 @@ function bool(field: string, v: unknown, dflt: boolean): boolean {
   return v;
 }
 
-function readNormalizer(field: string, v: unknown): NormalizerSpec | null {
+function readNormalizer(field: string, v: unknown, depth = 0): NormalizerSpec | null {
   if (v === null || v === undefined) return null;
+  checkDepth(field, depth);
   const type = typeOf(field, v);
   const o = v as Obj;
   switch (type) {
@@ -69,15 +137,18 @@ function readNormalizer(field: string, v: unknown): NormalizerSpec | null {
       if (!Array.isArray(o.normalizers)) fail(`${field}.normalizers`, 'expected an array');
       return {
         type,
-        normalizers: o.normalizers.map((n, i) => readNormalizer(`${field}.normalizers[${i}]`, n)!),
+        normalizers: o.normalizers.map((n, i) =>
+          readNormalizer(`${field}.normalizers[${i}]`, n, depth + 1)!,
+        ),
       };
     default:
       unsupported(field, type, 'Lowercase, NFC, NFD, NFKC, NFKD, Sequence');
   }
 }
 
-function readPreTokenizer(field: string, v: unknown): PreTokenizerSpec | null {
+function readPreTokenizer(field: string, v: unknown, depth = 0): PreTokenizerSpec | null {
   if (v === null || v === undefined) return null;
+  checkDepth(field, depth);
   const type = typeOf(field, v);
   const o = v as Obj;
   switch (type) {
@@ -100,7 +171,7 @@ function readPreTokenizer(field: string, v: unknown): PreTokenizerSpec | null {
       return {
         type,
         pretokenizers: o.pretokenizers.map((p, i) =>
-          readPreTokenizer(`${field}.pretokenizers[${i}]`, p)!,
+          readPreTokenizer(`${field}.pretokenizers[${i}]`, p, depth + 1)!,
         ),
       };
     default:
@@ -134,11 +205,14 @@ function readDecoder(field: string, v: unknown): DecoderSpec | null {
 function readVocab(field: string, v: unknown): Map<string, number> {
   if (!isObj(v)) fail(field, 'expected an object of token -> id');
   const m = new Map<string, number>();
-  for (const [tok, id] of Object.entries(v)) {
-    if (!Number.isInteger(id) || (id as number) < 0) {
-      fail(field, `id of '${tok}' must be a non-negative integer`);
-    }
-    m.set(tok, id as number);
+  const byId = new Map<number, string>();
+  for (const [tok, value] of Object.entries(v)) {
+    const id = checkId(field, tok, value);
+    const other = byId.get(id);
+    if (other !== undefined)
+      fail(field, `'${preview(other)}' and '${preview(tok)}' have the same id ${id}`);
+    byId.set(id, tok);
+    m.set(tok, id);
   }
   return m;
 }
@@ -167,7 +241,8 @@ function readModel(v: unknown): Model {
   }
   if (type === 'WordLevel') {
     if (typeof unk !== 'string') fail('model.unk_token', 'WordLevel needs an unk_token');
-    return new WordLevelModel(readVocab('model.vocab', o.vocab), unk);
+    const vocab = readVocab('model.vocab', o.vocab);
+    return build('model', () => new WordLevelModel(vocab, unk));
   }
   if (type !== 'BPE') unsupported('model', type, 'BPE, WordLevel');
   if (o.dropout !== null && o.dropout !== undefined && o.dropout !== 0) {
@@ -179,25 +254,44 @@ function readModel(v: unknown): Model {
   if (bool('model.byte_fallback', o.byte_fallback, false)) {
     fail('model.byte_fallback', 'byte fallback is not supported');
   }
-  return new BpeModel(readVocab('model.vocab', o.vocab), readMerges('model.merges', o.merges), {
+  const vocab = readVocab('model.vocab', o.vocab);
+  const merges = readMerges('model.merges', o.merges);
+  const opts = {
     unkToken: typeof unk === 'string' ? unk : null,
     fuseUnk: bool('model.fuse_unk', o.fuse_unk, false),
     ignoreMerges: bool('model.ignore_merges', o.ignore_merges, false),
-  });
+  };
+  return build('model', () => new BpeModel(vocab, merges, opts));
 }
 
-function readAddedTokens(v: unknown): AddedToken[] {
+/**
+ * Read added tokens. Ids are checked like vocabulary ids; an added token may share its id only
+ * with the vocabulary entry of the same content (as the specials of our files do).
+ */
+function readAddedTokens(v: unknown, vocab: ReadonlyMap<string, number>): AddedToken[] {
   if (v === undefined || v === null) return [];
   if (!Array.isArray(v)) fail('added_tokens', 'expected an array');
+  const vocabById = new Map<number, string>();
+  for (const [tok, id] of vocab) vocabById.set(id, tok);
+  const byId = new Map<number, string>();
+  const contents = new Set<string>();
   return v.map((t, i): AddedToken => {
     const f = `added_tokens[${i}]`;
-    if (!isObj(t) || typeof t.content !== 'string' || !Number.isInteger(t.id)) {
+    if (!isObj(t) || typeof t.content !== 'string' || t.id === undefined) {
       fail(f, 'expected {id: integer, content: string, ...}');
     }
     if (bool(`${f}.single_word`, t.single_word, false))
       fail(`${f}.single_word`, 'true is not supported');
+    const id = checkId(f, t.content, t.id);
+    const clash = byId.get(id) ?? vocabById.get(id);
+    if (clash !== undefined && clash !== t.content) {
+      fail(f, `id ${id} of '${preview(t.content)}' is already the id of '${preview(clash)}'`);
+    }
+    if (contents.has(t.content)) fail(f, `'${preview(t.content)}' is listed twice`);
+    byId.set(id, t.content);
+    contents.add(t.content);
     return {
-      id: t.id as number,
+      id,
       content: t.content,
       special: bool(`${f}.special`, t.special, false),
       lstrip: bool(`${f}.lstrip`, t.lstrip, false),
@@ -225,10 +319,16 @@ const ROLE_NAMES = {
  * @param obj the parsed JSON.
  * @param opts see LoadOptions.
  * @returns the tokenizer, encoding like HF `tokenizers` does with add_special_tokens.
- * @throws Error naming the field for unsupported or malformed parts (e.g. "tokenizer.json:
- *   model: type 'Unigram' is not supported (supported: BPE, WordLevel)").
+ * @throws TokenizerError naming the field for unsupported or malformed parts (e.g.
+ *   "tokenizer.json: model: type 'Unigram' is not supported (supported: BPE, WordLevel)"), ids
+ *   out of [0, MAX_VOCAB) or used twice, Sequence nesting deeper than MAX_DEPTH; no other
+ *   error class escapes.
  */
 export function tokenizerFromJSON(obj: unknown, opts: LoadOptions = {}): Tokenizer {
+  return build('(root)', () => readTokenizer(obj, opts));
+}
+
+function readTokenizer(obj: unknown, opts: LoadOptions): Tokenizer {
   if (!isObj(obj)) fail('(root)', 'expected an object');
   for (const f of ['truncation', 'padding']) {
     if (obj[f] !== null && obj[f] !== undefined) fail(f, 'must be null (not supported)');
@@ -243,7 +343,7 @@ export function tokenizerFromJSON(obj: unknown, opts: LoadOptions = {}): Tokeniz
   }
   const model = readModel(obj.model);
   const preTokenizer = readPreTokenizer('pre_tokenizer', obj.pre_tokenizer);
-  const addedTokens = readAddedTokens(obj.added_tokens);
+  const addedTokens = readAddedTokens(obj.added_tokens, model.vocab);
   const known = (t: string): boolean =>
     model.vocab.has(t) || addedTokens.some((a) => a.content === t);
   const find = (names: readonly string[]): string | null => names.find(known) ?? null;
@@ -274,25 +374,34 @@ export function tokenizerFromJSON(obj: unknown, opts: LoadOptions = {}): Tokeniz
             : find(ROLE_NAMES.unk),
     },
   };
-  return new PipelineTokenizer(parts);
+  return build('(special roles)', () => new PipelineTokenizer(parts));
 }
 
 /**
- * Read a tokenizer.json file (ours or HF's; see tokenizerFromJSON).
+ * Read a tokenizer.json file (ours or HF's; see tokenizerFromJSON) as strict UTF-8.
  * @param path file path.
- * @throws Error if the file cannot be read, is not JSON, or uses unsupported parts.
+ * @throws TokenizerError naming the file if it cannot be read, is not UTF-8 (with the byte
+ *   offset), is not JSON, or is malformed or unsupported (with the field; see tokenizerFromJSON).
  */
 export async function loadTokenizer(path: string, opts: LoadOptions = {}): Promise<Tokenizer> {
-  const text = await readFile(path, 'utf8');
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (e) {
+    throw new TokenizerError(path, '', `cannot read: ${(e as Error).message}`, { cause: e });
+  }
+  const text = decodeUtf8Strict(bytes, (detail) => new TokenizerError(path, '', detail));
   let obj: unknown;
   try {
     obj = JSON.parse(text);
   } catch (e) {
-    throw new Error(`loadTokenizer: ${path} is not valid JSON: ${(e as Error).message}`, {
-      cause: e,
-    });
+    throw new TokenizerError(path, '', `not valid JSON: ${(e as Error).message}`, { cause: e });
   }
-  return tokenizerFromJSON(obj, opts);
+  try {
+    return tokenizerFromJSON(obj, opts);
+  } catch (e) {
+    throw e instanceof TokenizerError ? e.withSource(path) : e;
+  }
 }
 
 /**

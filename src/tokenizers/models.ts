@@ -10,6 +10,35 @@
 /** Largest vocabulary the BPE pair keys can address. */
 export const MAX_VOCAB = 1 << 21;
 
+/**
+ * Longest word (pre-token, in UTF-16 code units: bytes for byte-level BPE) that a BPE model with
+ * merges encodes whole; a longer word is encoded as consecutive pieces of this length. Bounds
+ * the cost of one word: a 10 MB line without spaces would otherwise be one word, rewritten by
+ * every merge in training and held as a heap of per-pair arrays in encoding. HF `tokenizers`
+ * has no such limit, so our ids differ from HF's only inside words longer than this (1 KiB: 341
+ * CJK characters, or 1024 ASCII letters, without a space or punctuation). Measured: BPE to 4000
+ * tokens on one 1 MB line of random letters takes 14 s with this cap (10 s with a cap of 100),
+ * as long as on 1 MB of random short words (8 s).
+ */
+export const MAX_WORD = 1024;
+
+/**
+ * Cut a word into pieces of at most `max` UTF-16 code units, never inside a surrogate pair.
+ * @returns the pieces, in order (the word itself if it is short enough).
+ */
+export function splitLongWord(word: string, max: number = MAX_WORD): string[] {
+  if (word.length <= max) return [word];
+  const out: string[] = [];
+  for (let i = 0; i < word.length;) {
+    let end = Math.min(i + max, word.length);
+    const c = word.charCodeAt(end - 1);
+    if (end < word.length && c >= 0xd800 && c <= 0xdbff && end - 1 > i) end--; // keep the pair
+    out.push(word.slice(i, end));
+    i = end;
+  }
+  return out;
+}
+
 /** Pack a pair of token ids into one number key (exact: < 2^42). */
 export function pairKey(a: number, b: number): number {
   return a * MAX_VOCAB + b;
@@ -73,24 +102,36 @@ export class BpeModel {
   /**
    * Encode one word.
    * @param word a pre-token (byte-level form for byte-level BPE).
+   * @param onUnknown called with each character missing from the vocabulary.
    * @returns token ids.
    */
-  tokenize(word: string): number[] {
+  tokenize(word: string, onUnknown?: (piece: string) => void): number[] {
     if (this.ignoreMerges) {
       const id = this.vocab.get(word);
       if (id !== undefined) return [id];
     }
+    if (word.length > MAX_WORD && this.merges.length > 0) {
+      const ids: number[] = [];
+      for (const piece of splitLongWord(word)) {
+        for (const id of this.tokenize(piece, onUnknown)) ids.push(id);
+      }
+      return ids;
+    }
     const cached = this.cache.get(word);
-    if (cached !== undefined) return cached;
-    const ids = this.mergeWord(word);
-    if (this.merges.length > 0 && word.length <= CACHE_MAX_WORD) {
+    if (cached !== undefined) return cached; // only words without unknown characters are cached
+    let unknown = false;
+    const ids = this.mergeWord(word, (ch) => {
+      unknown = true;
+      onUnknown?.(ch);
+    });
+    if (!unknown && this.merges.length > 0 && word.length <= CACHE_MAX_WORD) {
       if (this.cache.size >= CACHE_CAPACITY) this.cache.clear();
       this.cache.set(word, ids);
     }
     return ids;
   }
 
-  private mergeWord(word: string): number[] {
+  private mergeWord(word: string, onUnknown: (ch: string) => void): number[] {
     const sym: number[] = [];
     const unkId = this.unkToken === null ? undefined : this.vocab.get(this.unkToken);
     let lastUnk = false;
@@ -99,9 +140,12 @@ export class BpeModel {
       if (id !== undefined) {
         sym.push(id);
         lastUnk = false;
-      } else if (unkId !== undefined) {
-        if (!(this.fuseUnk && lastUnk)) sym.push(unkId);
-        lastUnk = true;
+      } else {
+        onUnknown(ch);
+        if (unkId !== undefined) {
+          if (!(this.fuseUnk && lastUnk)) sym.push(unkId);
+          lastUnk = true;
+        }
       }
     }
     if (sym.length < 2 || this.ranks.size === 0) return sym;
@@ -201,9 +245,12 @@ export class WordLevelModel {
     this.unkId = unkId;
   }
 
-  /** Encode one word: its id, or the unknown token's id. */
-  tokenize(word: string): number[] {
-    return [this.vocab.get(word) ?? this.unkId];
+  /** Encode one word: its id, or the unknown token's id (reporting the word to `onUnknown`). */
+  tokenize(word: string, onUnknown?: (piece: string) => void): number[] {
+    const id = this.vocab.get(word);
+    if (id !== undefined) return [id];
+    onUnknown?.(word);
+    return [this.unkId];
   }
 }
 

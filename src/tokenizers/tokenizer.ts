@@ -29,6 +29,12 @@ export interface EncodeOptions {
   addBos?: boolean;
   /** Append the <eos> id. Default false. Throws if the tokenizer has no <eos>. */
   addEos?: boolean;
+  /**
+   * Called for each piece of text that has no token of its own: a character missing from a
+   * char/BPE vocabulary (encoded as <unk>, or dropped if the model has no unk token) or a word
+   * missing from a word-level vocabulary (encoded as <unk>). See encodeChecked in unknown.ts.
+   */
+  onUnknown?: (piece: string) => void;
 }
 
 /** Options of `decode`. */
@@ -156,7 +162,7 @@ export class PipelineTokenizer implements Tokenizer {
           for (const w of preTokenize(this.parts.preTokenizer, sub)) {
             // A loop, not push(...): without a pre-tokenizer (char level) one piece can be
             // the whole text, too many arguments for a spread.
-            for (const id of this.parts.model.tokenize(w)) ids.push(id);
+            for (const id of this.parts.model.tokenize(w, opts.onUnknown)) ids.push(id);
           }
       }
     }
@@ -212,14 +218,17 @@ export function splitAdded(
 ): (string | AddedToken)[] {
   if (index.size === 0) return text === '' ? [] : [text];
   const out: (string | AddedToken)[] = [];
+  const firsts = firstCharRegExp(index);
   let start = 0; // start of pending plain text
   let i = 0;
   while (i < text.length) {
-    const cp = text.codePointAt(i)!;
-    const ch = String.fromCodePoint(cp);
-    const hit = index.get(ch)?.find((t) => text.startsWith(t.content, i));
+    firsts.lastIndex = i; // jump to the next character that starts an added token
+    const m = firsts.exec(text);
+    if (m === null) break;
+    i = m.index;
+    const hit = index.get(m[0])?.find((t) => text.startsWith(t.content, i));
     if (hit === undefined) {
-      i += ch.length;
+      i += m[0].length;
       continue;
     }
     let left = i;
@@ -232,6 +241,19 @@ export function splitAdded(
   }
   if (start < text.length) out.push(text.slice(start));
   return out;
+}
+
+const firstCharCache = new WeakMap<ReadonlyMap<string, AddedToken[]>, RegExp>();
+
+/** A global RegExp matching any first character of the index's tokens (cached). */
+function firstCharRegExp(index: ReadonlyMap<string, AddedToken[]>): RegExp {
+  let re = firstCharCache.get(index);
+  if (re === undefined) {
+    const alts = [...index.keys()].map((c) => c.replace(/[\^$\\.*+?()[\]{}|/]/g, '\\$&'));
+    re = new RegExp(alts.join('|'), 'gu');
+    firstCharCache.set(index, re);
+  }
+  return re;
 }
 
 /** Serialize pipeline parts as an HF tokenizer.json object (merges as "a b" strings). */

@@ -1,3 +1,4 @@
+import type { LayerNorm } from '../../src/nn/layers.js';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setBackend } from '../../src/backend/index.js';
@@ -13,6 +14,21 @@ const lm = () =>
     new Generator(1),
   );
 
+/**
+ * A model whose logits favour the special ids 0..3 at every position: ln_f has weight 0 and
+ * bias e_0, so logit v = wte[v, 0] (the head is tied): 10 for specials, v / 10 for the rest.
+ */
+function specialLover(): DecoderLM {
+  const m = lm();
+  const C = m.config.dModel;
+  const ln = m.lnF as LayerNorm; // the default norm
+  ln.weight!.f32.fill(0);
+  ln.bias!.f32.fill(0);
+  ln.bias!.f32[0] = 1;
+  for (let v = 0; v < m.config.vocabSize; v++) m.wte.weight.f32[v * C] = v < 4 ? 10 : v / 10;
+  return m;
+}
+
 for (const name of backends) {
   describe(`generation (${name} backend)`, () => {
     test.beforeEach(() => setBackend(name));
@@ -23,6 +39,38 @@ for (const name of backends) {
       const b = generate(m, [1, 2, 3], { maxNewTokens: 20, temperature: 0, useCache: false });
       assert.equal(a.length, 20);
       assert.deepEqual(a, b);
+    });
+
+    test('suppressed (special) tokens are never produced, greedy or sampled; eos stays allowed', () => {
+      const m = specialLover();
+      const specials = [0, 1, 2, 3];
+      const isSpecial = (id: number) => specials.includes(id);
+      // Without suppression the model says <pad> (id 0) every time.
+      assert.deepEqual(generate(m, [5], { maxNewTokens: 4, temperature: 0 }), [0, 0, 0, 0]);
+      const greedy = generate(m, [5], { maxNewTokens: 4, temperature: 0, suppressIds: specials });
+      assert.deepEqual(greedy, [10, 10, 10, 10], 'the best non-special token');
+      const g = new Generator(5);
+      const free = generate(m, [5], { maxNewTokens: 40, temperature: 1, generator: g });
+      assert.ok(free.filter(isSpecial).length > 30, 'unsuppressed sampling picks specials');
+      for (const opts of [{}, { topK: 3 }, { topP: 0.5 }]) {
+        const s = generate(m, [5], {
+          maxNewTokens: 40,
+          temperature: 1,
+          generator: g,
+          suppressIds: specials,
+          ...opts,
+        });
+        assert.equal(s.filter(isSpecial).length, 0, JSON.stringify(opts));
+      }
+      // eosId is exempt from suppression so generation can stop.
+      assert.deepEqual(
+        generate(m, [5], { maxNewTokens: 4, temperature: 0, suppressIds: specials, eosId: 2 }),
+        [2],
+      );
+      assert.throws(
+        () => generate(m, [5], { maxNewTokens: 1, suppressIds: [11] }),
+        /suppressIds holds 11, not a token id in \[0, 11\)/,
+      );
     });
 
     test('sampling is reproducible with a seed, and top-k 1 is greedy', () => {
