@@ -16,8 +16,9 @@ import { accuracy, corpusBleu } from '../metrics/index.js';
 import { readModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
-import { classifyTexts, loadClassifier } from '../tasks/classify.js';
-import { loadTaskData } from '../tasks/data.js';
+import { loadClassifier } from '../tasks/classify.js';
+import { loadTaskData, type SplitData } from '../tasks/data.js';
+import { BUILTIN_DATASETS, resolveDataset } from '../data/index.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -29,22 +30,21 @@ export async function runInfer(
   o: Record<string, unknown>,
 ): Promise<void> {
   if (kind === 'translate') {
-    const out = await translateTexts(dir, lines, {
+    const out = translateTexts(dir, lines, {
       beam: o.beam as number,
       maxLen: o.maxLen as number,
       lengthPenalty: o.lengthPenalty as number,
     });
     process.stdout.write(out.join('\n') + '\n');
   } else if (kind === 'generate') {
-    const text = await generateText(
+    const text = generateText(
       dir,
       lines[0],
       o as { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
     );
     process.stdout.write(text + '\n');
   } else if (kind === 'classify') {
-    const { model, tokenizer, labels } = await loadClassifier(dir);
-    for (const r of classifyTexts(model, tokenizer, labels, lines))
+    for (const r of loadClassifier(dir).classify(lines))
       process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
@@ -99,8 +99,9 @@ async function drawAttention(
   const cfg = readModelDirConfig(dir);
   const sections: AttentionSection[] = [];
   if (cfg.task === 'translate') {
-    const { model, vocabs } = await loadTranslator(dir);
-    const src = vocabs.src.encode(text);
+    const { model, vocabs } = loadTranslator(dir);
+    const src = vocabs.src.encode(text).slice(0, model.config.maxLen);
+    if (src.length === 0) throw new Error('--text: the text is empty (it encodes to no tokens)');
     const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
     const tgt = [vocabs.tgt.bosId, ...vocabs.tgt.encode(tgtText)];
     const caps = [...captureAll(model)];
@@ -134,15 +135,17 @@ async function drawAttention(
       ),
     );
   } else if (cfg.task === 'lm') {
-    const { model, tokenizer } = await loadLM(dir);
+    const { model, tokenizer } = loadLM(dir);
     const ids = tokenizer.encode(text).slice(-model.config.blockSize);
-    if (ids.length === 0) throw new Error('--text: encodes to no tokens');
+    if (ids.length === 0) throw new Error('--text: the text is empty (it encodes to no tokens)');
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
     const toks = tokenLabels(tokenizer, ids);
     sections.push(section('causal self-attention', toks, toks, caps));
   } else {
-    const { model, tokenizer } = await loadClassifier(dir);
+    const { model, tokenizer } = loadClassifier(dir);
+    if (tokenizer.encode(text).length === 0)
+      throw new Error('--text: the text is empty (it encodes to no tokens)');
     const ids = [tokenizer.bosId, ...tokenizer.encode(text).slice(0, model.config.maxLen - 1)];
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
@@ -159,51 +162,63 @@ export interface EvalOptions {
   beam: number;
   limit?: number;
   json?: boolean;
+  /** Which part of the data: default 'test' for a built-in data set, 'all' for a file. */
+  split?: 'test' | 'valid' | 'train' | 'all';
 }
 
-/** `transformer eval`: BLEU (translate), loss/perplexity (lm), accuracy (classify). */
+/** The examples of a split (train's deterministic split, or the whole data set). */
+function pick<T>(
+  task: 'translate' | 'classify',
+  data: string,
+  split: 'test' | 'valid' | 'train' | 'all',
+): T[] {
+  if (split === 'all') return resolveDataset(data, task) as T[];
+  const parts = loadTaskData(task as 'translate', data) as unknown as SplitData<T>;
+  return parts[split];
+}
+
+/**
+ * `transformer eval`: BLEU (translate), loss/perplexity (lm), accuracy (classify) on the
+ * chosen split: a built-in data set is scored on its held-out test split (lm: the last 10%,
+ * the part training validates on), a file as a whole, unless --split says otherwise.
+ */
 export async function runEval(o: EvalOptions): Promise<void> {
   const cfg = readModelDirConfig(o.model);
+  const split = o.split ?? (o.data in BUILTIN_DATASETS ? 'test' : 'all');
   let result: Record<string, number | string>;
   if (cfg.task === 'lm') {
-    const data = loadTaskData('lm', o.data);
-    // Built-in text: its last 10%, the validation part of training; a file: all of it.
-    const text =
-      o.data === 'tinyshakespeare'
-        ? data.text.slice(Math.floor(data.text.length * 0.9))
-        : data.text;
-    const r = await evalLM(o.model, text);
-    result = { task: 'lm', loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
+    const { text: all } = loadTaskData('lm', o.data);
+    const cut = Math.floor(all.length * 0.9); // nanoGPT's split, as in training
+    const text = split === 'all' ? all : split === 'train' ? all.slice(0, cut) : all.slice(cut);
+    const r = evalLM(o.model, text);
+    result = { task: 'lm', split, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
   } else if (cfg.task === 'translate') {
-    const data = loadTaskData('translate', o.data);
-    const pairs = data.test.slice(0, o.limit ?? data.test.length);
-    const hyps = await translateTexts(
+    const pairs = pick<{ source: string; target: string }>('translate', o.data, split);
+    const chosen = pairs.slice(0, o.limit ?? pairs.length);
+    const hyps = translateTexts(
       o.model,
-      pairs.map((p) => p.source),
+      chosen.map((p) => p.source),
       { beam: o.beam, maxLen: 100 },
     );
-    const bleu = corpusBleu(hyps, [pairs.map((p) => p.target)]);
+    const bleu = corpusBleu(hyps, [chosen.map((p) => p.target)]);
     result = {
       task: 'translate',
+      split,
       bleu: bleu.score,
-      sentences: pairs.length,
+      sentences: chosen.length,
       beam: o.beam,
       signature: bleu.format(),
     };
   } else {
-    const data = loadTaskData('classify', o.data);
-    const exs = data.test.slice(0, o.limit ?? data.test.length);
-    const { model, tokenizer, labels } = await loadClassifier(o.model);
-    const preds = classifyTexts(
-      model,
-      tokenizer,
-      labels,
-      exs.map((e) => e.text),
-    );
+    const all = pick<{ text: string; label: string }>('classify', o.data, split);
+    const exs = all.slice(0, o.limit ?? all.length);
+    const { labels, classify } = loadClassifier(o.model);
+    const preds = classify(exs.map((e) => e.text));
     const id = new Map(labels.map((l, i) => [l, i]));
     const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong
     result = {
       task: 'classify',
+      split,
       accuracy: accuracy(
         preds.map((p) => id.get(p.label)!),
         gold,

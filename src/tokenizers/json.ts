@@ -7,7 +7,7 @@
  * no truncation or padding. Anything else is rejected with an error naming the field and type.
  */
 
-import { readFile, writeFile, rename, unlink } from 'node:fs/promises';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { BpeModel, WordLevelModel, type Model } from './models.js';
 import {
   PipelineTokenizer,
@@ -278,12 +278,13 @@ export function tokenizerFromJSON(obj: unknown, opts: LoadOptions = {}): Tokeniz
 }
 
 /**
- * Read a tokenizer.json file (ours or HF's; see tokenizerFromJSON).
+ * Read a tokenizer.json file (ours or HF's; see tokenizerFromJSON). Synchronous, as
+ * loadModel: the file is read whole before parsing anyway.
  * @param path file path.
  * @throws Error if the file cannot be read, is not JSON, or uses unsupported parts.
  */
-export async function loadTokenizer(path: string, opts: LoadOptions = {}): Promise<Tokenizer> {
-  const text = await readFile(path, 'utf8');
+export function loadTokenizer(path: string, opts: LoadOptions = {}): Tokenizer {
+  const text = readFileSync(path, 'utf8');
   let obj: unknown;
   try {
     obj = JSON.parse(text);
@@ -297,17 +298,21 @@ export async function loadTokenizer(path: string, opts: LoadOptions = {}): Promi
 
 /**
  * Write a tokenizer as HF tokenizer.json, atomically (write `path.tmp-PID-N`, then rename), so a
- * reader never sees a half-written file.
+ * reader never sees a half-written file. Synchronous, as saveModel.
  * @param tok any tokenizer.
  * @param path destination; its directory must exist.
  */
-export async function saveTokenizer(tok: Tokenizer, path: string): Promise<void> {
+export function saveTokenizer(tok: Tokenizer, path: string): void {
   const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
   try {
-    await writeFile(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n', 'utf8');
-    await rename(tmp, path);
+    writeFileSync(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n', 'utf8');
+    renameSync(tmp, path);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
     throw e;
   }
 }
