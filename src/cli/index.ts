@@ -13,6 +13,7 @@ import { BUILTIN_DATASETS, packageRoot } from '../data/index.js';
 import { runTrain, type TrainCommandOptions } from './train.js';
 import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
+import { output } from './output.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -67,7 +68,7 @@ function printInfo(o: { attention?: boolean; data?: boolean }): void {
     const err = nativeBackendError();
     if (err) lines.push(`native: ${err}`);
   }
-  process.stdout.write(lines.join('\n') + '\n');
+  output.out(lines.join('\n') + '\n');
 }
 
 const TRAIN_HELP = `
@@ -94,6 +95,7 @@ export async function main(argv: string[]): Promise<void> {
     .version(version(), '-V, --version', 'print the version')
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .showHelpAfterError('(see --help)')
+    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) })
     .exitOverride()
     .hook('preAction', (cmd, action) => {
       const t = (action.opts().threads ?? cmd.opts().threads) as number | undefined;
@@ -267,7 +269,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode ?? 1;
       return;
     }
-    process.stderr.write(`transformer: ${err.message}\n`);
+    output.err(`transformer: ${err.message}\n`);
     process.exitCode = 1;
   }
 }

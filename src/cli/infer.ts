@@ -19,6 +19,7 @@ import { loadTranslator, translateIds, translateTexts } from '../tasks/translate
 import { loadClassifier } from '../tasks/classify.js';
 import { loadTaskData, type SplitData } from '../tasks/data.js';
 import { BUILTIN_DATASETS, resolveDataset } from '../data/index.js';
+import { output } from './output.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -35,17 +36,17 @@ export async function runInfer(
       maxLen: o.maxLen as number,
       lengthPenalty: o.lengthPenalty as number,
     });
-    process.stdout.write(out.join('\n') + '\n');
+    output.out(out.join('\n') + '\n');
   } else if (kind === 'generate') {
     const text = generateText(
       dir,
       lines[0],
       o as { maxTokens: number; temperature: number; topK: number; topP: number; seed: number },
     );
-    process.stdout.write(text + '\n');
+    output.out(text + '\n');
   } else if (kind === 'classify') {
     for (const r of loadClassifier(dir).classify(lines))
-      process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
+      output.out(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
   }
@@ -153,7 +154,7 @@ async function drawAttention(
     sections.push(section('encoder self-attention', toks, toks, caps));
   }
   writeFigure(out, attentionFigureSvg(sections, { title: `Attention of ${dir}` }));
-  process.stderr.write(`wrote ${out}\n`);
+  output.err(`wrote ${out}\n`);
 }
 
 export interface EvalOptions {
@@ -226,8 +227,8 @@ export async function runEval(o: EvalOptions): Promise<void> {
       examples: exs.length,
     };
   }
-  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+  if (o.json) output.out(JSON.stringify(result) + '\n');
   else
     for (const [k, v] of Object.entries(result))
-      process.stdout.write(`${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}\n`);
+      output.out(`${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}\n`);
 }

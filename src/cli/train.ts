@@ -36,11 +36,12 @@ import {
   prepareRunDir,
   type RunDir,
 } from './run-dir.js';
+import { output } from './output.js';
 
 export type { TrainCommandOptions } from './train-options.js';
 
 function log(msg: string): void {
-  process.stderr.write(msg + '\n');
+  output.err(msg + '\n');
 }
 
 /** Run `transformer train`. */
