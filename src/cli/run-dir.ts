@@ -83,7 +83,10 @@ export function prepareRunDir(out: string, o: { overwrite?: boolean; resume?: bo
   return { out, work, fresh: true };
 }
 
-/** Earlier runs of `out` left in temporary folders by processes that no longer run. */
+/**
+ * Earlier runs of `out` left in temporary folders by processes that no longer run (killed):
+ * those with a checkpoint are returned, those without one are removed.
+ */
 export function abandonedRuns(out: string): string[] {
   const parent = dirname(out);
   const prefix = `${basename(out)}.tmp-`;
@@ -102,7 +105,9 @@ export function abandonedRuns(out: string): string[] {
         process.kill(pid, 0);
         return false; // still running
       } catch {
-        return existsSync(join(parent, n, 'checkpoint.safetensors'));
+        if (existsSync(join(parent, n, 'checkpoint.safetensors'))) return true;
+        rmSync(join(parent, n), { recursive: true, force: true }); // nothing to resume
+        return false;
       }
     })
     .map((n) => join(parent, n));

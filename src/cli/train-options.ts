@@ -169,23 +169,36 @@ export function stepsFor(
       };
 }
 
-/** The largest activation a batch may need: 2^28 floats (1 GiB). */
-export const MAX_BATCH_FLOATS = 2 ** 28;
+/** The most activation memory a batch may need, by the estimate below: 2^30 floats (4 GiB). */
+export const MAX_BATCH_FLOATS = 2 ** 30;
+
+/** The shape of a batch and its model, for checkBatchSize. */
+export interface BatchShape {
+  /** Tokens in one batch (rows x length, padding included). */
+  tokens: number;
+  /** Sequence length the attention sees. */
+  length: number;
+  vocab: number;
+  dModel: number;
+  dff: number;
+  heads: number;
+  /** Layers (encoder + decoder for translation). */
+  layers: number;
+}
 
 /**
- * Refuse a batch whose largest activation (logits, FFN hidden layer or attention scores)
- * would exceed MAX_BATCH_FLOATS, before anything is allocated.
+ * Refuse a batch whose activations would not fit, before anything is allocated. The
+ * estimate (floats kept for backward, and their gradients) is tokens x (layers x
+ * (16 d_model + 3 d_ff + 3 h L) + 2 V): projections, residuals and norms, the FFN, scores
+ * and probabilities, logits and their gradient.
  * @param flag the option that sets the batch size, named in the error.
- * @param tokens tokens in one batch; rows/length as the model sees them.
+ * @throws Error naming `flag`, its value and the estimate when above MAX_BATCH_FLOATS.
  */
-export function checkBatchSize(
-  flag: string,
-  value: number,
-  b: { tokens: number; length: number; vocab: number; dff: number; heads: number },
-): void {
-  const largest = b.tokens * Math.max(b.vocab, b.dff, b.heads * b.length);
-  if (largest > MAX_BATCH_FLOATS)
+export function checkBatchSize(flag: string, value: number, b: BatchShape): void {
+  const perToken = b.layers * (16 * b.dModel + 3 * b.dff + 3 * b.heads * b.length) + 2 * b.vocab;
+  const floats = b.tokens * perToken;
+  if (floats > MAX_BATCH_FLOATS)
     throw new Error(
-      `${flag} ${value}: a batch would need a ${((largest * 4) / 2 ** 30).toFixed(1)} GiB activation (at most ${(MAX_BATCH_FLOATS * 4) / 2 ** 30} GiB); lower ${flag}`,
+      `${flag} ${value}: a batch would need about ${((floats * 4) / 2 ** 30).toFixed(1)} GiB of activations (at most ${(MAX_BATCH_FLOATS * 4) / 2 ** 30} GiB); lower ${flag}`,
     );
 }

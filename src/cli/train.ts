@@ -80,8 +80,10 @@ async function trainTranslateCommand(
     tokens: batchTokens,
     length: c.maxLen,
     vocab: c.tgtVocabSize,
+    dModel: c.dModel,
     dff: c.dimFeedforward,
     heads: c.nhead,
+    layers: c.numEncoderLayers + c.numDecoderLayers,
   });
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 5);
   const lr = o.lr ?? 1e-3;
@@ -134,8 +136,10 @@ async function trainClassifyCommand(
     tokens: batchTokens,
     length: c.maxLen,
     vocab: c.numClasses,
+    dModel: c.dModel,
     dff: c.dimFeedforward,
     heads: c.nhead,
+    layers: c.numLayers,
   });
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;
@@ -183,8 +187,10 @@ async function trainLMCommand(
     tokens: batchSize * c.blockSize,
     length: c.blockSize,
     vocab: c.vocabSize,
+    dModel: c.dModel,
     dff: c.dimFeedforward,
     heads: c.nhead,
+    layers: c.numLayers,
   });
   const steps = o.steps ?? 2000;
   const lr = o.lr ?? 1e-3;
