@@ -81,6 +81,9 @@ A loss or gradient norm that is NaN or infinite stops training with exit code 1,
 last good checkpoint and saves no model (--skip-nonfinite N skips up to N such batches).
 Steps: --steps, else --epochs x steps per epoch, else (translate, classify) the default
 epochs (translate 5, classify 2) but at least ${MIN_DEFAULT_STEPS} steps; lm runs 2000 steps unless --steps.
+Validation (and a checkpoint): once an epoch, but at most ~20 times a run and at least every
+500 (translate) / 200 (classify) / 250 (lm) steps, unless --eval-every;
+--early-stopping N stops after N validations without a better loss.
 At the end, a warning if the validation metric never beat the trivial baseline (majority
 class for classify, a unigram model's loss for lm and translate).`;
 

@@ -99,7 +99,7 @@ async function trainTranslateCommand(
       eps: 1e-9,
     }),
     schedule: cosineSchedule(lr, Math.min(400, Math.floor(steps / 10)), steps + 1, lr / 20),
-    evalEvery: o.evalEvery ?? Math.max(1, Math.min(task.stepsPerEpoch, 500)),
+    evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 500),
     extraFiles: async (dir) => {
       if (task.vocabs.tgt !== task.vocabs.src)
         await saveTokenizer(task.vocabs.tgt, join(dir, TARGET_TOKENIZER));
@@ -151,7 +151,7 @@ async function trainClassifyCommand(
     steps,
     optimizer: new AdamW(weightDecayGroups(task.model, 0.01), { lr }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
-    evalEvery: o.evalEvery ?? Math.max(1, Math.min(task.stepsPerEpoch, 200)),
+    evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 200),
   });
   if (!done) return;
   const preds = classifyTexts(
@@ -203,6 +203,14 @@ async function trainLMCommand(
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
     evalEvery: o.evalEvery ?? 250,
   });
+}
+
+/**
+ * Default validation interval: once an epoch, but no more than 20 times a run (small data
+ * sets have epochs of a step or two) and at least every `most` steps.
+ */
+function evalEveryFor(stepsPerEpoch: number, steps: number, most: number): number {
+  return Math.max(1, Math.min(Math.max(stepsPerEpoch, Math.ceil(steps / 20)), most));
 }
 
 /** A task as fitAndSave needs it. */
