@@ -15,6 +15,7 @@
  */
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
+import { processAlive } from '../train/run-files.js';
 
 /** Files a training run writes into its directory (and their atomic-write temporaries). */
 export const RUN_FILES = [
@@ -100,15 +101,10 @@ export function abandonedRuns(out: string): string[] {
     .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)))
     .filter((n) => {
       const pid = Number(n.slice(prefix.length));
-      if (pid === process.pid) return false;
-      try {
-        process.kill(pid, 0);
-        return false; // still running
-      } catch {
-        if (existsSync(join(parent, n, 'checkpoint.safetensors'))) return true;
-        rmSync(join(parent, n), { recursive: true, force: true }); // nothing to resume
-        return false;
-      }
+      if (pid === process.pid || processAlive(pid)) return false; // still running
+      if (existsSync(join(parent, n, 'checkpoint.safetensors'))) return true;
+      rmSync(join(parent, n), { recursive: true, force: true }); // nothing to resume
+      return false;
     })
     .map((n) => join(parent, n));
 }

@@ -21,7 +21,7 @@ export interface TrainerState {
 }
 
 /** True when a process with this id exists (signal 0 probes without sending anything). */
-function alive(pid: number): boolean {
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -48,7 +48,7 @@ export function removeStaleTempFiles(file: string): string[] {
   for (const name of names) {
     if (!name.startsWith(prefix)) continue;
     const pid = Number(/^(\d+)/.exec(name.slice(prefix.length))?.[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && alive(pid)) continue; // still writing
+    if (Number.isInteger(pid) && pid !== process.pid && processAlive(pid)) continue; // still writing
     try {
       unlinkSync(join(dir, name));
       removed.push(name);

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -95,4 +95,22 @@ test('Ctrl-C writes a checkpoint, prints the resume command, and that command fi
   assert.equal(r.code, 0, r.err);
   assert.equal(lines(join(out, 'metrics.jsonl')).length, stopped + 2);
   assert.ok(existsSync(join(out, 'model.safetensors')));
+});
+
+test('folders of killed runs: one with a checkpoint is named with its resume hint, an empty one removed', async () => {
+  const dir = tmp();
+  const out = join(dir, 'model');
+  mkdirSync(`${out}.tmp-999999998`);
+  mkdirSync(`${out}.tmp-999999999`);
+  writeFileSync(join(`${out}.tmp-999999999`, 'checkpoint.safetensors'), '');
+  const r = await cli(lmTrain(lmText(dir), out, '--steps', '1'));
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /note: .*model\.tmp-999999999 holds an interrupted earlier run \(resume it with --resume --out .*model\.tmp-999999999\)/,
+  );
+  assert.deepEqual(
+    leftovers(out),
+    ['tmp-999999999'].map((s) => `model.${s}`),
+  );
 });
