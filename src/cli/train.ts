@@ -311,7 +311,7 @@ export async function fitAndSave(
       : 'no checkpoint was written';
     if (e instanceof NonFiniteError)
       throw new Error(
-        `training stopped at ${e.message.replace('a lower learning rate', `a lower --lr (now ${run.optimizer.lr.toExponential(2)})`).replace('allow skipping bad batches', '--skip-nonfinite N to skip up to N bad batches')}; no model was saved; ${where}`,
+        `training stopped at ${NonFiniteError.describe(e.step, e.lastFiniteLoss, e.what)}; no model was saved; try a lower --lr (now ${run.optimizer.lr.toExponential(2)}) or --skip-nonfinite N to skip up to N bad batches; ${where}`,
         { cause: e },
       );
     if (e instanceof RangeError)

@@ -82,6 +82,17 @@ export interface TrainerOptions {
 }
 
 /**
+ * Global L2 norm of tensors: squares summed in double by the backend's sumSquares, per
+ * tensor, then over tensors in order (absent ones skipped). NaN or Infinity when any element is.
+ */
+export function globalNorm(tensors: (Tensor | null | undefined)[]): number {
+  const be = backend();
+  let sq = 0;
+  for (const t of tensors) if (t) sq += be.sumSquares(t.f32, t.size);
+  return Math.sqrt(sq);
+}
+
+/**
  * Global L2 norm of all gradients; scales them in place to `maxNorm` when above it, as
  * torch.nn.utils.clip_grad_norm_ (Pascanu et al. 2013). The squares are summed in double
  * by the backend's sumSquares (per parameter, then over parameters in order), the scaling
@@ -90,9 +101,7 @@ export interface TrainerOptions {
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
   const be = backend();
-  let sq = 0;
-  for (const p of params) if (p.grad) sq += be.sumSquares(p.grad.f32, p.grad.size);
-  const norm = Math.sqrt(sq);
+  const norm = globalNorm(params.map((p) => p.grad));
   if (norm > maxNorm) {
     const scale = maxNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
     for (const p of params) {
@@ -111,13 +120,19 @@ export class NonFiniteError extends Error {
     readonly step: number,
     /** The last finite training loss (NaN when there was none). */
     readonly lastFiniteLoss: number,
-    what: string,
+    /** What was not finite, e.g. 'the loss (NaN)'. */
+    readonly what: string,
   ) {
     super(
-      `step ${step}: ${what} is not finite (last finite loss ${Number.isNaN(lastFiniteLoss) ? 'none' : lastFiniteLoss.toFixed(4)}); ` +
-        'the model was not updated with it (try a lower learning rate, or allow skipping bad batches)',
+      `${NonFiniteError.describe(step, lastFiniteLoss, what)}; try a lower learning rate, or allow skipping bad batches`,
     );
     this.name = 'NonFiniteError';
+  }
+
+  /** `step N: WHAT is not finite (last finite loss X)`, without the hint. */
+  static describe(step: number, lastFiniteLoss: number, what: string): string {
+    const last = Number.isNaN(lastFiniteLoss) ? 'none' : lastFiniteLoss.toFixed(4);
+    return `step ${step}: ${what} is not finite (last finite loss ${last})`;
   }
 }
 
@@ -335,6 +350,12 @@ export class Trainer {
         const last = step === this.o.maxSteps;
         if (step % this.o.evalEvery === 0 || last) {
           record.valid_loss = this.task.evaluate();
+          if (!Number.isFinite(record.valid_loss))
+            throw new NonFiniteError(
+              step,
+              lastFiniteLoss,
+              `the validation loss (${record.valid_loss})`,
+            );
           Object.assign(record, this.task.evaluateExtra?.() ?? {});
           this.task.model.train();
           if (record.valid_loss < this.state.bestValid) {
@@ -352,8 +373,19 @@ export class Trainer {
         const patience = this.o.earlyStoppingPatience;
         stoppedEarly = patience !== null && this.state.evalsSinceBest >= patience;
         interrupted = this.stopRequested && !last && !stoppedEarly;
-        if (step % this.o.checkpointEvery === 0 || last || stoppedEarly || interrupted)
+        if (step % this.o.checkpointEvery === 0 || last || stoppedEarly || interrupted) {
+          // a checkpoint on disk is always a good one: never overwrite it with broken weights
+          if (
+            !Number.isFinite(
+              clipGradNorm(
+                params.map((p) => ({ grad: p }) as Tensor),
+                Infinity,
+              ),
+            )
+          )
+            throw new NonFiniteError(step, lastFiniteLoss, 'a weight');
           this.saveCheckpoint();
+        }
         if (stoppedEarly || interrupted) break;
         yield;
         if (this.stopRequested && this.state.step < this.o.maxSteps) {

@@ -190,3 +190,27 @@ test('fitAsync stops on requestStop with a checkpoint, and a resumed run finishe
   assert.equal(r2.interrupted, false);
   assert.equal(r2.step, 10);
 });
+
+test('a non-finite validation loss or weight stops the run before a checkpoint is written', () => {
+  const dir = tmp();
+  const { task, gen } = makeTask();
+  let evals = 0;
+  task.evaluate = () => (++evals === 2 ? NaN : 1);
+  const tr = new Trainer(task, new AdamW(task.model.parameters()), constantSchedule(1e-3), {
+    maxSteps: 6,
+    outDir: dir,
+    evalEvery: 2,
+    generators: [gen],
+  });
+  assert.throws(() => tr.fit(), /step 4: the validation loss \(NaN\) is not finite/);
+  assert.equal(ckptStep(dir), 2);
+  // weights made infinite by an update that the loss did not yet see
+  const dir2 = tmp();
+  const t2 = trainer(dir2, [], { maxSteps: 6, evalEvery: 100, checkpointEvery: 2 });
+  const w = t2.task.model.parameters()[0];
+  (t2.o as { onStep?: (r: Record<string, number>) => void }).onStep = (r) => {
+    if (r.step === 4) w.f32[0] = Infinity; // after step 4's update, before its checkpoint
+  };
+  assert.throws(() => t2.fit(), /step 4: a weight is not finite/);
+  assert.equal(ckptStep(dir2), 2, 'the step-2 checkpoint is kept, not overwritten');
+});
