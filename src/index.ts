@@ -128,3 +128,14 @@ export { greedyDecode, beamSearch } from './decode/seq2seq.js';
 export type { Hypothesis, BeamSearchOptions } from './decode/seq2seq.js';
 // metrics
 export * from './metrics/index.js';
+// model directories written by `transformer train`: one-call loaders (synchronous)
+export { load } from './tasks/load.js';
+export type { LoadedModel } from './tasks/load.js';
+export { loadTranslator } from './tasks/translate.js';
+export type { Translator, TranslateOptions } from './tasks/translate.js';
+export { loadLanguageModel } from './tasks/lm.js';
+export type { LanguageModel, GenerateTextOptions } from './tasks/lm.js';
+export { loadClassifier } from './tasks/classify.js';
+export type { Classifier } from './tasks/classify.js';
+export { readModelDirConfig, saveModelDir } from './tasks/modeldir.js';
+export type { ModelDirConfig, TaskName } from './tasks/modeldir.js';

@@ -6,8 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { availableBackends, backend, nativeBackendError, setNumThreads } from '../backend/index.js';
+import { describeAttentionVariants } from '../attention/registry.js';
+import { describePositions } from '../attention/positions.js';
+import { describeHeads } from '../attention/heads.js';
+import { BUILTIN_DATASETS, packageRoot } from '../data/index.js';
 import { runTrain, type TrainCommandOptions } from './train.js';
+import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
+import { output } from './output.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -36,6 +42,51 @@ export function inputLines(texts: string[]): string[] {
     .filter((l) => l.trim() !== '');
 }
 
+/** The package's version, from package.json. */
+export function version(): string {
+  return (JSON.parse(readFileSync(`${packageRoot()}/package.json`, 'utf8')) as { version: string })
+    .version;
+}
+
+/** `transformer info`: backends; with --attention the variant registries; with --data the data sets. */
+function printInfo(o: { attention?: boolean; data?: boolean }): void {
+  const lines: string[] = [];
+  if (o.attention) {
+    lines.push('attention (--attention NAME[:key=value,...]):', ...describeAttentionVariants());
+    lines.push('', 'positions (--position):', ...describePositions());
+    lines.push('', 'heads (--heads):', ...describeHeads());
+  }
+  if (o.data) {
+    if (lines.length) lines.push('');
+    lines.push('built-in data sets (--data NAME):');
+    for (const [name, b] of Object.entries(BUILTIN_DATASETS))
+      lines.push(`${name}  ${b.task}  ${b.about}`);
+  }
+  if (!o.attention && !o.data) {
+    lines.push(`transformer-ts ${version()}`, `backend: ${backend().name}`);
+    lines.push(`available: ${availableBackends().join(', ')}`);
+    const err = nativeBackendError();
+    if (err) lines.push(`native: ${err}`);
+  }
+  output.out(lines.join('\n') + '\n');
+}
+
+const TRAIN_HELP = `
+Output directory: a new run trains in DIR.tmp-<pid> and is renamed to DIR when it ends;
+a DIR that already holds a model or run is refused unless --overwrite (or --resume).
+Ctrl-C stops after the current step and writes a checkpoint: the run's folder becomes DIR
+(when DIR held no model; otherwise it stays DIR.tmp-<pid>, and the old model is kept) and
+the command printed resumes it with --resume --out <that folder>.
+A loss or gradient norm that is NaN or infinite stops training with exit code 1, keeps the
+last good checkpoint and saves no model (--skip-nonfinite N skips up to N such batches).
+Steps: --steps, else --epochs x steps per epoch, else (translate, classify) the default
+epochs (translate 5, classify 2) but at least ${MIN_DEFAULT_STEPS} steps; lm runs 2000 steps unless --steps.
+Validation (and a checkpoint): once an epoch, but at most ~20 times a run and at least every
+500 (translate) / 200 (classify) / 250 (lm) steps, unless --eval-every;
+--early-stopping N stops after N validations without a better loss.
+At the end, a warning if the validation metric never beat the trivial baseline (majority
+class for classify, a unigram model's loss for lm and translate).`;
+
 /** Run the CLI with `argv` (without node and script). */
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -44,8 +95,10 @@ export async function main(argv: string[]): Promise<void> {
     .description(
       'Build, train, run and explain Transformer models (Vaswani et al., 2017) on Node.js',
     )
+    .version(version(), '-V, --version', 'print the version')
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
-    .showHelpAfterError()
+    .showHelpAfterError('(see --help)')
+    .configureOutput({ writeOut: (s) => output.out(s), writeErr: (s) => output.err(s) })
     .exitOverride()
     .hook('preAction', (cmd, action) => {
       const t = (action.opts().threads ?? cmd.opts().threads) as number | undefined;
@@ -54,15 +107,11 @@ export async function main(argv: string[]): Promise<void> {
 
   program
     .command('info')
-    .description('print the backend in use and the backends available')
+    .description('print the version, the backend in use and the backends available')
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
-    .action(() => {
-      process.stdout.write(
-        `backend: ${backend().name}\navailable: ${availableBackends().join(', ')}\n`,
-      );
-      const err = nativeBackendError();
-      if (err) process.stdout.write(`native: ${err}\n`);
-    });
+    .option('--attention', 'list the attention variants, positions and head layouts, one a line')
+    .option('--data', 'list the built-in data sets')
+    .action(printInfo);
 
   program
     .command('train')
@@ -84,8 +133,18 @@ export async function main(argv: string[]): Promise<void> {
       '--preset <name>',
       'model preset (translate: compact (default), small, tiny, base, big; lm: char-small, tiny, gpt2-small; classify: small, tiny)',
     )
-    .option('--config <file.json>', 'model config overrides as JSON (e.g. {"dModel": 128})')
+    .option(
+      '--config <file.json>',
+      'model config overrides as JSON (e.g. {"dModel": 128}); unknown fields are refused',
+    )
+    .option(
+      '--attention <spec>',
+      'self-attention variant, e.g. local:window=128 (transformer info --attention lists them)',
+    )
+    .option('--position <spec>', 'positions: sinusoidal, learned, rope, alibi, t5, shaw')
+    .option('--heads <spec>', 'key/value heads: standard, multi-query, grouped-query:groups=G')
     .option('--out <dir>', 'output model directory (default runs/<task>)')
+    .option('--overwrite', 'replace the model or run already in --out')
     .option('--epochs <n>', 'passes over the training data (translate, classify)', int('--epochs'))
     .option('--steps <n>', 'optimizer steps (overrides --epochs)', int('--steps'))
     .option(
@@ -93,7 +152,7 @@ export async function main(argv: string[]): Promise<void> {
       'tokens per batch, batches of similar lengths (translate, classify)',
       int('--batch-tokens'),
     )
-    .option('--batch-size <n>', 'sequences per batch (lm)', int('--batch-size'))
+    .option('--batch-size <n>', 'sequences per batch (lm, default 12)', int('--batch-size'))
     .option('--lr <x>', 'peak learning rate', float('--lr', 0))
     .option('--eval-every <n>', 'validate (and checkpoint) every N steps', int('--eval-every'))
     .option('--seed <n>', 'random seed', int('--seed', 0), 1337)
@@ -106,9 +165,15 @@ export async function main(argv: string[]): Promise<void> {
       'stop after N evaluations without a better validation loss',
       int('--early-stopping'),
     )
-    .option('--resume', 'continue from DIR/checkpoint.safetensors')
+    .option(
+      '--skip-nonfinite <n>',
+      'skip up to N batches whose loss or gradient is not finite (default 0: stop at the first)',
+      int('--skip-nonfinite', 0),
+    )
+    .option('--resume', 'continue from DIR/checkpoint.safetensors (refused when there is none)')
+    .addHelpText('after', TRAIN_HELP)
     .action(async (o: TrainCommandOptions) => {
-      await runTrain(o);
+      await runTrain({ ...o, argv });
     });
 
   program
@@ -170,9 +235,12 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory')
-    .requiredOption(
-      '--data <name|path>',
-      'data set name or file, as for train (built-ins use their test split)',
+    .requiredOption('--data <name|path>', 'data set name or file, as for train')
+    .addOption(
+      new Option(
+        '--split <part>',
+        "the part of the data scored: the held-out 'test' split as train made it (lm: its last 10%), 'valid', 'train', or 'all' (default: test for a built-in data set, all for a file)",
+      ).choices(['test', 'valid', 'train', 'all']),
     )
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
@@ -200,11 +268,11 @@ export async function main(argv: string[]): Promise<void> {
   } catch (e) {
     const err = e as Error & { code?: string; exitCode?: number };
     if (err.code?.startsWith('commander.')) {
-      // commander already printed its message (help, version, or a usage error)
+      // commander already printed its message (help, version, or a usage error + "see --help")
       process.exitCode = err.exitCode ?? 1;
       return;
     }
-    process.stderr.write(`transformer: ${err.message}\n`);
+    output.err(`transformer: ${err.message}\n`);
     process.exitCode = 1;
   }
 }

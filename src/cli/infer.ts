@@ -17,8 +17,15 @@ import { readModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
 import { classifyTexts, loadClassifier } from '../tasks/classify.js';
-import { loadTaskData } from '../tasks/data.js';
-import { clipWithWarning, type KeepSide } from '../data/index.js';
+import { loadTaskData, type SplitData } from '../tasks/data.js';
+import {
+  BUILTIN_DATASETS,
+  clipWithWarning,
+  readText,
+  resolveDataset,
+  type KeepSide,
+} from '../data/index.js';
+import { output } from './output.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -35,15 +42,15 @@ export async function runInfer(
   o: Record<string, unknown>,
 ): Promise<void> {
   if (kind === 'translate') {
-    const out = await translateTexts(dir, lines, {
+    const out = translateTexts(dir, lines, {
       beam: o.beam as number,
       maxLen: o.maxLen as number,
       lengthPenalty: o.lengthPenalty as number,
       onWarning: warn,
     });
-    process.stdout.write(out.join('\n') + '\n');
+    output.out(out.join('\n') + '\n');
   } else if (kind === 'generate') {
-    const text = await generateText(dir, lines[0], {
+    const text = generateText(dir, lines[0], {
       ...(o as {
         maxTokens: number;
         temperature: number;
@@ -53,11 +60,11 @@ export async function runInfer(
       }),
       onWarning: warn,
     });
-    process.stdout.write(text + '\n');
+    output.out(text + '\n');
   } else if (kind === 'classify') {
-    const { model, tokenizer, labels } = await loadClassifier(dir);
+    const { model, tokenizer, labels } = loadClassifier(dir);
     for (const r of classifyTexts(model, tokenizer, labels, lines, { onWarning: warn }))
-      process.stdout.write(`${r.label}\t${r.probability.toFixed(4)}\n`);
+      output.out(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
   }
@@ -116,8 +123,9 @@ async function drawAttention(
   const cfg = readModelDirConfig(dir);
   const sections: AttentionSection[] = [];
   if (cfg.task === 'translate') {
-    const { model, vocabs } = await loadTranslator(dir);
+    const { model, vocabs } = loadTranslator(dir);
     const src = clipped([vocabs.src.encode(text)], model.config.maxLen - 1, 'start');
+    if (src.length === 0) throw new Error('--text: the text is empty (it encodes to no tokens)');
     const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
     const tgtIds = clipped([vocabs.tgt.encode(tgtText)], model.config.maxLen - 1, 'start');
     const tgt = [vocabs.tgt.bosId, ...tgtIds];
@@ -152,28 +160,27 @@ async function drawAttention(
       ),
     );
   } else if (cfg.task === 'lm') {
-    const { model, tokenizer } = await loadLM(dir);
+    const { model, tokenizer } = loadLM(dir);
     const checked = encodeChecked(tokenizer, text, '--text');
     if (checked.warning !== null) warn(checked.warning);
     const ids = clipped([checked.ids], model.config.blockSize, 'end');
-    if (ids.length === 0) throw new Error('--text: encodes to no tokens');
+    if (ids.length === 0) throw new Error('--text: the text is empty (it encodes to no tokens)');
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
     const toks = tokenLabels(tokenizer, ids);
     sections.push(section('causal self-attention', toks, toks, caps));
   } else {
-    const { model, tokenizer } = await loadClassifier(dir);
-    const ids = [
-      tokenizer.bosId,
-      ...clipped([tokenizer.encode(text)], model.config.maxLen - 1, 'start'),
-    ];
+    const { model, tokenizer } = loadClassifier(dir);
+    const enc = tokenizer.encode(text);
+    if (enc.length === 0) throw new Error('--text: the text is empty (it encodes to no tokens)');
+    const ids = [tokenizer.bosId, ...clipped([enc], model.config.maxLen - 1, 'start')];
     const caps = [...captureAll(model)];
     noGrad(() => model.forward(tensor([ids], undefined, 'int32')));
     const toks = tokenLabels(tokenizer, ids);
     sections.push(section('encoder self-attention', toks, toks, caps));
   }
   writeFigure(out, attentionFigureSvg(sections, { title: `Attention of ${dir}` }));
-  process.stderr.write(`wrote ${out}\n`);
+  output.err(`wrote ${out}\n`);
 }
 
 export interface EvalOptions {
@@ -182,41 +189,61 @@ export interface EvalOptions {
   beam: number;
   limit?: number;
   json?: boolean;
+  /** Which part of the data: default 'test' for a built-in data set, 'all' for a file. */
+  split?: 'test' | 'valid' | 'train' | 'all';
 }
 
-/** `transformer eval`: BLEU (translate), loss/perplexity (lm), accuracy (classify). */
+/** The examples of a split (train's deterministic split, or the whole data set). */
+function pick<T>(
+  task: 'translate' | 'classify',
+  data: string,
+  split: 'test' | 'valid' | 'train' | 'all',
+): T[] {
+  if (split === 'all') return resolveDataset(data, task) as T[];
+  const parts = loadTaskData(task as 'translate', data) as unknown as SplitData<T>;
+  return parts[split];
+}
+
+/**
+ * `transformer eval`: BLEU (translate), loss/perplexity (lm), accuracy (classify) on the
+ * chosen split: a built-in data set is scored on its held-out test split (lm: the last 10%,
+ * the part training validates on), a file as a whole, unless --split says otherwise.
+ */
 export async function runEval(o: EvalOptions): Promise<void> {
   const cfg = readModelDirConfig(o.model);
+  const split = o.split ?? (o.data in BUILTIN_DATASETS ? 'test' : 'all');
   let result: Record<string, number | string>;
   if (cfg.task === 'lm') {
-    const data = loadTaskData('lm', o.data);
-    // Built-in text: its last 10%, the validation part of training; a file: all of it.
-    const text =
-      typeof data.text === 'string' && o.data === 'tinyshakespeare'
-        ? data.text.slice(Math.floor(data.text.length * 0.9))
-        : data.text;
-    const r = await evalLM(o.model, text);
-    result = { task: 'lm', loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
+    const { text: source } = loadTaskData('lm', o.data);
+    let text = source;
+    if (split !== 'all') {
+      const all = typeof source === 'string' ? source : readText(source.path);
+      const cut = Math.floor(all.length * 0.9); // nanoGPT's split, as in training
+      text = split === 'train' ? all.slice(0, cut) : all.slice(cut);
+    }
+    const r = evalLM(o.model, text);
+    result = { task: 'lm', split, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
   } else if (cfg.task === 'translate') {
-    const data = loadTaskData('translate', o.data);
-    const pairs = data.test.slice(0, o.limit ?? data.test.length);
-    const hyps = await translateTexts(
+    const pairs = pick<{ source: string; target: string }>('translate', o.data, split);
+    const chosen = pairs.slice(0, o.limit ?? pairs.length);
+    const hyps = translateTexts(
       o.model,
-      pairs.map((p) => p.source),
+      chosen.map((p) => p.source),
       { beam: o.beam, maxLen: 100, onWarning: warn },
     );
-    const bleu = corpusBleu(hyps, [pairs.map((p) => p.target)]);
+    const bleu = corpusBleu(hyps, [chosen.map((p) => p.target)]);
     result = {
       task: 'translate',
+      split,
       bleu: bleu.score,
-      sentences: pairs.length,
+      sentences: chosen.length,
       beam: o.beam,
       signature: bleu.format(),
     };
   } else {
-    const data = loadTaskData('classify', o.data);
-    const exs = data.test.slice(0, o.limit ?? data.test.length);
-    const { model, tokenizer, labels } = await loadClassifier(o.model);
+    const all = pick<{ text: string; label: string }>('classify', o.data, split);
+    const exs = all.slice(0, o.limit ?? all.length);
+    const { model, tokenizer, labels } = loadClassifier(o.model);
     const preds = classifyTexts(
       model,
       tokenizer,
@@ -228,6 +255,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong
     result = {
       task: 'classify',
+      split,
       accuracy: accuracy(
         preds.map((p) => id.get(p.label)!),
         gold,
@@ -235,8 +263,8 @@ export async function runEval(o: EvalOptions): Promise<void> {
       examples: exs.length,
     };
   }
-  if (o.json) process.stdout.write(JSON.stringify(result) + '\n');
+  if (o.json) output.out(JSON.stringify(result) + '\n');
   else
     for (const [k, v] of Object.entries(result))
-      process.stdout.write(`${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}\n`);
+      output.out(`${k}: ${typeof v === 'number' ? +v.toFixed(4) : v}\n`);
 }

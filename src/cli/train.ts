@@ -1,90 +1,97 @@
 /**
  * `transformer train`: builds the task (data, tokenizer, model), runs the Trainer, writes
  * the model directory and loss.svg, and prints the final figures.
+ *
+ * Nothing lost (issue #11): the run writes into a temporary folder renamed to --out at the
+ * end (src/cli/run-dir.ts); Ctrl-C writes a checkpoint and prints the command that resumes
+ * it; a non-finite loss stops with the last good checkpoint kept and no model saved; the
+ * end of a run warns when validation never beat the trivial baseline.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
 import { AdamW, weightDecayGroups } from '../train/optim.js';
 import { cosineSchedule } from '../train/schedule.js';
-import { Trainer } from '../train/trainer.js';
+import { NonFiniteError, Trainer, type FitResult } from '../train/trainer.js';
 import { buildLMTask } from '../tasks/lm.js';
 import { loadTaskData } from '../tasks/data.js';
 import { TARGET_TOKENIZER, buildTranslateTask, translateIds } from '../tasks/translate.js';
-import { saveTokenizer } from '../tokenizers/index.js';
+import { saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
 import { buildClassifyTask, classifyTexts } from '../tasks/classify.js';
 import { corpusBleu } from '../metrics/index.js';
-import { saveModelDir, type TaskName } from '../tasks/modeldir.js';
-import { writeLossChart } from '../tasks/report.js';
+import { saveModelDir, type ModelDirConfig } from '../tasks/modeldir.js';
+import { baselineWarning, readMetrics, writeLossChart, type Baseline } from '../tasks/report.js';
+import type { Generator } from '../random.js';
+import {
+  checkBatchSize,
+  checkTaskOptions,
+  modelOverrides,
+  stepsFor,
+  type TrainCommandOptions,
+} from './train-options.js';
+import {
+  abandonedRuns,
+  checkRunDir,
+  commitRunDir,
+  parkRunDir,
+  prepareRunDir,
+  type RunDir,
+} from './run-dir.js';
+import { output } from './output.js';
 
-export interface TrainCommandOptions {
-  task: TaskName;
-  data?: string;
-  valid?: string;
-  preset?: string;
-  config?: string;
-  out?: string;
-  epochs?: number;
-  steps?: number;
-  batchTokens?: number;
-  batchSize?: number;
-  lr?: number;
-  evalEvery?: number;
-  seed: number;
-  resume?: boolean;
-  separateVocab?: boolean;
-  earlyStopping?: number;
-}
-
-/** Parse --config FILE.json into an object. @throws Error naming the file. */
-export function readConfigOverrides(path: string | undefined): Record<string, unknown> {
-  if (!path) return {};
-  if (!existsSync(path)) throw new Error(`--config: no such file '${path}'`);
-  try {
-    const obj = JSON.parse(readFileSync(path, 'utf8'));
-    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
-      throw new Error('not a JSON object');
-    return obj as Record<string, unknown>;
-  } catch (e) {
-    throw new Error(`--config: ${path}: ${(e as Error).message}`, { cause: e });
-  }
-}
+export type { TrainCommandOptions } from './train-options.js';
 
 function log(msg: string): void {
-  process.stderr.write(msg + '\n');
+  output.err(msg + '\n');
 }
 
 /** Run `transformer train`. */
 export async function runTrain(o: TrainCommandOptions): Promise<void> {
+  checkTaskOptions(o);
+  const overrides = modelOverrides(o);
   const out = o.out ?? join('runs', o.task);
-  if (o.task === 'lm') return trainLMCommand(o, out);
-  if (o.task === 'translate') return trainTranslateCommand(o, out);
-  return trainClassifyCommand(o, out);
+  if (o.overwrite && o.resume)
+    throw new Error('--overwrite and --resume exclude each other (--resume continues DIR)');
+  checkRunDir(out, { overwrite: o.overwrite, resume: o.resume });
+  for (const dir of abandonedRuns(out))
+    log(`note: ${dir} holds an interrupted earlier run (resume it with --resume --out ${dir})`);
+  if (o.task === 'lm') return trainLMCommand(o, out, overrides);
+  if (o.task === 'translate') return trainTranslateCommand(o, out, overrides);
+  return trainClassifyCommand(o, out, overrides);
 }
 
-/** Steps from --steps, else --epochs (or the default) times the steps per epoch. */
-function stepsFor(o: TrainCommandOptions, stepsPerEpoch: number, defaultEpochs: number): number {
-  return o.steps ?? (o.epochs ?? defaultEpochs) * stepsPerEpoch;
-}
-
-async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promise<void> {
+async function trainTranslateCommand(
+  o: TrainCommandOptions,
+  out: string,
+  overrides: Record<string, unknown>,
+): Promise<void> {
   const data = loadTaskData('translate', o.data ?? 'freedict-de-en', o.valid);
+  const batchTokens = o.batchTokens ?? 1000;
   const task = buildTranslateTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
-    overrides: readConfigOverrides(o.config),
-    batchTokens: o.batchTokens ?? 1000,
+    overrides,
+    batchTokens,
     separateVocab: o.separateVocab ?? false,
     seed: o.seed,
   });
-  const steps = stepsFor(o, task.stepsPerEpoch, 5);
+  const c = task.model.config;
+  checkBatchSize('--batch-tokens', batchTokens, {
+    tokens: batchTokens,
+    length: c.maxLen,
+    vocab: c.tgtVocabSize,
+    dModel: c.dModel,
+    dff: c.dimFeedforward,
+    heads: c.nhead,
+    layers: c.numEncoderLayers + c.numDecoderLayers,
+  });
+  const { steps, why } = stepsFor(o, task.stepsPerEpoch, 5);
   const lr = o.lr ?? 1e-3;
   log(
     `translation: Seq2SeqTransformer, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
-      `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps`,
+      `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
-  await fitAndSave(task.model, task, task.dirConfig, task.vocabs.src, out, o, {
+  const done = await fitAndSave(task, task.dirConfig, task.vocabs.src, out, o, {
     steps,
     optimizer: new AdamW(weightDecayGroups(task.model, 0.01), {
       lr,
@@ -92,10 +99,13 @@ async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promi
       eps: 1e-9,
     }),
     schedule: cosineSchedule(lr, Math.min(400, Math.floor(steps / 10)), steps + 1, lr / 20),
-    evalEvery: o.evalEvery ?? Math.max(1, Math.min(task.stepsPerEpoch, 500)),
+    evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 500),
+    extraFiles: async (dir) => {
+      if (task.vocabs.tgt !== task.vocabs.src)
+        await saveTokenizer(task.vocabs.tgt, join(dir, TARGET_TOKENIZER));
+    },
   });
-  if (task.vocabs.tgt !== task.vocabs.src)
-    await saveTokenizer(task.vocabs.tgt, join(out, TARGET_TOKENIZER));
+  if (!done) return;
   // Held-out test sentences: BLEU and a few translations.
   const test = data.test.slice(0, 500);
   const src = test.map((p) => task.vocabs.src.encode(p.source).slice(0, 64));
@@ -106,28 +116,44 @@ async function trainTranslateCommand(o: TrainCommandOptions, out: string): Promi
     log(`  ${test[i].source}\n    -> ${hyps[i]}\n    (reference: ${test[i].target})`);
 }
 
-async function trainClassifyCommand(o: TrainCommandOptions, out: string): Promise<void> {
+async function trainClassifyCommand(
+  o: TrainCommandOptions,
+  out: string,
+  overrides: Record<string, unknown>,
+): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
+  const batchTokens = o.batchTokens ?? 8192;
   const task = buildClassifyTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
-    overrides: readConfigOverrides(o.config),
-    batchTokens: o.batchTokens ?? 8192,
+    overrides,
+    batchTokens,
     seed: o.seed,
   });
-  const steps = stepsFor(o, task.stepsPerEpoch, 2);
+  const c = task.model.config;
+  checkBatchSize('--batch-tokens', batchTokens, {
+    tokens: batchTokens,
+    length: c.maxLen,
+    vocab: c.numClasses,
+    dModel: c.dModel,
+    dff: c.dimFeedforward,
+    heads: c.nhead,
+    layers: c.numLayers,
+  });
+  const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;
   log(
     `classification: EncoderClassifier, ${task.model.numParameters().toLocaleString()} parameters, BPE vocabulary ${task.tokenizer.vocabSize}, ` +
-      `labels ${task.labels.join(', ')}, ${data.train.length} training examples (${data.valid.length} valid, ${data.test.length} test), ${steps} steps`,
+      `labels ${task.labels.join(', ')}, ${data.train.length} training examples (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
-  await fitAndSave(task.model, task, task.dirConfig, task.tokenizer, out, o, {
+  const done = await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
     optimizer: new AdamW(weightDecayGroups(task.model, 0.01), { lr }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
-    evalEvery: o.evalEvery ?? Math.max(1, Math.min(task.stepsPerEpoch, 200)),
+    evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 200),
   });
+  if (!done) return;
   const preds = classifyTexts(
     task.model,
     task.tokenizer,
@@ -140,23 +166,38 @@ async function trainClassifyCommand(o: TrainCommandOptions, out: string): Promis
   );
 }
 
-async function trainLMCommand(o: TrainCommandOptions, out: string): Promise<void> {
+async function trainLMCommand(
+  o: TrainCommandOptions,
+  out: string,
+  overrides: Record<string, unknown>,
+): Promise<void> {
   const data = loadTaskData('lm', o.data ?? 'tinyshakespeare', o.valid);
+  const batchSize = o.batchSize ?? 12;
   const task = buildLMTask({
     text: data.text,
     validText: data.validText,
     preset: o.preset,
-    overrides: readConfigOverrides(o.config),
-    batchSize: o.batchSize ?? 12,
+    overrides,
+    batchSize,
     seed: o.seed,
     evalBatches: 20,
+  });
+  const c = task.model.config;
+  checkBatchSize('--batch-size', batchSize, {
+    tokens: batchSize * c.blockSize,
+    length: c.blockSize,
+    vocab: c.vocabSize,
+    dModel: c.dModel,
+    dff: c.dimFeedforward,
+    heads: c.nhead,
+    layers: c.numLayers,
   });
   const steps = o.steps ?? 2000;
   const lr = o.lr ?? 1e-3;
   log(
-    `language model: DecoderLM, ${task.model.numParameters().toLocaleString()} parameters, vocabulary ${task.tokenizer.vocabSize}, ${task.trainTokens.toLocaleString()} training tokens`,
+    `language model: DecoderLM, ${task.model.numParameters().toLocaleString()} parameters, vocabulary ${task.tokenizer.vocabSize}, ${task.trainTokens.toLocaleString()} training tokens, ${steps} steps`,
   );
-  await fitAndSave(task.model, task, task.dirConfig, task.tokenizer, out, o, {
+  await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
     optimizer: new AdamW(weightDecayGroups(task.model, 0.1), { lr, betas: [0.9, 0.99] }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
@@ -164,12 +205,76 @@ async function trainLMCommand(o: TrainCommandOptions, out: string): Promise<void
   });
 }
 
-/** Shared tail of every train command: Trainer.fit, model directory, loss chart, summary. */
+/**
+ * Default validation interval: once an epoch, but no more than 20 times a run (small data
+ * sets have epochs of a step or two) and at least every `most` steps.
+ */
+function evalEveryFor(stepsPerEpoch: number, steps: number, most: number): number {
+  return Math.max(1, Math.min(Math.max(stepsPerEpoch, Math.ceil(steps / 20)), most));
+}
+
+/** A task as fitAndSave needs it. */
+type FitTask = ConstructorParameters<typeof Trainer>[0] & {
+  model: Module;
+  generator: Generator;
+  baseline: Baseline;
+};
+
+/** The command that resumes a stopped run in `dir`. */
+function resumeCommand(o: TrainCommandOptions, dir: string): string {
+  const args: string[] = [];
+  const argv = o.argv ?? [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--out') i++;
+    else if (!['--overwrite', '--resume'].includes(argv[i]) && !argv[i].startsWith('--out='))
+      args.push(/^[\w@%+=:,./-]+$/.test(argv[i]) ? argv[i] : `'${argv[i].replace(/'/g, "'\\''")}'`);
+  }
+  return `transformer ${args.join(' ')} --resume --out ${dir}`;
+}
+
+/** Log one progress line (when stderr is not a terminal: every 100 steps and each evaluation). */
+function stepLogger(steps: number, unit: string): (r: Record<string, number>) => void {
+  return (r) => {
+    if (process.stderr.isTTY || (r.valid_loss === undefined && r.step % 100 !== 0)) return;
+    const skip = ['step', 'loss', 'lr', 'tokens', 'tokens_per_s', 'seconds', 'grad_norm'];
+    const extra = Object.entries(r)
+      .filter(([k]) => !skip.includes(k))
+      .map(([k, v]) => ` ${k} ${v.toFixed(4)}`)
+      .join('');
+    const eta = ((steps - r.step) * r.seconds) / r.step; // from the mean step time so far
+    log(
+      `step ${r.step}/${steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} ${unit}/s ${r.seconds.toFixed(0)} s, eta ${eta.toFixed(0)} s${extra}`,
+    );
+  };
+}
+
+/** Run the trainer with Ctrl-C (SIGINT) stopping it after the current step. */
+async function fitInterruptibly(trainer: Trainer): Promise<FitResult> {
+  let signals = 0;
+  const onSignal = (): void => {
+    if (++signals > 1) process.exit(130); // a second Ctrl-C: quit now
+    log('\nstopping after this step and writing a checkpoint (Ctrl-C again to quit now)');
+    trainer.requestStop();
+  };
+  process.on('SIGINT', onSignal);
+  try {
+    return await trainer.fitAsync();
+  } finally {
+    process.off('SIGINT', onSignal);
+  }
+}
+
+/**
+ * Shared tail of every train command: Trainer.fit in the run folder, then the model
+ * directory, loss chart, baseline check and summary.
+ * @returns true when the run finished (false: interrupted, checkpoint kept).
+ * @throws Error for a non-finite loss (the checkpoint kept, no model saved) or a batch that
+ *   does not fit in memory, naming the option to change.
+ */
 export async function fitAndSave(
-  model: Module,
-  task: ConstructorParameters<typeof Trainer>[0] & { generator: import('../random.js').Generator },
-  dirConfig: Parameters<typeof saveModelDir>[1],
-  tokenizer: Parameters<typeof saveModelDir>[3],
+  task: FitTask,
+  dirConfig: ModelDirConfig,
+  tokenizer: Tokenizer,
   out: string,
   o: TrainCommandOptions,
   run: {
@@ -177,39 +282,61 @@ export async function fitAndSave(
     optimizer: AdamW;
     schedule: (s: number) => number;
     evalEvery: number;
+    /** Write task-specific files into the model directory. */
+    extraFiles?: (dir: string) => Promise<void>;
   },
-): Promise<void> {
+): Promise<boolean> {
   const unit = dirConfig.task === 'classify' ? 'ex' : 'tok'; // classification counts examples
+  const rd: RunDir = prepareRunDir(out, { overwrite: o.overwrite, resume: o.resume });
   const trainer = new Trainer(task, run.optimizer, run.schedule, {
     maxSteps: run.steps,
-    outDir: out,
+    outDir: rd.work,
     resume: o.resume ?? false,
     evalEvery: run.evalEvery,
     generators: [task.generator],
     earlyStoppingPatience: o.earlyStopping ?? null,
+    skipNonfinite: o.skipNonfinite ?? 0,
     progress: process.stderr.isTTY === true,
     unit,
-    onStep: (r) => {
-      if (!process.stderr.isTTY && (r.valid_loss !== undefined || r.step % 100 === 0)) {
-        const extra = Object.entries(r)
-          .filter(
-            ([k]) =>
-              !['step', 'loss', 'lr', 'tokens', 'tokens_per_s', 'seconds', 'grad_norm'].includes(k),
-          )
-          .map(([k, v]) => ` ${k} ${v.toFixed(4)}`)
-          .join('');
-        const eta = ((run.steps - r.step) * r.seconds) / r.step; // from the mean step time so far
-        log(
-          `step ${r.step}/${run.steps} loss ${r.loss.toFixed(4)} lr ${r.lr.toExponential(2)} ${Math.round(r.tokens_per_s)} ${unit}/s ${r.seconds.toFixed(0)} s, eta ${eta.toFixed(0)} s${extra}`,
-        );
-      }
-    },
+    onStep: stepLogger(run.steps, unit),
   });
   const t0 = Date.now();
-  const result = trainer.fit();
-  await saveModelDir(out, dirConfig, model, tokenizer);
-  await writeLossChart(out);
+  let result: FitResult;
+  try {
+    result = await fitInterruptibly(trainer);
+  } catch (e) {
+    const kept = parkRunDir(rd);
+    const where = kept
+      ? `the last good checkpoint is in ${kept} (resume: ${resumeCommand(o, kept)})`
+      : 'no checkpoint was written';
+    if (e instanceof NonFiniteError)
+      throw new Error(
+        `training stopped at ${NonFiniteError.describe(e.step, e.lastFiniteLoss, e.what)}; no model was saved; try a lower --lr (now ${run.optimizer.lr.toExponential(2)}) or --skip-nonfinite N to skip up to N bad batches; ${where}`,
+        { cause: e },
+      );
+    if (e instanceof RangeError)
+      throw new Error(
+        `out of memory for a batch (${e.message}); lower ${dirConfig.task === 'lm' ? '--batch-size' : '--batch-tokens'}; ${where}`,
+        { cause: e },
+      );
+    throw e;
+  }
+  if (result.interrupted) {
+    const kept = parkRunDir(rd);
+    log(
+      `interrupted at step ${result.step}/${run.steps}; checkpoint in ${kept}. Resume with:\n  ${resumeCommand(o, kept ?? out)}`,
+    );
+    process.exitCode = 130;
+    return false;
+  }
+  await saveModelDir(rd.work, dirConfig, task.model, tokenizer);
+  await run.extraFiles?.(rd.work);
+  await writeLossChart(rd.work);
+  const warning = baselineWarning(readMetrics(rd.work), task.baseline);
+  commitRunDir(rd);
   log(
     `done: step ${result.step}${result.stoppedEarly ? ' (early stop)' : ''}, best validation loss ${result.bestValid.toFixed(4)}, ${((Date.now() - t0) / 1000).toFixed(1)} s this run; model in ${out}`,
   );
+  if (warning) log(warning);
+  return true;
 }

@@ -12,7 +12,13 @@ import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, clipWithWarning, makeClassificationBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
-import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import {
+  buildFromDir,
+  loadModelDirInto,
+  readModelDirConfig,
+  type ModelDirConfig,
+} from './modeldir.js';
+import { majorityAccuracy, type Baseline } from './report.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface Example {
@@ -47,6 +53,8 @@ export interface ClassifyTask extends TrainTask {
   generator: Generator;
   dirConfig: ModelDirConfig;
   stepsPerEpoch: number;
+  /** The majority class's validation accuracy, which training should beat. */
+  baseline: Baseline;
 }
 
 /** Build tokenizer, model and TrainTask for classification. */
@@ -133,6 +141,14 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     labels,
     generator,
     stepsPerEpoch,
+    baseline: {
+      metric: 'valid_accuracy',
+      value: majorityAccuracy(
+        train.map((e) => e.y),
+        valid.map((e) => e.y),
+      ),
+      name: 'majority-class accuracy',
+    },
     dirConfig: { task: 'classify', model: 'EncoderClassifier', config: { ...config }, labels },
     loss(step, micro) {
       const k = step - 1 + micro;
@@ -161,14 +177,40 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
   };
 }
 
-/** Load a classifier directory. */
-export async function loadClassifier(
-  dir: string,
-): Promise<{ model: EncoderClassifier; tokenizer: Tokenizer; labels: string[] }> {
+/** A trained classifier with its tokenizer and labels (loadClassifier). */
+export interface Classifier {
+  task: 'classify';
+  model: EncoderClassifier;
+  tokenizer: Tokenizer;
+  labels: string[];
+  /** The predicted label and its probability for each text. */
+  classify(texts: string[]): { label: string; probability: number }[];
+}
+
+/**
+ * Load a classifier directory written by `transformer train --task classify` (synchronous).
+ * @throws Error naming the directory or the bad file.
+ */
+export function loadClassifier(dir: string): Classifier {
   const cfg = readModelDirConfig(dir, 'classify');
-  const model = new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig);
-  const tokenizer = await loadModelDirInto(dir, model);
-  return { model: model.eval(), tokenizer, labels: cfg.labels ?? [] };
+  const model = buildFromDir(
+    dir,
+    () => new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig),
+  );
+  const tokenizer = loadModelDirInto(dir, model);
+  const labels = cfg.labels ?? [];
+  if (labels.length !== model.config.numClasses)
+    throw new Error(
+      `${dir}/config.json: ${labels.length} labels for a model of ${model.config.numClasses} classes`,
+    );
+  model.eval();
+  return {
+    task: 'classify',
+    model,
+    tokenizer,
+    labels,
+    classify: (texts) => classifyTexts(model, tokenizer, labels, texts),
+  };
 }
 
 /**

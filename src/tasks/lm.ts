@@ -21,7 +21,13 @@ import {
 } from '../tokenizers/index.js';
 import { textChunks, type TextSource } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
-import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import {
+  buildFromDir,
+  loadModelDirInto,
+  readModelDirConfig,
+  type ModelDirConfig,
+} from './modeldir.js';
+import { unigramCrossEntropy, type Baseline } from './report.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface LMTaskOptions {
@@ -68,6 +74,8 @@ export interface LMTask extends TrainTask {
   /** Model generator (initialization, dropout): checkpointed by the trainer. */
   generator: Generator;
   trainTokens: number;
+  /** The unigram model's validation loss, which training should beat. */
+  baseline: Baseline;
 }
 
 /** Build the tokenizer, model and TrainTask for language modelling. */
@@ -106,6 +114,11 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     tokenizer,
     generator,
     trainTokens: train.length,
+    baseline: {
+      metric: 'valid_loss',
+      value: unigramCrossEntropy(train, valid, V),
+      name: 'unigram baseline loss',
+    },
     dirConfig: { task: 'lm', model: 'DecoderLM', config: { ...config } },
     loss(step, micro) {
       const { x, y } = lmBatch(train, B, T, new Generator(o.seed * 1_000_003 + step * 64 + micro));
@@ -126,55 +139,84 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   };
 }
 
-/** Load a language model directory. */
-export async function loadLM(dir: string): Promise<{ model: DecoderLM; tokenizer: Tokenizer }> {
-  const cfg = readModelDirConfig(dir, 'lm');
-  const model = new DecoderLM(cfg.config as unknown as DecoderLMConfig);
-  const tokenizer = await loadModelDirInto(dir, model);
-  return { model: model.eval(), tokenizer };
+/** Sampling options of LanguageModel.generate (see decode/generate.ts). */
+export interface GenerateTextOptions {
+  /** New tokens. Default 200. */
+  maxTokens?: number;
+  /** Sampling temperature, 0 = greedy. Default 0.8. */
+  temperature?: number;
+  /** Keep the k most likely tokens, 0 = all. Default 0. */
+  topK?: number;
+  /** Nucleus mass in (0, 1]. Default 1. */
+  topP?: number;
+  /** Sampling seed. Default 0. */
+  seed?: number;
+  /** Hears once about prompt characters that are not in the vocabulary (they become <unk>). */
+  onWarning?: (message: string) => void;
+}
+
+/** A trained language model with its tokenizer (loadLanguageModel). */
+export interface LanguageModel {
+  task: 'lm';
+  model: DecoderLM;
+  tokenizer: Tokenizer;
+  /**
+   * Continue `prompt`.
+   * @returns the prompt followed by the generated text.
+   * @throws Error when the prompt encodes to no tokens.
+   */
+  generate(prompt: string, o?: GenerateTextOptions): string;
 }
 
 /**
- * Continue `prompt` with a trained language model; special tokens are never generated.
- * `onWarning` hears (once) about prompt characters that are not in the vocabulary.
+ * Load a language-model directory written by `transformer train --task lm` (synchronous).
+ * @throws Error naming the directory or the bad file (config.json, model.safetensors,
+ *   tokenizer.json).
  */
-export async function generateText(
-  dir: string,
-  prompt: string,
-  o: {
-    maxTokens: number;
-    temperature: number;
-    topK: number;
-    topP: number;
-    seed: number;
-    onWarning?: (message: string) => void;
-  },
-): Promise<string> {
-  const { model, tokenizer } = await loadLM(dir);
-  const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
-  if (warning !== null) o.onWarning?.(warning);
-  if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
-  const out = generate(model, ids, {
-    suppressIds: specialTokenIds(tokenizer),
-    maxNewTokens: o.maxTokens,
-    temperature: o.temperature,
-    topK: o.topK,
-    topP: o.topP,
-    generator: new Generator(o.seed),
-  });
-  return prompt + tokenizer.decode(out, { skipSpecial: true });
+export function loadLanguageModel(dir: string): LanguageModel {
+  const cfg = readModelDirConfig(dir, 'lm');
+  const model = buildFromDir(dir, () => new DecoderLM(cfg.config as unknown as DecoderLMConfig));
+  const tokenizer = loadModelDirInto(dir, model);
+  model.eval();
+  return {
+    task: 'lm',
+    model,
+    tokenizer,
+    generate(prompt, o = {}) {
+      const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
+      if (warning !== null) o.onWarning?.(warning);
+      if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
+      const out = generate(model, ids, {
+        suppressIds: specialTokenIds(tokenizer),
+        maxNewTokens: o.maxTokens ?? 200,
+        temperature: o.temperature ?? 0.8,
+        topK: o.topK ?? 0,
+        topP: o.topP ?? 1,
+        generator: new Generator(o.seed ?? 0),
+      });
+      return prompt + tokenizer.decode(out, { skipSpecial: true });
+    },
+  };
+}
+
+/** Load a language model directory (the same as loadLanguageModel). */
+export const loadLM = loadLanguageModel;
+
+/** Continue `prompt` with a trained language model. */
+export function generateText(dir: string, prompt: string, o: GenerateTextOptions): string {
+  return loadLanguageModel(dir).generate(prompt, o);
 }
 
 /**
  * Loss and perplexity of a model directory on a text, over non-overlapping windows of the
  * context length (at most `maxWindows`).
  */
-export async function evalLM(
+export function evalLM(
   dir: string,
   text: TextSource,
   maxWindows = 600,
-): Promise<{ loss: number; perplexity: number; tokens: number }> {
-  const { model, tokenizer } = await loadLM(dir);
+): { loss: number; perplexity: number; tokens: number } {
+  const { model, tokenizer } = loadLanguageModel(dir);
   const ids = encodeChunks(tokenizer, textChunks(text));
   const T = model.config.blockSize;
   const V = model.config.vocabSize;

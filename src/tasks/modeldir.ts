@@ -32,16 +32,22 @@ function writeJsonAtomic(path: string, obj: unknown): void {
   renameSync(tmp, path);
 }
 
-/** Save config.json, model.safetensors and tokenizer.json into `dir`. */
-export async function saveModelDir(
+/** Save config.json, model.safetensors and tokenizer.json into `dir` (synchronously). */
+export function saveModelDir(
   dir: string,
   cfg: ModelDirConfig,
   model: Module,
   tok: Tokenizer,
-): Promise<void> {
+): void {
   writeJsonAtomic(join(dir, 'config.json'), { version: '0.1.0', ...cfg });
   saveModel(model, join(dir, 'model.safetensors'), { task: cfg.task, model: cfg.model });
-  await saveTokenizer(tok, join(dir, 'tokenizer.json'));
+  saveTokenizer(tok, join(dir, 'tokenizer.json'));
+}
+
+/** Prefix `path: ` to an error's message unless it already names the file. */
+function naming(path: string, e: unknown): Error {
+  const msg = (e as Error).message ?? String(e);
+  return new Error(msg.includes(path) ? msg : `${path}: ${msg}`, { cause: e });
 }
 
 /** The model config kind of each task (validateModelConfig). */
@@ -94,8 +100,41 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
   return cfg;
 }
 
-/** Load weights and tokenizer into a freshly built model. */
-export async function loadModelDirInto(dir: string, model: Module): Promise<Tokenizer> {
-  loadModel(model, join(dir, 'model.safetensors'));
-  return loadTokenizer(join(dir, 'tokenizer.json'));
+/**
+ * Build a model from a directory's config (the constructor validates it).
+ * @throws Error naming config.json for a config the model refuses (ConfigError).
+ */
+export function buildFromDir<M>(dir: string, build: () => M): M {
+  try {
+    return build();
+  } catch (e) {
+    if (e instanceof ConfigError) throw naming(join(dir, 'config.json'), e);
+    throw e;
+  }
+}
+
+/**
+ * Read a tokenizer file of a model directory.
+ * @throws Error naming the file.
+ */
+export function loadDirTokenizer(path: string): Tokenizer {
+  try {
+    return loadTokenizer(path);
+  } catch (e) {
+    throw naming(path, e);
+  }
+}
+
+/**
+ * Load weights and tokenizer into a freshly built model.
+ * @throws Error naming model.safetensors or tokenizer.json when either is missing or bad.
+ */
+export function loadModelDirInto(dir: string, model: Module): Tokenizer {
+  const path = join(dir, 'model.safetensors');
+  try {
+    loadModel(model, path);
+  } catch (e) {
+    throw naming(path, e);
+  }
+  return loadDirTokenizer(join(dir, 'tokenizer.json'));
 }

@@ -15,10 +15,17 @@ import { beamSearch, greedyDecode } from '../decode/seq2seq.js';
 import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadTokenizer, trainBPE, type Tokenizer } from '../tokenizers/index.js';
+import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, clipWithWarning, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
-import { loadModelDirInto, readModelDirConfig, type ModelDirConfig } from './modeldir.js';
+import {
+  buildFromDir,
+  loadDirTokenizer,
+  loadModelDirInto,
+  readModelDirConfig,
+  type ModelDirConfig,
+} from './modeldir.js';
+import { unigramCrossEntropy, type Baseline } from './report.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface Pair {
@@ -62,6 +69,8 @@ export interface TranslateTask extends TrainTask {
   /** Optimizer steps per epoch. */
   stepsPerEpoch: number;
   trainPairs: number;
+  /** The unigram model's validation loss over target tokens (and </s>), to beat. */
+  baseline: Baseline;
 }
 
 type Encoded = { src: number[]; tgt: number[] };
@@ -166,6 +175,15 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     generator,
     stepsPerEpoch,
     trainPairs: train.length,
+    baseline: {
+      metric: 'valid_loss',
+      value: unigramCrossEntropy(
+        train.flatMap((e) => [...e.tgt, ids.eosId]),
+        valid.flatMap((e) => [...e.tgt, ids.eosId]),
+        V,
+      ),
+      name: 'unigram baseline loss',
+    },
     dirConfig: { task: 'translate', model: 'Seq2SeqTransformer', config: { ...config } },
     loss(step, micro) {
       const k = (step - 1) * (o.gradAccumSteps ?? 1) + micro; // batch index across epochs
@@ -238,49 +256,79 @@ export function translateIds(
   return out;
 }
 
+/** Decoding options of Translator.translate. */
+export interface TranslateOptions {
+  /** Beam size, 1 = greedy. Default 4. */
+  beam?: number;
+  /** Maximum output tokens. Default 100. */
+  maxLen?: number;
+  /** GNMT length penalty alpha. Default 0.6. */
+  lengthPenalty?: number;
+  /** Hears once how many sources were longer than the context and cut. */
+  onWarning?: (message: string) => void;
+}
+
+/** A trained translation model with its vocabularies (loadTranslator). */
+export interface Translator {
+  task: 'translate';
+  model: Seq2SeqTransformer;
+  /** Source and target tokenizers (one object for a joint vocabulary). */
+  vocabs: Vocabs;
+  /** The source (or joint) tokenizer. */
+  tokenizer: Tokenizer;
+  /**
+   * Translate each text (one output per input).
+   * @throws Error naming the input that encodes to no tokens (an empty text).
+   */
+  translate(texts: string[], o?: TranslateOptions): string[];
+}
+
 /**
- * Load a translation model directory: tokenizer.json is the source (or joint) vocabulary,
- * tokenizer_target.json the target vocabulary when they are separate.
+ * Load a translation model directory written by `transformer train --task translate`
+ * (synchronous): tokenizer.json is the source (or joint) vocabulary, tokenizer_target.json
+ * the target vocabulary when they are separate.
+ * @throws Error naming the directory or the bad file.
  */
-export async function loadTranslator(
-  dir: string,
-): Promise<{ model: Seq2SeqTransformer; vocabs: Vocabs }> {
+export function loadTranslator(dir: string): Translator {
   const cfg = readModelDirConfig(dir, 'translate');
-  const model = new Seq2SeqTransformer(cfg.config as unknown as Seq2SeqConfig);
-  const src = await loadModelDirInto(dir, model);
+  const model = buildFromDir(
+    dir,
+    () => new Seq2SeqTransformer(cfg.config as unknown as Seq2SeqConfig),
+  );
+  const src = loadModelDirInto(dir, model);
   const tgtPath = join(dir, TARGET_TOKENIZER);
-  const tgt = existsSync(tgtPath) ? await loadTokenizer(tgtPath) : src;
-  return { model: model.eval(), vocabs: { src, tgt } };
+  const tgt = existsSync(tgtPath) ? loadDirTokenizer(tgtPath) : src;
+  const vocabs = { src, tgt };
+  model.eval();
+  return {
+    task: 'translate',
+    model,
+    vocabs,
+    tokenizer: src,
+    translate(texts, o = {}) {
+      const maxLen = Math.min(o.maxLen ?? 100, model.config.maxLen - 1);
+      const encoded = texts.map((t, i) => {
+        const s = src.encode(t);
+        if (s.length === 0)
+          throw new Error(
+            `translate: input ${i + 1} of ${texts.length} is empty (it encodes to no tokens)`,
+          );
+        return s;
+      });
+      const ids = clipWithWarning(encoded, maxLen, 'start', o.onWarning);
+      return translateIds(model, vocabs, ids, {
+        beam: o.beam ?? 4,
+        maxLen,
+        lengthPenalty: o.lengthPenalty,
+      });
+    },
+  };
 }
 
 /** File name of the target tokenizer when the vocabularies are separate. */
 export const TARGET_TOKENIZER = 'tokenizer_target.json';
 
-/**
- * Translate sentences with a model directory. Sources longer than maxLen tokens are cut to
- * their first maxLen tokens; `o.onWarning` hears once how many were cut.
- */
-export async function translateTexts(
-  dir: string,
-  texts: string[],
-  o: {
-    beam: number;
-    maxLen: number;
-    lengthPenalty?: number;
-    onWarning?: (message: string) => void;
-  },
-): Promise<string[]> {
-  const { model, vocabs } = await loadTranslator(dir);
-  const maxLen = Math.min(o.maxLen, model.config.maxLen - 1);
-  const clipped = clipWithWarning(
-    texts.map((t) => vocabs.src.encode(t)),
-    maxLen,
-    'start',
-    o.onWarning,
-  );
-  return translateIds(model, vocabs, clipped, {
-    beam: o.beam,
-    maxLen,
-    lengthPenalty: o.lengthPenalty,
-  });
+/** Translate sentences with a model directory. */
+export function translateTexts(dir: string, texts: string[], o: TranslateOptions): string[] {
+  return loadTranslator(dir).translate(texts, o);
 }

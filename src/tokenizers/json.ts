@@ -12,7 +12,7 @@
  * unsupported parts.
  */
 
-import { readFile, writeFile, rename, unlink } from 'node:fs/promises';
+import { readFileSync, renameSync, unlinkSync, writeFileSync } from 'node:fs';
 import { BpeModel, MAX_VOCAB, WordLevelModel, type Model } from './models.js';
 import { decodeUtf8Strict } from '../data/utf8.js';
 import {
@@ -379,14 +379,15 @@ function readTokenizer(obj: unknown, opts: LoadOptions): Tokenizer {
 
 /**
  * Read a tokenizer.json file (ours or HF's; see tokenizerFromJSON) as strict UTF-8.
+ * Synchronous, as loadModel: the file is read whole before parsing anyway.
  * @param path file path.
  * @throws TokenizerError naming the file if it cannot be read, is not UTF-8 (with the byte
  *   offset), is not JSON, or is malformed or unsupported (with the field; see tokenizerFromJSON).
  */
-export async function loadTokenizer(path: string, opts: LoadOptions = {}): Promise<Tokenizer> {
+export function loadTokenizer(path: string, opts: LoadOptions = {}): Tokenizer {
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    bytes = readFileSync(path);
   } catch (e) {
     throw new TokenizerError(path, '', `cannot read: ${(e as Error).message}`, { cause: e });
   }
@@ -406,17 +407,21 @@ export async function loadTokenizer(path: string, opts: LoadOptions = {}): Promi
 
 /**
  * Write a tokenizer as HF tokenizer.json, atomically (write `path.tmp-PID-N`, then rename), so a
- * reader never sees a half-written file.
+ * reader never sees a half-written file. Synchronous, as saveModel.
  * @param tok any tokenizer.
  * @param path destination; its directory must exist.
  */
-export async function saveTokenizer(tok: Tokenizer, path: string): Promise<void> {
+export function saveTokenizer(tok: Tokenizer, path: string): void {
   const tmp = `${path}.tmp-${process.pid}-${tmpCounter++}`;
   try {
-    await writeFile(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n', 'utf8');
-    await rename(tmp, path);
+    writeFileSync(tmp, JSON.stringify(tok.toJSON(), null, 2) + '\n', 'utf8');
+    renameSync(tmp, path);
   } catch (e) {
-    await unlink(tmp).catch(() => undefined);
+    try {
+      unlinkSync(tmp);
+    } catch {
+      // never written
+    }
     throw e;
   }
 }

@@ -9,8 +9,14 @@
  * them from `batch(step, micro)` — and every generator the model uses (dropout) is listed
  * in `generators`, so its state is checkpointed. Then a run resumed from a checkpoint at
  * step k produces the same losses as an uninterrupted run.
+ *
+ * Nothing silent: resuming without a checkpoint is refused; a non-finite loss or gradient
+ * norm stops the run with NonFiniteError (the last checkpoint on disk is the last good one)
+ * unless `skipNonfinite` allows skipping that many bad batches; `fitAsync` can be stopped
+ * between steps (Ctrl-C) with a checkpoint written.
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { setImmediate as nextTick } from 'node:timers/promises';
 import { join } from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { backend } from '../backend/index.js';
@@ -26,6 +32,7 @@ import {
 } from '../io/safetensors.js';
 import type { Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
+import { parseCheckpointMetadata, removeStaleTempFiles, type TrainerState } from './run-files.js';
 
 /** What the trainer needs from a task (language modelling, translation, classification). */
 export interface TrainTask {
@@ -57,8 +64,13 @@ export interface TrainerOptions {
   earlyStoppingPatience?: number | null;
   /** Output directory: metrics.jsonl, checkpoint.safetensors. */
   outDir: string;
-  /** Continue from outDir/checkpoint.safetensors when it exists. */
+  /** Continue from outDir/checkpoint.safetensors (an error when there is none). */
   resume?: boolean;
+  /**
+   * Batches whose loss or gradient norm is not finite that may be skipped (no update) before
+   * the run stops with NonFiniteError. Default 0: the first one stops it.
+   */
+  skipNonfinite?: number;
   /** Generators whose state must be saved (dropout, sampling). */
   generators?: Generator[];
   /** What `tokens` counts, for the progress bar ('tok' or 'ex' for examples). Default 'tok'. */
@@ -70,6 +82,17 @@ export interface TrainerOptions {
 }
 
 /**
+ * Global L2 norm of tensors: squares summed in double by the backend's sumSquares, per
+ * tensor, then over tensors in order (absent ones skipped). NaN or Infinity when any element is.
+ */
+export function globalNorm(tensors: (Tensor | null | undefined)[]): number {
+  const be = backend();
+  let sq = 0;
+  for (const t of tensors) if (t) sq += be.sumSquares(t.f32, t.size);
+  return Math.sqrt(sq);
+}
+
+/**
  * Global L2 norm of all gradients; scales them in place to `maxNorm` when above it, as
  * torch.nn.utils.clip_grad_norm_ (Pascanu et al. 2013). The squares are summed in double
  * by the backend's sumSquares (per parameter, then over parameters in order), the scaling
@@ -78,9 +101,7 @@ export interface TrainerOptions {
  */
 export function clipGradNorm(params: Tensor[], maxNorm: number): number {
   const be = backend();
-  let sq = 0;
-  for (const p of params) if (p.grad) sq += be.sumSquares(p.grad.f32, p.grad.size);
-  const norm = Math.sqrt(sq);
+  const norm = globalNorm(params.map((p) => p.grad));
   if (norm > maxNorm) {
     const scale = maxNorm / (norm + 1e-6); // torch.nn.utils.clip_grad_norm_
     for (const p of params) {
@@ -92,12 +113,36 @@ export function clipGradNorm(params: Tensor[], maxNorm: number): number {
   return norm;
 }
 
-interface TrainerState {
-  step: number;
+/** A loss or gradient norm that is NaN or infinite: the run cannot continue. */
+export class NonFiniteError extends Error {
+  constructor(
+    /** The step whose loss or gradient was not finite (1-based). */
+    readonly step: number,
+    /** The last finite training loss (NaN when there was none). */
+    readonly lastFiniteLoss: number,
+    /** What was not finite, e.g. 'the loss (NaN)'. */
+    readonly what: string,
+  ) {
+    super(
+      `${NonFiniteError.describe(step, lastFiniteLoss, what)}; try a lower learning rate, or allow skipping bad batches`,
+    );
+    this.name = 'NonFiniteError';
+  }
+
+  /** `step N: WHAT is not finite (last finite loss X)`, without the hint. */
+  static describe(step: number, lastFiniteLoss: number, what: string): string {
+    const last = Number.isNaN(lastFiniteLoss) ? 'none' : lastFiniteLoss.toFixed(4);
+    return `step ${step}: ${what} is not finite (last finite loss ${last})`;
+  }
+}
+
+/** How a run ended. */
+export interface FitResult {
   bestValid: number;
-  evalsSinceBest: number;
-  generators: number[][];
-  seconds: number;
+  step: number;
+  stoppedEarly: boolean;
+  /** Stopped by requestStop() (fitAsync only), after writing a checkpoint. */
+  interrupted: boolean;
 }
 
 export class Trainer {
@@ -108,7 +153,10 @@ export class Trainer {
     evalsSinceBest: 0,
     generators: [],
     seconds: 0,
+    nonfiniteSkipped: 0,
   };
+  /** Set by requestStop(): fitAsync checkpoints and returns after the current step. */
+  private stopRequested = false;
   /** Storage of each step's activations and gradients, reused by the next step. */
   private readonly arena = new StepArena();
 
@@ -125,6 +173,7 @@ export class Trainer {
       checkpointEvery: evalEvery,
       earlyStoppingPatience: null,
       resume: false,
+      skipNonfinite: 0,
       unit: 'tok',
       generators: [],
       progress: process.stderr.isTTY === true,
@@ -140,6 +189,15 @@ export class Trainer {
       if (!Number.isInteger(v) || v < 1)
         throw new Error(`Trainer: ${k} must be a positive integer, got ${v}`);
     }
+    if (!Number.isInteger(this.o.skipNonfinite) || this.o.skipNonfinite < 0)
+      throw new Error(
+        `Trainer: skipNonfinite must be an integer >= 0, got ${this.o.skipNonfinite}`,
+      );
+  }
+
+  /** Ask fitAsync to stop after the current step, writing a checkpoint (e.g. on SIGINT). */
+  requestStop(): void {
+    this.stopRequested = true;
   }
 
   get checkpointPath(): string {
@@ -173,12 +231,7 @@ export class Trainer {
    */
   loadCheckpoint(): void {
     const { tensors, metadata } = readSafetensors(this.checkpointPath);
-    if (!metadata.trainer || !metadata.optimizer)
-      throw new Error(
-        `${this.checkpointPath}: not a transformer-ts training checkpoint (no trainer state)`,
-      );
-    const state = JSON.parse(metadata.trainer) as TrainerState;
-    const optMeta = JSON.parse(metadata.optimizer) as { stepCount: number; lr: number };
+    const { state, optimizer: optMeta } = parseCheckpointMetadata(this.checkpointPath, metadata);
     if (state.generators.length !== this.o.generators.length) {
       throw new Error(
         `${this.checkpointPath}: saved ${state.generators.length} generator states, the run has ${this.o.generators.length}`,
@@ -212,16 +265,26 @@ export class Trainer {
     writeFileSync(this.metricsPath, keep.map((l) => l + '\n').join(''));
   }
 
-  /**
-   * Run until maxSteps or early stopping.
-   * @returns the best validation loss and the step reached.
-   */
-  fit(): { bestValid: number; step: number; stoppedEarly: boolean } {
+  /** Prepare a run: output directory, stale temporary files, checkpoint or fresh metrics. */
+  private begin(): void {
     mkdirSync(this.o.outDir, { recursive: true });
-    if (this.o.resume && existsSync(this.checkpointPath)) {
+    removeStaleTempFiles(this.checkpointPath);
+    if (this.o.resume) {
+      if (!existsSync(this.checkpointPath))
+        throw new Error(
+          `resume: no checkpoint at ${this.checkpointPath} (nothing to resume; start a new run without resume)`,
+        );
       this.loadCheckpoint();
       this.truncateMetrics(this.state.step);
     } else writeFileSync(this.metricsPath, '');
+  }
+
+  /**
+   * The training loop as a generator: yields after each step, returns how the run ended.
+   * @throws NonFiniteError when a loss or gradient norm is not finite and no skip is left.
+   */
+  private *loop(): Iterator<void, FitResult> {
+    this.begin();
     const params = this.task.model.parameters();
     const bar = this.o.progress
       ? new SingleBar({
@@ -232,65 +295,134 @@ export class Trainer {
     bar?.start(this.o.maxSteps, this.state.step, { loss: '-', lr: '-', tps: '-' });
     const t0 = Date.now() - this.state.seconds * 1000;
     let stoppedEarly = false;
+    let interrupted = false;
     let tokensSinceStart = 0;
+    let lastFiniteLoss = NaN;
     const runStart = Date.now();
     this.task.model.train();
-    while (this.state.step < this.o.maxSteps) {
-      const step = this.state.step + 1;
-      this.optimizer.lr = this.schedule(step);
-      // The step's activations and gradients live in the arena: the next step reuses them.
-      const { lossSum, tokens, gradNorm } = this.arena.run(() => {
-        this.optimizer.zeroGrad();
-        let lossSum = 0;
-        let tokens = 0;
-        for (let micro = 0; micro < this.o.gradAccumSteps; micro++) {
-          const r = this.task.loss(step, micro);
-          lossSum += r.loss.item();
-          tokens += r.tokens;
-          // Each micro-batch contributes 1/accum of the step's gradient.
-          r.loss.backward(new Tensor(Float32Array.of(1 / this.o.gradAccumSteps), r.loss.shape));
+    try {
+      while (this.state.step < this.o.maxSteps) {
+        const step = this.state.step + 1;
+        this.optimizer.lr = this.schedule(step);
+        // The step's activations and gradients live in the arena: the next step reuses them.
+        const { lossSum, tokens, gradNorm, bad } = this.arena.run(() => {
+          this.optimizer.zeroGrad();
+          let lossSum = 0;
+          let tokens = 0;
+          for (let micro = 0; micro < this.o.gradAccumSteps; micro++) {
+            const r = this.task.loss(step, micro);
+            lossSum += r.loss.item();
+            tokens += r.tokens;
+            // Each micro-batch contributes 1/accum of the step's gradient.
+            r.loss.backward(new Tensor(Float32Array.of(1 / this.o.gradAccumSteps), r.loss.shape));
+          }
+          const gradNorm = clipGradNorm(params, this.o.clipGradNorm ?? Infinity);
+          const bad = !Number.isFinite(lossSum)
+            ? `the loss (${lossSum})`
+            : !Number.isFinite(gradNorm)
+              ? `the gradient norm (${gradNorm})`
+              : null;
+          if (!bad) this.optimizer.step();
+          return { lossSum, tokens, gradNorm, bad };
+        });
+        this.state.step = step;
+        if (bad) {
+          if (this.state.nonfiniteSkipped >= this.o.skipNonfinite)
+            throw new NonFiniteError(step, lastFiniteLoss, bad);
+          this.state.nonfiniteSkipped++;
+          this.log({ step, nonfinite_skipped: this.state.nonfiniteSkipped });
+          yield;
+          continue;
         }
-        const gradNorm =
-          this.o.clipGradNorm !== null ? clipGradNorm(params, this.o.clipGradNorm) : NaN;
-        this.optimizer.step();
-        return { lossSum, tokens, gradNorm };
-      });
-      this.state.step = step;
-      tokensSinceStart += tokens;
-      const seconds = (Date.now() - t0) / 1000;
-      this.state.seconds = seconds;
-      const record: Record<string, number> = {
-        step,
-        loss: lossSum / this.o.gradAccumSteps,
-        lr: this.optimizer.lr,
-        tokens,
-        tokens_per_s: tokensSinceStart / Math.max((Date.now() - runStart) / 1000, 1e-3),
-        seconds,
-      };
-      if (!Number.isNaN(gradNorm)) record.grad_norm = gradNorm;
-      const last = step === this.o.maxSteps;
-      if (step % this.o.evalEvery === 0 || last) {
-        record.valid_loss = this.task.evaluate();
-        Object.assign(record, this.task.evaluateExtra?.() ?? {});
-        this.task.model.train();
-        if (record.valid_loss < this.state.bestValid) {
-          this.state.bestValid = record.valid_loss;
-          this.state.evalsSinceBest = 0;
-        } else this.state.evalsSinceBest++;
+        lastFiniteLoss = lossSum / this.o.gradAccumSteps;
+        tokensSinceStart += tokens;
+        const seconds = (Date.now() - t0) / 1000;
+        this.state.seconds = seconds;
+        const record: Record<string, number> = {
+          step,
+          loss: lastFiniteLoss,
+          lr: this.optimizer.lr,
+          tokens,
+          tokens_per_s: tokensSinceStart / Math.max((Date.now() - runStart) / 1000, 1e-3),
+          seconds,
+        };
+        if (this.o.clipGradNorm !== null) record.grad_norm = gradNorm;
+        const last = step === this.o.maxSteps;
+        if (step % this.o.evalEvery === 0 || last) {
+          record.valid_loss = this.task.evaluate();
+          if (!Number.isFinite(record.valid_loss))
+            throw new NonFiniteError(
+              step,
+              lastFiniteLoss,
+              `the validation loss (${record.valid_loss})`,
+            );
+          Object.assign(record, this.task.evaluateExtra?.() ?? {});
+          this.task.model.train();
+          if (record.valid_loss < this.state.bestValid) {
+            this.state.bestValid = record.valid_loss;
+            this.state.evalsSinceBest = 0;
+          } else this.state.evalsSinceBest++;
+        }
+        this.log(record);
+        this.o.onStep?.(record);
+        bar?.update(step, {
+          loss: record.loss.toFixed(3),
+          lr: record.lr.toExponential(2),
+          tps: Math.round(record.tokens_per_s),
+        });
+        const patience = this.o.earlyStoppingPatience;
+        stoppedEarly = patience !== null && this.state.evalsSinceBest >= patience;
+        interrupted = this.stopRequested && !last && !stoppedEarly;
+        if (step % this.o.checkpointEvery === 0 || last || stoppedEarly || interrupted) {
+          // a checkpoint on disk is always a good one: never overwrite it with broken weights
+          if (
+            !Number.isFinite(
+              clipGradNorm(
+                params.map((p) => ({ grad: p }) as Tensor),
+                Infinity,
+              ),
+            )
+          )
+            throw new NonFiniteError(step, lastFiniteLoss, 'a weight');
+          this.saveCheckpoint();
+        }
+        if (stoppedEarly || interrupted) break;
+        yield;
+        if (this.stopRequested && this.state.step < this.o.maxSteps) {
+          this.saveCheckpoint(); // stopped between steps (e.g. after a skipped batch)
+          interrupted = true;
+          break;
+        }
       }
-      this.log(record);
-      this.o.onStep?.(record);
-      bar?.update(step, {
-        loss: record.loss.toFixed(3),
-        lr: record.lr.toExponential(2),
-        tps: Math.round(record.tokens_per_s),
-      });
-      const patience = this.o.earlyStoppingPatience;
-      stoppedEarly = patience !== null && this.state.evalsSinceBest >= patience;
-      if (step % this.o.checkpointEvery === 0 || last || stoppedEarly) this.saveCheckpoint();
-      if (stoppedEarly) break;
+    } finally {
+      bar?.stop();
     }
-    bar?.stop();
-    return { bestValid: this.state.bestValid, step: this.state.step, stoppedEarly };
+    return { bestValid: this.state.bestValid, step: this.state.step, stoppedEarly, interrupted };
+  }
+
+  /**
+   * Run until maxSteps or early stopping, synchronously.
+   * @throws Error when resuming without a checkpoint; NonFiniteError (see the module doc).
+   * @returns the best validation loss and the step reached.
+   */
+  fit(): FitResult {
+    const it = this.loop();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+    }
+  }
+
+  /**
+   * As fit, but yields to the event loop between steps, so a signal handler can call
+   * requestStop(): the run then writes a checkpoint and returns with `interrupted` set.
+   */
+  async fitAsync(): Promise<FitResult> {
+    const it = this.loop();
+    for (;;) {
+      const r = it.next();
+      if (r.done) return r.value;
+      await nextTick();
+    }
   }
 }

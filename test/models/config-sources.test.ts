@@ -74,10 +74,13 @@ test("a model directory's config.json is validated before the model is built, na
     for (const [over, re] of CASES) {
       writeFileSync(path, JSON.stringify({ ...saved, config: { ...saved.config, ...over } }));
       let err: unknown;
-      await assert.rejects(loadLM(dir), (e: unknown) => {
-        err = e;
-        return true;
-      });
+      assert.throws(
+        () => loadLM(dir),
+        (e: unknown) => {
+          err = e;
+          return true;
+        },
+      );
       assert.ok(err instanceof ConfigError, `${JSON.stringify(over)}: got ${String(err)}`);
       assert.ok(err.message.startsWith(`${path}: lm config: `), err.message);
       assert.match(err.message, re);
@@ -93,15 +96,15 @@ test("a model directory's config.json is validated before the model is built, na
     ];
     for (const [text, re] of files) {
       writeFileSync(path, text);
-      await assert.rejects(
-        loadLM(dir),
+      assert.throws(
+        () => loadLM(dir),
         (e: Error) =>
           e.constructor === Error && e.message.startsWith(`${path}: `) && re.test(e.message),
         text.slice(0, 40),
       );
     }
     writeFileSync(path, Buffer.from([0x7b, 0xff, 0x7d])); // "{\xff}"
-    await assert.rejects(loadLM(dir), new RegExp(`${path}: not valid UTF-8`));
+    assert.throws(() => loadLM(dir), new RegExp(`${path}: not valid UTF-8`));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -124,8 +127,8 @@ test("a classifier directory's labels must name every class", async () => {
       await saveModelDir(dir, dirConfig as Parameters<typeof saveModelDir>[1], model, tok);
       if (ok) assert.deepEqual((await loadClassifier(dir)).labels, labels);
       else
-        await assert.rejects(
-          loadClassifier(dir),
+        assert.throws(
+          () => loadClassifier(dir),
           new RegExp(`${path}: labels must be 3 strings, one per class`),
         );
     }

@@ -83,14 +83,17 @@ test('loadTokenizer refuses invalid UTF-8 and names the file in every error', as
   bad[at] = 0xff; // 'é' = C3 A9 -> FF A9
   const path = join(dir, 'bad-utf8.json');
   writeFileSync(path, bad);
-  await assert.rejects(loadTokenizer(path), (e: Error) => {
-    assert.ok(e instanceof TokenizerError);
-    assert.equal(
-      e.message,
-      `${path}: not UTF-8 text: invalid UTF-8 sequence (byte 0xFF) at byte offset ${at}`,
-    );
-    return true;
-  });
+  assert.throws(
+    () => loadTokenizer(path),
+    (e: Error) => {
+      assert.ok(e instanceof TokenizerError);
+      assert.equal(
+        e.message,
+        `${path}: not UTF-8 text: invalid UTF-8 sequence (byte 0xFF) at byte offset ${at}`,
+      );
+      return true;
+    },
+  );
   const cases: [string, string | Buffer, RegExp][] = [
     ['syntax.json', '{"model": ', /syntax\.json: not valid JSON: /],
     ['ids.json', JSON.stringify(withVocab({ x: -1 })), /ids\.json: model\.vocab: id of 'x'/],
@@ -103,13 +106,13 @@ test('loadTokenizer refuses invalid UTF-8 and names the file in every error', as
   for (const [name, content, re] of cases) {
     const p = join(dir, name);
     writeFileSync(p, content);
-    await assert.rejects(
-      loadTokenizer(p),
+    assert.throws(
+      () => loadTokenizer(p),
       (e: Error) => e instanceof TokenizerError && re.test(e.message) && e.message.startsWith(p),
     );
   }
-  await assert.rejects(
-    loadTokenizer(join(dir, 'missing.json')),
+  assert.throws(
+    () => loadTokenizer(join(dir, 'missing.json')),
     (e: Error) =>
       e instanceof TokenizerError &&
       e.message.startsWith(join(dir, 'missing.json') + ': cannot read'),

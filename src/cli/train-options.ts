@@ -1,0 +1,204 @@
+/**
+ * The options of `transformer train` that depend on the task (issue #11 items 6 and 8,
+ * issue #12 selection flags): which options apply to which task, the model config from
+ * --config FILE.json and --attention / --position / --heads (validated before any data is
+ * tokenized), the default number of steps, a guard on the batch's memory, and the trivial
+ * baselines the validation metric must beat.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { validateModelConfig, ConfigError, type ModelKind } from '../models/config.js';
+import { lmPresets, seq2seqPresets } from '../models/presets.js';
+import { parseAttentionSpec } from '../attention/registry.js';
+import { parsePositionSpec } from '../attention/positions.js';
+import { parseHeadsSpec } from '../attention/heads.js';
+import { classifierPresets } from '../tasks/classify.js';
+import type { TaskName } from '../tasks/modeldir.js';
+
+/** The options of `transformer train` (commander's camelCase names). */
+export interface TrainCommandOptions {
+  task: TaskName;
+  data?: string;
+  valid?: string;
+  preset?: string;
+  config?: string;
+  attention?: string;
+  position?: string;
+  heads?: string;
+  out?: string;
+  overwrite?: boolean;
+  epochs?: number;
+  steps?: number;
+  batchTokens?: number;
+  batchSize?: number;
+  lr?: number;
+  evalEvery?: number;
+  seed: number;
+  resume?: boolean;
+  separateVocab?: boolean;
+  earlyStopping?: number;
+  skipNonfinite?: number;
+  /** The command line, to print how to resume an interrupted run. */
+  argv?: string[];
+}
+
+/** Options that apply to some tasks only: flag -> tasks. */
+const TASK_OPTIONS: Partial<Record<keyof TrainCommandOptions, [string, TaskName[], string]>> = {
+  epochs: ['--epochs', ['translate', 'classify'], 'lm samples random windows: use --steps'],
+  batchTokens: ['--batch-tokens', ['translate', 'classify'], 'lm batches are --batch-size windows'],
+  batchSize: ['--batch-size', ['lm'], 'translate and classify batch by --batch-tokens'],
+  separateVocab: ['--separate-vocab', ['translate'], 'only translation has two languages'],
+};
+
+/**
+ * Refuse options that do not apply to the task.
+ * @throws Error naming the option, the task, and what applies instead.
+ */
+export function checkTaskOptions(o: TrainCommandOptions): void {
+  for (const [key, [flag, tasks, instead]] of Object.entries(TASK_OPTIONS)) {
+    if (o[key as keyof TrainCommandOptions] !== undefined && !tasks.includes(o.task))
+      throw new Error(
+        `${flag} does not apply to --task ${o.task} (it applies to ${tasks.join(', ')}; ${instead})`,
+      );
+  }
+}
+
+/** The model kind (src/models/config.ts) of each task, and the fields its data sets. */
+const MODEL_OF: Record<TaskName, { kind: ModelKind; presets: object; fromData: object }> = {
+  translate: {
+    kind: 'seq2seq',
+    presets: seq2seqPresets,
+    fromData: { srcVocabSize: 256, tgtVocabSize: 256, maxLen: 128, padId: 0 },
+  },
+  lm: { kind: 'lm', presets: lmPresets, fromData: { vocabSize: 256 } },
+  classify: {
+    kind: 'classifier',
+    presets: classifierPresets,
+    fromData: { vocabSize: 256, numClasses: 2, maxLen: 256, padId: 0 },
+  },
+};
+
+const DEFAULT_PRESET: Record<TaskName, string> = {
+  translate: 'compact',
+  lm: 'char-small',
+  classify: 'small',
+};
+
+/** Parse --config FILE.json into an object. @throws Error naming the file. */
+export function readConfigFile(path: string | undefined): Record<string, unknown> {
+  if (!path) return {};
+  if (!existsSync(path)) throw new Error(`--config: no such file '${path}'`);
+  try {
+    const obj = JSON.parse(readFileSync(path, 'utf8'));
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj))
+      throw new Error('not a JSON object');
+    return obj as Record<string, unknown>;
+  } catch (e) {
+    throw new Error(`--config: ${path}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/**
+ * The model-config overrides of a run: --config FILE.json, then --attention, --position and
+ * --heads, validated with the preset (validateModelConfig) before any data is read.
+ * @throws Error naming --config FILE or the flag: an unknown field (with the known ones), a
+ *   field the data sets (vocabulary sizes, classes, pad id, maxLen of translate/classify),
+ *   an unknown attention/position/heads name or parameter, a value out of range.
+ */
+export function modelOverrides(o: TrainCommandOptions): Record<string, unknown> {
+  const { kind, presets, fromData } = MODEL_OF[o.task];
+  const file = readConfigFile(o.config);
+  for (const key of Object.keys(file)) {
+    if (key in fromData && !(o.task === 'lm' && key === 'blockSize'))
+      throw new Error(
+        `--config ${o.config}: '${key}' is set from the data for --task ${o.task} and cannot be overridden`,
+      );
+  }
+  const flags: Record<string, string> = {};
+  const parsers = {
+    attention: parseAttentionSpec,
+    position: parsePositionSpec,
+    heads: parseHeadsSpec,
+  };
+  for (const [key, parse] of Object.entries(parsers)) {
+    const v = o[key as 'attention' | 'position' | 'heads'];
+    if (v === undefined) continue;
+    try {
+      parse(v);
+    } catch (e) {
+      throw new Error(`--${key}: ${(e as Error).message}`, { cause: e });
+    }
+    flags[key] = v;
+  }
+  const preset = (presets as Record<string, object>)[o.preset ?? DEFAULT_PRESET[o.task]];
+  if (preset) {
+    const check = (extra: object, where: string): void => {
+      try {
+        validateModelConfig(kind, { ...preset, ...file, ...extra, ...fromData });
+      } catch (e) {
+        if (!(e instanceof ConfigError)) throw e;
+        throw new ConfigError(`${where}: ${e.message}`);
+      }
+    };
+    if (o.config) check({}, `--config ${o.config}`);
+    const given = Object.keys(flags).map((k) => `--${k}`);
+    if (given.length) check(flags, given.join(' / '));
+  }
+  return { ...file, ...flags };
+}
+
+/** The step floor when neither --steps nor --epochs is given (translate, classify). */
+export const MIN_DEFAULT_STEPS = 300;
+
+/**
+ * Optimizer steps: --steps; else --epochs x steps per epoch; else the task's default epochs,
+ * raised to MIN_DEFAULT_STEPS so that small data sets still get enough updates.
+ */
+export function stepsFor(
+  o: Pick<TrainCommandOptions, 'steps' | 'epochs'>,
+  stepsPerEpoch: number,
+  defaultEpochs: number,
+): { steps: number; why: string } {
+  if (o.steps !== undefined) return { steps: o.steps, why: '--steps' };
+  if (o.epochs !== undefined) return { steps: o.epochs * stepsPerEpoch, why: `${o.epochs} epochs` };
+  const byEpochs = defaultEpochs * stepsPerEpoch;
+  return byEpochs >= MIN_DEFAULT_STEPS
+    ? { steps: byEpochs, why: `${defaultEpochs} epochs (default)` }
+    : {
+        steps: MIN_DEFAULT_STEPS,
+        why: `the default minimum of ${MIN_DEFAULT_STEPS} steps (${defaultEpochs} epochs would be ${byEpochs})`,
+      };
+}
+
+/** The most activation memory a batch may need, by the estimate below: 2^30 floats (4 GiB). */
+export const MAX_BATCH_FLOATS = 2 ** 30;
+
+/** The shape of a batch and its model, for checkBatchSize. */
+export interface BatchShape {
+  /** Tokens in one batch (rows x length, padding included). */
+  tokens: number;
+  /** Sequence length the attention sees. */
+  length: number;
+  vocab: number;
+  dModel: number;
+  dff: number;
+  heads: number;
+  /** Layers (encoder + decoder for translation). */
+  layers: number;
+}
+
+/**
+ * Refuse a batch whose activations would not fit, before anything is allocated. The
+ * estimate (floats kept for backward, and their gradients) is tokens x (layers x
+ * (16 d_model + 3 d_ff + 3 h L) + 2 V): projections, residuals and norms, the FFN, scores
+ * and probabilities, logits and their gradient.
+ * @param flag the option that sets the batch size, named in the error.
+ * @throws Error naming `flag`, its value and the estimate when above MAX_BATCH_FLOATS.
+ */
+export function checkBatchSize(flag: string, value: number, b: BatchShape): void {
+  const perToken = b.layers * (16 * b.dModel + 3 * b.dff + 3 * b.heads * b.length) + 2 * b.vocab;
+  const floats = b.tokens * perToken;
+  if (floats > MAX_BATCH_FLOATS)
+    throw new Error(
+      `${flag} ${value}: a batch would need about ${((floats * 4) / 2 ** 30).toFixed(1)} GiB of activations (at most ${(MAX_BATCH_FLOATS * 4) / 2 ** 30} GiB); lower ${flag}`,
+    );
+}

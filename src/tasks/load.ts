@@ -1,0 +1,29 @@
+/**
+ * One-call loading of a model directory (config.json, model.safetensors, tokenizer.json):
+ * `load(dir)` reads the task from config.json and returns a Translator, LanguageModel or
+ * Classifier, each with its model, tokenizer(s) and one convenience method. Everything is
+ * synchronous, as loadModel and loadTokenizer are.
+ *
+ *   import { load } from 'transformer-ts';
+ *   const m = load('runs/translate');
+ *   if (m.task === 'translate') console.log(m.translate(['ein Haus']));
+ */
+import { readModelDirConfig } from './modeldir.js';
+import { loadTranslator, type Translator } from './translate.js';
+import { loadLanguageModel, type LanguageModel } from './lm.js';
+import { loadClassifier, type Classifier } from './classify.js';
+
+/** What `load` returns: discriminated by `task`. */
+export type LoadedModel = Translator | LanguageModel | Classifier;
+
+/**
+ * Load any model directory written by `transformer train`.
+ * @throws Error naming the directory or the bad file (config.json, model.safetensors,
+ *   tokenizer.json).
+ */
+export function load(dir: string): LoadedModel {
+  const { task } = readModelDirConfig(dir);
+  if (task === 'translate') return loadTranslator(dir);
+  if (task === 'lm') return loadLanguageModel(dir);
+  return loadClassifier(dir);
+}

@@ -1,0 +1,88 @@
+/**
+ * `eval` scores the whole of a user's file unless --split says otherwise (issue #11 item 4);
+ * the default number of steps has a floor for small data, and a run that never beats the
+ * trivial baseline says so (item 8).
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { before, test } from 'node:test';
+import { MIN_DEFAULT_STEPS, stepsFor } from '../../src/cli/train-options.js';
+import { splitDeterministic } from '../../src/data/index.js';
+import { SPLIT_SEED } from '../../src/tasks/data.js';
+import { cli, classifyTsv, lmText, lmTrain, tmp } from './in-process.js';
+
+let dir = '';
+let data = '';
+let model = '';
+before(async () => {
+  dir = tmp();
+  data = classifyTsv(dir, 200);
+  model = join(dir, 'm');
+  const r = await cli([
+    'train',
+    '--task',
+    'classify',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '2',
+    '--batch-tokens',
+    '64',
+    '--out',
+    model,
+  ]);
+  assert.equal(r.code, 0, r.err);
+});
+
+test('eval --data FILE scores every line by default; --split test|valid|train the split train made', async () => {
+  const all = JSON.parse((await cli(['eval', '--model', model, '--data', data, '--json'])).out);
+  assert.equal(all.examples, 200);
+  assert.equal(all.split, 'all');
+  const parts = splitDeterministic(
+    Array.from({ length: 200 }, (_, i) => i),
+    { valid: 0.05, test: 0.05, seed: SPLIT_SEED },
+  );
+  for (const split of ['test', 'valid', 'train'] as const) {
+    const r = await cli(['eval', '--model', model, '--data', data, '--split', split, '--json']);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(JSON.parse(r.out).examples, parts[split].length, split);
+  }
+  const bad = await cli(['eval', '--model', model, '--data', data, '--split', 'dev']);
+  assert.match(bad.err, /--split.*'dev'.*test, valid, train, all/);
+});
+
+test('default steps: the task epochs, but at least MIN_DEFAULT_STEPS; --steps and --epochs as given', () => {
+  assert.deepEqual(stepsFor({}, 6, 2).steps, MIN_DEFAULT_STEPS); // 800 examples, 6 steps
+  assert.match(stepsFor({}, 6, 2).why, /default minimum of 300 steps \(2 epochs would be 12\)/);
+  assert.equal(stepsFor({}, 1000, 2).steps, 2000);
+  assert.equal(stepsFor({ epochs: 1 }, 6, 2).steps, 6);
+  assert.equal(stepsFor({ steps: 4 }, 6, 2).steps, 4);
+});
+
+test('the train log states the step rule; a run that never beats the unigram baseline warns', async () => {
+  const r = await cli(lmTrain(lmText(dir), join(dir, 'lm'), '--steps', '2', '--lr', '1e-9'));
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /warning: the best valid loss \([\d.]+\) never beat the unigram baseline loss \([\d.]+\)/,
+  );
+  const c = await cli([
+    'train',
+    '--task',
+    'classify',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--epochs',
+    '1',
+    '--batch-tokens',
+    '64',
+    '--out',
+    join(dir, 'c'),
+  ]);
+  assert.equal(c.code, 0, c.err);
+  assert.match(c.err, /\d+ steps per epoch, \d+ steps \(1 epochs\)/);
+});

@@ -1,0 +1,156 @@
+/**
+ * `transformer train` options (issue #11 item 6, issue #12 selection flags): options that do
+ * not apply to the task are refused naming what applies; --config fields are checked before
+ * any data is read; --attention / --position / --heads reach config.json and come back on
+ * load; `info --attention`, `info --data`, `--version`; usage errors in one line.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { describeAttentionVariants } from '../../src/attention/registry.js';
+import { loadLanguageModel } from '../../src/tasks/lm.js';
+import { load } from '../../src/tasks/load.js';
+import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from './in-process.js';
+
+test('options that do not apply to the task are refused, naming the option and what applies', async () => {
+  const dir = tmp();
+  const lm = lmText(dir);
+  const out = join(dir, 'm');
+  const cases: [string[], RegExp][] = [
+    [
+      lmTrain(lm, out, '--epochs', '2'),
+      /--epochs does not apply to --task lm \(it applies to translate, classify; lm samples random windows: use --steps\)/,
+    ],
+    [lmTrain(lm, out, '--batch-tokens', '100'), /--batch-tokens does not apply to --task lm/],
+    [
+      ['train', '--task', 'translate', '--data', translateTsv(dir), '--batch-size', '8'],
+      /--batch-size does not apply to --task translate \(it applies to lm/,
+    ],
+    [
+      ['train', '--task', 'classify', '--data', classifyTsv(dir), '--batch-size', '8'],
+      /--batch-size does not apply to --task classify/,
+    ],
+    [
+      ['train', '--task', 'classify', '--data', classifyTsv(dir), '--separate-vocab'],
+      /--separate-vocab does not apply to --task classify/,
+    ],
+  ];
+  for (const [args, want] of cases) {
+    const r = await cli(args);
+    assert.equal(r.code, 1, args.join(' '));
+    assert.match(r.err, want);
+  }
+});
+
+test('--config: unknown fields (with the known ones), data-set fields and bad values are refused', async () => {
+  const dir = tmp();
+  const lm = lmText(dir);
+  const cfg = (obj: unknown) => {
+    const p = join(dir, `c${Math.random()}.json`);
+    writeFileSync(p, JSON.stringify(obj));
+    return p;
+  };
+  const r1 = await cli(lmTrain(lm, join(dir, 'm'), '--config', cfg({ dmodel: 64 })));
+  assert.match(
+    r1.err,
+    /--config .*\.json: lm config: unknown field 'dmodel' \(known: .*dModel.*\)/,
+  );
+  const r2 = await cli(lmTrain(lm, join(dir, 'm'), '--config', cfg({ vocabSize: 5 })));
+  assert.match(r2.err, /'vocabSize' is set from the data for --task lm/);
+  const r3 = await cli(lmTrain(lm, join(dir, 'm'), '--config', cfg({ numLayers: -1 })));
+  assert.match(r3.err, /numLayers = -1 is not allowed/);
+  const r4 = await cli([
+    'train',
+    '--task',
+    'classify',
+    '--data',
+    classifyTsv(dir),
+    '--config',
+    cfg({ maxLen: 9 }),
+  ]);
+  assert.match(r4.err, /'maxLen' is set from the data for --task classify/);
+});
+
+test('--attention / --position / --heads: unknown names or parameters are refused naming them', async () => {
+  const dir = tmp();
+  const lm = lmText(dir);
+  const out = join(dir, 'm');
+  const r1 = await cli(lmTrain(lm, out, '--attention', 'nosuch'));
+  assert.match(r1.err, /--attention: .*'nosuch'.*full/);
+  const r2 = await cli(lmTrain(lm, out, '--attention', 'local:width=8'));
+  assert.match(r2.err, /--attention: .*width/);
+  const r3 = await cli(lmTrain(lm, out, '--position', 'spiral'));
+  assert.match(r3.err, /--position: .*spiral/);
+  const r4 = await cli(lmTrain(lm, out, '--heads', 'grouped-query:groups=3'));
+  assert.match(r4.err, /--heads: .*groups=3 must divide the 2 heads/);
+});
+
+test('--attention local:window=8 --position rope is saved in config.json and restored on load', async () => {
+  const dir = tmp();
+  const out = join(dir, 'm');
+  const r = await cli(
+    lmTrain(
+      lmText(dir),
+      out,
+      '--steps',
+      '3',
+      '--attention',
+      'local:window=8',
+      '--position',
+      'rope',
+    ),
+  );
+  assert.equal(r.code, 0, r.err);
+  const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.equal(saved.config.attention, 'local:window=8');
+  assert.equal(saved.config.position, 'rope');
+  const m = loadLanguageModel(out);
+  assert.equal(m.model.config.attention, 'local:window=8');
+  assert.match(m.model.config.position, /^rope(:|$)/);
+  const any = load(out);
+  assert.equal(any.task, 'lm');
+  assert.equal(
+    m.generate('to be', { maxTokens: 5, seed: 1 }),
+    m.generate('to be', { maxTokens: 5, seed: 1 }),
+  );
+});
+
+test('info --attention lists every variant, position and head layout, name first; info --data; --version', async () => {
+  const a = await cli(['info', '--attention']);
+  assert.equal(a.code, 0, a.err);
+  const lines = a.out.split('\n');
+  for (const l of describeAttentionVariants()) assert.ok(lines.includes(l), l);
+  for (const name of [
+    'full',
+    'local',
+    'rope',
+    'alibi',
+    'sinusoidal',
+    'multi-query',
+    'grouped-query',
+  ])
+    assert.ok(
+      lines.some((l) => l.startsWith(name)),
+      name,
+    );
+  const d = await cli(['info', '--data']);
+  assert.match(d.out, /^tinyshakespeare {2}lm {2}/m);
+  assert.match(d.out, /^spamassassin {2}classify {2}/m);
+  const v = await cli(['--version']);
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  assert.equal(v.out.trim(), pkg.version);
+});
+
+test('a usage error prints one line and "see --help", not the whole help', async () => {
+  const r = await cli(['train', '--no-such-option']);
+  assert.equal(r.code, 1);
+  assert.deepEqual(r.err.trim().split('\n'), [
+    "error: unknown option '--no-such-option'",
+    '(see --help)',
+  ]);
+  const c = await cli(['trian']);
+  assert.equal(c.code, 1);
+  assert.ok(c.err.trim().split('\n').length <= 3, c.err);
+  assert.doesNotMatch(c.err, /Commands:/);
+});
