@@ -7,6 +7,8 @@ export { FullAttention } from './full.js';
 export { LocalAttention, bandBias, inWindow } from './local.js';
 export * from './registry.js';
 export { TalkingHeadsAttention } from './talking-heads.js';
+export { SparsePatternCore, buildPattern, patternBias, patternVariant } from './sparse.js';
+export type { RowKeys, PatternVariantSpec } from './sparse.js';
 export * from './positions.js';
 export * from './heads.js';
 export * from './spec.js';

@@ -16,6 +16,9 @@ import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { ReferenceAttention } from './reference.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
+import { blockVariant, dilatedVariant, globalVariant, randomVariant } from './patterns/atomic.js';
+import * as compound from './patterns/compound.js';
+import { axialVariant, bpVariant, imageBlockVariant } from './patterns/extended.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -81,6 +84,20 @@ const builtins: AttentionVariant[] = [
     nonCausal: true,
     create: (dims) => new TalkingHeadsAttention(dims),
   },
+  // Position-based sparse patterns (Lin et al. 2021 Figs. 4-6), run by SparsePatternCore.
+  dilatedVariant,
+  randomVariant,
+  blockVariant,
+  globalVariant,
+  compound.starVariant,
+  compound.longformerVariant,
+  compound.etcVariant,
+  compound.bigbirdVariant,
+  compound.stridedVariant,
+  compound.fixedVariant,
+  bpVariant,
+  imageBlockVariant,
+  axialVariant,
 ];
 
 const registry = new SpecRegistry('attention', builtins);

@@ -5,6 +5,7 @@
  * row and the fused attention kernels live in ./js-attention.ts.
  */
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
+import { sparseAttentionBackward, sparseAttentionForward } from './js-sparse.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -384,6 +385,8 @@ export const jsBackend: Backend = {
 
   attentionForward,
   attentionBackward,
+  sparseAttentionForward,
+  sparseAttentionBackward,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

@@ -1,0 +1,198 @@
+/*
+ * Sparse attention over a CSR pattern (sparseAttentionForward / sparseAttentionBackward of
+ * src/backend/types.ts; src/backend/js-sparse.ts is the specification): the survey's
+ * position-based sparse attention (Lin et al. 2021, Sec. 4.1.1) computed sparsely, only
+ * the pattern's (query, key) scores, never a (T, S) matrix. Time O(BH nnz D).
+ *
+ * Query t of every slice attends keys cols[rowPtr[t] .. rowPtr[t+1]); slice b = n*H + h
+ * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
+ * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
+ *
+ * Threading (the project's pool): the forward splits the BH*T rows (each row is
+ * independent); the backward splits the BH slices, since rows of one slice accumulate into
+ * the same dk/dv rows and slices write disjoint elements (no races, no atomics). Neither
+ * splits a reduction, so results do not depend on the thread count.
+ *
+ * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "kernels.h"
+#include "pool.h"
+#include "vmath.h"
+
+typedef struct {
+  float *out, *weights, *dq, *dk, *dv;
+  const float *q, *k, *v, *dout, *bias, *drop;
+  const int32_t *rowPtr, *cols;
+  att_geom g;
+  int64_t nnz, width;
+} sp_ctx;
+
+/* Element offset of row `r` of slice b's block (rows `rows` apart, stride ld, head h). */
+static inline int64_t sp_row(const att_geom *g, int64_t b, int64_t rows, int64_t r, int64_t ld) {
+  return ((b / g->H) * rows + r) * ld + (b % g->H) * g->D;
+}
+
+HOT static void sp_fwd_range(void *p, int64_t r0, int64_t r1, int tid) {
+  (void)tid;
+  const sp_ctx *c = p;
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D;
+  for (int64_t r = r0; r < r1; r++) {
+    const int64_t b = r / T, t = r % T;
+    const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
+    const float *q = c->q + sp_row(g, b, T, t, g->ldq);
+    float *w = c->weights + b * c->nnz;
+    const float *bias = c->bias ? c->bias + b * g->maskStrideB : NULL;
+    for (int64_t e = e0; e < e1; e++) {
+      const int64_t s = c->cols[e];
+      w[e] = vdot(q, c->k + sp_row(g, b, g->kvRows, s, g->ldk), D) * g->scale +
+             (bias ? bias[s] : 0.0f);
+    }
+    if (e1 > e0) k_softmax_row(w + e0, w + e0, e1 - e0);
+    float *o = c->out + sp_row(g, b, T, t, g->ldo);
+    memset(o, 0, (size_t)D * sizeof(float));
+    const float *dm = c->drop ? c->drop + b * c->nnz : NULL;
+    for (int64_t e = e0; e < e1; e++) {
+      /* No skip of w = 0: a masked key's value still counts as 0 * v (NaN stays NaN). */
+      const float wt = dm ? w[e] * dm[e] : w[e];
+      const float *v = c->v + sp_row(g, b, g->kvRows, c->cols[e], g->ldv);
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) o[d] += wt * v[d];
+    }
+  }
+}
+
+static void k_sparse_attention_forward(float *out, float *weights, const float *q, const float *k,
+                                const float *v, const int32_t *rowPtr, const int32_t *cols,
+                                const float *bias, const float *drop, const att_geom *g) {
+  const int64_t rows = g->BH * g->T;
+  if (rows <= 0) return;
+  sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
+              .drop = drop, .rowPtr = rowPtr, .cols = cols, .g = *g, .nnz = rowPtr[g->T]};
+  /* Cost per row: its average entries times the head width (a dot and an axpy each). */
+  const int64_t cost = 2 * (c.nnz / g->T + 1) * (g->D + 1);
+  pool_for(sp_fwd_range, &c, rows, cost);
+}
+
+HOT static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+  (void)tid;
+  const sp_ctx *c = p;
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D;
+  float *dp = malloc((size_t)(c->width > 0 ? c->width : 1) * sizeof(float));
+  if (!dp) abort();
+  for (int64_t b = b0; b < b1; b++) {
+    const float *w = c->weights + b * c->nnz;
+    const float *dm = c->drop ? c->drop + b * c->nnz : NULL;
+    for (int64_t t = 0; t < T; t++) {
+      const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
+      const float *dout = c->dout + sp_row(g, b, T, t, g->ldo);
+      /* dP_drop[e] = dout . v[s]; dv[s] += P_drop[e] * dout */
+      for (int64_t e = e0; e < e1; e++) {
+        const int64_t ov = sp_row(g, b, g->kvRows, c->cols[e], g->ldv);
+        const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
+        float *dv = c->dv + ov;
+        dp[e - e0] = vdot(dout, c->v + ov, D) * m;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dout[d];
+      }
+      /* dS = P * (dP - sum(dP * P)) * scale, 0 where P = 0 (masked keys) */
+      const float sum = vdot(dp, w + e0, e1 - e0);
+      const int64_t oq = sp_row(g, b, T, t, g->ldq);
+      const float *q = c->q + oq;
+      float *dq = c->dq + oq;
+      for (int64_t e = e0; e < e1; e++) {
+        const float pe = w[e];
+        const float ds = pe == 0.0f ? 0.0f : pe * (dp[e - e0] - sum) * g->scale;
+        const int64_t ok = sp_row(g, b, g->kvRows, c->cols[e], g->ldk);
+        const float *k = c->k + ok;
+        float *dk = c->dk + ok;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
+          dq[d] += ds * k[d];
+          dk[d] += ds * q[d];
+        }
+      }
+    }
+  }
+  free(dp);
+}
+
+static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                 const float *q, const float *k, const float *v,
+                                 const int32_t *rowPtr, const int32_t *cols,
+                                 const float *weights, const float *drop, const att_geom *g) {
+  if (g->BH <= 0 || g->T <= 0) return;
+  int64_t width = 0;
+  for (int64_t t = 0; t < g->T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
+              .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
+              .g = *g, .nnz = rowPtr[g->T], .width = width};
+  pool_for(sp_bwd_range, &c, g->BH, 4 * (c.nnz + 1) * (g->D + 1));
+}
+
+/* ---------- entry points ---------- */
+
+/* rowPtr (T + 1) from 0, non-decreasing, within cols; every column in [0, S). */
+static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t rp_n,
+                         const int32_t *cols, size_t cols_n) {
+  need(a, rp_n, g->T + 1, "rowPtr");
+  if (a->err) return;
+  if (rowPtr[0] != 0) fail(a, "ERR_OUT_OF_RANGE", "rowPtr[0] must be 0");
+  for (int64_t t = 0; t < g->T && !a->err; t++)
+    if (rowPtr[t + 1] < rowPtr[t]) fail(a, "ERR_OUT_OF_RANGE", "rowPtr must be non-decreasing");
+  if (a->err) return;
+  need(a, cols_n, rowPtr[g->T], "cols");
+  for (int64_t e = 0; e < rowPtr[g->T] && !a->err; e++)
+    if (cols[e] < 0 || cols[e] >= g->S) fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
+}
+
+/* The saved weights and the dropout mask (or NULL): (BH, nnz) each. */
+static void need_entries(A *a, const att_geom *g, int64_t nnz, size_t wn, const float *drop,
+                         size_t dn) {
+  need(a, wn, g->BH * nnz, "weights");
+  if (drop) need(a, dn, g->BH * nnz, "dropMask");
+}
+
+/* sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, geometry) */
+FN(js_sparse_attention_forward) {
+  float *out, *weights, *q, *k, *v, *bias, *drop;
+  int32_t *rowPtr, *cols;
+  size_t out_n, weights_n, q_n, k_n, v_n, rowPtr_n, cols_n, bias_n, drop_n;
+  att_geom g;
+  ARGS("sparseAttentionForward", "fffffiiFFg",
+       "out weights q k v rowPtr cols bias dropMask geometry", &out, &out_n, &weights,
+       &weights_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols, &cols_n, &bias,
+       &bias_n, &drop, &drop_n, &g);
+  need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  DONE();
+  need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
+  if (bias && g.BH > 0) NEED(bias, (g.BH - 1) * g.maskStrideB + g.S);
+  DONE();
+  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, &g);
+  return NULL;
+}
+
+/* sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask, geometry) */
+FN(js_sparse_attention_backward) {
+  float *dq, *dk, *dv, *dout, *q, *k, *v, *weights, *drop;
+  int32_t *rowPtr, *cols;
+  size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, rowPtr_n, cols_n, weights_n, drop_n;
+  att_geom g;
+  ARGS("sparseAttentionBackward", "fffffffiifFg",
+       "dq dk dv dout q k v rowPtr cols weights dropMask geometry", &dq, &dq_n, &dk, &dk_n,
+       &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols,
+       &cols_n, &weights, &weights_n, &drop, &drop_n, &g);
+  need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
+  need_layout(&a, &g, dq_n, dk_n, dv_n, 0, (const char *[4]){"dq", "dk", "dv", NULL});
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  DONE();
+  need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
+  DONE();
+  k_sparse_attention_backward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, drop, &g);
+  return NULL;
+}

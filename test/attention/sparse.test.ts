@@ -1,0 +1,421 @@
+/**
+ * Position-based sparse attention (src/attention/sparse.ts and patterns/*): every pattern,
+ * causal and not, equals the readable reference attention under the equivalent dense mask
+ * (outputs and q/k/v gradients, with and without key padding) on every backend; the
+ * patterns equal their papers' definitions written out here independently; cached decoding
+ * equals uncached; a model saves and loads; the js and native kernels agree.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { setBackend, type Backend } from '../../src/backend/index.js';
+import { jsBackend as js } from '../../src/backend/js.js';
+import { loadNativeBackend } from '../../src/backend/native.js';
+import { noGrad } from '../../src/autograd.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, full, randn, rand, tensor, zeros } from '../../src/tensor.js';
+import * as F from '../../src/ops/index.js';
+import {
+  SparsePatternCore,
+  createAttentionCore,
+  describeAttentionVariants,
+  parseAttentionSpec,
+  type AttentionCore,
+  type CoreInput,
+  type Heads,
+} from '../../src/attention/index.js';
+import { MultiheadAttention } from '../../src/nn/attention.js';
+import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { loadModel, saveModel } from '../../src/io/checkpoint.js';
+import { backends, maxAbsDiff } from '../helpers.js';
+
+const H = 2;
+const D = 4;
+const C = H * D;
+const dims = { numHeads: H, headDim: D };
+
+/** Small-parameter specs of every pattern variant. */
+const SPECS = [
+  'dilated:window=2,dilation=3',
+  'random:numRandom=3,seed=5',
+  'block:block=4',
+  'global:global=2',
+  'star',
+  'longformer:window=2,dilation=3,global=1',
+  'etc:window=2,global=2',
+  'bigbird:block=2,global=1,random=1',
+  'strided:stride=3',
+  'fixed:stride=4,summary=2',
+  'bp:k=1',
+  'image-block:width=4,queryHeight=2,queryWidth=2,memoryHeight=1,memoryWidth=1',
+  'axial:width=4',
+];
+
+function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
+  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
+  return {
+    q,
+    k,
+    v,
+    bias: null,
+    causal: false,
+    offset: 0,
+    dropoutP: 0,
+    generator: new Generator(1),
+    needWeights: false,
+    ...over,
+  };
+}
+
+/** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
+function run(core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) {
+  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
+  const { out } = core.forward(input(qkv, over));
+  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
+  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
+}
+
+/** The dense (T, T) additive mask of a core's CSR pattern, built here. */
+function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor {
+  const p = core.pattern(T, causal);
+  const m = full([T, T], -Infinity);
+  for (let t = 0; t < T; t++)
+    for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * T + p.cols[e]] = 0;
+  return m;
+}
+
+/** A key padding bias (B, 1, 1, S): -Infinity on the last pad[b] keys of row b. */
+function padBias(B: number, S: number, pad: number[]): Tensor {
+  const m = zeros([B, 1, 1, S]);
+  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
+  return m;
+}
+
+/** The papers' definitions, written independently: may query i attend key j (of L)? */
+const paper: Record<string, (i: number, j: number, L: number) => boolean> = {
+  // Child et al. 2019, Sec. 4.2: A1 = {max(0, i - l) .. i}, A2 = {(i - j) mod l = 0}, l = 3.
+  'strided:stride=3': (i, j) => Math.abs(i - j) <= 3 || (i - j) % 3 === 0,
+  // A1 = same block of l = 4, A2 = j mod l in {l - c .. l - 1}, c = 2.
+  'fixed:stride=4,summary=2': (i, j) => Math.floor(i / 4) === Math.floor(j / 4) || j % 4 >= 2,
+  'dilated:window=2,dilation=3': (i, j) => i === j || Math.abs(i - j) === 3,
+  'block:block=4': (i, j) => Math.floor(i / 4) === Math.floor(j / 4),
+  'global:global=2': (i, j) => i < 2 || j < 2 || i === j,
+  star: (i, j) => Math.abs(i - j) <= 1 || i === 0 || j === 0,
+  'longformer:window=2,dilation=3,global=1': (i, j) =>
+    Math.abs(i - j) <= 1 || Math.abs(i - j) === 3 || i === 0 || j === 0,
+  'etc:window=2,global=2': (i, j) => Math.abs(i - j) <= 1 || i < 2 || j < 2,
+  // Axial over a width-4 grid: same row or same column.
+  'axial:width=4': (i, j) => Math.floor(i / 4) === Math.floor(j / 4) || i % 4 === j % 4,
+  // Image Transformer 2-D local: 2x2 query blocks, memory 1 row above/below, 1 column each side.
+  'image-block:width=4,queryHeight=2,queryWidth=2,memoryHeight=1,memoryWidth=1': (i, j) => {
+    const [ri, ci, rj, cj] = [Math.floor(i / 4), i % 4, Math.floor(j / 4), j % 4];
+    const r0 = ri - (ri % 2);
+    const c0 = ci - (ci % 2);
+    return rj >= r0 - 1 && rj < r0 + 3 && cj >= c0 - 1 && cj < c0 + 3;
+  },
+};
+
+for (const backendName of backends) {
+  describe(`sparse pattern attention (${backendName} backend)`, () => {
+    test.beforeEach(() => setBackend(backendName));
+    const T = 13;
+    const B = 2;
+    for (const spec of SPECS)
+      for (const causal of [false, true])
+        test(`${spec} (${causal ? 'causal' : 'non-causal'}) equals the reference under its dense mask, with and without padding`, () => {
+          const core = createAttentionCore(spec, dims) as SparsePatternCore;
+          const ref = createAttentionCore('reference', dims);
+          const qkv = randn([B, T, 3 * C], new Generator(spec.length * 7 + (causal ? 1 : 0)));
+          const mask = maskOfCsr(core, T, causal); // dense, built here from the CSR
+          for (const pad of [null, padBias(B, T, [0, 3])]) {
+            const a = run(core, qkv, { causal, bias: pad });
+            const b = run(ref, qkv, { bias: pad ? F.add(pad, mask) : mask });
+            assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+            assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+          }
+        });
+
+    test('dense weights for display equal the reference weights (zero outside the pattern)', () => {
+      const core = createAttentionCore('strided:stride=3', dims) as SparsePatternCore;
+      const ref = createAttentionCore('reference', dims);
+      const qkv = randn([1, 9, 3 * C], new Generator(4));
+      const a = noGrad(() => core.forward(input(qkv, { needWeights: true, causal: true })));
+      const b = noGrad(() =>
+        ref.forward(input(qkv, { needWeights: true, bias: maskOfCsr(core, 9, true) })),
+      );
+      assert.deepEqual(a.weights!.shape, [1, H, 9, 9]);
+      assert.ok(maxAbsDiff(a.weights!.f32, b.weights!.f32) < 1e-6);
+    });
+
+    test('a bias that varies over queries runs densely and still equals the masked reference', () => {
+      const core = createAttentionCore('axial:width=3', dims) as SparsePatternCore;
+      const ref = createAttentionCore('reference', dims);
+      const qkv = randn([1, 8, 3 * C], new Generator(5));
+      const m = randn([8, 8], new Generator(6));
+      const a = run(core, qkv, { bias: m });
+      const b = run(ref, qkv, { bias: F.add(m, maskOfCsr(core, 8, false)) });
+      assert.ok(maxAbsDiff(a.out, b.out) < 1e-5 && maxAbsDiff(a.grad, b.grad) < 1e-5);
+    });
+
+    test('dropout on the sparse weights: same mask as the dense path sees is not required, but rows stay unbiased', () => {
+      const core = createAttentionCore('block:block=4', dims);
+      const qkv = randn([1, 8, 3 * C], new Generator(7));
+      const a = noGrad(() =>
+        core.forward(input(qkv, { dropoutP: 0.5, generator: new Generator(3) })),
+      );
+      const b = noGrad(() =>
+        core.forward(input(qkv, { dropoutP: 0.5, generator: new Generator(3) })),
+      );
+      const c = noGrad(() => core.forward(input(qkv)));
+      assert.deepEqual([...a.out.f32], [...b.out.f32], 'seeded: reproducible');
+      assert.ok(maxAbsDiff(a.out.f32, c.out.f32) > 1e-3, 'dropout changes the output');
+    });
+
+    for (const spec of SPECS)
+      test(`${spec}: cached decoding equals re-running the prefix (causal)`, () => {
+        const mha = new MultiheadAttention(C, H, {
+          kind: 'self',
+          attention: spec,
+          generator: new Generator(5),
+        }).eval();
+        const L = 12;
+        const x = randn([2, L, C], new Generator(6));
+        const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
+        const state = mha.newState();
+        const steps = noGrad(() => {
+          const first = F.slice(x, 1, 0, 3);
+          const s = [mha.forward(first, first, first, { isCausal: true }, state).out];
+          for (let t = 3; t < L; t++) {
+            const xt = F.slice(x, 1, t, t + 1);
+            s.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
+          }
+          return s;
+        });
+        const got = F.concat(steps, 1);
+        assert.ok(maxAbsDiff(got.f32, uncached.f32) < 1e-5, `${maxAbsDiff(got.f32, uncached.f32)}`);
+      });
+
+    test('a strided-attention LM: cached == uncached, save and load keep the logits and the spec', () => {
+      const cfg = {
+        vocabSize: 11,
+        blockSize: 16,
+        dModel: C,
+        nhead: H,
+        numLayers: 2,
+        dropout: 0,
+        attention: 'strided:stride=4',
+      };
+      const lm = new DecoderLM(cfg, new Generator(12)).eval();
+      assert.equal(lm.config.attention, 'strided:stride=4');
+      const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2]], undefined, 'int32');
+      const logits = noGrad(() => lm.forward(idx));
+      const caches = lm.newCaches();
+      const steps = noGrad(() => [
+        lm.forward(F.slice(idx, 1, 0, 5), caches, 0),
+        ...[5, 6, 7, 8, 9, 10, 11].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
+      ]);
+      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, logits.f32) < 1e-5);
+      const path = join(mkdtempSync(join(tmpdir(), 'sparse-')), 'm.safetensors');
+      saveModel(lm, path);
+      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
+      loadModel(lm2, path);
+      assert.ok(maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, logits.f32) < 1e-6);
+      // The pattern matters: the same weights under full attention give other logits.
+      const lmFull = new DecoderLM({ ...cfg, attention: 'full' }, new Generator(12)).eval();
+      assert.ok(maxAbsDiff(noGrad(() => lmFull.forward(idx)).f32, logits.f32) > 1e-4);
+    });
+  });
+}
+
+describe('sparse patterns equal their papers', () => {
+  const L = 20;
+  for (const [spec, allowed] of Object.entries(paper))
+    for (const causal of [false, true])
+      test(`${spec} (${causal ? 'causal' : 'non-causal'}) is the paper's pattern`, () => {
+        const core = createAttentionCore(spec, dims) as SparsePatternCore;
+        const got = maskOfCsr(core, L, causal).f32;
+        for (let i = 0; i < L; i++)
+          for (let j = 0; j < L; j++) {
+            const want = allowed(i, j, L) && (!causal || j <= i);
+            assert.equal(got[i * L + j] === 0, want, `query ${i}, key ${j}`);
+          }
+      });
+
+  test('BigBird (blocks of 2, 1 global block, 1 random block): its three components', () => {
+    const core = createAttentionCore(
+      'bigbird:block=2,global=1,random=1',
+      dims,
+    ) as SparsePatternCore;
+    const L = 16;
+    const nb = L / 2;
+    const m = maskOfCsr(core, L, false).f32;
+    const blockRow = (qb: number): Set<number> => {
+      const set = new Set<number>();
+      for (let kb = 0; kb < nb; kb++) {
+        for (let r = 0; r < 2; r++)
+          for (let c = 0; c < 2; c++) {
+            const ok = m[(qb * 2 + r) * L + kb * 2 + c] === 0;
+            // Whole blocks: every query of a block sees the same key blocks, every key of it.
+            assert.equal(ok, m[qb * 2 * L + kb * 2] === 0, `block (${qb}, ${kb}) is whole`);
+          }
+        if (m[qb * 2 * L + kb * 2] === 0) set.add(kb);
+      }
+      return set;
+    };
+    assert.equal(blockRow(0).size, nb, 'the global block attends every block');
+    for (let qb = 1; qb < nb; qb++) {
+      const s = blockRow(qb);
+      const fixed = new Set([0, qb - 1, qb, qb + 1].filter((b) => b < nb));
+      for (const b of fixed) assert.ok(s.has(b), `block ${qb}: window/global block ${b}`);
+      const extra = [...s].filter((b) => !fixed.has(b));
+      assert.equal(extra.length, Math.min(1, nb - fixed.size), `block ${qb}: one random block`);
+    }
+  });
+
+  test('random: r distinct keys per query, seeded, causal rows draw among keys <= i', () => {
+    const a = createAttentionCore('random:numRandom=3,seed=5', dims) as SparsePatternCore;
+    const b = createAttentionCore('random:numRandom=3,seed=5', dims) as SparsePatternCore;
+    const c = createAttentionCore('random:numRandom=3,seed=6', dims) as SparsePatternCore;
+    const p = a.pattern(30, false);
+    for (let t = 0; t < 30; t++) assert.equal(p.rowPtr[t + 1] - p.rowPtr[t], 3);
+    assert.deepEqual([...p.cols], [...b.pattern(30, false).cols]);
+    assert.notDeepEqual([...p.cols], [...c.pattern(30, false).cols]);
+    const q = a.pattern(30, true);
+    for (let t = 0; t < 30; t++) {
+      assert.equal(q.rowPtr[t + 1] - q.rowPtr[t], Math.min(3, t + 1));
+      for (let e = q.rowPtr[t]; e < q.rowPtr[t + 1]; e++) assert.ok(q.cols[e] <= t);
+    }
+    // Causal rows do not depend on the length (decoding relies on it).
+    const r = a.pattern(20, true);
+    assert.deepEqual([...r.cols], [...q.cols.subarray(0, r.cols.length)]);
+  });
+
+  test('bp: O(k log L) keys per query, the band of k at level 0, spans farther out', () => {
+    const core = createAttentionCore('bp:k=2', dims) as SparsePatternCore;
+    const p = core.pattern(64, false);
+    const row = (t: number): number[] => [...p.cols.subarray(p.rowPtr[t], p.rowPtr[t + 1])];
+    // Level l contributes the first tokens of spans u + 1, u + 2 of size 2^l: 2^l and 2^(l+1).
+    assert.deepEqual(row(0), [0, 1, 2, 4, 8, 16, 32]);
+    // Query 21: level 0 band 19..23; level 1 spans 10 +- 1, 2 -> 16, 18, 22, 24; level 2 (u 5)
+    // -> 12, 16, 24, 28; level 3 (u 2) -> 0, 8, 24, 32; level 4 (u 1) -> 0, 32, 48; level 5 -> 32.
+    assert.deepEqual(row(21), [0, 8, 12, 16, 18, 19, 20, 21, 22, 23, 24, 28, 32, 48]);
+    for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
+  });
+
+  test('the registry lists every pattern; bad parameters are refused naming them', () => {
+    const names = describeAttentionVariants().map((l) => l.split(/[: ]/)[0]);
+    for (const n of ['dilated', 'random', 'block', 'global', 'star', 'longformer', 'etc'])
+      assert.ok(names.includes(n), n);
+    for (const n of ['bigbird', 'strided', 'fixed', 'bp', 'image-block', 'axial'])
+      assert.ok(names.includes(n), n);
+    assert.deepEqual(parseAttentionSpec('bigbird').params, {
+      block: 64,
+      global: 2,
+      random: 3,
+      seed: 0,
+    });
+    assert.throws(() => createAttentionCore('fixed:stride=4,summary=5', dims), /summary=5/);
+    assert.throws(() => parseAttentionSpec('strided:stride=0'), /stride=0 must be >= 1/);
+    const core = createAttentionCore('star', dims);
+    const x = randn([1, 4, C], new Generator(1));
+    const y = randn([1, 5, C], new Generator(1));
+    assert.throws(
+      () => core.forward({ ...input(x), k: { x: y, col: 0 }, v: { x: y, col: 0 } }),
+      /self-attention \(T = S\), got 4 queries and 5 keys/,
+    );
+  });
+});
+
+describe('sparse attention kernels: native equals js', () => {
+  const loaded = loadNativeBackend();
+  const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
+  test(
+    'forward and backward on a packed layout with bias, dropout and empty rows',
+    { skip: !native },
+    () => {
+      const [B, T, S] = [2, 7, 9];
+      const g = {
+        BH: B * H,
+        T,
+        S,
+        D,
+        H,
+        ldq: 3 * C,
+        ldk: 3 * C,
+        ldv: 3 * C,
+        ldo: C,
+        kvRows: S,
+        scale: 0.4,
+        maskStrideB: S,
+      };
+      // Rows: some empty, some with a masked key; sorted distinct columns.
+      const rows = [[0, 3], [], [1, 2, 5, 8], [4], [0, 1, 2, 3, 4, 5, 6, 7, 8], [], [7, 8]];
+      const rowPtr = new Int32Array(T + 1);
+      rows.forEach((r, t) => (rowPtr[t + 1] = rowPtr[t] + r.length));
+      const cols = Int32Array.from(rows.flat());
+      const nnz = cols.length;
+      const gen = new Generator(3);
+      const q = randn([B * Math.max(T, S) * 3 * C], gen).f32;
+      const bias = randn([B * H * S], gen).f32;
+      bias[3] = -Infinity;
+      const drop = Float32Array.from(rand([B * H * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
+      const dout = randn([B * T * C], gen).f32;
+      const outs = [js, native!].map((be) => {
+        const out = new Float32Array(B * T * C);
+        const w = new Float32Array(B * H * nnz);
+        be.sparseAttentionForward(
+          out,
+          w,
+          q,
+          q.subarray(C),
+          q.subarray(2 * C),
+          rowPtr,
+          cols,
+          bias,
+          drop,
+          g,
+        );
+        const dqkv = new Float32Array(q.length).fill(0.5); // accumulates onto what is there
+        be.sparseAttentionBackward(
+          dqkv,
+          dqkv.subarray(C),
+          dqkv.subarray(2 * C),
+          dout,
+          q,
+          q.subarray(C),
+          q.subarray(2 * C),
+          rowPtr,
+          cols,
+          w,
+          drop,
+          g,
+        );
+        return { out, w, dqkv };
+      });
+      assert.ok(outs[0].out.some((x) => x !== 0));
+      assert.ok(maxAbsDiff(outs[0].out, outs[1].out) < 1e-5);
+      assert.ok(maxAbsDiff(outs[0].w, outs[1].w) < 1e-6);
+      assert.ok(maxAbsDiff(outs[0].dqkv, outs[1].dqkv) < 1e-5);
+      // A bad pattern throws instead of reading out of bounds.
+      const bad = Int32Array.from(cols, (c, i) => (i === 2 ? S : c));
+      assert.throws(
+        () =>
+          native!.sparseAttentionForward(
+            new Float32Array(B * T * C),
+            new Float32Array(B * H * nnz),
+            q,
+            q,
+            q,
+            rowPtr,
+            bad,
+            null,
+            null,
+            g,
+          ),
+        RangeError,
+      );
+    },
+  );
+});
