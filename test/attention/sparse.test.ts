@@ -328,94 +328,92 @@ describe('sparse patterns equal their papers', () => {
   });
 });
 
+/**
+ * Both kernels of one backend on a packed (B, L, 3 nh d) q/k/v buffer and the pattern `rows`
+ * (the keys of each query), with a per-key bias and a dropout mask.
+ */
+function kernels(be: Backend, nh: number, d: number, B: number, S: number, rows: number[][]) {
+  const T = rows.length;
+  const c = nh * d;
+  const g = { BH: B * nh, T, S, D: d, H: nh, ldq: 3 * c, ldk: 3 * c, ldv: 3 * c, ldo: c };
+  const geom = { ...g, kvRows: S, scale: 0.4, maskStrideB: S };
+  const rowPtr = new Int32Array(T + 1);
+  rows.forEach((r, t) => (rowPtr[t + 1] = rowPtr[t] + r.length));
+  const cols = Int32Array.from(rows.flat());
+  const nnz = cols.length;
+  const gen = new Generator(3);
+  const q = randn([B * Math.max(T, S) * 3 * c], gen).f32;
+  const [k, v] = [q.subarray(c), q.subarray(2 * c)];
+  const bias = randn([B * nh * S], gen).f32;
+  bias[3] = -Infinity; // a forbidden key
+  const drop = Float32Array.from(rand([B * nh * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
+  const dout = randn([B * T * c], gen).f32;
+  const out = new Float32Array(B * T * c);
+  const w = new Float32Array(B * nh * nnz);
+  be.sparseAttentionForward(out, w, q, k, v, rowPtr, cols, bias, drop, geom);
+  const dqkv = new Float32Array(q.length).fill(0.5); // accumulates onto what is there
+  const [dk, dv] = [dqkv.subarray(c), dqkv.subarray(2 * c)];
+  be.sparseAttentionBackward(dqkv, dk, dv, dout, q, k, v, rowPtr, cols, w, drop, geom);
+  return { out, w, dqkv, q, rowPtr, cols, geom };
+}
+
 describe('sparse attention kernels: native equals js', () => {
   const loaded = loadNativeBackend();
   const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
-  test(
-    'forward and backward on a packed layout with bias, dropout and empty rows',
-    { skip: !native },
-    () => {
-      const [B, T, S] = [2, 7, 9];
-      const g = {
-        BH: B * H,
-        T,
-        S,
-        D,
-        H,
-        ldq: 3 * C,
-        ldk: 3 * C,
-        ldv: 3 * C,
-        ldo: C,
-        kvRows: S,
-        scale: 0.4,
-        maskStrideB: S,
-      };
-      // Rows: some empty, some with a masked key; sorted distinct columns.
-      const rows = [[0, 3], [], [1, 2, 5, 8], [4], [0, 1, 2, 3, 4, 5, 6, 7, 8], [], [7, 8]];
-      const rowPtr = new Int32Array(T + 1);
-      rows.forEach((r, t) => (rowPtr[t + 1] = rowPtr[t] + r.length));
-      const cols = Int32Array.from(rows.flat());
-      const nnz = cols.length;
-      const gen = new Generator(3);
-      const q = randn([B * Math.max(T, S) * 3 * C], gen).f32;
-      const bias = randn([B * H * S], gen).f32;
-      bias[3] = -Infinity;
-      const drop = Float32Array.from(rand([B * H * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
-      const dout = randn([B * T * C], gen).f32;
-      const outs = [js, native!].map((be) => {
-        const out = new Float32Array(B * T * C);
-        const w = new Float32Array(B * H * nnz);
-        be.sparseAttentionForward(
-          out,
-          w,
-          q,
-          q.subarray(C),
-          q.subarray(2 * C),
-          rowPtr,
-          cols,
-          bias,
-          drop,
-          g,
-        );
-        const dqkv = new Float32Array(q.length).fill(0.5); // accumulates onto what is there
-        be.sparseAttentionBackward(
-          dqkv,
-          dqkv.subarray(C),
-          dqkv.subarray(2 * C),
-          dout,
-          q,
-          q.subarray(C),
-          q.subarray(2 * C),
-          rowPtr,
-          cols,
-          w,
-          drop,
-          g,
-        );
-        return { out, w, dqkv };
-      });
-      assert.ok(outs[0].out.some((x) => x !== 0));
-      assert.ok(maxAbsDiff(outs[0].out, outs[1].out) < 1e-5);
-      assert.ok(maxAbsDiff(outs[0].w, outs[1].w) < 1e-6);
-      assert.ok(maxAbsDiff(outs[0].dqkv, outs[1].dqkv) < 1e-5);
-      // A bad pattern throws instead of reading out of bounds.
-      const bad = Int32Array.from(cols, (c, i) => (i === 2 ? S : c));
-      assert.throws(
-        () =>
-          native!.sparseAttentionForward(
-            new Float32Array(B * T * C),
-            new Float32Array(B * H * nnz),
-            q,
-            q,
-            q,
-            rowPtr,
-            bad,
-            null,
-            null,
-            g,
-          ),
-        RangeError,
+  const cases: [string, number, number, number, number, number[][]][] = [
+    // Rows: some empty, one with the forbidden key; sorted distinct columns.
+    [
+      'small, empty rows',
+      H,
+      D,
+      2,
+      9,
+      [[0, 3], [], [1, 2, 5, 8], [4], [0, 1, 2, 3, 4, 5, 6, 7, 8], [], [7, 8]],
+    ],
+    // Big enough for the pool to split 3 slices over 2 threads (a chunk starts mid-batch).
+    [
+      'pool-sized, 3 heads',
+      3,
+      8,
+      1,
+      64,
+      Array.from({ length: 64 }, (_, t) =>
+        Array.from({ length: 64 }, (_, j) => j).filter((j) => (j * 7 + t * 3) % 5 < 3),
+      ),
+    ],
+  ];
+  for (const [what, nh, d, B, S, rows] of cases)
+    test(`forward and backward (${what}) with bias and dropout`, { skip: !native }, () => {
+      const a = kernels(js, nh, d, B, S, rows);
+      const b = kernels(native!, nh, d, B, S, rows);
+      assert.ok(a.out.some((x) => x !== 0));
+      assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+      assert.ok(maxAbsDiff(a.w, b.w) < 1e-6, `weights ${maxAbsDiff(a.w, b.w)}`);
+      assert.ok(maxAbsDiff(a.dqkv, b.dqkv) < 1e-5, `grads ${maxAbsDiff(a.dqkv, b.dqkv)}`);
+    });
+
+  test('a bad pattern throws instead of reading out of bounds', { skip: !native }, () => {
+    const { q, rowPtr, cols, geom } = kernels(js, H, D, 1, 4, [
+      [0, 1],
+      [2, 3],
+    ]);
+    const bad = Int32Array.from(cols, (c, i) => (i === 2 ? 4 : c));
+    const call = (rp: Int32Array, cs: Int32Array): void =>
+      native!.sparseAttentionForward(
+        new Float32Array(64),
+        new Float32Array(64),
+        q,
+        q,
+        q,
+        rp,
+        cs,
+        null,
+        null,
+        geom,
       );
-    },
-  );
+    assert.doesNotThrow(() => call(rowPtr, cols));
+    assert.throws(() => call(rowPtr, bad), /cols must be in \[0, S\)/);
+    assert.throws(() => call(Int32Array.from([0, 3, 2]), cols), /non-decreasing/);
+    assert.throws(() => call(Int32Array.from([0, 2]), cols), /rowPtr/);
+  });
 });
