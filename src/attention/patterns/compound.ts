@@ -108,10 +108,14 @@ export const bigbirdVariant = patternVariant({
     const g = int(p, 'global');
     const r = int(p, 'random');
     const seed = int(p, 'seed');
+    let last = ''; // the rows of a block share its key blocks: drawn once per block
+    let blocks: number[] = [];
     return (i, L, causal, out) => {
       const m = Math.floor(i / b);
-      for (const blk of bigBirdBlocks(m, Math.ceil(L / b), causal, g, r, seed))
-        for (let j = blk * b; j < blk * b + b; j++) out.push(j);
+      const key = `${m}:${L}:${causal}`;
+      if (key !== last)
+        [last, blocks] = [key, bigBirdBlocks(m, Math.ceil(L / b), causal, g, r, seed)];
+      for (const blk of blocks) for (let j = blk * b; j < blk * b + b; j++) out.push(j);
     };
   },
 });
