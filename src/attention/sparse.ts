@@ -21,6 +21,7 @@ import type { SparsePattern } from '../ops/sparse.js';
 import type { VariantParam, VariantParams } from './spec.js';
 import type { AttentionVariant } from './registry.js';
 import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
 /**
@@ -116,7 +117,7 @@ export class SparsePatternCore extends KVAttentionCore {
         `${this.kind} attention: a position pattern needs self-attention (T = S), got ${T} queries and ${S} keys`,
       );
     const pattern = this.pattern(T, input.causal);
-    if (!perKey(input.bias)) {
+    if (!perKey(input.bias) || input.bias?.requiresGrad) {
       const H = this.numHeads;
       const D = this.headDim;
       const [q, k, v] = [input.q, input.k, input.v].map((h) => headsToBHLD(h, H, D)); // (B, H, L, D)
@@ -140,7 +141,12 @@ export class SparsePatternCore extends KVAttentionCore {
     );
   }
 
-  /** A bias that varies over queries: the fused dense kernel under the pattern's mask. */
+  /**
+   * A bias that varies over queries (a (T, S) mask, relative positions): dense attention
+   * under the pattern's mask, O(T S); through the autograd reference when the bias needs a
+   * gradient (learned relative positions), else the fused kernel.
+   * @param k, v (B, H, R, D) with R >= pattern.S (a cache's buffers).
+   */
   private dense(
     q: Tensor,
     k: Tensor,
@@ -148,11 +154,18 @@ export class SparsePatternCore extends KVAttentionCore {
     pattern: SparsePattern,
     input: CoreInput,
   ): CoreOutput {
-    const band = patternBias(pattern); // (T, S)
+    const mask = patternBias(pattern); // (T, S)
+    const bias = input.bias ? F.add(input.bias, mask) : mask;
+    const opts = { dropoutP: input.dropoutP, generator: input.generator };
+    if (input.bias?.requiresGrad) {
+      const rows = (x: Tensor): Tensor =>
+        x.shape[2] === pattern.S ? x : F.slice(x, 2, 0, pattern.S);
+      const r = attention(q, rows(k), rows(v), { ...opts, bias }); // (B, H, T, D)
+      return { out: mergeHeads(r.out), weights: input.needWeights ? r.weights : null };
+    }
     const r = F.attentionOverCache(q, k, v, pattern.S, {
-      mask: input.bias ? F.add(input.bias, band) : band,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
+      ...opts,
+      mask: bias,
       needWeights: input.needWeights,
     });
     return { out: mergeHeads(r.out), weights: r.weights };
@@ -174,7 +187,7 @@ export class SparsePatternCore extends KVAttentionCore {
       const last = bias.shape[bias.ndim - 1];
       if (last !== 1 && last !== L) bias = F.slice(bias, bias.ndim - 1, last - L, last);
     }
-    if (!perKey(bias) && T > 1)
+    if ((!perKey(bias) && T > 1) || bias?.requiresGrad)
       return this.dense(q, state.k!, state.v!, pattern, { ...input, bias });
     const r = F.sparseAttention(q, state.k!, state.v!, pattern, {
       bias,

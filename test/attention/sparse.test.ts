@@ -20,6 +20,8 @@ import * as F from '../../src/ops/index.js';
 import {
   SparsePatternCore,
   createAttentionCore,
+  headsToBHLD,
+  mergeHeads,
   describeAttentionVariants,
   parseAttentionSpec,
   type AttentionCore,
@@ -159,18 +161,61 @@ for (const backendName of backends) {
       assert.ok(maxAbsDiff(a.out, b.out) < 1e-5 && maxAbsDiff(a.grad, b.grad) < 1e-5);
     });
 
-    test('dropout on the sparse weights: same mask as the dense path sees is not required, but rows stay unbiased', () => {
-      const core = createAttentionCore('block:block=4', dims);
-      const qkv = randn([1, 8, 3 * C], new Generator(7));
-      const a = noGrad(() =>
-        core.forward(input(qkv, { dropoutP: 0.5, generator: new Generator(3) })),
+    test('dropout: out and gradients equal softmax-then-mask written with autograd ops, with the mask drawn per pattern entry', () => {
+      const core = createAttentionCore('strided:stride=3', dims) as SparsePatternCore;
+      const [B, T, p] = [2, 8, 0.4];
+      const pat = core.pattern(T, false);
+      const nnz = pat.rowPtr[T];
+      // The op draws one (B*H, nnz) mask from the generator; scatter it to (B, H, T, T).
+      const drawn = F.dropoutMask(B * H * nnz, p, new Generator(3));
+      const dense = zeros([B, H, T, T]);
+      for (let b = 0; b < B * H; b++)
+        for (let t = 0; t < T; t++)
+          for (let e = pat.rowPtr[t]; e < pat.rowPtr[t + 1]; e++)
+            dense.f32[(b * T + t) * T + pat.cols[e]] = drawn[b * nnz + e];
+      const qkv0 = randn([B, T, 3 * C], new Generator(7));
+      const a = run(core, qkv0, { dropoutP: p, generator: new Generator(3) });
+      const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
+      const [q, k, v] = [0, 1, 2].map((i) => headsToBHLD({ x: qkv, col: i * C }, H, D));
+      const scores = F.add(
+        F.mul(F.matmul(q, k, { transB: true }), 1 / Math.sqrt(D)),
+        maskOfCsr(core, T, false),
       );
-      const b = noGrad(() =>
-        core.forward(input(qkv, { dropoutP: 0.5, generator: new Generator(3) })),
+      const out = mergeHeads(F.matmul(F.mul(F.softmax(scores, -1), dense), v)); // (B, T, C)
+      F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
+      assert.ok(maxAbsDiff(a.out, out.f32) < 1e-5, `out ${maxAbsDiff(a.out, out.f32)}`);
+      assert.ok(
+        maxAbsDiff(a.grad, qkv.grad!.f32) < 1e-5,
+        `grad ${maxAbsDiff(a.grad, qkv.grad!.f32)}`,
       );
-      const c = noGrad(() => core.forward(input(qkv)));
-      assert.deepEqual([...a.out.f32], [...b.out.f32], 'seeded: reproducible');
-      assert.ok(maxAbsDiff(a.out.f32, c.out.f32) > 1e-3, 'dropout changes the output');
+      assert.ok(maxAbsDiff(a.out, run(core, qkv0).out) > 1e-3, 'dropout changed the output');
+    });
+
+    test('a learned relative bias (t5) gets its gradient through a sparse pattern; cached == uncached', () => {
+      const cfg = {
+        vocabSize: 11,
+        blockSize: 16,
+        dModel: C,
+        nhead: H,
+        numLayers: 1,
+        dropout: 0,
+        attention: 'bigbird:block=2,global=1,random=1',
+        position: 't5:buckets=8,max-distance=16',
+      };
+      const lm = new DecoderLM(cfg, new Generator(12)).eval();
+      const idx = tensor([[1, 5, 2, 8, 3, 9, 4, 10, 6]], undefined, 'int32');
+      const logits = noGrad(() => lm.forward(idx));
+      const caches = lm.newCaches();
+      const steps = noGrad(() => [
+        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
+        ...[4, 5, 6, 7, 8].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
+      ]);
+      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, logits.f32) < 1e-5);
+      F.sum(lm.forward(idx)).backward();
+      const tables = [...lm.namedParameters()].filter(([n]) => /position\./.test(n));
+      assert.ok(tables.length > 0);
+      for (const [name, t] of tables)
+        assert.ok(t.grad && t.grad.f32.some((x) => x !== 0), `${name} has a gradient`);
     });
 
     for (const spec of SPECS)
