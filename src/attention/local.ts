@@ -54,7 +54,7 @@ export class LocalAttention extends SparsePatternCore {
     dims: CoreDims,
     readonly window: number,
   ) {
-    super(dims, 'local', (i, _L, _causal, out) => bandKeys(i, window, out));
+    super(dims, 'local', (i, _L, _causal, out) => bandKeys(i, window, out), `local:${window}`);
     if (!Number.isInteger(window) || window < 1)
       throw new Error(`local attention: window must be an integer >= 1, got ${window}`);
   }

@@ -74,6 +74,11 @@ export function patternBias(p: SparsePattern): Tensor {
   return m;
 }
 
+/** Patterns kept by SparsePatternCore, shared by the cores of one pattern. */
+const patternCache = new Map<string, SparsePattern>();
+const PATTERN_CACHE_SIZE = 8;
+let coreCount = 0;
+
 /** Whether a bias broadcastable to (B, H, T, S) is the same for every query (a key bias). */
 function perKey(bias: Tensor | null): boolean {
   return !bias || bias.ndim < 2 || bias.shape[bias.ndim - 2] === 1;
@@ -85,24 +90,36 @@ function perKey(bias: Tensor | null): boolean {
  * key (globals and random keys may reach far back).
  */
 export class SparsePatternCore extends KVAttentionCore {
-  private readonly cache = new Map<string, SparsePattern>();
+  /** The key of this core's patterns in the shared cache. */
+  private readonly patternKey: string;
 
+  /**
+   * @param patternKey names the pattern (the canonical spec, e.g. `strided:stride=128`):
+   *   cores with the same key (the layers of a model) share their cached patterns. Default:
+   *   a key of this core alone.
+   */
   constructor(
     dims: CoreDims,
     readonly kind: string,
     readonly rowKeys: RowKeys,
+    patternKey?: string,
   ) {
     super(dims);
+    this.patternKey = patternKey ?? `${kind}#${++coreCount}`;
   }
 
-  /** The pattern over L positions (cached per (L, causal)). */
+  /** The pattern over L positions (cached per (pattern, L, causal), shared by the layers). */
   pattern(L: number, causal: boolean): SparsePattern {
-    const key = `${L}:${causal}`;
-    let p = this.cache.get(key);
+    const key = `${this.patternKey}|${L}|${causal}`;
+    let p = patternCache.get(key);
     if (!p) {
-      if (this.cache.size >= 8) this.cache.clear();
       p = buildPattern(this.rowKeys, L, causal);
-      this.cache.set(key, p);
+      patternCache.set(key, p);
+      // Keep the most recent few (Map iterates in insertion order: the oldest first).
+      for (const old of patternCache.keys()) {
+        if (patternCache.size <= PATTERN_CACHE_SIZE) break;
+        patternCache.delete(old);
+      }
     }
     return p;
   }
@@ -218,7 +235,8 @@ export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
     paper: spec.paper,
     causal: true,
     nonCausal: true,
-    create: (dims, p) => new SparsePatternCore(dims, spec.name, spec.rowKeys(p)),
+    create: (dims, p) =>
+      new SparsePatternCore(dims, spec.name, spec.rowKeys(p), `${spec.name}:${JSON.stringify(p)}`),
   };
 }
 

@@ -327,6 +327,7 @@ describe('sparse patterns equal their papers', () => {
     for (let t = 0; t < 30; t++) assert.equal(p.rowPtr[t + 1] - p.rowPtr[t], 3);
     assert.deepEqual([...p.cols], [...b.pattern(30, false).cols]);
     assert.notDeepEqual([...p.cols], [...c.pattern(30, false).cols]);
+    assert.equal(b.pattern(30, false), p, 'cores of one spec (the layers) share the pattern');
     const q = a.pattern(30, true);
     for (let t = 0; t < 30; t++) {
       assert.equal(q.rowPtr[t + 1] - q.rowPtr[t], Math.min(3, t + 1));
