@@ -8,20 +8,23 @@
  * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
  * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
  *
- * A forward query row is processed for all H heads at once (a gathered key or value row's H*D
- * columns are contiguous in the head layout: one read of the row serves every head).
+ * Two paths. Consecutive query rows with the same keys (a run: the blocks of BigBird,
+ * block-local, image-block, fixed) gather their keys and values once and run per head as
+ * GEMMs on OpenBLAS, like the fused attention; other rows (band, strided, random) are
+ * computed row by row on gathered key and value rows, all H heads of a row at once (a key
+ * row's H*D columns are contiguous in the head layout), prefetching rows a few entries ahead.
  *
- * Threading (the project's pool): the forward splits the (B, T) query rows, each
+ * Threading (the project's pool): the forward splits the (batch, run) items, each
  * independent; the backward splits the BH slices in one chunk per thread, since rows of one
  * slice accumulate into the same dk/dv rows and slices write disjoint elements (no races,
- * no atomics); a chunk's heads of one batch row run together. (A
- * two-pass backward over query rows, then key rows through the transposed pattern, was
- * measured slower: 590 vs 390 ms for block:block=256 at T 8192, scattered dS stores and
- * two O(BH nnz) buffers.) No reduction is split, so results do not depend on the thread
- * count.
+ * no atomics); a chunk's heads of one batch row run together. (A two-pass backward over
+ * query rows, then key rows through the transposed pattern, was measured slower: 590 vs
+ * 390 ms for block:block=256 at T 8192, scattered dS stores and two O(BH nnz) buffers.) No
+ * reduction is split, so results do not depend on the thread count.
  *
  * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
  */
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +38,9 @@ typedef struct {
   float *out, *weights, *dq, *dk, *dv;
   const float *q, *k, *v, *dout, *bias, *drop;
   const int32_t *rowPtr, *cols;
+  /* Runs of consecutive query rows with the same keys: run i is rows [run[i], run[i+1]). */
+  const int64_t *run;
+  int64_t nruns;
   att_geom g;
   int64_t nnz, width;
 } sp_ctx;
@@ -54,13 +60,10 @@ static inline void sp_prefetch(const float *x, int64_t n) {
 
 /* Forward over query rows (n, t) of all H heads at once: a key row's H*D columns are
  * contiguous, so each gathered key and value row is read whole. */
-HOT static void sp_fwd_range(void *p, int64_t r0, int64_t r1, int tid) {
-  (void)tid;
-  const sp_ctx *c = p;
+HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
-  for (int64_t r = r0; r < r1; r++) {
-    const int64_t n = r / T, t = r % T;
+  {
     const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
     const float *q = c->q + sp_row(n, T, t, g->ldq);
     float *w = c->weights + n * H * nnz; /* head h's weights at w + h*nnz */
@@ -90,26 +93,110 @@ HOT static void sp_fwd_range(void *p, int64_t r0, int64_t r1, int tid) {
   }
 }
 
+/* The key and value rows (all heads) of entries [e0, e0 + K) gathered into (K, H*D) buffers. */
+static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *kg, float *vg) {
+  const att_geom *g = &c->g;
+  const size_t HD = (size_t)(g->H * g->D);
+  for (int64_t j = 0; j < K; j++) {
+    const int64_t s = c->cols[e0 + j];
+    memcpy(kg + j * HD, c->k + sp_row(n, g->kvRows, s, g->ldk), HD * sizeof(float));
+    memcpy(vg + j * HD, c->v + sp_row(n, g->kvRows, s, g->ldv), HD * sizeof(float));
+  }
+}
+
+/* Forward of a run of R >= 2 rows [t0, t0 + R) sharing their K keys (block patterns): the
+ * keys and values gathered once, then per head two GEMMs, scores (R, K) = q k^T (into the
+ * weights, which for the run are an (R, K) row-major block) and out (R, D) = P v. */
+static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
+  const att_geom *g = &c->g;
+  const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz, e0 = c->rowPtr[t0];
+  const int64_t K = c->rowPtr[t0 + 1] - e0;
+  float *buf = malloc((size_t)(2 * K * HD + (c->drop ? R * K : 0)) * sizeof(float));
+  if (!buf) abort();
+  float *kg = buf, *vg = buf + K * HD, *pd = buf + 2 * K * HD; /* pd: (R, K) */
+  sp_gather(c, n, e0, K, kg, vg);
+  for (int64_t h = 0; h < H; h++) {
+    float *w = c->weights + (n * H + h) * nnz + e0;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, g->scale,
+                c->q + sp_row(n, g->T, t0, g->ldq) + h * D, (int)g->ldq, kg + h * D, (int)HD,
+                0.0f, w, (int)K);
+    for (int64_t r = 0; r < R; r++) {
+      float *wr = w + r * K;
+      if (c->bias) {
+        const float *b = c->bias + (n * H + h) * g->maskStrideB;
+        for (int64_t j = 0; j < K; j++) wr[j] += b[c->cols[e0 + j]];
+      }
+      k_softmax_row(wr, wr, K);
+    }
+    const float *pm = w;
+    if (c->drop) {
+      const float *dm = c->drop + (n * H + h) * nnz + e0;
+      for (int64_t i = 0; i < R * K; i++) pd[i] = w[i] * dm[i];
+      pm = pd;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, pm,
+                (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
+                (int)g->ldo);
+  }
+  free(buf);
+}
+
+/* Forward over (batch block, run) items: runs of >= 2 rows by GEMMs, single rows by gathers. */
+static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
+  (void)tid;
+  const sp_ctx *c = p;
+  for (int64_t i = i0; i < i1; i++) {
+    const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
+    const int64_t K = c->rowPtr[t0 + 1] - c->rowPtr[t0];
+    if (R < 2 || K == 0) {
+      for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
+      continue;
+    }
+    sp_fwd_run(c, n, t0, R);
+  }
+}
+
+/* Splits rows [0, T) into runs of consecutive rows with equal key lists; returns their
+ * number. run has room for T + 1 entries; the last is T. */
+static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, int64_t *run) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; t++) {
+    const int32_t len = rowPtr[t + 1] - rowPtr[t];
+    const int same = t > 0 && len == rowPtr[t] - rowPtr[t - 1] && len > 0 &&
+                     memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)len * sizeof(int32_t)) == 0;
+    if (!same) run[n++] = t;
+  }
+  run[n] = T;
+  return n;
+}
+
 static void k_sparse_attention_forward(float *out, float *weights, const float *q,
                                        const float *k, const float *v, const int32_t *rowPtr,
                                        const int32_t *cols, const float *bias,
                                        const float *drop, const att_geom *g) {
-  const int64_t rows = (g->BH / g->H) * g->T;
-  if (rows <= 0) return;
+  const int64_t nb = g->BH / g->H, T = g->T;
+  if (nb <= 0 || T <= 0) return;
+  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
+  if (!run) abort();
+  for (int64_t t = 0; t < T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
-              .drop = drop, .rowPtr = rowPtr, .cols = cols, .g = *g, .nnz = rowPtr[g->T]};
-  /* Cost per row: its average entries times the heads' width (a dot and an axpy each). */
-  const int64_t cost = 2 * (c.nnz / g->T + 1) * (g->H * g->D + 1);
-  pool_for(sp_fwd_range, &c, rows, cost);
+              .drop = drop, .rowPtr = rowPtr, .cols = cols, .run = run,
+              .nruns = sp_runs(rowPtr, cols, T, run), .g = *g, .nnz = rowPtr[T], .width = width};
+  /* Cost per item: its entries times the heads' width (a dot and an axpy each). */
+  const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
+  pool_for(sp_fwd_range, &c, nb * c.nruns, cost);
+  free(run);
 }
 
-/* Backward of heads [h0, h1) of batch block n, row by row; dp holds (entry, head) of a row. */
-HOT static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
+/* Backward of heads [h0, h1) of batch block n for query row t; dp holds (entry, head). */
+HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
+                           float *dp) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz, nh = h1 - h0;
   const float *w = c->weights + n * H * nnz; /* head h's weights at w + h*nnz */
   const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
-  for (int64_t t = 0; t < T; t++) {
+  {
     const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
     const float *dout = c->dout + sp_row(n, T, t, g->ldo);
     /* dP_drop[e] = dout . v[s]; dv[s] += P_drop[e] * dout */
@@ -157,6 +244,69 @@ HOT static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
   }
 }
 
+/* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) sharing
+ * their K keys, by GEMMs per head on the gathered keys and values (as the fused attention's
+ * backward): dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
+ * dq += dS k, dk += dS^T q; dk and dv accumulate in (K, H*D) buffers added back at the end. */
+static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
+                       int64_t R) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz, e0 = c->rowPtr[t0];
+  const int64_t K = c->rowPtr[t0 + 1] - e0;
+  float *buf = malloc((size_t)(4 * K * HD + 2 * R * K) * sizeof(float));
+  if (!buf) abort();
+  float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
+  float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
+  sp_gather(c, n, e0, K, kg, vg);
+  memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
+  const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
+  float *dq = c->dq + sp_row(n, T, t0, g->ldq);
+  const int ldq = (int)g->ldq, ldo = (int)g->ldo;
+  for (int64_t h = h0; h < h1; h++) {
+    const float *w = c->weights + (n * H + h) * nnz + e0; /* (R, K) */
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz + e0 : NULL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, 1.0f,
+                dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
+    for (int64_t i = 0; i < R * K; i++) pd[i] = dm ? w[i] * dm[i] : w[i];
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, pd,
+                (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
+    for (int64_t r = 0; r < R; r++) {
+      float *dpr = dp + r * K;
+      const float *wr = w + r * K;
+      if (dm)
+        for (int64_t j = 0; j < K; j++) dpr[j] *= dm[r * K + j];
+      const float sum = vdot(dpr, wr, K);
+      for (int64_t j = 0; j < K; j++)
+        dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, dp,
+                (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, dp,
+                (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
+  }
+  for (int64_t j = 0; j < K; j++) {
+    const int64_t s = c->cols[e0 + j];
+    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk), *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
+    for (int64_t x = h0 * D; x < h1 * D; x++) {
+      dk[x] += dkg[j * HD + x];
+      dv[x] += dvg[j * HD + x];
+    }
+  }
+  free(buf);
+}
+
+/* Backward of heads [h0, h1) of batch block n: runs of >= 2 rows by GEMMs, single rows by
+ * gathers; dp has room for a row's (entry, head) values. */
+static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
+  for (int64_t i = 0; i < c->nruns; i++) {
+    const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
+    if (R >= 2 && c->rowPtr[t0 + 1] > c->rowPtr[t0])
+      sp_bwd_run(c, n, h0, h1, t0, R);
+    else
+      for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);
+  }
+}
+
 /* Backward over the slices [b0, b1) (b = n*H + h): the rows of one slice accumulate into the
  * same dk and dv rows and slices write disjoint elements, so a slice is one thread's (no
  * races); a chunk's heads of one batch block run together (their rows are contiguous). */
@@ -178,16 +328,20 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
                                         const int32_t *rowPtr, const int32_t *cols,
                                         const float *weights, const float *drop,
                                         const att_geom *g) {
-  if (g->BH <= 0 || g->T <= 0) return;
-  int64_t width = 0;
-  for (int64_t t = 0; t < g->T; t++)
+  const int64_t T = g->T;
+  if (g->BH <= 0 || T <= 0) return;
+  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
+  if (!run) abort();
+  for (int64_t t = 0; t < T; t++)
     if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
               .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
-              .g = *g, .nnz = rowPtr[g->T], .width = width};
+              .run = run, .nruns = sp_runs(rowPtr, cols, T, run), .g = *g,
+              .nnz = rowPtr[T], .width = width};
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
   pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
+  free(run);
 }
 
 /* ---------- entry points ---------- */

@@ -427,6 +427,38 @@ describe('sparse attention kernels: native equals js', () => {
         Array.from({ length: 64 }, (_, j) => j).filter((j) => (j * 7 + t * 3) % 5 < 3),
       ),
     ],
+    // Runs of rows with equal keys take the GEMM path of the native kernel.
+    [
+      'runs of rows sharing their keys',
+      H,
+      D,
+      2,
+      9,
+      [
+        [0, 2, 5],
+        [0, 2, 5],
+        [0, 2, 5],
+        [1],
+        [],
+        [],
+        [3, 4, 6, 7, 8],
+        [3, 4, 6, 7, 8],
+        [3, 4, 6, 7, 8],
+        [3, 4, 6, 7, 8],
+      ],
+    ],
+    [
+      'pool-sized block pattern, 3 heads',
+      3,
+      8,
+      1,
+      64,
+      Array.from({ length: 64 }, (_, t) =>
+        [0, ...Array.from({ length: 8 }, (_, j) => (t & ~7) + j)].filter(
+          (j, x, a) => a.indexOf(j) === x,
+        ),
+      ),
+    ],
   ];
   for (const [what, nh, d, B, S, rows] of cases)
     test(`forward and backward (${what}) with bias and dropout`, { skip: !native }, () => {
