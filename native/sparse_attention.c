@@ -8,8 +8,8 @@
  * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
  * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
  *
- * Two paths. Consecutive query rows with the same keys (a run: the blocks of BigBird,
- * block-local, image-block, fixed) gather their keys and values once and run per head as
+ * Two paths. Consecutive query rows whose keys extend each other (a run: the blocks of
+ * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values once and run per head as
  * GEMMs on OpenBLAS, like the fused attention; other rows (band, strided, random) are
  * computed row by row on gathered key and value rows, all H heads of a row at once (a key
  * row's H*D columns are contiguous in the head layout), prefetching rows a few entries ahead.
@@ -104,37 +104,39 @@ static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *
   }
 }
 
-/* Forward of a run of R >= 2 rows [t0, t0 + R) sharing their K keys (block patterns): the
- * keys and values gathered once, then per head two GEMMs, scores (R, K) = q k^T (into the
- * weights, which for the run are an (R, K) row-major block) and out (R, D) = P v. */
+/* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
+ * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
+ * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
+ * (R, K) = q k^T with the keys past K_r of row r set to -inf, and out (R, D) = P v. (P is 0
+ * past K_r: only a NaN in such a value row could differ from the row-by-row path.) */
 static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
   const att_geom *g = &c->g;
-  const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz, e0 = c->rowPtr[t0];
-  const int64_t K = c->rowPtr[t0 + 1] - e0;
-  float *buf = malloc((size_t)(2 * K * HD + (c->drop ? R * K : 0)) * sizeof(float));
+  const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
+  float *buf = malloc((size_t)(2 * K * HD + R * K) * sizeof(float));
   if (!buf) abort();
-  float *kg = buf, *vg = buf + K * HD, *pd = buf + 2 * K * HD; /* pd: (R, K) */
-  sp_gather(c, n, e0, K, kg, vg);
+  float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
+  sp_gather(c, n, eL, K, kg, vg);
   for (int64_t h = 0; h < H; h++) {
-    float *w = c->weights + (n * H + h) * nnz + e0;
+    float *w = c->weights + (n * H + h) * nnz;
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, g->scale,
                 c->q + sp_row(n, g->T, t0, g->ldq) + h * D, (int)g->ldq, kg + h * D, (int)HD,
-                0.0f, w, (int)K);
+                0.0f, sc, (int)K);
     for (int64_t r = 0; r < R; r++) {
-      float *wr = w + r * K;
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
+      float *sr = sc + r * K;
       if (c->bias) {
         const float *b = c->bias + (n * H + h) * g->maskStrideB;
-        for (int64_t j = 0; j < K; j++) wr[j] += b[c->cols[e0 + j]];
+        for (int64_t j = 0; j < Kr; j++) sr[j] += b[c->cols[eL + j]];
       }
-      k_softmax_row(wr, wr, K);
+      k_softmax_row(sr, sr, Kr);
+      memcpy(w + er, sr, (size_t)Kr * sizeof(float));
+      if (dm)
+        for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
+      for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;
     }
-    const float *pm = w;
-    if (c->drop) {
-      const float *dm = c->drop + (n * H + h) * nnz + e0;
-      for (int64_t i = 0; i < R * K; i++) pd[i] = w[i] * dm[i];
-      pm = pd;
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, pm,
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, sc,
                 (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
                 (int)g->ldo);
   }
@@ -147,8 +149,7 @@ static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   const sp_ctx *c = p;
   for (int64_t i = i0; i < i1; i++) {
     const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
-    const int64_t K = c->rowPtr[t0 + 1] - c->rowPtr[t0];
-    if (R < 2 || K == 0) {
+    if (R < 2) {
       for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
       continue;
     }
@@ -156,14 +157,15 @@ static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   }
 }
 
-/* Splits rows [0, T) into runs of consecutive rows with equal key lists; returns their
- * number. run has room for T + 1 entries; the last is T. */
+/* Splits rows [0, T) into runs of consecutive rows whose key lists extend each other (row
+ * t's list is a non-empty prefix of row t+1's); returns their number. run has room for
+ * T + 1 entries; the last is T. */
 static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, int64_t *run) {
   int64_t n = 0;
   for (int64_t t = 0; t < T; t++) {
-    const int32_t len = rowPtr[t + 1] - rowPtr[t];
-    const int same = t > 0 && len == rowPtr[t] - rowPtr[t - 1] && len > 0 &&
-                     memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)len * sizeof(int32_t)) == 0;
+    const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
+    const int same = prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
+                     memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
     if (!same) run[n++] = t;
   }
   run[n] = T;
@@ -244,40 +246,48 @@ HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
   }
 }
 
-/* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) sharing
- * their K keys, by GEMMs per head on the gathered keys and values (as the fused attention's
- * backward): dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
- * dq += dS k, dk += dS^T q; dk and dv accumulate in (K, H*D) buffers added back at the end. */
+/* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) (keys
+ * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
+ * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
+ * dq += dS k, dk += dS^T q, with P and dS 0 past K_r; dk and dv accumulate in (K, H*D)
+ * buffers added back at the end. */
 static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
                        int64_t R) {
   const att_geom *g = &c->g;
-  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz, e0 = c->rowPtr[t0];
-  const int64_t K = c->rowPtr[t0 + 1] - e0;
+  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
   float *buf = malloc((size_t)(4 * K * HD + 2 * R * K) * sizeof(float));
   if (!buf) abort();
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
   float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
-  sp_gather(c, n, e0, K, kg, vg);
+  sp_gather(c, n, eL, K, kg, vg);
   memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   const int ldq = (int)g->ldq, ldo = (int)g->ldo;
   for (int64_t h = h0; h < h1; h++) {
-    const float *w = c->weights + (n * H + h) * nnz + e0; /* (R, K) */
-    const float *dm = c->drop ? c->drop + (n * H + h) * nnz + e0 : NULL;
+    const float *w = c->weights + (n * H + h) * nnz;
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, 1.0f,
                 dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
-    for (int64_t i = 0; i < R * K; i++) pd[i] = dm ? w[i] * dm[i] : w[i];
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
+      float *pr = pd + r * K;
+      for (int64_t j = 0; j < Kr; j++) pr[j] = dm ? w[er + j] * dm[er + j] : w[er + j];
+      for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
+    }
     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, pd,
                 (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
     for (int64_t r = 0; r < R; r++) {
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
       float *dpr = dp + r * K;
-      const float *wr = w + r * K;
+      const float *wr = w + er;
       if (dm)
-        for (int64_t j = 0; j < K; j++) dpr[j] *= dm[r * K + j];
-      const float sum = vdot(dpr, wr, K);
-      for (int64_t j = 0; j < K; j++)
+        for (int64_t j = 0; j < Kr; j++) dpr[j] *= dm[er + j];
+      const float sum = vdot(dpr, wr, Kr);
+      for (int64_t j = 0; j < Kr; j++)
         dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
+      for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, dp,
                 (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
@@ -285,7 +295,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
                 (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
   }
   for (int64_t j = 0; j < K; j++) {
-    const int64_t s = c->cols[e0 + j];
+    const int64_t s = c->cols[eL + j];
     float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk), *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
     for (int64_t x = h0 * D; x < h1 * D; x++) {
       dk[x] += dkg[j * HD + x];
@@ -300,7 +310,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
 static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
   for (int64_t i = 0; i < c->nruns; i++) {
     const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
-    if (R >= 2 && c->rowPtr[t0 + 1] > c->rowPtr[t0])
+    if (R >= 2)
       sp_bwd_run(c, n, h0, h1, t0, R);
     else
       for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);

@@ -447,6 +447,15 @@ describe('sparse attention kernels: native equals js', () => {
         [3, 4, 6, 7, 8],
       ],
     ],
+    // Rows extending the previous row's keys (causal blocks) form runs too.
+    [
+      'runs of rows extending their keys',
+      H,
+      D,
+      2,
+      9,
+      [[1], [1, 2], [1, 2, 3], [0], [0, 4], [0, 4, 5, 8], [], [6]],
+    ],
     [
       'pool-sized block pattern, 3 heads',
       3,
