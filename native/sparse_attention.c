@@ -9,10 +9,11 @@
  * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
  *
  * Two paths. Consecutive query rows whose keys extend each other (a run: the blocks of
- * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values once and run per head as
- * GEMMs on OpenBLAS, like the fused attention; other rows (band, strided, random) are
- * computed row by row on gathered key and value rows, all H heads of a row at once (a key
- * row's H*D columns are contiguous in the head layout), prefetching rows a few entries ahead.
+ * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values
+ * once and run per head as GEMMs on OpenBLAS, like the fused attention; other rows (band,
+ * strided, random) are computed row by row on gathered key and value rows, all H heads of a
+ * row at once (a key row's H*D columns are contiguous in the head layout), prefetching rows
+ * a few entries ahead.
  *
  * Threading (the project's pool): the forward splits the (batch, run) items, each
  * independent; the backward splits the BH slices in one chunk per thread, since rows of one
@@ -70,18 +71,21 @@ HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
     for (int64_t e = e0; e < e1; e++) {
       const int64_t s = c->cols[e];
       const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
-      if (e + SP_AHEAD < e1) sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), H * D);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), H * D);
       for (int64_t h = 0; h < H; h++)
         w[h * nnz + e] = vdot(q + h * D, k + h * D, D) * g->scale +
                          (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
     }
-    for (int64_t h = 0; h < H && e1 > e0; h++) k_softmax_row(w + h * nnz + e0, w + h * nnz + e0, e1 - e0);
+    for (int64_t h = 0; h < H && e1 > e0; h++)
+      k_softmax_row(w + h * nnz + e0, w + h * nnz + e0, e1 - e0);
     float *o = c->out + sp_row(n, T, t, g->ldo);
     for (int64_t h = 0; h < H; h++) memset(o + h * D, 0, (size_t)D * sizeof(float));
     const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
     for (int64_t e = e0; e < e1; e++) {
       const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
-      if (e + SP_AHEAD < e1) sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), H * D);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), H * D);
       for (int64_t h = 0; h < H; h++) {
         /* No skip of w = 0: a masked key's value still counts as 0 * v (NaN stays NaN). */
         const float wt = dm ? w[h * nnz + e] * dm[h * nnz + e] : w[h * nnz + e];
@@ -164,8 +168,9 @@ static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, in
   int64_t n = 0;
   for (int64_t t = 0; t < T; t++) {
     const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
-    const int same = prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
-                     memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
+    const int same =
+        prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
+        memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
     if (!same) run[n++] = t;
   }
   run[n] = T;
@@ -296,7 +301,8 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   }
   for (int64_t j = 0; j < K; j++) {
     const int64_t s = c->cols[eL + j];
-    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk), *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
+    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk);
+    float *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
     for (int64_t x = h0 * D; x < h1 * D; x++) {
       dk[x] += dkg[j * HD + x];
       dv[x] += dvg[j * HD + x];
