@@ -8,7 +8,8 @@
       "native/kernels.c",
       "native/blas.c",
       "native/rnn.c",
-      "native/word2vec.c"
+      "native/word2vec.c",
+      "native/sparse_attention.c"
     ],
     "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
   },

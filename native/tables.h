@@ -57,6 +57,8 @@
   X(crossEntropyBackward, js_cross_entropy_backward)                                       \
   X(attentionForward, js_attention_forward)                                                \
   X(attentionBackward, js_attention_backward)                                              \
+  X(sparseAttentionForward, js_sparse_attention_forward)                                   \
+  X(sparseAttentionBackward, js_sparse_attention_backward)                                 \
   X(stridedCopy, js_strided_copy)                                                          \
   X(stridedAccumulate, js_strided_accumulate)                                              \
   X(adamwMulti, js_adamw_multi)                                                            \

@@ -10,6 +10,8 @@ export { RoutingAttention } from './routing.js';
 export { SELF_SCORE, TaggedKVState, gatheredAttention, type GatherPlan } from './gathered.js';
 export * from './registry.js';
 export { TalkingHeadsAttention } from './talking-heads.js';
+export { SparsePatternCore, buildPattern, patternBias, patternVariant } from './sparse.js';
+export type { RowKeys, PatternVariantSpec } from './sparse.js';
 export * from './positions.js';
 export * from './heads.js';
 export * from './spec.js';

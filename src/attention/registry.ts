@@ -18,6 +18,9 @@ import { lshVariant } from './lsh.js';
 import { ReferenceAttention } from './reference.js';
 import { routingVariant } from './routing.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
+import { blockVariant, dilatedVariant, globalVariant, randomVariant } from './patterns/atomic.js';
+import * as compound from './patterns/compound.js';
+import { axialVariant, bpVariant, imageBlockVariant } from './patterns/extended.js';
 import { LinearAttention } from './linear.js';
 import { PerformerAttention } from './performer.js';
 import { MemoryCompressedAttention } from './compressed.js';
@@ -100,6 +103,20 @@ const builtins: AttentionVariant[] = [
     nonCausal: true,
     create: (dims) => new TalkingHeadsAttention(dims),
   },
+  // Position-based sparse patterns (Lin et al. 2021 Figs. 4-6), run by SparsePatternCore.
+  dilatedVariant,
+  randomVariant,
+  blockVariant,
+  globalVariant,
+  compound.starVariant,
+  compound.longformerVariant,
+  compound.etcVariant,
+  compound.bigbirdVariant,
+  compound.stridedVariant,
+  compound.fixedVariant,
+  bpVariant,
+  imageBlockVariant,
+  axialVariant,
   {
     name: 'linear',
     params: [CHUNK],

@@ -7,6 +7,7 @@
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
 import { rnnCellBackward, rnnCellForward } from './js-rnn.js';
 import { word2vecTrain } from './js-word2vec.js';
+import { sparseAttentionBackward, sparseAttentionForward } from './js-sparse.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -389,6 +390,8 @@ export const jsBackend: Backend = {
   rnnCellForward,
   rnnCellBackward,
   word2vecTrain,
+  sparseAttentionForward,
+  sparseAttentionBackward,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

@@ -71,6 +71,8 @@ export type NativeKernels = Omit<
   | 'attentionForward'
   | 'attentionBackward'
   | 'word2vecTrain'
+  | 'sparseAttentionForward'
+  | 'sparseAttentionBackward'
 > & {
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
   unary: WithOpCode<Kernels['unary']>;
@@ -94,6 +96,8 @@ export type NativeKernels = Omit<
     cbow: boolean,
     seed: number,
   ): number;
+  sparseAttentionForward: WithPackedGeometry<Kernels['sparseAttentionForward']>;
+  sparseAttentionBackward: WithPackedGeometry<Kernels['sparseAttentionBackward']>;
 };
 
 /** The addon's exports that are not kernels (ADDON_EXPORTS of native/tables.h). */
@@ -390,6 +394,27 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, g, accumulate = true) {
       const packed = packGeometry(g, geom);
       addon.attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, packed, accumulate);
+    },
+    sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, g) {
+      const packed = packGeometry(g, geom);
+      addon.sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, packed);
+    },
+    sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask, g) {
+      const packed = packGeometry(g, geom);
+      addon.sparseAttentionBackward(
+        dq,
+        dk,
+        dv,
+        dout,
+        q,
+        k,
+        v,
+        rowPtr,
+        cols,
+        weights,
+        dropMask,
+        packed,
+      );
     },
     stridedCopy(out: F32, x: F32, shape, strides, offset) {
       addon.stridedCopy(out, x, packStrided(shape, strides), dims, offset);

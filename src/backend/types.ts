@@ -355,6 +355,54 @@ export interface Kernels {
   ): void;
 
   /**
+   * Sparse scaled dot-product attention over a pattern in CSR form (the survey's
+   * position-based sparse attention, Lin et al. 2021, Sec. 4.1.1; Child et al. 2019): query
+   * t of every slice attends only the keys cols[rowPtr[t] .. rowPtr[t+1]) (each in [0, S);
+   * nnz = rowPtr[T] entries, shared by all slices). For entry e of row t, key s = cols[e]:
+   *   weights[b, e] = softmax over the row's entries of (q_t . k_s * scale + bias[b, s])
+   *   out_t = sum_e weights[b, e] * dropMask[b, e] * v_s
+   * weights (BH, nnz) saved, pre-dropout. q, k, v, out in the head layout of
+   * attentionForward (geometry; `causal` and `maskStrideT` are not read: the pattern says
+   * which keys a query sees). `bias` is a per-key additive bias read at
+   * bias[b*maskStrideB + s] (-Infinity forbids a key: key padding), or null. dropMask
+   * (BH, nnz) holds 0 or 1/(1-p), or null. A row with no keys, or all of them forbidden,
+   * gets weights 0 and out 0. Time O(BH nnz D), no (T, S) buffer.
+   * @throws RangeError (native) when rowPtr is not (T + 1) non-decreasing from 0, a column
+   *   is outside [0, S), or an array is shorter than the geometry needs.
+   */
+  sparseAttentionForward(
+    out: F32,
+    weights: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    rowPtr: I32,
+    cols: I32,
+    bias: F32 | null,
+    dropMask: F32 | null,
+    geometry: Readonly<AttentionGeometry>,
+  ): void;
+  /**
+   * Accumulates dq, dk, dv of sparseAttentionForward given dout and the saved weights
+   * (BH, nnz), in the same head layout (dq like q, dk/dv like k/v, dout like out). dq, dk,
+   * dv may be views into one buffer at different column offsets (disjoint elements).
+   */
+  sparseAttentionBackward(
+    dq: F32,
+    dk: F32,
+    dv: F32,
+    dout: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    rowPtr: I32,
+    cols: I32,
+    weights: F32,
+    dropMask: F32 | null,
+    geometry: Readonly<AttentionGeometry>,
+  ): void;
+
+  /**
    * Strided gather: out (dense, `shape`) [i0..ik] = x[offset + sum_j i_j * strides[j]].
    * Implements permute/transpose, slice and the copies of concat/split. rank <= 6.
    */

@@ -227,7 +227,7 @@ export interface AttentionOptions {
 }
 
 /** A mask as an additive float buffer plus the (bh, t) strides the attention kernel reads it with. */
-function prepareMask(
+export function prepareMask(
   mask: Tensor,
   lead: number[],
   T: number,

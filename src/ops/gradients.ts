@@ -354,6 +354,25 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       !overwrite,
     );
   }),
+  sparseAttention({ inputs, attrs }, g, [gq, gk, gv]) {
+    const { qOff, kOff, vOff } = attrs;
+    const [q, k, v] = inputs.map((t) => t!.f32);
+    // Accumulates in the inputs' own layout, at the same offsets (scratch when not needed).
+    backend().sparseAttentionBackward(
+      (gq ?? new Float32Array(q.length)).subarray(qOff),
+      (gk ?? new Float32Array(k.length)).subarray(kOff),
+      (gv ?? new Float32Array(v.length)).subarray(vOff),
+      g,
+      q.subarray(qOff),
+      k.subarray(kOff),
+      v.subarray(vOff),
+      attrs.rowPtr,
+      attrs.cols,
+      attrs.weights,
+      attrs.dropMask,
+      attrs, // the AttentionGeometry saved by the forward
+    );
+  },
 };
 
 /** -g * a / b^2 over the broadcast shape (gradient of a / b w.r.t. b before reduction). */

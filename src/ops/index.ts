@@ -5,4 +5,5 @@ export * from './matmul.js';
 export * from './reduce.js';
 export * from './rnn.js';
 export * from './shape.js';
+export * from './sparse.js';
 export type { OpName, OpAttrs } from './spec.js';

@@ -74,6 +74,19 @@ export interface OpAttrs {
     kOff: number;
     vOff: number;
   };
+  /**
+   * inputs [q, k, v] (possibly the same tensor): sparse attention over the CSR pattern
+   * (rowPtr, cols); weights (BH, nnz) saved. Layout and offsets as `attention`.
+   */
+  sparseAttention: AttentionGeometry & {
+    rowPtr: Int32Array;
+    cols: Int32Array;
+    weights: Float32Array;
+    dropMask: Float32Array | null;
+    qOff: number;
+    kOff: number;
+    vOff: number;
+  };
 }
 
 export type OpName = keyof OpAttrs;

@@ -1,0 +1,424 @@
+/*
+ * Sparse attention over a CSR pattern (sparseAttentionForward / sparseAttentionBackward of
+ * src/backend/types.ts; src/backend/js-sparse.ts is the specification): the survey's
+ * position-based sparse attention (Lin et al. 2021, Sec. 4.1.1) computed sparsely, only
+ * the pattern's (query, key) scores, never a (T, S) matrix. Time O(BH nnz D).
+ *
+ * Query t of every slice attends keys cols[rowPtr[t] .. rowPtr[t+1]); slice b = n*H + h
+ * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
+ * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
+ *
+ * Two paths. Consecutive query rows whose keys extend each other (a run: the blocks of
+ * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values
+ * once and run per head as GEMMs on OpenBLAS, like the fused attention; other rows (band,
+ * strided, random) are computed row by row on gathered key and value rows, all H heads of a
+ * row at once (a key row's H*D columns are contiguous in the head layout), prefetching rows
+ * a few entries ahead.
+ *
+ * Threading (the project's pool): the forward splits the (batch, run) items, each
+ * independent; the backward splits the BH slices in one chunk per thread, since rows of one
+ * slice accumulate into the same dk/dv rows and slices write disjoint elements (no races,
+ * no atomics); a chunk's heads of one batch row run together. (A two-pass backward over
+ * query rows, then key rows through the transposed pattern, was measured slower: 590 vs
+ * 390 ms for block:block=256 at T 8192, scattered dS stores and two O(BH nnz) buffers.) No
+ * reduction is split, so results do not depend on the thread count.
+ *
+ * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
+ */
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "args.h"
+#include "kernels.h"
+#include "pool.h"
+#include "vmath.h"
+
+typedef struct {
+  float *out, *weights, *dq, *dk, *dv;
+  const float *q, *k, *v, *dout, *bias, *drop;
+  const int32_t *rowPtr, *cols;
+  /* Runs of consecutive query rows with the same keys: run i is rows [run[i], run[i+1]). */
+  const int64_t *run;
+  int64_t nruns;
+  att_geom g;
+  int64_t nnz, width;
+} sp_ctx;
+
+/* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
+static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
+  return (n * rows + r) * ld;
+}
+
+/* Gathered rows are prefetched this many entries ahead (a row of far keys is a cache miss). */
+#define SP_AHEAD 8
+
+/* Prefetch the n floats at x, a cache line (16 floats) at a time. */
+static inline void sp_prefetch(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i);
+}
+
+/* Forward over query rows (n, t) of all H heads at once: a key row's H*D columns are
+ * contiguous, so each gathered key and value row is read whole. */
+HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
+  {
+    const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
+    const float *q = c->q + sp_row(n, T, t, g->ldq);
+    float *w = c->weights + n * H * nnz; /* head h's weights at w + h*nnz */
+    for (int64_t e = e0; e < e1; e++) {
+      const int64_t s = c->cols[e];
+      const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), H * D);
+      for (int64_t h = 0; h < H; h++)
+        w[h * nnz + e] = vdot(q + h * D, k + h * D, D) * g->scale +
+                         (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
+    }
+    for (int64_t h = 0; h < H && e1 > e0; h++)
+      k_softmax_row(w + h * nnz + e0, w + h * nnz + e0, e1 - e0);
+    float *o = c->out + sp_row(n, T, t, g->ldo);
+    for (int64_t h = 0; h < H; h++) memset(o + h * D, 0, (size_t)D * sizeof(float));
+    const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
+    for (int64_t e = e0; e < e1; e++) {
+      const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), H * D);
+      for (int64_t h = 0; h < H; h++) {
+        /* No skip of w = 0: a masked key's value still counts as 0 * v (NaN stays NaN). */
+        const float wt = dm ? w[h * nnz + e] * dm[h * nnz + e] : w[h * nnz + e];
+        float *oh = o + h * D;
+        const float *vh = v + h * D;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) oh[d] += wt * vh[d];
+      }
+    }
+  }
+}
+
+/* The key and value rows (all heads) of entries [e0, e0 + K) gathered into (K, H*D) buffers. */
+static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *kg, float *vg) {
+  const att_geom *g = &c->g;
+  const size_t HD = (size_t)(g->H * g->D);
+  for (int64_t j = 0; j < K; j++) {
+    const int64_t s = c->cols[e0 + j];
+    memcpy(kg + j * HD, c->k + sp_row(n, g->kvRows, s, g->ldk), HD * sizeof(float));
+    memcpy(vg + j * HD, c->v + sp_row(n, g->kvRows, s, g->ldv), HD * sizeof(float));
+  }
+}
+
+/* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
+ * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
+ * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
+ * (R, K) = q k^T with the keys past K_r of row r set to -inf, and out (R, D) = P v. (P is 0
+ * past K_r: only a NaN in such a value row could differ from the row-by-row path.) */
+static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
+  const att_geom *g = &c->g;
+  const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
+  float *buf = malloc((size_t)(2 * K * HD + R * K) * sizeof(float));
+  if (!buf) abort();
+  float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
+  sp_gather(c, n, eL, K, kg, vg);
+  for (int64_t h = 0; h < H; h++) {
+    float *w = c->weights + (n * H + h) * nnz;
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, g->scale,
+                c->q + sp_row(n, g->T, t0, g->ldq) + h * D, (int)g->ldq, kg + h * D, (int)HD,
+                0.0f, sc, (int)K);
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
+      float *sr = sc + r * K;
+      if (c->bias) {
+        const float *b = c->bias + (n * H + h) * g->maskStrideB;
+        for (int64_t j = 0; j < Kr; j++) sr[j] += b[c->cols[eL + j]];
+      }
+      k_softmax_row(sr, sr, Kr);
+      memcpy(w + er, sr, (size_t)Kr * sizeof(float));
+      if (dm)
+        for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
+      for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, sc,
+                (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
+                (int)g->ldo);
+  }
+  free(buf);
+}
+
+/* Forward over (batch block, run) items: runs of >= 2 rows by GEMMs, single rows by gathers. */
+static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
+  (void)tid;
+  const sp_ctx *c = p;
+  for (int64_t i = i0; i < i1; i++) {
+    const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
+    if (R < 2) {
+      for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
+      continue;
+    }
+    sp_fwd_run(c, n, t0, R);
+  }
+}
+
+/* Splits rows [0, T) into runs of consecutive rows whose key lists extend each other (row
+ * t's list is a non-empty prefix of row t+1's); returns their number. run has room for
+ * T + 1 entries; the last is T. */
+static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, int64_t *run) {
+  int64_t n = 0;
+  for (int64_t t = 0; t < T; t++) {
+    const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
+    const int same =
+        prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
+        memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
+    if (!same) run[n++] = t;
+  }
+  run[n] = T;
+  return n;
+}
+
+static void k_sparse_attention_forward(float *out, float *weights, const float *q,
+                                       const float *k, const float *v, const int32_t *rowPtr,
+                                       const int32_t *cols, const float *bias,
+                                       const float *drop, const att_geom *g) {
+  const int64_t nb = g->BH / g->H, T = g->T;
+  if (nb <= 0 || T <= 0) return;
+  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
+  if (!run) abort();
+  for (int64_t t = 0; t < T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
+              .drop = drop, .rowPtr = rowPtr, .cols = cols, .run = run,
+              .nruns = sp_runs(rowPtr, cols, T, run), .g = *g, .nnz = rowPtr[T], .width = width};
+  /* Cost per item: its entries times the heads' width (a dot and an axpy each). */
+  const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
+  pool_for(sp_fwd_range, &c, nb * c.nruns, cost);
+  free(run);
+}
+
+/* Backward of heads [h0, h1) of batch block n for query row t; dp holds (entry, head). */
+HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
+                           float *dp) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz, nh = h1 - h0;
+  const float *w = c->weights + n * H * nnz; /* head h's weights at w + h*nnz */
+  const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
+  {
+    const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
+    const float *dout = c->dout + sp_row(n, T, t, g->ldo);
+    /* dP_drop[e] = dout . v[s]; dv[s] += P_drop[e] * dout */
+    for (int64_t e = e0; e < e1; e++) {
+      float *dv = c->dv + sp_row(n, g->kvRows, c->cols[e], g->ldv);
+      const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv) + h0 * D, nh * D);
+      for (int64_t h = h0; h < h1; h++) {
+        const float m = dm ? dm[h * nnz + e] : 1.0f, pd = w[h * nnz + e] * m;
+        const float *oh = dout + h * D;
+        float *dvh = dv + h * D;
+        dp[(e - e0) * nh + h - h0] = vdot(oh, v + h * D, D) * m;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dvh[d] += pd * oh[d];
+      }
+    }
+    /* dS = P * (dP - sum(dP * P)) * scale, 0 where P = 0 (masked keys), in place in dp */
+    for (int64_t h = h0; h < h1; h++) {
+      const float *wh = w + h * nnz;
+      float sum = 0.0f;
+      for (int64_t e = e0; e < e1; e++) sum += dp[(e - e0) * nh + h - h0] * wh[e];
+      for (int64_t e = e0; e < e1; e++) {
+        float *x = dp + (e - e0) * nh + h - h0;
+        *x = wh[e] == 0.0f ? 0.0f : wh[e] * (*x - sum) * g->scale;
+      }
+    }
+    /* dq[t] += dS k[s]; dk[s] += dS q[t] */
+    const int64_t oq = sp_row(n, T, t, g->ldq);
+    const float *q = c->q + oq;
+    float *dq = c->dq + oq;
+    for (int64_t e = e0; e < e1; e++) {
+      const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk);
+      if (e + SP_AHEAD < e1)
+        sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk) + h0 * D, nh * D);
+      for (int64_t h = h0; h < h1; h++) {
+        const float ds = dp[(e - e0) * nh + h - h0];
+        const float *kh = c->k + ok + h * D, *qh = q + h * D;
+        float *dkh = c->dk + ok + h * D, *dqh = dq + h * D;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
+          dqh[d] += ds * kh[d];
+          dkh[d] += ds * qh[d];
+        }
+      }
+    }
+  }
+}
+
+/* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) (keys
+ * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
+ * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
+ * dq += dS k, dk += dS^T q, with P and dS 0 past K_r; dk and dv accumulate in (K, H*D)
+ * buffers added back at the end. */
+static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
+                       int64_t R) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
+  float *buf = malloc((size_t)(4 * K * HD + 2 * R * K) * sizeof(float));
+  if (!buf) abort();
+  float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
+  float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
+  sp_gather(c, n, eL, K, kg, vg);
+  memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
+  const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
+  float *dq = c->dq + sp_row(n, T, t0, g->ldq);
+  const int ldq = (int)g->ldq, ldo = (int)g->ldo;
+  for (int64_t h = h0; h < h1; h++) {
+    const float *w = c->weights + (n * H + h) * nnz;
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, 1.0f,
+                dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
+      float *pr = pd + r * K;
+      for (int64_t j = 0; j < Kr; j++) pr[j] = dm ? w[er + j] * dm[er + j] : w[er + j];
+      for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, pd,
+                (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
+      float *dpr = dp + r * K;
+      const float *wr = w + er;
+      if (dm)
+        for (int64_t j = 0; j < Kr; j++) dpr[j] *= dm[er + j];
+      const float sum = vdot(dpr, wr, Kr);
+      for (int64_t j = 0; j < Kr; j++)
+        dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
+      for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, dp,
+                (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, dp,
+                (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
+  }
+  for (int64_t j = 0; j < K; j++) {
+    const int64_t s = c->cols[eL + j];
+    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk);
+    float *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
+    for (int64_t x = h0 * D; x < h1 * D; x++) {
+      dk[x] += dkg[j * HD + x];
+      dv[x] += dvg[j * HD + x];
+    }
+  }
+  free(buf);
+}
+
+/* Backward of heads [h0, h1) of batch block n: runs of >= 2 rows by GEMMs, single rows by
+ * gathers; dp has room for a row's (entry, head) values. */
+static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
+  for (int64_t i = 0; i < c->nruns; i++) {
+    const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
+    if (R >= 2)
+      sp_bwd_run(c, n, h0, h1, t0, R);
+    else
+      for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);
+  }
+}
+
+/* Backward over the slices [b0, b1) (b = n*H + h): the rows of one slice accumulate into the
+ * same dk and dv rows and slices write disjoint elements, so a slice is one thread's (no
+ * races); a chunk's heads of one batch block run together (their rows are contiguous). */
+static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
+  (void)tid;
+  const sp_ctx *c = p;
+  const int64_t H = c->g.H;
+  float *dp = malloc((size_t)((c->width > 0 ? c->width : 1) * H) * sizeof(float));
+  if (!dp) abort();
+  for (int64_t n = b0 / H; n * H < b1; n++) {
+    const int64_t h0 = b0 > n * H ? b0 - n * H : 0, h1 = b1 < (n + 1) * H ? b1 - n * H : H;
+    sp_bwd_heads(c, n, h0, h1, dp);
+  }
+  free(dp);
+}
+
+static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                        const float *q, const float *k, const float *v,
+                                        const int32_t *rowPtr, const int32_t *cols,
+                                        const float *weights, const float *drop,
+                                        const att_geom *g) {
+  const int64_t T = g->T;
+  if (g->BH <= 0 || T <= 0) return;
+  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
+  if (!run) abort();
+  for (int64_t t = 0; t < T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
+              .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
+              .run = run, .nruns = sp_runs(rowPtr, cols, T, run), .g = *g,
+              .nnz = rowPtr[T], .width = width};
+  /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
+  const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
+  pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
+  free(run);
+}
+
+/* ---------- entry points ---------- */
+
+/* rowPtr (T + 1) from 0, non-decreasing, within cols; every column in [0, S). */
+static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t rp_n,
+                         const int32_t *cols, size_t cols_n) {
+  need(a, rp_n, g->T + 1, "rowPtr");
+  if (a->err) return;
+  if (rowPtr[0] != 0) fail(a, "ERR_OUT_OF_RANGE", "rowPtr[0] must be 0");
+  for (int64_t t = 0; t < g->T && !a->err; t++)
+    if (rowPtr[t + 1] < rowPtr[t]) fail(a, "ERR_OUT_OF_RANGE", "rowPtr must be non-decreasing");
+  if (a->err) return;
+  need(a, cols_n, rowPtr[g->T], "cols");
+  for (int64_t e = 0; e < rowPtr[g->T] && !a->err; e++)
+    if (cols[e] < 0 || cols[e] >= g->S) fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
+}
+
+/* The saved weights and the dropout mask (or NULL): (BH, nnz) each. */
+static void need_entries(A *a, const att_geom *g, int64_t nnz, size_t wn, const float *drop,
+                         size_t dn) {
+  need(a, wn, g->BH * nnz, "weights");
+  if (drop) need(a, dn, g->BH * nnz, "dropMask");
+}
+
+/* sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, geometry) */
+FN(js_sparse_attention_forward) {
+  float *out, *weights, *q, *k, *v, *bias, *drop;
+  int32_t *rowPtr, *cols;
+  size_t out_n, weights_n, q_n, k_n, v_n, rowPtr_n, cols_n, bias_n, drop_n;
+  att_geom g;
+  ARGS("sparseAttentionForward", "fffffiiFFg",
+       "out weights q k v rowPtr cols bias dropMask geometry", &out, &out_n, &weights,
+       &weights_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols, &cols_n, &bias,
+       &bias_n, &drop, &drop_n, &g);
+  need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  DONE();
+  need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
+  if (bias && g.BH > 0) NEED(bias, (g.BH - 1) * g.maskStrideB + g.S);
+  DONE();
+  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, &g);
+  return NULL;
+}
+
+/* sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask, geometry) */
+FN(js_sparse_attention_backward) {
+  float *dq, *dk, *dv, *dout, *q, *k, *v, *weights, *drop;
+  int32_t *rowPtr, *cols;
+  size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, rowPtr_n, cols_n, weights_n, drop_n;
+  att_geom g;
+  ARGS("sparseAttentionBackward", "fffffffiifFg",
+       "dq dk dv dout q k v rowPtr cols weights dropMask geometry", &dq, &dq_n, &dk, &dk_n,
+       &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols,
+       &cols_n, &weights, &weights_n, &drop, &drop_n, &g);
+  need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
+  need_layout(&a, &g, dq_n, dk_n, dv_n, 0, (const char *[4]){"dq", "dk", "dv", NULL});
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  DONE();
+  need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
+  DONE();
+  k_sparse_attention_backward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, drop, &g);
+  return NULL;
+}

@@ -1,0 +1,107 @@
+/**
+ * The extended sparse attention patterns of the survey (Lin et al. 2021, Sec. 4.1.1.3,
+ * Fig. 6): BP-Transformer's binary-partition hierarchy, and the 2-D patterns over a sequence
+ * that is a flattened (rows x width) grid in raster order (an image): Image Transformer's
+ * 2-D block-local attention and axial attention. Each runs as a SparsePatternCore.
+ *
+ * Positions: query i, key j in [0, L); causal use keeps j <= i (raster order for grids).
+ * Grid letters: W width, position i at row floor(i / W), column i mod W; qh x qw query
+ * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
+ */
+import type { VariantParams } from '../spec.js';
+import { intParam, patternVariant, type RowKeys } from '../sparse.js';
+
+const int = (p: VariantParams, name: string): number => p[name] as number;
+
+/**
+ * BP-Transformer's attention, at token level: at every level l = 0, 1, ... of the binary
+ * partition (spans of 2^l positions aligned at 0), query i attends the k spans on each side
+ * of its own span, each span represented by its first position; level 0 is a band of k
+ * neighbours each side. The keys thin out geometrically with distance: O(k log L) per query.
+ */
+export function bpKeys(i: number, L: number, k: number, out: number[]): void {
+  out.push(i);
+  for (let size = 1; size < L; size *= 2) {
+    const u = Math.floor(i / size);
+    for (let m = 1; m <= k; m++) {
+      out.push((u - m) * size);
+      out.push((u + m) * size);
+    }
+  }
+}
+
+export const bpVariant = patternVariant({
+  name: 'bp',
+  params: [intParam('k', 4, 1, 'spans attended on each side at every level of the tree')],
+  cost: 'O(T k log T D) time, O(T k log T) memory',
+  paper:
+    'Ye et al. 2019 (BP-Transformer), Sec. 3: span hierarchy as a token-level pattern (each span node replaced by its first token, no extra nodes); Lin et al. 2021 Fig. 6(a)',
+  rowKeys(p): RowKeys {
+    const k = int(p, 'k');
+    return (i, L, _c, out) => bpKeys(i, L, k, out);
+  },
+});
+
+/**
+ * Image Transformer's 2-D local attention: the grid is split into query blocks of qh rows by
+ * qw columns; a block's queries attend the memory block around it, mh rows above (and below
+ * when not causal) and mw columns left and right, in raster order when causal.
+ */
+export function imageBlockKeys(
+  i: number,
+  L: number,
+  W: number,
+  [qh, qw, mh, mw]: readonly number[],
+  causal: boolean,
+  out: number[],
+): void {
+  const r0 = Math.floor(Math.floor(i / W) / qh) * qh;
+  const c0 = Math.floor((i % W) / qw) * qw;
+  const r1 = r0 + qh + (causal ? 0 : mh);
+  const cLo = Math.max(0, c0 - mw);
+  const cHi = Math.min(W, c0 + qw + mw);
+  for (let r = Math.max(0, r0 - mh); r < r1; r++)
+    for (let c = cLo; c < cHi; c++) if (r * W + c < L) out.push(r * W + c);
+}
+
+export const imageBlockVariant = patternVariant({
+  name: 'image-block',
+  params: [
+    intParam('width', 32, 1, 'grid width W: the sequence is a raster-order (rows, W) image'),
+    intParam('queryHeight', 8, 1, 'rows of a query block'),
+    intParam('queryWidth', 8, 1, 'columns of a query block'),
+    intParam('memoryHeight', 8, 0, 'memory rows above a query block (and below, non-causal)'),
+    intParam('memoryWidth', 8, 0, 'memory columns left and right of a query block'),
+  ],
+  cost: 'O(T (qh + 2 mh)(qw + 2 mw) D) time and O(T (qh + 2 mh)(qw + 2 mw)) memory',
+  paper:
+    'Parmar et al. 2018 (Image Transformer), Sec. 3.2, Fig. 2: 2-D local attention; Lin et al. 2021 Fig. 6(b)',
+  rowKeys(p): RowKeys {
+    const W = int(p, 'width');
+    const sizes = ['queryHeight', 'queryWidth', 'memoryHeight', 'memoryWidth'].map((n) =>
+      int(p, n),
+    );
+    if (sizes[1] > W)
+      throw new Error(`image-block attention: queryWidth=${sizes[1]} must be <= width=${W}`);
+    return (i, L, causal, out) => imageBlockKeys(i, L, W, sizes, causal, out);
+  },
+});
+
+/** Axial attention, one combined step: the keys in query i's grid row and grid column. */
+export function axialKeys(i: number, L: number, W: number, out: number[]): void {
+  const row = Math.floor(i / W) * W;
+  for (let j = row; j < row + W; j++) out.push(j);
+  for (let j = i % W; j < L; j += W) out.push(j);
+}
+
+export const axialVariant = patternVariant({
+  name: 'axial',
+  params: [intParam('width', 32, 1, 'grid width W: the sequence is a raster-order (rows, W) grid')],
+  cost: 'O(T (W + T / W) D) time, O(T (W + T / W)) memory',
+  paper:
+    'Ho et al. 2019 (Axial Attention): row and column attention as one combined pattern (one step, not two layers); Lin et al. 2021 Fig. 6(c)',
+  rowKeys(p): RowKeys {
+    const W = int(p, 'width');
+    return (i, L, _c, out) => axialKeys(i, L, W, out);
+  },
+});

@@ -1,0 +1,246 @@
+/**
+ * Position-based sparse attention, computed sparsely (Lin et al. 2021, Sec. 4.1.1: atomic
+ * patterns Fig. 4, compound Fig. 5, extended Fig. 6): each query attends a fixed set of key
+ * positions that depends only on positions, never on content, so one pattern (built once
+ * per length and cached) serves every batch row and head. The core runs the sparse
+ * attention op (F.sparseMultiHeadAttention), which computes only the pattern's scores:
+ * time O(T w D) and memory O(T w) for w keys per query, never a T x T matrix.
+ *
+ * A pattern is a `RowKeys` function: the keys of the query at position i in a sequence of
+ * L positions. Causal use keeps the keys <= i. The rule that makes cached decoding equal
+ * uncached decoding: in causal mode, the keys of row i must not depend on L (only on i and
+ * the parameters); every pattern here is written so (blocks, grids and strides are anchored
+ * at position 0, random draws are seeded by the row).
+ *
+ * Shape letters: B batch, H heads, T query length, L sequence length (keys), D head width,
+ * w keys per query, nnz the pattern's entries.
+ */
+import { Tensor, full } from '../tensor.js';
+import * as F from '../ops/index.js';
+import type { SparsePattern } from '../ops/sparse.js';
+import type { VariantParam, VariantParams } from './spec.js';
+import type { AttentionVariant } from './registry.js';
+import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { attention } from './reference.js';
+import { KVAttentionCore, type KVState } from './state.js';
+
+/**
+ * The keys of the query at position i among positions [0, L): pushed onto `out` in any
+ * order, repeats and positions outside [0, L) allowed (the builder drops them, and the
+ * keys > i when causal). In causal mode the keys <= i must not depend on L.
+ */
+export type RowKeys = (i: number, L: number, causal: boolean, out: number[]) => void;
+
+/**
+ * The CSR pattern of rows [first, L) of `rowKeys` over keys [0, L): sorted, distinct, in
+ * range, causal-filtered.
+ * @returns a pattern of T = L - first query rows and S = L keys.
+ * @throws Error if first is not in [0, L].
+ */
+export function buildPattern(
+  rowKeys: RowKeys,
+  L: number,
+  causal: boolean,
+  first = 0,
+): SparsePattern {
+  if (!(Number.isInteger(first) && first >= 0 && first <= L))
+    throw new Error(`buildPattern: first row ${first} must be in [0, ${L}]`);
+  const T = L - first;
+  const rowPtr = new Int32Array(T + 1);
+  const rows: Int32Array[] = [];
+  const buf: number[] = [];
+  for (let t = 0; t < T; t++) {
+    const i = first + t;
+    buf.length = 0;
+    rowKeys(i, L, causal, buf);
+    const hi = causal ? i : L - 1;
+    const keys = Int32Array.from(buf.filter((j) => j >= 0 && j <= hi)).sort();
+    let n = 0;
+    for (let e = 0; e < keys.length; e++)
+      if (e === 0 || keys[e] !== keys[e - 1]) keys[n++] = keys[e];
+    rows.push(keys.subarray(0, n));
+    rowPtr[t + 1] = rowPtr[t] + n;
+  }
+  const cols = new Int32Array(rowPtr[T]);
+  rows.forEach((r, t) => cols.set(r, rowPtr[t]));
+  return { T, S: L, rowPtr, cols };
+}
+
+/** The pattern as an additive (T, S) bias: 0 on its entries, -Infinity elsewhere (dense). */
+export function patternBias(p: SparsePattern): Tensor {
+  const m = full([p.T, p.S], -Infinity);
+  for (let t = 0; t < p.T; t++)
+    for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * p.S + p.cols[e]] = 0;
+  return m;
+}
+
+/** Patterns kept by SparsePatternCore, shared by the cores of one pattern. */
+const patternCache = new Map<string, SparsePattern>();
+const PATTERN_CACHE_SIZE = 8;
+let coreCount = 0;
+
+/** Whether a bias broadcastable to (B, H, T, S) is the same for every query (a key bias). */
+function perKey(bias: Tensor | null): boolean {
+  return !bias || bias.ndim < 2 || bias.shape[bias.ndim - 2] === 1;
+}
+
+/**
+ * A core that attends by a position-based pattern (`rowKeys`), sparsely. Self-attention
+ * only (queries and keys are the same positions). Decodes with a KVState that keeps every
+ * key (globals and random keys may reach far back).
+ */
+export class SparsePatternCore extends KVAttentionCore {
+  /** The key of this core's patterns in the shared cache. */
+  private readonly patternKey: string;
+
+  /**
+   * @param patternKey names the pattern (the canonical spec, e.g. `strided:stride=128`):
+   *   cores with the same key (the layers of a model) share their cached patterns. Default:
+   *   a key of this core alone.
+   */
+  constructor(
+    dims: CoreDims,
+    readonly kind: string,
+    readonly rowKeys: RowKeys,
+    patternKey?: string,
+  ) {
+    super(dims);
+    this.patternKey = patternKey ?? `${kind}#${++coreCount}`;
+  }
+
+  /** The pattern over L positions (cached per (pattern, L, causal), shared by the layers). */
+  pattern(L: number, causal: boolean): SparsePattern {
+    const key = `${this.patternKey}|${L}|${causal}`;
+    let p = patternCache.get(key);
+    if (!p) {
+      p = buildPattern(this.rowKeys, L, causal);
+      patternCache.set(key, p);
+      // Keep the most recent few (Map iterates in insertion order: the oldest first).
+      for (const old of patternCache.keys()) {
+        if (patternCache.size <= PATTERN_CACHE_SIZE) break;
+        patternCache.delete(old);
+      }
+    }
+    return p;
+  }
+
+  /** @throws Error for cross-attention (T != S without a state). */
+  forward(input: CoreInput, state?: KVState | null): CoreOutput {
+    if (state) return this.decode(input, state);
+    const T = input.q.x.shape[1];
+    const S = input.k.x.shape[1];
+    if (T !== S)
+      throw new Error(
+        `${this.kind} attention: a position pattern needs self-attention (T = S), got ${T} queries and ${S} keys`,
+      );
+    const pattern = this.pattern(T, input.causal);
+    if (!perKey(input.bias) || input.bias?.requiresGrad) {
+      const H = this.numHeads;
+      const D = this.headDim;
+      const [q, k, v] = [input.q, input.k, input.v].map((h) => headsToBHLD(h, H, D)); // (B, H, L, D)
+      return this.dense(q, k, v, pattern, input);
+    }
+    const { q, k, v } = input;
+    return F.sparseMultiHeadAttention(
+      q.x,
+      k.x,
+      v.x,
+      this.numHeads,
+      this.headDim,
+      { q: q.col, k: k.col, v: v.col },
+      pattern,
+      {
+        bias: input.bias,
+        dropoutP: input.dropoutP,
+        generator: input.generator,
+        needWeights: input.needWeights,
+      },
+    );
+  }
+
+  /**
+   * A bias that varies over queries (a (T, S) mask, relative positions): dense attention
+   * under the pattern's mask, O(T S); through the autograd reference when the bias needs a
+   * gradient (learned relative positions), else the fused kernel.
+   * @param k, v (B, H, R, D) with R >= pattern.S (a cache's buffers).
+   */
+  private dense(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    pattern: SparsePattern,
+    input: CoreInput,
+  ): CoreOutput {
+    const mask = patternBias(pattern); // (T, S)
+    const bias = input.bias ? F.add(input.bias, mask) : mask;
+    const opts = { dropoutP: input.dropoutP, generator: input.generator };
+    if (input.bias?.requiresGrad) {
+      const rows = (x: Tensor): Tensor =>
+        x.shape[2] === pattern.S ? x : F.slice(x, 2, 0, pattern.S);
+      const r = attention(q, rows(k), rows(v), { ...opts, bias }); // (B, H, T, D)
+      return { out: mergeHeads(r.out), weights: input.needWeights ? r.weights : null };
+    }
+    const r = F.attentionOverCache(q, k, v, pattern.S, {
+      ...opts,
+      mask: bias,
+      needWeights: input.needWeights,
+    });
+    return { out: mergeHeads(r.out), weights: r.weights };
+  }
+
+  /** Decoding: append; the new queries (positions L - T .. L - 1) attend their rows' keys. */
+  private decode(input: CoreInput, state: KVState): CoreOutput {
+    if (!input.causal)
+      throw new Error(`${this.kind} attention: decoding with a state needs causal attention`);
+    const H = this.numHeads;
+    const D = this.headDim;
+    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+    state.append(headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D));
+    const T = q.shape[2];
+    const L = state.length;
+    const pattern = buildPattern(this.rowKeys, L, true, L - T); // rows L - T .. L - 1
+    let bias = input.bias;
+    if (bias) {
+      const last = bias.shape[bias.ndim - 1];
+      if (last !== 1 && last !== L) bias = F.slice(bias, bias.ndim - 1, last - L, last);
+    }
+    if ((!perKey(bias) && T > 1) || bias?.requiresGrad)
+      return this.dense(q, state.k!, state.v!, pattern, { ...input, bias });
+    const r = F.sparseAttention(q, state.k!, state.v!, pattern, {
+      bias,
+      dropoutP: input.dropoutP,
+      generator: input.generator,
+      needWeights: input.needWeights,
+    });
+    return { out: mergeHeads(r.out), weights: r.weights };
+  }
+}
+
+/** What a pattern family declares: its registry entry, and its pattern from the parameters. */
+export interface PatternVariantSpec {
+  readonly name: string;
+  readonly params: readonly VariantParam[];
+  readonly cost: string;
+  readonly paper: string;
+  /** The pattern; @throws Error naming a parameter whose value does not fit the others. */
+  rowKeys(p: VariantParams): RowKeys;
+}
+
+/** The registry entry of a pattern family: runs causally and not, as a SparsePatternCore. */
+export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
+  return {
+    name: spec.name,
+    params: spec.params,
+    cost: spec.cost,
+    paper: spec.paper,
+    causal: true,
+    nonCausal: true,
+    create: (dims, p) =>
+      new SparsePatternCore(dims, spec.name, spec.rowKeys(p), `${spec.name}:${JSON.stringify(p)}`),
+  };
+}
+
+/** An integer parameter with a default and a lower bound (the registry checks the range). */
+export function intParam(name: string, def: number, min: number, doc: string): VariantParam {
+  return { name, type: 'int', default: def, min, doc };
+}

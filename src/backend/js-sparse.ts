@@ -1,0 +1,114 @@
+/**
+ * The `js` backend's sparse attention kernels over a CSR pattern: the specification of
+ * their numerics (see sparseAttentionForward in ./types.ts for the contract). The
+ * position-based sparse attention of the survey (Lin et al. 2021, Sec. 4.1.1, Figs. 4-6)
+ * computed sparsely, as the Sparse Transformer's kernels do (Child et al. 2019, Sec. 5.5):
+ * only the scores of the pattern's (query, key) pairs exist, never a (T, S) matrix.
+ *
+ * Shape letters: BH slices (batch x heads), H heads, T query rows, S keys, D head width,
+ * nnz the pattern's entries (rowPtr[T]); entry e of row t is key cols[e].
+ *
+ * Head layout as attentionForward: slice b = n*H + h reads q[(n*T + t)*ldq + h*D + d],
+ * k[(n*kvRows + s)*ldk + h*D + d], v likewise with ldv, and writes out with ldo.
+ */
+import { softmaxRow } from './js-attention.js';
+import type { Kernels } from './types.js';
+
+/** Sparse attention forward: softmax over each row's pattern entries; see Kernels. */
+export const sparseAttentionForward: Kernels['sparseAttentionForward'] = (
+  out,
+  weights,
+  q,
+  k,
+  v,
+  rowPtr,
+  cols,
+  bias,
+  dropMask,
+  g,
+) => {
+  const { BH, T, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
+  const msB = g.maskStrideB ?? 0;
+  const nnz = rowPtr[T];
+  for (let b = 0; b < BH; b++) {
+    const n = Math.floor(b / H);
+    const hd = (b % H) * D;
+    const wb = b * nnz; // this slice's weights
+    for (let t = 0; t < T; t++) {
+      const e0 = rowPtr[t];
+      const e1 = rowPtr[t + 1];
+      const qo = (n * T + t) * ldq + hd;
+      for (let e = e0; e < e1; e++) {
+        const s = cols[e];
+        const ko = (n * kvRows + s) * ldk + hd;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
+        weights[wb + e] = dot * scale + (bias ? bias[b * msB + s] : 0);
+      }
+      softmaxRow(weights, weights, wb + e0, e1 - e0);
+      const oo = (n * T + t) * ldo + hd;
+      for (let d = 0; d < D; d++) out[oo + d] = 0;
+      for (let e = e0; e < e1; e++) {
+        // No skip of w = 0: a masked key's value still counts as 0 * v (NaN stays NaN).
+        const w = dropMask ? weights[wb + e] * dropMask[wb + e] : weights[wb + e];
+        const vo = (n * kvRows + cols[e]) * ldv + hd;
+        for (let d = 0; d < D; d++) out[oo + d] += w * v[vo + d];
+      }
+    }
+  }
+};
+
+/** Sparse attention backward (accumulates dq, dk, dv); see Kernels. */
+export const sparseAttentionBackward: Kernels['sparseAttentionBackward'] = (
+  dq,
+  dk,
+  dv,
+  dout,
+  q,
+  k,
+  v,
+  rowPtr,
+  cols,
+  weights,
+  dropMask,
+  g,
+) => {
+  const { BH, T, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
+  const nnz = rowPtr[T];
+  let width = 0;
+  for (let t = 0; t < T; t++) width = Math.max(width, rowPtr[t + 1] - rowPtr[t]);
+  const dp = new Float64Array(width);
+  for (let b = 0; b < BH; b++) {
+    const n = Math.floor(b / H);
+    const hd = (b % H) * D;
+    const wb = b * nnz;
+    for (let t = 0; t < T; t++) {
+      const e0 = rowPtr[t];
+      const e1 = rowPtr[t + 1];
+      const oo = (n * T + t) * ldo + hd;
+      // dP_drop[e] = dout . v[s]; dv[s] += P_drop[e] * dout
+      for (let e = e0; e < e1; e++) {
+        const vo = (n * kvRows + cols[e]) * ldv + hd;
+        let dot = 0;
+        for (let d = 0; d < D; d++) dot += dout[oo + d] * v[vo + d];
+        const dm = dropMask ? dropMask[wb + e] : 1;
+        const pd = weights[wb + e] * dm;
+        for (let d = 0; d < D; d++) dv[vo + d] += pd * dout[oo + d];
+        dp[e - e0] = dot * dm;
+      }
+      // softmax backward over the row's entries: dS = P * (dP - sum(dP * P)), 0 where P = 0
+      let sum = 0;
+      for (let e = e0; e < e1; e++) sum += dp[e - e0] * weights[wb + e];
+      const qo = (n * T + t) * ldq + hd;
+      for (let e = e0; e < e1; e++) {
+        const p = weights[wb + e];
+        const ds = p === 0 ? 0 : p * (dp[e - e0] - sum) * scale;
+        const ko = (n * kvRows + cols[e]) * ldk + hd;
+        for (let d = 0; d < D; d++) {
+          dq[qo + d] += ds * k[ko + d];
+          dk[ko + d] += ds * q[qo + d];
+        }
+      }
+    }
+  }
+};
