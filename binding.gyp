@@ -6,7 +6,8 @@
       "native/control.c",
       "native/pool.c",
       "native/kernels.c",
-      "native/blas.c"
+      "native/blas.c",
+      "native/flash_attention.c"
     ],
     "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
   },

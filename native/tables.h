@@ -57,6 +57,8 @@
   X(crossEntropyBackward, js_cross_entropy_backward)                                       \
   X(attentionForward, js_attention_forward)                                                \
   X(attentionBackward, js_attention_backward)                                              \
+  X(flashAttentionForward, js_flash_attention_forward)                                      \
+  X(flashAttentionBackward, js_flash_attention_backward)                                   \
   X(stridedCopy, js_strided_copy)                                                          \
   X(stridedAccumulate, js_strided_accumulate)                                              \
   X(adamwMulti, js_adamw_multi)                                                            \

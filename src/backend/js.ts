@@ -5,6 +5,7 @@
  * row and the fused attention kernels live in ./js-attention.ts.
  */
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
+import { flashAttentionBackward, flashAttentionForward, fmix32 } from './js-flash.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -138,15 +139,6 @@ function forEachStrided2(
       idx[d] = 0;
     }
   }
-}
-
-/** MurmurHash3's 32-bit finalizer (a bijection with full avalanche), as int32. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 export const jsBackend: Backend = {
@@ -384,6 +376,8 @@ export const jsBackend: Backend = {
 
   attentionForward,
   attentionBackward,
+  flashAttentionForward,
+  flashAttentionBackward,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

@@ -60,6 +60,8 @@ const KERNEL_NAMES = Object.keys({
   crossEntropyBackward: 1,
   attentionForward: 1,
   attentionBackward: 1,
+  flashAttentionForward: 1,
+  flashAttentionBackward: 1,
   stridedCopy: 1,
   stridedAccumulate: 1,
   adamwMulti: 1,
