@@ -4,4 +4,5 @@ export * from './functional.js';
 export * from './matmul.js';
 export * from './reduce.js';
 export * from './shape.js';
+export { TILED_MIN_SCORES } from './tiled-attention.js';
 export type { OpName, OpAttrs } from './spec.js';

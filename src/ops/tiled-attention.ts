@@ -18,11 +18,12 @@ import { empty, uninitF32, type Tensor } from '../tensor.js';
 
 /**
  * Score entries per slice (T * S) from which the attention ops use the tiled kernel when
- * not told: 2^20 (a 4 MB score matrix per head, T = S = 1024). Below it the fused kernel,
- * whose GEMMs are fewer and larger, is at least as fast (bench/run.ts --case
- * long-attention; the case-1 training step, T 64 and 256, stays on the fused kernel).
+ * not told: 2^18 (a 1 MB score matrix per head, T = S = 512). Measured on the shared 2-core
+ * machine (native, forward + backward, B 1, H 4, D 32, median ms, fused / tiled): T 512
+ * 66 / 27, T 1024 118 / 97, T 2048 1351 / 471 (causal 1489 / 290); the case-1 shape (B 12,
+ * H 4, T 64, causal) 1.64 / 1.66 and T 256 56-61 / 60-76, so small scores stay fused.
  */
-export const TILED_MIN_SCORES = 1 << 20;
+export const TILED_MIN_SCORES = 1 << 18;
 
 /**
  * Whether an attention call of T queries and S keys runs tiled: `tiled` when given, else
