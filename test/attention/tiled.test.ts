@@ -146,17 +146,39 @@ for (const backendName of backends) {
         generator: new Generator(1),
         needWeights: false,
       };
-      core.tiled = true;
-      const a = core.forward(input).out;
+      // Packed q, k, v of one tensor: the backward overwrites a fresh gradient buffer.
+      const grads = (tiled: boolean): [Tensor, Float32Array] => {
+        core.tiled = tiled;
+        qkv.grad = null;
+        const out = core.forward(input).out;
+        F.sum(F.mul(out, randn(out.shape, new Generator(8)))).backward();
+        return [out, qkv.grad!.f32.slice()];
+      };
+      const [a, ga] = grads(true);
       assert.equal(a.node?.op, 'tiledAttention');
-      core.tiled = false;
-      const b = core.forward(input).out;
+      const [b, gb] = grads(false);
       assert.equal(b.node?.op, 'attention');
       assert.ok(maxAbsDiff(a.f32, b.f32) < 1e-5);
+      assert.ok(maxAbsDiff(ga, gb) < 1e-5);
       core.tiled = undefined; // by size: 75 * 75 score entries per head
       assert.ok(75 * 75 < F.TILED_MIN_SCORES);
       assert.equal(core.forward(input).out.node?.op, 'attention');
     });
+  });
+}
+
+/** attentionOverCache: the first S of R key/value rows (kvRows > S), tiled vs fused. */
+function overCache(tiled: boolean): Float32Array {
+  const q = randn([2, 3, 40, D], new Generator(1));
+  const kBuf = randn([2, 3, 300, D], new Generator(2));
+  const vBuf = randn([2, 3, 300, D], new Generator(3));
+  return F.attentionOverCache(q, kBuf, vBuf, 270, { causal: true, tiled }).out.f32;
+}
+
+for (const backendName of backends) {
+  test(`tiled attention over a growing cache (kvRows > S) equals the fused kernel (${backendName})`, () => {
+    setBackend(backendName);
+    assert.ok(maxAbsDiff(overCache(true), overCache(false)) < 1e-5);
   });
 }
 
