@@ -15,8 +15,9 @@
  * the first step is a warm-up; then steps until 5 or 10 s (median ms), or the first step
  * alone when it took over 3 s. Caps: a row whose estimated score memory exceeds
  * MEMORY_BUDGET is skipped (and `reference` / `talking-heads` above 2k), a row gets
- * ROW_TIMEOUT_MS (then "timeout", and the variant's larger T are skipped), and the case
- * stops starting rows after TOTAL_BUDGET_MS. The peer runs under `ulimit -v` (PEER_VMEM_KB,
+ * ROW_TIMEOUT_MS (then "timeout", and the variant's larger T are skipped) or is skipped
+ * when its step time predicted from its last T (quadratic growth) exceeds that, and the
+ * case stops starting rows after TOTAL_BUDGET_MS: the rows linear in T run first. The peer runs under `ulimit -v` (PEER_VMEM_KB,
  * "oom" when torch cannot allocate).
  *
  * Targets (the `target` column): a sparse variant scales linearly (time(16k) / time(2k)
@@ -59,7 +60,7 @@ interface Layer {
   quadratic: number;
   /** Skipped above this T (the brief's cap for the dense autograd variants). */
   maxT?: number;
-  kind: 'sparse' | 'full' | 'position' | 'heads';
+  kind: 'sparse' | 'dense' | 'full' | 'position' | 'heads';
 }
 
 /** Every row of the case (without the peer). */
@@ -76,7 +77,7 @@ function layers(): Layer[] {
       causal: !v.nonCausal,
       quadratic,
       maxT: dense ? 2048 : undefined,
-      kind: v.name === 'full' ? 'full' : 'sparse',
+      kind: v.name === 'full' ? 'full' : dense ? 'dense' : 'sparse',
     });
   }
   // Relative positions: ALiBi's fixed bias is a dense (H, T, S) mask; T5 and Shaw's learned
@@ -206,6 +207,7 @@ function target(
   kind: Layer['kind'] | 'peer',
   T: number,
   ms: Map<string, number>,
+  rss: Map<string, number>,
 ): string {
   const at = (n: string, t: number): number | undefined => ms.get(`${n}@${t}`);
   if (kind === 'sparse' && T === 16384) {
@@ -218,6 +220,11 @@ function target(
     const f = at('full', 8192);
     return a && f ? `full/this ${r2(f / a)} (>= 10)` : '';
   }
+  if (name === 'full' && T === 16384) {
+    const a = rss.get('full@16384');
+    const b = rss.get('full@2048');
+    return a && b ? `rss t16k/t2k ${r2(a / b)} (linear: <= 8)` : '';
+  }
   if (name === 'full' && T === 2048) {
     const a = at('full', 2048);
     const p = at('torch', 2048);
@@ -226,43 +233,25 @@ function target(
   return '';
 }
 
+/** A row's measurement, or why it has none. */
+type Result = { ms?: number; rss_mb?: number; error?: string };
+
 export async function longAttentionCase(): Promise<CaseResult> {
   const start = Date.now();
-  const rows: Row[] = [];
-  const ms = new Map<string, number>();
-  const failed = new Set<string>();
+  const left = (): number => TOTAL_BUDGET_MS - (Date.now() - start);
+  const results = new Map<string, Result>(); // `${name}@${T}`
   const notes: string[] = [
     'layer: MultiheadAttention (projections + core + W_O), self-attention, B 1, H 4, D 32, forward + backward',
     'ms: median per step; rss_mb: peak RSS of the row process (Node or Python included)',
   ];
-  const add = (
-    name: string,
-    kind: Layer['kind'] | 'peer',
-    T: number,
-    r: { ms?: number; rss_mb?: number; error?: string },
-  ) => {
-    if (r.ms !== undefined) ms.set(`${name}@${T}`, r.ms);
-    else failed.add(name);
-    rows.push({
-      variant: name,
-      T,
-      ms: r.ms !== undefined ? r2(r.ms) : null,
-      rss_mb: r.rss_mb !== undefined ? Math.round(r.rss_mb) : null,
-      status: r.error ?? 'ok',
-      target: target(name, kind, T, ms),
-    });
-  };
   // The peer: its best thread setting (torch 1|2 x OpenBLAS 1|2) picked at the first T.
   let threads: PeerThreads | null = null;
-  const peer = (T: number): { ms?: number; rss_mb?: number; error?: string } => {
-    const left = TOTAL_BUDGET_MS - (Date.now() - start);
-    if (failed.has('torch')) return { error: 'skipped: failed at a smaller T' };
-    if (left <= 0) return { error: 'skipped: total budget' };
-    if (threads) return runTorch(T, Math.min(ROW_TIMEOUT_MS, left), threads);
-    let best: { ms?: number; rss_mb?: number; error?: string } = { error: 'no setting ran' };
+  const peer = (T: number, cap: number): Result => {
+    if (threads) return runTorch(T, cap, threads);
+    let best: Result = { error: 'no setting ran' };
     for (const torch of [1, 2])
       for (const blas of [1, 2]) {
-        const r = runTorch(T, Math.min(ROW_TIMEOUT_MS, left), { torch, blas });
+        const r = runTorch(T, Math.min(cap, left()), { torch, blas });
         if (r.ms !== undefined && (best.ms === undefined || r.ms < best.ms)) {
           [best, threads] = [r, { torch, blas }];
         } else if (best.ms === undefined) best = r;
@@ -271,25 +260,66 @@ export async function longAttentionCase(): Promise<CaseResult> {
       notes.push(`peer threads: torch ${threads.torch}, OpenBLAS ${threads.blas} (best at T ${T})`);
     return best;
   };
-  const all = layers();
-  // Full attention and the peer first at each T (the others' targets refer to them).
-  const order = [...all.filter((l) => l.kind === 'full'), ...all.filter((l) => l.kind !== 'full')];
-  for (const T of TS) {
-    for (const [i, layer] of order.entries()) {
-      const left = TOTAL_BUDGET_MS - (Date.now() - start);
-      const skip =
-        left <= 0
-          ? 'skipped: total budget'
-          : failed.has(layer.name)
-            ? 'skipped: failed at a smaller T'
-            : layer.maxT !== undefined && T > layer.maxT
-              ? `skipped: dense, above T ${layer.maxT}`
-              : layer.quadratic * H * T * T * 4 > MEMORY_BUDGET
-                ? `skipped: estimated ${r2((layer.quadratic * H * T * T * 4) / 1e9)} GB > ${MEMORY_BUDGET / 1e9} GB`
+  const torchRow: Layer = {
+    name: 'torch',
+    attention: 'full',
+    causal: false,
+    quadratic: 0,
+    kind: 'full',
+  };
+  const all = [torchRow, ...layers()];
+  // Rows linear in T first (full attention, the peer, sparse cores, RoPE, head variants),
+  // layer by layer; then the quadratic ones, T by T, with what is left of the budget.
+  const linear = all.filter((l) => l.quadratic === 0);
+  const quadratic = all.filter((l) => l.quadratic > 0);
+  const jobs: [Layer, number][] = [
+    ...linear.flatMap((l) => TS.map((T): [Layer, number] => [l, T])),
+    ...TS.flatMap((T) => quadratic.map((l): [Layer, number] => [l, T])),
+  ];
+  const last = new Map<string, { T: number; ms: number }>();
+  for (const [layer, T] of jobs) {
+    const cap = Math.min(ROW_TIMEOUT_MS, left());
+    const bytes = layer.quadratic * H * T * T * 4;
+    const prev = last.get(layer.name);
+    const predicted = prev ? prev.ms * (T / prev.T) ** 2 : 0; // ms per step, at most quadratic
+    // The peer past its memory cap (about 3 (H, T, T) buffers) runs anyway: it fails fast.
+    const peerOom = layer === torchRow && 3 * H * T * T * 4 > PEER_VMEM_KB * 1024;
+    const failedBefore = TS.some(
+      (t) => t < T && /^(oom|timeout|failed)/.test(results.get(`${layer.name}@${t}`)?.error ?? ''),
+    );
+    const skip =
+      cap <= 0
+        ? 'skipped: total budget'
+        : failedBefore
+          ? 'skipped: failed at a smaller T'
+          : layer.maxT !== undefined && T > layer.maxT
+            ? `skipped: dense, above T ${layer.maxT}`
+            : bytes > MEMORY_BUDGET
+              ? `skipped: estimated ${r2(bytes / 1e9)} GB > ${MEMORY_BUDGET / 1e9} GB`
+              : predicted > cap - 10_000 && !peerOom
+                ? `skipped: predicted ${r2(predicted / 1000)} s/step > cap ${r2(cap / 1000)} s`
                 : null;
-      if (skip) add(layer.name, layer.kind, T, { error: skip });
-      else add(layer.name, layer.kind, T, runChild(layer, T, Math.min(ROW_TIMEOUT_MS, left)));
-      if (i === 0) add('torch', 'peer', T, peer(T));
+    const r = skip ? { error: skip } : layer === torchRow ? peer(T, cap) : runChild(layer, T, cap);
+    results.set(`${layer.name}@${T}`, r);
+    if (r.ms !== undefined) last.set(layer.name, { T, ms: r.ms });
+  }
+  const ms = new Map<string, number>();
+  const rss = new Map<string, number>();
+  for (const [k, r] of results) if (r.ms !== undefined) ms.set(k, r.ms);
+  for (const [k, r] of results) if (r.rss_mb !== undefined) rss.set(k, r.rss_mb);
+  const rows: Row[] = [];
+  for (const layer of all) {
+    const kind = layer === torchRow ? 'peer' : layer.kind;
+    for (const T of TS) {
+      const r = results.get(`${layer.name}@${T}`)!;
+      rows.push({
+        variant: layer.name,
+        T,
+        ms: r.ms !== undefined ? r2(r.ms) : null,
+        rss_mb: r.rss_mb !== undefined ? Math.round(r.rss_mb) : null,
+        status: r.error ?? 'ok',
+        target: target(layer.name, kind, T, ms, rss),
+      });
     }
   }
   notes.push(
