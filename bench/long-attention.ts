@@ -268,13 +268,16 @@ export async function longAttentionCase(): Promise<CaseResult> {
     kind: 'full',
   };
   const all = [torchRow, ...layers()];
-  // Rows linear in T first (full attention, the peer, sparse cores, RoPE, head variants),
-  // layer by layer; then the quadratic ones, T by T, with what is left of the budget.
+  // Every row at T 1k and 2k first, then the rows linear in T (full attention, the peer,
+  // sparse cores, RoPE, head variants) layer by layer, then the quadratic ones T by T, with
+  // what is left of the budget.
   const linear = all.filter((l) => l.quadratic === 0);
   const quadratic = all.filter((l) => l.quadratic > 0);
+  const [small, large] = [TS.filter((T) => T <= 2048), TS.filter((T) => T > 2048)];
   const jobs: [Layer, number][] = [
-    ...linear.flatMap((l) => TS.map((T): [Layer, number] => [l, T])),
-    ...TS.flatMap((T) => quadratic.map((l): [Layer, number] => [l, T])),
+    ...small.flatMap((T) => all.map((l): [Layer, number] => [l, T])),
+    ...linear.flatMap((l) => large.map((T): [Layer, number] => [l, T])),
+    ...large.flatMap((T) => quadratic.map((l): [Layer, number] => [l, T])),
   ];
   const last = new Map<string, { T: number; ms: number }>();
   for (const [layer, T] of jobs) {
@@ -288,7 +291,7 @@ export async function longAttentionCase(): Promise<CaseResult> {
       (t) => t < T && /^(oom|timeout|failed)/.test(results.get(`${layer.name}@${t}`)?.error ?? ''),
     );
     const skip =
-      cap <= 0
+      cap < 15_000
         ? 'skipped: total budget'
         : failedBefore
           ? 'skipped: failed at a smaller T'
