@@ -300,7 +300,7 @@ export async function longAttentionCase(): Promise<CaseResult> {
             : bytes > MEMORY_BUDGET
               ? `skipped: estimated ${r2(bytes / 1e9)} GB > ${MEMORY_BUDGET / 1e9} GB`
               : predicted > cap - 10_000 && !peerOom
-                ? `skipped: predicted ${r2(predicted / 1000)} s/step > cap ${r2(cap / 1000)} s`
+                ? `skipped: predicted ${r2(predicted / 1000)} s/step > ${r2((cap - 10_000) / 1000)} s left`
                 : null;
     const r = skip ? { error: skip } : layer === torchRow ? peer(T, cap) : runChild(layer, T, cap);
     results.set(`${layer.name}@${T}`, r);
