@@ -9,6 +9,7 @@ import { generateCase } from './generate.js';
 import { lmFloorCase } from './lm-floor.js';
 import { lmMemoryCase } from './lm-memory.js';
 import { lmTrainCase } from './lm-train.js';
+import { longAttentionCase } from './long-attention.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
 
@@ -21,6 +22,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   'lm-memory': lmMemoryCase,
   matmul: matmulCase,
   attention: attentionCase,
+  'long-attention': longAttentionCase,
 };
 
 function table(rows: Row[]): string {

@@ -61,6 +61,22 @@ void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
                           const float *k, const float *v, const float *weights,
                           const float *drop, const att_geom *g, int accumulate);
 
+/* flash_attention.c: tiled attention (no (T, S) buffer). The dropout mask of
+ * k_dropout_mask regenerated (on = 0: none): u < thr drops, else the weight times keep. */
+typedef struct {
+  int on;
+  uint64_t thr;
+  float keep;
+  uint32_t key0, key1;
+} fa_drop;
+void k_flash_attention_forward(float *out, float *lse, const float *q, const float *k,
+                               const float *v, const float *mask, const att_geom *g,
+                               const fa_drop *drop);
+void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *dout,
+                                const float *q, const float *k, const float *v, const float *out,
+                                const float *lse, const float *mask, const att_geom *g,
+                                const fa_drop *drop, int accumulate);
+
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,
               const int64_t *shape, const int64_t *sa, const int64_t *sb);

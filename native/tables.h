@@ -59,6 +59,8 @@
   X(attentionBackward, js_attention_backward)                                              \
   X(sparseAttentionForward, js_sparse_attention_forward)                                   \
   X(sparseAttentionBackward, js_sparse_attention_backward)                                 \
+  X(flashAttentionForward, js_flash_attention_forward)                                      \
+  X(flashAttentionBackward, js_flash_attention_backward)                                   \
   X(stridedCopy, js_strided_copy)                                                          \
   X(stridedAccumulate, js_strided_accumulate)                                              \
   X(adamwMulti, js_adamw_multi)                                                            \

@@ -2,7 +2,9 @@
  * `full`: the paper's multi-head scaled dot-product attention (Vaswani et al. 2017,
  * Sec. 3.2.1-3.2.2, Eq. 1) in one fused kernel per call, reading the heads straight from the
  * packed projections (no permute copies). Every other core is tested against it or against
- * the readable `attention` of reference.ts.
+ * the readable `attention` of reference.ts. Long inputs (T * S >= TILED_MIN_SCORES per
+ * head) run the tiled kernel instead (FlashAttention, Dao et al. 2022; ../ops/tiled-attention.ts):
+ * the same result in memory linear in T, no (T, S) buffer kept for the backward.
  *
  * Shape letters: B batch, H heads, T queries, S keys, D head width.
  */
@@ -13,6 +15,11 @@ import { KVAttentionCore, type KVState } from './state.js';
 
 export class FullAttention extends KVAttentionCore {
   readonly kind = 'full';
+  /**
+   * The tiled kernel: true forces it, false forbids it, undefined (default) uses it from
+   * TILED_MIN_SCORES score entries per head. The weights (needWeights) are always dense.
+   */
+  tiled: boolean | undefined = undefined;
 
   /**
    * Without a state: one fused kernel over the heads in place (a bias that needs a gradient,
@@ -30,6 +37,7 @@ export class FullAttention extends KVAttentionCore {
       dropoutP: input.dropoutP,
       generator: input.generator,
       needWeights: input.needWeights,
+      tiled: this.tiled,
     };
     if (input.bias?.requiresGrad) return referenceForward(input, state ?? null, H, D); // learned bias
     if (!state) {

@@ -9,6 +9,7 @@
  * outputs, a row whose keys are all masked (-Infinity) gives weights 0 and out 0, and a
  * weight of 0 still multiplies its value row (0 * NaN = NaN), as the native GEMMs do.
  */
+import { zeroGradients } from './js-flash.js';
 import type { F32, Kernels } from './types.js';
 
 /**
@@ -99,18 +100,8 @@ export const attentionBackward: Kernels['attentionBackward'] = (
 ) => {
   const { BH, T, S, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   const dp = new Float64Array(S);
-  if (!accumulate) {
-    // Overwrite: zero every slice's elements first (the loops below accumulate).
-    for (let b = 0; b < BH; b++) {
-      const n = Math.floor(b / H);
-      const hd = (b % H) * D;
-      for (let t = 0; t < T; t++) dq.fill(0, (n * T + t) * ldq + hd, (n * T + t) * ldq + hd + D);
-      for (let s = 0; s < S; s++) {
-        dk.fill(0, (n * kvRows + s) * ldk + hd, (n * kvRows + s) * ldk + hd + D);
-        dv.fill(0, (n * kvRows + s) * ldv + hd, (n * kvRows + s) * ldv + hd + D);
-      }
-    }
-  }
+  // Overwrite: zero every slice's elements first (the loops below accumulate).
+  if (!accumulate) zeroGradients(dq, dk, dv, g);
   for (let b = 0; b < BH; b++) {
     const n = Math.floor(b / H);
     const hd = (b % H) * D;

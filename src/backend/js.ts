@@ -8,6 +8,7 @@ import { attentionBackward, attentionForward, softmaxRow } from './js-attention.
 import { rnnCellBackward, rnnCellForward } from './js-rnn.js';
 import { word2vecTrain } from './js-word2vec.js';
 import { sparseAttentionBackward, sparseAttentionForward } from './js-sparse.js';
+import { flashAttentionBackward, flashAttentionForward, fmix32 } from './js-flash.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -141,15 +142,6 @@ function forEachStrided2(
       idx[d] = 0;
     }
   }
-}
-
-/** MurmurHash3's 32-bit finalizer (a bijection with full avalanche), as int32. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  return h ^ (h >>> 16);
 }
 
 export const jsBackend: Backend = {
@@ -392,6 +384,8 @@ export const jsBackend: Backend = {
   word2vecTrain,
   sparseAttentionForward,
   sparseAttentionBackward,
+  flashAttentionForward,
+  flashAttentionBackward,
 
   stridedCopy(out, x, shape, strides, offset) {
     forEachStrided2(shape, strides, strides, (i, oa) => {

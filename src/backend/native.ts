@@ -30,6 +30,7 @@ import {
   BINARY_OPS,
   SCALAR_OPS,
   UNARY_OPS,
+  type AttentionDropout,
   type AttentionGeometry,
   type Backend,
   type F32,
@@ -45,6 +46,19 @@ type WithOpCode<F> = F extends (op: never, ...rest: infer R) => infer T
 type WithPackedGeometry<F> = F extends (...args: infer P) => infer T
   ? (
       ...args: { [I in keyof P]: P[I] extends Readonly<AttentionGeometry> ? Float64Array : P[I] }
+    ) => T
+  : never;
+
+/** A tiled attention kernel whose dropout argument is packed (see packDropout). */
+type WithPackedDropout<F> = F extends (...args: infer P) => infer T
+  ? (
+      ...args: {
+        [I in keyof P]: P[I] extends Readonly<AttentionDropout> | null
+          ? null extends P[I]
+            ? Float64Array
+            : P[I]
+          : P[I];
+      }
     ) => T
   : never;
 
@@ -70,6 +84,8 @@ export type NativeKernels = Omit<
   | 'stridedAccumulate'
   | 'attentionForward'
   | 'attentionBackward'
+  | 'flashAttentionForward'
+  | 'flashAttentionBackward'
   | 'word2vecTrain'
   | 'sparseAttentionForward'
   | 'sparseAttentionBackward'
@@ -82,6 +98,9 @@ export type NativeKernels = Omit<
   stridedAccumulate(x: F32, g: F32, rank: number, dims: Float64Array, offset: number): void;
   attentionForward: WithPackedGeometry<Kernels['attentionForward']>;
   attentionBackward: WithPackedGeometry<Kernels['attentionBackward']>;
+  /** The dropout packed as (threshold, keep, key0, key1); threshold 0: none. */
+  flashAttentionForward: WithPackedDropout<WithPackedGeometry<Kernels['flashAttentionForward']>>;
+  flashAttentionBackward: WithPackedDropout<WithPackedGeometry<Kernels['flashAttentionBackward']>>;
   word2vecTrain(
     syn0: F32,
     syn1: F32,
@@ -99,6 +118,15 @@ export type NativeKernels = Omit<
   sparseAttentionForward: WithPackedGeometry<Kernels['sparseAttentionForward']>;
   sparseAttentionBackward: WithPackedGeometry<Kernels['sparseAttentionBackward']>;
 };
+
+/** The tiled attention's dropout packed into `d` (threshold 0 drops nothing). */
+function packDropout(dropout: Readonly<AttentionDropout> | null, d: Float64Array): Float64Array {
+  d[0] = dropout ? dropout.threshold : 0;
+  d[1] = dropout ? dropout.keep : 1;
+  d[2] = dropout ? dropout.key0 : 0;
+  d[3] = dropout ? dropout.key1 : 0;
+  return d;
+}
 
 /** The addon's exports that are not kernels (ADDON_EXPORTS of native/tables.h). */
 export interface NativeControl {
@@ -323,6 +351,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
   // Packed dims: [shape(6), strides of a (6), strides of b (6)]; reused by every call.
   const dims = new Float64Array(3 * MAX_RANK);
   const geom = new Float64Array(ATTENTION_GEOMETRY_FIELDS.length);
+  const drop = new Float64Array(4); // a tiled attention call's dropout (packDropout)
   /** dims = [shape, strides] for the strided copies. */
   const packStrided = (shape: readonly number[], strides: readonly number[]): number => {
     const r = rankOf(shape);
@@ -415,6 +444,14 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
         dropMask,
         packed,
       );
+    },
+    flashAttentionForward(out, lse, q, k, v, mask, dropout, g) {
+      const d = packDropout(dropout, drop);
+      addon.flashAttentionForward(out, lse, q, k, v, mask, d, packGeometry(g, geom));
+    },
+    flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, g, acc = true) {
+      const [d, packed] = [packDropout(dropout, drop), packGeometry(g, geom)];
+      addon.flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, d, packed, acc);
     },
     stridedCopy(out: F32, x: F32, shape, strides, offset) {
       addon.stridedCopy(out, x, packStrided(shape, strides), dims, offset);

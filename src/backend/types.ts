@@ -81,6 +81,20 @@ export interface AttentionGeometry {
   maskStrideT?: number;
 }
 
+/**
+ * The dropout of a tiled attention call, regenerated inside the kernel: the element of
+ * dropoutMask(n, threshold, keep, key0, key1) at index (bh*T + t)*S + s (see dropoutMask).
+ */
+export interface AttentionDropout {
+  /** p * 2^32. */
+  threshold: number;
+  /** 1 / (1 - p). */
+  keep: number;
+  /** uint32 keys, drawn from the op's Generator. */
+  key0: number;
+  key1: number;
+}
+
 /** AttentionGeometry's fields in the packed order of the addon (native/tables.h). */
 export const ATTENTION_GEOMETRY_FIELDS = [
   'BH',
@@ -354,6 +368,49 @@ export interface Kernels {
     accumulate?: boolean,
   ): void;
 
+  /**
+   * Tiled (FlashAttention) forward of the same attention as attentionForward, in memory
+   * linear in T: per query block, the keys are visited block by block with a running row
+   * max and sum (online softmax; Dao et al. 2022, Algorithm 1; Milakov & Gimelshein 2018),
+   * and only out and the per-row logsumexp `lse` (BH, T) are written; no (T, S) buffer.
+   * Same head layout, mask, causal and NaN rules as attentionForward, except that keys in
+   * key blocks a causal row cannot see are skipped (a NaN there does not reach the row).
+   * A fully masked row gets out 0 and lse -Infinity. `dropout` (or null) regenerates,
+   * element for element, the mask dropoutMask(BH*T*S, ...) would draw with its keys
+   * (index (bh*T + t)*S + s), so the result equals attentionForward with that mask.
+   */
+  flashAttentionForward(
+    out: F32,
+    lse: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    mask: F32 | null,
+    dropout: Readonly<AttentionDropout> | null,
+    geometry: Readonly<AttentionGeometry>,
+  ): void;
+  /**
+   * Tiled backward (Dao et al. 2022, Algorithm 2 / FlashAttention-2's Delta = rowsum(dout *
+   * out)): recomputes the weights block by block from q, k, the mask and the saved `lse`
+   * (BH, T), and accumulates dq, dk, dv (overwrites their slices when accumulate is
+   * false), as attentionBackward does from the saved weights. Arguments as
+   * flashAttentionForward; `out` is its output.
+   */
+  flashAttentionBackward(
+    dq: F32,
+    dk: F32,
+    dv: F32,
+    dout: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    out: F32,
+    lse: F32,
+    mask: F32 | null,
+    dropout: Readonly<AttentionDropout> | null,
+    geometry: Readonly<AttentionGeometry>,
+    accumulate?: boolean,
+  ): void;
   /**
    * Sparse scaled dot-product attention over a pattern in CSR form (the survey's
    * position-based sparse attention, Lin et al. 2021, Sec. 4.1.1; Child et al. 2019): query

@@ -13,6 +13,7 @@ import { Tensor, empty, fmtShape, normAxis, numel, uninitF32, zeros } from '../t
 import { broadcastShapes, mul } from './elementwise.js';
 import { sum } from './reduce.js';
 import { transpose } from './shape.js';
+import { dropoutKeys, tiledAttention, useTiledAttention } from './tiled-attention.js';
 
 function lastAxis<T>(x: Tensor, axis: number, op: string, f: (x: Tensor) => T & Tensor): Tensor {
   const ax = normAxis(axis, x.ndim, op);
@@ -122,9 +123,8 @@ export function dropoutMask(n: number, p: number, gen: Generator): Float32Array 
   const m = uninitF32(n);
   // Two draws of `gen` key a counter-based hash of the element index (see the backend's
   // dropoutMask): element i is 0 when its uint32 u_i < p * 2^32, i.e. u_i / 2^32 < p.
-  const key0 = gen.nextUint32();
-  const key1 = gen.nextUint32();
-  backend().dropoutMask(m, n, p * 4294967296, 1 / (1 - p), key0, key1);
+  const d = dropoutKeys(p, gen);
+  backend().dropoutMask(m, n, d.threshold, d.keep, d.key0, d.key1);
   return m;
 }
 
@@ -224,6 +224,12 @@ export interface AttentionOptions {
   scale?: number;
   /** Also return the attention weights (..., T, S) (softmax output, before dropout). */
   needWeights?: boolean;
+  /**
+   * The tiled kernel (FlashAttention, ./tiled-attention.ts; memory linear in T, same
+   * result): true forces it, false forbids it; default when T * S >= TILED_MIN_SCORES.
+   * Never with needWeights (the weights come from the fused kernel).
+   */
+  tiled?: boolean;
 }
 
 /** A mask as an additive float buffer plus the (bh, t) strides the attention kernel reads it with. */
@@ -300,6 +306,13 @@ function attentionOp(
   const p = opts.dropoutP ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
   const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
+  if (useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
+    const geom = { BH, T, S, D, scale, ...layout, causal: opts.causal ?? false };
+    const tiledGeom = { ...geom, maskStrideB: m ? m.sB : 0, maskStrideT: m ? m.sT : 0 };
+    const drop = p > 0 ? dropoutKeys(p, opts.generator ?? defaultGenerator) : null;
+    const out = tiledAttention(q, k, v, tiledGeom, m ? m.data : null, drop, outShape);
+    return { out, weights: null };
+  }
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;
   const out = empty(outShape); // the kernel writes every element of out and weights
   const weights = uninitF32(BH * T * S);

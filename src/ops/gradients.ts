@@ -79,9 +79,9 @@ function sameShapeAdd(node: GradNode<'binary'>, n: number): boolean {
  * it a fresh buffer though the tensor is three of its inputs.
  */
 export function packedAttention(node: GradNode): boolean {
-  if (node.op !== 'attention') return false;
+  if (node.op !== 'attention' && node.op !== 'tiledAttention') return false;
   const [q, k, v] = node.inputs;
-  const a = (node as GradNode<'attention'>).attrs;
+  const a = (node as GradNode<'attention' | 'tiledAttention'>).attrs;
   const C = a.H * a.D;
   return (
     q !== null &&
@@ -329,30 +329,18 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     );
   }),
 
-  attention: withMeta({ overwrites: packedAttention }, (node, g, [gq, gk, gv], fresh) => {
-    const { inputs, attrs } = node;
-    const { weights, dropMask } = attrs;
-    // A fresh packed (B, T, 3C) projection is written whole by the kernel: no zero fill.
-    const overwrite = fresh[0] && packedAttention(node);
-    const { qOff, kOff, vOff } = attrs;
-    const [q, k, v] = inputs.map((t) => t!.f32);
-    // Gradients in the inputs' own layout, at the same offsets (scratch when not needed).
-    const dq = (gq ?? new Float32Array(q.length)).subarray(qOff);
-    const dk = (gk ?? new Float32Array(k.length)).subarray(kOff);
-    const dv = (gv ?? new Float32Array(v.length)).subarray(vOff);
-    backend().attentionBackward(
-      dq,
-      dk,
-      dv,
-      g,
-      q.subarray(qOff),
-      k.subarray(kOff),
-      v.subarray(vOff),
-      weights,
-      dropMask,
-      attrs, // the AttentionGeometry saved by the forward
-      !overwrite,
-    );
+  attention: withMeta({ overwrites: packedAttention }, (node, g, grads, fresh) => {
+    const { weights, dropMask } = node.attrs;
+    const [dq, dk, dv, q, k, v, acc] = attentionBuffers(node, grads, fresh);
+    // node.attrs: the AttentionGeometry saved by the forward
+    backend().attentionBackward(dq, dk, dv, g, q, k, v, weights, dropMask, node.attrs, acc);
+  }),
+  tiledAttention: withMeta({ overwrites: packedAttention }, (node, g, grads, fresh) => {
+    const { lse, mask, dropout } = node.attrs;
+    const [dq, dk, dv, q, k, v, acc] = attentionBuffers(node, grads, fresh);
+    const out = node.out.f32;
+    const be = backend();
+    be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, node.attrs, acc);
   }),
   sparseAttention({ inputs, attrs }, g, [gq, gk, gv]) {
     const { qOff, kOff, vOff } = attrs;
@@ -374,6 +362,30 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     );
   },
 };
+
+/**
+ * An attention node's gradient buffers dq, dk, dv and inputs q, k, v, each at its head
+ * offset, in the inputs' own layout (scratch for a gradient not needed), and whether the
+ * backward accumulates (false: a fresh packed (B, T, 3C) projection, written whole by the
+ * kernel, needs no zero fill).
+ */
+function attentionBuffers(
+  node: GradNode<'attention' | 'tiledAttention'>,
+  [gq, gk, gv]: (Float32Array | null)[],
+  fresh: readonly boolean[],
+): [Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, Float32Array, boolean] {
+  const { qOff, kOff, vOff } = node.attrs;
+  const [q, k, v] = node.inputs.map((t) => t!.f32);
+  return [
+    (gq ?? new Float32Array(q.length)).subarray(qOff),
+    (gk ?? new Float32Array(k.length)).subarray(kOff),
+    (gv ?? new Float32Array(v.length)).subarray(vOff),
+    q.subarray(qOff),
+    k.subarray(kOff),
+    v.subarray(vOff),
+    !(fresh[0] && packedAttention(node)),
+  ];
+}
 
 /** -g * a / b^2 over the broadcast shape (gradient of a / b w.r.t. b before reduction). */
 function divGradB(

@@ -6,4 +6,5 @@ export * from './reduce.js';
 export * from './rnn.js';
 export * from './shape.js';
 export * from './sparse.js';
+export { TILED_MIN_SCORES } from './tiled-attention.js';
 export type { OpName, OpAttrs } from './spec.js';

@@ -6,7 +6,13 @@
  * Inputs are listed in the order the op records them; `null` inputs (an absent bias) are
  * allowed where noted.
  */
-import type { AttentionGeometry, BinaryOp, ScalarOp, UnaryOp } from '../backend/types.js';
+import type {
+  AttentionDropout,
+  AttentionGeometry,
+  BinaryOp,
+  ScalarOp,
+  UnaryOp,
+} from '../backend/types.js';
 
 export interface OpAttrs {
   /** inputs [a, b]; out[b] = op(a[b]) @ op(b[b]); batch strides 0 broadcast. */
@@ -70,6 +76,19 @@ export interface OpAttrs {
   attention: AttentionGeometry & {
     weights: Float32Array;
     dropMask: Float32Array | null;
+    qOff: number;
+    kOff: number;
+    vOff: number;
+  };
+  /**
+   * inputs [q, k, v]: the same attention tiled (FlashAttention, flashAttentionForward);
+   * the per-row logsumexp (BH, T), the additive mask and the dropout keys saved instead
+   * of the weights.
+   */
+  tiledAttention: AttentionGeometry & {
+    lse: Float32Array;
+    mask: Float32Array | null;
+    dropout: AttentionDropout | null;
     qOff: number;
     kOff: number;
     vOff: number;

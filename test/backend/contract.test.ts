@@ -62,6 +62,8 @@ const KERNEL_NAMES = Object.keys({
   attentionBackward: 1,
   sparseAttentionForward: 1,
   sparseAttentionBackward: 1,
+  flashAttentionForward: 1,
+  flashAttentionBackward: 1,
   stridedCopy: 1,
   stridedAccumulate: 1,
   adamwMulti: 1,

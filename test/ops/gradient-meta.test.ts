@@ -113,6 +113,17 @@ function overwritingCases(): { what: string; node: GradNode; overwritten: number
     },
     { what: 'packed self-attention', node: packed.node!, overwritten: [0] },
     { what: 'cross-attention (not packed)', node: findNode(cross, 'attention'), overwritten: [] },
+    {
+      what: 'tiled packed self-attention',
+      node: F.multiHeadAttention(qkv, qkv, qkv, H, D, { q: 0, k: C, v: 2 * C }, { tiled: true }).out
+        .node!,
+      overwritten: [0],
+    },
+    {
+      what: 'tiled cross-attention (not packed)',
+      node: F.multiHeadAttention(x, mem, mem, H, D, {}, { tiled: true }).out.node!,
+      overwritten: [],
+    },
   ];
 }
 

@@ -1,0 +1,206 @@
+/**
+ * Tiled full attention (FlashAttention, Dao et al. 2022; src/ops/tiled-attention.ts) against
+ * today's fused kernel and the readable Eq. 1 reference, on every backend: outputs and the
+ * gradients of q, k and v within 1e-5 on sizes that are not multiples of the tiles (64
+ * queries x 256 keys natively, 256-key blocks in js), cross-attention (S != T), causal with
+ * positive and negative offsets, key padding, fully masked rows and dropout (the same
+ * counter-based mask). Small shapes run it through `tiled: true`. And a memory test: the
+ * peak RSS of a tiled forward + backward at T 4096 (single head) grows by far less than one
+ * (T, T) score matrix, measured in a child process (tiled-rss.fixture.ts).
+ *
+ * Shape letters: B batch, H heads, T queries, S keys, D head width.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { dirname, join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { setBackend } from '../../src/backend/index.js';
+import { Generator } from '../../src/random.js';
+import { Tensor, randn, zeros } from '../../src/tensor.js';
+import * as F from '../../src/ops/index.js';
+import {
+  attention,
+  createAttentionCore,
+  headsToBHLD,
+  mergeHeads,
+} from '../../src/attention/index.js';
+import type { FullAttention } from '../../src/attention/full.js';
+import { backends, maxAbsDiff } from '../helpers.js';
+
+const H = 2;
+const D = 5;
+const HD = H * D;
+
+/** One attention case: sizes, causal, the key padding per batch row, dropout. */
+interface Case {
+  what: string;
+  B: number;
+  T: number;
+  S: number;
+  causal?: boolean;
+  pad?: number[];
+  p?: number;
+}
+
+type Path = 'tiled' | 'fused' | 'reference';
+
+/** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of batch row b. */
+function padBias(B: number, S: number, pad: number[]): Tensor {
+  const m = zeros([B, 1, 1, S]);
+  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
+  return m;
+}
+
+/**
+ * out (B, T, H*D) of one path on q (B, T, H*D) and a key-value projection (B, S, 2 H*D),
+ * and the gradients of sum(out * w) w.r.t. q and kv.
+ */
+function run(path: Path, c: Case): { out: Float32Array; dq: Float32Array; dkv: Float32Array } {
+  const q = new Tensor(randn([c.B, c.T, HD], new Generator(1)).f32, [c.B, c.T, HD]);
+  const kv = new Tensor(randn([c.B, c.S, 2 * HD], new Generator(2)).f32, [c.B, c.S, 2 * HD]);
+  q.requiresGrad_(true);
+  kv.requiresGrad_(true);
+  const mask = c.pad ? padBias(c.B, c.S, c.pad) : null;
+  const opts = { causal: c.causal ?? false, dropoutP: c.p ?? 0, generator: new Generator(5) };
+  let out: Tensor;
+  if (path === 'reference') {
+    const [q4, k4, v4] = [
+      headsToBHLD({ x: q, col: 0 }, H, D),
+      headsToBHLD({ x: kv, col: 0 }, H, D),
+      headsToBHLD({ x: kv, col: HD }, H, D),
+    ];
+    out = mergeHeads(attention(q4, k4, v4, { ...opts, bias: mask }).out);
+  } else {
+    const cols = { q: 0, k: 0, v: HD };
+    const tiled = path === 'tiled';
+    out = F.multiHeadAttention(q, kv, kv, H, D, cols, { ...opts, mask, tiled }).out;
+  }
+  F.sum(F.mul(out, randn(out.shape, new Generator(9)))).backward();
+  return { out: out.f32.slice(), dq: q.grad!.f32.slice(), dkv: kv.grad!.f32.slice() };
+}
+
+/** Asserts that two runs agree within tol in out, dq and dkv. */
+function assertSame(a: ReturnType<typeof run>, b: ReturnType<typeof run>, what: string): void {
+  for (const key of ['out', 'dq', 'dkv'] as const) {
+    const d = maxAbsDiff(a[key], b[key]);
+    assert.ok(d < 1e-5, `${what}: ${key} differs by ${d}`);
+  }
+}
+
+const cases: Case[] = [
+  { what: 'cross-attention T 70, S 300', B: 2, T: 70, S: 300 },
+  { what: 'causal self-attention T = S = 300', B: 1, T: 300, S: 300, causal: true },
+  { what: 'causal, offset 170 (T 130, S 300)', B: 1, T: 130, S: 300, causal: true },
+  {
+    what: 'causal, offset -100 (T 300, S 200): rows without keys',
+    B: 1,
+    T: 300,
+    S: 200,
+    causal: true,
+  },
+  { what: 'key padding, batch row 1 fully masked', B: 2, T: 67, S: 290, pad: [31, 290] },
+  { what: 'key padding and causal', B: 2, T: 129, S: 129, causal: true, pad: [0, 60] },
+];
+
+for (const backendName of backends) {
+  describe(`tiled full attention (${backendName} backend)`, () => {
+    test.beforeEach(() => setBackend(backendName));
+
+    for (const c of cases) {
+      test(`${c.what}: tiled equals the fused kernel and Eq. 1 (out, dq, dk, dv)`, () => {
+        const tiled = run('tiled', c);
+        assertSame(tiled, run('fused', c), `${c.what} vs fused`);
+        assertSame(tiled, run('reference', c), `${c.what} vs reference`);
+        if (c.pad?.some((n) => n === c.S)) {
+          // The fully masked batch row: out 0 and no gradient to its queries.
+          const row = tiled.out.subarray(c.T * HD);
+          assert.ok(row.every((x) => x === 0) && tiled.dq.subarray(c.T * HD).every((x) => x === 0));
+        }
+      });
+    }
+
+    test('dropout: tiled regenerates the fused kernel mask (same generator, same result)', () => {
+      for (const c of [
+        { what: 'dropout 0.3, T 70, S 300', B: 2, T: 70, S: 300, p: 0.3 },
+        { what: 'dropout 0.2, causal T = S = 300', B: 1, T: 300, S: 300, causal: true, p: 0.2 },
+      ]) {
+        const tiled = run('tiled', c);
+        assertSame(tiled, run('fused', c), c.what);
+        // The mask changed the result (so the comparison above could fail).
+        assert.ok(maxAbsDiff(tiled.out, run('tiled', { ...c, p: 0 }).out) > 1e-2, c.what);
+      }
+    });
+
+    test('the full core forced tiled equals it fused; small scores stay on the fused op', () => {
+      const core = createAttentionCore('full', { numHeads: H, headDim: D }) as FullAttention;
+      const qkv = randn([2, 75, 3 * HD], new Generator(4)).requiresGrad_(true);
+      const input = {
+        q: { x: qkv, col: 0 },
+        k: { x: qkv, col: HD },
+        v: { x: qkv, col: 2 * HD },
+        bias: null,
+        causal: true,
+        offset: 0,
+        dropoutP: 0,
+        generator: new Generator(1),
+        needWeights: false,
+      };
+      // Packed q, k, v of one tensor: the backward overwrites a fresh gradient buffer.
+      const grads = (tiled: boolean): [Tensor, Float32Array] => {
+        core.tiled = tiled;
+        qkv.grad = null;
+        const out = core.forward(input).out;
+        F.sum(F.mul(out, randn(out.shape, new Generator(8)))).backward();
+        return [out, qkv.grad!.f32.slice()];
+      };
+      const [a, ga] = grads(true);
+      assert.equal(a.node?.op, 'tiledAttention');
+      const [b, gb] = grads(false);
+      assert.equal(b.node?.op, 'attention');
+      assert.ok(maxAbsDiff(a.f32, b.f32) < 1e-5);
+      assert.ok(maxAbsDiff(ga, gb) < 1e-5);
+      core.tiled = undefined; // by size: 75 * 75 score entries per head
+      assert.ok(75 * 75 < F.TILED_MIN_SCORES);
+      assert.equal(core.forward(input).out.node?.op, 'attention');
+    });
+  });
+}
+
+/** attentionOverCache: the first S of R key/value rows (kvRows > S), tiled vs fused. */
+function overCache(tiled: boolean): Float32Array {
+  const q = randn([2, 3, 40, D], new Generator(1));
+  const kBuf = randn([2, 3, 300, D], new Generator(2));
+  const vBuf = randn([2, 3, 300, D], new Generator(3));
+  return F.attentionOverCache(q, kBuf, vBuf, 270, { causal: true, tiled }).out.f32;
+}
+
+for (const backendName of backends) {
+  test(`tiled attention over a growing cache (kvRows > S) equals the fused kernel (${backendName})`, () => {
+    setBackend(backendName);
+    assert.ok(maxAbsDiff(overCache(true), overCache(false)) < 1e-5);
+  });
+}
+
+/** Peak RSS growth (bytes) of one tiled, then one fused forward + backward (the fixture). */
+function peakGrowth(T: number): { tiled: number; fused: number } {
+  const fixture = join(dirname(fileURLToPath(import.meta.url)), 'tiled-rss.fixture.ts');
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fixture, String(T)], {
+    encoding: 'utf8',
+  });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout.trim().split('\n').pop()!) as { tiled: number; fused: number };
+}
+
+describe('tiled full attention: memory', () => {
+  test('T 4096, one head: the tiled forward + backward grows peak RSS by far less than one T x T matrix', (t) => {
+    if (!backends.includes('native')) return t.skip('native backend not built');
+    const T = 4096;
+    const scores = T * T * 4; // bytes of one (T, T) float32 score matrix: 64 MB
+    const { tiled, fused } = peakGrowth(T);
+    // q, k, v, out, their gradients and the tiles: O(T D), a few MB at most.
+    assert.ok(tiled < scores / 4, `tiled grew ${tiled} bytes, bound ${scores / 4}`);
+    // The measurement sees a dense path: the fused kernel keeps the (T, T) weights.
+    assert.ok(fused > scores, `fused grew ${fused} bytes, expected > ${scores}`);
+  });
+});
