@@ -143,6 +143,15 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--position <spec>', 'positions: sinusoidal, learned, rope, alibi, t5, shaw')
     .option('--heads <spec>', 'key/value heads: standard, multi-query, grouped-query:groups=G')
+    .option(
+      '--depth <spec>',
+      'stack: fixed, universal:max-steps=8,act=true,tau=0.01 (Universal Transformer + ACT), conditional:budget=0.5',
+    )
+    .option('--norm <kind>', 'normalization: layer (default), rms, batch')
+    .option(
+      '--cross-attention <how>',
+      'translate: final (the paper: every decoder layer reads the last encoder layer) or layerwise',
+    )
     .option('--out <dir>', 'output model directory (default runs/<task>)')
     .option('--overwrite', 'replace the model or run already in --out')
     .option('--epochs <n>', 'passes over the training data (translate, classify)', int('--epochs'))

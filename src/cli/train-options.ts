@@ -11,6 +11,8 @@ import { lmPresets, seq2seqPresets } from '../models/presets.js';
 import { parseAttentionSpec } from '../attention/registry.js';
 import { parsePositionSpec } from '../attention/positions.js';
 import { parseHeadsSpec } from '../attention/heads.js';
+import { parseDepthSpec } from '../nn/depth-registry.js';
+import { NORM_KINDS } from '../nn/norms.js';
 import { classifierPresets } from '../tasks/classify.js';
 import type { TaskName } from '../tasks/modeldir.js';
 
@@ -24,6 +26,9 @@ export interface TrainCommandOptions {
   attention?: string;
   position?: string;
   heads?: string;
+  depth?: string;
+  norm?: string;
+  crossAttention?: string;
   out?: string;
   overwrite?: boolean;
   epochs?: number;
@@ -114,18 +119,30 @@ export function modelOverrides(o: TrainCommandOptions): Record<string, unknown> 
       );
   }
   const flags: Record<string, string> = {};
-  const parsers = {
+  const parsers: Record<string, (v: string) => unknown> = {
     attention: parseAttentionSpec,
     position: parsePositionSpec,
     heads: parseHeadsSpec,
+    depth: parseDepthSpec,
+    norm: (v) => {
+      if (!(NORM_KINDS as readonly string[]).includes(v))
+        throw new Error(`'${v}' is not one of ${NORM_KINDS.join(', ')}`);
+      return v;
+    },
+    crossAttention: (v) => {
+      if (o.task !== 'translate') throw new Error('applies to --task translate only');
+      if (v !== 'final' && v !== 'layerwise') throw new Error(`'${v}' is not final or layerwise`);
+      return v;
+    },
   };
   for (const [key, parse] of Object.entries(parsers)) {
-    const v = o[key as 'attention' | 'position' | 'heads'];
+    const v = o[key as 'attention' | 'position' | 'heads' | 'depth' | 'norm' | 'crossAttention'];
     if (v === undefined) continue;
     try {
       parse(v);
     } catch (e) {
-      throw new Error(`--${key}: ${(e as Error).message}`, { cause: e });
+      const flag = key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`); // crossAttention -> cross-attention
+      throw new Error(`--${flag}: ${(e as Error).message}`, { cause: e });
     }
     flags[key] = v;
   }

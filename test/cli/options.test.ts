@@ -116,6 +116,26 @@ test('--attention local:window=8 --position rope is saved in config.json and res
   );
 });
 
+test('--depth / --norm / --cross-attention reach config.json (universal + ACT, RMSNorm) and are refused where they do not apply', async () => {
+  const dir = tmp();
+  const lm = lmText(dir);
+  const out = join(dir, 'ut');
+  const r = await cli(
+    lmTrain(lm, out, '--steps', '2', '--depth', 'universal:max-steps=2,act=true', '--norm', 'rms'),
+  );
+  assert.equal(r.code, 0, r.err);
+  const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
+  assert.match(saved.config.depth, /^universal:max-steps=2,act=true/);
+  assert.equal(saved.config.norm, 'rms');
+  assert.match(loadLanguageModel(out).model.config.depth, /^universal/);
+  const e1 = await cli(lmTrain(lm, join(dir, 'x'), '--cross-attention', 'layerwise'));
+  assert.match(e1.err, /--cross-attention: applies to --task translate only/);
+  const e2 = await cli(lmTrain(lm, join(dir, 'y'), '--norm', 'group'));
+  assert.match(e2.err, /--norm: 'group' is not one of layer, rms, batch/);
+  const e3 = await cli(lmTrain(lm, join(dir, 'z'), '--depth', 'deep'));
+  assert.match(e3.err, /--depth: .*'deep'/);
+});
+
 test('info --attention lists every variant, position and head layout, name first; info --data; --version', async () => {
   const a = await cli(['info', '--attention']);
   assert.equal(a.code, 0, a.err);
