@@ -14,6 +14,7 @@ import { runTrain, type TrainCommandOptions } from './train.js';
 import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
+import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -271,6 +272,56 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => {
       await runInfer('attention', o.model, [o.text], o);
     });
+
+  const vectors = program
+    .command('vectors')
+    .description('word vectors (Word2Vec CBOW / Skip-gram, GloVe): train, neighbors, analogy');
+  vectors
+    .command('train')
+    .description(
+      'train word vectors on a text (white-space tokens, lines as sentences); the --out extension picks the format: .bin word2vec binary, .safetensors, else word2vec text',
+    )
+    .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
+    .requiredOption(
+      '--data <name|path>',
+      'a built-in text data set (tinyshakespeare) or a text file',
+    )
+    .requiredOption('--out <file>', 'output file (.txt, .bin or .safetensors)')
+    .addOption(
+      new Option('--model <m>', 'algorithm')
+        .choices(['skipgram', 'cbow', 'glove'])
+        .default('skipgram'),
+    )
+    .option('--dim <n>', 'vector width', int('--dim'), 100)
+    .option('--window <n>', 'context words each side', int('--window'), 5)
+    .option('--negative <n>', 'negative samples (word2vec)', int('--negative'), 5)
+    .option('--epochs <n>', 'passes over the corpus', int('--epochs'), 5)
+    .option('--min-count <n>', 'drop rarer words', int('--min-count'), 5)
+    .option(
+      '--sample <t>',
+      'subsampling threshold (word2vec; 0 disables)',
+      float('--sample', 0, 1),
+      1e-3,
+    )
+    .option('--lowercase', 'lowercase the text first')
+    .option('--seed <n>', 'random seed', int('--seed', 0), 1)
+    .action((o) => runVectorsTrain(o));
+  vectors
+    .command('neighbors')
+    .description('the nearest words of WORD by cosine similarity')
+    .argument('<word>')
+    .requiredOption('--vectors <file>', 'word2vec text/binary or safetensors vectors')
+    .option('--k <n>', 'how many', int('--k'), 10)
+    .action((word: string, o) => runVectorsNeighbors(o.vectors, word, o.k));
+  vectors
+    .command('analogy')
+    .description('"A is to B as C is to ?" by 3CosAdd (Mikolov et al. 2013)')
+    .argument('<a>')
+    .argument('<b>')
+    .argument('<c>')
+    .requiredOption('--vectors <file>', 'word2vec text/binary or safetensors vectors')
+    .option('--k <n>', 'how many', int('--k'), 5)
+    .action((a: string, b: string, c: string, o) => runVectorsAnalogy(o.vectors, a, b, c, o.k));
 
   try {
     await program.parseAsync(argv, { from: 'user' });
