@@ -197,6 +197,7 @@ const schemas = {
       pooling: { type: 'enum', values: ['cls', 'mean'] },
       position,
       padId,
+      earlyExit: { type: 'bool' },
     } as Record<string, Field>,
   },
 } as const;
@@ -342,6 +343,13 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
       throw new ConfigError(`${kind} config: ${(e as Error).message}`);
     }
   }
+  if (
+    c.earlyExit === true &&
+    !formatDepthSpec((c.depth as string | undefined) ?? 'fixed').startsWith('fixed')
+  )
+    throw new ConfigError(
+      `${kind} config: earlyExit needs depth 'fixed' (an exit after every layer), got depth '${String(c.depth)}'`,
+    );
   const attention = (c.attention as string | undefined) ?? 'full';
   try {
     if (kind === 'seq2seq') {

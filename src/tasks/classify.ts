@@ -99,13 +99,12 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     });
   let cached: { epoch: number; batches: number[][] } = { epoch: 0, batches: epochBatches(0) };
   const stepsPerEpoch = cached.batches.length;
-  const logitsOf = (items: { ids: number[] }[]) =>
-    model.forward(
-      makeClassificationBatch(
-        items.map((e) => e.ids),
-        ids,
-      ),
+  const batchOf = (items: { ids: number[] }[]) =>
+    makeClassificationBatch(
+      items.map((e) => e.ids),
+      ids,
     );
+  const logitsOf = (items: { ids: number[] }[]) => model.forward(batchOf(items));
   const validBatches = bucketBatches(
     valid.map((e) => e.ids.length + 1),
     { batchTokens: o.batchTokens, shuffle: false, generator: new Generator(0) },
@@ -140,7 +139,7 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
       if (cached.epoch !== epoch) cached = { epoch, batches: epochBatches(epoch) };
       const items = cached.batches[k % stepsPerEpoch].map((i) => train[i]);
       const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
-      const loss = F.crossEntropy(logitsOf(items), y);
+      const loss = model.trainingLoss(batchOf(items), y); // with early exit: every exit's
       return { loss: withAuxiliaryLosses(model, loss), tokens: items.length };
     },
     evaluate() {
