@@ -16,6 +16,7 @@ import { FullAttention } from './full.js';
 import { LocalAttention } from './local.js';
 import { ReferenceAttention } from './reference.js';
 import { TalkingHeadsAttention } from './talking-heads.js';
+import { XLAttention } from './xl.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -80,6 +81,23 @@ const builtins: AttentionVariant[] = [
     causal: true,
     nonCausal: true,
     create: (dims) => new TalkingHeadsAttention(dims),
+  },
+  {
+    name: 'xl',
+    params: [
+      {
+        name: 'mem-len',
+        type: 'int',
+        default: 0,
+        min: 0,
+        doc: 'memory length M (positions kept between segments)',
+      },
+    ],
+    cost: 'O(T (M + T) D) time, O(T (M + T)) memory (autograd ops)',
+    paper: 'Dai et al. 2019, Sec. 3.2-3.3 (Transformer-XL; survey Sec. 6.4)',
+    causal: true,
+    nonCausal: false,
+    create: (dims, p) => new XLAttention(dims, p['mem-len'] as number),
   },
 ];
 
