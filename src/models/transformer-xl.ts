@@ -122,7 +122,7 @@ export function segmentLoss(
   model: TransformerXL,
   ids: ArrayLike<number>,
   segLen: number,
-  opts: { memory: boolean; maxSegments?: number; batchRows?: number },
+  opts: { memory: boolean; maxSegments?: number },
 ): { loss: number; tokens: number } {
   if (!Number.isInteger(segLen) || segLen < 1 || ids.length < segLen + 1)
     throw new Error(

@@ -10,6 +10,12 @@ import { Generator } from '../random.js';
 import { tensor, type Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
+import {
+  TransformerXL,
+  generateXL,
+  segmentLoss,
+  type TransformerXLConfig,
+} from '../models/transformer-xl.js';
 import { lmPresets } from '../models/presets.js';
 import { generate } from '../decode/generate.js';
 import { trainBPE, trainCharTokenizer, type Tokenizer } from '../tokenizers/index.js';
@@ -31,7 +37,16 @@ export interface LMTaskOptions {
   batchSize: number;
   seed: number;
   evalBatches: number;
+  /**
+   * 'DecoderLM' (default: GPT-style, random windows) or 'TransformerXL' (Dai et al. 2019:
+   * batchSize parallel streams of consecutive blockSize segments with the memory carried
+   * between steps; no gradient accumulation; a resumed run restarts with empty memories).
+   */
+  model?: 'DecoderLM' | 'TransformerXL';
 }
+
+/** A language model of either architecture. */
+export type LanguageModel = DecoderLM | TransformerXL;
 
 /** Random (x, y) windows: x (B, T) int32, y (B*T) the next tokens. */
 export function lmBatch(
@@ -55,7 +70,7 @@ export function lmBatch(
 }
 
 export interface LMTask extends TrainTask {
-  model: DecoderLM;
+  model: LanguageModel;
   tokenizer: Tokenizer;
   dirConfig: ModelDirConfig;
   /** Model generator (initialization, dropout): checkpointed by the trainer. */
@@ -87,6 +102,8 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   }
   const config: DecoderLMConfig = { ...preset, ...o.overrides, vocabSize: tokenizer.vocabSize };
   const generator = new Generator(o.seed);
+  if (o.model === 'TransformerXL')
+    return buildXLTask(o, config as TransformerXLConfig, tokenizer, train, valid, generator);
   const model = new DecoderLM(config, generator);
   const T = config.blockSize;
   const V = config.vocabSize;
@@ -118,10 +135,65 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   };
 }
 
-/** Load a language model directory. */
-export async function loadLM(dir: string): Promise<{ model: DecoderLM; tokenizer: Tokenizer }> {
+/**
+ * Transformer-XL's task: B streams (stream b reads train[b L_s ...], L_s = |train| / B),
+ * step k feeds each stream's segment k (mod the segments per stream) with the memory of
+ * segment k - 1; validation is segmentLoss with memory over evalBatches * B segments.
+ */
+function buildXLTask(
+  o: LMTaskOptions,
+  config: TransformerXLConfig,
+  tokenizer: Tokenizer,
+  train: Int32Array,
+  valid: Int32Array,
+  generator: Generator,
+): LMTask {
+  const model = new TransformerXL(config, generator);
+  const [B, T, V] = [o.batchSize, config.blockSize, config.vocabSize];
+  const streamLen = Math.floor(train.length / B);
+  const segments = Math.floor((streamLen - 1) / T);
+  if (segments < 1)
+    throw new Error(
+      `language modelling: ${train.length} training tokens are too few for ${B} streams of segments of ${T} + 1`,
+    );
+  let memory = model.newMemory();
+  let last = -1;
+  return {
+    model,
+    tokenizer,
+    generator,
+    trainTokens: train.length,
+    dirConfig: { task: 'lm', model: 'TransformerXL', config: { ...model.config } },
+    loss(step, micro) {
+      if (micro > 0)
+        throw new Error('TransformerXL training: gradient accumulation is not supported');
+      const k = (step - 1) % segments;
+      if (k !== last + 1) memory = model.newMemory(); // a new pass over the streams, or a resume
+      last = k;
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) {
+        const s = b * streamLen + k * T;
+        x.set(train.subarray(s, s + T), b * T);
+        y.set(train.subarray(s + 1, s + T + 1), b * T);
+      }
+      const logits = model.forward(tensor(x, [B, T]), memory);
+      const loss = F.crossEntropy(F.reshape(logits, [-1, V]), tensor(y, [B * T]));
+      return { loss: withAuxiliaryLosses(model, loss), tokens: y.length };
+    },
+    evaluate() {
+      return segmentLoss(model, valid, T, { memory: true, maxSegments: o.evalBatches * B }).loss;
+    },
+  };
+}
+
+/** Load a language model directory (DecoderLM or TransformerXL, as config.json says). */
+export async function loadLM(dir: string): Promise<{ model: LanguageModel; tokenizer: Tokenizer }> {
   const cfg = readModelDirConfig(dir, 'lm');
-  const model = new DecoderLM(cfg.config as unknown as DecoderLMConfig);
+  const model =
+    cfg.model === 'TransformerXL'
+      ? new TransformerXL(cfg.config as unknown as TransformerXLConfig)
+      : new DecoderLM(cfg.config as unknown as DecoderLMConfig);
   const tokenizer = await loadModelDirInto(dir, model);
   return { model: model.eval(), tokenizer };
 }
@@ -135,13 +207,15 @@ export async function generateText(
   const { model, tokenizer } = await loadLM(dir);
   const ids = tokenizer.encode(prompt);
   if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
-  const out = generate(model, ids, {
+  const opts = {
     maxNewTokens: o.maxTokens,
     temperature: o.temperature,
     topK: o.topK,
     topP: o.topP,
     generator: new Generator(o.seed),
-  });
+  };
+  const out =
+    model instanceof TransformerXL ? generateXL(model, ids, opts) : generate(model, ids, opts);
   return prompt + tokenizer.decode(out, { skipSpecial: true });
 }
 
@@ -158,6 +232,11 @@ export async function evalLM(
   const ids = Int32Array.from(tokenizer.encode(text));
   const T = model.config.blockSize;
   const V = model.config.vocabSize;
+  if (model instanceof TransformerXL) {
+    // Consecutive segments with the memory (Transformer-XL's evaluation).
+    const r = segmentLoss(model, ids, T, { memory: true, maxSegments: maxWindows });
+    return { loss: r.loss, perplexity: Math.exp(r.loss), tokens: r.tokens };
+  }
   // Non-overlapping windows covering the text (up to `batches` batches).
   let total = 0;
   let count = 0;
