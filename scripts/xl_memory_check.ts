@@ -6,6 +6,13 @@
  * with memory length 0; then evaluates both on the held-out last 10% of the text.
  *
  *   node --import tsx scripts/xl_memory_check.ts [steps=300] [segLen=32]
+ *
+ * Measured (native backend, 2 layers, d_model 64, 16 streams, seed 1; validation = the last
+ * 10%, 400 segments), loss in nats per character:
+ *   steps 2000, L = M = 32: XL 1.7488 with memory, 1.9625 without; M = 0 model 1.7884.
+ *   steps 2000, L = M = 16: XL 1.9503 with memory, 2.1575 without; M = 0 model 1.9974.
+ *   steps  600, L = M = 32: XL 2.1073 with memory, 2.3158 without; M = 0 model 2.0822
+ *   (early in training the memory does not pay yet).
  */
 import { readFileSync } from 'node:fs';
 import { availableBackends, setBackend } from '../src/backend/index.js';
