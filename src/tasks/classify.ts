@@ -5,9 +5,14 @@
  */
 import { noGrad } from '../autograd.js';
 import { Generator } from '../random.js';
-import { tensor } from '../tensor.js';
+import { tensor, type Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../models/classifier.js';
+import {
+  HierarchicalClassifier,
+  type HierarchicalClassifierConfig,
+} from '../models/hierarchical.js';
+import type { EarlyExitOptions } from '../models/early-exit.js';
 import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, makeClassificationBatch } from '../data/index.js';
@@ -32,7 +37,11 @@ export interface ClassifyTaskOptions {
   train: Example[];
   valid: Example[];
   preset?: string;
-  overrides?: Partial<EncoderClassifierConfig>;
+  /**
+   * Overrides of the preset's config; `chunkLen` (and `numDocLayers`) select the
+   * HierarchicalClassifier, `earlyExit: true` trains an exit after every layer.
+   */
+  overrides?: Partial<HierarchicalClassifierConfig>;
   vocabSize?: number;
   /** Maximum tokens per text (incl. the <bos> [CLS] token). Default 256. */
   maxLen?: number;
@@ -79,7 +88,7 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     });
   const train = encode(o.train);
   const valid = encode(o.valid);
-  const config: EncoderClassifierConfig = {
+  const config: EncoderClassifierConfig & Partial<HierarchicalClassifierConfig> = {
     ...preset,
     ...o.overrides,
     vocabSize: tokenizer.vocabSize,
@@ -88,7 +97,10 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     padId: tokenizer.padId,
   };
   const generator = new Generator(o.seed);
-  const model = new EncoderClassifier(config, generator);
+  const model =
+    config.chunkLen !== undefined
+      ? new HierarchicalClassifier({ ...config, chunkLen: config.chunkLen }, generator)
+      : new EncoderClassifier(config, generator);
   const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, maxLen };
   const lengths = train.map((e) => e.ids.length + 1);
   const epochBatches = (epoch: number): number[][] =>
@@ -132,7 +144,14 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     labels,
     generator,
     stepsPerEpoch,
-    dirConfig: { task: 'classify', model: 'EncoderClassifier', config: { ...config }, labels },
+    dirConfig: {
+      task: 'classify',
+      model:
+        model instanceof HierarchicalClassifier ? 'HierarchicalClassifier' : 'EncoderClassifier',
+      config:
+        model instanceof HierarchicalClassifier ? { ...model.hierarchicalConfig() } : { ...config },
+      labels,
+    },
     loss(step, micro) {
       const k = step - 1 + micro;
       const epoch = Math.floor(k / stepsPerEpoch);
@@ -165,9 +184,58 @@ export async function loadClassifier(
   dir: string,
 ): Promise<{ model: EncoderClassifier; tokenizer: Tokenizer; labels: string[] }> {
   const cfg = readModelDirConfig(dir, 'classify');
-  const model = new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig);
+  const model =
+    cfg.model === 'HierarchicalClassifier'
+      ? new HierarchicalClassifier(cfg.config as unknown as HierarchicalClassifierConfig)
+      : new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig);
   const tokenizer = await loadModelDirInto(dir, model);
   return { model: model.eval(), tokenizer, labels: cfg.labels ?? [] };
+}
+
+/**
+ * Run `fn` over the texts in batches of 32 (tokenized, truncated to maxLen - 1, <bos>
+ * prepended), in eval mode (no dropout) without gradients; the mode is restored after.
+ */
+function inBatches(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  texts: string[],
+  fn: (ids: ReturnType<typeof makeClassificationBatch>, count: number) => void,
+): void {
+  const maxLen = model.config.maxLen;
+  const wasTraining = model.training;
+  model.eval(); // no dropout at inference
+  try {
+    noGrad(() => {
+      for (let i = 0; i < texts.length; i += 32) {
+        const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
+        const ids = makeClassificationBatch(chunk, {
+          padId: tokenizer.padId,
+          bosId: tokenizer.bosId,
+          maxLen,
+        });
+        fn(ids, chunk.length);
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** The best label of each row of (n, K) logits and its softmax probability. */
+function labelRows(
+  logits: Tensor,
+  n: number,
+  labels: string[],
+): { label: string; probability: number }[] {
+  const probs = F.softmax(logits);
+  const K = labels.length;
+  return Array.from({ length: n }, (_, j) => {
+    const row = probs.f32.subarray(j * K, (j + 1) * K);
+    let best = 0;
+    for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
+    return { label: labels[best], probability: row[best] };
+  });
 }
 
 /** Predicted label and its probability for each text. */
@@ -177,34 +245,36 @@ export function classifyTexts(
   labels: string[],
   texts: string[],
 ): { label: string; probability: number }[] {
-  const maxLen = model.config.maxLen;
   const out: { label: string; probability: number }[] = [];
-  const wasTraining = model.training;
-  model.eval(); // no dropout at inference
-  try {
-    noGrad(() => {
-      for (let i = 0; i < texts.length; i += 32) {
-        const chunk = texts.slice(i, i + 32).map((t) => tokenizer.encode(t).slice(0, maxLen - 1));
-        const probs = F.softmax(
-          model.forward(
-            makeClassificationBatch(chunk, {
-              padId: tokenizer.padId,
-              bosId: tokenizer.bosId,
-              maxLen,
-            }),
-          ),
-        );
-        const K = labels.length;
-        chunk.forEach((_, j) => {
-          const row = probs.f32.subarray(j * K, (j + 1) * K);
-          let best = 0;
-          for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
-          out.push({ label: labels[best], probability: row[best] });
-        });
-      }
-    });
-  } finally {
-    model.train(wasTraining);
-  }
+  inBatches(model, tokenizer, texts, (ids, n) =>
+    out.push(...labelRows(model.forward(ids), n, labels)),
+  );
   return out;
+}
+
+/**
+ * Early-exit classification (EncoderClassifier.classifyEarlyExit: DeeBERT confidence
+ * threshold, PABEE patience): each text's label, probability and the layers it ran, and the
+ * mean layers run.
+ * @throws Error when the model has no exits (trained without earlyExit), or a bad option.
+ */
+export function classifyTextsEarlyExit(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  labels: string[],
+  texts: string[],
+  opts: EarlyExitOptions,
+): {
+  predictions: { label: string; probability: number; layersRun: number }[];
+  meanLayers: number;
+} {
+  const predictions: { label: string; probability: number; layersRun: number }[] = [];
+  inBatches(model, tokenizer, texts, (ids, n) => {
+    const r = model.classifyEarlyExit(ids, opts);
+    labelRows(r.logits, n, labels).forEach((p, j) =>
+      predictions.push({ ...p, layersRun: r.layersRun[j] }),
+    );
+  });
+  const total = predictions.reduce((a, p) => a + p.layersRun, 0);
+  return { predictions, meanLayers: total / Math.max(predictions.length, 1) };
 }
