@@ -136,7 +136,9 @@ export class EncoderClassifier extends Module {
   /**
    * Exit i's logits from encoder layer i's output: the stack's final norm (when it has one,
    * as forward applies it after the last layer), pooling, then exit i's Linear
-   * (`classifier` for the last layer, so exit N - 1 is forward's head).
+   * (`classifier` for the last layer, so exit N - 1 is forward's head). The final norm is
+   * shared by the exits: a BatchNorm one in training updates its running statistics once per
+   * exit.
    * @param i layer index in [0, N) @param h (B, S, C) layer i's output @param pad (B, S)
    * @returns (B, K)
    * @throws Error when exit i does not exist (a model without exits has only exit N - 1).
@@ -181,7 +183,7 @@ export class EncoderClassifier extends Module {
     const losses = this.forwardExits(ids).map((logits) => F.crossEntropy(logits, y));
     return F.mul(
       losses.reduce((a, b) => F.add(a, b)),
-      new Tensor(new Float32Array([1 / losses.length]), []),
+      1 / losses.length,
     );
   }
 
