@@ -9,6 +9,13 @@
  * Same seed, steps and data for every model; the numbers are for one run.
  *
  *   node --import tsx scripts/classifier_choices.ts [steps=300] [maxLen=512] [chunk=64]
+ *
+ * Measured with `400 512 64` (native backend, 2 shared cores, 3,000 training e-mails,
+ * 300 test e-mails, d_model 64): early exit, accuracy 0.9633 at every rule; mean layers
+ * 1.00 (confidence >= 0.5 ... 0.6), 1.08 (0.9), 1.21 (0.99), 4.00 (1.0 and > 1), patience
+ * 1: 2.00, patience 2: 3.00. Flat 2 layers over 512 tokens: accuracy 0.9567, 158.3 s
+ * training, 1.3 s inference; hierarchical (chunks of 64, 2 + 1 layers): 0.9667, 79.7 s,
+ * 1.5 s.
  */
 import { availableBackends, setBackend } from '../src/backend/index.js';
 import { AdamW } from '../src/train/optim.js';
