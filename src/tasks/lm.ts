@@ -30,7 +30,7 @@ export interface LMTaskOptions {
   validText?: string;
   preset?: string;
   /** Overrides of the preset's config (from --config FILE.json). */
-  overrides?: Partial<DecoderLMConfig>;
+  overrides?: Partial<DecoderLMConfig> & { memLen?: number };
   tokenizer?: 'char' | 'bpe';
   /** BPE vocabulary size. Default 4000. */
   vocabSize?: number;

@@ -19,7 +19,7 @@ function task() {
   return buildLMTask({
     text,
     preset: 'tiny',
-    overrides: { blockSize: 8, memLen: 8 } as Record<string, number>,
+    overrides: { blockSize: 8, memLen: 8 },
     batchSize: 2,
     seed: 1,
     evalBatches: 2,
