@@ -139,3 +139,38 @@ export { loadClassifier } from './tasks/classify.js';
 export type { Classifier } from './tasks/classify.js';
 export { readModelDirConfig, saveModelDir } from './tasks/modeldir.js';
 export type { ModelDirConfig, TaskName } from './tasks/modeldir.js';
+// beyond the fixed stack (issue #14): Transformer-XL, hierarchical and early-exit classifiers
+export { TransformerXL, segmentLoss, generateXL } from './models/transformer-xl.js';
+export type { TransformerXLConfig } from './models/transformer-xl.js';
+export { HierarchicalClassifier } from './models/hierarchical.js';
+export type { HierarchicalClassifierConfig } from './models/hierarchical.js';
+export { classifyEarlyExit } from './models/early-exit.js';
+export type { EarlyExitOptions, EarlyExitResult } from './models/early-exit.js';
+export { XLAttention } from './attention/xl.js';
+// before the Transformer (issue #17): recurrent layers and RNN encoder-decoders
+export { RNN, cellStep, cellStepReference, gateCount } from './rnn/recurrent.js';
+export type { CellKind, CellState, CellWeights, RNNOptions, RNNOutput } from './rnn/recurrent.js';
+export { Alignment } from './rnn/alignment.js';
+export type { AlignmentScore, AlignmentOptions, AlignmentOutput } from './rnn/alignment.js';
+export { RNNSeq2Seq, RNNDecoderState } from './rnn/seq2seq.js';
+export type { RNNSeq2SeqConfig } from './rnn/seq2seq.js';
+// word representations (issue #18)
+export * from './vectors/bow.js';
+export {
+  buildWordCorpus,
+  subsamplingKeep,
+  unigramTable,
+  trainWord2Vec,
+} from './vectors/word2vec.js';
+export type {
+  WordCorpus,
+  CorpusOptions as WordCorpusOptions,
+  Word2VecOptions,
+  Word2VecResult,
+} from './vectors/word2vec.js';
+export * from './vectors/glove.js';
+export * from './vectors/classifiers.js';
+export { WordVectors } from './vectors/word-vectors.js';
+export type { Neighbour } from './vectors/word-vectors.js';
+export { maskTokens, IGNORE_INDEX } from './train/mlm.js';
+export type { MaskingOptions, MaskedBatch } from './train/mlm.js';

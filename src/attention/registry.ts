@@ -27,6 +27,7 @@ import { MemoryCompressedAttention } from './compressed.js';
 import { InducedPointAttention } from './induced.js';
 import { ClusteredAttention } from './clustered.js';
 import { LinformerAttention } from './linformer.js';
+import { XLAttention } from './xl.js';
 
 export type { VariantParam, VariantParams } from './spec.js';
 
@@ -198,6 +199,23 @@ const builtins: AttentionVariant[] = [
     nonCausal: true,
     create: (dims, p) =>
       new LinformerAttention(dims, p.k as number, p['max-len'] as number, p['share-kv'] as boolean),
+  },
+  {
+    name: 'xl',
+    params: [
+      {
+        name: 'mem-len',
+        type: 'int',
+        default: 0,
+        min: 0,
+        doc: 'memory length M (positions kept between segments)',
+      },
+    ],
+    cost: 'O(T (M + T) D) time, O(T (M + T)) memory (autograd ops)',
+    paper: 'Dai et al. 2019, Sec. 3.2-3.3 (Transformer-XL; survey Sec. 6.4)',
+    causal: true,
+    nonCausal: false,
+    create: (dims, p) => new XLAttention(dims, p['mem-len'] as number),
   },
 ];
 

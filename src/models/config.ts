@@ -187,6 +187,17 @@ const schemas = {
       initStd: { type: 'number', min: 0, above: true },
     } as Record<string, Field>,
   },
+  xl: {
+    required: ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'],
+    fields: {
+      ...blockFields,
+      vocabSize: vocab,
+      blockSize: length,
+      numLayers: layers,
+      memLen: { type: 'int', min: 0, max: 1 << 20 },
+      initStd: { type: 'number', min: 0, above: true },
+    } as Record<string, Field>,
+  },
   classifier: {
     required: ['vocabSize', 'numClasses', 'dModel', 'nhead', 'numLayers'],
     fields: {
@@ -198,6 +209,7 @@ const schemas = {
       pooling: { type: 'enum', values: ['cls', 'mean'] },
       position,
       padId,
+      earlyExit: { type: 'bool' },
     } as Record<string, Field>,
   },
 } as const;
@@ -292,7 +304,8 @@ function checkField(
  * in its range; d_model divisible by the heads; the pad id inside the vocabulary; the
  * attention core able to run as the model needs (causal in decoders); and the parameter
  * count within MAX_PARAMETERS.
- * @param kind 'seq2seq' (Seq2SeqTransformer), 'lm' (DecoderLM), 'classifier' (EncoderClassifier).
+ * @param kind 'seq2seq' (Seq2SeqTransformer), 'lm' (DecoderLM), 'xl' (TransformerXL),
+ *   'classifier' (EncoderClassifier).
  * @throws ConfigError naming the field, its value and the allowed range (or the unknown
  *   field and the known ones).
  */
@@ -332,13 +345,22 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
       throw new ConfigError(`${kind} config: ${(e as Error).message}`);
     }
   }
+  if (
+    c.earlyExit === true &&
+    !formatDepthSpec((c.depth as string | undefined) ?? 'fixed').startsWith('fixed')
+  )
+    throw new ConfigError(
+      `${kind} config: earlyExit needs depth 'fixed' (an exit after every layer), got depth '${String(c.depth)}'`,
+    );
   const attention = (c.attention as string | undefined) ?? 'full';
   try {
     if (kind === 'seq2seq') {
       checkAttention(attention, false, 'the encoder');
       checkAttention(attention, true, 'the decoder');
-    } else
-      checkAttention(attention, kind === 'lm', kind === 'lm' ? 'a language model' : 'a classifier');
+    } else {
+      const lm = kind === 'lm' || kind === 'xl';
+      checkAttention(attention, lm, lm ? 'a language model' : 'a classifier');
+    }
   } catch (e) {
     throw new ConfigError(`${kind} config: attention = '${attention}': ${(e as Error).message}`);
   }
@@ -363,6 +385,7 @@ export function estimateParameters(kind: ModelKind, c: Record<string, unknown>):
       (num('srcVocabSize') + 2 * num('tgtVocabSize') + ((c.maxLen as number | undefined) ?? 512)) *
         C
     );
-  const len = kind === 'lm' ? num('blockSize') : ((c.maxLen as number | undefined) ?? 512);
+  const len =
+    kind === 'lm' || kind === 'xl' ? num('blockSize') : ((c.maxLen as number | undefined) ?? 512);
   return num('numLayers') * (attn + ffn) + (num('vocabSize') + len + num('numClasses')) * C;
 }

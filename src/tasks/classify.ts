@@ -5,9 +5,14 @@
  */
 import { noGrad } from '../autograd.js';
 import { Generator } from '../random.js';
-import { tensor } from '../tensor.js';
+import { tensor, type Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../models/classifier.js';
+import {
+  HierarchicalClassifier,
+  type HierarchicalClassifierConfig,
+} from '../models/hierarchical.js';
+import type { EarlyExitOptions } from '../models/early-exit.js';
 import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
 import { bucketBatches, clipWithWarning, makeClassificationBatch } from '../data/index.js';
@@ -38,7 +43,11 @@ export interface ClassifyTaskOptions {
   train: Example[];
   valid: Example[];
   preset?: string;
-  overrides?: Partial<EncoderClassifierConfig>;
+  /**
+   * Overrides of the preset's config; `chunkLen` (and `numDocLayers`) select the
+   * HierarchicalClassifier, `earlyExit: true` trains an exit after every layer.
+   */
+  overrides?: Partial<HierarchicalClassifierConfig>;
   vocabSize?: number;
   /** Maximum tokens per text (incl. the <bos> [CLS] token). Default 256. */
   maxLen?: number;
@@ -87,7 +96,7 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     });
   const train = encode(o.train);
   const valid = encode(o.valid);
-  const config: EncoderClassifierConfig = {
+  const config: EncoderClassifierConfig & Partial<HierarchicalClassifierConfig> = {
     ...preset,
     ...o.overrides,
     vocabSize: tokenizer.vocabSize,
@@ -96,7 +105,10 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     padId: tokenizer.padId,
   };
   const generator = new Generator(o.seed);
-  const model = new EncoderClassifier(config, generator);
+  const model =
+    config.chunkLen !== undefined
+      ? new HierarchicalClassifier({ ...config, chunkLen: config.chunkLen }, generator)
+      : new EncoderClassifier(config, generator);
   const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, maxLen };
   const lengths = train.map((e) => e.ids.length + 1);
   const epochBatches = (epoch: number): number[][] =>
@@ -107,13 +119,12 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     });
   let cached: { epoch: number; batches: number[][] } = { epoch: 0, batches: epochBatches(0) };
   const stepsPerEpoch = cached.batches.length;
-  const logitsOf = (items: { ids: number[] }[]) =>
-    model.forward(
-      makeClassificationBatch(
-        items.map((e) => e.ids),
-        ids,
-      ),
+  const batchOf = (items: { ids: number[] }[]) =>
+    makeClassificationBatch(
+      items.map((e) => e.ids),
+      ids,
     );
+  const logitsOf = (items: { ids: number[] }[]) => model.forward(batchOf(items));
   const validBatches = bucketBatches(
     valid.map((e) => e.ids.length + 1),
     { batchTokens: o.batchTokens, shuffle: false, generator: new Generator(0) },
@@ -149,14 +160,21 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
       ),
       name: 'majority-class accuracy',
     },
-    dirConfig: { task: 'classify', model: 'EncoderClassifier', config: { ...config }, labels },
+    dirConfig: {
+      task: 'classify',
+      model:
+        model instanceof HierarchicalClassifier ? 'HierarchicalClassifier' : 'EncoderClassifier',
+      config:
+        model instanceof HierarchicalClassifier ? { ...model.hierarchicalConfig() } : { ...config },
+      labels,
+    },
     loss(step, micro) {
       const k = step - 1 + micro;
       const epoch = Math.floor(k / stepsPerEpoch);
       if (cached.epoch !== epoch) cached = { epoch, batches: epochBatches(epoch) };
       const items = cached.batches[k % stepsPerEpoch].map((i) => train[i]);
       const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
-      const loss = F.crossEntropy(logitsOf(items), y);
+      const loss = model.trainingLoss(batchOf(items), y); // with early exit: every exit's
       return { loss: withAuxiliaryLosses(model, loss), tokens: items.length };
     },
     evaluate() {
@@ -193,9 +211,10 @@ export interface Classifier {
  */
 export function loadClassifier(dir: string): Classifier {
   const cfg = readModelDirConfig(dir, 'classify');
-  const model = buildFromDir(
-    dir,
-    () => new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig),
+  const model: EncoderClassifier = buildFromDir(dir, () =>
+    cfg.model === 'HierarchicalClassifier'
+      ? new HierarchicalClassifier(cfg.config as unknown as HierarchicalClassifierConfig)
+      : new EncoderClassifier(cfg.config as unknown as EncoderClassifierConfig),
   );
   const tokenizer = loadModelDirInto(dir, model);
   const labels = cfg.labels ?? [];
@@ -214,6 +233,59 @@ export function loadClassifier(dir: string): Classifier {
 }
 
 /**
+ * Run `fn` over the texts in batches of 32 (tokenized, truncated to maxLen - 1, <bos>
+ * prepended), in eval mode (no dropout) without gradients; the mode is restored after.
+ */
+function inBatches(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  texts: string[],
+  fn: (ids: ReturnType<typeof makeClassificationBatch>, count: number) => void,
+  onWarning?: (message: string) => void,
+): void {
+  const maxLen = model.config.maxLen;
+  const clipped = clipWithWarning(
+    texts.map((t) => tokenizer.encode(t)),
+    maxLen - 1,
+    'start',
+    onWarning,
+  );
+  const wasTraining = model.training;
+  model.eval(); // no dropout at inference
+  try {
+    noGrad(() => {
+      for (let i = 0; i < texts.length; i += 32) {
+        const chunk = clipped.slice(i, i + 32);
+        const ids = makeClassificationBatch(chunk, {
+          padId: tokenizer.padId,
+          bosId: tokenizer.bosId,
+          maxLen,
+        });
+        fn(ids, chunk.length);
+      }
+    });
+  } finally {
+    model.train(wasTraining);
+  }
+}
+
+/** The best label of each row of (n, K) logits and its softmax probability. */
+function labelRows(
+  logits: Tensor,
+  n: number,
+  labels: string[],
+): { label: string; probability: number }[] {
+  const probs = F.softmax(logits);
+  const K = labels.length;
+  return Array.from({ length: n }, (_, j) => {
+    const row = probs.f32.subarray(j * K, (j + 1) * K);
+    let best = 0;
+    for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
+    return { label: labels[best], probability: row[best] };
+  });
+}
+
+/**
  * Predicted label and its probability for each text. Texts longer than the model's context
  * are cut to their first maxLen - 1 tokens; `o.onWarning` hears once how many were cut.
  */
@@ -224,40 +296,40 @@ export function classifyTexts(
   texts: string[],
   o: { onWarning?: (message: string) => void } = {},
 ): { label: string; probability: number }[] {
-  const maxLen = model.config.maxLen;
-  const clipped = clipWithWarning(
-    texts.map((t) => tokenizer.encode(t)),
-    maxLen - 1,
-    'start',
+  const out: { label: string; probability: number }[] = [];
+  inBatches(
+    model,
+    tokenizer,
+    texts,
+    (ids, n) => out.push(...labelRows(model.forward(ids), n, labels)),
     o.onWarning,
   );
-  const out: { label: string; probability: number }[] = [];
-  const wasTraining = model.training;
-  model.eval(); // no dropout at inference
-  try {
-    noGrad(() => {
-      for (let i = 0; i < texts.length; i += 32) {
-        const chunk = clipped.slice(i, i + 32);
-        const probs = F.softmax(
-          model.forward(
-            makeClassificationBatch(chunk, {
-              padId: tokenizer.padId,
-              bosId: tokenizer.bosId,
-              maxLen,
-            }),
-          ),
-        );
-        const K = labels.length;
-        chunk.forEach((_, j) => {
-          const row = probs.f32.subarray(j * K, (j + 1) * K);
-          let best = 0;
-          for (let k = 1; k < K; k++) if (row[k] > row[best]) best = k;
-          out.push({ label: labels[best], probability: row[best] });
-        });
-      }
-    });
-  } finally {
-    model.train(wasTraining);
-  }
   return out;
+}
+
+/**
+ * Early-exit classification (EncoderClassifier.classifyEarlyExit: DeeBERT confidence
+ * threshold, PABEE patience): each text's label, probability and the layers it ran, and the
+ * mean layers run.
+ * @throws Error when the model has no exits (trained without earlyExit), or a bad option.
+ */
+export function classifyTextsEarlyExit(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  labels: string[],
+  texts: string[],
+  opts: EarlyExitOptions,
+): {
+  predictions: { label: string; probability: number; layersRun: number }[];
+  meanLayers: number;
+} {
+  const predictions: { label: string; probability: number; layersRun: number }[] = [];
+  inBatches(model, tokenizer, texts, (ids, n) => {
+    const r = model.classifyEarlyExit(ids, opts);
+    labelRows(r.logits, n, labels).forEach((p, j) =>
+      predictions.push({ ...p, layersRun: r.layersRun[j] }),
+    );
+  });
+  const total = predictions.reduce((a, p) => a + p.layersRun, 0);
+  return { predictions, meanLayers: total / Math.max(predictions.length, 1) };
 }

@@ -10,6 +10,12 @@ import { Generator } from '../random.js';
 import { tensor, type Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
+import {
+  TransformerXL,
+  generateXL,
+  segmentLoss,
+  type TransformerXLConfig,
+} from '../models/transformer-xl.js';
 import { lmPresets } from '../models/presets.js';
 import { generate } from '../decode/generate.js';
 import {
@@ -37,14 +43,23 @@ export interface LMTaskOptions {
   validText?: TextSource;
   preset?: string;
   /** Overrides of the preset's config (from --config FILE.json). */
-  overrides?: Partial<DecoderLMConfig>;
+  overrides?: Partial<DecoderLMConfig> & { memLen?: number };
   tokenizer?: 'char' | 'bpe';
   /** BPE vocabulary size. Default 4000. */
   vocabSize?: number;
   batchSize: number;
   seed: number;
   evalBatches: number;
+  /**
+   * 'DecoderLM' (default: GPT-style, random windows) or 'TransformerXL' (Dai et al. 2019:
+   * batchSize parallel streams of consecutive blockSize segments with the memory carried
+   * between steps; no gradient accumulation; a resumed run restarts with empty memories).
+   */
+  model?: 'DecoderLM' | 'TransformerXL';
 }
+
+/** A language model of either architecture. */
+export type LMModel = DecoderLM | TransformerXL;
 
 /** Random (x, y) windows: x (B, T) int32, y (B*T) the next tokens. */
 export function lmBatch(
@@ -68,7 +83,7 @@ export function lmBatch(
 }
 
 export interface LMTask extends TrainTask {
-  model: DecoderLM;
+  model: LMModel;
   tokenizer: Tokenizer;
   dirConfig: ModelDirConfig;
   /** Model generator (initialization, dropout): checkpointed by the trainer. */
@@ -103,6 +118,8 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   }
   const config: DecoderLMConfig = { ...preset, ...o.overrides, vocabSize: tokenizer.vocabSize };
   const generator = new Generator(o.seed);
+  if (o.model === 'TransformerXL')
+    return buildXLTask(o, config as TransformerXLConfig, tokenizer, train, valid, generator);
   const model = new DecoderLM(config, generator);
   const T = config.blockSize;
   const V = config.vocabSize;
@@ -139,6 +156,63 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   };
 }
 
+/**
+ * Transformer-XL's task: B streams (stream b reads train[b L_s ...], L_s = |train| / B),
+ * step k feeds each stream's segment k (mod the segments per stream) with the memory of
+ * segment k - 1; validation is segmentLoss with memory over evalBatches * B segments.
+ */
+function buildXLTask(
+  o: LMTaskOptions,
+  config: TransformerXLConfig,
+  tokenizer: Tokenizer,
+  train: Int32Array,
+  valid: Int32Array,
+  generator: Generator,
+): LMTask {
+  const model = new TransformerXL(config, generator);
+  const [B, T, V] = [o.batchSize, config.blockSize, config.vocabSize];
+  const streamLen = Math.floor(train.length / B);
+  const segments = Math.floor((streamLen - 1) / T);
+  if (segments < 1)
+    throw new Error(
+      `language modelling: ${train.length} training tokens are too few for ${B} streams of segments of ${T} + 1`,
+    );
+  let memory = model.newMemory();
+  let last = -1;
+  return {
+    model,
+    tokenizer,
+    generator,
+    trainTokens: train.length,
+    baseline: {
+      metric: 'valid_loss',
+      value: unigramCrossEntropy(train, valid, V),
+      name: 'unigram baseline loss',
+    },
+    dirConfig: { task: 'lm', model: 'TransformerXL', config: { ...model.config } },
+    loss(step, micro) {
+      if (micro > 0)
+        throw new Error('TransformerXL training: gradient accumulation is not supported');
+      const k = (step - 1) % segments;
+      if (k !== last + 1) memory = model.newMemory(); // a new pass over the streams, or a resume
+      last = k;
+      const x = new Int32Array(B * T);
+      const y = new Int32Array(B * T);
+      for (let b = 0; b < B; b++) {
+        const s = b * streamLen + k * T;
+        x.set(train.subarray(s, s + T), b * T);
+        y.set(train.subarray(s + 1, s + T + 1), b * T);
+      }
+      const logits = model.forward(tensor(x, [B, T]), memory);
+      const loss = F.crossEntropy(F.reshape(logits, [-1, V]), tensor(y, [B * T]));
+      return { loss: withAuxiliaryLosses(model, loss), tokens: y.length };
+    },
+    evaluate() {
+      return segmentLoss(model, valid, T, { memory: true, maxSegments: o.evalBatches * B }).loss;
+    },
+  };
+}
+
 /** Sampling options of LanguageModel.generate (see decode/generate.ts). */
 export interface GenerateTextOptions {
   /** New tokens. Default 200. */
@@ -158,7 +232,7 @@ export interface GenerateTextOptions {
 /** A trained language model with its tokenizer (loadLanguageModel). */
 export interface LanguageModel {
   task: 'lm';
-  model: DecoderLM;
+  model: LMModel;
   tokenizer: Tokenizer;
   /**
    * Continue `prompt`.
@@ -175,7 +249,11 @@ export interface LanguageModel {
  */
 export function loadLanguageModel(dir: string): LanguageModel {
   const cfg = readModelDirConfig(dir, 'lm');
-  const model = buildFromDir(dir, () => new DecoderLM(cfg.config as unknown as DecoderLMConfig));
+  const model: LMModel = buildFromDir(dir, () =>
+    cfg.model === 'TransformerXL'
+      ? new TransformerXL(cfg.config as unknown as TransformerXLConfig)
+      : new DecoderLM(cfg.config as unknown as DecoderLMConfig),
+  );
   const tokenizer = loadModelDirInto(dir, model);
   model.eval();
   return {
@@ -186,14 +264,16 @@ export function loadLanguageModel(dir: string): LanguageModel {
       const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
       if (warning !== null) o.onWarning?.(warning);
       if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
-      const out = generate(model, ids, {
+      const opts = {
         suppressIds: specialTokenIds(tokenizer),
         maxNewTokens: o.maxTokens ?? 200,
         temperature: o.temperature ?? 0.8,
         topK: o.topK ?? 0,
         topP: o.topP ?? 1,
         generator: new Generator(o.seed ?? 0),
-      });
+      };
+      const out =
+        model instanceof TransformerXL ? generateXL(model, ids, opts) : generate(model, ids, opts);
       return prompt + tokenizer.decode(out, { skipSpecial: true });
     },
   };
@@ -220,6 +300,11 @@ export function evalLM(
   const ids = encodeChunks(tokenizer, textChunks(text));
   const T = model.config.blockSize;
   const V = model.config.vocabSize;
+  if (model instanceof TransformerXL) {
+    // Consecutive segments with the memory (Transformer-XL's evaluation).
+    const r = segmentLoss(model, ids, T, { memory: true, maxSegments: maxWindows });
+    return { loss: r.loss, perplexity: Math.exp(r.loss), tokens: r.tokens };
+  }
   // Non-overlapping windows covering the text (up to `batches` batches).
   let total = 0;
   let count = 0;

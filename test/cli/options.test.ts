@@ -106,8 +106,9 @@ test('--attention local:window=8 --position rope is saved in config.json and res
   assert.equal(saved.config.attention, 'local:window=8');
   assert.equal(saved.config.position, 'rope');
   const m = loadLanguageModel(out);
-  assert.equal(m.model.config.attention, 'local:window=8');
-  assert.match(m.model.config.position, /^rope(:|$)/);
+  const c = m.model.config as { attention: string; position: string };
+  assert.equal(c.attention, 'local:window=8');
+  assert.match(c.position, /^rope(:|$)/);
   const any = load(out);
   assert.equal(any.task, 'lm');
   assert.equal(
@@ -127,7 +128,7 @@ test('--depth / --norm / --cross-attention reach config.json (universal + ACT, R
   const saved = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8'));
   assert.match(saved.config.depth, /^universal:max-steps=2,act=true/);
   assert.equal(saved.config.norm, 'rms');
-  assert.match(loadLanguageModel(out).model.config.depth, /^universal/);
+  assert.match((loadLanguageModel(out).model.config as { depth: string }).depth, /^universal/);
   const e1 = await cli(lmTrain(lm, join(dir, 'x'), '--cross-attention', 'layerwise'));
   assert.match(e1.err, /--cross-attention: applies to --task translate only/);
   const e2 = await cli(lmTrain(lm, join(dir, 'y'), '--norm', 'group'));
