@@ -73,7 +73,14 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
   if (!Object.hasOwn(MODEL_KIND, cfg.task))
     throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
   try {
-    validateModelConfig(MODEL_KIND[cfg.task], cfg.config);
+    // Transformer-XL has its own schema; a hierarchical classifier is the classifier's plus
+    // chunkLen and numDocLayers, which its constructor checks.
+    const kind = cfg.model === 'TransformerXL' ? 'xl' : MODEL_KIND[cfg.task];
+    const own = cfg.model === 'HierarchicalClassifier' ? ['chunkLen', 'numDocLayers'] : [];
+    const checked = Object.fromEntries(
+      Object.entries(cfg.config ?? {}).filter(([k]) => !own.includes(k)),
+    );
+    validateModelConfig(kind, typeof cfg.config === 'object' ? checked : cfg.config);
   } catch (e) {
     throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
   }
