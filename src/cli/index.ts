@@ -150,6 +150,16 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--norm <kind>', 'normalization: layer (default), rms, batch')
     .option(
+      '--early-exit',
+      'classify: an exit classifier after every layer, trained jointly (DeeBERT)',
+    )
+    .option(
+      '--chunk-len <n>',
+      'classify: hierarchical model over chunks of N tokens',
+      int('--chunk-len'),
+    )
+    .option('--mem-len <n>', 'lm: Transformer-XL with a memory of N positions', int('--mem-len', 0))
+    .option(
       '--cross-attention <how>',
       'translate: final (the paper: every decoder layer reads the last encoder layer) or layerwise',
     )
@@ -233,6 +243,16 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--threads <n>', 'threads for the native backend (default 2)', int('--threads'))
     .requiredOption('--model <dir>', 'model directory written by `train --task classify`')
+    .option(
+      '--exit-threshold <p>',
+      'early exit: stop at the first layer whose confidence >= p (a model trained with --early-exit); prints the layers run',
+      float('--exit-threshold', 0),
+    )
+    .option(
+      '--patience <n>',
+      'early exit: stop when the prediction stayed the same for N layers (PABEE)',
+      int('--patience'),
+    )
     .argument('[text...]', 'texts to classify')
     .action(async (texts: string[], o) => {
       await runInfer('classify', o.model, inputLines(texts), o);

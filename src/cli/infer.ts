@@ -16,7 +16,7 @@ import { accuracy, corpusBleu } from '../metrics/index.js';
 import { readModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
-import { classifyTexts, loadClassifier } from '../tasks/classify.js';
+import { classifyTexts, classifyTextsEarlyExit, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData, type SplitData } from '../tasks/data.js';
 import {
   BUILTIN_DATASETS,
@@ -63,6 +63,17 @@ export async function runInfer(
     output.out(text + '\n');
   } else if (kind === 'classify') {
     const { model, tokenizer, labels } = loadClassifier(dir);
+    const exit = o as { exitThreshold?: number; patience?: number };
+    if (exit.exitThreshold !== undefined || exit.patience !== undefined) {
+      const r = classifyTextsEarlyExit(model, tokenizer, labels, lines, {
+        threshold: exit.exitThreshold ?? Infinity,
+        patience: exit.patience,
+      });
+      for (const p of r.predictions)
+        output.out(`${p.label}\t${p.probability.toFixed(4)}\tlayers ${p.layersRun}\n`);
+      output.err(`mean layers run: ${r.meanLayers.toFixed(2)} of ${model.config.numLayers}\n`);
+      return;
+    }
     for (const r of classifyTexts(model, tokenizer, labels, lines, { onWarning: warn }))
       output.out(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {

@@ -42,6 +42,12 @@ export interface TrainCommandOptions {
   separateVocab?: boolean;
   earlyStopping?: number;
   skipNonfinite?: number;
+  /** classify: exit classifiers after every layer (DeeBERT). */
+  earlyExit?: boolean;
+  /** classify: the hierarchical model over chunks of this many tokens. */
+  chunkLen?: number;
+  /** lm: Transformer-XL with a memory of this many positions. */
+  memLen?: number;
   /** The command line, to print how to resume an interrupted run. */
   argv?: string[];
 }
@@ -52,6 +58,9 @@ const TASK_OPTIONS: Partial<Record<keyof TrainCommandOptions, [string, TaskName[
   batchTokens: ['--batch-tokens', ['translate', 'classify'], 'lm batches are --batch-size windows'],
   batchSize: ['--batch-size', ['lm'], 'translate and classify batch by --batch-tokens'],
   separateVocab: ['--separate-vocab', ['translate'], 'only translation has two languages'],
+  earlyExit: ['--early-exit', ['classify'], 'exits classify after every layer'],
+  chunkLen: ['--chunk-len', ['classify'], 'the hierarchical model classifies long documents'],
+  memLen: ['--mem-len', ['lm'], 'Transformer-XL is a language model'],
 };
 
 /**

@@ -127,7 +127,11 @@ async function trainClassifyCommand(
     train: data.train,
     valid: data.valid,
     preset: o.preset,
-    overrides,
+    overrides: {
+      ...overrides,
+      ...(o.earlyExit ? { earlyExit: true } : {}),
+      ...(o.chunkLen !== undefined ? { chunkLen: o.chunkLen } : {}),
+    },
     batchTokens,
     seed: o.seed,
   });
@@ -177,7 +181,8 @@ async function trainLMCommand(
     text: data.text,
     validText: data.validText,
     preset: o.preset,
-    overrides,
+    ...(o.memLen !== undefined ? { model: 'TransformerXL' as const } : {}),
+    overrides: { ...overrides, ...(o.memLen !== undefined ? { memLen: o.memLen } : {}) },
     batchSize,
     seed: o.seed,
     evalBatches: 20,
