@@ -12,6 +12,7 @@ import { lmTrainCase } from './lm-train.js';
 import { longAttentionCase } from './long-attention.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
+import { vectorsCase } from './vectors.js';
 
 /** The benchmark registry: name -> case. */
 export const cases: Record<string, () => Promise<CaseResult>> = {
@@ -22,6 +23,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   'lm-memory': lmMemoryCase,
   matmul: matmulCase,
   attention: attentionCase,
+  vectors: vectorsCase,
   'long-attention': longAttentionCase,
 };
 
