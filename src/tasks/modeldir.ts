@@ -73,7 +73,7 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
   if (!Object.hasOwn(MODEL_KIND, cfg.task))
     throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
   try {
-    validateModelConfig(MODEL_KIND[cfg.task], cfg.config);
+    validateModelConfig(cfg.model === 'RNNSeq2Seq' ? 'rnn' : MODEL_KIND[cfg.task], cfg.config);
   } catch (e) {
     throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
   }
