@@ -1,6 +1,7 @@
 /**
  * `transformer train --task translate --arch rnn | rnn-attention` end to end (in-process, tiny
- * TSV, 3 steps): the model directory says RNNSeq2Seq and `translate` and `eval` load it; the
+ * TSV, 3 steps): the model directory says RNNSeq2Seq and `translate`, `eval` and `attention`
+ * (the alignment matrix) load it; the
  * architecture flags are refused with the other --arch, naming the flags; the scheduled-sampling
  * decays follow Bengio et al. 2015's formulas.
  */
@@ -86,6 +87,16 @@ for (const [name, flags, cell, attention] of runs) {
     const j = JSON.parse(e.out);
     assert.equal(j.task, 'translate');
     assert.ok(j.bleu >= 0 && j.bleu <= 100);
+    const svg = join(dir, 'att.svg');
+    const args = ['--model', out, '--text', 'ich bin hier', '--target', 'i am here', '--out', svg];
+    const a = await cli(['attention', ...args]);
+    if (attention === 'none') {
+      assert.notEqual(a.code, 0);
+      assert.match(a.err, /without attention \(--arch rnn\): it has no alignment to draw/);
+    } else {
+      assert.equal(a.code, 0, a.err);
+      assert.ok(readFileSync(svg, 'utf8').includes(`${attention} alignment (target x source`));
+    }
   });
 }
 

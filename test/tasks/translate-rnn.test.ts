@@ -12,6 +12,8 @@ import { buildTranslateTask, loadTranslator, translateIds } from '../../src/task
 import { saveModelDir } from '../../src/tasks/modeldir.js';
 import { RNNSeq2Seq } from '../../src/rnn/seq2seq.js';
 import { tmp } from '../cli/in-process.js';
+import { rnnAlignmentSection } from '../../src/cli/infer.js';
+import { tensor } from '../../src/tensor.js';
 
 const pairs = [
   { source: 'ich bin hier', target: 'i am here' },
@@ -92,4 +94,34 @@ test('rnn options are refused for the Transformer, --preset for the RNNs', () =>
     () => buildTranslateTask({ ...base, arch: 'rnn', preset: 'tiny' }),
     /--preset does not apply to --arch rnn/,
   );
+});
+
+test('the alignment figure: row t is the weights of decoder step t, each row sums to 1', () => {
+  for (const attention of ['bahdanau', 'dot', 'general'] as const) {
+    const m = new RNNSeq2Seq({
+      srcVocabSize: 9,
+      tgtVocabSize: 7,
+      hiddenSize: 6,
+      attention,
+      dropout: 0,
+    }).eval();
+    const src = [3, 4, 5, 6];
+    const tgt = [1, 3, 2];
+    const sec = rnnAlignmentSection(m, src, tgt, ['a', 'b', 'c'], ['w', 'x', 'y', 'z'], 'dir');
+    const map = sec.maps[0];
+    assert.equal(map.rows, 3);
+    assert.equal(map.cols, 4);
+    assert.equal(m.recordAlignment, false);
+    // Step by step with the decoder state: the same weights.
+    const { memory, srcPadMask } = m.encode(tensor([src], undefined, 'int32'));
+    const caches = m.newCaches();
+    m.recordAlignment = true;
+    tgt.forEach((tok, t) => {
+      m.decode(tensor([[tok]], undefined, 'int32'), memory, srcPadMask, caches, t);
+      const row = Array.from(map.weights).slice(t * 4, t * 4 + 4);
+      assert.ok(Math.abs(row.reduce((a, b) => a + b, 0) - 1) < 1e-5, `${attention} row ${t}`);
+      const w = m.alignments[t].f32;
+      row.forEach((x, s) => assert.ok(Math.abs(x - w[s]) < 1e-6, `${attention} (${t}, ${s})`));
+    });
+  }
 });
