@@ -153,7 +153,10 @@ export async function main(argv: string[]): Promise<void> {
       '--cross-attention <how>',
       'translate: final (the paper: every decoder layer reads the last encoder layer) or layerwise',
     )
-    .option('--arch <arch>', 'translate: transformer (default), rnn (fixed context), rnn-attention')
+    .option(
+      '--arch <arch>',
+      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}',
+    )
     .option('--cell <kind>', 'rnn archs: gru (default) or lstm')
     .option('--rnn-attention <score>', 'rnn-attention: bahdanau (default), dot, general')
     .option(
