@@ -174,3 +174,7 @@ export { WordVectors } from './vectors/word-vectors.js';
 export type { Neighbour } from './vectors/word-vectors.js';
 export { maskTokens, IGNORE_INDEX } from './train/mlm.js';
 export type { MaskingOptions, MaskedBatch } from './train/mlm.js';
+export type { Seq2SeqModel } from './decode/seq2seq.js';
+export { RNN_TRANSLATE_PRESET } from './tasks/translate.js';
+export type { TranslateArch } from './tasks/translate.js';
+export { parseSamplingSchedule } from './rnn/scheduled-sampling.js';

@@ -163,6 +163,22 @@ export async function main(argv: string[]): Promise<void> {
       '--cross-attention <how>',
       'translate: final (the paper: every decoder layer reads the last encoder layer) or layerwise',
     )
+    .option(
+      '--arch <arch>',
+      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}',
+    )
+    .option('--cell <kind>', 'rnn archs: gru (default) or lstm')
+    .option('--rnn-attention <score>', 'rnn-attention: bahdanau (default), dot, general')
+    .option(
+      '--local-window <d>',
+      "rnn-attention: Luong's local-p window D (0 = global)",
+      int('--local-window', 0),
+    )
+    .option('--bidirectional', 'rnn archs: bidirectional encoder')
+    .option(
+      '--scheduled-sampling <decay>',
+      'rnn archs: linear[:k=1,c=..,min=0], exponential[:k=0.999], inverse-sigmoid[:k=100] (Bengio et al. 2015)',
+    )
     .option('--out <dir>', 'output model directory (default runs/<task>)')
     .option('--overwrite', 'replace the model or run already in --out')
     .option('--epochs <n>', 'passes over the training data (translate, classify)', int('--epochs'))

@@ -26,6 +26,7 @@ import {
   type KeepSide,
 } from '../data/index.js';
 import { output } from './output.js';
+import { RNNSeq2Seq } from '../rnn/seq2seq.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
@@ -125,6 +126,47 @@ function section(
   };
 }
 
+/**
+ * The alignment of an RNN encoder-decoder with attention (Bahdanau et al. 2015, Fig. 3):
+ * rows = target tokens (decoder inputs, from bos), cols = source tokens, row t the weights
+ * the decoder used at step t (RNNSeq2Seq.recordAlignment).
+ * @throws Error naming the directory when the model has no attention (--arch rnn).
+ */
+export function rnnAlignmentSection(
+  model: RNNSeq2Seq,
+  src: number[],
+  tgt: number[],
+  tgtTok: string[],
+  srcTok: string[],
+  dir: string,
+): AttentionSection {
+  const kind = model.config.attention;
+  if (kind === 'none')
+    throw new Error(
+      `--model: '${dir}' is an RNN encoder-decoder without attention (--arch rnn): it has no alignment to draw`,
+    );
+  model.recordAlignment = true;
+  model.alignments = [];
+  try {
+    noGrad(() =>
+      model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),
+    );
+    const S = src.length;
+    const weights = new Float32Array(tgt.length * S);
+    model.alignments.forEach((w, t) => weights.set(w.f32.subarray(0, S), t * S)); // (1, S) each
+    const local = model.config.window ? `, local-p D = ${model.config.window}` : '';
+    return {
+      name: `${kind} alignment (target x source${local})`,
+      rowTokens: tgtTok,
+      colTokens: srcTok,
+      maps: [{ title: `${kind} alignment`, weights, rows: tgt.length, cols: S }],
+    };
+  } finally {
+    model.recordAlignment = false;
+    model.alignments = [];
+  }
+}
+
 async function drawAttention(
   dir: string,
   text: string,
@@ -140,6 +182,13 @@ async function drawAttention(
     const tgtText = target ?? translateIds(model, vocabs, [src], { beam: 1, maxLen: 64 })[0];
     const tgtIds = clipped([vocabs.tgt.encode(tgtText)], model.config.maxLen - 1, 'start');
     const tgt = [vocabs.tgt.bosId, ...tgtIds];
+    if (model instanceof RNNSeq2Seq) {
+      const labels = [tokenLabels(vocabs.tgt, tgt), tokenLabels(vocabs.src, src)] as const;
+      sections.push(rnnAlignmentSection(model, src, tgt, ...labels, dir));
+      writeFigure(out, attentionFigureSvg(sections, { title: `Alignment of ${dir}` }));
+      output.err(`wrote ${out}\n`);
+      return;
+    }
     const caps = [...captureAll(model)];
     noGrad(() =>
       model.forward(tensor([src], undefined, 'int32'), tensor([tgt], undefined, 'int32')),

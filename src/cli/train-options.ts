@@ -15,6 +15,8 @@ import { parseDepthSpec } from '../nn/depth-registry.js';
 import { NORM_KINDS } from '../nn/norms.js';
 import { classifierPresets } from '../tasks/classify.js';
 import type { TaskName } from '../tasks/modeldir.js';
+import { RNN_TRANSLATE_PRESET } from '../tasks/translate.js';
+import { parseSamplingSchedule } from '../rnn/scheduled-sampling.js';
 
 /** The options of `transformer train` (commander's camelCase names). */
 export interface TrainCommandOptions {
@@ -29,6 +31,13 @@ export interface TrainCommandOptions {
   depth?: string;
   norm?: string;
   crossAttention?: string;
+  /** translate: transformer (default), rnn, rnn-attention. */
+  arch?: string;
+  cell?: string;
+  rnnAttention?: string;
+  localWindow?: number;
+  bidirectional?: boolean;
+  scheduledSampling?: string;
   out?: string;
   overwrite?: boolean;
   epochs?: number;
@@ -76,6 +85,65 @@ export function checkTaskOptions(o: TrainCommandOptions): void {
   }
 }
 
+/** Flags of the Transformer only, and of the RNN encoder-decoders only (train --arch). */
+const TRANSFORMER_FLAGS = ['attention', 'position', 'heads', 'depth', 'norm', 'crossAttention'];
+const RNN_FLAGS = ['cell', 'rnnAttention', 'localWindow', 'bidirectional', 'scheduledSampling'];
+const flagName = (key: string): string =>
+  `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+
+/**
+ * Check --arch and the flags that belong to one architecture: --arch needs --task translate;
+ * the Transformer's flags (and --preset) are refused with --arch rnn*, the RNN flags with
+ * --arch transformer (--scheduled-sampling is RNN-only for now), --rnn-attention and
+ * --local-window with --arch rnn (no attention); --cell, --rnn-attention and the decay of
+ * --scheduled-sampling must be known names.
+ * @throws Error naming every offending flag and the --arch.
+ */
+export function checkArchOptions(o: TrainCommandOptions): void {
+  const arch = o.arch ?? 'transformer';
+  if (!['transformer', 'rnn', 'rnn-attention'].includes(arch))
+    throw new Error(`--arch: '${arch}' is not transformer, rnn or rnn-attention`);
+  const given = (keys: string[]): string[] =>
+    keys.filter((k) => o[k as keyof TrainCommandOptions] !== undefined).map(flagName);
+  if (arch !== 'transformer' && o.task !== 'translate')
+    throw new Error(`--arch ${arch} applies to --task translate only`);
+  if (arch === 'transformer') {
+    const bad = given(RNN_FLAGS);
+    if (o.scheduledSampling !== undefined)
+      throw new Error(
+        `--scheduled-sampling is RNN-only for now: use --arch rnn or rnn-attention (not transformer)`,
+      );
+    if (bad.length)
+      throw new Error(`${bad.join(', ')} apply to --arch rnn or rnn-attention, not transformer`);
+    return;
+  }
+  const bad = given([...TRANSFORMER_FLAGS, 'preset']);
+  if (bad.length)
+    throw new Error(
+      `${bad.join(', ')} apply to --arch transformer only, not ${arch} (its sizes come from --config {"hiddenSize": ...})`,
+    );
+  if (arch === 'rnn') {
+    const attn = given(['rnnAttention', 'localWindow']);
+    if (attn.length)
+      throw new Error(`${attn.join(', ')} need --arch rnn-attention (--arch rnn has no attention)`);
+  }
+  if (o.cell !== undefined && o.cell !== 'gru' && o.cell !== 'lstm')
+    throw new Error(`--cell: '${o.cell}' is not gru or lstm`);
+  if (o.rnnAttention !== undefined && !['bahdanau', 'dot', 'general'].includes(o.rnnAttention))
+    throw new Error(`--rnn-attention: '${o.rnnAttention}' is not bahdanau, dot or general`);
+  if (o.scheduledSampling !== undefined) parseSamplingSchedule(o.scheduledSampling, 1);
+}
+
+/** The RNNSeq2Seq fields set by --cell, --rnn-attention, --local-window, --bidirectional. */
+export function rnnFlags(o: TrainCommandOptions): Record<string, unknown> {
+  const r: Record<string, unknown> = {};
+  if (o.cell !== undefined) r.cell = o.cell;
+  if (o.rnnAttention !== undefined) r.attention = o.rnnAttention;
+  if (o.localWindow !== undefined) r.window = o.localWindow;
+  if (o.bidirectional !== undefined) r.bidirectional = o.bidirectional;
+  return r;
+}
+
 /** The model kind (src/models/config.ts) of each task, and the fields its data sets. */
 const MODEL_OF: Record<TaskName, { kind: ModelKind; presets: object; fromData: object }> = {
   translate: {
@@ -121,6 +189,7 @@ export function readConfigFile(path: string | undefined): Record<string, unknown
 export function modelOverrides(o: TrainCommandOptions): Record<string, unknown> {
   const { kind, presets, fromData } = MODEL_OF[o.task];
   const file = readConfigFile(o.config);
+  if ((o.arch ?? 'transformer') !== 'transformer') return rnnOverrides(o, file, fromData);
   for (const key of Object.keys(file)) {
     if (key in fromData && !(o.task === 'lm' && key === 'blockSize'))
       throw new Error(
@@ -170,6 +239,29 @@ export function modelOverrides(o: TrainCommandOptions): Record<string, unknown> 
     if (given.length) check(flags, given.join(' / '));
   }
   return { ...file, ...flags };
+}
+
+/** The RNNSeq2Seq overrides: --config FILE.json, then the RNN flags, validated ('rnn' kind). */
+function rnnOverrides(
+  o: TrainCommandOptions,
+  file: Record<string, unknown>,
+  fromData: object,
+): Record<string, unknown> {
+  const where = o.config ? `--config ${o.config}` : `--arch ${o.arch}`;
+  for (const key of Object.keys(file))
+    if (key in fromData || key === 'attention')
+      throw new Error(
+        `${where}: '${key}' is set ${key === 'attention' ? 'by --arch / --rnn-attention' : 'from the data'} and cannot be overridden`,
+      );
+  const attention = o.arch === 'rnn' ? 'none' : (o.rnnAttention ?? 'bahdanau');
+  const merged = { ...file, ...rnnFlags(o) };
+  try {
+    validateModelConfig('rnn', { ...RNN_TRANSLATE_PRESET, ...merged, attention, ...fromData });
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    throw new ConfigError(`${where}: ${e.message}`);
+  }
+  return merged;
 }
 
 /** The step floor when neither --steps nor --epochs is given (translate, classify). */

@@ -21,7 +21,10 @@ import { corpusBleu } from '../metrics/index.js';
 import { saveModelDir, type ModelDirConfig } from '../tasks/modeldir.js';
 import { baselineWarning, readMetrics, writeLossChart, type Baseline } from '../tasks/report.js';
 import type { Generator } from '../random.js';
+import { RNNSeq2Seq } from '../rnn/seq2seq.js';
+import { parseSamplingSchedule, type SamplingSchedule } from '../rnn/scheduled-sampling.js';
 import {
+  checkArchOptions,
   checkBatchSize,
   checkTaskOptions,
   modelOverrides,
@@ -47,6 +50,7 @@ function log(msg: string): void {
 /** Run `transformer train`. */
 export async function runTrain(o: TrainCommandOptions): Promise<void> {
   checkTaskOptions(o);
+  checkArchOptions(o);
   const overrides = modelOverrides(o);
   const out = o.out ?? join('runs', o.task);
   if (o.overwrite && o.resume)
@@ -66,29 +70,53 @@ async function trainTranslateCommand(
 ): Promise<void> {
   const data = loadTaskData('translate', o.data ?? 'freedict-de-en', o.valid);
   const batchTokens = o.batchTokens ?? 1000;
+  const rnn = (o.arch ?? 'transformer') !== 'transformer';
+  let sampling: SamplingSchedule | undefined; // set once the steps are known
   const task = buildTranslateTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
-    overrides,
+    ...(rnn
+      ? {
+          arch: o.arch as 'rnn' | 'rnn-attention',
+          rnn: overrides,
+          teacherForcing: o.scheduledSampling ? (i) => sampling!.teacherForcing(i) : undefined,
+        }
+      : { overrides }),
     batchTokens,
     separateVocab: o.separateVocab ?? false,
     seed: o.seed,
   });
-  const c = task.model.config;
-  checkBatchSize('--batch-tokens', batchTokens, {
-    tokens: batchTokens,
-    length: c.maxLen,
-    vocab: c.tgtVocabSize,
-    dModel: c.dModel,
-    dff: c.dimFeedforward,
-    heads: c.nhead,
-    layers: c.numEncoderLayers + c.numDecoderLayers,
-  });
+  const m = task.model;
+  const c = m.config;
+  checkBatchSize(
+    '--batch-tokens',
+    batchTokens,
+    m instanceof RNNSeq2Seq
+      ? {
+          tokens: batchTokens,
+          length: 0,
+          vocab: c.tgtVocabSize,
+          dModel: 2 * m.config.hiddenSize,
+          dff: 4 * m.config.hiddenSize,
+          heads: 0,
+          layers: 2 * m.config.numLayers,
+        }
+      : {
+          tokens: batchTokens,
+          length: c.maxLen,
+          vocab: c.tgtVocabSize,
+          dModel: m.config.dModel,
+          dff: m.config.dimFeedforward,
+          heads: m.config.nhead,
+          layers: m.config.numEncoderLayers + m.config.numDecoderLayers,
+        },
+  );
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 5);
+  if (o.scheduledSampling) sampling = parseSamplingSchedule(o.scheduledSampling, steps);
   const lr = o.lr ?? 1e-3;
   log(
-    `translation: Seq2SeqTransformer, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
+    `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''})` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
       `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
   const done = await fitAndSave(task, task.dirConfig, task.vocabs.src, out, o, {

@@ -1,5 +1,6 @@
 /**
- * Decoding for the encoder-decoder model (`Seq2SeqTransformer`): greedy decoding and beam
+ * Decoding for encoder-decoder models (`Seq2SeqModel`: the Transformer's `Seq2SeqTransformer`
+ * and the RNN encoder-decoders' `RNNSeq2Seq`): greedy decoding and beam
  * search (Sutskever et al. 2014; Vaswani et al. 2017, Sec. 6.1: beam 4, alpha 0.6) with the
  * GNMT length penalty (Wu et al. 2016, Sec. 7). Both are batched and incremental: the source
  * is encoded once, the decoder runs one position per step with KV caches, cross-attention
@@ -13,7 +14,36 @@ import * as F from '../ops/index.js';
 import { Tensor, fmtShape, tensor } from '../tensor.js';
 import type { DecoderLayerCache } from '../nn/transformer.js';
 import { selectRows0 } from '../attention/state.js';
-import type { Seq2SeqTransformer } from '../models/seq2seq.js';
+
+/**
+ * What greedy decoding and beam search need of an encoder-decoder: `Seq2SeqTransformer` and
+ * `RNNSeq2Seq` both satisfy it. `decode` runs the new target positions given the per-layer
+ * decoding states from `newCaches` (which it advances); the states' `selectRows` keeps or
+ * reorders batch rows.
+ */
+export interface Seq2SeqModel {
+  readonly config: {
+    readonly tgtVocabSize: number;
+    readonly maxLen: number;
+    readonly padId: number;
+  };
+  readonly training: boolean;
+  train(mode?: boolean): unknown;
+  eval(): unknown;
+  /** @param src (B, S) int32 @returns memory (B, S, E), srcPadMask (B, S) bool */
+  encode(src: Tensor): { memory: Tensor; srcPadMask: Tensor };
+  /** @param tgt (B, T) int32 new positions @returns hidden (B, T, C) */
+  decode(
+    tgt: Tensor,
+    memory: Tensor,
+    srcPadMask: Tensor | null,
+    caches?: DecoderLayerCache[],
+    offset?: number,
+  ): Tensor;
+  /** (..., C) -> logits (..., V) */
+  project(hidden: Tensor): Tensor;
+  newCaches(): DecoderLayerCache[];
+}
 
 /** Options shared by greedy decoding and beam search. */
 export interface Seq2SeqDecodeOptions {
@@ -55,7 +85,7 @@ export function gnmtLengthPenalty(len: number, alpha: number): number {
 }
 
 function checkOptions(
-  model: Seq2SeqTransformer,
+  model: Seq2SeqModel,
   src: Tensor,
   o: Seq2SeqDecodeOptions,
   what: string,
@@ -81,7 +111,7 @@ function checkOptions(
  * decoder masks padding keys in the target, so a generated pad would be read differently.
  * Unless pad doubles as eos. Returns -1 when nothing is banned.
  */
-function bannedToken(model: Seq2SeqTransformer, eosId: number): number {
+function bannedToken(model: Seq2SeqModel, eosId: number): number {
   const pad = model.config.padId;
   return pad === eosId ? -1 : pad;
 }
@@ -97,7 +127,7 @@ function argmaxExcept(row: Float32Array, banned: number): number {
 }
 
 /** Run `fn` in eval mode without gradients, restoring the training flag afterwards. */
-function inEval<T>(model: Seq2SeqTransformer, fn: () => T): T {
+function inEval<T>(model: Seq2SeqModel, fn: () => T): T {
   const wasTraining = model.training;
   model.eval();
   try {
@@ -121,7 +151,7 @@ function selectCaches(
 
 /** One decoder step on the last tokens: returns logits or log-probs, flat (N * V). */
 function step(
-  model: Seq2SeqTransformer,
+  model: Seq2SeqModel,
   last: readonly number[],
   memory: Tensor,
   srcPadMask: Tensor,
@@ -147,7 +177,7 @@ function step(
  *   ids, or maxLen is not an integer in [1, model.config.maxLen].
  */
 export function greedyDecode(
-  model: Seq2SeqTransformer,
+  model: Seq2SeqModel,
   src: Tensor,
   opts: Seq2SeqDecodeOptions,
 ): number[][] {
@@ -234,7 +264,7 @@ class FinishedPool {
  *   ids, or src is not (B, S) int32.
  */
 export function beamSearch(
-  model: Seq2SeqTransformer,
+  model: Seq2SeqModel,
   src: Tensor,
   opts: BeamSearchOptions,
 ): Hypothesis[][] {

@@ -187,6 +187,24 @@ const schemas = {
       initStd: { type: 'number', min: 0, above: true },
     } as Record<string, Field>,
   },
+  /** RNNSeq2Seq (src/rnn/seq2seq.ts): the RNN encoder-decoders. */
+  rnn: {
+    required: ['srcVocabSize', 'tgtVocabSize', 'hiddenSize'],
+    fields: {
+      srcVocabSize: vocab,
+      tgtVocabSize: vocab,
+      hiddenSize: { type: 'int', min: 1, max: 1 << 14 },
+      embedDim: { type: 'int', min: 1, max: 1 << 14 },
+      numLayers: { type: 'int', min: 1, max: 64 },
+      cell: { type: 'enum', values: ['gru', 'lstm'] },
+      bidirectional: { type: 'bool' },
+      attention: { type: 'enum', values: ['none', 'bahdanau', 'dot', 'general'] },
+      window: { type: 'int', min: 0, max: 1 << 20 },
+      dropout: { type: 'number', min: 0, below: 1 },
+      padId,
+      maxLen: length,
+    } as Record<string, Field>,
+  },
   xl: {
     required: ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'],
     fields: {
@@ -304,7 +322,7 @@ function checkField(
  * in its range; d_model divisible by the heads; the pad id inside the vocabulary; the
  * attention core able to run as the model needs (causal in decoders); and the parameter
  * count within MAX_PARAMETERS.
- * @param kind 'seq2seq' (Seq2SeqTransformer), 'lm' (DecoderLM), 'xl' (TransformerXL),
+ * @param kind 'seq2seq' (Seq2SeqTransformer), 'rnn' (RNNSeq2Seq), 'lm' (DecoderLM), 'xl' (TransformerXL),
  *   'classifier' (EncoderClassifier).
  * @throws ConfigError naming the field, its value and the allowed range (or the unknown
  *   field and the known ones).
@@ -324,6 +342,7 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
     if (c[key] === undefined) throw new ConfigError(`${kind} config: ${key} is required`);
   for (const [key, f] of Object.entries(schema.fields))
     if (c[key] !== undefined) checkField(kind, key, f, c[key], c);
+  if (kind === 'rnn') return checkRNNConfig(c);
   const dModel = c.dModel as number;
   const nhead = c.nhead as number;
   if (dModel % nhead !== 0)
@@ -368,6 +387,24 @@ export function validateModelConfig(kind: ModelKind, config: unknown): void {
   if (n > MAX_PARAMETERS)
     throw new ConfigError(
       `${kind} config: about ${n.toExponential(2)} parameters, more than the ${MAX_PARAMETERS.toExponential(0)} allowed (reduce dModel, layers, dimFeedforward or the vocabulary)`,
+    );
+}
+
+/** The cross-field checks of an RNNSeq2Seq config and its parameter count. */
+function checkRNNConfig(c: Record<string, unknown>): void {
+  const num = (k: string, d: number): number => (c[k] as number | undefined) ?? d;
+  const [Vs, Vt, H] = [num('srcVocabSize', 0), num('tgtVocabSize', 0), num('hiddenSize', 0)];
+  if (c.padId !== undefined && ((c.padId as number) >= Vs || (c.padId as number) >= Vt))
+    throw new ConfigError(`rnn config: padId ${String(c.padId)} must be below ${Vs} / ${Vt}`);
+  if ((c.attention ?? 'none') === 'none' && num('window', 0) > 0)
+    throw new ConfigError('rnn config: window (local-p) needs an attention other than none');
+  const D = num('embedDim', H);
+  const E = (c.bidirectional ? 2 : 1) * H;
+  const gates = c.cell === 'lstm' ? 4 : 3;
+  const n = (Vs + Vt) * D + Vt * H + 2 * num('numLayers', 1) * gates * (D + E + 2 * H) * E;
+  if (n > MAX_PARAMETERS)
+    throw new ConfigError(
+      `rnn config: about ${n.toExponential(2)} parameters, more than the ${MAX_PARAMETERS.toExponential(0)} allowed (reduce hiddenSize, embedDim, numLayers or the vocabulary)`,
     );
 }
 

@@ -73,9 +73,14 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
   if (!Object.hasOwn(MODEL_KIND, cfg.task))
     throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
   try {
-    // Transformer-XL has its own schema; a hierarchical classifier is the classifier's plus
+    // Transformer-XL and the RNN encoder-decoder have their own schemas; a hierarchical classifier is the classifier's plus
     // chunkLen and numDocLayers, which its constructor checks.
-    const kind = cfg.model === 'TransformerXL' ? 'xl' : MODEL_KIND[cfg.task];
+    const kind =
+      cfg.model === 'TransformerXL'
+        ? 'xl'
+        : cfg.model === 'RNNSeq2Seq'
+          ? 'rnn'
+          : MODEL_KIND[cfg.task];
     const own = cfg.model === 'HierarchicalClassifier' ? ['chunkLen', 'numDocLayers'] : [];
     const checked = Object.fromEntries(
       Object.entries(cfg.config ?? {}).filter(([k]) => !own.includes(k)),

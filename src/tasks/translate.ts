@@ -1,5 +1,7 @@
 /**
- * Translation: the encoder-decoder Transformer (Vaswani et al. 2017) on sentence pairs,
+ * Translation: the encoder-decoder Transformer (Vaswani et al. 2017), or an RNN
+ * encoder-decoder (`arch` 'rnn': Cho et al. 2014 / Sutskever et al. 2014's fixed context;
+ * 'rnn-attention': Bahdanau et al. 2015 / Luong et al. 2015, src/rnn/seq2seq.ts) on sentence pairs,
  * with a joint byte-level BPE vocabulary, teacher forcing, label smoothing (Sec. 5.4) and
  * batches of similar lengths. Validation reports the loss and corpus BLEU (sacreBLEU 13a).
  *
@@ -11,7 +13,8 @@ import { Generator } from '../random.js';
 import * as F from '../ops/index.js';
 import { Seq2SeqTransformer, type Seq2SeqConfig } from '../models/seq2seq.js';
 import { seq2seqPresets } from '../models/presets.js';
-import { beamSearch, greedyDecode } from '../decode/seq2seq.js';
+import { beamSearch, greedyDecode, type Seq2SeqModel } from '../decode/seq2seq.js';
+import { RNNSeq2Seq, type RNNSeq2SeqConfig } from '../rnn/seq2seq.js';
 import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -33,11 +36,42 @@ export interface Pair {
   target: string;
 }
 
+/** The model family of a translation run (`train --arch`). */
+export type TranslateArch = 'transformer' | 'rnn' | 'rnn-attention';
+
+/**
+ * The RNN encoder-decoders' sizes when not overridden: one GRU layer of 256 units over
+ * 256-wide embeddings, dropout 0.1 (a small model in the spirit of Luong et al. 2015's
+ * setups, scaled to the CLI's data sets).
+ */
+export const RNN_TRANSLATE_PRESET = {
+  hiddenSize: 256,
+  embedDim: 256,
+  numLayers: 1,
+  dropout: 0.1,
+} as const;
+
+/** The models a translation directory holds. */
+export type TranslationModel = Seq2SeqTransformer | RNNSeq2Seq;
+
 export interface TranslateTaskOptions {
   train: Pair[];
   valid: Pair[];
   preset?: string;
   overrides?: Partial<Seq2SeqConfig>;
+  /** 'transformer' (default), 'rnn' (fixed context vector) or 'rnn-attention'. */
+  arch?: TranslateArch;
+  /**
+   * RNNSeq2Seq fields over RNN_TRANSLATE_PRESET (cell, attention, window, bidirectional,
+   * hiddenSize...) for the rnn archs; arch 'rnn' forces attention 'none', 'rnn-attention'
+   * defaults to 'bahdanau'.
+   */
+  rnn?: Partial<RNNSeq2SeqConfig>;
+  /**
+   * Scheduled sampling (RNN archs): the teacher-forcing probability eps(i) at 0-based step i
+   * (src/rnn/scheduled-sampling.ts); the model samples its own token with 1 - eps(i).
+   */
+  teacherForcing?: (i: number) => number;
   /** BPE vocabulary size (of each vocabulary when separate). Default 4000. */
   vocabSize?: number;
   /** Separate source and target vocabularies instead of one joint vocabulary. Default false. */
@@ -62,7 +96,7 @@ export interface Vocabs {
 }
 
 export interface TranslateTask extends TrainTask {
-  model: Seq2SeqTransformer;
+  model: TranslationModel;
   vocabs: Vocabs;
   generator: Generator;
   dirConfig: ModelDirConfig;
@@ -77,7 +111,14 @@ type Encoded = { src: number[]; tgt: number[] };
 
 /** Build tokenizer, model and TrainTask for translation. */
 export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
+  const arch = o.arch ?? 'transformer';
   const presetName = o.preset ?? 'compact';
+  if (arch !== 'transformer' && o.preset !== undefined)
+    throw new Error(
+      `--preset does not apply to --arch ${arch} (its sizes: hiddenSize, embedDim...)`,
+    );
+  if (arch === 'transformer' && (o.rnn !== undefined || o.teacherForcing !== undefined))
+    throw new Error('rnn options and scheduled sampling need --arch rnn or rnn-attention');
   const preset = (
     seq2seqPresets as Record<string, Omit<Seq2SeqConfig, 'srcVocabSize' | 'tgtVocabSize'>>
   )[presetName];
@@ -123,16 +164,28 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     src: e.src.slice(0, maxLen),
     tgt: e.tgt.slice(0, maxLen - 1),
   }));
-  const config: Seq2SeqConfig = {
-    ...preset,
-    ...o.overrides,
+  const fromData = {
     srcVocabSize: vocabs.src.vocabSize,
     tgtVocabSize: vocabs.tgt.vocabSize,
     maxLen: Math.max(maxLen + 2, 128),
     padId: tokenizer.padId,
   };
+  const config: Seq2SeqConfig = { ...preset, ...o.overrides, ...fromData };
   const generator = new Generator(o.seed);
-  const model = new Seq2SeqTransformer(config, generator);
+  const model: TranslationModel =
+    arch === 'transformer'
+      ? new Seq2SeqTransformer(config, generator)
+      : new RNNSeq2Seq(
+          {
+            ...RNN_TRANSLATE_PRESET,
+            ...(arch === 'rnn-attention' ? { attention: 'bahdanau' } : {}),
+            ...o.rnn,
+            ...(arch === 'rnn' ? { attention: 'none' } : {}),
+            ...fromData,
+          },
+          generator,
+        );
+  const teacherForcing = o.teacherForcing;
   const V = tokenizer.vocabSize;
   const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, eosId: tokenizer.eosId };
   const lengths = train.map((e) => Math.max(e.src.length, e.tgt.length + 1));
@@ -152,12 +205,15 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
   };
   const stepsPerEpoch = epochBatches(0).length;
   const ls = o.labelSmoothing ?? 0.1;
-  const lossOf = (items: Encoded[], smoothing: number) => {
+  const lossOf = (items: Encoded[], smoothing: number, samplingProb = 0) => {
     const batch = makeSeq2SeqBatch(
       items.map((e) => ({ src: e.src, tgt: e.tgt })),
       ids,
     );
-    const logits = model.forward(batch.src, batch.tgtIn); // (B, T, V)
+    const logits =
+      model instanceof RNNSeq2Seq
+        ? model.forward(batch.src, batch.tgtIn, { samplingProb })
+        : model.forward(batch.src, batch.tgtIn); // (B, T, V)
     const loss = F.crossEntropy(F.reshape(logits, [-1, V]), F.reshape(batch.tgtOut, [-1]), {
       ignoreIndex: ids.padId,
       labelSmoothing: smoothing,
@@ -184,13 +240,17 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
       ),
       name: 'unigram baseline loss',
     },
-    dirConfig: { task: 'translate', model: 'Seq2SeqTransformer', config: { ...config } },
+    dirConfig:
+      model instanceof RNNSeq2Seq
+        ? { task: 'translate', model: 'RNNSeq2Seq', config: { ...model.config } }
+        : { task: 'translate', model: 'Seq2SeqTransformer', config: { ...config } },
     loss(step, micro) {
       const k = (step - 1) * (o.gradAccumSteps ?? 1) + micro; // batch index across epochs
       const batches = epochBatches(Math.floor(k / stepsPerEpoch));
       const r = lossOf(
         batches[k % stepsPerEpoch].map((i) => train[i]),
         ls,
+        teacherForcing ? 1 - teacherForcing(step - 1) : 0,
       );
       return { loss: withAuxiliaryLosses(model, r.loss), tokens: r.tokens };
     },
@@ -229,7 +289,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
  * @returns detokenized translations, one per source.
  */
 export function translateIds(
-  model: Seq2SeqTransformer,
+  model: Seq2SeqModel,
   vocabs: Vocabs,
   sources: number[][],
   o: { beam: number; maxLen: number; lengthPenalty?: number },
@@ -271,7 +331,7 @@ export interface TranslateOptions {
 /** A trained translation model with its vocabularies (loadTranslator). */
 export interface Translator {
   task: 'translate';
-  model: Seq2SeqTransformer;
+  model: TranslationModel;
   /** Source and target tokenizers (one object for a joint vocabulary). */
   vocabs: Vocabs;
   /** The source (or joint) tokenizer. */
@@ -291,9 +351,10 @@ export interface Translator {
  */
 export function loadTranslator(dir: string): Translator {
   const cfg = readModelDirConfig(dir, 'translate');
-  const model = buildFromDir(
-    dir,
-    () => new Seq2SeqTransformer(cfg.config as unknown as Seq2SeqConfig),
+  const model: TranslationModel = buildFromDir(dir, () =>
+    cfg.model === 'RNNSeq2Seq'
+      ? new RNNSeq2Seq(cfg.config as unknown as RNNSeq2SeqConfig)
+      : new Seq2SeqTransformer(cfg.config as unknown as Seq2SeqConfig),
   );
   const src = loadModelDirInto(dir, model);
   const tgtPath = join(dir, TARGET_TOKENIZER);
