@@ -18,7 +18,7 @@
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { SparsePattern } from '../ops/sparse.js';
-import type { VariantParam, VariantParams } from './spec.js';
+import type { VariantParam } from './spec.js';
 import type { AttentionVariant } from './registry.js';
 import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { attention } from './reference.js';
@@ -222,9 +222,15 @@ export interface PatternVariantSpec {
   readonly params: readonly VariantParam[];
   readonly cost: string;
   readonly paper: string;
-  /** The pattern; @throws Error naming a parameter whose value does not fit the others. */
-  rowKeys(p: VariantParams): RowKeys;
+  /**
+   * The pattern from the parameters (all integers, by name); @throws Error naming a
+   * parameter whose value does not fit the others.
+   */
+  rowKeys(p: PatternParams): RowKeys;
 }
+
+/** A pattern family's parameters: all of them are integers (`intParam`). */
+export type PatternParams = Readonly<Record<string, number>>;
 
 /** The registry entry of a pattern family: runs causally and not, as a SparsePatternCore. */
 export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
@@ -236,7 +242,12 @@ export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
     causal: true,
     nonCausal: true,
     create: (dims, p) =>
-      new SparsePatternCore(dims, spec.name, spec.rowKeys(p), `${spec.name}:${JSON.stringify(p)}`),
+      new SparsePatternCore(
+        dims,
+        spec.name,
+        spec.rowKeys(p as PatternParams),
+        `${spec.name}:${JSON.stringify(p)}`,
+      ),
   };
 }
 
