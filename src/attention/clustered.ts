@@ -19,7 +19,6 @@
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
-  headsToBHLD,
   mergeHeads,
   type AttentionState,
   type CoreDims,
@@ -101,9 +100,7 @@ export class ClusteredAttention extends NonCausalCore {
     this.checkNonCausal(input, state);
     const H = this.numHeads;
     const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const [B, , T] = q.shape;
     const S = k.shape[2];
     const C = Math.min(this.clusters, T);

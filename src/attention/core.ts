@@ -115,6 +115,15 @@ export abstract class AttentionCore<S extends AttentionState = AttentionState> e
    * @returns out (B, T, H*D) and weights when asked and available.
    */
   abstract forward(input: CoreInput, state?: S | null): CoreOutput;
+
+  /**
+   * The input's heads as dense tensors (headsToBHLD): q (B, H, T, D), k and v (B, H, S, D),
+   * float32, through the differentiable ops.
+   */
+  protected splitHeads(input: CoreInput): [Tensor, Tensor, Tensor] {
+    const [H, D] = [this.numHeads, this.headDim];
+    return [headsToBHLD(input.q, H, D), headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D)];
+  }
 }
 
 /**

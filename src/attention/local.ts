@@ -18,7 +18,7 @@
  */
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import type { KVState } from './state.js';
 import { SparsePatternCore } from './sparse.js';
 import { bandKeys } from './patterns/atomic.js';
@@ -90,12 +90,7 @@ export class LocalAttention extends SparsePatternCore {
 
   /** Decoding: append, attend the held rows under the band, then drop rows out of every future window. */
   private decodeWindow(input: CoreInput, state: KVState): CoreOutput {
-    if (!input.causal)
-      throw new Error('local attention: decoding with a state needs causal attention');
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    state.append(headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D));
+    const q = this.appendCausal(input, state); // (B, H, T, D)
     const T = q.shape[2];
     const rows = state.rows;
     const qStart = state.length - T;

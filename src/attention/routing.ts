@@ -36,7 +36,6 @@ import { Generator } from '../random.js';
 import { Tensor, randn } from '../tensor.js';
 import {
   AttentionCore,
-  headsToBHLD,
   mergeHeads,
   type CoreDims,
   type CoreInput,
@@ -157,10 +156,7 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
 
   forward(input: CoreInput, state?: TaggedKVState | null): CoreOutput {
     const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const [B, , T] = q.shape;
     const S = k.shape[2];
     const opts = {

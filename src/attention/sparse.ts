@@ -20,7 +20,7 @@ import * as F from '../ops/index.js';
 import type { SparsePattern } from '../ops/sparse.js';
 import type { VariantParam } from './spec.js';
 import type { AttentionVariant } from './registry.js';
-import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
@@ -135,9 +135,7 @@ export class SparsePatternCore extends KVAttentionCore {
       );
     const pattern = this.pattern(T, input.causal);
     if (!perKey(input.bias) || input.bias?.requiresGrad) {
-      const H = this.numHeads;
-      const D = this.headDim;
-      const [q, k, v] = [input.q, input.k, input.v].map((h) => headsToBHLD(h, H, D)); // (B, H, L, D)
+      const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, pattern, input);
     }
     const { q, k, v } = input;
@@ -190,12 +188,7 @@ export class SparsePatternCore extends KVAttentionCore {
 
   /** Decoding: append; the new queries (positions L - T .. L - 1) attend their rows' keys. */
   private decode(input: CoreInput, state: KVState): CoreOutput {
-    if (!input.causal)
-      throw new Error(`${this.kind} attention: decoding with a state needs causal attention`);
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    state.append(headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D));
+    const q = this.appendCausal(input, state); // (B, H, T, D)
     const T = q.shape[2];
     const L = state.length;
     const pattern = buildPattern(this.rowKeys, L, true, L - T); // rows L - T .. L - 1

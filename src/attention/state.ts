@@ -7,7 +7,7 @@
 import { isGradEnabled } from '../autograd.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { AttentionCore, type AttentionState } from './core.js';
+import { AttentionCore, type AttentionState, type CoreInput } from './core.js';
 
 /**
  * Copy rows of dim 0 (no autograd): out[i] = t[idx[i]], like torch.index_select(t, 0, idx).
@@ -131,5 +131,18 @@ export abstract class KVAttentionCore extends AttentionCore<KVState> {
   readonly supportsNonCausal: boolean = true;
   newState(): KVState {
     return new KVState();
+  }
+
+  /**
+   * Decoding's first step: the keys and values appended to `state`.
+   * @returns the queries as (B, H, T, D) float32.
+   * @throws Error when the call is not causal (a state only serves causal decoding).
+   */
+  protected appendCausal(input: CoreInput, state: KVState): Tensor {
+    if (!input.causal)
+      throw new Error(`${this.kind} attention: decoding with a state needs causal attention`);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, T, D) twice
+    state.append(k, v);
+    return q;
   }
 }
