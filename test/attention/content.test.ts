@@ -25,7 +25,6 @@ import {
   mergeHeads,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
 import { LSHAttention } from '../../src/attention/lsh.js';
 import { RoutingAttention } from '../../src/attention/routing.js';
@@ -35,35 +34,17 @@ import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import { outAndGrad, packedInput } from './xformer-helpers.js';
 
 const H = 2;
 const D = 4;
 const C = H * D;
 const dims = { numHeads: H, headDim: D };
 
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
+/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
+const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
 
-/** Output and d(sum(out * w))/d(qkv) of `f` on a fresh copy of qkv. */
-function run(f: (qkv: Tensor) => Tensor, qkv0: Tensor): { out: Float32Array; grad: Float32Array } {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const out = f(qkv);
-  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
+const run = outAndGrad;
 
 const core =
   (c: AttentionCore, over: Partial<CoreInput> = {}) =>

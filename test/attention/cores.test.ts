@@ -22,56 +22,22 @@ import {
   parseAttentionSpec,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import { outAndGrad, packedInput, padBias } from './xformer-helpers.js';
 
 const H = 2;
 const D = 4;
 const C = H * D;
 
-/** A packed (B, L, 3C) projection as q, k, v heads (what MultiheadAttention hands a core). */
-function packed(x: Tensor): [Heads, Heads, Heads] {
-  return [0, 1, 2].map((i) => ({ x, col: i * C })) as [Heads, Heads, Heads];
-}
-
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = packed(qkv);
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
+/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
+const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
-function run(
-  core: AttentionCore,
-  qkv0: Tensor,
-  over: Partial<CoreInput> = {},
-): { out: Float32Array; grad: Float32Array } {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const { out } = core.forward(input(qkv, over));
-  const w = randn(out.shape, new Generator(99));
-  F.sum(F.mul(out, w)).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
-
-/** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of row b. */
-function padBias(B: number, S: number, pad: number[]): Tensor {
-  const m = zeros([B, 1, 1, S]);
-  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
-  return m;
-}
+const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>
+  outAndGrad((qkv) => core.forward(input(qkv, over)).out, qkv0);
 
 const dims = { numHeads: H, headDim: D };
 

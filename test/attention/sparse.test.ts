@@ -26,12 +26,12 @@ import {
   parseAttentionSpec,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import { outAndGrad, packedInput, padBias } from './xformer-helpers.js';
 
 const H = 2;
 const D = 4;
@@ -55,29 +55,12 @@ const SPECS = [
   'axial:width=4',
 ];
 
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
+/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
+const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
-function run(core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const { out } = core.forward(input(qkv, over));
-  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
+const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>
+  outAndGrad((qkv) => core.forward(input(qkv, over)).out, qkv0);
 
 /** The dense (T, T) additive mask of a core's CSR pattern, built here. */
 function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor {
@@ -85,13 +68,6 @@ function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor 
   const m = full([T, T], -Infinity);
   for (let t = 0; t < T; t++)
     for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * T + p.cols[e]] = 0;
-  return m;
-}
-
-/** A key padding bias (B, 1, 1, S): -Infinity on the last pad[b] keys of row b. */
-function padBias(B: number, S: number, pad: number[]): Tensor {
-  const m = zeros([B, 1, 1, S]);
-  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
   return m;
 }
 

@@ -1,7 +1,7 @@
 /**
  * Helpers shared by the tests of the linearized, low-rank and compressed cores: packed q/k/v
  * inputs as MultiheadAttention hands them to a core, a key padding bias, outputs with
- * gradients, a finite-difference check of a core, and a model save/load round trip.
+ * gradients (also used by the core, sparse and content-based tests), a finite-difference check of a core, and a model save/load round trip.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -43,6 +43,20 @@ export function coreOut(
   over: Partial<CoreInput> = {},
 ): Tensor {
   return noGrad(() => core.forward(packedInput(qkv, C, over)).out);
+}
+
+/**
+ * Output and d(sum(out * w))/d(qkv) of `f` on a fresh copy of qkv0 (w: fixed random weights,
+ * seed 99): what the backend comparisons check.
+ */
+export function outAndGrad(
+  f: (qkv: Tensor) => Tensor,
+  qkv0: Tensor,
+): { out: Float32Array; grad: Float32Array } {
+  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
+  const out = f(qkv);
+  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
+  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
 }
 
 /** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of row b. */
