@@ -34,7 +34,7 @@ import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { outAndGrad, packedInput } from './xformer-helpers.js';
+import { decodeInSteps, outAndGrad, packedInput } from './xformer-helpers.js';
 
 const H = 2;
 const D = 4;
@@ -210,17 +210,9 @@ function decodeDiff(spec: string, L: number): number {
   const x = randn([2, L, C], new Generator(6));
   const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
   const state = mha.newState();
-  const steps = noGrad(() => {
-    const p = F.slice(x, 1, 0, 3);
-    const out = [mha.forward(p, p, p, { isCausal: true }, state).out];
-    for (let t = 3; t < L; t++) {
-      const xt = F.slice(x, 1, t, t + 1);
-      out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
-    }
-    return out;
-  });
+  const steps = decodeInSteps(mha, x, state);
   assert.equal(state.length, L);
-  return maxAbsDiff(F.concat(steps, 1).f32, uncached.f32);
+  return maxAbsDiff(steps.f32, uncached.f32);
 }
 
 /** Largest change of outputs before position `t` when the token at `t` is perturbed. */

@@ -11,7 +11,8 @@ import { noGrad } from '../../src/autograd.js';
 import { Generator } from '../../src/random.js';
 import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
-import type { AttentionCore, CoreInput, Heads } from '../../src/attention/index.js';
+import type { AttentionCore, AttentionState, CoreInput, Heads } from '../../src/attention/index.js';
+import type { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
@@ -77,6 +78,27 @@ export function gradcheckCore(
     eps: 1e-2,
     atol: 3e-3,
     rtol: 3e-2,
+  });
+}
+
+/**
+ * Causal self-attention decoded with `state`: the first `first` positions of x (B, L, C) in
+ * one call, then one position per call, without gradient. @returns the outputs (B, L, C).
+ */
+export function decodeInSteps(
+  mha: MultiheadAttention,
+  x: Tensor,
+  state: AttentionState,
+  first = 3,
+): Tensor {
+  return noGrad(() => {
+    const p = F.slice(x, 1, 0, first);
+    const out = [mha.forward(p, p, p, { isCausal: true }, state).out];
+    for (let t = first; t < x.shape[1]; t++) {
+      const xt = F.slice(x, 1, t, t + 1);
+      out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
+    }
+    return F.concat(out, 1);
   });
 }
 
