@@ -24,6 +24,7 @@ import {
   type CoreDims,
   type CoreInput,
   type CoreOutput,
+  runOptions,
 } from './core.js';
 import { keyBias } from './key-mask.js';
 import { NonCausalCore } from './noncausal.js';
@@ -118,9 +119,7 @@ export class ClusteredAttention extends NonCausalCore {
     const centroids = F.matmul(avg, q); // Q^c: (B, H, C, D), differentiable in q
     const r = F.scaledDotProductAttention(centroids, k, v, {
       mask: keyBias(input.bias, S, this.kind),
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     }); // (B, H, C, D), weights (B, H, C, S)
     const out = F.matmul(onehot, r.out); // each query its centroid's output: (B, H, T, D)
     const weights = r.weights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)

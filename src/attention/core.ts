@@ -142,6 +142,26 @@ export function mergeHeads(x: Tensor): Tensor {
   return F.reshape(F.permute(x, [0, 2, 1, 3]), [B, T, H * D]); // (B, T, H*D)
 }
 
+/** What a core passes on to the attention ops from its input: dropout, its generator, weights wanted. */
+export function runOptions(
+  input: CoreInput,
+): Pick<CoreInput, 'dropoutP' | 'generator' | 'needWeights'> {
+  return { dropoutP: input.dropoutP, generator: input.generator, needWeights: input.needWeights };
+}
+
+/**
+ * The input as the fused kernels take it: the packed projections (B, L, W) float32 of q, k
+ * and v, H, D, and each one's first column.
+ */
+export function packedHeads(
+  input: CoreInput,
+  H: number,
+  D: number,
+): [Tensor, Tensor, Tensor, number, number, { q: number; k: number; v: number }] {
+  const { q, k, v } = input;
+  return [q.x, k.x, v.x, H, D, { q: q.col, k: k.col, v: v.col }];
+}
+
 /** Number of keys a call attends over: the state's positions plus the given keys. */
 export function totalKeys(input: CoreInput, state?: AttentionState | null): number {
   return (state ? state.length : 0) + input.k.x.shape[1];

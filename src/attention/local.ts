@@ -18,7 +18,14 @@
  */
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import {
+  mergeHeads,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+  runOptions,
+  packedHeads,
+} from './core.js';
 import type { KVState } from './state.js';
 import { SparsePatternCore } from './sparse.js';
 import { bandKeys } from './patterns/atomic.js';
@@ -71,21 +78,10 @@ export class LocalAttention extends SparsePatternCore {
     const S = input.k.x.shape[1];
     const band = bandBias(T, S, this.window, input.causal, input.offset);
     const bias = input.bias ? F.add(input.bias, band) : band;
-    const { q, k, v } = input;
-    return F.multiHeadAttention(
-      q.x,
-      k.x,
-      v.x,
-      this.numHeads,
-      this.headDim,
-      { q: q.col, k: k.col, v: v.col },
-      {
-        mask: bias,
-        dropoutP: input.dropoutP,
-        generator: input.generator,
-        needWeights: input.needWeights,
-      },
-    );
+    return F.multiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), {
+      mask: bias,
+      ...runOptions(input),
+    });
   }
 
   /** Decoding: append, attend the held rows under the band, then drop rows out of every future window. */
@@ -103,9 +99,7 @@ export class LocalAttention extends SparsePatternCore {
     }
     const opts = {
       mask: bias,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     const r =
       state.k!.shape[2] === rows

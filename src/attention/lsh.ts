@@ -43,6 +43,7 @@ import {
   type CoreDims,
   type CoreInput,
   type CoreOutput,
+  runOptions,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
@@ -135,9 +136,7 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
     const draw = this.training && this.rehash && !state;
     const buckets = this.hash(q, draw ? this.drawRotations(input.generator) : undefined);
     const opts = {
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     const R = this.rounds;
     const rows = state ? state.rows + T : T; // key positions after this call

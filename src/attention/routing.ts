@@ -40,6 +40,7 @@ import {
   type CoreDims,
   type CoreInput,
   type CoreOutput,
+  runOptions,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
@@ -160,9 +161,7 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
     const [B, , T] = q.shape;
     const S = k.shape[2];
     const opts = {
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     let plan: GatherPlan;
     let [keys, values, total] = [k, v, S];

@@ -20,7 +20,14 @@ import * as F from '../ops/index.js';
 import type { SparsePattern } from '../ops/sparse.js';
 import type { VariantParam } from './spec.js';
 import type { AttentionVariant } from './registry.js';
-import { mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import {
+  mergeHeads,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+  runOptions,
+  packedHeads,
+} from './core.js';
 import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
@@ -138,22 +145,10 @@ export class SparsePatternCore extends KVAttentionCore {
       const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, pattern, input);
     }
-    const { q, k, v } = input;
-    return F.sparseMultiHeadAttention(
-      q.x,
-      k.x,
-      v.x,
-      this.numHeads,
-      this.headDim,
-      { q: q.col, k: k.col, v: v.col },
-      pattern,
-      {
-        bias: input.bias,
-        dropoutP: input.dropoutP,
-        generator: input.generator,
-        needWeights: input.needWeights,
-      },
-    );
+    return F.sparseMultiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), pattern, {
+      bias: input.bias,
+      ...runOptions(input),
+    });
   }
 
   /**
@@ -201,9 +196,7 @@ export class SparsePatternCore extends KVAttentionCore {
       return this.dense(q, state.k!, state.v!, pattern, { ...input, bias });
     const r = F.sparseAttention(q, state.k!, state.v!, pattern, {
       bias,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
