@@ -7,7 +7,7 @@
 import { isGradEnabled } from '../autograd.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { AttentionCore, type AttentionState, type CoreInput } from './core.js';
+import { AttentionCore, headsToBHLD, type AttentionState, type CoreInput } from './core.js';
 
 /**
  * Copy rows of dim 0 (no autograd): out[i] = t[idx[i]], like torch.index_select(t, 0, idx).
@@ -120,6 +120,24 @@ export class KVState implements AttentionState {
     if (this.k) this.k = selectRows0(this.k, idx); // (N', H, R, D)
     if (this.v) this.v = selectRows0(this.v, idx);
   }
+}
+
+/**
+ * The input's heads as (B, H, L, D) float32 tensors; with a state, the keys and values are
+ * appended to it first and k, v are all of its rows (B, H, S_total, D).
+ */
+export function headsOverState(
+  input: CoreInput,
+  state: KVState | null | undefined,
+  H: number,
+  D: number,
+): [Tensor, Tensor, Tensor] {
+  const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+  const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
+  const v = headsToBHLD(input.v, H, D);
+  if (!state) return [q, k, v];
+  state.append(k, v);
+  return [q, ...(state.valid() as [Tensor, Tensor])];
 }
 
 /**
