@@ -20,11 +20,11 @@ import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   mergeHeads,
+  runOptions,
   type AttentionState,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
-  runOptions,
 } from './core.js';
 import { keyBias } from './key-mask.js';
 import { NonCausalCore } from './noncausal.js';

@@ -9,7 +9,7 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width.
  */
 import * as F from '../ops/index.js';
-import { mergeHeads, type CoreInput, type CoreOutput, runOptions, packedHeads } from './core.js';
+import { mergeHeads, packedHeads, runOptions, type CoreInput, type CoreOutput } from './core.js';
 import { referenceForward } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 

@@ -20,11 +20,11 @@ import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   mergeHeads,
+  packedHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
-  runOptions,
-  packedHeads,
 } from './core.js';
 import type { KVState } from './state.js';
 import { SparsePatternCore } from './sparse.js';

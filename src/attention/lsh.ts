@@ -40,10 +40,10 @@ import {
   AttentionCore,
   headsToBHLD,
   mergeHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
-  runOptions,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';

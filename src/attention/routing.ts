@@ -37,10 +37,10 @@ import { Tensor, randn } from '../tensor.js';
 import {
   AttentionCore,
   mergeHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
-  runOptions,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';

@@ -22,11 +22,11 @@ import type { VariantParam } from './spec.js';
 import type { AttentionVariant } from './registry.js';
 import {
   mergeHeads,
+  packedHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
-  runOptions,
-  packedHeads,
 } from './core.js';
 import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
