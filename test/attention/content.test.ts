@@ -10,7 +10,7 @@
  * from the core's own routing; its centroids move by EMA in training and save and load.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -30,7 +30,7 @@ import { LSHAttention } from '../../src/attention/lsh.js';
 import { RoutingAttention } from '../../src/attention/routing.js';
 import { attention } from '../../src/attention/reference.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
-import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
@@ -43,6 +43,30 @@ const dims = { numHeads: H, headDim: D };
 
 /** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
 const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
+
+/** A tiny DecoderLM config (blockSize 16, two layers, no dropout) under `attention`. */
+const tinyLMConfig = (attention: string): DecoderLMConfig => ({
+  vocabSize: 11,
+  blockSize: 16,
+  dModel: C,
+  nhead: H,
+  numLayers: 2,
+  dropout: 0,
+  attention,
+});
+
+/** `lm` saved and loaded into a model of `cfg` built with another seed (eval mode). */
+function reloaded(lm: DecoderLM, cfg: DecoderLMConfig): DecoderLM {
+  const dir = mkdtempSync(join(tmpdir(), 'content-'));
+  try {
+    saveModel(lm, join(dir, 'm.safetensors'));
+    const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
+    loadModel(lm2, join(dir, 'm.safetensors'));
+    return lm2;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 const run = outAndGrad;
 
@@ -311,15 +335,7 @@ for (const backendName of backends) {
     }
 
     test('an lsh LM: cached generation equals uncached; save and load keep the logits', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'lsh:buckets=4,rounds=2,chunk=2,seed=3',
-      };
+      const cfg = tinyLMConfig('lsh:buckets=4,rounds=2,chunk=2,seed=3');
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], undefined, 'int32');
       const full = noGrad(() => lm.forward(idx));
@@ -329,10 +345,7 @@ for (const backendName of backends) {
         ...[4, 5, 6, 7, 8, 9].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
       ]);
       assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
-      const dir = mkdtempSync(join(tmpdir(), 'lsh-'));
-      saveModel(lm, join(dir, 'm.safetensors'));
-      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
-      loadModel(lm2, join(dir, 'm.safetensors'));
+      const lm2 = reloaded(lm, cfg);
       assert.ok(
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
         'loaded logits equal',
@@ -436,15 +449,7 @@ for (const backendName of backends) {
     });
 
     test('a routing LM: centroids are in the state dict, get no gradient, and save and load with the logits', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'routing:clusters=2,window=3,decay=0.5',
-      };
+      const cfg = tinyLMConfig('routing:clusters=2,window=3,decay=0.5');
       const lm = new DecoderLM(cfg, new Generator(12));
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32');
       const names = [...lm.stateDict().keys()].filter((n) => n.endsWith('core.means'));
@@ -456,10 +461,7 @@ for (const backendName of backends) {
       assert.equal(means.grad, null);
       lm.eval();
       const full = noGrad(() => lm.forward(idx));
-      const dir = mkdtempSync(join(tmpdir(), 'routing-'));
-      saveModel(lm, join(dir, 'm.safetensors'));
-      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
-      loadModel(lm2, join(dir, 'm.safetensors'));
+      const lm2 = reloaded(lm, cfg);
       assert.ok(
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
         'loaded logits equal',
