@@ -19,6 +19,7 @@
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
+  checkInt,
   mergeHeads,
   runOptions,
   type AttentionState,
@@ -87,10 +88,8 @@ export class ClusteredAttention extends NonCausalCore {
     readonly iterations = 10,
   ) {
     super(dims);
-    if (!Number.isInteger(clusters) || clusters < 1)
-      throw new Error(`clustered attention: clusters must be an integer >= 1, got ${clusters}`);
-    if (!Number.isInteger(iterations) || iterations < 0)
-      throw new Error(`clustered attention: iterations must be an integer >= 0, got ${iterations}`);
+    checkInt('clustered attention', 'clusters', clusters);
+    checkInt('clustered attention', 'iterations', iterations, 0);
   }
 
   /**

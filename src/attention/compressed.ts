@@ -22,7 +22,7 @@
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from '../nn/layers.js';
-import { mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { checkInt, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { keyKeep, padRowsAfter } from './key-mask.js';
 import { KVAttentionCore, headsOverState, type KVState } from './state.js';
 
@@ -73,8 +73,7 @@ export class MemoryCompressedAttention extends KVAttentionCore {
     readonly stride = 3,
   ) {
     super(dims);
-    if (!Number.isInteger(stride) || stride < 1)
-      throw new Error(`compressed attention: stride must be an integer >= 1, got ${stride}`);
+    checkInt('compressed attention', 'stride', stride);
     const D = dims.headDim;
     const opts = { generator: dims.generator };
     this.keyCompress = this.child('key_compress', new Linear(stride * D, D, opts));

@@ -142,6 +142,16 @@ export function mergeHeads(x: Tensor): Tensor {
   return F.reshape(F.permute(x, [0, 2, 1, 3]), [B, T, H * D]); // (B, T, H*D)
 }
 
+/**
+ * Check a core's integer option.
+ * @param what the message's subject (`lsh attention`). @param name the option's name.
+ * @throws Error `${what}: ${name} must be an integer >= ${min}, got ${value}` otherwise.
+ */
+export function checkInt(what: string, name: string, value: number, min = 1): void {
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${what}: ${name} must be an integer >= ${min}, got ${value}`);
+}
+
 /** What a core passes on to the attention ops from its input: dropout, its generator, weights wanted. */
 export function runOptions(
   input: CoreInput,

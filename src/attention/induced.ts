@@ -21,6 +21,7 @@ import * as F from '../ops/index.js';
 import { defaultGenerator } from '../random.js';
 import { uniform } from '../nn/layers.js';
 import {
+  checkInt,
   mergeHeads,
   type AttentionState,
   type CoreDims,
@@ -44,8 +45,7 @@ export class InducedPointAttention extends NonCausalCore {
     readonly points = 16,
   ) {
     super(dims);
-    if (!Number.isInteger(points) || points < 1)
-      throw new Error(`induced attention: points must be an integer >= 1, got ${points}`);
+    checkInt('induced attention', 'points', points);
     const [H, D] = [dims.numHeads, dims.headDim];
     const bound = Math.sqrt(6 / (points + D));
     const I = uniform([H, points, D], bound, dims.generator ?? defaultGenerator);

@@ -20,6 +20,7 @@ import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   AttentionCore,
+  checkInt,
   mergeHeads,
   type AttentionState,
   type CoreDims,
@@ -168,8 +169,7 @@ export abstract class LinearizedCore extends AttentionCore<LinearState> {
     readonly chunk: number,
   ) {
     super(dims);
-    if (!Number.isInteger(chunk) || chunk < 1)
-      throw new Error(`${this.constructor.name}: chunk must be an integer >= 1, got ${chunk}`);
+    checkInt(this.constructor.name, 'chunk', chunk);
   }
 
   /**

@@ -19,6 +19,7 @@
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
+  checkInt,
   mergeHeads,
   packedHeads,
   runOptions,
@@ -62,8 +63,7 @@ export class LocalAttention extends SparsePatternCore {
     readonly window: number,
   ) {
     super(dims, 'local', (i, _L, _causal, out) => bandKeys(i, window, out), `local:${window}`);
-    if (!Number.isInteger(window) || window < 1)
-      throw new Error(`local attention: window must be an integer >= 1, got ${window}`);
+    checkInt('local attention', 'window', window);
   }
 
   override forward(input: CoreInput, state?: KVState | null): CoreOutput {

@@ -38,6 +38,7 @@ import { Tensor, randn } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   AttentionCore,
+  checkInt,
   headsToBHLD,
   mergeHeads,
   runOptions,
@@ -75,10 +76,8 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
     super(dims);
     if (!Number.isInteger(buckets) || buckets < 1 || (buckets > 1 && buckets % 2 !== 0))
       throw new Error(`lsh attention: buckets must be 1 or an even integer, got ${buckets}`);
-    if (!Number.isInteger(rounds) || rounds < 1)
-      throw new Error(`lsh attention: rounds must be an integer >= 1, got ${rounds}`);
-    if (!Number.isInteger(chunk) || chunk < 1)
-      throw new Error(`lsh attention: chunk must be an integer >= 1, got ${chunk}`);
+    checkInt('lsh attention', 'rounds', rounds);
+    checkInt('lsh attention', 'chunk', chunk);
     this.rotations = this.drawRotations(new Generator(seed));
   }
 

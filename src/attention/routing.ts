@@ -36,6 +36,7 @@ import { Generator } from '../random.js';
 import { Tensor, randn } from '../tensor.js';
 import {
   AttentionCore,
+  checkInt,
   mergeHeads,
   runOptions,
   type CoreDims,
@@ -70,10 +71,8 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
     seed = 0,
   ) {
     super(dims);
-    if (!Number.isInteger(clusters) || clusters < 1)
-      throw new Error(`routing attention: clusters must be an integer >= 1, got ${clusters}`);
-    if (!Number.isInteger(window) || window < 1)
-      throw new Error(`routing attention: window must be an integer >= 1, got ${window}`);
+    checkInt('routing attention', 'clusters', clusters);
+    checkInt('routing attention', 'window', window);
     if (!(decay >= 0 && decay <= 1))
       throw new Error(`routing attention: decay must be in [0, 1], got ${decay}`);
     const mu = randn([dims.numHeads, clusters, dims.headDim], new Generator(seed));
