@@ -27,6 +27,9 @@ import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 import {
+  C,
+  D,
+  H,
   classifierRoundTrip,
   coreOut,
   decodeInSteps,
@@ -37,9 +40,6 @@ import {
   randomQKV,
 } from './xformer-helpers.js';
 
-const H = 2;
-const D = 4;
-const C = H * D;
 const dims = (maxLen?: number): { numHeads: number; headDim: number; maxLen?: number } => ({
   numHeads: H,
   headDim: D,

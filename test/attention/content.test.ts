@@ -34,15 +34,7 @@ import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js'
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { decodeInSteps, outAndGrad, packedInput } from './xformer-helpers.js';
-
-const H = 2;
-const D = 4;
-const C = H * D;
-const dims = { numHeads: H, headDim: D };
-
-/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
-const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
+import { C, D, H, decodeInSteps, dims, input, outAndGrad } from './xformer-helpers.js';
 
 /** A tiny DecoderLM config (blockSize 16, two layers, no dropout) under `attention`. */
 const tinyLMConfig = (attention: string): DecoderLMConfig => ({

@@ -26,20 +26,11 @@ import {
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { outAndGrad, packedInput, padBias } from './xformer-helpers.js';
-
-const H = 2;
-const D = 4;
-const C = H * D;
-
-/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
-const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
+import { C, H, dims, input, outAndGrad, padBias } from './xformer-helpers.js';
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
 const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>
   outAndGrad((qkv) => core.forward(input(qkv, over)).out, qkv0);
-
-const dims = { numHeads: H, headDim: D };
 
 for (const backendName of backends) {
   describe(`attention cores (${backendName} backend)`, () => {

@@ -27,6 +27,9 @@ import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
 import { AdamW } from '../../src/train/optim.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 import {
+  C,
+  D,
+  H,
   classifierRoundTrip,
   coreOut,
   decodeInSteps,
@@ -37,9 +40,6 @@ import {
   randomQKV,
 } from './xformer-helpers.js';
 
-const H = 2;
-const D = 4;
-const C = H * D;
 /** Core dims with a fresh generator: every core built from them draws the same features. */
 const dims = (): { numHeads: number; headDim: number; generator: Generator } => ({
   numHeads: H,

@@ -31,12 +31,7 @@ import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { outAndGrad, packedInput, padBias } from './xformer-helpers.js';
-
-const H = 2;
-const D = 4;
-const C = H * D;
-const dims = { numHeads: H, headDim: D };
+import { C, D, H, dims, input, outAndGrad, padBias } from './xformer-helpers.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -54,9 +49,6 @@ const SPECS = [
   'image-block:width=4,queryHeight=2,queryWidth=2,memoryHeight=1,memoryWidth=1',
   'axial:width=4',
 ];
-
-/** The core input over a packed (B, L, 3C) projection (q, k, v at columns 0, C, 2C). */
-const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput => packedInput(qkv, C, over);
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
 const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>

@@ -19,6 +19,12 @@ import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import type { Module } from '../../src/nn/module.js';
 import { gradcheck, maxAbsDiff } from '../helpers.js';
 
+/** The tests' shapes: H heads of width D, model width C = H D, and the core dims of them. */
+export const H = 2;
+export const D = 4;
+export const C = H * D;
+export const dims = { numHeads: H, headDim: D };
+
 /** The core input over a packed (B, L, 3C) projection: q, k, v at columns 0, C, 2C. */
 export function packedInput(qkv: Tensor, C: number, over: Partial<CoreInput> = {}): CoreInput {
   const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
@@ -35,6 +41,10 @@ export function packedInput(qkv: Tensor, C: number, over: Partial<CoreInput> = {
     ...over,
   };
 }
+
+/** packedInput at the tests' width C. */
+export const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput =>
+  packedInput(qkv, C, over);
 
 /** Output (B, T, C) of a core on qkv, without gradient. */
 export function coreOut(
