@@ -34,7 +34,7 @@ import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js'
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { C, D, H, decodeInSteps, dims, input, outAndGrad } from './xformer-helpers.js';
+import { C, D, H, decodeDiff, dims, input, outAndGrad } from './xformer-helpers.js';
 
 /** A tiny DecoderLM config (blockSize 16, two layers, no dropout) under `attention`. */
 const tinyLMConfig = (attention: string): DecoderLMConfig => ({
@@ -214,21 +214,6 @@ function routedCausalDense(qkv: Tensor, r: RoutingAttention): Tensor {
     return rank >= w * (Math.floor(p / w) - 1);
   });
   return mergeHeads(attention(q, k, v, { bias: mask }).out);
-}
-
-/** Cached decoding (a 3-token prompt, then a token a step) of a self-attention module vs its full causal pass. */
-function decodeDiff(spec: string, L: number): number {
-  const mha = new MultiheadAttention(C, H, {
-    kind: 'self',
-    attention: spec,
-    generator: new Generator(5),
-  }).eval();
-  const x = randn([2, L, C], new Generator(6));
-  const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
-  const state = mha.newState();
-  const steps = decodeInSteps(mha, x, state);
-  assert.equal(state.length, L);
-  return maxAbsDiff(steps.f32, uncached.f32);
 }
 
 /** Largest change of outputs before position `t` when the token at `t` is perturbed. */

@@ -12,7 +12,7 @@ import { Generator } from '../../src/random.js';
 import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import type { AttentionCore, AttentionState, CoreInput, Heads } from '../../src/attention/index.js';
-import type { MultiheadAttention } from '../../src/nn/attention.js';
+import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
@@ -110,6 +110,25 @@ export function decodeInSteps(
     }
     return F.concat(out, 1);
   });
+}
+
+/**
+ * Cached decoding (a 3-token prompt, then a token a step) of a self-attention module under
+ * `spec` vs its full causal pass, over L positions (checks the state holds L).
+ * @returns the largest absolute difference of the outputs.
+ */
+export function decodeDiff(spec: string, L: number): number {
+  const mha = new MultiheadAttention(C, H, {
+    kind: 'self',
+    attention: spec,
+    generator: new Generator(5),
+  }).eval();
+  const x = randn([2, L, C], new Generator(6));
+  const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
+  const state = mha.newState();
+  const steps = decodeInSteps(mha, x, state);
+  assert.equal(state.length, L);
+  return maxAbsDiff(steps.f32, uncached.f32);
 }
 
 /** Save `a`, load into `b` (built with another seed), and check they give the same output. */
