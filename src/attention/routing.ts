@@ -35,7 +35,6 @@
 import { Generator } from '../random.js';
 import { Tensor, randn } from '../tensor.js';
 import {
-  AttentionCore,
   checkInt,
   mergeHeads,
   runOptions,
@@ -45,14 +44,18 @@ import {
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
-import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
+import {
+  TaggedKVCore,
+  TaggedKVState,
+  biasReader,
+  gatheredAttention,
+  type GatherPlan,
+} from './gathered.js';
 
 type Bias = ReturnType<typeof biasReader>;
 
-export class RoutingAttention extends AttentionCore<TaggedKVState> {
+export class RoutingAttention extends TaggedKVCore {
   readonly kind = 'routing';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
   /** The centroids (H, k, D): a non-trainable parameter updated by EMA in training. */
   readonly means: Tensor;
 
@@ -70,7 +73,7 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
     readonly decay = 0.999,
     seed = 0,
   ) {
-    super(dims);
+    super(dims, 1);
     checkInt('routing attention', 'clusters', clusters);
     checkInt('routing attention', 'window', window);
     if (!(decay >= 0 && decay <= 1))
@@ -79,10 +82,6 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
     normalizeRows(mu.f32, dims.headDim);
     this.means = this.param('means', mu);
     this.means.requiresGrad = false;
-  }
-
-  newState(): TaggedKVState {
-    return new TaggedKVState(1);
   }
 
   /**
