@@ -34,18 +34,17 @@ import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js'
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import { C, D, H, decodeDiff, dims, input, outAndGrad } from './xformer-helpers.js';
-
-/** A tiny DecoderLM config (blockSize 16, two layers, no dropout) under `attention`. */
-const tinyLMConfig = (attention: string): DecoderLMConfig => ({
-  vocabSize: 11,
-  blockSize: 16,
-  dModel: C,
-  nhead: H,
-  numLayers: 2,
-  dropout: 0,
-  attention,
-});
+import {
+  C,
+  D,
+  H,
+  cachedLogits,
+  decodeDiff,
+  dims,
+  input,
+  outAndGrad,
+  tinyLMConfig,
+} from './xformer-helpers.js';
 
 /** `lm` saved and loaded into a model of `cfg` built with another seed (eval mode). */
 function reloaded(lm: DecoderLM, cfg: DecoderLMConfig): DecoderLM {
@@ -316,12 +315,8 @@ for (const backendName of backends) {
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], undefined, 'int32');
       const full = noGrad(() => lm.forward(idx));
-      const caches = lm.newCaches();
-      const steps = noGrad(() => [
-        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8, 9].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
+      const steps = cachedLogits(lm, idx);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5, 'cached == uncached');
       const lm2 = reloaded(lm, cfg);
       assert.ok(
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
@@ -443,12 +438,8 @@ for (const backendName of backends) {
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
         'loaded logits equal',
       );
-      const caches = lm2.newCaches();
-      const steps = noGrad(() => [
-        lm2.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8].map((t) => lm2.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
+      const steps = cachedLogits(lm2, idx);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5, 'cached == uncached');
     });
     for (const attention of ['lsh:buckets=4,rounds=2,chunk=3', 'routing:clusters=2,window=4'])
       test(`an encoder classifier with ${attention} (non-causal, padded): trains, evaluates finitely, saves and loads`, () => {

@@ -13,7 +13,7 @@ import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import type { AttentionCore, AttentionState, CoreInput, Heads } from '../../src/attention/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
-import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import type { Module } from '../../src/nn/module.js';
@@ -130,6 +130,31 @@ export function decodeDiff(spec: string, L: number): number {
   assert.equal(state.length, L);
   return maxAbsDiff(steps.f32, uncached.f32);
 }
+
+/**
+ * A language model's logits decoded with its caches: the first `first` tokens of idx (1, T)
+ * int32 in one call, then one token per call, without gradient. @returns (1, T, V).
+ */
+export function cachedLogits(lm: DecoderLM, idx: Tensor, first = 4): Tensor {
+  const caches = lm.newCaches();
+  return noGrad(() => {
+    const out = [lm.forward(F.slice(idx, 1, 0, first), caches, 0)];
+    for (let t = first; t < idx.shape[1]; t++)
+      out.push(lm.forward(F.slice(idx, 1, t, t + 1), caches, t));
+    return F.concat(out, 1);
+  });
+}
+
+/** A tiny DecoderLM config (blockSize 16, two layers, no dropout) under `attention`. */
+export const tinyLMConfig = (attention: string): DecoderLMConfig => ({
+  vocabSize: 11,
+  blockSize: 16,
+  dModel: C,
+  nhead: H,
+  numLayers: 2,
+  dropout: 0,
+  attention,
+});
 
 /** Save `a`, load into `b` (built with another seed), and check they give the same output. */
 function roundTrip(a: Module, b: Module, run: (m: Module) => Tensor): void {
