@@ -35,6 +35,7 @@ import {
   input,
   outAndGrad,
   padBias,
+  tinyLMConfig,
 } from './xformer-helpers.js';
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
@@ -205,18 +206,7 @@ for (const backendName of backends) {
     });
 
     test('a local-attention LM: cached generation equals uncached; saved and loaded config keeps the core', () => {
-      const lm = new DecoderLM(
-        {
-          vocabSize: 11,
-          blockSize: 16,
-          dModel: C,
-          nhead: H,
-          numLayers: 2,
-          dropout: 0,
-          attention: 'local:window=3',
-        },
-        new Generator(12),
-      ).eval();
+      const lm = new DecoderLM(tinyLMConfig('local:window=3'), new Generator(12)).eval();
       assert.equal(lm.config.attention, 'local:window=3');
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32');
       const full = noGrad(() => lm.forward(idx));

@@ -40,6 +40,7 @@ import {
   input,
   outAndGrad,
   padBias,
+  tinyLMConfig,
 } from './xformer-helpers.js';
 
 /** Small-parameter specs of every pattern variant. */
@@ -198,15 +199,7 @@ for (const backendName of backends) {
       });
 
     test('a strided-attention LM: cached == uncached, save and load keep the logits and the spec', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'strided:stride=4',
-      };
+      const cfg = tinyLMConfig('strided:stride=4');
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       assert.equal(lm.config.attention, 'strided:stride=4');
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2]], undefined, 'int32');
