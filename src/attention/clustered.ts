@@ -19,8 +19,9 @@
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
-  headsToBHLD,
+  checkInt,
   mergeHeads,
+  runOptions,
   type AttentionState,
   type CoreDims,
   type CoreInput,
@@ -87,10 +88,8 @@ export class ClusteredAttention extends NonCausalCore {
     readonly iterations = 10,
   ) {
     super(dims);
-    if (!Number.isInteger(clusters) || clusters < 1)
-      throw new Error(`clustered attention: clusters must be an integer >= 1, got ${clusters}`);
-    if (!Number.isInteger(iterations) || iterations < 0)
-      throw new Error(`clustered attention: iterations must be an integer >= 0, got ${iterations}`);
+    checkInt('clustered attention', 'clusters', clusters);
+    checkInt('clustered attention', 'iterations', iterations, 0);
   }
 
   /**
@@ -101,9 +100,7 @@ export class ClusteredAttention extends NonCausalCore {
     this.checkNonCausal(input, state);
     const H = this.numHeads;
     const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const [B, , T] = q.shape;
     const S = k.shape[2];
     const C = Math.min(this.clusters, T);
@@ -121,9 +118,7 @@ export class ClusteredAttention extends NonCausalCore {
     const centroids = F.matmul(avg, q); // Q^c: (B, H, C, D), differentiable in q
     const r = F.scaledDotProductAttention(centroids, k, v, {
       mask: keyBias(input.bias, S, this.kind),
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     }); // (B, H, C, D), weights (B, H, C, S)
     const out = F.matmul(onehot, r.out); // each query its centroid's output: (B, H, T, D)
     const weights = r.weights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)

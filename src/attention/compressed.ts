@@ -22,9 +22,9 @@
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { Linear } from '../nn/layers.js';
-import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import { checkInt, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { keyKeep, padRowsAfter } from './key-mask.js';
-import { KVAttentionCore, type KVState } from './state.js';
+import { KVAttentionCore, headsOverState, type KVState } from './state.js';
 
 /**
  * The additive slot bias: -Infinity on slot j for query t when its window is not all at or
@@ -73,8 +73,7 @@ export class MemoryCompressedAttention extends KVAttentionCore {
     readonly stride = 3,
   ) {
     super(dims);
-    if (!Number.isInteger(stride) || stride < 1)
-      throw new Error(`compressed attention: stride must be an integer >= 1, got ${stride}`);
+    checkInt('compressed attention', 'stride', stride);
     const D = dims.headDim;
     const opts = { generator: dims.generator };
     this.keyCompress = this.child('key_compress', new Linear(stride * D, D, opts));
@@ -100,13 +99,8 @@ export class MemoryCompressedAttention extends KVAttentionCore {
   forward(input: CoreInput, state?: KVState | null): CoreOutput {
     const H = this.numHeads;
     const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    let k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    let v = headsToBHLD(input.v, H, D);
-    if (state) {
-      state.append(k, v);
-      [k, v] = state.valid() as [Tensor, Tensor]; // (B, H, S_total, D)
-    }
+    const [q, k0, v0] = headsOverState(input, state, H, D); // (B, H, T|S, D)
+    let [k, v] = [k0, v0];
     const T = q.shape[2];
     const S = k.shape[2];
     const keep = keyKeep(input.bias, S, this.kind); // (B|1, H|1, S, 1)

@@ -115,6 +115,15 @@ export abstract class AttentionCore<S extends AttentionState = AttentionState> e
    * @returns out (B, T, H*D) and weights when asked and available.
    */
   abstract forward(input: CoreInput, state?: S | null): CoreOutput;
+
+  /**
+   * The input's heads as dense tensors (headsToBHLD): q (B, H, T, D), k and v (B, H, S, D),
+   * float32, through the differentiable ops.
+   */
+  protected splitHeads(input: CoreInput): [Tensor, Tensor, Tensor] {
+    const [H, D] = [this.numHeads, this.headDim];
+    return [headsToBHLD(input.q, H, D), headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D)];
+  }
 }
 
 /**
@@ -131,6 +140,36 @@ export function headsToBHLD(h: Heads, H: number, D: number): Tensor {
 export function mergeHeads(x: Tensor): Tensor {
   const [B, H, T, D] = x.shape;
   return F.reshape(F.permute(x, [0, 2, 1, 3]), [B, T, H * D]); // (B, T, H*D)
+}
+
+/**
+ * Check a core's integer option.
+ * @param what the message's subject (`lsh attention`). @param name the option's name.
+ * @throws Error `${what}: ${name} must be an integer >= ${min}, got ${value}` otherwise.
+ */
+export function checkInt(what: string, name: string, value: number, min = 1): void {
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`${what}: ${name} must be an integer >= ${min}, got ${value}`);
+}
+
+/** What a core passes on to the attention ops from its input: dropout, its generator, weights wanted. */
+export function runOptions(
+  input: CoreInput,
+): Pick<CoreInput, 'dropoutP' | 'generator' | 'needWeights'> {
+  return { dropoutP: input.dropoutP, generator: input.generator, needWeights: input.needWeights };
+}
+
+/**
+ * The input as the fused kernels take it: the packed projections (B, L, W) float32 of q, k
+ * and v, H, D, and each one's first column.
+ */
+export function packedHeads(
+  input: CoreInput,
+  H: number,
+  D: number,
+): [Tensor, Tensor, Tensor, number, number, { q: number; k: number; v: number }] {
+  const { q, k, v } = input;
+  return [q.x, k.x, v.x, H, D, { q: q.col, k: k.col, v: v.col }];
 }
 
 /** Number of keys a call attends over: the state's positions plus the given keys. */

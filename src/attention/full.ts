@@ -9,7 +9,7 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width.
  */
 import * as F from '../ops/index.js';
-import { headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { mergeHeads, packedHeads, runOptions, type CoreInput, type CoreOutput } from './core.js';
 import { referenceForward } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
@@ -30,22 +30,16 @@ export class FullAttention extends KVAttentionCore {
   forward(input: CoreInput, state?: KVState | null): CoreOutput {
     const H = this.numHeads;
     const D = this.headDim;
-    const { q, k, v } = input;
     const opts = {
       mask: input.bias,
       causal: input.causal,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
       tiled: this.tiled,
     };
     if (input.bias?.requiresGrad) return referenceForward(input, state ?? null, H, D); // learned bias
-    if (!state) {
-      const cols = { q: q.col, k: k.col, v: v.col };
-      return F.multiHeadAttention(q.x, k.x, v.x, H, D, cols, opts); // (B, T, H*D)
-    }
-    const q4 = headsToBHLD(q, H, D); // (B, H, T, D)
-    state.append(headsToBHLD(k, H, D), headsToBHLD(v, H, D));
+    if (!state) return F.multiHeadAttention(...packedHeads(input, H, D), opts); // (B, T, H*D)
+    const [q4, k4, v4] = this.splitHeads(input); // (B, H, T, D)
+    state.append(k4, v4);
     const r =
       state.k!.shape[2] === state.rows
         ? F.scaledDotProductAttention(q4, state.k!, state.v!, opts) // exact rows (with gradient)

@@ -23,6 +23,7 @@ import { isGradEnabled } from '../autograd.js';
 import { Tensor, fmtShape, full, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { Generator } from '../random.js';
+import { AttentionCore, type CoreDims } from './core.js';
 import { KVState } from './state.js';
 
 /**
@@ -263,5 +264,26 @@ export class TaggedKVState extends KVState {
     const c = this.channels;
     const old = this.tags;
     this.tags = idx.flatMap((b) => old.slice(b * H * c, (b + 1) * H * c).map((r) => r.slice()));
+  }
+}
+
+/**
+ * A core that routes keys by content tags kept in a TaggedKVState (LSH, routing): runs
+ * causally and not.
+ */
+export abstract class TaggedKVCore extends AttentionCore<TaggedKVState> {
+  readonly supportsCausal = true;
+  readonly supportsNonCausal = true;
+
+  /** @param tagChannels tags per key position its decoding state keeps (LSH rounds; 1 for routing). */
+  constructor(
+    dims: CoreDims,
+    readonly tagChannels: number,
+  ) {
+    super(dims);
+  }
+
+  newState(): TaggedKVState {
+    return new TaggedKVState(this.tagChannels);
   }
 }

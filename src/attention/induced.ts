@@ -21,7 +21,7 @@ import * as F from '../ops/index.js';
 import { defaultGenerator } from '../random.js';
 import { uniform } from '../nn/layers.js';
 import {
-  headsToBHLD,
+  checkInt,
   mergeHeads,
   type AttentionState,
   type CoreDims,
@@ -45,8 +45,7 @@ export class InducedPointAttention extends NonCausalCore {
     readonly points = 16,
   ) {
     super(dims);
-    if (!Number.isInteger(points) || points < 1)
-      throw new Error(`induced attention: points must be an integer >= 1, got ${points}`);
+    checkInt('induced attention', 'points', points);
     const [H, D] = [dims.numHeads, dims.headDim];
     const bound = Math.sqrt(6 / (points + D));
     const I = uniform([H, points, D], bound, dims.generator ?? defaultGenerator);
@@ -61,9 +60,7 @@ export class InducedPointAttention extends NonCausalCore {
     this.checkNonCausal(input, state);
     const H = this.numHeads;
     const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const [B, , , S] = [...q.shape.slice(0, 3), k.shape[2]];
     const opts = { dropoutP: input.dropoutP, generator: input.generator };
     const I = F.add(zeros([B, 1, 1, 1]), F.reshape(this.inducingPoints, [1, H, this.points, D])); // (B, H, m, D)

@@ -20,7 +20,7 @@ import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   AttentionCore,
-  headsToBHLD,
+  checkInt,
   mergeHeads,
   type AttentionState,
   type CoreDims,
@@ -169,8 +169,7 @@ export abstract class LinearizedCore extends AttentionCore<LinearState> {
     readonly chunk: number,
   ) {
     super(dims);
-    if (!Number.isInteger(chunk) || chunk < 1)
-      throw new Error(`${this.constructor.name}: chunk must be an integer >= 1, got ${chunk}`);
+    checkInt(this.constructor.name, 'chunk', chunk);
   }
 
   /**
@@ -192,11 +191,7 @@ export abstract class LinearizedCore extends AttentionCore<LinearState> {
    *   or for causal attention over keys of another length than the queries without a state.
    */
   forward(input: CoreInput, state?: LinearState | null): CoreOutput {
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const T = q.shape[2];
     const S = k.shape[2];
     const causal = input.causal;

@@ -19,6 +19,7 @@
 import type { Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
+  checkInt,
   headsToBHLD,
   mergeHeads,
   type AttentionState,
@@ -54,8 +55,7 @@ export class LinformerAttention extends NonCausalCore {
     readonly shareKV = false,
   ) {
     super(dims);
-    if (!Number.isInteger(k) || k < 1)
-      throw new Error(`linformer attention: k must be an integer >= 1, got ${k}`);
+    checkInt('linformer attention', 'k', k);
     const n = maxLen || dims.maxLen || 0;
     if (!Number.isInteger(n) || n < 1)
       throw new Error(

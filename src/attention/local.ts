@@ -18,7 +18,15 @@
  */
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import {
+  checkInt,
+  mergeHeads,
+  packedHeads,
+  runOptions,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+} from './core.js';
 import type { KVState } from './state.js';
 import { SparsePatternCore } from './sparse.js';
 import { bandKeys } from './patterns/atomic.js';
@@ -55,8 +63,7 @@ export class LocalAttention extends SparsePatternCore {
     readonly window: number,
   ) {
     super(dims, 'local', (i, _L, _causal, out) => bandKeys(i, window, out), `local:${window}`);
-    if (!Number.isInteger(window) || window < 1)
-      throw new Error(`local attention: window must be an integer >= 1, got ${window}`);
+    checkInt('local attention', 'window', window);
   }
 
   override forward(input: CoreInput, state?: KVState | null): CoreOutput {
@@ -71,31 +78,15 @@ export class LocalAttention extends SparsePatternCore {
     const S = input.k.x.shape[1];
     const band = bandBias(T, S, this.window, input.causal, input.offset);
     const bias = input.bias ? F.add(input.bias, band) : band;
-    const { q, k, v } = input;
-    return F.multiHeadAttention(
-      q.x,
-      k.x,
-      v.x,
-      this.numHeads,
-      this.headDim,
-      { q: q.col, k: k.col, v: v.col },
-      {
-        mask: bias,
-        dropoutP: input.dropoutP,
-        generator: input.generator,
-        needWeights: input.needWeights,
-      },
-    );
+    return F.multiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), {
+      mask: bias,
+      ...runOptions(input),
+    });
   }
 
   /** Decoding: append, attend the held rows under the band, then drop rows out of every future window. */
   private decodeWindow(input: CoreInput, state: KVState): CoreOutput {
-    if (!input.causal)
-      throw new Error('local attention: decoding with a state needs causal attention');
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    state.append(headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D));
+    const q = this.appendCausal(input, state); // (B, H, T, D)
     const T = q.shape[2];
     const rows = state.rows;
     const qStart = state.length - T;
@@ -108,9 +99,7 @@ export class LocalAttention extends SparsePatternCore {
     }
     const opts = {
       mask: bias,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     const r =
       state.k!.shape[2] === rows

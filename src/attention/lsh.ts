@@ -37,21 +37,20 @@ import { Generator } from '../random.js';
 import { Tensor, randn } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
-  AttentionCore,
+  checkInt,
   headsToBHLD,
   mergeHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
-import { TaggedKVState, biasReader, gatheredAttention } from './gathered.js';
+import { TaggedKVCore, TaggedKVState, biasReader, gatheredAttention } from './gathered.js';
 
-export class LSHAttention extends AttentionCore<TaggedKVState> {
+export class LSHAttention extends TaggedKVCore {
   readonly kind = 'lsh';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
   /** The fixed rotations (R, D, n/2) drawn from `seed` (evaluation and decoding). */
   readonly rotations: Tensor;
 
@@ -71,18 +70,12 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
     readonly seed = 0,
     readonly rehash = true,
   ) {
-    super(dims);
+    super(dims, rounds);
     if (!Number.isInteger(buckets) || buckets < 1 || (buckets > 1 && buckets % 2 !== 0))
       throw new Error(`lsh attention: buckets must be 1 or an even integer, got ${buckets}`);
-    if (!Number.isInteger(rounds) || rounds < 1)
-      throw new Error(`lsh attention: rounds must be an integer >= 1, got ${rounds}`);
-    if (!Number.isInteger(chunk) || chunk < 1)
-      throw new Error(`lsh attention: chunk must be an integer >= 1, got ${chunk}`);
+    checkInt('lsh attention', 'rounds', rounds);
+    checkInt('lsh attention', 'chunk', chunk);
     this.rotations = this.drawRotations(new Generator(seed));
-  }
-
-  newState(): TaggedKVState {
-    return new TaggedKVState(this.rounds);
   }
 
   /** R random (D, n/2) rotations as one (D, R * n/2) matrix. */
@@ -135,9 +128,7 @@ export class LSHAttention extends AttentionCore<TaggedKVState> {
     const draw = this.training && this.rehash && !state;
     const buckets = this.hash(q, draw ? this.drawRotations(input.generator) : undefined);
     const opts = {
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     const R = this.rounds;
     const rows = state ? state.rows + T : T; // key positions after this call

@@ -25,7 +25,7 @@
 import { Generator } from '../random.js';
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import type { CoreDims, CoreInput, CoreOutput } from './core.js';
+import { checkInt, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { LinearizedCore, type LinearState } from './linear-state.js';
 
 /** Added to every (stabilized) feature before the 1/sqrt(M) scale. */
@@ -84,10 +84,8 @@ export class PerformerAttention extends LinearizedCore {
     chunk = 64,
   ) {
     super(dims, chunk);
-    if (!Number.isInteger(numFeatures) || numFeatures < 1)
-      throw new Error(`performer attention: features must be an integer >= 1, got ${numFeatures}`);
-    if (!Number.isInteger(redraw) || redraw < 0)
-      throw new Error(`performer attention: redraw must be an integer >= 0, got ${redraw}`);
+    checkInt('performer attention', 'features', numFeatures);
+    checkInt('performer attention', 'redraw', redraw, 0);
     this.generator = dims.generator ?? new Generator(0);
     this.projection = this.buffer('projection_matrix', zeros([numFeatures, dims.headDim]));
     this.redrawFeatures();

@@ -15,8 +15,8 @@
  */
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { headsToBHLD, mergeHeads, type CoreInput, type CoreOutput } from './core.js';
-import { KVAttentionCore, type KVState } from './state.js';
+import { mergeHeads, type CoreInput, type CoreOutput } from './core.js';
+import { KVAttentionCore, headsOverState, type KVState } from './state.js';
 import type { Generator } from '../random.js';
 
 /** Options of `attention`. */
@@ -90,13 +90,7 @@ export function referenceForward(
   H: number,
   D: number,
 ): CoreOutput {
-  const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-  let k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-  let v = headsToBHLD(input.v, H, D);
-  if (state) {
-    state.append(k, v);
-    [k, v] = state.valid() as [Tensor, Tensor]; // (B, H, S_total, D)
-  }
+  const [q, k, v] = headsOverState(input, state, H, D); // k, v: (B, H, S_total, D) with a state
   const r = attention(q, k, v, {
     bias: input.bias,
     causal: input.causal,

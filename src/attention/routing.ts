@@ -35,23 +35,27 @@
 import { Generator } from '../random.js';
 import { Tensor, randn } from '../tensor.js';
 import {
-  AttentionCore,
-  headsToBHLD,
+  checkInt,
   mergeHeads,
+  runOptions,
   type CoreDims,
   type CoreInput,
   type CoreOutput,
 } from './core.js';
 import type { AttentionVariant } from './registry.js';
 import { chunkedPlan } from './chunk-plan.js';
-import { TaggedKVState, biasReader, gatheredAttention, type GatherPlan } from './gathered.js';
+import {
+  TaggedKVCore,
+  TaggedKVState,
+  biasReader,
+  gatheredAttention,
+  type GatherPlan,
+} from './gathered.js';
 
 type Bias = ReturnType<typeof biasReader>;
 
-export class RoutingAttention extends AttentionCore<TaggedKVState> {
+export class RoutingAttention extends TaggedKVCore {
   readonly kind = 'routing';
-  readonly supportsCausal = true;
-  readonly supportsNonCausal = true;
   /** The centroids (H, k, D): a non-trainable parameter updated by EMA in training. */
   readonly means: Tensor;
 
@@ -69,21 +73,15 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
     readonly decay = 0.999,
     seed = 0,
   ) {
-    super(dims);
-    if (!Number.isInteger(clusters) || clusters < 1)
-      throw new Error(`routing attention: clusters must be an integer >= 1, got ${clusters}`);
-    if (!Number.isInteger(window) || window < 1)
-      throw new Error(`routing attention: window must be an integer >= 1, got ${window}`);
+    super(dims, 1);
+    checkInt('routing attention', 'clusters', clusters);
+    checkInt('routing attention', 'window', window);
     if (!(decay >= 0 && decay <= 1))
       throw new Error(`routing attention: decay must be in [0, 1], got ${decay}`);
     const mu = randn([dims.numHeads, clusters, dims.headDim], new Generator(seed));
     normalizeRows(mu.f32, dims.headDim);
     this.means = this.param('means', mu);
     this.means.requiresGrad = false;
-  }
-
-  newState(): TaggedKVState {
-    return new TaggedKVState(1);
   }
 
   /**
@@ -157,16 +155,11 @@ export class RoutingAttention extends AttentionCore<TaggedKVState> {
 
   forward(input: CoreInput, state?: TaggedKVState | null): CoreOutput {
     const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
-    const v = headsToBHLD(input.v, H, D);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, S, D) twice
     const [B, , T] = q.shape;
     const S = k.shape[2];
     const opts = {
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     };
     let plan: GatherPlan;
     let [keys, values, total] = [k, v, S];

@@ -18,9 +18,16 @@
 import { Tensor, full } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { SparsePattern } from '../ops/sparse.js';
-import type { VariantParam, VariantParams } from './spec.js';
+import type { VariantParam } from './spec.js';
 import type { AttentionVariant } from './registry.js';
-import { headsToBHLD, mergeHeads, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
+import {
+  mergeHeads,
+  packedHeads,
+  runOptions,
+  type CoreDims,
+  type CoreInput,
+  type CoreOutput,
+} from './core.js';
 import { attention } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
@@ -135,27 +142,13 @@ export class SparsePatternCore extends KVAttentionCore {
       );
     const pattern = this.pattern(T, input.causal);
     if (!perKey(input.bias) || input.bias?.requiresGrad) {
-      const H = this.numHeads;
-      const D = this.headDim;
-      const [q, k, v] = [input.q, input.k, input.v].map((h) => headsToBHLD(h, H, D)); // (B, H, L, D)
+      const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, pattern, input);
     }
-    const { q, k, v } = input;
-    return F.sparseMultiHeadAttention(
-      q.x,
-      k.x,
-      v.x,
-      this.numHeads,
-      this.headDim,
-      { q: q.col, k: k.col, v: v.col },
-      pattern,
-      {
-        bias: input.bias,
-        dropoutP: input.dropoutP,
-        generator: input.generator,
-        needWeights: input.needWeights,
-      },
-    );
+    return F.sparseMultiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), pattern, {
+      bias: input.bias,
+      ...runOptions(input),
+    });
   }
 
   /**
@@ -190,12 +183,7 @@ export class SparsePatternCore extends KVAttentionCore {
 
   /** Decoding: append; the new queries (positions L - T .. L - 1) attend their rows' keys. */
   private decode(input: CoreInput, state: KVState): CoreOutput {
-    if (!input.causal)
-      throw new Error(`${this.kind} attention: decoding with a state needs causal attention`);
-    const H = this.numHeads;
-    const D = this.headDim;
-    const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
-    state.append(headsToBHLD(input.k, H, D), headsToBHLD(input.v, H, D));
+    const q = this.appendCausal(input, state); // (B, H, T, D)
     const T = q.shape[2];
     const L = state.length;
     const pattern = buildPattern(this.rowKeys, L, true, L - T); // rows L - T .. L - 1
@@ -208,9 +196,7 @@ export class SparsePatternCore extends KVAttentionCore {
       return this.dense(q, state.k!, state.v!, pattern, { ...input, bias });
     const r = F.sparseAttention(q, state.k!, state.v!, pattern, {
       bias,
-      dropoutP: input.dropoutP,
-      generator: input.generator,
-      needWeights: input.needWeights,
+      ...runOptions(input),
     });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
@@ -222,9 +208,15 @@ export interface PatternVariantSpec {
   readonly params: readonly VariantParam[];
   readonly cost: string;
   readonly paper: string;
-  /** The pattern; @throws Error naming a parameter whose value does not fit the others. */
-  rowKeys(p: VariantParams): RowKeys;
+  /**
+   * The pattern from the parameters (all integers, by name); @throws Error naming a
+   * parameter whose value does not fit the others.
+   */
+  rowKeys(p: PatternParams): RowKeys;
 }
+
+/** A pattern family's parameters: all of them are integers (`intParam`). */
+export type PatternParams = Readonly<Record<string, number>>;
 
 /** The registry entry of a pattern family: runs causally and not, as a SparsePatternCore. */
 export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
@@ -236,7 +228,12 @@ export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
     causal: true,
     nonCausal: true,
     create: (dims, p) =>
-      new SparsePatternCore(dims, spec.name, spec.rowKeys(p), `${spec.name}:${JSON.stringify(p)}`),
+      new SparsePatternCore(
+        dims,
+        spec.name,
+        spec.rowKeys(p as PatternParams),
+        `${spec.name}:${JSON.stringify(p)}`,
+      ),
   };
 }
 

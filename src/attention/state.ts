@@ -7,7 +7,7 @@
 import { isGradEnabled } from '../autograd.js';
 import { Tensor, fmtShape, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
-import { AttentionCore, type AttentionState } from './core.js';
+import { AttentionCore, headsToBHLD, type AttentionState, type CoreInput } from './core.js';
 
 /**
  * Copy rows of dim 0 (no autograd): out[i] = t[idx[i]], like torch.index_select(t, 0, idx).
@@ -123,6 +123,24 @@ export class KVState implements AttentionState {
 }
 
 /**
+ * The input's heads as (B, H, L, D) float32 tensors; with a state, the keys and values are
+ * appended to it first and k, v are all of its rows (B, H, S_total, D).
+ */
+export function headsOverState(
+  input: CoreInput,
+  state: KVState | null | undefined,
+  H: number,
+  D: number,
+): [Tensor, Tensor, Tensor] {
+  const q = headsToBHLD(input.q, H, D); // (B, H, T, D)
+  const k = headsToBHLD(input.k, H, D); // (B, H, S, D)
+  const v = headsToBHLD(input.v, H, D);
+  if (!state) return [q, k, v];
+  state.append(k, v);
+  return [q, ...(state.valid() as [Tensor, Tensor])];
+}
+
+/**
  * A core that decodes with a KVState and runs causally or not (full attention and the
  * variants that keep every key they may attend).
  */
@@ -131,5 +149,18 @@ export abstract class KVAttentionCore extends AttentionCore<KVState> {
   readonly supportsNonCausal: boolean = true;
   newState(): KVState {
     return new KVState();
+  }
+
+  /**
+   * Decoding's first step: the keys and values appended to `state`.
+   * @returns the queries as (B, H, T, D) float32.
+   * @throws Error when the call is not causal (a state only serves causal decoding).
+   */
+  protected appendCausal(input: CoreInput, state: KVState): Tensor {
+    if (!input.causal)
+      throw new Error(`${this.kind} attention: decoding with a state needs causal attention`);
+    const [q, k, v] = this.splitHeads(input); // (B, H, T, D), (B, H, T, D) twice
+    state.append(k, v);
+    return q;
   }
 }

@@ -32,6 +32,7 @@ import { Linear } from '../nn/layers.js';
 import type { Generator } from '../random.js';
 import {
   AttentionCore,
+  checkInt,
   headsToBHLD,
   mergeHeads,
   type AttentionState,
@@ -131,8 +132,7 @@ export class XLAttention extends AttentionCore<XLMemory> {
     readonly memLen: number,
   ) {
     super(dims);
-    if (!Number.isInteger(memLen) || memLen < 0)
-      throw new Error(`xl attention: mem-len must be an integer >= 0, got ${memLen}`);
+    checkInt('xl attention', 'mem-len', memLen, 0);
     const C = dims.numHeads * dims.headDim;
     this.rNet = this.child('r_net', new Linear(C, C, { bias: false }));
     this.rWBias = this.param('r_w_bias', zeros([dims.numHeads, dims.headDim]));

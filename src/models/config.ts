@@ -150,6 +150,15 @@ const layers: Field = { type: 'int', min: 1, max: 4096 };
 const length: Field = { type: 'int', min: 1, max: 1 << 20 };
 const position: Field = { type: 'position', absolute: ['learned', 'sinusoidal'] };
 const padId: Field = { type: 'int', min: 0, max: INT_MAX };
+/** The fields a decoder-only LM shares with Transformer-XL (in this order), and its required ones. */
+const decoderLMFields: Record<string, Field> = {
+  ...blockFields,
+  vocabSize: vocab,
+  blockSize: length,
+  numLayers: layers,
+};
+const decoderLMRequired = ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'] as const;
+const initStd: Field = { type: 'number', min: 0, above: true };
 
 /** The model kinds and their fields: which are required and how each is bounded. */
 const schemas = {
@@ -177,15 +186,8 @@ const schemas = {
     } as Record<string, Field>,
   },
   lm: {
-    required: ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'],
-    fields: {
-      ...blockFields,
-      vocabSize: vocab,
-      blockSize: length,
-      numLayers: layers,
-      position,
-      initStd: { type: 'number', min: 0, above: true },
-    } as Record<string, Field>,
+    required: decoderLMRequired,
+    fields: { ...decoderLMFields, position, initStd } as Record<string, Field>,
   },
   /** RNNSeq2Seq (src/rnn/seq2seq.ts): the RNN encoder-decoders. */
   rnn: {
@@ -206,14 +208,11 @@ const schemas = {
     } as Record<string, Field>,
   },
   xl: {
-    required: ['vocabSize', 'blockSize', 'dModel', 'nhead', 'numLayers'],
+    required: decoderLMRequired,
     fields: {
-      ...blockFields,
-      vocabSize: vocab,
-      blockSize: length,
-      numLayers: layers,
+      ...decoderLMFields,
       memLen: { type: 'int', min: 0, max: 1 << 20 },
-      initStd: { type: 'number', min: 0, above: true },
+      initStd,
     } as Record<string, Field>,
   },
   classifier: {

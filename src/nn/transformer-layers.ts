@@ -13,7 +13,11 @@ import type { Tensor } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { AttentionState } from '../attention/core.js';
 import type { AttentionSpec } from '../attention/registry.js';
-import { MultiheadAttention, type MultiheadAttentionOptions } from './attention.js';
+import {
+  MultiheadAttention,
+  type AttentionForwardOptions,
+  type MultiheadAttentionOptions,
+} from './attention.js';
 import { kvHeadsFor } from '../attention/heads.js';
 import { Dropout, Linear, activate, type Activation } from './layers.js';
 import { Module } from './module.js';
@@ -120,6 +124,19 @@ abstract class FeedForwardLayer extends Module {
   protected makeNorm(dModel: number): Norm {
     return makeNorm(this.o.norm, dModel, this.o.layerNormEps);
   }
+
+  /**
+   * The norms (over C = dModel features) and dropouts of n residual sub-layers, registered as norm1..normN then
+   * dropout1..dropoutN (torch's names and order).
+   */
+  protected sublayerParts(n: number, C: number): [Norm[], Dropout[]] {
+    const { generator: gen, dropout } = this.o;
+    const norms = Array.from({ length: n }, (_, i) => this.child(`norm${i + 1}`, this.makeNorm(C)));
+    const drops = Array.from({ length: n }, (_, i) =>
+      this.child(`dropout${i + 1}`, new Dropout(dropout, gen)),
+    );
+    return [norms, drops];
+  }
   /**
    * One residual sub-layer with its norm, pre- or post-LN, and its gate when given
    * (conditional computation: closed = x unchanged and the sub-layer not run; a weight g =
@@ -168,11 +185,7 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
   ) {
     super(dModel, opts);
     this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
-    const { generator: gen, dropout } = this.o;
-    this.norm1 = this.child('norm1', this.makeNorm(dModel));
-    this.norm2 = this.child('norm2', this.makeNorm(dModel));
-    this.dropout1 = this.child('dropout1', new Dropout(dropout, gen));
-    this.dropout2 = this.child('dropout2', new Dropout(dropout, gen));
+    [[this.norm1, this.norm2], [this.dropout1, this.dropout2]] = this.sublayerParts(2, dModel);
   }
 
   /**
@@ -186,18 +199,15 @@ export class TransformerEncoderLayer extends FeedForwardLayer {
     cache?: AttentionState,
     gate?: SublayerGate,
   ): Tensor {
-    const sa = (y: Tensor): Tensor =>
-      this.selfAttn.forward(
-        y,
-        y,
-        y,
-        {
-          attnMask: masks.srcMask,
-          keyPaddingMask: masks.srcKeyPaddingMask,
-          isCausal: masks.isCausal,
-        },
-        cache,
-      ).out;
+    const sa = selfAttentionBlock(
+      this.selfAttn,
+      {
+        attnMask: masks.srcMask,
+        keyPaddingMask: masks.srcKeyPaddingMask,
+        isCausal: masks.isCausal,
+      },
+      cache,
+    );
     const pad = masks.srcKeyPaddingMask;
     const x = this.residual(src, this.norm1, this.dropout1, sa, pad, gate, 0);
     return this.residual(x, this.norm2, this.dropout2, (y) => this.ffBlock(y), pad, gate, 1);
@@ -243,17 +253,12 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
   ) {
     super(dModel, opts);
     this.selfAttn = this.child('self_attn', this.selfAttention(dModel, nhead));
-    const { generator: gen, dropout } = this.o;
     this.multiheadAttn = this.child(
       'multihead_attn',
       this.attention(dModel, nhead, { kind: 'cross' }),
     );
-    this.norm1 = this.child('norm1', this.makeNorm(dModel));
-    this.norm2 = this.child('norm2', this.makeNorm(dModel));
-    this.norm3 = this.child('norm3', this.makeNorm(dModel));
-    this.dropout1 = this.child('dropout1', new Dropout(dropout, gen));
-    this.dropout2 = this.child('dropout2', new Dropout(dropout, gen));
-    this.dropout3 = this.child('dropout3', new Dropout(dropout, gen));
+    [[this.norm1, this.norm2, this.norm3], [this.dropout1, this.dropout2, this.dropout3]] =
+      this.sublayerParts(3, dModel);
   }
 
   /**
@@ -268,18 +273,15 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
     cache?: DecoderLayerCache,
     gate?: SublayerGate,
   ): Tensor {
-    const sa = (y: Tensor): Tensor =>
-      this.selfAttn.forward(
-        y,
-        y,
-        y,
-        {
-          attnMask: masks.tgtMask,
-          keyPaddingMask: masks.tgtKeyPaddingMask,
-          isCausal: masks.tgtIsCausal,
-        },
-        cache?.self,
-      ).out;
+    const sa = selfAttentionBlock(
+      this.selfAttn,
+      {
+        attnMask: masks.tgtMask,
+        keyPaddingMask: masks.tgtKeyPaddingMask,
+        isCausal: masks.tgtIsCausal,
+      },
+      cache?.self,
+    );
     const ca = (y: Tensor): Tensor =>
       this.multiheadAttn.forward(
         y,
@@ -293,6 +295,15 @@ export class TransformerDecoderLayer extends FeedForwardLayer {
     x = this.residual(x, this.norm2, this.dropout2, ca, pad, gate, 1);
     return this.residual(x, this.norm3, this.dropout3, (y) => this.ffBlock(y), pad, gate, 2);
   }
+}
+
+/** The self-attention sub-layer y -> SelfAttn(y, y, y) under `masks`, with its decoding state. */
+function selfAttentionBlock(
+  attn: MultiheadAttention,
+  masks: AttentionForwardOptions,
+  cache?: AttentionState,
+): (y: Tensor) => Tensor {
+  return (y) => attn.forward(y, y, y, masks, cache).out;
 }
 
 /** `n` independently initialized encoder layers (torch's `_get_clones` copies one; ours differ). */

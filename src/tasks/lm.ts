@@ -93,6 +93,31 @@ export interface LMTask extends TrainTask {
   baseline: Baseline;
 }
 
+/**
+ * What the tasks of both architectures share: the model, tokenizer and generator, the
+ * training size and the unigram baseline (its loss on `valid`, computed now).
+ * @param train, valid int32 token ids.
+ */
+function lmTaskBase(
+  model: LMModel,
+  tokenizer: Tokenizer,
+  generator: Generator,
+  train: Int32Array,
+  valid: Int32Array,
+): Pick<LMTask, 'model' | 'tokenizer' | 'generator' | 'trainTokens' | 'baseline'> {
+  return {
+    model,
+    tokenizer,
+    generator,
+    trainTokens: train.length,
+    baseline: {
+      metric: 'valid_loss',
+      value: unigramCrossEntropy(train, valid, model.config.vocabSize),
+      name: 'unigram baseline loss',
+    },
+  };
+}
+
 /** Build the tokenizer, model and TrainTask for language modelling. */
 export function buildLMTask(o: LMTaskOptions): LMTask {
   const presetName = o.preset ?? 'char-small';
@@ -127,15 +152,7 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
   const loss = (x: Tensor, y: Tensor): Tensor =>
     F.crossEntropy(F.reshape(model.forward(x), [-1, V]), y);
   return {
-    model,
-    tokenizer,
-    generator,
-    trainTokens: train.length,
-    baseline: {
-      metric: 'valid_loss',
-      value: unigramCrossEntropy(train, valid, V),
-      name: 'unigram baseline loss',
-    },
+    ...lmTaskBase(model, tokenizer, generator, train, valid),
     dirConfig: { task: 'lm', model: 'DecoderLM', config: { ...config } },
     loss(step, micro) {
       const { x, y } = lmBatch(train, B, T, new Generator(o.seed * 1_000_003 + step * 64 + micro));
@@ -180,15 +197,7 @@ function buildXLTask(
   let memory = model.newMemory();
   let last = -1;
   return {
-    model,
-    tokenizer,
-    generator,
-    trainTokens: train.length,
-    baseline: {
-      metric: 'valid_loss',
-      value: unigramCrossEntropy(train, valid, V),
-      name: 'unigram baseline loss',
-    },
+    ...lmTaskBase(model, tokenizer, generator, train, valid),
     dirConfig: { task: 'lm', model: 'TransformerXL', config: { ...model.config } },
     loss(step, micro) {
       if (micro > 0)

@@ -27,8 +27,12 @@ import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 import {
+  C,
+  D,
+  H,
   classifierRoundTrip,
   coreOut,
+  decodeInSteps,
   gradcheckCore,
   lmRoundTrip,
   packedInput,
@@ -36,9 +40,6 @@ import {
   randomQKV,
 } from './xformer-helpers.js';
 
-const H = 2;
-const D = 4;
-const C = H * D;
 const dims = (maxLen?: number): { numHeads: number; headDim: number; maxLen?: number } => ({
   numHeads: H,
   headDim: D,
@@ -217,16 +218,8 @@ for (const backendName of backends) {
       const x = randn([2, L, C], new Generator(7));
       const full = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
       const state = mha.newState();
-      const steps = noGrad(() => {
-        const p = F.slice(x, 1, 0, 3);
-        const out = [mha.forward(p, p, p, { isCausal: true }, state).out];
-        for (let t = 3; t < L; t++) {
-          const xt = F.slice(x, 1, t, t + 1);
-          out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
-        }
-        return out;
-      });
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'decoded vs re-run');
+      const steps = decodeInSteps(mha, x, state);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5, 'decoded vs re-run');
     });
 
     test('induced: ISAB by hand, H = Attn(I, K, V), out = Attn(Q, H, H); padded keys masked', () => {

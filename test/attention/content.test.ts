@@ -10,7 +10,7 @@
  * from the core's own routing; its centroids move by EMA in training and save and load.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -25,45 +25,41 @@ import {
   mergeHeads,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
 import { LSHAttention } from '../../src/attention/lsh.js';
 import { RoutingAttention } from '../../src/attention/routing.js';
 import { attention } from '../../src/attention/reference.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
-import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import {
+  C,
+  D,
+  H,
+  cachedLogits,
+  decodeDiff,
+  dims,
+  input,
+  outAndGrad,
+  tinyLMConfig,
+} from './xformer-helpers.js';
 
-const H = 2;
-const D = 4;
-const C = H * D;
-const dims = { numHeads: H, headDim: D };
-
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
+/** `lm` saved and loaded into a model of `cfg` built with another seed (eval mode). */
+function reloaded(lm: DecoderLM, cfg: DecoderLMConfig): DecoderLM {
+  const dir = mkdtempSync(join(tmpdir(), 'content-'));
+  try {
+    saveModel(lm, join(dir, 'm.safetensors'));
+    const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
+    loadModel(lm2, join(dir, 'm.safetensors'));
+    return lm2;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
-/** Output and d(sum(out * w))/d(qkv) of `f` on a fresh copy of qkv. */
-function run(f: (qkv: Tensor) => Tensor, qkv0: Tensor): { out: Float32Array; grad: Float32Array } {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const out = f(qkv);
-  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
+const run = outAndGrad;
 
 const core =
   (c: AttentionCore, over: Partial<CoreInput> = {}) =>
@@ -219,29 +215,6 @@ function routedCausalDense(qkv: Tensor, r: RoutingAttention): Tensor {
   return mergeHeads(attention(q, k, v, { bias: mask }).out);
 }
 
-/** Cached decoding (a 3-token prompt, then a token a step) of a self-attention module vs its full causal pass. */
-function decodeDiff(spec: string, L: number): number {
-  const mha = new MultiheadAttention(C, H, {
-    kind: 'self',
-    attention: spec,
-    generator: new Generator(5),
-  }).eval();
-  const x = randn([2, L, C], new Generator(6));
-  const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
-  const state = mha.newState();
-  const steps = noGrad(() => {
-    const p = F.slice(x, 1, 0, 3);
-    const out = [mha.forward(p, p, p, { isCausal: true }, state).out];
-    for (let t = 3; t < L; t++) {
-      const xt = F.slice(x, 1, t, t + 1);
-      out.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
-    }
-    return out;
-  });
-  assert.equal(state.length, L);
-  return maxAbsDiff(F.concat(steps, 1).f32, uncached.f32);
-}
-
 /** Largest change of outputs before position `t` when the token at `t` is perturbed. */
 function futureLeak(c: AttentionCore, T: number, t: number): number {
   const qkv = randn([1, T, 3 * C], new Generator(21));
@@ -338,28 +311,13 @@ for (const backendName of backends) {
     }
 
     test('an lsh LM: cached generation equals uncached; save and load keep the logits', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'lsh:buckets=4,rounds=2,chunk=2,seed=3',
-      };
+      const cfg = tinyLMConfig('lsh:buckets=4,rounds=2,chunk=2,seed=3');
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10]], undefined, 'int32');
       const full = noGrad(() => lm.forward(idx));
-      const caches = lm.newCaches();
-      const steps = noGrad(() => [
-        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8, 9].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
-      const dir = mkdtempSync(join(tmpdir(), 'lsh-'));
-      saveModel(lm, join(dir, 'm.safetensors'));
-      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
-      loadModel(lm2, join(dir, 'm.safetensors'));
+      const steps = cachedLogits(lm, idx);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5, 'cached == uncached');
+      const lm2 = reloaded(lm, cfg);
       assert.ok(
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
         'loaded logits equal',
@@ -463,15 +421,7 @@ for (const backendName of backends) {
     });
 
     test('a routing LM: centroids are in the state dict, get no gradient, and save and load with the logits', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'routing:clusters=2,window=3,decay=0.5',
-      };
+      const cfg = tinyLMConfig('routing:clusters=2,window=3,decay=0.5');
       const lm = new DecoderLM(cfg, new Generator(12));
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32');
       const names = [...lm.stateDict().keys()].filter((n) => n.endsWith('core.means'));
@@ -483,20 +433,13 @@ for (const backendName of backends) {
       assert.equal(means.grad, null);
       lm.eval();
       const full = noGrad(() => lm.forward(idx));
-      const dir = mkdtempSync(join(tmpdir(), 'routing-'));
-      saveModel(lm, join(dir, 'm.safetensors'));
-      const lm2 = new DecoderLM(cfg, new Generator(99)).eval();
-      loadModel(lm2, join(dir, 'm.safetensors'));
+      const lm2 = reloaded(lm, cfg);
       assert.ok(
         maxAbsDiff(noGrad(() => lm2.forward(idx)).f32, full.f32) < 1e-6,
         'loaded logits equal',
       );
-      const caches = lm2.newCaches();
-      const steps = noGrad(() => [
-        lm2.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8].map((t) => lm2.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5, 'cached == uncached');
+      const steps = cachedLogits(lm2, idx);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5, 'cached == uncached');
     });
     for (const attention of ['lsh:buckets=4,rounds=2,chunk=3', 'routing:clusters=2,window=4'])
       test(`an encoder classifier with ${attention} (non-causal, padded): trains, evaluates finitely, saves and loads`, () => {

@@ -22,58 +22,25 @@ import {
   parseAttentionSpec,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-
-const H = 2;
-const D = 4;
-const C = H * D;
-
-/** A packed (B, L, 3C) projection as q, k, v heads (what MultiheadAttention hands a core). */
-function packed(x: Tensor): [Heads, Heads, Heads] {
-  return [0, 1, 2].map((i) => ({ x, col: i * C })) as [Heads, Heads, Heads];
-}
-
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = packed(qkv);
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
+import {
+  C,
+  H,
+  cachedLogits,
+  decodeDiff,
+  dims,
+  input,
+  outAndGrad,
+  padBias,
+  tinyLMConfig,
+} from './xformer-helpers.js';
 
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
-function run(
-  core: AttentionCore,
-  qkv0: Tensor,
-  over: Partial<CoreInput> = {},
-): { out: Float32Array; grad: Float32Array } {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const { out } = core.forward(input(qkv, over));
-  const w = randn(out.shape, new Generator(99));
-  F.sum(F.mul(out, w)).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
-
-/** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of row b. */
-function padBias(B: number, S: number, pad: number[]): Tensor {
-  const m = zeros([B, 1, 1, S]);
-  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
-  return m;
-}
-
-const dims = { numHeads: H, headDim: D };
+const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>
+  outAndGrad((qkv) => core.forward(input(qkv, over)).out, qkv0);
 
 for (const backendName of backends) {
   describe(`attention cores (${backendName} backend)`, () => {
@@ -189,32 +156,8 @@ for (const backendName of backends) {
 
     for (const spec of ['full', 'reference', 'local:window=3']) {
       test(`${spec}: decoding with its state equals re-running the prefix (self-attention, causal)`, () => {
-        const mha = new MultiheadAttention(C, H, {
-          kind: 'self',
-          attention: spec,
-          generator: new Generator(5),
-        }).eval();
-        const L = 11;
-        const x = randn([2, L, C], new Generator(6));
-        const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
-        const state = mha.newState();
-        const steps: Tensor[] = [];
-        noGrad(() => {
-          // A 3-token prompt, then one token a step.
-          steps.push(
-            mha.forward(F.slice(x, 1, 0, 3), undefined, undefined, { isCausal: true }, state).out,
-          );
-          for (let t = 3; t < L; t++) {
-            const xt = F.slice(x, 1, t, t + 1);
-            steps.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
-          }
-        });
-        assert.equal(state.length, L);
-        const got = F.concat(steps, 1);
-        assert.ok(
-          maxAbsDiff(got.f32, uncached.f32) < 1e-5,
-          `diff ${maxAbsDiff(got.f32, uncached.f32)}`,
-        );
+        const diff = decodeDiff(spec, 11);
+        assert.ok(diff < 1e-5, `diff ${diff}`);
       });
     }
 
@@ -263,27 +206,12 @@ for (const backendName of backends) {
     });
 
     test('a local-attention LM: cached generation equals uncached; saved and loaded config keeps the core', () => {
-      const lm = new DecoderLM(
-        {
-          vocabSize: 11,
-          blockSize: 16,
-          dModel: C,
-          nhead: H,
-          numLayers: 2,
-          dropout: 0,
-          attention: 'local:window=3',
-        },
-        new Generator(12),
-      ).eval();
+      const lm = new DecoderLM(tinyLMConfig('local:window=3'), new Generator(12)).eval();
       assert.equal(lm.config.attention, 'local:window=3');
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9]], undefined, 'int32');
       const full = noGrad(() => lm.forward(idx));
-      const caches = lm.newCaches();
-      const steps = noGrad(() => [
-        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, full.f32) < 1e-5);
+      const steps = cachedLogits(lm, idx);
+      assert.ok(maxAbsDiff(steps.f32, full.f32) < 1e-5);
       // The same model under full attention differs (the window matters).
       const lmFull = new DecoderLM(
         { vocabSize: 11, blockSize: 16, dModel: C, nhead: H, numLayers: 2, dropout: 0 },

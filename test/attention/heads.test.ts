@@ -15,6 +15,7 @@ import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { TalkingHeadsAttention, kvHeadsFor, parseHeadsSpec } from '../../src/attention/index.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import { packedInput } from './xformer-helpers.js';
 
 const H = 4;
 const D = 3;
@@ -105,17 +106,7 @@ for (const backendName of backends) {
       const th = new TalkingHeadsAttention({ numHeads: H, headDim: D });
       const T = 4;
       const qkv = randn([1, T, 3 * C], new Generator(6));
-      const inp = {
-        q: { x: qkv, col: 0 },
-        k: { x: qkv, col: C },
-        v: { x: qkv, col: 2 * C },
-        bias: null,
-        causal: true,
-        offset: 0,
-        dropoutP: 0,
-        generator: new Generator(1),
-        needWeights: false,
-      };
+      const inp = packedInput(qkv, C, { causal: true });
       const mha = F.multiHeadAttention(
         qkv,
         qkv,

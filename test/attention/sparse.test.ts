@@ -26,17 +26,22 @@ import {
   parseAttentionSpec,
   type AttentionCore,
   type CoreInput,
-  type Heads,
 } from '../../src/attention/index.js';
-import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-
-const H = 2;
-const D = 4;
-const C = H * D;
-const dims = { numHeads: H, headDim: D };
+import {
+  C,
+  D,
+  H,
+  cachedLogits,
+  decodeDiff,
+  dims,
+  input,
+  outAndGrad,
+  padBias,
+  tinyLMConfig,
+} from './xformer-helpers.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -55,29 +60,9 @@ const SPECS = [
   'axial:width=4',
 ];
 
-function input(qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
-
 /** Output and d(sum(out * w))/d(qkv) of a core on a fresh copy of qkv. */
-function run(core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const { out } = core.forward(input(qkv, over));
-  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
+const run = (core: AttentionCore, qkv0: Tensor, over: Partial<CoreInput> = {}) =>
+  outAndGrad((qkv) => core.forward(input(qkv, over)).out, qkv0);
 
 /** The dense (T, T) additive mask of a core's CSR pattern, built here. */
 function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor {
@@ -85,13 +70,6 @@ function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor 
   const m = full([T, T], -Infinity);
   for (let t = 0; t < T; t++)
     for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * T + p.cols[e]] = 0;
-  return m;
-}
-
-/** A key padding bias (B, 1, 1, S): -Infinity on the last pad[b] keys of row b. */
-function padBias(B: number, S: number, pad: number[]): Tensor {
-  const m = zeros([B, 1, 1, S]);
-  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
   return m;
 }
 
@@ -205,12 +183,8 @@ for (const backendName of backends) {
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       const idx = tensor([[1, 5, 2, 8, 3, 9, 4, 10, 6]], undefined, 'int32');
       const logits = noGrad(() => lm.forward(idx));
-      const caches = lm.newCaches();
-      const steps = noGrad(() => [
-        lm.forward(F.slice(idx, 1, 0, 4), caches, 0),
-        ...[4, 5, 6, 7, 8].map((t) => lm.forward(F.slice(idx, 1, t, t + 1), caches, t)),
-      ]);
-      assert.ok(maxAbsDiff(F.concat(steps, 1).f32, logits.f32) < 1e-5);
+      const steps = cachedLogits(lm, idx);
+      assert.ok(maxAbsDiff(steps.f32, logits.f32) < 1e-5);
       F.sum(lm.forward(idx)).backward();
       const tables = [...lm.namedParameters()].filter(([n]) => /position\./.test(n));
       assert.ok(tables.length > 0);
@@ -220,38 +194,12 @@ for (const backendName of backends) {
 
     for (const spec of SPECS)
       test(`${spec}: cached decoding equals re-running the prefix (causal)`, () => {
-        const mha = new MultiheadAttention(C, H, {
-          kind: 'self',
-          attention: spec,
-          generator: new Generator(5),
-        }).eval();
-        const L = 12;
-        const x = randn([2, L, C], new Generator(6));
-        const uncached = noGrad(() => mha.forward(x, x, x, { isCausal: true }).out);
-        const state = mha.newState();
-        const steps = noGrad(() => {
-          const first = F.slice(x, 1, 0, 3);
-          const s = [mha.forward(first, first, first, { isCausal: true }, state).out];
-          for (let t = 3; t < L; t++) {
-            const xt = F.slice(x, 1, t, t + 1);
-            s.push(mha.forward(xt, xt, xt, { isCausal: true }, state).out);
-          }
-          return s;
-        });
-        const got = F.concat(steps, 1);
-        assert.ok(maxAbsDiff(got.f32, uncached.f32) < 1e-5, `${maxAbsDiff(got.f32, uncached.f32)}`);
+        const diff = decodeDiff(spec, 12);
+        assert.ok(diff < 1e-5, `${diff}`);
       });
 
     test('a strided-attention LM: cached == uncached, save and load keep the logits and the spec', () => {
-      const cfg = {
-        vocabSize: 11,
-        blockSize: 16,
-        dModel: C,
-        nhead: H,
-        numLayers: 2,
-        dropout: 0,
-        attention: 'strided:stride=4',
-      };
+      const cfg = tinyLMConfig('strided:stride=4');
       const lm = new DecoderLM(cfg, new Generator(12)).eval();
       assert.equal(lm.config.attention, 'strided:stride=4');
       const idx = tensor([[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2]], undefined, 'int32');

@@ -27,6 +27,7 @@ import {
 } from '../../src/attention/index.js';
 import type { FullAttention } from '../../src/attention/full.js';
 import { backends, maxAbsDiff } from '../helpers.js';
+import { packedInput } from './xformer-helpers.js';
 
 const H = 2;
 const D = 5;
@@ -135,17 +136,7 @@ for (const backendName of backends) {
     test('the full core forced tiled equals it fused; small scores stay on the fused op', () => {
       const core = createAttentionCore('full', { numHeads: H, headDim: D }) as FullAttention;
       const qkv = randn([2, 75, 3 * HD], new Generator(4)).requiresGrad_(true);
-      const input = {
-        q: { x: qkv, col: 0 },
-        k: { x: qkv, col: HD },
-        v: { x: qkv, col: 2 * HD },
-        bias: null,
-        causal: true,
-        offset: 0,
-        dropoutP: 0,
-        generator: new Generator(1),
-        needWeights: false,
-      };
+      const input = packedInput(qkv, HD, { causal: true });
       // Packed q, k, v of one tensor: the backward overwrites a fresh gradient buffer.
       const grads = (tiled: boolean): [Tensor, Float32Array] => {
         core.tiled = tiled;

@@ -10,7 +10,6 @@
  * Letters: L sequence length, w window (keys each side, the query's own included),
  * d dilation, r random keys per query, b block size, g global tokens.
  */
-import type { VariantParams } from '../spec.js';
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
 
 /** Band (Fig. 4(b)): the keys j with |i - j| < w (the builder drops those past i when causal). */
@@ -86,8 +85,6 @@ export function randomKeys(
   for (const j of sampleDistinct(causal ? i + 1 : L, r, seed, i)) out.push(j);
 }
 
-const int = (p: VariantParams, name: string): number => p[name] as number;
-
 export const dilatedVariant = patternVariant({
   name: 'dilated',
   params: [
@@ -96,9 +93,7 @@ export const dilatedVariant = patternVariant({
   ],
   cost: 'O(T w D) time, O(T w) memory',
   paper: 'dilated attention: Lin et al. 2021 Fig. 4(c); Beltagy et al. 2020, Sec. 3.1',
-  rowKeys(p): RowKeys {
-    const w = int(p, 'window');
-    const d = int(p, 'dilation');
+  rowKeys({ window: w, dilation: d }): RowKeys {
     return (i, _L, _c, out) => dilatedKeys(i, w, d, out);
   },
 });
@@ -111,9 +106,7 @@ export const randomVariant = patternVariant({
   ],
   cost: 'O(T r D) time, O(T r) memory',
   paper: 'random attention: Lin et al. 2021 Fig. 4(d); Zaheer et al. 2020 (BigBird), Sec. 2',
-  rowKeys(p): RowKeys {
-    const r = int(p, 'numRandom');
-    const seed = int(p, 'seed');
+  rowKeys({ numRandom: r, seed }): RowKeys {
     return (i, L, causal, out) => randomKeys(i, L, causal, r, seed, out);
   },
 });
@@ -123,8 +116,7 @@ export const blockVariant = patternVariant({
   params: [intParam('block', 64, 1, 'block size b: queries attend within their block')],
   cost: 'O(T b D) time, O(T b) memory',
   paper: 'block local attention: Lin et al. 2021 Fig. 4(e); Qiu et al. 2020 (BlockBERT)',
-  rowKeys(p): RowKeys {
-    const b = int(p, 'block');
+  rowKeys({ block: b }): RowKeys {
     return (i, _L, _c, out) => blockKeys(i, b, out);
   },
 });
@@ -135,8 +127,7 @@ export const globalVariant = patternVariant({
   cost: 'O(T g D) time, O(T g) memory',
   paper:
     'global attention: Lin et al. 2021 Fig. 4(a) (each query also attends itself); Beltagy et al. 2020, Sec. 3.1',
-  rowKeys(p): RowKeys {
-    const g = int(p, 'global');
+  rowKeys({ global: g }): RowKeys {
     return (i, L, _c, out) => {
       globalKeys(i, L, g, out);
       out.push(i);

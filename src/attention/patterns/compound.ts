@@ -8,11 +8,8 @@
  * Positions: query i, key j in [0, L); causal use keeps j <= i. Letters: w window, d
  * dilation, g global tokens (or blocks), b block size, r random blocks, l stride, c summary.
  */
-import type { VariantParams } from '../spec.js';
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
 import { bandKeys, dilatedKeys, globalKeys, sampleDistinct } from './atomic.js';
-
-const int = (p: VariantParams, name: string): number => p[name] as number;
 
 export const starVariant = patternVariant({
   name: 'star',
@@ -38,10 +35,7 @@ export const longformerVariant = patternVariant({
   cost: 'O(T (w + g) D) time, O(T (w + g)) memory',
   paper:
     'Beltagy et al. 2020 (Longformer), Sec. 3.1: sliding + dilated sliding window + global, one pattern for all heads; Lin et al. 2021 Fig. 5(b)',
-  rowKeys(p): RowKeys {
-    const w = int(p, 'window');
-    const d = int(p, 'dilation');
-    const g = int(p, 'global');
+  rowKeys({ window: w, dilation: d, global: g }): RowKeys {
     return (i, L, _c, out) => {
       bandKeys(i, w, out);
       dilatedKeys(i, w, d, out);
@@ -59,9 +53,7 @@ export const etcVariant = patternVariant({
   cost: 'O(T (w + g) D) time, O(T (w + g)) memory',
   paper:
     'Ainslie et al. 2020 (ETC), Sec. 3.1: global-local attention (g2g, g2l, l2g, l2l); Lin et al. 2021 Fig. 5(c)',
-  rowKeys(p): RowKeys {
-    const w = int(p, 'window');
-    const g = int(p, 'global');
+  rowKeys({ window: w, global: g }): RowKeys {
     return (i, L, _c, out) => {
       bandKeys(i, w, out);
       globalKeys(i, L, g, out);
@@ -103,11 +95,7 @@ export const bigbirdVariant = patternVariant({
   cost: 'O(T b (3 + g + r) D) time, O(T b (3 + g + r)) memory',
   paper:
     'Zaheer et al. 2020 (BigBird-ITC), Sec. 2 and App. D: blocked window + global + random; Lin et al. 2021 Fig. 5(d)',
-  rowKeys(p): RowKeys {
-    const b = int(p, 'block');
-    const g = int(p, 'global');
-    const r = int(p, 'random');
-    const seed = int(p, 'seed');
+  rowKeys({ block: b, global: g, random: r, seed }): RowKeys {
     let last = ''; // the rows of a block share its key blocks: drawn once per block
     let blocks: number[] = [];
     return (i, L, causal, out) => {
@@ -126,8 +114,7 @@ export const stridedVariant = patternVariant({
   cost: 'O(T (l + T / l) D) time, O(T (l + T / l)) memory',
   paper:
     'Child et al. 2019 (Sparse Transformer), Sec. 4.2, Fig. 3(b): A1 = {max(0, i - l) .. i}, A2 = {j : (i - j) mod l = 0} (non-causal: |i - j| <= l); Lin et al. 2021 Fig. 5(e)',
-  rowKeys(p): RowKeys {
-    const l = int(p, 'stride');
+  rowKeys({ stride: l }): RowKeys {
     return (i, L, _c, out) => {
       bandKeys(i, l + 1, out); // |i - j| <= l
       for (let j = i % l; j < L; j += l) out.push(j); // (i - j) mod l = 0
@@ -144,9 +131,7 @@ export const fixedVariant = patternVariant({
   cost: 'O(T (l + c T / l) D) time, O(T (l + c T / l)) memory',
   paper:
     'Child et al. 2019 (Sparse Transformer), Sec. 4.2, Fig. 3(c): A1 = {j : floor(j / l) = floor(i / l)}, A2 = {j : j mod l >= l - c}; Lin et al. 2021 Fig. 5(f)',
-  rowKeys(p): RowKeys {
-    const l = int(p, 'stride');
-    const c = int(p, 'summary');
+  rowKeys({ stride: l, summary: c }): RowKeys {
     if (c > l) throw new Error(`fixed attention: summary=${c} must be <= stride=${l}`);
     return (i, L, _c, out) => {
       const start = Math.floor(i / l) * l;

@@ -8,10 +8,7 @@
  * Grid letters: W width, position i at row floor(i / W), column i mod W; qh x qw query
  * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
  */
-import type { VariantParams } from '../spec.js';
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
-
-const int = (p: VariantParams, name: string): number => p[name] as number;
 
 /**
  * BP-Transformer's attention, at token level: at every level l = 0, 1, ... of the binary
@@ -36,8 +33,7 @@ export const bpVariant = patternVariant({
   cost: 'O(T k log T D) time, O(T k log T) memory',
   paper:
     'Ye et al. 2019 (BP-Transformer), Sec. 3: span hierarchy as a token-level pattern (each span node replaced by its first token, no extra nodes); Lin et al. 2021 Fig. 6(a)',
-  rowKeys(p): RowKeys {
-    const k = int(p, 'k');
+  rowKeys({ k }): RowKeys {
     return (i, L, _c, out) => bpKeys(i, L, k, out);
   },
 });
@@ -77,10 +73,8 @@ export const imageBlockVariant = patternVariant({
   paper:
     'Parmar et al. 2018 (Image Transformer), Sec. 3.2, Fig. 2: 2-D local attention; Lin et al. 2021 Fig. 6(b)',
   rowKeys(p): RowKeys {
-    const W = int(p, 'width');
-    const sizes = ['queryHeight', 'queryWidth', 'memoryHeight', 'memoryWidth'].map((n) =>
-      int(p, n),
-    );
+    const W = p.width;
+    const sizes = [p.queryHeight, p.queryWidth, p.memoryHeight, p.memoryWidth];
     if (sizes[1] > W)
       throw new Error(`image-block attention: queryWidth=${sizes[1]} must be <= width=${W}`);
     return (i, L, causal, out) => imageBlockKeys(i, L, W, sizes, causal, out);
@@ -100,8 +94,7 @@ export const axialVariant = patternVariant({
   cost: 'O(T (W + T / W) D) time, O(T (W + T / W)) memory',
   paper:
     'Ho et al. 2019 (Axial Attention): row and column attention as one combined pattern (one step, not two layers); Lin et al. 2021 Fig. 6(c)',
-  rowKeys(p): RowKeys {
-    const W = int(p, 'width');
+  rowKeys({ width: W }): RowKeys {
     return (i, L, _c, out) => axialKeys(i, L, W, out);
   },
 });
