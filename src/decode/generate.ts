@@ -103,7 +103,7 @@ export function generate(
  * @throws Error naming the option for an id that is not an integer in [0, V), or when every
  *   token would be suppressed.
  */
-function suppressedIds(ids: readonly number[], V: number, eosId?: number): number[] {
+export function suppressedIds(ids: readonly number[], V: number, eosId?: number): number[] {
   for (const id of ids) {
     if (!Number.isInteger(id) || id < 0 || id >= V)
       throw new Error(`generate: suppressIds holds ${id}, not a token id in [0, ${V})`);

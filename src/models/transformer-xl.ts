@@ -26,6 +26,7 @@ import { Module } from '../nn/module.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 import { createDepth } from '../nn/depth-registry.js';
 import { sampleToken, type SamplingOptions } from '../decode/sampling.js';
+import { suppressedIds } from '../decode/generate.js';
 import { ConfigError, GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
 /** Block defaults are GPT-2's (gelu, pre-LN, dropout 0.1); the attention is always `xl`. */
@@ -159,12 +160,20 @@ export function segmentLoss(
 export function generateXL(
   model: TransformerXL,
   prompt: readonly number[],
-  opts: SamplingOptions & { maxNewTokens: number; eosId?: number; generator?: Generator },
+  opts: SamplingOptions & {
+    maxNewTokens: number;
+    eosId?: number;
+    generator?: Generator;
+    /** Never generated (their logits are -Infinity), as generate's; eosId is exempt. */
+    suppressIds?: readonly number[];
+  },
 ): number[] {
   if (prompt.length === 0)
     throw new Error('generateXL: the prompt must contain at least one token');
   const gen = opts.generator ?? defaultGenerator;
   const V = model.config.vocabSize;
+  const suppress = suppressedIds(opts.suppressIds ?? [], V, opts.eosId);
+  const masked = new Float32Array(V);
   const out: number[] = [];
   const wasTraining = model.training;
   model.eval();
@@ -174,7 +183,13 @@ export function generateXL(
       let input = [...prompt];
       for (let n = 0; n < opts.maxNewTokens; n++) {
         const y = model.forward(tensor([input], undefined, 'int32'), memory); // (1, T, V)
-        const next = sampleToken(y.f32.subarray((input.length - 1) * V), gen, opts);
+        let logits = y.f32.subarray((input.length - 1) * V, input.length * V);
+        if (suppress.length > 0) {
+          masked.set(logits);
+          for (const id of suppress) masked[id] = -Infinity;
+          logits = masked;
+        }
+        const next = sampleToken(logits, gen, opts);
         out.push(next);
         if (next === opts.eosId) break;
         input = [next];

@@ -134,6 +134,13 @@ describe('TransformerXL', () => {
       () => generateXL(m, [], { maxNewTokens: 1 }),
       /prompt must contain at least one token/,
     );
+    // Suppressed ids are never generated: all but 5 suppressed, greedy and sampled.
+    const suppressIds = Array.from({ length: 13 }, (_, i) => i).filter((i) => i !== 5);
+    for (const temperature of [0, 1])
+      assert.deepEqual(
+        generateXL(m, prompt, { maxNewTokens: 4, temperature, suppressIds }),
+        [5, 5, 5, 5],
+      );
   });
 
   test('config: memLen validated, attention refused; round trip through config.json and safetensors', () => {
