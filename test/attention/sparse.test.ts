@@ -46,7 +46,7 @@ import {
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
   'dilated:window=2,dilation=3',
-  'random:numRandom=3,seed=5',
+  'random:keys=3,seed=5',
   'block:block=4',
   'global:global=2',
   'star',
@@ -56,7 +56,7 @@ const SPECS = [
   'strided:stride=3',
   'fixed:stride=4,summary=2',
   'bp:k=1',
-  'image-block:width=4,queryHeight=2,queryWidth=2,memoryHeight=1,memoryWidth=1',
+  'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1',
   'axial:width=4',
 ];
 
@@ -89,7 +89,7 @@ const paper: Record<string, (i: number, j: number, L: number) => boolean> = {
   // Axial over a width-4 grid: same row or same column.
   'axial:width=4': (i, j) => Math.floor(i / 4) === Math.floor(j / 4) || i % 4 === j % 4,
   // Image Transformer 2-D local: 2x2 query blocks, memory 1 row above/below, 1 column each side.
-  'image-block:width=4,queryHeight=2,queryWidth=2,memoryHeight=1,memoryWidth=1': (i, j) => {
+  'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1': (i, j) => {
     const [ri, ci, rj, cj] = [Math.floor(i / 4), i % 4, Math.floor(j / 4), j % 4];
     const r0 = ri - (ri % 2);
     const c0 = ci - (ci % 2);
@@ -268,9 +268,9 @@ describe('sparse patterns equal their papers', () => {
   });
 
   test('random: r distinct keys per query, seeded, causal rows draw among keys <= i', () => {
-    const a = createAttentionCore('random:numRandom=3,seed=5', dims) as SparsePatternCore;
-    const b = createAttentionCore('random:numRandom=3,seed=5', dims) as SparsePatternCore;
-    const c = createAttentionCore('random:numRandom=3,seed=6', dims) as SparsePatternCore;
+    const a = createAttentionCore('random:keys=3,seed=5', dims) as SparsePatternCore;
+    const b = createAttentionCore('random:keys=3,seed=5', dims) as SparsePatternCore;
+    const c = createAttentionCore('random:keys=3,seed=6', dims) as SparsePatternCore;
     const p = a.pattern(30, false);
     for (let t = 0; t < 30; t++) assert.equal(p.rowPtr[t + 1] - p.rowPtr[t], 3);
     assert.deepEqual([...p.cols], [...b.pattern(30, false).cols]);

@@ -101,12 +101,12 @@ export const dilatedVariant = patternVariant({
 export const randomVariant = patternVariant({
   name: 'random',
   params: [
-    intParam('numRandom', 16, 1, 'random keys per query (drawn among the keys <= i when causal)'),
+    intParam('keys', 16, 1, 'random keys per query (drawn among the keys <= i when causal)'),
     intParam('seed', 0, 0, 'seed of the draws (the pattern is fixed, shared by all heads)'),
   ],
   cost: 'O(T r D) time, O(T r) memory',
   paper: 'random attention: Lin et al. 2021 Fig. 4(d); Zaheer et al. 2020 (BigBird), Sec. 2',
-  rowKeys({ numRandom: r, seed }): RowKeys {
+  rowKeys({ keys: r, seed }): RowKeys {
     return (i, L, causal, out) => randomKeys(i, L, causal, r, seed, out);
   },
 });

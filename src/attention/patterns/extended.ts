@@ -64,19 +64,19 @@ export const imageBlockVariant = patternVariant({
   name: 'image-block',
   params: [
     intParam('width', 32, 1, 'grid width W: the sequence is a raster-order (rows, W) image'),
-    intParam('queryHeight', 8, 1, 'rows of a query block'),
-    intParam('queryWidth', 8, 1, 'columns of a query block'),
-    intParam('memoryHeight', 8, 0, 'memory rows above a query block (and below, non-causal)'),
-    intParam('memoryWidth', 8, 0, 'memory columns left and right of a query block'),
+    intParam('query-height', 8, 1, 'rows of a query block'),
+    intParam('query-width', 8, 1, 'columns of a query block'),
+    intParam('memory-height', 8, 0, 'memory rows above a query block (and below, non-causal)'),
+    intParam('memory-width', 8, 0, 'memory columns left and right of a query block'),
   ],
   cost: 'O(T (qh + 2 mh)(qw + 2 mw) D) time and O(T (qh + 2 mh)(qw + 2 mw)) memory',
   paper:
     'Parmar et al. 2018 (Image Transformer), Sec. 3.2, Fig. 2: 2-D local attention; Lin et al. 2021 Fig. 6(b)',
   rowKeys(p): RowKeys {
     const W = p.width;
-    const sizes = [p.queryHeight, p.queryWidth, p.memoryHeight, p.memoryWidth];
+    const sizes = [p['query-height'], p['query-width'], p['memory-height'], p['memory-width']];
     if (sizes[1] > W)
-      throw new Error(`image-block attention: queryWidth=${sizes[1]} must be <= width=${W}`);
+      throw new Error(`image-block attention: query-width=${sizes[1]} must be <= width=${W}`);
     return (i, L, causal, out) => imageBlockKeys(i, L, W, sizes, causal, out);
   },
 });
