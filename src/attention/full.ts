@@ -9,7 +9,7 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width.
  */
 import * as F from '../ops/index.js';
-import { mergeHeads, packedHeads, runOptions, type CoreInput, type CoreOutput } from './core.js';
+import { mergeHeads, runOptions, type CoreInput, type CoreOutput } from './core.js';
 import { referenceForward } from './reference.js';
 import { KVAttentionCore, type KVState } from './state.js';
 
@@ -37,7 +37,11 @@ export class FullAttention extends KVAttentionCore {
       tiled: this.tiled,
     };
     if (input.bias?.requiresGrad) return referenceForward(input, state ?? null, H, D); // learned bias
-    if (!state) return F.multiHeadAttention(...packedHeads(input, H, D), opts); // (B, T, H*D)
+    if (!state) {
+      const { q, k, v } = input; // heads read in place from the packed projections
+      const cols = { q: q.col, k: k.col, v: v.col };
+      return F.multiHeadAttention(q.x, k.x, v.x, H, D, cols, opts); // (B, T, H*D)
+    }
     const [q4, k4, v4] = this.splitHeads(input); // (B, H, T, D)
     state.append(k4, v4);
     const r =

@@ -214,7 +214,7 @@ export class RNNSeq2Seq extends Module {
         `decode: tgt must be (B, T) int32 with B = ${memory.shape[0]}, got ${tgt.dtype} ${fmtShape(tgt.shape)}`,
       );
     const [B, T] = tgt.shape;
-    const pad = srcPadMask ?? zerosBool(B, memory.shape[1]);
+    const pad = srcPadMask ?? zeros([B, memory.shape[1]], 'bool');
     const st = (caches?.[0]?.self as RNNDecoderState | undefined) ?? new RNNDecoderState();
     if (!st.layers) this.initState(st, memory, pad);
     const lengths = sourceLengths(pad);
@@ -307,10 +307,6 @@ function sourceLengths(padMask: Tensor): number[] {
     if (n === 0) throw new Error(`RNNSeq2Seq: source ${b} is all padding`);
     return n;
   });
-}
-
-function zerosBool(B: number, S: number): Tensor {
-  return zeros([B, S], 'bool');
 }
 
 /**

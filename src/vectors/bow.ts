@@ -17,6 +17,8 @@
  * Shape letters: N documents, V vocabulary.
  */
 
+import { compareCodePoints } from '../tokenizers/counting.js';
+
 /** A sparse (N, V) matrix in compressed sparse row form, column indices sorted per row. */
 export interface CsrMatrix {
   readonly rows: number;
@@ -67,8 +69,6 @@ export class Vocabulary {
   }
 }
 
-const codePointOrder = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /**
  * Fit a vocabulary to documents, as sklearn's CountVectorizer.fit.
  * @throws Error naming minDf/maxDf/maxFeatures when out of range or leaving no terms.
@@ -99,10 +99,10 @@ export function fitVocabulary(docs: readonly string[], o: VocabularyOptions = {}
     if (!Number.isInteger(o.maxFeatures) || o.maxFeatures < 1)
       throw new Error(`vectorizer: maxFeatures must be an integer >= 1, got ${o.maxFeatures}`);
     terms = terms
-      .sort((a, b) => tf.get(b)! - tf.get(a)! || codePointOrder(a, b))
+      .sort((a, b) => tf.get(b)! - tf.get(a)! || compareCodePoints(a, b))
       .slice(0, o.maxFeatures);
   }
-  terms.sort(codePointOrder);
+  terms.sort(compareCodePoints);
   if (terms.length === 0)
     throw new Error('vectorizer: no terms remain (empty documents, or minDf/maxDf too strict)');
   return new Vocabulary(terms, analyzer);

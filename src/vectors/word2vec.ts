@@ -15,6 +15,7 @@
 import { backend } from '../backend/index.js';
 import { Generator } from '../random.js';
 import { WordVectors } from './word-vectors.js';
+import { compareCodePoints } from '../tokenizers/counting.js';
 
 /** A corpus read for word-vector training. */
 export interface WordCorpus {
@@ -34,8 +35,6 @@ export interface CorpusOptions {
   lowercase?: boolean;
 }
 
-const byCodePoint = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
-
 /**
  * Read a text into a word corpus.
  * @throws Error if no word reaches minCount.
@@ -51,7 +50,7 @@ export function buildWordCorpus(text: string, o: CorpusOptions = {}): WordCorpus
     for (const w of line.split(/\s+/u)) if (w) counts.set(w, (counts.get(w) ?? 0) + 1);
   const words = [...counts.keys()]
     .filter((w) => counts.get(w)! >= minCount)
-    .sort((a, b) => counts.get(b)! - counts.get(a)! || byCodePoint(a, b));
+    .sort((a, b) => counts.get(b)! - counts.get(a)! || compareCodePoints(a, b));
   if (words.length === 0)
     throw new Error(`word vectors: no word occurs at least minCount=${minCount} times`);
   const index = new Map(words.map((w, i) => [w, i]));

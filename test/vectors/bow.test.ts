@@ -58,6 +58,11 @@ test('one-hot: one 1 at the word column; binary bag of words is presence', () =>
   const b = bagOfWords(vocab, ['the the dog bird'], { binary: true });
   assert.deepEqual([...denseRow(b, 0)], [0, 1, 0, 0, 1]);
   assert.deepEqual([...b.indptr], [0, 2]);
+  // Code point order, as Python sorts str: U+FF42 before U+1D49C (UTF-16 units would not).
+  assert.deepEqual(fitVocabulary(['\u{1D49C}\u{1D49C} \uFF42\uFF42']).terms, [
+    '\uFF42\uFF42',
+    '\u{1D49C}\u{1D49C}',
+  ]);
 });
 
 test('vectorizer options out of range are refused, naming them', () => {
