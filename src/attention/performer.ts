@@ -23,7 +23,7 @@
  * Shape letters: B batch, H heads, L positions, D head width, M features.
  */
 import { Generator } from '../random.js';
-import { Tensor, zeros } from '../tensor.js';
+import { Tensor, tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import { checkInt, type CoreDims, type CoreInput, type CoreOutput } from './core.js';
 import { LinearizedCore, type LinearState } from './linear-state.js';
@@ -67,9 +67,14 @@ export class PerformerAttention extends LinearizedCore {
   readonly kind = 'performer';
   /** (M, D) random features w_i (a buffer: saved, loaded, never trained). */
   readonly projection: Tensor;
-  /** Training calls so far (the redraw clock). */
-  private calls = 0;
-  private readonly generator: Generator;
+  /**
+   * (2,) buffer [training calls so far, seed]: the redraw clock and the seed of its draws,
+   * saved with the model (as performer-pytorch's `calls_since_last_redraw`), so a run resumed
+   * from a checkpoint redraws at the same calls and draws the same features as one that was
+   * not interrupted. The k-th draw uses Generator(seed + k); the seed (< 2^24, exact in
+   * float32) comes from the model's generator at construction.
+   */
+  readonly redrawState: Tensor;
 
   /**
    * @param features M, the number of random features.
@@ -86,14 +91,25 @@ export class PerformerAttention extends LinearizedCore {
     super(dims, chunk);
     checkInt('performer attention', 'features', numFeatures);
     checkInt('performer attention', 'redraw', redraw, 0);
-    this.generator = dims.generator ?? new Generator(0);
+    const seed = (dims.generator ?? new Generator(0)).randint(2 ** 24 - 2 ** 16);
     this.projection = this.buffer('projection_matrix', zeros([numFeatures, dims.headDim]));
+    this.redrawState = this.buffer('redraw_state', tensor([0, seed]));
     this.redrawFeatures();
   }
 
-  /** Draw fresh orthogonal random features into `projection` (in place). */
+  /** Training calls so far (the redraw clock, read from the saved buffer). */
+  get calls(): number {
+    return this.redrawState.f32[0];
+  }
+
+  /**
+   * Draw the features of the current clock into `projection` (in place): the k-th draw
+   * (k = calls / redraw) uses Generator(seed + k), so it depends on the clock alone.
+   */
   redrawFeatures(): void {
-    orthogonalGaussian(this.projection.f32, this.numFeatures, this.headDim, this.generator);
+    const k = this.redraw > 0 ? Math.floor(this.calls / this.redraw) : 0;
+    const gen = new Generator(this.redrawState.f32[1] + k);
+    orthogonalGaussian(this.projection.f32, this.numFeatures, this.headDim, gen);
   }
 
   /**
@@ -120,7 +136,7 @@ export class PerformerAttention extends LinearizedCore {
   override forward(input: CoreInput, state?: LinearState | null): CoreOutput {
     if (this.training && !state && this.redraw > 0) {
       if (this.calls > 0 && this.calls % this.redraw === 0) this.redrawFeatures();
-      this.calls++;
+      this.redrawState.f32[0] = this.calls + 1;
     }
     return super.forward(input, state);
   }

@@ -261,6 +261,33 @@ describe('performer random features', () => {
     assert.deepEqual(frozen.projection.f32, f0);
   });
 
+  test('the redraw clock is saved: a core restored from a state dict redraws as the uninterrupted one', () => {
+    const Dh = 4;
+    const qkv = randomQKV(1, 3, Dh, 2);
+    const make = (seed: number): PerformerAttention =>
+      new PerformerAttention(
+        { numHeads: 1, headDim: Dh, generator: new Generator(seed) },
+        8,
+        2,
+      ).train();
+    const run = make(3);
+    for (let i = 0; i < 3; i++) run.forward(packedInput(qkv, Dh)); // redrawn once, at call 3
+    const saved = run.stateDict();
+    assert.equal(saved.get('redraw_state')?.f32[0], 3, 'three calls on the clock');
+    const restored = make(99); // another seed: everything must come from the state dict
+    restored.loadStateDict(saved);
+    assert.deepEqual(restored.projection.f32, run.projection.f32);
+    for (let i = 0; i < 4; i++) {
+      run.forward(packedInput(qkv, Dh));
+      restored.forward(packedInput(qkv, Dh)); // redraws at calls 5 and 7 in both
+      assert.deepEqual(restored.projection.f32, run.projection.f32, `after call ${4 + i}`);
+    }
+    const fresh = make(3); // the clock, not the call history, decides the draw
+    fresh.redrawState.f32[0] = 6;
+    fresh.redrawFeatures();
+    assert.deepEqual(fresh.projection.f32, run.projection.f32, 'draw 3 of the same seed');
+  });
+
   test('linear and performer models save, load and give the same logits', () => {
     for (const spec of ['linear:chunk=4', 'performer:features=8,chunk=4']) {
       lmRoundTrip(spec);
