@@ -93,13 +93,19 @@ const arenas = new WeakMap<DecoderLM, StepArena | null>();
 /**
  * One training step, as the Trainer runs it (in a StepArena, so activations and gradients
  * reuse the previous step's storage; TRANSFORMER_NO_ARENA=1 turns that off to compare);
- * returns the loss.
+ * returns the loss. `vocab` is the model's vocabulary V (case 1's by default).
  */
-export function lmStep(model: DecoderLM, opt: AdamW, x: Tensor, y: Tensor): number {
+export function lmStep(
+  model: DecoderLM,
+  opt: AdamW,
+  x: Tensor,
+  y: Tensor,
+  vocab = LM_CONFIG.vocabSize,
+): number {
   const step = (): number => {
     opt.zeroGrad();
     const logits = model.forward(x); // (B, T, V)
-    const loss = F.crossEntropy(F.reshape(logits, [-1, LM_CONFIG.vocabSize]), y);
+    const loss = F.crossEntropy(F.reshape(logits, [-1, vocab]), y);
     loss.backward();
     opt.step();
     return loss.item();

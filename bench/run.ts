@@ -11,6 +11,7 @@ import { lmMemoryCase } from './lm-memory.js';
 import { lmTrainCase } from './lm-train.js';
 import { longAttentionCase } from './long-attention.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
+import { lmGpt2Case, lmScalingCase, seq2seqBaseCase } from './scale.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
 import { vectorsCase } from './vectors.js';
 
@@ -25,6 +26,9 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   attention: attentionCase,
   vectors: vectorsCase,
   'long-attention': longAttentionCase,
+  'seq2seq-base': seq2seqBaseCase,
+  'lm-gpt2': lmGpt2Case,
+  'lm-scaling': lmScalingCase,
 };
 
 function table(rows: Row[]): string {

@@ -12,7 +12,9 @@ Usage: lm_train.py '{"mode": "train"|"generate"|"mem", "threads": 1, ...}'
             generation, re-running the model on the growing sequence (cropped to the
             context); "block" (default 64) sizes the position table and the context
   mem:      {"steps"} -> {"maxrss_kb"} (resource.getrusage ru_maxrss after that many steps)
-Prints one JSON line. OPENBLAS_NUM_THREADS is set by the caller.
+Shape overrides (bench/scale.ts: lm-gpt2, lm-scaling): "V", "T", "C", "H", "L", "FF", "B"
+replace the case-1 constants (ids stay tinyshakespeare's characters, valid for any V >= 65).
+Prints one JSON line (train also gives "maxrss_kb"). OPENBLAS_NUM_THREADS is set by the caller.
 """
 import json
 import os
@@ -68,7 +70,10 @@ def batch(data, g):
 
 
 def main():
+    global V, T, C, H, L, FF, B
     arg = json.loads(sys.argv[1])
+    V, T, C, H, L, FF, B = (int(arg.get(k, v)) for k, v in zip(
+        ("V", "T", "C", "H", "L", "FF", "B"), (V, T, C, H, L, FF, B)))
     torch.set_num_threads(int(arg.get("threads", 1)))
     torch.manual_seed(1337)
     model = GPT(int(arg.get("block", T)))
@@ -103,6 +108,7 @@ def main():
             ts.sort()
             out["median_ms"] = ts[len(ts) // 2]
             out["best_ms"] = ts[0]
+            out["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     elif mode == "generate":
         model.eval()
         n_new = int(arg.get("new_tokens", 256))

@@ -7,10 +7,13 @@ embedding dropout, a generator tied to the target embedding, padding masks (pad 
 and a causal target mask, cross-entropy with label smoothing 0.1, Adam (lr 1e-4).
 
 Usage: seq2seq_train.py '{"threads": 1, "steps": 20, "warmup": 3}'
-Prints {"median_ms", "best_ms"} per step as one JSON line.
+Shape overrides (bench/scale.ts: seq2seq-base): "V", "C", "H", "FF", "NE", "ND", "B", "S", "T"
+replace the constants above (V sets both vocabularies).
+Prints {"median_ms", "best_ms", "maxrss_kb"} per step as one JSON line.
 """
 import json
 import math
+import resource
 import sys
 import time
 
@@ -57,7 +60,11 @@ class Seq2Seq(nn.Module):
 
 
 def main():
+    global SV, TV, C, H, FF, NE, ND, B, S, T
     arg = json.loads(sys.argv[1])
+    SV = TV = int(arg.get("V", SV))
+    C, H, FF, NE, ND, B, S, T = (int(arg.get(k, v)) for k, v in zip(
+        ("C", "H", "FF", "NE", "ND", "B", "S", "T"), (C, H, FF, NE, ND, B, S, T)))
     torch.set_num_threads(int(arg.get("threads", 1)))
     torch.manual_seed(0)
     model = Seq2Seq()
@@ -94,6 +101,7 @@ def main():
     out = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     out["median_ms"] = ts[len(ts) // 2]
     out["best_ms"] = ts[0]
+    out["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(json.dumps(out), flush=True)
 
 
