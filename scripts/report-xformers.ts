@@ -18,7 +18,8 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { attentionVariants } from '../src/attention/registry.js';
@@ -272,6 +273,7 @@ function main(): void {
   const all = jobs(steps, only);
   const rows: Record<'lm' | 'listops', string[]> = { lm: [], listops: [] };
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
+  mkdirSync(dirname(values.out!), { recursive: true });
   const load0 = loadavg()[0];
   const started = Date.now();
   for (const [i, job] of all.entries()) {
