@@ -15,6 +15,7 @@
  *   (early in training the memory does not pay yet).
  */
 import { readFileSync } from 'node:fs';
+import { pathToFileURL } from 'node:url';
 import { availableBackends, setBackend } from '../src/backend/index.js';
 import { Generator } from '../src/random.js';
 import { tensor } from '../src/tensor.js';
@@ -23,22 +24,54 @@ import { Adam } from '../src/train/optim.js';
 import { clipGradNorm } from '../src/train/trainer.js';
 import { TransformerXL, segmentLoss } from '../src/models/transformer-xl.js';
 
-const steps = Number(process.argv[2] ?? 300);
-const L = Number(process.argv[3] ?? 32);
+/** Validation losses (nats per token) of a trained model with and without its memory. */
+export interface MemoryLosses {
+  withMemory: number;
+  withoutMemory: number;
+  /** Tokens scored. */
+  tokens: number;
+}
+
+/**
+ * Evaluate `model` on consecutive segments of `valid` with its memory carried over and
+ * with every segment alone (segmentLoss), at the same segment length.
+ * @param valid token ids @param segLen L @param maxSegments at most this many segments
+ */
+export function memoryLosses(
+  model: TransformerXL,
+  valid: ArrayLike<number>,
+  segLen: number,
+  maxSegments = 400,
+): MemoryLosses {
+  const withMem = segmentLoss(model, valid, segLen, { memory: true, maxSegments });
+  const without = segmentLoss(model, valid, segLen, { memory: false, maxSegments });
+  return { withMemory: withMem.loss, withoutMemory: without.loss, tokens: withMem.tokens };
+}
+
+/** The table's header lines (markdown). */
+export const MEMORY_TABLE_HEAD = [
+  '| trained memLen M | segment L | valid loss with memory | valid loss without memory | tokens |',
+  '|---|---|---|---|---|',
+];
+
+/** One table row for a model trained with memory length `memLen`. */
+export function memoryRow(memLen: number, segLen: number, r: MemoryLosses): string {
+  return `| ${memLen} | ${segLen} | ${r.withMemory.toFixed(4)} | ${r.withoutMemory.toFixed(4)} | ${r.tokens} |`;
+}
+
 const B = 16;
-if (availableBackends().includes('native')) setBackend('native');
 
-const text = readFileSync(new URL('../data/tinyshakespeare.txt', import.meta.url), 'utf8');
-const chars = [...new Set(text)].sort();
-const ids = Int32Array.from([...text].map((c) => chars.indexOf(c)));
-const split = Math.floor(ids.length * 0.9);
-const train = ids.subarray(0, split);
-const valid = ids.subarray(split);
-
-function run(memLen: number): TransformerXL {
+/** Train with memory length `memLen` on char ids `train`: `steps` steps of segments of L. */
+function run(
+  train: Int32Array,
+  vocabSize: number,
+  L: number,
+  steps: number,
+  memLen: number,
+): TransformerXL {
   const model = new TransformerXL(
     {
-      vocabSize: chars.length,
+      vocabSize,
       blockSize: L,
       memLen,
       dModel: 64,
@@ -66,7 +99,7 @@ function run(memLen: number): TransformerXL {
     pos += L;
     const logits = model.forward(tensor(x, undefined, 'int32'), memory);
     const loss = F.crossEntropy(
-      F.reshape(logits, [B * L, chars.length]),
+      F.reshape(logits, [B * L, vocabSize]),
       tensor(Int32Array.from(y), [B * L]),
     );
     opt.zeroGrad();
@@ -81,20 +114,25 @@ function run(memLen: number): TransformerXL {
   return model;
 }
 
-const rows: string[] = [];
-for (const memLen of [L, 0]) {
-  const model = run(memLen);
-  const withMem = segmentLoss(model, valid, L, { memory: true, maxSegments: 400 });
-  const without = segmentLoss(model, valid, L, { memory: false, maxSegments: 400 });
-  rows.push(
-    `| ${memLen} | ${L} | ${withMem.loss.toFixed(4)} | ${without.loss.toFixed(4)} | ${withMem.tokens} |`,
+function main(): void {
+  const steps = Number(process.argv[2] ?? 300);
+  const L = Number(process.argv[3] ?? 32);
+  if (availableBackends().includes('native')) setBackend('native');
+  const text = readFileSync(new URL('../data/tinyshakespeare.txt', import.meta.url), 'utf8');
+  const chars = [...new Set(text)].sort();
+  const ids = Int32Array.from([...text].map((c) => chars.indexOf(c)));
+  const split = Math.floor(ids.length * 0.9);
+  const train = ids.subarray(0, split);
+  const valid = ids.subarray(split);
+  const rows: string[] = [];
+  for (const memLen of [L, 0]) {
+    const model = run(train, chars.length, L, steps, memLen);
+    rows.push(memoryRow(memLen, L, memoryLosses(model, valid, L)));
+  }
+  console.log(
+    `\nsteps ${steps}, batch ${B} streams, segment length ${L}, char-level tinyshakespeare`,
   );
+  for (const r of [...MEMORY_TABLE_HEAD, ...rows]) console.log(r);
 }
-console.log(
-  `\nsteps ${steps}, batch ${B} streams, segment length ${L}, char-level tinyshakespeare`,
-);
-console.log(
-  '| trained memLen M | segment L | valid loss with memory | valid loss without memory | tokens |',
-);
-console.log('|---|---|---|---|---|');
-for (const r of rows) console.log(r);
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) main();
