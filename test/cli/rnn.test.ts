@@ -116,7 +116,7 @@ test('train refuses the flags of the other --arch, naming them', async () => {
     [['--arch', 'rnn', '--position', 'learned'], /--position apply to --arch transformer/],
     [['--cell', 'lstm', '--bidirectional'], /--cell, --bidirectional apply to --arch rnn/],
     [['--arch', 'transformer', '--rnn-attention', 'dot'], /--rnn-attention apply to --arch rnn/],
-    [['--scheduled-sampling', 'linear'], /--scheduled-sampling is RNN-only for now/],
+    [['--scheduled-sampling', 'cosine'], /unknown decay 'cosine'/],
     [['--arch', 'rnn', '--rnn-attention', 'dot'], /--rnn-attention need --arch rnn-attention/],
     [['--arch', 'rnn', '--local-window', '3'], /--local-window need --arch rnn-attention/],
     [['--arch', 'lstm'], /--arch: 'lstm' is not transformer, rnn or rnn-attention/],
@@ -160,4 +160,37 @@ test('scheduled sampling: the decays of Bengio et al. 2015', () => {
   assert.throws(() => parseSamplingSchedule('inverse-sigmoid:k=0.5', 10), /k must be >= 1/);
   assert.throws(() => parseSamplingSchedule('linear:z=1', 10), /unknown parameter 'z'/);
   assert.throws(() => parseSamplingSchedule('linear:c=x', 10), /c must be a number/);
+});
+
+test('train --scheduled-sampling with the Transformer (two-pass) runs; refused outside translate', async () => {
+  const dir = tmp();
+  const data = translateTsv(dir);
+  const out = join(dir, 'model');
+  const r = await cli([
+    'train',
+    '--task',
+    'translate',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '2',
+    '--batch-tokens',
+    '200',
+    '--eval-every',
+    '2',
+    '--scheduled-sampling',
+    'linear:k=0.5',
+    '--out',
+    out,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /translation: Seq2SeqTransformer, scheduled sampling linear:k=0.5,c=0.25,min=0/,
+  );
+  const lm = await cli(['train', '--task', 'lm', '--steps', '1', '--scheduled-sampling', 'linear']);
+  assert.notEqual(lm.code, 0);
+  assert.match(lm.err, /--scheduled-sampling applies to --task translate only, not lm/);
 });
