@@ -291,6 +291,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
     .option('--json', 'print one JSON object')
+    .option(
+      '--exposure-bias',
+      "translate: per-position loss/accuracy, teacher forced vs the model's own greedy prefix",
+    )
     .action(async (o) => {
       await runEval(o);
     });

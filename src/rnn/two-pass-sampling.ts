@@ -30,9 +30,18 @@ export interface TwoPassDecoder {
   project(hidden: Tensor): Tensor;
 }
 
+/** Index of the largest value other than padId (the lowest index on ties). */
+export function argmaxNotPad(row: Float32Array, padId: number): number {
+  let best = -1;
+  for (let i = 0; i < row.length; i++)
+    if (i !== padId && (best < 0 || row[i] > row[best])) best = i;
+  return best;
+}
+
 /**
  * Each position's most likely token other than the padding id.
  * @param logits (B, T, V) float32 @returns (B, T) int32
+ * @throws Error if logits is not 3-dimensional.
  */
 export function argmaxIds(logits: Tensor, padId: number): Tensor {
   if (logits.ndim !== 3)
@@ -40,18 +49,7 @@ export function argmaxIds(logits: Tensor, padId: number): Tensor {
   const [B, T, V] = logits.shape;
   const x = logits.f32;
   const out = new Int32Array(B * T);
-  for (let r = 0; r < B * T; r++) {
-    let best = -1;
-    let bestValue = -Infinity;
-    for (let v = 0; v < V; v++) {
-      const value = x[r * V + v];
-      if (v !== padId && (best < 0 || value > bestValue)) {
-        best = v;
-        bestValue = value;
-      }
-    }
-    out[r] = best;
-  }
+  for (let r = 0; r < B * T; r++) out[r] = argmaxNotPad(x.subarray(r * V, (r + 1) * V), padId);
   return new Tensor(out, [B, T]);
 }
 

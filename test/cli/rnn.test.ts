@@ -162,7 +162,7 @@ test('scheduled sampling: the decays of Bengio et al. 2015', () => {
   assert.throws(() => parseSamplingSchedule('linear:c=x', 10), /c must be a number/);
 });
 
-test('train --scheduled-sampling with the Transformer (two-pass) runs; refused outside translate', async () => {
+test('train --scheduled-sampling with the Transformer (two-pass) runs, eval --exposure-bias reads it; refused outside translate', async () => {
   const dir = tmp();
   const data = translateTsv(dir);
   const out = join(dir, 'model');
@@ -190,6 +190,16 @@ test('train --scheduled-sampling with the Transformer (two-pass) runs; refused o
     r.err,
     /translation: Seq2SeqTransformer, scheduled sampling linear:k=0.5,c=0.25,min=0/,
   );
+  const e = await cli(['eval', '--model', out, '--data', data, '--exposure-bias', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const j = JSON.parse(e.out);
+  assert.equal(j.task, 'translate');
+  assert.ok(j.positions.length > 1 && j.overall.tokens > 0);
+  const p0 = j.positions[0];
+  assert.ok(Math.abs(p0.teacherForcedLoss - p0.freeRunningLoss) < 1e-5, 'both read bos first');
+  const table = await cli(['eval', '--model', out, '--data', data, '--exposure-bias']);
+  assert.match(table.out, /positions {2}tokens {2}tf_loss {2}free_loss/);
+  assert.match(table.out, /\nall +\d+ /);
   const lm = await cli(['train', '--task', 'lm', '--steps', '1', '--scheduled-sampling', 'linear']);
   assert.notEqual(lm.code, 0);
   assert.match(lm.err, /--scheduled-sampling applies to --task translate only, not lm/);
