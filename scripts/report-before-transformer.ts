@@ -659,6 +659,8 @@ const gap = (r: Run): number =>
   r.exposure.overall.teacherForcedAccuracy - r.exposure.overall.freeRunningAccuracy;
 const step = (name: string, T: number): number =>
   layerRows.find((r) => r.T === T)!.times[TIMED_LAYERS.indexOf(name as never)];
+const epochs = runs.map((r) => r.seconds / r.epochSeconds);
+const trainS = runs.map((r) => r.seconds);
 const [Tlo, Thi] = [C.Ts[0], C.Ts[C.Ts.length - 1]];
 const rate = (name: string, T: number): number =>
   (3 * forwardFlops(name as never, C.B, T, C.d)) / step(name, T) / 1e9;
@@ -667,7 +669,8 @@ L.push(
   '',
   `**Translation.** At equal size and time the Transformer reaches BLEU ${f2(tr.bleu)}, the RNN with attention ${f2(ra.bleu)} and the fixed-vector RNN ${f2(rn.bleu)}. ` +
     `By source length the fixed vector goes from ${f2(rn.bucketBleu[0])} (1-5 tokens) to ${f2(rn.bucketBleu[2])} (11-20), attention from ${f2(ra.bucketBleu[0])} to ${f2(ra.bucketBleu[2])}, the Transformer from ${f2(tr.bucketBleu[0])} to ${f2(tr.bucketBleu[2])}. ` +
-    `In the same wall-clock budget the Transformer processed ${Math.round(tr.tokensPerS).toLocaleString()} tokens/s against ${Math.round(rn.tokensPerS).toLocaleString()} (rnn) and ${Math.round(ra.tokensPerS).toLocaleString()} (rnn-attention): ${tr.steps} steps against ${rn.steps} and ${ra.steps}.`,
+    `In the same wall-clock budget the Transformer processed ${Math.round(tr.tokensPerS).toLocaleString()} tokens/s against ${Math.round(rn.tokensPerS).toLocaleString()} (rnn) and ${Math.round(ra.tokensPerS).toLocaleString()} (rnn-attention): ${tr.steps} steps against ${rn.steps} and ${ra.steps}. ` +
+    `Every model saw ${f2(Math.min(...epochs))} to ${f2(Math.max(...epochs))} epochs of the training pairs in ${f1(Math.min(...trainS))} to ${f1(Math.max(...trainS))} s of training where ${C.budget} s was planned (the shared machine's load changed between the step-time measurement and the run): these are early-training numbers, far from converged, and the order of the models may change with a longer budget.`,
   '',
   `**Exposure bias.** Over all positions, teacher-forced minus free-running accuracy (positive: the model does worse on its own prefix) is ${f3(gap(tr))} for the Transformer and ${f3(gap(by('transformer-ss')))} with scheduled sampling; ${f3(gap(ra))} and ${f3(gap(by('rnn-attention-ss')))} for the RNN with attention. The gap by position (table, figure) shows whether errors compound along the output.`,
   '',
