@@ -177,7 +177,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--bidirectional', 'rnn archs: bidirectional encoder')
     .option(
       '--scheduled-sampling <decay>',
-      'rnn archs: linear[:k=1,c=..,min=0], exponential[:k=0.999], inverse-sigmoid[:k=100] (Bengio et al. 2015)',
+      'translate, every arch: linear[:k=1,c=..,min=0], exponential[:k=0.999], inverse-sigmoid[:k=100] (Bengio et al. 2015; Transformer: two-pass, Mihaylova & Martins 2019)',
     )
     .option('--out <dir>', 'output model directory (default runs/<task>)')
     .option('--overwrite', 'replace the model or run already in --out')
@@ -291,6 +291,10 @@ export async function main(argv: string[]): Promise<void> {
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
     .option('--json', 'print one JSON object')
+    .option(
+      '--exposure-bias',
+      "translate: per-position loss/accuracy, teacher forced vs the model's own greedy prefix",
+    )
     .action(async (o) => {
       await runEval(o);
     });

@@ -26,6 +26,7 @@ import {
   type KeepSide,
 } from '../data/index.js';
 import { output } from './output.js';
+import { runExposureBias } from './exposure.js';
 import { RNNSeq2Seq } from '../rnn/seq2seq.js';
 
 type Kind = 'translate' | 'generate' | 'classify' | 'attention';
@@ -251,6 +252,8 @@ export interface EvalOptions {
   json?: boolean;
   /** Which part of the data: default 'test' for a built-in data set, 'all' for a file. */
   split?: 'test' | 'valid' | 'train' | 'all';
+  /** translate: per-position teacher-forced vs free-running scores instead of BLEU. */
+  exposureBias?: boolean;
 }
 
 /** The examples of a split (train's deterministic split, or the whole data set). */
@@ -271,6 +274,8 @@ function pick<T>(
  */
 export async function runEval(o: EvalOptions): Promise<void> {
   const cfg = readModelDirConfig(o.model);
+  if (o.exposureBias && cfg.task !== 'translate')
+    throw new Error(`--exposure-bias applies to translation models, not ${cfg.task} (${o.model})`);
   const split = o.split ?? (o.data in BUILTIN_DATASETS ? 'test' : 'all');
   let result: Record<string, number | string>;
   if (cfg.task === 'lm') {
@@ -286,6 +291,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
   } else if (cfg.task === 'translate') {
     const pairs = pick<{ source: string; target: string }>('translate', o.data, split);
     const chosen = pairs.slice(0, o.limit ?? pairs.length);
+    if (o.exposureBias) return runExposureBias(o.model, chosen, split, o.json);
     const hyps = translateTexts(
       o.model,
       chosen.map((p) => p.source),

@@ -87,14 +87,14 @@ export function checkTaskOptions(o: TrainCommandOptions): void {
 
 /** Flags of the Transformer only, and of the RNN encoder-decoders only (train --arch). */
 const TRANSFORMER_FLAGS = ['attention', 'position', 'heads', 'depth', 'norm', 'crossAttention'];
-const RNN_FLAGS = ['cell', 'rnnAttention', 'localWindow', 'bidirectional', 'scheduledSampling'];
+const RNN_FLAGS = ['cell', 'rnnAttention', 'localWindow', 'bidirectional'];
 const flagName = (key: string): string =>
   `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
 /**
  * Check --arch and the flags that belong to one architecture: --arch needs --task translate;
  * the Transformer's flags (and --preset) are refused with --arch rnn*, the RNN flags with
- * --arch transformer (--scheduled-sampling is RNN-only for now), --rnn-attention and
+ * --arch transformer, --scheduled-sampling (every arch) without --task translate, --rnn-attention and
  * --local-window with --arch rnn (no attention); --cell, --rnn-attention and the decay of
  * --scheduled-sampling must be known names.
  * @throws Error naming every offending flag and the --arch.
@@ -107,12 +107,13 @@ export function checkArchOptions(o: TrainCommandOptions): void {
     keys.filter((k) => o[k as keyof TrainCommandOptions] !== undefined).map(flagName);
   if (arch !== 'transformer' && o.task !== 'translate')
     throw new Error(`--arch ${arch} applies to --task translate only`);
+  if (o.scheduledSampling !== undefined) {
+    if (o.task !== 'translate')
+      throw new Error(`--scheduled-sampling applies to --task translate only, not ${o.task}`);
+    parseSamplingSchedule(o.scheduledSampling, 1);
+  }
   if (arch === 'transformer') {
     const bad = given(RNN_FLAGS);
-    if (o.scheduledSampling !== undefined)
-      throw new Error(
-        `--scheduled-sampling is RNN-only for now: use --arch rnn or rnn-attention (not transformer)`,
-      );
     if (bad.length)
       throw new Error(`${bad.join(', ')} apply to --arch rnn or rnn-attention, not transformer`);
     return;
@@ -131,7 +132,6 @@ export function checkArchOptions(o: TrainCommandOptions): void {
     throw new Error(`--cell: '${o.cell}' is not gru or lstm`);
   if (o.rnnAttention !== undefined && !['bahdanau', 'dot', 'general'].includes(o.rnnAttention))
     throw new Error(`--rnn-attention: '${o.rnnAttention}' is not bahdanau, dot or general`);
-  if (o.scheduledSampling !== undefined) parseSamplingSchedule(o.scheduledSampling, 1);
 }
 
 /** The RNNSeq2Seq fields set by --cell, --rnn-attention, --local-window, --bidirectional. */

@@ -76,13 +76,8 @@ async function trainTranslateCommand(
     train: data.train,
     valid: data.valid,
     preset: o.preset,
-    ...(rnn
-      ? {
-          arch: o.arch as 'rnn' | 'rnn-attention',
-          rnn: overrides,
-          teacherForcing: o.scheduledSampling ? (i) => sampling!.teacherForcing(i) : undefined,
-        }
-      : { overrides }),
+    ...(rnn ? { arch: o.arch as 'rnn' | 'rnn-attention', rnn: overrides } : { overrides }),
+    teacherForcing: o.scheduledSampling ? (i) => sampling!.teacherForcing(i) : undefined,
     batchTokens,
     separateVocab: o.separateVocab ?? false,
     seed: o.seed,
@@ -116,7 +111,7 @@ async function trainTranslateCommand(
   if (o.scheduledSampling) sampling = parseSamplingSchedule(o.scheduledSampling, steps);
   const lr = o.lr ?? 1e-3;
   log(
-    `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''})` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
+    `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''})` : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
       `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
   const done = await fitAndSave(task, task.dirConfig, task.vocabs.src, out, o, {

@@ -16,6 +16,7 @@ import { makePositionalEncoding, type PositionalEncoding } from '../nn/positiona
 import { Transformer, type CrossAttention, type DecoderLayerCache } from '../nn/transformer.js';
 import { PAPER_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 import { paddingMask } from './padding.js';
+import { twoPassDecoderInput } from '../rnn/two-pass-sampling.js';
 
 export { paddingMask };
 
@@ -52,6 +53,7 @@ export class Seq2SeqTransformer extends Module {
   readonly embDropout: Dropout;
   readonly transformer: Transformer;
   readonly generator: Linear;
+  private readonly gen: Generator;
 
   /** @throws ConfigError naming a field that is unknown, of the wrong type or out of range. */
   constructor(config: Seq2SeqConfig, gen: Generator = defaultGenerator) {
@@ -64,6 +66,7 @@ export class Seq2SeqTransformer extends Module {
       crossAttention: 'final',
     });
     this.config = c;
+    this.gen = gen;
     const std = 1 / Math.sqrt(c.dModel); // embeddings are scaled back up by sqrt(d_model)
     this.srcTokEmb = this.child(
       'src_tok_emb',
@@ -160,11 +163,23 @@ export class Seq2SeqTransformer extends Module {
   /**
    * Teacher-forced forward: logits for every target position.
    * @param src (B, S) int32; tgt (B, T) int32 (the decoder input, starting with <bos>)
+   * @param o.samplingProb scheduled sampling's 1 - eps (Mihaylova & Martins 2019, two-pass
+   *   decoding, src/rnn/two-pass-sampling.ts), in training only; 0 = teacher forcing.
    * @returns logits (B, T, V)
+   * @throws Error if samplingProb is outside [0, 1].
    */
-  forward(src: Tensor, tgt: Tensor): Tensor {
+  forward(
+    src: Tensor,
+    tgt: Tensor,
+    o: { samplingProb?: number; generator?: Generator } = {},
+  ): Tensor {
     const { memory, srcPadMask } = this.encode(src);
-    return this.project(this.decode(tgt, memory, srcPadMask));
+    const p = o.samplingProb ?? 0;
+    if (!(p >= 0 && p <= 1)) throw new Error(`forward: samplingProb must be in [0, 1], got ${p}`);
+    const input = this.training
+      ? twoPassDecoderInput(this, memory, srcPadMask, tgt, p, o.generator ?? this.gen)
+      : tgt;
+    return this.project(this.decode(input, memory, srcPadMask));
   }
 
   /** Fresh decoder caches for incremental decoding. */

@@ -68,8 +68,9 @@ export interface TranslateTaskOptions {
    */
   rnn?: Partial<RNNSeq2SeqConfig>;
   /**
-   * Scheduled sampling (RNN archs): the teacher-forcing probability eps(i) at 0-based step i
-   * (src/rnn/scheduled-sampling.ts); the model samples its own token with 1 - eps(i).
+   * Scheduled sampling (every arch): the teacher-forcing probability eps(i) at 0-based step i
+   * (src/rnn/scheduled-sampling.ts); with 1 - eps(i) the RNN samples its own previous token,
+   * the Transformer reads its first decoder pass's argmax (src/rnn/two-pass-sampling.ts).
    */
   teacherForcing?: (i: number) => number;
   /** BPE vocabulary size (of each vocabulary when separate). Default 4000. */
@@ -117,8 +118,8 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     throw new Error(
       `--preset does not apply to --arch ${arch} (its sizes: hiddenSize, embedDim...)`,
     );
-  if (arch === 'transformer' && (o.rnn !== undefined || o.teacherForcing !== undefined))
-    throw new Error('rnn options and scheduled sampling need --arch rnn or rnn-attention');
+  if (arch === 'transformer' && o.rnn !== undefined)
+    throw new Error('rnn options need --arch rnn or rnn-attention');
   const preset = (
     seq2seqPresets as Record<string, Omit<Seq2SeqConfig, 'srcVocabSize' | 'tgtVocabSize'>>
   )[presetName];
@@ -210,10 +211,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
       items.map((e) => ({ src: e.src, tgt: e.tgt })),
       ids,
     );
-    const logits =
-      model instanceof RNNSeq2Seq
-        ? model.forward(batch.src, batch.tgtIn, { samplingProb })
-        : model.forward(batch.src, batch.tgtIn); // (B, T, V)
+    const logits = model.forward(batch.src, batch.tgtIn, { samplingProb }); // (B, T, V)
     const loss = F.crossEntropy(F.reshape(logits, [-1, V]), F.reshape(batch.tgtOut, [-1]), {
       ignoreIndex: ids.padId,
       labelSmoothing: smoothing,

@@ -116,7 +116,7 @@ test('train refuses the flags of the other --arch, naming them', async () => {
     [['--arch', 'rnn', '--position', 'learned'], /--position apply to --arch transformer/],
     [['--cell', 'lstm', '--bidirectional'], /--cell, --bidirectional apply to --arch rnn/],
     [['--arch', 'transformer', '--rnn-attention', 'dot'], /--rnn-attention apply to --arch rnn/],
-    [['--scheduled-sampling', 'linear'], /--scheduled-sampling is RNN-only for now/],
+    [['--scheduled-sampling', 'cosine'], /unknown decay 'cosine'/],
     [['--arch', 'rnn', '--rnn-attention', 'dot'], /--rnn-attention need --arch rnn-attention/],
     [['--arch', 'rnn', '--local-window', '3'], /--local-window need --arch rnn-attention/],
     [['--arch', 'lstm'], /--arch: 'lstm' is not transformer, rnn or rnn-attention/],
@@ -160,4 +160,47 @@ test('scheduled sampling: the decays of Bengio et al. 2015', () => {
   assert.throws(() => parseSamplingSchedule('inverse-sigmoid:k=0.5', 10), /k must be >= 1/);
   assert.throws(() => parseSamplingSchedule('linear:z=1', 10), /unknown parameter 'z'/);
   assert.throws(() => parseSamplingSchedule('linear:c=x', 10), /c must be a number/);
+});
+
+test('train --scheduled-sampling with the Transformer (two-pass) runs, eval --exposure-bias reads it; refused outside translate', async () => {
+  const dir = tmp();
+  const data = translateTsv(dir);
+  const out = join(dir, 'model');
+  const r = await cli([
+    'train',
+    '--task',
+    'translate',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '2',
+    '--batch-tokens',
+    '200',
+    '--eval-every',
+    '2',
+    '--scheduled-sampling',
+    'linear:k=0.5',
+    '--out',
+    out,
+  ]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /translation: Seq2SeqTransformer, scheduled sampling linear:k=0.5,c=0.25,min=0/,
+  );
+  const e = await cli(['eval', '--model', out, '--data', data, '--exposure-bias', '--json']);
+  assert.equal(e.code, 0, e.err);
+  const j = JSON.parse(e.out);
+  assert.equal(j.task, 'translate');
+  assert.ok(j.positions.length > 1 && j.overall.tokens > 0);
+  const p0 = j.positions[0];
+  assert.ok(Math.abs(p0.teacherForcedLoss - p0.freeRunningLoss) < 1e-5, 'both read bos first');
+  const table = await cli(['eval', '--model', out, '--data', data, '--exposure-bias']);
+  assert.match(table.out, /positions {2}tokens {2}tf_loss {2}free_loss/);
+  assert.match(table.out, /\nall +\d+ /);
+  const lm = await cli(['train', '--task', 'lm', '--steps', '1', '--scheduled-sampling', 'linear']);
+  assert.notEqual(lm.code, 0);
+  assert.match(lm.err, /--scheduled-sampling applies to --task translate only, not lm/);
 });

@@ -1,7 +1,7 @@
 /**
  * The translate task with the RNN encoder-decoders (src/tasks/translate.ts, arch rnn /
- * rnn-attention): scheduled sampling hands RNNSeq2Seq.forward 1 - eps(step - 1) in training and
- * 0 in validation; a saved directory loads (loadTranslator) into an RNNSeq2Seq that translates
+ * rnn-attention): scheduled sampling hands the model's forward (RNNSeq2Seq's and, two-pass,
+ * Seq2SeqTransformer's) 1 - eps(step - 1) in training and 0 in validation; a saved directory loads (loadTranslator) into an RNNSeq2Seq that translates
  * exactly as the trained model; the Transformer-only options are refused.
  */
 import assert from 'node:assert/strict';
@@ -23,33 +23,36 @@ const pairs = [
 
 const small = { hiddenSize: 12, embedDim: 8, dropout: 0 };
 
-test('scheduled sampling: forward gets 1 - eps(step - 1) in training, 0 in validation', () => {
-  const seen: number[] = [];
-  const task = buildTranslateTask({
-    train: pairs,
-    valid: pairs,
-    arch: 'rnn-attention',
-    rnn: { ...small, cell: 'lstm', attention: 'dot' },
-    teacherForcing: (i) => 1 / (i + 2),
-    batchTokens: 200,
-    vocabSize: 300,
-    seed: 3,
-    bleuSentences: 0,
+for (const arch of ['rnn-attention', 'transformer'] as const) {
+  test(`scheduled sampling (${arch}): forward gets 1 - eps(step - 1) in training, 0 in validation`, () => {
+    const seen: number[] = [];
+    const task = buildTranslateTask({
+      train: pairs,
+      valid: pairs,
+      arch,
+      ...(arch === 'transformer'
+        ? { preset: 'tiny' }
+        : { rnn: { ...small, cell: 'lstm' as const, attention: 'dot' as const } }),
+      teacherForcing: (i) => 1 / (i + 2),
+      batchTokens: 200,
+      vocabSize: 300,
+      seed: 3,
+      bleuSentences: 0,
+    });
+    const m = task.model;
+    if (arch === 'rnn-attention') assert.equal((m as RNNSeq2Seq).config.attention, 'dot');
+    const forward = m.forward.bind(m);
+    m.forward = (src, tgt, o = {}) => {
+      seen.push(o.samplingProb ?? 0);
+      return forward(src, tgt, o);
+    };
+    for (const step of [1, 2, 7]) task.loss(step, 0);
+    assert.deepEqual(seen, [1 - 1 / 2, 1 - 1 / 3, 1 - 1 / 8]);
+    seen.length = 0;
+    task.evaluate();
+    assert.ok(seen.length > 0 && seen.every((p) => p === 0));
   });
-  const m = task.model as RNNSeq2Seq;
-  assert.ok(m instanceof RNNSeq2Seq);
-  assert.equal(m.config.attention, 'dot');
-  const forward = m.forward.bind(m);
-  m.forward = (src, tgt, o = {}) => {
-    seen.push(o.samplingProb ?? 0);
-    return forward(src, tgt, o);
-  };
-  for (const step of [1, 2, 7]) task.loss(step, 0);
-  assert.deepEqual(seen, [1 - 1 / 2, 1 - 1 / 3, 1 - 1 / 8]);
-  seen.length = 0;
-  task.evaluate();
-  assert.ok(seen.length > 0 && seen.every((p) => p === 0));
-});
+}
 
 test('arch rnn forces attention none; a saved directory translates like the trained model', () => {
   const task = buildTranslateTask({
@@ -87,8 +90,8 @@ test('arch rnn forces attention none; a saved directory translates like the trai
 test('rnn options are refused for the Transformer, --preset for the RNNs', () => {
   const base = { train: pairs, valid: pairs, batchTokens: 200, vocabSize: 300, seed: 1 };
   assert.throws(
-    () => buildTranslateTask({ ...base, teacherForcing: () => 1 }),
-    /scheduled sampling need --arch rnn or rnn-attention/,
+    () => buildTranslateTask({ ...base, rnn: { hiddenSize: 8 } }),
+    /rnn options need --arch rnn or rnn-attention/,
   );
   assert.throws(
     () => buildTranslateTask({ ...base, arch: 'rnn', preset: 'tiny' }),
