@@ -206,6 +206,11 @@ export async function main(argv: string[]): Promise<void> {
       int('--skip-nonfinite', 0),
     )
     .option('--resume', 'continue from DIR/checkpoint.safetensors (refused when there is none)')
+    .option(
+      '--average-checkpoints <n>',
+      'final model = mean of the parameters at the last N validations (Vaswani et al. 2017, Sec. 6.1); metrics.jsonl compares it with the last',
+      int('--average-checkpoints'),
+    )
     .addHelpText('after', TRAIN_HELP)
     .action(async (o: TrainCommandOptions) => {
       await runTrain({ ...o, argv });
