@@ -294,6 +294,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
+    .option('--by-length', 'translate: also BLEU per source length (1-5, 6-10, 11-20, 21+ tokens)')
     .option('--json', 'print one JSON object')
     .action(async (o) => {
       await runEval(o);
