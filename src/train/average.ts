@@ -24,35 +24,66 @@ export const SNAPSHOT_DIR = 'snapshots';
 export type StateArrays = Map<string, { shape: number[]; data: Float32Array }>;
 
 /**
+ * A running elementwise sum of state dicts in float64, so that N snapshots are averaged with
+ * one of them in memory at a time.
+ */
+export class StateSum {
+  private readonly sums = new Map<string, { shape: number[]; data: Float64Array }>();
+  /** State dicts added so far. */
+  count = 0;
+
+  /**
+   * Add a state dict.
+   * @throws Error when a name or shape differs from the first state dict's (naming both).
+   */
+  add(state: StateArrays): void {
+    const n = this.count + 1;
+    if (this.count > 0 && state.size !== this.sums.size)
+      throw new Error(
+        `averageStates: state dict ${n} has ${state.size} tensors, the first ${this.sums.size}`,
+      );
+    for (const [name, t] of state) {
+      let acc = this.sums.get(name);
+      if (!acc) {
+        if (this.count > 0)
+          throw new Error(`averageStates: '${name}' is in state dict ${n} but not the first`);
+        acc = { shape: [...t.shape], data: new Float64Array(t.data.length) };
+        this.sums.set(name, acc);
+      } else if (acc.shape.join() !== t.shape.join())
+        throw new Error(
+          `averageStates: '${name}' is [${acc.shape.join(', ')}] in the first state dict but [${t.shape.join(', ')}] in number ${n}`,
+        );
+      for (let j = 0; j < acc.data.length; j++) acc.data[j] += t.data[j];
+    }
+    this.count = n;
+  }
+
+  /**
+   * The mean of the state dicts added, as float32.
+   * @throws Error when none was added.
+   */
+  mean(): StateArrays {
+    if (this.count === 0) throw new Error('averageStates: no state dicts to average');
+    const out: StateArrays = new Map();
+    for (const [name, acc] of this.sums) {
+      const data = new Float32Array(acc.data.length);
+      for (let j = 0; j < data.length; j++) data[j] = acc.data[j] / this.count;
+      out.set(name, { shape: [...acc.shape], data });
+    }
+    return out;
+  }
+}
+
+/**
  * The elementwise mean of state dicts (sums in float64, in the order given, then / N).
  * @param states (N) state dicts with the same names and shapes, N >= 1.
  * @returns a new state dict.
  * @throws Error when there are none, or a name or shape differs (naming both).
  */
 export function averageStates(states: readonly StateArrays[]): StateArrays {
-  if (states.length === 0) throw new Error('averageStates: no state dicts to average');
-  const [first] = states;
-  const out: StateArrays = new Map();
-  for (const [name, t] of first) {
-    const acc = new Float64Array(t.data.length);
-    for (const [i, s] of states.entries()) {
-      const u = s.get(name);
-      if (!u || u.shape.join() !== t.shape.join())
-        throw new Error(
-          `averageStates: '${name}' is [${t.shape.join(', ')}] in the first state dict but ${u ? `[${u.shape.join(', ')}]` : 'absent'} in number ${i + 1}`,
-        );
-      for (let j = 0; j < acc.length; j++) acc[j] += u.data[j];
-    }
-    const data = new Float32Array(acc.length);
-    for (let j = 0; j < acc.length; j++) data[j] = acc[j] / states.length;
-    out.set(name, { shape: [...t.shape], data });
-  }
-  for (const [i, s] of states.entries())
-    if (s.size !== first.size)
-      throw new Error(
-        `averageStates: state dict ${i + 1} has ${s.size} tensors, the first ${first.size}`,
-      );
-  return out;
+  const sum = new StateSum();
+  for (const s of states) sum.add(s);
+  return sum.mean();
 }
 
 /**
@@ -133,13 +164,14 @@ export class SnapshotAverager {
   average(): { state: StateArrays; steps: number[] } | null {
     const steps = this.steps().slice(-this.count);
     if (steps.length === 0) return null;
-    const states = steps.map((s) => {
+    const sum = new StateSum();
+    for (const s of steps) {
       const m: StateArrays = new Map();
       for (const [n, t] of readSafetensors(this.path(s)).tensors)
         m.set(n, { shape: t.shape, data: toFloat32(t) });
-      return m;
-    });
-    return { state: averageStates(states), steps };
+      sum.add(m); // one snapshot in memory at a time
+    }
+    return { state: sum.mean(), steps };
   }
 }
 

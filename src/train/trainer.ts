@@ -273,12 +273,19 @@ export class Trainer {
     appendFileSync(this.metricsPath, JSON.stringify(record) + '\n');
   }
 
-  /** Keep only metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
+  /**
+   * Keep only metrics lines up to `step` (a resumed run rewrites what came after its
+   * checkpoint), without the averaged-model line of a finished run (it is written again).
+   */
   private truncateMetrics(step: number): void {
     if (!existsSync(this.metricsPath)) return;
     const keep = readFileSync(this.metricsPath, 'utf8')
       .split('\n')
-      .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
+      .filter((l) => l.trim() !== '')
+      .filter((l) => {
+        const r = JSON.parse(l) as { step: number; averaged_checkpoints?: number };
+        return r.step <= step && r.averaged_checkpoints === undefined;
+      });
     writeFileSync(this.metricsPath, keep.map((l) => l + '\n').join(''));
   }
 

@@ -93,10 +93,17 @@ test('averageStates is the elementwise mean; mismatched names or shapes are refu
   const avg = averageStates([s([1, 2], [3]), s([3, 5], [0]), s([2, -1], [0.5])]);
   assert.deepEqual([...avg.get('w')!.data], [2, 2]);
   assert.deepEqual([...avg.get('b')!.data], [Math.fround(3.5 / 3)]);
-  const other: StateArrays = new Map([['w', { shape: [1, 2], data: Float32Array.of(1, 2) }]]);
+  const other: StateArrays = new Map([
+    ['w', { shape: [1, 2], data: Float32Array.of(1, 2) }],
+    ['b', { shape: [1], data: Float32Array.of(0) }],
+  ]);
   assert.throws(
     () => averageStates([s([1, 2], [3]), other]),
     /'w' is \[2\] in the first state dict but \[1, 2\] in number 2/,
+  );
+  assert.throws(
+    () => averageStates([s([1, 2], [3]), new Map([['w', other.get('b')!]])]),
+    /state dict 2 has 1 tensors, the first 2/,
   );
   assert.throws(() => averageStates([]), /no state dicts/);
 });
@@ -149,10 +156,9 @@ test('N = 1 gives exactly the plain final model', () => {
   for (const [name, p] of plain) assert.deepEqual(one.params.get(name), p, name);
 });
 
-test('a run that crashed after a validation and resumed averages the same snapshots', () => {
-  const full = run(dir(), 10, { averageCheckpoints: 3, checkpointEvery: 4 }).params;
+/** A run (validating every 2 steps, checkpoints every 4) that crashes in step 8's callback. */
+function crashedRun(): string {
   const out = dir();
-  // crash in step 8's progress callback: snapshots 2, 4, 6, 8 written, the checkpoint at 4
   assert.throws(
     () =>
       run(out, 10, {
@@ -164,10 +170,38 @@ test('a run that crashed after a validation and resumed averages the same snapsh
       }),
     /crash/,
   );
+  // snapshots 2, 4, 6, 8 written, the last checkpoint at step 4
   assert.deepEqual(new SnapshotAverager(out, 3).steps(), [2, 4, 6, 8]);
+  return out;
+}
+
+test('a run that crashed after a validation and resumed averages the same snapshots', () => {
+  const full = run(dir(), 10, { averageCheckpoints: 3, checkpointEvery: 4 }).params;
+  const out = crashedRun();
   const resumed = run(out, 10, { averageCheckpoints: 3, checkpointEvery: 4, resume: true });
   assert.deepEqual(resumed.result.averaged?.averaged_from_step, 6);
   for (const [name, p] of full) assert.deepEqual(resumed.params.get(name), p, name);
+});
+
+test('resuming drops the snapshots after the checkpoint (the resumed run may validate elsewhere)', () => {
+  const out = crashedRun();
+  const resumed = run(out, 10, { averageCheckpoints: 3, evalEvery: 5, resume: true });
+  assert.deepEqual(new SnapshotAverager(out, 3).steps(), [4, 5, 10]); // not 6 and 8
+  assert.equal(resumed.result.averaged?.averaged_from_step, 4);
+});
+
+test('a finished run resumed to more steps averages the new last N, logged once', () => {
+  const full = run(dir(), 10, { averageCheckpoints: 3 }).params;
+  const out = dir();
+  run(out, 8, { averageCheckpoints: 3 });
+  const resumed = run(out, 10, { averageCheckpoints: 3, resume: true });
+  for (const [name, p] of full) assert.deepEqual(resumed.params.get(name), p, name);
+  const averagedLines = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .filter((l) => l.includes('averaged_checkpoints'));
+  assert.equal(averagedLines.length, 1);
+  assert.equal(JSON.parse(averagedLines[0]).step, 10);
 });
 
 test('averageCheckpoints must be a positive integer (Trainer and CLI name it)', async () => {
