@@ -13,11 +13,12 @@
  * CLI from source (the same code as `npx transformer`).
  *
  *   node --import tsx scripts/report-translation.ts [--only default,sentences,averaged]
- *     [--average 5] [--steps N] [--quick] [--runs-dir runs/report] [--out docs/translation.md]
+ *     [--average 5] [--steps N] [--beam 4] [--test-limit N] [--quick] [--runs-dir runs/report]
+ *     [--out docs/translation.md]
  *
- * --steps N passes --steps to every run; --quick is a smoke run (tiny preset, 30 steps,
- * validation every 10, test BLEU on 50 sentences): its numbers mean nothing, it only shows
- * the script works. Each run's loss chart is copied next to the report
+ * --test-limit N scores the first N test pairs only (default all); --steps N passes --steps
+ * to every run; --quick is a smoke run (tiny preset, 30 steps, validation every 10, test BLEU
+ * on 50 sentences): its numbers mean nothing, it only shows the script works. Each run's loss chart is copied next to the report
  * (translation-<run>-loss.svg) and shown after the tables.
  */
 import { execFileSync } from 'node:child_process';
@@ -40,6 +41,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string' },
     quick: { type: 'boolean', default: false },
     beam: { type: 'string', default: '4' },
+    'test-limit': { type: 'string' },
     'runs-dir': { type: 'string', default: 'runs/report' },
     out: { type: 'string', default: 'docs/translation.md' },
   },
@@ -65,7 +67,10 @@ const extra = [
     : []),
   ...(args.steps ? ['--steps', args.steps] : []),
 ];
-const limit = args.quick ? ['--limit', '50'] : [];
+const testLimit = args['test-limit'] ?? (args.quick ? '50' : undefined);
+if (testLimit !== undefined && !(Number.isInteger(Number(testLimit)) && Number(testLimit) >= 1))
+  throw new Error(`--test-limit must be a positive integer, got '${testLimit}'`);
+const limit = testLimit ? ['--limit', testLimit] : [];
 const ALL: Run[] = [
   {
     name: 'default',
