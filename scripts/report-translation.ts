@@ -282,7 +282,8 @@ function report(results: Result[], sentences: string[], seen: string[]): string 
       const d = a.valid_bleu_averaged - a.valid_bleu_last;
       L.push(
         '',
-        `Reading (${r.run.name}): averaging the last ${a.averaged_checkpoints} validations ${d > 0 ? 'raises' : d < 0 ? 'lowers' : 'leaves'} validation BLEU ${d === 0 ? 'unchanged' : `by ${Math.abs(d).toFixed(2)}`} and ${a.valid_loss_averaged < a.valid_loss_last ? 'lowers' : 'raises'} the validation loss from ${fixed(a.valid_loss_last, 4)} to ${fixed(a.valid_loss_averaged, 4)}; the saved model is the average.`,
+        `Reading (${r.run.name}): averaging the last ${a.averaged_checkpoints} validations ${d > 0 ? 'raises' : d < 0 ? 'lowers' : 'leaves'} validation BLEU ${d === 0 ? 'unchanged' : `by ${Math.abs(d).toFixed(2)}`} and ${a.valid_loss_averaged < a.valid_loss_last ? 'lowers' : 'raises'} the validation loss from ${fixed(a.valid_loss_last, 4)} to ${fixed(a.valid_loss_averaged, 4)}; the saved model is the average. ` +
+          "It trains exactly as the default run (same data, seed and recipe): its last model is the default run's model.",
       );
     }
   }
