@@ -124,6 +124,7 @@ export * from './viz/index.js';
 // training
 export { Trainer, clipGradNorm } from './train/trainer.js';
 export type { TrainTask, TrainerOptions } from './train/trainer.js';
+export { averageStates, SnapshotAverager, type StateArrays } from './train/average.js';
 export { greedyDecode, beamSearch } from './decode/seq2seq.js';
 export type { Hypothesis, BeamSearchOptions } from './decode/seq2seq.js';
 // metrics

@@ -9,7 +9,7 @@ import { availableBackends, backend, nativeBackendError, setNumThreads } from '.
 import { describeAttentionVariants } from '../attention/registry.js';
 import { describePositions } from '../attention/positions.js';
 import { describeHeads } from '../attention/heads.js';
-import { BUILTIN_DATASETS, packageRoot } from '../data/index.js';
+import { describeDatasets, packageRoot } from '../data/index.js';
 import { runTrain, type TrainCommandOptions } from './train.js';
 import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
@@ -60,8 +60,7 @@ function printInfo(o: { attention?: boolean; data?: boolean }): void {
   if (o.data) {
     if (lines.length) lines.push('');
     lines.push('built-in data sets (--data NAME):');
-    for (const [name, b] of Object.entries(BUILTIN_DATASETS))
-      lines.push(`${name}  ${b.task}  ${b.about}`);
+    lines.push(...describeDatasets());
   }
   if (!o.attention && !o.data) {
     lines.push(`transformer-ts ${version()}`, `backend: ${backend().name}`);
@@ -127,7 +126,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option(
       '--data <name|path>',
-      'built-in data set (freedict-de-en, tinyshakespeare, spamassassin) or a file: TSV source<TAB>target (translate), text<TAB>label (classify), plain text (lm)',
+      'built-in data set (freedict-de-en, freedict-de-en-sentences, tinyshakespeare, spamassassin; `transformer info --data` gives their sizes) or a file: TSV source<TAB>target (translate), text<TAB>label (classify), plain text (lm)',
     )
     .option('--valid <path>', 'validation file (default: a deterministic split of --data)')
     .option(
@@ -207,6 +206,11 @@ export async function main(argv: string[]): Promise<void> {
       int('--skip-nonfinite', 0),
     )
     .option('--resume', 'continue from DIR/checkpoint.safetensors (refused when there is none)')
+    .option(
+      '--average-checkpoints <n>',
+      'final model = mean of the parameters at the last N validations (Vaswani et al. 2017, Sec. 6.1); metrics.jsonl compares it with the last',
+      int('--average-checkpoints'),
+    )
     .addHelpText('after', TRAIN_HELP)
     .action(async (o: TrainCommandOptions) => {
       await runTrain({ ...o, argv });
@@ -290,6 +294,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
+    .option('--by-length', 'translate: also BLEU per source length (1-5, 6-10, 11-20, 21+ tokens)')
     .option('--json', 'print one JSON object')
     .option(
       '--exposure-bias',

@@ -12,7 +12,7 @@ import {
   writeFigure,
   type AttentionSection,
 } from '../viz/index.js';
-import { accuracy, corpusBleu } from '../metrics/index.js';
+import { accuracy, bleuByLength, corpusBleu } from '../metrics/index.js';
 import { readModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
@@ -244,8 +244,27 @@ async function drawAttention(
   output.err(`wrote ${out}\n`);
 }
 
+/** `bleu_<bucket>` and `sentences_<bucket>` for each source-length bucket (eval --by-length). */
+function bucketFields(
+  pairs: { source: string; target: string }[],
+  hyps: string[],
+): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
+  for (const b of bleuByLength(
+    pairs.map((p) => p.source),
+    hyps,
+    [pairs.map((p) => p.target)],
+  )) {
+    out[`bleu_${b.label}`] = b.bleu ? b.bleu.score : '-';
+    out[`sentences_${b.label}`] = b.count;
+  }
+  return out;
+}
+
 export interface EvalOptions {
   model: string;
+  /** translate: also corpus BLEU per source-length bucket (1-5, 6-10, 11-20, 21+ tokens). */
+  byLength?: boolean;
   data: string;
   beam: number;
   limit?: number;
@@ -305,6 +324,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       sentences: chosen.length,
       beam: o.beam,
       signature: bleu.format(),
+      ...(o.byLength ? bucketFields(chosen, hyps) : {}),
     };
   } else {
     const all = pick<{ text: string; label: string }>('classify', o.data, split);

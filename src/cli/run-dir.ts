@@ -26,6 +26,7 @@ export const RUN_FILES = [
   'metrics.jsonl',
   'loss.svg',
   'checkpoint.safetensors',
+  'snapshots', // --average-checkpoints: the parameters at the last validations
 ];
 /** The files that make a directory a model or a run: replacing them needs --overwrite. */
 const MODEL_FILES = ['config.json', 'model.safetensors', 'checkpoint.safetensors'];

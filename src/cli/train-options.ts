@@ -51,6 +51,8 @@ export interface TrainCommandOptions {
   separateVocab?: boolean;
   earlyStopping?: number;
   skipNonfinite?: number;
+  /** Average the parameters of the last N validations into the final model. */
+  averageCheckpoints?: number;
   /** classify: exit classifiers after every layer (DeeBERT). */
   earlyExit?: boolean;
   /** classify: the hierarchical model over chunks of this many tokens. */

@@ -12,6 +12,7 @@ import type { Module } from '../nn/module.js';
 import { AdamW, weightDecayGroups } from '../train/optim.js';
 import { cosineSchedule } from '../train/schedule.js';
 import { NonFiniteError, Trainer, type FitResult } from '../train/trainer.js';
+import { describeAverage } from '../train/average.js';
 import { buildLMTask } from '../tasks/lm.js';
 import { loadTaskData } from '../tasks/data.js';
 import { TARGET_TOKENIZER, buildTranslateTask, translateIds } from '../tasks/translate.js';
@@ -327,6 +328,7 @@ export async function fitAndSave(
     progress: process.stderr.isTTY === true,
     unit,
     onStep: stepLogger(run.steps, unit),
+    averageCheckpoints: o.averageCheckpoints,
   });
   const t0 = Date.now();
   let result: FitResult;
@@ -357,6 +359,7 @@ export async function fitAndSave(
     process.exitCode = 130;
     return false;
   }
+  if (result.averaged) log(describeAverage(result.averaged));
   await saveModelDir(rd.work, dirConfig, task.model, tokenizer);
   await run.extraFiles?.(rd.work);
   await writeLossChart(rd.work);

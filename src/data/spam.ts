@@ -113,6 +113,15 @@ interface RawEmail {
   text: string;
 }
 
+/** The package.json of {@link SPAM_PACKAGE} (its path, for cache keys), or the bare name when absent. */
+export function spamPackageFile(): string {
+  try {
+    return createRequire(import.meta.url).resolve(`${SPAM_PACKAGE}/package.json`);
+  } catch {
+    return SPAM_PACKAGE; // not installed: no such file, so no cache entry is trusted
+  }
+}
+
 /**
  * Load the SpamAssassin corpus as classification examples.
  * @returns 6,046 `{text, label}` with label 'ham' (groups easy-ham-1, easy-ham-2, hard-ham-1)

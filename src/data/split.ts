@@ -110,3 +110,38 @@ function splitGroups<T>(
   }
   return out;
 }
+
+/** Split seed of train and eval: fixed, so both agree on the held-out test split. */
+export const SPLIT_SEED = 20170612; // the arXiv date of "Attention Is All You Need"
+
+/**
+ * A translation pair's sentences, as split keys: pairs that share a source or a target
+ * sentence stay in one part of the split (no test sentence is seen in training).
+ */
+export function pairSentenceKeys(p: { source: string; target: string }): string[] {
+  return [`s\t${p.source}`, `t\t${p.target}`];
+}
+
+/**
+ * The split `transformer train` and `eval` use for a task's examples: 90/5/5 with
+ * {@link SPLIT_SEED} (no validation part when `validFile` is set: a file gives it), translation
+ * pairs grouped by {@link pairSentenceKeys}.
+ * @param items the examples in loader order.
+ * @param task 'translate' (items are pairs) or 'classify'.
+ * @returns the three parts (valid empty when validFile).
+ */
+export function taskSplit<T>(
+  items: readonly T[],
+  task: 'translate' | 'classify',
+  validFile = false,
+): Split<T> {
+  return splitDeterministic<T>(items, {
+    valid: validFile ? 0 : 0.05,
+    test: 0.05,
+    seed: SPLIT_SEED,
+    groupKeys:
+      task === 'translate'
+        ? (p) => pairSentenceKeys(p as { source: string; target: string })
+        : undefined,
+  });
+}

@@ -15,3 +15,11 @@ export {
 export { tokenize13a, tokenizeRegexp } from './tokenizer13a.js';
 export { perplexity } from './perplexity.js';
 export { accuracy, tokenAccuracy } from './accuracy.js';
+export {
+  bleuByLength,
+  formatBleuByLength,
+  lengthBuckets,
+  sourceLength13a,
+  DEFAULT_LENGTH_BOUNDS,
+  type LengthBucketBleu,
+} from './bleu-buckets.js';

@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import {
   resolveDataset,
-  splitDeterministic,
+  taskSplit,
   readParallelTsv,
   readClassificationTsv,
   textFile,
@@ -22,17 +22,7 @@ export interface SplitData<T> {
   test: T[];
 }
 
-/** Split seed: fixed, so `train` and `eval` agree on the held-out test split. */
-export const SPLIT_SEED = 20170612; // the arXiv date of "Attention Is All You Need"
-
-/**
- * A translation pair's sentences, as split keys: pairs that share a source or a target
- * sentence stay in one part of the split (no test sentence is seen in training).
- */
-function sentenceKeys(p: ParallelPair | LabeledText): string[] {
-  const q = p as ParallelPair;
-  return [`s\t${q.source}`, `t\t${q.target}`];
-}
+export { SPLIT_SEED } from '../data/index.js';
 
 export function loadTaskData(
   task: 'translate',
@@ -74,18 +64,8 @@ export function loadTaskData(
   if (validPath) {
     const valid =
       task === 'translate' ? readParallelTsv(validPath) : readClassificationTsv(validPath);
-    const { train, test } = splitDeterministic<ParallelPair | LabeledText>(items, {
-      valid: 0,
-      test: 0.05,
-      seed: SPLIT_SEED,
-      groupKeys: task === 'translate' ? sentenceKeys : undefined,
-    });
+    const { train, test } = taskSplit<ParallelPair | LabeledText>(items, task, true);
     return { train, valid, test } as SplitData<ParallelPair>;
   }
-  return splitDeterministic<ParallelPair | LabeledText>(items, {
-    valid: 0.05,
-    test: 0.05,
-    seed: SPLIT_SEED,
-    groupKeys: task === 'translate' ? sentenceKeys : undefined,
-  }) as SplitData<ParallelPair>;
+  return taskSplit<ParallelPair | LabeledText>(items, task) as SplitData<ParallelPair>;
 }

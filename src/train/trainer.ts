@@ -13,7 +13,8 @@
  * Nothing silent: resuming without a checkpoint is refused; a non-finite loss or gradient
  * norm stops the run with NonFiniteError (the last checkpoint on disk is the last good one)
  * unless `skipNonfinite` allows skipping that many bad batches; `fitAsync` can be stopped
- * between steps (Ctrl-C) with a checkpoint written.
+ * between steps (Ctrl-C) with a checkpoint written. `averageCheckpoints` N makes the final
+ * model the mean of the last N evaluations' parameters (src/train/average.ts).
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { setImmediate as nextTick } from 'node:timers/promises';
@@ -33,6 +34,7 @@ import {
 import type { Optimizer } from './optim.js';
 import type { Schedule } from './schedule.js';
 import { parseCheckpointMetadata, removeStaleTempFiles, type TrainerState } from './run-files.js';
+import { installAverage, SnapshotAverager } from './average.js';
 
 /** What the trainer needs from a task (language modelling, translation, classification). */
 export interface TrainTask {
@@ -79,6 +81,11 @@ export interface TrainerOptions {
   progress?: boolean;
   /** Called after each step with its metrics record. */
   onStep?: (record: Record<string, number>) => void;
+  /**
+   * Average the parameters of the last N evaluations into the final model (src/train/average.ts);
+   * the validation metrics of both are logged. Default: off.
+   */
+  averageCheckpoints?: number;
 }
 
 /**
@@ -143,10 +150,15 @@ export interface FitResult {
   stoppedEarly: boolean;
   /** Stopped by requestStop() (fitAsync only), after writing a checkpoint. */
   interrupted: boolean;
+  /** With averageCheckpoints: the metrics.jsonl record comparing the last and averaged models. */
+  averaged?: Record<string, number>;
 }
 
 export class Trainer {
-  readonly o: Required<Omit<TrainerOptions, 'onStep'>> & Pick<TrainerOptions, 'onStep'>;
+  readonly o: Required<Omit<TrainerOptions, 'onStep' | 'averageCheckpoints'>> &
+    Pick<TrainerOptions, 'onStep'>;
+  /** The snapshots of the last evaluations, when averaging (averageCheckpoints). */
+  readonly averager: SnapshotAverager | null;
   state: TrainerState = {
     step: 0,
     bestValid: Infinity,
@@ -189,6 +201,10 @@ export class Trainer {
       if (!Number.isInteger(v) || v < 1)
         throw new Error(`Trainer: ${k} must be a positive integer, got ${v}`);
     }
+    this.averager =
+      opts.averageCheckpoints === undefined
+        ? null
+        : new SnapshotAverager(opts.outDir, opts.averageCheckpoints);
     if (!Number.isInteger(this.o.skipNonfinite) || this.o.skipNonfinite < 0)
       throw new Error(
         `Trainer: skipNonfinite must be an integer >= 0, got ${this.o.skipNonfinite}`,
@@ -222,6 +238,7 @@ export class Trainer {
       trainer: JSON.stringify(state),
       optimizer: JSON.stringify({ stepCount: this.optimizer.stepCount, lr: this.optimizer.lr }),
     });
+    this.averager?.prune(this.state.step);
   }
 
   /**
@@ -256,12 +273,19 @@ export class Trainer {
     appendFileSync(this.metricsPath, JSON.stringify(record) + '\n');
   }
 
-  /** Keep only metrics lines up to `step` (a resumed run rewrites what came after its checkpoint). */
+  /**
+   * Keep only metrics lines up to `step` (a resumed run rewrites what came after its
+   * checkpoint), without the averaged-model line of a finished run (it is written again).
+   */
   private truncateMetrics(step: number): void {
     if (!existsSync(this.metricsPath)) return;
     const keep = readFileSync(this.metricsPath, 'utf8')
       .split('\n')
-      .filter((l) => l.trim() !== '' && (JSON.parse(l) as { step: number }).step <= step);
+      .filter((l) => l.trim() !== '')
+      .filter((l) => {
+        const r = JSON.parse(l) as { step: number; averaged_checkpoints?: number };
+        return r.step <= step && r.averaged_checkpoints === undefined;
+      });
     writeFileSync(this.metricsPath, keep.map((l) => l + '\n').join(''));
   }
 
@@ -276,7 +300,11 @@ export class Trainer {
         );
       this.loadCheckpoint();
       this.truncateMetrics(this.state.step);
-    } else writeFileSync(this.metricsPath, '');
+      this.averager?.discardAfter(this.state.step);
+    } else {
+      writeFileSync(this.metricsPath, '');
+      this.averager?.clear();
+    }
   }
 
   /**
@@ -298,6 +326,7 @@ export class Trainer {
     let interrupted = false;
     let tokensSinceStart = 0;
     let lastFiniteLoss = NaN;
+    let lastEval: Record<string, number> | null = null;
     const runStart = Date.now();
     this.task.model.train();
     try {
@@ -357,6 +386,8 @@ export class Trainer {
               `the validation loss (${record.valid_loss})`,
             );
           Object.assign(record, this.task.evaluateExtra?.() ?? {});
+          this.averager?.save(step, this.task.model);
+          lastEval = record;
           this.task.model.train();
           if (record.valid_loss < this.state.bestValid) {
             this.state.bestValid = record.valid_loss;
@@ -397,7 +428,18 @@ export class Trainer {
     } finally {
       bar?.stop();
     }
-    return { bestValid: this.state.bestValid, step: this.state.step, stoppedEarly, interrupted };
+    const averaged =
+      this.averager && !interrupted
+        ? installAverage(this.task, this.averager, this.state.step, lastEval)
+        : undefined;
+    if (averaged) this.log(averaged);
+    return {
+      bestValid: this.state.bestValid,
+      step: this.state.step,
+      stoppedEarly,
+      interrupted,
+      ...(averaged ? { averaged } : {}),
+    };
   }
 
   /**

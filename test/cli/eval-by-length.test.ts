@@ -1,0 +1,60 @@
+// `transformer eval --by-length`: per-bucket BLEU and counts beside the overall BLEU, equal to
+// bleuByLength on the model's own translations of the same sentences.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { readParallelTsv } from '../../src/data/index.js';
+import { bleuByLength } from '../../src/metrics/index.js';
+import { translateTexts } from '../../src/tasks/translate.js';
+import { cli, tmp, translateTsv } from './in-process.js';
+
+test('eval --by-length adds bleu_<bucket> and sentences_<bucket>', async () => {
+  const dir = tmp();
+  const data = translateTsv(dir, 40);
+  const model = join(dir, 'm');
+  const t = await cli([
+    'train',
+    '--task',
+    'translate',
+    '--data',
+    data,
+    '--preset',
+    'tiny',
+    '--steps',
+    '2',
+    '--out',
+    model,
+  ]);
+  assert.equal(t.code, 0, t.err);
+  const r = await cli([
+    'eval',
+    '--model',
+    model,
+    '--data',
+    data,
+    '--by-length',
+    '--beam',
+    '1',
+    '--json',
+  ]);
+  assert.equal(r.code, 0, r.err);
+  const got = JSON.parse(r.out) as Record<string, number | string>;
+  const pairs = readParallelTsv(data);
+  const hyps = translateTexts(
+    model,
+    pairs.map((p) => p.source),
+    { beam: 1, maxLen: 100 },
+  );
+  const want = bleuByLength(
+    pairs.map((p) => p.source),
+    hyps,
+    [pairs.map((p) => p.target)],
+  );
+  for (const b of want) {
+    assert.equal(got[`sentences_${b.label}`], b.count, b.label);
+    assert.equal(got[`bleu_${b.label}`], b.bleu ? b.bleu.score : '-', b.label);
+  }
+  assert.equal(got['sentences_1-5'], 40);
+  const plain = await cli(['eval', '--model', model, '--data', data, '--beam', '1', '--json']);
+  assert.ok(!('bleu_1-5' in JSON.parse(plain.out)));
+});
