@@ -165,7 +165,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option(
       '--arch <arch>',
-      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}',
+      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}; classify: transformer (default), tfidf-logreg, bow-nb (baselines; --config {"C": 1, "alpha": 1, "binary": true, "minDf": 2, ...})',
     )
     .option('--cell <kind>', 'rnn archs: gru (default) or lstm')
     .option('--rnn-attention <score>', 'rnn-attention: bahdanau (default), dot, general')

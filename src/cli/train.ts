@@ -40,6 +40,7 @@ import {
   type RunDir,
 } from './run-dir.js';
 import { output } from './output.js';
+import { trainBaselineCommand } from './train-baseline.js';
 
 export type { TrainCommandOptions } from './train-options.js';
 
@@ -60,6 +61,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<void> {
     log(`note: ${dir} holds an interrupted earlier run (resume it with --resume --out ${dir})`);
   if (o.task === 'lm') return trainLMCommand(o, out, overrides);
   if (o.task === 'translate') return trainTranslateCommand(o, out, overrides);
+  if ((o.arch ?? 'transformer') !== 'transformer') return trainBaselineCommand(o, out, overrides);
   return trainClassifyCommand(o, out, overrides);
 }
 
