@@ -90,6 +90,11 @@ const TASK_OPTIONS: Partial<Record<keyof TrainCommandOptions, [string, TaskName[
   earlyExit: ['--early-exit', ['classify'], 'exits classify after every layer'],
   chunkLen: ['--chunk-len', ['classify'], 'the hierarchical model classifies long documents'],
   memLen: ['--mem-len', ['lm'], 'Transformer-XL is a language model'],
+  initEmbeddings: ['--init-embeddings', ['classify', 'lm'], 'one token embedding to initialize'],
+  freezeEmbeddings: ['--freeze-embeddings', ['classify', 'lm'], 'one token embedding to freeze'],
+  init: ['--init', ['classify'], 'fine-tuning adds a classification head'],
+  layerLrDecay: ['--layer-lr-decay', ['classify'], 'a fine-tuning option'],
+  freezeLayers: ['--freeze-layers', ['classify'], 'a fine-tuning option'],
 };
 
 /**

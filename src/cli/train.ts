@@ -41,6 +41,7 @@ import {
 } from './run-dir.js';
 import { output } from './output.js';
 import { trainBaselineCommand } from './train-baseline.js';
+import { applyInitOptions, trainGroups } from './train-init.js';
 
 export type { TrainCommandOptions } from './train-options.js';
 
@@ -175,6 +176,7 @@ async function trainClassifyCommand(
     heads: c.nhead,
     layers: c.numLayers,
   });
+  for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;
   log(
@@ -183,7 +185,7 @@ async function trainClassifyCommand(
   );
   const done = await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(weightDecayGroups(task.model, 0.01), { lr }),
+    optimizer: new AdamW(trainGroups(task.model, 0.01, o, c.numLayers), { lr }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
     evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 200),
   });
@@ -227,6 +229,7 @@ async function trainLMCommand(
     heads: c.nhead,
     layers: c.numLayers,
   });
+  for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const steps = o.steps ?? 2000;
   const lr = o.lr ?? 1e-3;
   log(
@@ -234,7 +237,7 @@ async function trainLMCommand(
   );
   await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(weightDecayGroups(task.model, 0.1), { lr, betas: [0.9, 0.99] }),
+    optimizer: new AdamW(trainGroups(task.model, 0.1, o, c.numLayers), { lr, betas: [0.9, 0.99] }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
     evalEvery: o.evalEvery ?? 250,
   });
