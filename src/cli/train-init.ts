@@ -2,7 +2,7 @@
  * The initialization options of `transformer train` (issue #18), applied to a built model
  * before training: --init-embeddings FILE (word vectors into the token embedding),
  * --freeze-embeddings, --freeze-layers K, and the optimizer groups of --layer-lr-decay.
- * (--init DIR, the pre-trained encoder, is loaded by src/tasks/pretrain.ts.)
+ * and --init DIR (a pre-trained encoder, src/tasks/pretrain.ts).
  */
 import { existsSync } from 'node:fs';
 import type { Module } from '../nn/module.js';
@@ -13,6 +13,8 @@ import type { ParamGroup } from '../train/optim.js';
 import { initEmbeddingRows } from '../vectors/init-embeddings.js';
 import { WordVectors } from '../vectors/word-vectors.js';
 import type { TrainCommandOptions } from './train-options.js';
+import type { EncoderClassifier } from '../models/classifier.js';
+import { loadPretrainedEncoder, readPretrained, type Pretrained } from '../tasks/pretrain.js';
 
 /** The token embedding of a classifier (tok_emb) or language model (wte). */
 function tokenEmbedding(model: Module): Tensor {
@@ -70,4 +72,38 @@ export function trainGroups(
   numLayers: number,
 ): ParamGroup[] {
   return fineTuneGroups(model, weightDecay, { layerLrDecay: o.layerLrDecay, numLayers });
+}
+
+/**
+ * --init DIR for classification: the pre-trained directory, the classifier fields it fixes
+ * (merged under the run's --config overrides, which must agree), its tokenizer and maxLen.
+ * @throws Error naming --preset or --init-embeddings given with --init (the pre-trained
+ *   model fixes the shapes and the embedding), or a directory that is not pre-trained.
+ */
+export function pretrainedSetup(
+  o: TrainCommandOptions,
+  overrides: Record<string, unknown>,
+): {
+  pre?: Pretrained;
+  overrides: Record<string, unknown>;
+  tokenizer?: Tokenizer;
+  maxLen?: number;
+} {
+  if (o.init === undefined) return { overrides };
+  if (o.preset !== undefined)
+    throw new Error('--preset does not apply with --init (the pre-trained model fixes the shapes)');
+  if (o.initEmbeddings !== undefined)
+    throw new Error('--init-embeddings does not apply with --init (the embedding is pre-trained)');
+  const pre = readPretrained(o.init);
+  const { vocabSize: _v, maxLen, padId: _p, ...fields } = pre.classifierConfig;
+  return { pre, overrides: { ...fields, ...overrides }, tokenizer: pre.tokenizer, maxLen };
+}
+
+/**
+ * Copy the pre-trained body into the classifier (loadPretrainedEncoder).
+ * @returns the line to print: tensors loaded and the new ones.
+ */
+export function loadInit(model: EncoderClassifier, tokenizer: Tokenizer, pre: Pretrained): string {
+  const { loaded, fresh } = loadPretrainedEncoder(model, tokenizer, pre);
+  return `--init: loaded ${loaded.length} tensors of the pre-trained ${pre.cfg.model} in ${pre.dir}; new: ${fresh.join(', ')}`;
 }

@@ -41,7 +41,7 @@ import {
 } from './run-dir.js';
 import { output } from './output.js';
 import { trainBaselineCommand } from './train-baseline.js';
-import { applyInitOptions, trainGroups } from './train-init.js';
+import { applyInitOptions, loadInit, pretrainedSetup, trainGroups } from './train-init.js';
 
 export type { TrainCommandOptions } from './train-options.js';
 
@@ -154,12 +154,15 @@ async function trainClassifyCommand(
 ): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
   const batchTokens = o.batchTokens ?? 8192;
+  const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
+    tokenizer: init.tokenizer,
+    maxLen: init.maxLen,
     overrides: {
-      ...overrides,
+      ...init.overrides,
       ...(o.earlyExit ? { earlyExit: true } : {}),
       ...(o.chunkLen !== undefined ? { chunkLen: o.chunkLen } : {}),
     },
@@ -176,6 +179,7 @@ async function trainClassifyCommand(
     heads: c.nhead,
     layers: c.numLayers,
   });
+  if (init.pre) log(loadInit(task.model, task.tokenizer, init.pre));
   for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;

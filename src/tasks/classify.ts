@@ -50,6 +50,8 @@ export interface ClassifyTaskOptions {
    */
   overrides?: Partial<HierarchicalClassifierConfig>;
   vocabSize?: number;
+  /** Use this tokenizer (e.g. a pre-trained model's) instead of training a BPE one. */
+  tokenizer?: Tokenizer;
   /** Maximum tokens per text (incl. the <bos> [CLS] token). Default 256. */
   maxLen?: number;
   batchTokens: number;
@@ -81,10 +83,12 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
   if (labels.length < 2)
     throw new Error(`--data: classification needs at least 2 labels, found ${labels.length}`);
   const labelId = new Map(labels.map((l, i) => [l, i]));
-  const tokenizer = trainBPE(
-    o.train.map((e) => e.text),
-    { vocabSize: o.vocabSize ?? 4000 },
-  );
+  const tokenizer =
+    o.tokenizer ??
+    trainBPE(
+      o.train.map((e) => e.text),
+      { vocabSize: o.vocabSize ?? 4000 },
+    );
   const maxLen = o.maxLen ?? 256;
   const encode = (exs: Example[]) =>
     exs.map((e) => {

@@ -30,6 +30,6 @@ export type LoadedModel = Translator | LanguageModel | Classifier | BaselineClas
 export function load(dir: string): LoadedModel {
   const cfg = readModelDirConfig(dir);
   if (cfg.task === 'translate') return loadTranslator(dir);
-  if (cfg.task === 'lm') return loadLanguageModel(dir);
+  if (cfg.task === 'lm') return loadLanguageModel(dir); // refuses a MaskedLM, naming --init
   return isBaselineDir(cfg) ? loadBaselineClassifier(dir) : loadClassifier(dir);
 }

@@ -85,11 +85,14 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
           ? 'xl'
           : cfg.model === 'RNNSeq2Seq'
             ? 'rnn'
-            : MODEL_KIND[cfg.task];
+            : cfg.model === 'MaskedLM'
+              ? 'classifier'
+              : MODEL_KIND[cfg.task];
       const own = cfg.model === 'HierarchicalClassifier' ? ['chunkLen', 'numDocLayers'] : [];
       const checked = Object.fromEntries(
         Object.entries(cfg.config ?? {}).filter(([k]) => !own.includes(k)),
       );
+      if (cfg.model === 'MaskedLM') checked.numClasses = checked.vocabSize; // its classes are the tokens
       validateModelConfig(kind, typeof cfg.config === 'object' ? checked : cfg.config);
     } catch (e) {
       throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
@@ -109,6 +112,10 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
         : `labels must be ${String(classes)} strings, one per class`,
     );
   const wanted = want === undefined ? [] : Array.isArray(want) ? want : [want];
+  if (wanted.length && cfg.model === 'MaskedLM')
+    throw new Error(
+      `--model: '${dir}' holds an encoder pre-trained by masked-LM ('transformer pretrain --objective mlm'); fine-tune it with 'transformer train --task classify --init ${dir}'`,
+    );
   if (wanted.length && !wanted.includes(cfg.task)) {
     throw new Error(
       `--model: '${dir}' holds a '${cfg.task}' model; this command needs ${wanted.map((w) => `'${w}'`).join(' or ')}`,
