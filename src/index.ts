@@ -175,6 +175,22 @@ export { WordVectors } from './vectors/word-vectors.js';
 export type { Neighbour } from './vectors/word-vectors.js';
 export { maskTokens, IGNORE_INDEX } from './train/mlm.js';
 export type { MaskingOptions, MaskedBatch } from './train/mlm.js';
+// baselines, initialization, pre-training and fine-tuning (issue #18)
+export { BaselineClassifier, fitBaseline, BASELINE_ARCHS } from './tasks/baseline.js';
+export type { BaselineArch, BaselineConfig } from './tasks/baseline.js';
+export { loadBaselineClassifier } from './tasks/classify.js';
+export { initEmbeddingRows } from './vectors/init-embeddings.js';
+export type { EmbeddingInit } from './vectors/init-embeddings.js';
+export { fineTuneGroups, freezeParameters, stackDepth } from './train/finetune.js';
+export { MaskedLM } from './models/masked-lm.js';
+export type { MaskedLMConfig } from './models/masked-lm.js';
+export {
+  buildMLMTask,
+  maskedBatch,
+  readPretrained,
+  loadPretrainedEncoder,
+} from './tasks/pretrain.js';
+export type { MLMTaskOptions, Pretrained } from './tasks/pretrain.js';
 export type { Seq2SeqModel } from './decode/seq2seq.js';
 export { RNN_TRANSLATE_PRESET } from './tasks/translate.js';
 export type { TranslateArch } from './tasks/translate.js';

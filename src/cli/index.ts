@@ -15,6 +15,7 @@ import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
+import { registerPretrainCommand } from './pretrain.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -164,7 +165,7 @@ export async function main(argv: string[]): Promise<void> {
     )
     .option(
       '--arch <arch>',
-      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}',
+      'translate: transformer (default), rnn (fixed context), rnn-attention; rnn archs: hidden 256, embed 256, 1 layer unless --config {"hiddenSize": ...}; classify: transformer (default), tfidf-logreg, bow-nb (baselines; --config {"C": 1, "alpha": 1, "binary": true, "minDf": 2, ...})',
     )
     .option('--cell <kind>', 'rnn archs: gru (default) or lstm')
     .option('--rnn-attention <score>', 'rnn-attention: bahdanau (default), dot, general')
@@ -368,6 +369,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--k <n>', 'how many', int('--k'), 5)
     .action((a: string, b: string, c: string, o) => runVectorsAnalogy(o.vectors, a, b, c, o.k));
 
+  registerPretrainCommand(program);
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {

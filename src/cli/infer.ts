@@ -16,7 +16,7 @@ import { accuracy, bleuByLength, corpusBleu } from '../metrics/index.js';
 import { readModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { loadTranslator, translateIds, translateTexts } from '../tasks/translate.js';
-import { classifyTexts, classifyTextsEarlyExit, loadClassifier } from '../tasks/classify.js';
+import { classifyTextsEarlyExit, classifyWithDir, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData, type SplitData } from '../tasks/data.js';
 import {
   BUILTIN_DATASETS,
@@ -64,9 +64,9 @@ export async function runInfer(
     });
     output.out(text + '\n');
   } else if (kind === 'classify') {
-    const { model, tokenizer, labels } = loadClassifier(dir);
     const exit = o as { exitThreshold?: number; patience?: number };
     if (exit.exitThreshold !== undefined || exit.patience !== undefined) {
+      const { model, tokenizer, labels } = loadClassifier(dir);
       const r = classifyTextsEarlyExit(model, tokenizer, labels, lines, {
         threshold: exit.exitThreshold ?? Infinity,
         patience: exit.patience,
@@ -76,7 +76,7 @@ export async function runInfer(
       output.err(`mean layers run: ${r.meanLayers.toFixed(2)} of ${model.config.numLayers}\n`);
       return;
     }
-    for (const r of classifyTexts(model, tokenizer, labels, lines, { onWarning: warn }))
+    for (const r of classifyWithDir(dir, lines, { onWarning: warn }))
       output.out(`${r.label}\t${r.probability.toFixed(4)}\n`);
   } else {
     await drawAttention(dir, lines[0], o.out as string, o.target as string | undefined);
@@ -329,15 +329,13 @@ export async function runEval(o: EvalOptions): Promise<void> {
   } else {
     const all = pick<{ text: string; label: string }>('classify', o.data, split);
     const exs = all.slice(0, o.limit ?? all.length);
-    const { model, tokenizer, labels } = loadClassifier(o.model);
-    const preds = classifyTexts(
-      model,
-      tokenizer,
-      labels,
+    const { labels } = readModelDirConfig(o.model, 'classify');
+    const preds = classifyWithDir(
+      o.model,
       exs.map((e) => e.text),
       { onWarning: warn },
     );
-    const id = new Map(labels.map((l, i) => [l, i]));
+    const id = new Map((labels ?? []).map((l, i) => [l, i]));
     const gold = exs.map((e) => id.get(e.label) ?? -1); // an unseen label counts as wrong
     result = {
       task: 'classify',

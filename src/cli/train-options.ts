@@ -17,6 +17,16 @@ import { classifierPresets } from '../tasks/classify.js';
 import type { TaskName } from '../tasks/modeldir.js';
 import { RNN_TRANSLATE_PRESET } from '../tasks/translate.js';
 import { parseSamplingSchedule } from '../rnn/scheduled-sampling.js';
+import { BASELINE_ARCHS, checkBaselineConfig, type BaselineArch } from '../tasks/baseline.js';
+
+/** Flags of the pre-training / initialization options (set by pretrain.ts), neural models only. */
+const NEURAL_ONLY_FLAGS = [
+  'initEmbeddings',
+  'freezeEmbeddings',
+  'init',
+  'layerLrDecay',
+  'freezeLayers',
+];
 
 /** The options of `transformer train` (commander's camelCase names). */
 export interface TrainCommandOptions {
@@ -59,6 +69,16 @@ export interface TrainCommandOptions {
   chunkLen?: number;
   /** lm: Transformer-XL with a memory of this many positions. */
   memLen?: number;
+  /** Word vectors (word2vec text/binary, safetensors) for the token embedding's rows. */
+  initEmbeddings?: string;
+  /** Keep the token embedding fixed (with --init-embeddings or --init). */
+  freezeEmbeddings?: boolean;
+  /** classify: a pre-trained directory (`transformer pretrain`) to fine-tune from. */
+  init?: string;
+  /** Layer-wise learning-rate decay gamma: layer l gets lr gamma^(L - l). */
+  layerLrDecay?: number;
+  /** Freeze the embeddings and the bottom K layers. */
+  freezeLayers?: number;
   /** The command line, to print how to resume an interrupted run. */
   argv?: string[];
 }
@@ -72,6 +92,11 @@ const TASK_OPTIONS: Partial<Record<keyof TrainCommandOptions, [string, TaskName[
   earlyExit: ['--early-exit', ['classify'], 'exits classify after every layer'],
   chunkLen: ['--chunk-len', ['classify'], 'the hierarchical model classifies long documents'],
   memLen: ['--mem-len', ['lm'], 'Transformer-XL is a language model'],
+  initEmbeddings: ['--init-embeddings', ['classify', 'lm'], 'one token embedding to initialize'],
+  freezeEmbeddings: ['--freeze-embeddings', ['classify', 'lm'], 'one token embedding to freeze'],
+  init: ['--init', ['classify'], 'fine-tuning adds a classification head'],
+  layerLrDecay: ['--layer-lr-decay', ['classify'], 'a fine-tuning option'],
+  freezeLayers: ['--freeze-layers', ['classify'], 'a fine-tuning option'],
 };
 
 /**
@@ -103,10 +128,13 @@ const flagName = (key: string): string =>
  */
 export function checkArchOptions(o: TrainCommandOptions): void {
   const arch = o.arch ?? 'transformer';
-  if (!['transformer', 'rnn', 'rnn-attention'].includes(arch))
-    throw new Error(`--arch: '${arch}' is not transformer, rnn or rnn-attention`);
   const given = (keys: string[]): string[] =>
     keys.filter((k) => o[k as keyof TrainCommandOptions] !== undefined).map(flagName);
+  if (o.task === 'classify' && arch !== 'transformer') return checkBaselineOptions(o, arch, given);
+  if (!['transformer', 'rnn', 'rnn-attention'].includes(arch))
+    throw new Error(
+      `--arch: '${arch}' is not transformer, rnn or rnn-attention (translate) or ${BASELINE_ARCHS.join(', ')} (classify)`,
+    );
   if (arch !== 'transformer' && o.task !== 'translate')
     throw new Error(`--arch ${arch} applies to --task translate only`);
   if (o.scheduledSampling !== undefined) {
@@ -134,6 +162,31 @@ export function checkArchOptions(o: TrainCommandOptions): void {
     throw new Error(`--cell: '${o.cell}' is not gru or lstm`);
   if (o.rnnAttention !== undefined && !['bahdanau', 'dot', 'general'].includes(o.rnnAttention))
     throw new Error(`--rnn-attention: '${o.rnnAttention}' is not bahdanau, dot or general`);
+}
+
+/** Options of the neural models' training loop, which a baseline (fitted in one go) refuses. */
+const LOOP_FLAGS = ['epochs', 'steps', 'batchTokens', 'lr', 'evalEvery', 'earlyStopping'];
+
+/**
+ * --arch tfidf-logreg | bow-nb (classify): a known baseline, and none of the Transformer's,
+ * the RNNs' or the training loop's flags.
+ * @throws Error naming the unknown --arch or every offending flag.
+ */
+function checkBaselineOptions(
+  o: TrainCommandOptions,
+  arch: string,
+  given: (keys: string[]) => string[],
+): void {
+  if (!(BASELINE_ARCHS as readonly string[]).includes(arch))
+    throw new Error(
+      `--arch: '${arch}' is not transformer, ${BASELINE_ARCHS.join(' or ')} (classify)`,
+    );
+  const extra = ['earlyExit', 'chunkLen', 'skipNonfinite', 'resume', ...NEURAL_ONLY_FLAGS];
+  const bad = given([...TRANSFORMER_FLAGS, ...RNN_FLAGS, ...LOOP_FLAGS, ...extra, 'preset']);
+  if (bad.length)
+    throw new Error(
+      `${bad.join(', ')} do not apply to --arch ${arch} (a baseline is fitted in one go; its options come from --config {"C": ...})`,
+    );
 }
 
 /** The RNNSeq2Seq fields set by --cell, --rnn-attention, --local-window, --bidirectional. */
@@ -191,6 +244,8 @@ export function readConfigFile(path: string | undefined): Record<string, unknown
 export function modelOverrides(o: TrainCommandOptions): Record<string, unknown> {
   const { kind, presets, fromData } = MODEL_OF[o.task];
   const file = readConfigFile(o.config);
+  if (o.task === 'classify' && (o.arch ?? 'transformer') !== 'transformer')
+    return { ...checkBaselineConfig(o.arch as BaselineArch, file, `--config ${o.config}`) };
   if ((o.arch ?? 'transformer') !== 'transformer') return rnnOverrides(o, file, fromData);
   for (const key of Object.keys(file)) {
     if (key in fromData && !(o.task === 'lm' && key === 'blockSize'))

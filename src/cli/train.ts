@@ -41,6 +41,8 @@ import {
   type RunDir,
 } from './run-dir.js';
 import { output } from './output.js';
+import { trainBaselineCommand } from './train-baseline.js';
+import { applyInitOptions, loadInit, pretrainedSetup, trainGroups } from './train-init.js';
 
 export type { TrainCommandOptions } from './train-options.js';
 
@@ -61,6 +63,7 @@ export async function runTrain(o: TrainCommandOptions): Promise<void> {
     log(`note: ${dir} holds an interrupted earlier run (resume it with --resume --out ${dir})`);
   if (o.task === 'lm') return trainLMCommand(o, out, overrides);
   if (o.task === 'translate') return trainTranslateCommand(o, out, overrides);
+  if ((o.arch ?? 'transformer') !== 'transformer') return trainBaselineCommand(o, out, overrides);
   return trainClassifyCommand(o, out, overrides);
 }
 
@@ -147,12 +150,15 @@ async function trainClassifyCommand(
 ): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
   const batchTokens = o.batchTokens ?? 8192;
+  const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
+    tokenizer: init.tokenizer,
+    maxLen: init.maxLen,
     overrides: {
-      ...overrides,
+      ...init.overrides,
       ...(o.earlyExit ? { earlyExit: true } : {}),
       ...(o.chunkLen !== undefined ? { chunkLen: o.chunkLen } : {}),
     },
@@ -169,6 +175,8 @@ async function trainClassifyCommand(
     heads: c.nhead,
     layers: c.numLayers,
   });
+  if (init.pre) log(loadInit(task.model, task.tokenizer, init.pre));
+  for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
   const lr = o.lr ?? 5e-4;
   log(
@@ -177,7 +185,7 @@ async function trainClassifyCommand(
   );
   const done = await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(weightDecayGroups(task.model, 0.01), { lr }),
+    optimizer: new AdamW(trainGroups(task.model, 0.01, o, c.numLayers), { lr }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
     evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 200),
   });
@@ -221,6 +229,7 @@ async function trainLMCommand(
     heads: c.nhead,
     layers: c.numLayers,
   });
+  for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const steps = o.steps ?? 2000;
   const lr = o.lr ?? 1e-3;
   log(
@@ -228,7 +237,7 @@ async function trainLMCommand(
   );
   await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(weightDecayGroups(task.model, 0.1), { lr, betas: [0.9, 0.99] }),
+    optimizer: new AdamW(trainGroups(task.model, 0.1, o, c.numLayers), { lr, betas: [0.9, 0.99] }),
     schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
     evalEvery: o.evalEvery ?? 250,
   });

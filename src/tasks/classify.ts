@@ -24,6 +24,7 @@ import {
   type ModelDirConfig,
 } from './modeldir.js';
 import { majorityAccuracy, type Baseline } from './report.js';
+import { BASELINE_MODELS, BaselineClassifier } from './baseline.js';
 import { withAuxiliaryLosses } from '../nn/stack.js';
 
 export interface Example {
@@ -49,6 +50,8 @@ export interface ClassifyTaskOptions {
    */
   overrides?: Partial<HierarchicalClassifierConfig>;
   vocabSize?: number;
+  /** Use this tokenizer (e.g. a pre-trained model's) instead of training a BPE one. */
+  tokenizer?: Tokenizer;
   /** Maximum tokens per text (incl. the <bos> [CLS] token). Default 256. */
   maxLen?: number;
   batchTokens: number;
@@ -80,10 +83,12 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
   if (labels.length < 2)
     throw new Error(`--data: classification needs at least 2 labels, found ${labels.length}`);
   const labelId = new Map(labels.map((l, i) => [l, i]));
-  const tokenizer = trainBPE(
-    o.train.map((e) => e.text),
-    { vocabSize: o.vocabSize ?? 4000 },
-  );
+  const tokenizer =
+    o.tokenizer ??
+    trainBPE(
+      o.train.map((e) => e.text),
+      { vocabSize: o.vocabSize ?? 4000 },
+    );
   const maxLen = o.maxLen ?? 256;
   const encode = (exs: Example[]) =>
     exs.map((e) => {
@@ -211,6 +216,10 @@ export interface Classifier {
  */
 export function loadClassifier(dir: string): Classifier {
   const cfg = readModelDirConfig(dir, 'classify');
+  if (isBaselineDir(cfg))
+    throw new Error(
+      `--model: '${dir}' holds a ${cfg.model} baseline (--arch ${String(cfg.config.arch)}), not a Transformer: load it with load() or loadBaselineClassifier()`,
+    );
   const model: EncoderClassifier = buildFromDir(dir, () =>
     cfg.model === 'HierarchicalClassifier'
       ? new HierarchicalClassifier(cfg.config as unknown as HierarchicalClassifierConfig)
@@ -332,4 +341,36 @@ export function classifyTextsEarlyExit(
   });
   const total = predictions.reduce((a, p) => a + p.layersRun, 0);
   return { predictions, meanLayers: total / Math.max(predictions.length, 1) };
+}
+
+/** Whether a classify directory's config.json describes a baseline (src/tasks/baseline.ts). */
+export function isBaselineDir(cfg: ModelDirConfig): boolean {
+  return (Object.values(BASELINE_MODELS) as string[]).includes(cfg.model);
+}
+
+/**
+ * Load a baseline directory written by `train --task classify --arch tfidf-logreg|bow-nb`.
+ * @throws Error naming the directory when it holds another model, or the bad file.
+ */
+export function loadBaselineClassifier(dir: string): BaselineClassifier {
+  const cfg = readModelDirConfig(dir, 'classify');
+  if (!isBaselineDir(cfg))
+    throw new Error(`--model: '${dir}' holds a ${cfg.model}, not a baseline classifier`);
+  return BaselineClassifier.load(dir, cfg);
+}
+
+/**
+ * The predicted label and probability of each text by the classifier in `dir`, a
+ * Transformer or a baseline (what `transformer classify` and `eval` print).
+ * @throws Error naming the directory or the bad file.
+ */
+export function classifyWithDir(
+  dir: string,
+  texts: string[],
+  o: { onWarning?: (message: string) => void } = {},
+): { label: string; probability: number }[] {
+  if (isBaselineDir(readModelDirConfig(dir, 'classify')))
+    return loadBaselineClassifier(dir).classify(texts);
+  const { model, tokenizer, labels } = loadClassifier(dir);
+  return classifyTexts(model, tokenizer, labels, texts, o);
 }

@@ -11,10 +11,16 @@
 import { readModelDirConfig } from './modeldir.js';
 import { loadTranslator, type Translator } from './translate.js';
 import { loadLanguageModel, type LanguageModel } from './lm.js';
-import { loadClassifier, type Classifier } from './classify.js';
+import {
+  isBaselineDir,
+  loadBaselineClassifier,
+  loadClassifier,
+  type Classifier,
+} from './classify.js';
+import type { BaselineClassifier } from './baseline.js';
 
 /** What `load` returns: discriminated by `task`. */
-export type LoadedModel = Translator | LanguageModel | Classifier;
+export type LoadedModel = Translator | LanguageModel | Classifier | BaselineClassifier;
 
 /**
  * Load any model directory written by `transformer train`.
@@ -22,8 +28,8 @@ export type LoadedModel = Translator | LanguageModel | Classifier;
  *   tokenizer.json).
  */
 export function load(dir: string): LoadedModel {
-  const { task } = readModelDirConfig(dir);
-  if (task === 'translate') return loadTranslator(dir);
-  if (task === 'lm') return loadLanguageModel(dir);
-  return loadClassifier(dir);
+  const cfg = readModelDirConfig(dir);
+  if (cfg.task === 'translate') return loadTranslator(dir);
+  if (cfg.task === 'lm') return loadLanguageModel(dir); // refuses a MaskedLM, naming --init
+  return isBaselineDir(cfg) ? loadBaselineClassifier(dir) : loadClassifier(dir);
 }

@@ -10,6 +10,7 @@ import { loadModel, saveModel } from '../io/checkpoint.js';
 import { preview, readJsonFile } from '../io/json-file.js';
 import { ConfigError, validateModelConfig } from '../models/config.js';
 import { loadTokenizer, saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
+import { BASELINE_MODELS } from './baseline.js';
 
 export type TaskName = 'lm' | 'translate' | 'classify';
 
@@ -26,7 +27,7 @@ export interface ModelDirConfig {
 }
 
 /** Write config.json atomically (temp file, then rename). */
-function writeJsonAtomic(path: string, obj: unknown): void {
+export function writeJsonAtomic(path: string, obj: unknown): void {
   const tmp = `${path}.tmp-${process.pid}`;
   writeFileSync(tmp, JSON.stringify(obj, null, 2) + '\n');
   renameSync(tmp, path);
@@ -72,23 +73,30 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
     throw bad('expected a JSON object with task, model and config');
   if (!Object.hasOwn(MODEL_KIND, cfg.task))
     throw bad(`task must be 'lm', 'translate' or 'classify', got ${preview(cfg.task)}`);
-  try {
-    // Transformer-XL and the RNN encoder-decoder have their own schemas; a hierarchical classifier is the classifier's plus
-    // chunkLen and numDocLayers, which its constructor checks.
-    const kind =
-      cfg.model === 'TransformerXL'
-        ? 'xl'
-        : cfg.model === 'RNNSeq2Seq'
-          ? 'rnn'
-          : MODEL_KIND[cfg.task];
-    const own = cfg.model === 'HierarchicalClassifier' ? ['chunkLen', 'numDocLayers'] : [];
-    const checked = Object.fromEntries(
-      Object.entries(cfg.config ?? {}).filter(([k]) => !own.includes(k)),
-    );
-    validateModelConfig(kind, typeof cfg.config === 'object' ? checked : cfg.config);
-  } catch (e) {
-    throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
-  }
+  const baseline = (Object.values(BASELINE_MODELS) as string[]).includes(cfg.model);
+  if (baseline && (typeof cfg.config !== 'object' || cfg.config === null))
+    throw bad('config must be an object');
+  if (!baseline)
+    try {
+      // Transformer-XL and the RNN encoder-decoder have their own schemas; a hierarchical classifier is the classifier's plus
+      // chunkLen and numDocLayers, which its constructor checks.
+      const kind =
+        cfg.model === 'TransformerXL'
+          ? 'xl'
+          : cfg.model === 'RNNSeq2Seq'
+            ? 'rnn'
+            : cfg.model === 'MaskedLM'
+              ? 'classifier'
+              : MODEL_KIND[cfg.task];
+      const own = cfg.model === 'HierarchicalClassifier' ? ['chunkLen', 'numDocLayers'] : [];
+      const checked = Object.fromEntries(
+        Object.entries(cfg.config ?? {}).filter(([k]) => !own.includes(k)),
+      );
+      if (cfg.model === 'MaskedLM') checked.numClasses = checked.vocabSize; // its classes are the tokens
+      validateModelConfig(kind, typeof cfg.config === 'object' ? checked : cfg.config);
+    } catch (e) {
+      throw e instanceof ConfigError ? new ConfigError(`${path}: ${e.message}`) : e;
+    }
   const labels = cfg.labels;
   const classes = cfg.task === 'classify' ? cfg.config.numClasses : undefined;
   const labelsOk =
@@ -104,6 +112,10 @@ export function readModelDirConfig(dir: string, want?: TaskName | TaskName[]): M
         : `labels must be ${String(classes)} strings, one per class`,
     );
   const wanted = want === undefined ? [] : Array.isArray(want) ? want : [want];
+  if (wanted.length && cfg.model === 'MaskedLM')
+    throw new Error(
+      `--model: '${dir}' holds an encoder pre-trained by masked-LM ('transformer pretrain --objective mlm'); fine-tune it with 'transformer train --task classify --init ${dir}'`,
+    );
   if (wanted.length && !wanted.includes(cfg.task)) {
     throw new Error(
       `--model: '${dir}' holds a '${cfg.task}' model; this command needs ${wanted.map((w) => `'${w}'`).join(' or ')}`,

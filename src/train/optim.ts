@@ -10,6 +10,11 @@ export interface ParamGroup {
   params: Tensor[];
   /** Overrides the optimizer's weight decay for this group. */
   weightDecay?: number;
+  /**
+   * This group's learning rate is the optimizer's (as a schedule sets it) times this
+   * factor, e.g. layer-wise decay (src/train/finetune.ts). Default 1.
+   */
+  lrScale?: number;
 }
 
 /** One parameter to update: its values, its gradient, and its state key ("group.index"). */
@@ -33,10 +38,12 @@ export abstract class Optimizer {
       params.length > 0 && 'params' in (params[0] as object)
         ? (params as ParamGroup[])
         : [{ params: params as Tensor[] }];
-    this.groups = groups.map((g) => ({
-      params: g.params,
-      weightDecay: g.weightDecay ?? weightDecay,
-    }));
+    this.groups = groups.map((g, i) => {
+      const lrScale = g.lrScale ?? 1;
+      if (!(lrScale >= 0))
+        throw new Error(`optimizer: group ${i} lrScale must be >= 0, got ${lrScale}`);
+      return { params: g.params, weightDecay: g.weightDecay ?? weightDecay, lrScale };
+    });
     this.lr = lr;
   }
 
@@ -53,12 +60,16 @@ export abstract class Optimizer {
       g.params.forEach((p, pi) => {
         if (p.grad) items.push({ p: p.f32, g: p.grad.f32, key: `${gi}.${pi}` });
       });
-      if (items.length > 0) this.updateGroup(items, g.weightDecay);
+      if (items.length > 0) this.updateGroup(items, g.weightDecay, this.lr * g.lrScale);
     });
   }
 
-  /** Update the parameters of one group that have a gradient (key: "group.index"). */
-  protected abstract updateGroup(items: readonly ParamUpdate[], weightDecay: number): void;
+  /** Update the parameters of one group that have a gradient (key: "group.index") at learning rate `lr`. */
+  protected abstract updateGroup(
+    items: readonly ParamUpdate[],
+    weightDecay: number,
+    lr: number,
+  ): void;
 
   /** Per-parameter state buffers by key, for checkpoints. */
   abstract state(): Map<string, Float32Array>;
@@ -104,7 +115,7 @@ export class SGD extends Optimizer {
   readonly dampening: number;
   readonly nesterov: boolean;
 
-  protected updateGroup(items: readonly ParamUpdate[], wd: number): void {
+  protected updateGroup(items: readonly ParamUpdate[], wd: number, lr: number): void {
     for (const { p, g: grad, key } of items) {
       const n = p.length;
       let b = this.buf.get(key);
@@ -116,7 +127,7 @@ export class SGD extends Optimizer {
           b[i] = first ? d : this.momentum * b[i] + (1 - this.dampening) * d;
           d = this.nesterov ? d + this.momentum * b[i] : b[i];
         }
-        p[i] -= this.lr * d;
+        p[i] -= lr * d;
       }
     }
   }
@@ -195,7 +206,7 @@ export class AdamW extends Optimizer {
    * One multi-tensor kernel call (backend adamwMulti) for the group's parameters, rather
    * than a call per parameter.
    */
-  protected updateGroup(items: readonly ParamUpdate[], weightDecay: number): void {
+  protected updateGroup(items: readonly ParamUpdate[], weightDecay: number, lr: number): void {
     const ps: Float32Array[] = [];
     const gs: Float32Array[] = [];
     const ms: Float32Array[] = [];
@@ -208,18 +219,7 @@ export class AdamW extends Optimizer {
       vs.push(v);
     }
     const wd = this.decoupledDecay(weightDecay);
-    backend().adamwMulti(
-      ps,
-      gs,
-      ms,
-      vs,
-      this.lr,
-      this.beta1,
-      this.beta2,
-      this.eps,
-      wd,
-      this.stepCount,
-    );
+    backend().adamwMulti(ps, gs, ms, vs, lr, this.beta1, this.beta2, this.eps, wd, this.stepCount);
   }
   state(): Map<string, Float32Array> {
     const out = new Map<string, Float32Array>();

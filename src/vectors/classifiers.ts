@@ -39,8 +39,16 @@ function argmaxRows(s: Float64Array, K: number, classes: readonly string[]): str
   return out;
 }
 
-/** x W^T + b for sparse rows: (N, K). */
-function linearScores(x: CsrMatrix, w: Float64Array, b: Float64Array, K: number): Float64Array {
+/**
+ * x W^T + b for sparse rows.
+ * @param x (N, V) CSR @param w (K, V) @param b (K) @returns (N, K)
+ */
+export function linearScores(
+  x: CsrMatrix,
+  w: Float64Array,
+  b: Float64Array,
+  K: number,
+): Float64Array {
   const s = new Float64Array(x.rows * K);
   for (let r = 0; r < x.rows; r++)
     for (let k = 0; k < K; k++) {
