@@ -89,7 +89,12 @@ static void load_libraries(void) {
     L.bli_set_threads = (void (*)(int64_t))dlsym(b, "bli_thread_set_num_threads");
     L.bli_arch_string = (const char *(*)(int))dlsym(b, "bli_arch_string");
     L.bli_arch_query_id = (int (*)(void))dlsym(b, "bli_arch_query_id");
-    if (!L.bli_set_threads || !L.bli_arch_string || !L.bli_arch_query_id) L.bli_sgemm = NULL;
+    void (*bli_init)(void) = (void (*)(void))dlsym(b, "bli_init");
+    if (!bli_init || !L.bli_set_threads || !L.bli_arch_string || !L.bli_arch_query_id)
+      L.bli_sgemm = NULL;
+    /* Before any query: BLIS reads BLIS_ARCH_TYPE here, and querying the architecture of
+     * an uninitialized BLIS with that variable set aborts. */
+    else bli_init();
   }
 }
 
