@@ -193,6 +193,8 @@ static void gemm_run(split_ctx *c, int may_split) {
   if (c->bias) add_bias(c->out, c->bias, 0, M, 0, N, N);
 }
 
+static int round_operands_bf16(split_ctx *c);
+
 static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
                   int transA, int transB, float beta, int may_split, const float *bias) {
   if (M == 0 || N == 0) return;
@@ -202,12 +204,33 @@ static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t
     return;
   }
   split_ctx c = {out, a, b, M, N, K, 16, transA, transB, 1, beta, bias, NULL, NULL};
+  /* NativeConfig.bf16Gemm (TRANSFORMER_PRECISION=bf16): bf16 operands, fp32 accumulation
+   * (without memory for the copies, fp32). */
+  if (g_config.bf16Gemm) (void)round_operands_bf16(&c);
   gemm_run(&c, may_split);
 }
 
-/* bf16 copies of a matmulBf16's operands (the caller's thread only), grown on demand. */
-static uint16_t *g_bf16;
-static size_t g_bf16_len;
+/* bf16 copies of the operands of the GEMMs a thread starts (matmulBf16, and every matmul
+ * under NativeConfig.bf16Gemm: the caller's, the pool's slices, the deferred dweights on
+ * the worker), grown on demand; a split GEMM's blocks only read its starter's copy. */
+static _Thread_local uint16_t *t_bf16;
+static _Thread_local size_t t_bf16_len;
+
+/* Sets c->a16, c->b16 to bf16 copies (nearest even) of c->a (M x K) and c->b (K x N). */
+static int round_operands_bf16(split_ctx *c) {
+  size_t need = (size_t)(c->M * c->K + c->K * c->N);
+  if (t_bf16_len < need) {
+    free(t_bf16);
+    t_bf16 = malloc(need * sizeof(uint16_t));
+    t_bf16_len = t_bf16 ? need : 0;
+    if (!t_bf16) return -1;
+  }
+  gemm_round_bf16(t_bf16, c->a, c->M * c->K);
+  gemm_round_bf16(t_bf16 + c->M * c->K, c->b, c->K * c->N);
+  c->a16 = t_bf16;
+  c->b16 = t_bf16 + c->M * c->K;
+  return 0;
+}
 
 /* out (M, N) = bf16(a) bf16(b) + beta out, fp32 accumulation: the operands rounded to
  * bf16 (nearest even) once, then the product whole or split over the pool as gemm1. */
@@ -218,17 +241,8 @@ int k_matmul_bf16(float *out, const float *a, const float *b, int64_t M, int64_t
     if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
     return 0;
   }
-  size_t need = (size_t)(M * K + K * N);
-  if (g_bf16_len < need) {
-    free(g_bf16);
-    g_bf16 = malloc(need * sizeof(uint16_t));
-    g_bf16_len = g_bf16 ? need : 0;
-    if (!g_bf16) return -1;
-  }
-  gemm_round_bf16(g_bf16, a, M * K);
-  gemm_round_bf16(g_bf16 + M * K, b, K * N);
-  split_ctx c = {out, NULL, NULL, M, N, K, 16, transA, transB, 1, beta, NULL, g_bf16,
-                 g_bf16 + M * K};
+  split_ctx c = {out, a, b, M, N, K, 16, transA, transB, 1, beta, NULL, NULL, NULL};
+  if (round_operands_bf16(&c) != 0) return -1;
   gemm_run(&c, 1);
   return 0;
 }

@@ -32,7 +32,7 @@
 /* X(field): the Float64Array order of a NativeConfig. */
 #define CONFIG_FIELDS(X) \
   X(threads) X(spinUs) X(poolMinWork) X(poolGrain) X(gemmGrain) X(splitGemmMin) X(defer) X(tuneMalloc) \
-  X(gemm)
+  X(gemm) X(bf16Gemm)
 
 /* X(ENUM, "name"): the GEMM libraries of NativeConfig.gemm (native/gemm.c). */
 #define GEMM_LIBS(X) \

@@ -15,6 +15,7 @@
  *   TRANSFORMER_DEFER=0|1      defer
  *   TRANSFORMER_MALLOC=tuned   tuneMalloc: true (anything else: false)
  *   TRANSFORMER_GEMM=auto|openblas|dnnl|blis  gemm
+ *   TRANSFORMER_PRECISION=fp32|bf16  bf16Gemm: false | true
  */
 import { availableParallelism } from 'node:os';
 
@@ -54,6 +55,12 @@ export interface NativeConfig {
    * libdnnl.so.2 loads, else openblas). Asking for one that does not load is an error.
    * Default 'auto'. */
   gemm: GemmLibrary;
+  /** Mixed precision: every matmul and matmulDeferred (the linear layers, forward and
+   * backward) rounds its operands to bfloat16 and accumulates in float32 (oneDNN's
+   * AVX512-BF16 GEMM when gemm is dnnl, else the rounded operands through the fp32 GEMM);
+   * weights, optimizer state, LayerNorm, softmax, attention and the loss stay float32.
+   * Default false. */
+  bf16Gemm: boolean;
 }
 
 /** The defaults of every field but `threads` (which depends on the machine). */
@@ -66,6 +73,7 @@ export const NATIVE_CONFIG_DEFAULTS: Readonly<Omit<NativeConfig, 'threads'>> = O
   defer: true,
   tuneMalloc: false,
   gemm: 'auto',
+  bf16Gemm: false,
 });
 
 /** NativeConfig's fields in the packed order of the addon (CONFIG_FIELDS, native/tables.h). */
@@ -79,6 +87,7 @@ export const NATIVE_CONFIG_FIELDS = [
   'defer',
   'tuneMalloc',
   'gemm',
+  'bf16Gemm',
 ] as const satisfies readonly (keyof NativeConfig)[];
 
 /** The default config: NATIVE_CONFIG_DEFAULTS with threads = min(2, CPU count). */
@@ -127,6 +136,12 @@ export function nativeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Parti
       throw new Error(`TRANSFORMER_GEMM must be one of ${GEMM_LIBRARIES.join('|')}, got '${gemm}'`);
     out.gemm = gemm as GemmLibrary;
   }
+  const precision = env.TRANSFORMER_PRECISION;
+  if (precision !== undefined && precision !== '') {
+    if (precision !== 'fp32' && precision !== 'bf16')
+      throw new Error(`TRANSFORMER_PRECISION must be fp32 or bf16, got '${precision}'`);
+    out.bf16Gemm = precision === 'bf16';
+  }
   return out;
 }
 
@@ -155,7 +170,7 @@ export function mergeNativeConfig(
       out.gemm = value as GemmLibrary;
       continue;
     }
-    if (k === 'defer' || k === 'tuneMalloc') {
+    if (k === 'defer' || k === 'tuneMalloc' || k === 'bf16Gemm') {
       if (typeof value !== 'boolean') throw new Error(`native config: ${k} must be a boolean`);
       out[k] = value;
       continue;
