@@ -10,7 +10,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, describe, test, type TestContext } from 'node:test';
-import { setBackend } from '../../src/backend/index.js';
+import { setBackend, withBackend } from '../../src/backend/index.js';
+import { applyPrecision } from '../../src/cli/precision.js';
 import { configureNative, loadNativeAddon, nativeConfig } from '../../src/backend/native.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import * as F from '../../src/ops/index.js';
@@ -109,5 +110,15 @@ describe('bf16 GEMMs (NativeConfig.bf16Gemm)', () => {
     assert.ok(fp32 < 2.5, `the model should learn the stream (fp32 loss ${fp32})`);
     const rel = Math.abs(bf16 - fp32) / fp32;
     assert.ok(rel <= 0.02, `bf16 loss ${bf16} vs fp32 ${fp32}: ${(100 * rel).toFixed(2)}%`);
+  });
+
+  test('--precision: bf16 on native sets bf16Gemm, fp32 clears it, js refuses bf16', (t) => {
+    assert.throws(() => withBackend('js', () => applyPrecision('bf16')), /needs the native/);
+    withBackend('js', () => applyPrecision('fp32'));
+    if ('error' in addon) return t.skip(`addon not built: ${addon.error}`);
+    withBackend('native', () => applyPrecision('bf16'));
+    assert.equal(nativeConfig(addon).bf16Gemm, true);
+    withBackend('native', () => applyPrecision('fp32'));
+    assert.equal(nativeConfig(addon).bf16Gemm, false);
   });
 });
