@@ -7,6 +7,8 @@
       "native/pool.c",
       "native/kernels.c",
       "native/blas.c",
+      "native/gemm.c",
+      "native/gemm_addon.c",
       "native/rnn.c",
       "native/word2vec.c",
       "native/sparse_attention.c",
@@ -21,7 +23,7 @@
       "cflags": ["<@(transformer_cflags)"],
       "cflags!": ["-O2"],
       "defines": ["NAPI_VERSION=8"],
-      "libraries": ["-lopenblas", "-lpthread", "-lm"]
+      "libraries": ["-lopenblas", "-ldl", "-lpthread", "-lm"]
     },
     {
       "target_name": "transformer_testhooks",
@@ -29,7 +31,7 @@
       "cflags": ["<@(transformer_cflags)"],
       "cflags!": ["-O2"],
       "defines": ["NAPI_VERSION=8", "TRANSFORMER_TESTHOOKS"],
-      "libraries": ["-lopenblas", "-lpthread", "-lm"]
+      "libraries": ["-lopenblas", "-ldl", "-lpthread", "-lm"]
     }
   ]
 }

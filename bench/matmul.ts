@@ -1,20 +1,34 @@
 /**
- * Matmul benchmark: GFLOP/s of the native backend's matmul (OpenBLAS sgemm) with 2 and 1
- * threads, side by side with numpy's `a @ b` (bench/peer/matmul.py, run with
- * /usr/bin/python3 on the same OpenBLAS), and the js backend for the record.
+ * Matmul benchmark: GFLOP/s of the native backend's matmul with each GEMM library that loads
+ * (NativeConfig.gemm: openblas, dnnl, blis; big GEMMs split over our 2-thread pool, the
+ * library single-threaded inside), ours as configured at 1 thread, OpenBLAS's own 2-thread
+ * GEMM, the bf16 GEMM (matmulBf16, fp32 accumulation), side by side with numpy in the same
+ * run (bench/peer/matmul.py on the PATH python3, numpy's own OpenBLAS with its own kernel
+ * choice: OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset for that command only), and the js
+ * backend for the record.
  *
- * Shapes are M x N x K: out (M, N) = A (M, K) @ B (K, N). 768x128x512 is a Linear layer
- * over 768 tokens (batch 12 x context 64) from width 512 to 128.
- * Timing: warm-up calls, then timed repetitions; the table shows the MEDIAN per-call time
- * as GFLOP/s (the JSON lines also carry the best).
+ * Shapes are M x N x K: out (M, N) = op(A) (M, K) @ op(B) (K, N), with the transposes of
+ * the case-1 training step (NT a linear layer's forward x W^T, NN its dx, TN its dweight).
+ * Timing: warm-up calls, then timed repetitions; the table shows the BEST per-call time as
+ * GFLOP/s (the machine is shared with other work: medians there measure the load, not the
+ * GEMM; ours_median_2t keeps our median). Compare columns of one run, not runs.
+ * BLIS_ARCH_TYPE defaults to 0 (skx) here: Debian's BLIS 0.9.0 picks 'generic' on Zen 5.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jsBackend } from '../src/backend/js.js';
-import { configureNative, loadNativeTestHooks, wrapNativeAddon } from '../src/backend/native.js';
+import {
+  configureNative,
+  loadNativeTestHooks,
+  nativeConfig,
+  wrapNativeAddon,
+} from '../src/backend/native.js';
+import type { GemmLibrary } from '../src/backend/native-config.js';
 import type { Backend } from '../src/backend/types.js';
+
+// Before the addon first loads BLIS (module load, ahead of every case): its skx kernels.
+process.env.BLIS_ARCH_TYPE ??= '0';
 
 export type Row = Record<string, string | number | null>;
 export interface CaseResult {
@@ -50,47 +64,73 @@ export function randomF32(n: number, seed = 1): Float32Array {
   return a;
 }
 
-const SHAPES: [number, number, number][] = [
-  [512, 512, 512],
-  [768, 128, 512],
-  [64, 64, 64],
+/** A benchmark shape: M x N x K with its transposes. */
+interface Shape {
+  M: number;
+  N: number;
+  K: number;
+  tA: boolean;
+  tB: boolean;
+}
+
+const SHAPES: Shape[] = [
+  { M: 512, N: 512, K: 512, tA: false, tB: false },
+  { M: 768, N: 384, K: 128, tA: false, tB: true },
+  { M: 768, N: 128, K: 512, tA: false, tB: false },
+  { M: 128, N: 512, K: 768, tA: true, tB: false },
+  { M: 64, N: 64, K: 64, tA: false, tB: false },
 ];
 
+const label = (s: Shape): string => `${s.M}x${s.N}x${s.K} ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}`;
+
 /** Repetitions giving roughly `seconds` of work at `gflops`. */
-function repsFor(M: number, N: number, K: number, gflops: number, seconds: number): number {
-  const per = (2 * M * N * K) / (gflops * 1e9);
+function repsFor(s: Shape, gflops: number, seconds: number): number {
+  const per = (2 * s.M * s.N * s.K) / (gflops * 1e9);
   return Math.max(5, Math.min(2000, Math.round(seconds / per)));
 }
 
 interface Peer {
   median_gflops: number;
   best_gflops: number;
+  numpy: string;
+  blas: string;
 }
 
+/** numpy on the PATH python3 with its own OpenBLAS kernel choice, 2 threads. */
 function runPeer(): { peers: (Peer | null)[]; note: string } {
-  const python = '/usr/bin/python3';
   const script = join(dirname(fileURLToPath(import.meta.url)), 'peer', 'matmul.py');
-  if (!existsSync(python)) return { peers: SHAPES.map(() => null), note: 'peer unavailable' };
-  const arg = JSON.stringify(SHAPES.map(([M, N, K]) => [M, N, K, repsFor(M, N, K, 100, 0.5)]));
-  const r = spawnSync(python, [script, arg], {
-    encoding: 'utf8',
-    env: { ...process.env, OPENBLAS_NUM_THREADS: '2' },
-  });
+  const arg = JSON.stringify(
+    SHAPES.map((s) => [s.M, s.N, s.K, repsFor(s, 200, 0.5), Number(s.tA), Number(s.tB), 1]),
+  );
+  const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: '2' };
+  delete env.OPENBLAS_CORETYPE;
+  delete env.OPENBLAS_L2_SIZE;
+  const r = spawnSync('python3', [script, arg], { encoding: 'utf8', env });
   if (r.status !== 0) {
     const why = (r.stderr || r.error?.message || '').trim().split('\n').pop() ?? '';
     return { peers: SHAPES.map(() => null), note: `peer unavailable (${why})` };
   }
-  const lines = r.stdout.trim().split('\n');
-  const peers = lines.map((l) => JSON.parse(l) as Peer & { numpy: string });
-  return { peers, note: `peer: numpy ${peers[0]?.numpy ?? '?'} a @ b, OPENBLAS_NUM_THREADS=2` };
+  const peers = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Peer);
+  const p = peers[0];
+  return {
+    peers,
+    note: `peer: numpy ${p?.numpy ?? '?'} (${p?.blas ?? '?'}) op(a) @ op(b), PATH python3, OPENBLAS_NUM_THREADS=2, OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset`,
+  };
 }
 
-function gemmGflops(be: Backend, M: number, N: number, K: number, reps: number, warmup = 3) {
-  const a = randomF32(M * K, 1);
-  const b = randomF32(K * N, 2);
-  const out = new Float32Array(M * N);
-  const t = measure(() => be.matmul(out, a, b, 1, M, N, K, false, false, 0, 0, 0), reps, warmup);
-  const flops = 2 * M * N * K;
+function gemmGflops(be: Backend, s: Shape, reps: number, warmup = 3) {
+  const a = randomF32(s.M * s.K, 1);
+  const b = randomF32(s.K * s.N, 2);
+  const out = new Float32Array(s.M * s.N);
+  const run = () => be.matmul(out, a, b, 1, s.M, s.N, s.K, s.tA, s.tB, 0, 0, 0);
+  return gflopsOf(s, measure(run, reps, warmup));
+}
+
+function gflopsOf(s: Shape, t: { median: number; best: number }) {
+  const flops = 2 * s.M * s.N * s.K;
   return { median: flops / t.median / 1e9, best: flops / t.best / 1e9 };
 }
 
@@ -99,48 +139,67 @@ export async function matmulCase(): Promise<CaseResult> {
   const addon = loadNativeTestHooks();
   const notes: string[] = [];
   const native = 'error' in addon ? null : wrapNativeAddon(addon);
+  const libs: GemmLibrary[] = [];
+  const config0 = 'error' in addon ? null : nativeConfig(addon);
   if ('error' in addon) notes.push(`native unavailable: ${addon.error}`);
-  else notes.push(`OpenBLAS: ${addon.blasConfig().trim()}`);
+  else {
+    const info = addon.gemmInfo();
+    libs.push(...info.available.filter((l) => l !== 'auto'));
+    notes.push(`OpenBLAS: ${addon.blasConfig().trim()}`);
+    notes.push(
+      `GEMM: ${info.detail}; ours = ${info.active} (NativeConfig.gemm / TRANSFORMER_GEMM)`,
+    );
+  }
   const { peers, note } = runPeer();
   notes.push(note);
   const rows: Row[] = [];
-  const threads0 = 'error' in addon ? 0 : addon.getThreads();
-  for (const [i, [M, N, K]] of SHAPES.entries()) {
-    const row: Row = { shape: `${M}x${N}x${K}` };
-    if (native && !('error' in addon)) {
-      const threads = (n: number) => configureNative({ threads: n }, addon);
-      threads(2);
-      const two = gemmGflops(native, M, N, K, repsFor(M, N, K, 100, 0.5));
-      threads(1);
-      const one = gemmGflops(native, M, N, K, repsFor(M, N, K, 60, 0.5));
-      threads(2);
-      addon.setSplitGemm(false);
-      const ob = gemmGflops(native, M, N, K, repsFor(M, N, K, 100, 0.5));
-      addon.setSplitGemm(true);
-      threads(threads0);
-      row['native 2T GFLOP/s'] = round(two.median);
-      row['native 1T GFLOP/s'] = round(one.median);
-      row['OpenBLAS-threaded 2T'] = round(ob.median);
-      row.native_best_2t = round(two.best);
+  for (const [i, s] of SHAPES.entries()) {
+    const row: Row = { shape: label(s) };
+    if (native && config0 && !('error' in addon)) {
+      const reps = repsFor(s, 200, 0.4);
+      try {
+        for (const lib of libs) {
+          configureNative({ gemm: lib, threads: 2 }, addon);
+          row[`${lib} 2T`] = round(gemmGflops(native, s, reps).best);
+        }
+        configureNative({ gemm: config0.gemm, threads: 2 }, addon);
+        const two = gemmGflops(native, s, reps);
+        row['ours 2T'] = round(two.best);
+        row.ours_median_2t = round(two.median);
+        const a = randomF32(s.M * s.K, 1);
+        const b = randomF32(s.K * s.N, 2);
+        const out = new Float32Array(s.M * s.N);
+        const bf = measure(() => addon.matmulBf16(out, a, b, s.M, s.N, s.K, s.tA, s.tB, 0), reps);
+        row['ours bf16 2T'] = round(gflopsOf(s, bf).best);
+        configureNative({ threads: 1 }, addon);
+        row['ours 1T'] = round(gemmGflops(native, s, repsFor(s, 120, 0.4)).best);
+        configureNative({ gemm: 'openblas', threads: 2 }, addon);
+        addon.setSplitGemm(false);
+        row['OpenBLAS-threaded 2T'] = round(gemmGflops(native, s, reps).best);
+      } finally {
+        addon.setSplitGemm(true);
+        configureNative(config0, addon);
+      }
     }
     const peer = peers[i];
-    row['numpy GFLOP/s'] = peer ? round(peer.median_gflops) : null;
+    row['numpy 2T'] = peer ? round(peer.best_gflops) : null;
     row['ours/numpy'] =
-      peer && typeof row['native 2T GFLOP/s'] === 'number'
-        ? round((row['native 2T GFLOP/s'] as number) / peer.median_gflops)
+      peer && typeof row['ours 2T'] === 'number'
+        ? round((row['ours 2T'] as number) / peer.best_gflops)
         : null;
-    const js = gemmGflops(jsBackend, M, N, K, M * N * K > 1e7 ? 2 : 10, 1);
-    row['js GFLOP/s'] = round(js.median);
+    const js = gemmGflops(jsBackend, s, s.M * s.N * s.K > 1e7 ? 2 : 10, 1);
+    row['js'] = round(js.best);
     rows.push(row);
     // OpenBLAS's own workers spin for ~0.1 s after threaded calls: let them go idle.
     await new Promise((r) => setTimeout(r, 300));
   }
   notes.push(
-    'GFLOP/s from the median per-call time. native 2T/1T: our pool of 2/1 threads, big GEMMs ' +
-      'split in row blocks over it (OpenBLAS single-threaded); OpenBLAS-threaded 2T: one sgemm ' +
-      'with openblas_set_num_threads(2) (setSplitGemm(false)), for comparison',
+    'GFLOP/s from the best per-call time (shared machine). <lib> 2T: our pool of 2 threads with that GEMM ' +
+      'library (big GEMMs split in row blocks over the pool, the library single-threaded); ' +
+      'ours: the default library (auto); bf16: matmulBf16 (inputs rounded to bf16, fp32 ' +
+      'accumulation, rounding included); OpenBLAS-threaded 2T: one OpenBLAS sgemm with its own 2 threads',
   );
-  return { title: 'matmul (M x N x K, float32, out = A(M,K) @ B(K,N))', rows, notes };
+  return { title: 'matmul (M x N x K, float32, out = op(A)(M,K) @ op(B)(K,N))', rows, notes };
 }
 
 function round(x: number): number {

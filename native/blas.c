@@ -1,9 +1,10 @@
 /*
- * GEMM-based kernels (matmul, fused attention) on OpenBLAS, and the thread count shared
- * by OpenBLAS and the kernel pool.
+ * GEMM-based kernels (matmul, fused attention) on the selected GEMM library (gemm_rm of
+ * native/gemm.c: OpenBLAS, oneDNN or BLIS), and the thread count shared by the library and
+ * the kernel pool. "OpenBLAS" below stands for the selected library.
  *
  * Threading: one thread count n (NativeConfig.threads) sizes our pool, and
- * OpenBLAS is kept at 1 thread (openblas_set_num_threads(1)): every kernel, GEMMs included,
+ * OpenBLAS is kept at 1 thread (gemm_set_library_threads(1)): every kernel, GEMMs included,
  * runs on the same n threads, so OpenBLAS's workers (which spin for ~0.1 s after each
  * threaded call by default) never compete with the pool on 2 cores.
  * - A big GEMM (>= SPLIT_GEMM_MIN multiply-adds) is split in blocks of 16 rows of the
@@ -27,19 +28,17 @@
  * setSplitGemm(false) (benchmarks, transformer_testhooks build only) restores OpenBLAS's
  * own threading for comparison.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "config.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
 
-/* Declared here too in case the cblas.h found is not OpenBLAS's own. */
-extern void openblas_set_num_threads(int num_threads);
 
 static int g_n_threads = 1;
 #ifdef TRANSFORMER_TESTHOOKS
@@ -59,7 +58,7 @@ void k_set_threads(int n) {
   if (n < 1) n = 1;
   if (n > POOL_MAX_THREADS) n = POOL_MAX_THREADS;
   g_n_threads = n;
-  openblas_set_num_threads(g_split_gemm ? 1 : n);
+  gemm_set_library_threads(g_split_gemm ? 1 : n);
   pool_set_threads(n);
 }
 
@@ -84,13 +83,13 @@ static void run_gemm_region(pool_fn fn, void *ctx, int64_t n, int64_t gemm_size)
   if (g_n_threads < 2 || gemm_size < SLICE_PAR_MIN) {
     fn(ctx, 0, n, 0);
   } else if (!g_slices_parallel) {
-    if (g_split_gemm) openblas_set_num_threads(g_n_threads);
+    if (g_split_gemm) gemm_set_library_threads(g_n_threads);
     fn(ctx, 0, n, 0);
-    if (g_split_gemm) openblas_set_num_threads(1);
+    if (g_split_gemm) gemm_set_library_threads(1);
   } else {
-    if (!g_split_gemm) openblas_set_num_threads(1);
+    if (!g_split_gemm) gemm_set_library_threads(1);
     pool_run(fn, ctx, n, n >= 2);
-    if (!g_split_gemm) openblas_set_num_threads(g_n_threads);
+    if (!g_split_gemm) gemm_set_library_threads(g_n_threads);
   }
 }
 
@@ -109,15 +108,8 @@ static float *scratch(int tid, size_t n) {
 
 /* ---------- matmul ---------- */
 
-static void sgemm_ld(float *out, const float *a, const float *b, int64_t M, int64_t N,
-                     int64_t K, int transA, int transB, float beta, int64_t lda, int64_t ldb,
-                     int64_t ldc) {
-  cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-              transB ? CblasTrans : CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a, (int)lda, b,
-              (int)ldb, beta, out, (int)ldc);
-}
-
-/* One GEMM split in blocks of rows of out (or columns when M is small) over the pool. */
+/* One GEMM, whole or split in blocks of rows of out (or columns when M is small) over the
+ * pool; fp32 operands a, b, or bf16 operands a16, b16 (k_matmul_bf16). */
 typedef struct {
   float *out;
   const float *a, *b;
@@ -125,6 +117,7 @@ typedef struct {
   int tA, tB, byRows;
   float beta;
   const float *bias; /* added to every row after the product, or NULL */
+  const uint16_t *a16, *b16; /* bf16 operands instead of a, b, or NULL */
 } split_ctx;
 
 /* out[m][n0 + j] += bias[n0 + j] for rows [m0, m1), columns [n0, n1); row stride ldo. */
@@ -136,21 +129,29 @@ HOT static void add_bias(float *out, const float *bias, int64_t m0, int64_t m1, 
   }
 }
 
+/* The (M, N) block of out at element offset offC, from a and b at offsets offA, offB. */
+static void block_gemm(const split_ctx *c, int64_t offA, int64_t offB, int64_t offC, int64_t M,
+                       int64_t N) {
+  const int64_t lda = c->tA ? c->M : c->K, ldb = c->tB ? c->K : c->N;
+  if (c->a16)
+    gemm_bf16_rm(c->tA, c->tB, M, N, c->K, 1.0f, c->a16 + offA, lda, c->b16 + offB, ldb, c->beta,
+                 c->out + offC, c->N);
+  else
+    gemm_rm(c->tA, c->tB, M, N, c->K, 1.0f, c->a + offA, lda, c->b + offB, ldb, c->beta,
+            c->out + offC, c->N);
+}
+
 static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
   (void)tid;
   split_ctx *c = p;
-  const int64_t lda = c->tA ? c->M : c->K, ldb = c->tB ? c->K : c->N;
   if (c->byRows) {
     int64_t m0 = b0 * c->blk, m1 = b1 * c->blk < c->M ? b1 * c->blk : c->M;
-    const float *a = c->tA ? c->a + m0 : c->a + m0 * c->K;
-    sgemm_ld(c->out + m0 * c->N, a, c->b, m1 - m0, c->N, c->K, c->tA, c->tB, c->beta, lda, ldb,
-             c->N);
+    block_gemm(c, c->tA ? m0 : m0 * c->K, 0, m0 * c->N, m1 - m0, c->N);
     /* While this block of out is still in this core's cache. */
     if (c->bias) add_bias(c->out, c->bias, m0, m1, 0, c->N, c->N);
   } else {
     int64_t n0 = b0 * c->blk, n1 = b1 * c->blk < c->N ? b1 * c->blk : c->N;
-    const float *b = c->tB ? c->b + n0 * c->K : c->b + n0;
-    sgemm_ld(c->out + n0, c->a, b, c->M, n1 - n0, c->K, c->tA, c->tB, c->beta, lda, ldb, c->N);
+    block_gemm(c, 0, c->tB ? n0 * c->K : n0, n0, c->M, n1 - n0);
     if (c->bias) add_bias(c->out, c->bias, 0, c->M, n0, n1, c->N);
   }
 }
@@ -170,14 +171,9 @@ static void split_range(void *p, int64_t b0, int64_t b1, int tid) {
  * 181 GFLOP/s against 173 at 2. The chunks are still claimed dynamically. */
 #define GEMM_GRAIN ((int)g_config.gemmGrain)
 
-static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
-                  int transA, int transB, float beta, int may_split, const float *bias) {
-  if (M == 0 || N == 0) return;
-  if (K == 0) {
-    if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
-    if (bias) add_bias(out, bias, 0, M, 0, N, N);
-    return;
-  }
+/* Runs c (M, N, K > 0) whole on the caller or split over the pool. */
+static void gemm_run(split_ctx *c, int may_split) {
+  const int64_t M = c->M, N = c->N, K = c->K;
   /* Not while deferred GEMMs keep the worker busy (backward's dx beside the queued
    * dweights): the caller would run both halves itself, packing the shared operand twice.
    * Decided on pool_has_deferred (the call sequence), not on whether the worker happens to
@@ -186,15 +182,69 @@ static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t
       !pool_has_deferred()) {
     /* Blocks of 16 rows (or columns); rows when M is large enough to give every thread
      * several blocks' worth, else columns. */
-    split_ctx c = {out,  a,      b, M, N, K, 16, transA, transB, M >= N || M >= 64 * g_n_threads,
-                   beta, bias};
-    int64_t dim = c.byRows ? M : N;
-    int64_t nb = (dim + c.blk - 1) / c.blk;
-    pool_run_grain(split_range, &c, nb, nb >= 2, GEMM_GRAIN);
+    c->blk = 16;
+    c->byRows = M >= N || M >= 64 * g_n_threads;
+    int64_t dim = c->byRows ? M : N;
+    int64_t nb = (dim + c->blk - 1) / c->blk;
+    pool_run_grain(split_range, c, nb, nb >= 2, GEMM_GRAIN);
     return;
   }
-  sgemm_ld(out, a, b, M, N, K, transA, transB, beta, transA ? M : K, transB ? K : N, N);
-  if (bias) add_bias(out, bias, 0, M, 0, N, N);
+  block_gemm(c, 0, 0, 0, M, N);
+  if (c->bias) add_bias(c->out, c->bias, 0, M, 0, N, N);
+}
+
+static int round_operands_bf16(split_ctx *c);
+
+static void gemm1(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                  int transA, int transB, float beta, int may_split, const float *bias) {
+  if (M == 0 || N == 0) return;
+  if (K == 0) {
+    if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
+    if (bias) add_bias(out, bias, 0, M, 0, N, N);
+    return;
+  }
+  split_ctx c = {out, a, b, M, N, K, 16, transA, transB, 1, beta, bias, NULL, NULL};
+  /* NativeConfig.bf16Gemm (TRANSFORMER_PRECISION=bf16): bf16 operands, fp32 accumulation
+   * (without memory for the copies, fp32). */
+  if (g_config.bf16Gemm) (void)round_operands_bf16(&c);
+  gemm_run(&c, may_split);
+}
+
+/* bf16 copies of the operands of the GEMMs a thread starts (matmulBf16, and every matmul
+ * under NativeConfig.bf16Gemm: the caller's, the pool's slices, the deferred dweights on
+ * the worker), grown on demand; a split GEMM's blocks only read its starter's copy. */
+static _Thread_local uint16_t *t_bf16;
+static _Thread_local size_t t_bf16_len;
+
+/* Sets c->a16, c->b16 to bf16 copies (nearest even) of c->a (M x K) and c->b (K x N). */
+static int round_operands_bf16(split_ctx *c) {
+  size_t need = (size_t)(c->M * c->K + c->K * c->N);
+  if (t_bf16_len < need) {
+    free(t_bf16);
+    t_bf16 = malloc(need * sizeof(uint16_t));
+    t_bf16_len = t_bf16 ? need : 0;
+    if (!t_bf16) return -1;
+  }
+  gemm_round_bf16(t_bf16, c->a, c->M * c->K);
+  gemm_round_bf16(t_bf16 + c->M * c->K, c->b, c->K * c->N);
+  c->a16 = t_bf16;
+  c->b16 = t_bf16 + c->M * c->K;
+  return 0;
+}
+
+/* out (M, N) = bf16(a) bf16(b) + beta out, fp32 accumulation: the operands rounded to
+ * bf16 (nearest even) once, then the product whole or split over the pool as gemm1. */
+int k_matmul_bf16(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                  int transA, int transB, float beta) {
+  if (M == 0 || N == 0) return 0;
+  if (K == 0) {
+    if (beta == 0) memset(out, 0, (size_t)(M * N) * sizeof(float));
+    return 0;
+  }
+  split_ctx c = {out, a, b, M, N, K, 16, transA, transB, 1, beta, NULL, NULL, NULL};
+  if (round_operands_bf16(&c) != 0) return -1;
+  gemm_run(&c, 1);
+  return 0;
 }
 
 typedef struct {
@@ -290,7 +340,7 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
                 *v = c->v + ATT_ROW(c, b, g->kvRows, g->ldv);
     float *w = c->weights + b * T * S, *o = c->out + ATT_ROW(c, b, T, g->ldo);
     /* scores (T, S) = scale * q k^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, g->scale, q,
+    gemm_rm(0, 1, (int)T, (int)S, (int)D, g->scale, q,
                 (int)g->ldq, k, (int)g->ldk, 0.0f, w, (int)S);
     for (int64_t t = 0; t < T; t++) {
       float *row = w + t * S;
@@ -323,7 +373,7 @@ HOT static void att_fwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       pm = pd;
     }
     /* out (T, D) = P (T, S) v (S, D) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pm,
+    gemm_rm(0, 0, (int)T, (int)D, (int)S, 1.0f, pm,
                 (int)S, v, (int)g->ldv, 0.0f, o, (int)g->ldo);
   }
 }
@@ -373,7 +423,7 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
     float *dq = c->dq + oq, *dk = c->dk + ok, *dv = c->dv + ov;
     const int ldq = (int)g->ldq, ldk = (int)g->ldk, ldv = (int)g->ldv, ldo = (int)g->ldo;
     /* dP_drop (T, S) = dout (T, D) v^T */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)T, (int)S, (int)D, 1.0f, dout,
+    gemm_rm(0, 1, (int)T, (int)S, (int)D, 1.0f, dout,
                 ldo, v, ldv, 0.0f, dp, (int)S);
     /* dv (S, D) += P_drop^T (S, T) dout (T, D) */
     const float *pm = w;
@@ -381,7 +431,7 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       for (int64_t i = 0; i < T * S; i++) pd[i] = w[i] * dm[i];
       pm = pd;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pm,
+    gemm_rm(1, 0, (int)S, (int)D, (int)T, 1.0f, pm,
                 (int)S, dout, ldo, c->gbeta, dv, ldv);
     /* dS = P * (dP - sum(dP * P)) * scale, with dP = dP_drop * dropMask; into pd. */
     for (int64_t t = 0; t < T; t++) {
@@ -402,9 +452,9 @@ HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       if (L < S) memset(ds + L, 0, (size_t)(S - L) * sizeof(float));
     }
     /* dq (T, D) += dS (T, S) k (S, D);  dk (S, D) += dS^T (S, T) q (T, D) */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)T, (int)D, (int)S, 1.0f, pd,
+    gemm_rm(0, 0, (int)T, (int)D, (int)S, 1.0f, pd,
                 (int)S, k, ldk, c->gbeta, dq, ldq);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)S, (int)D, (int)T, 1.0f, pd,
+    gemm_rm(1, 0, (int)S, (int)D, (int)T, 1.0f, pd,
                 (int)S, q, ldq, c->gbeta, dk, ldk);
   }
 }

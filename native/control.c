@@ -11,10 +11,10 @@
 
 #include "args.h"
 #include "config.h"
+#include "gemm.h"
 #include "pool.h"
 
 extern char *openblas_get_config(void);
-extern void openblas_set_num_threads(int num_threads);
 
 
 /*
@@ -58,9 +58,12 @@ FN(js_configure) {
     fail(&a, "ERR_OUT_OF_RANGE", "configure: threads must be in [1, 64]");
   if (!a.err && (c.poolGrain < 1 || c.gemmGrain < 1))
     fail(&a, "ERR_OUT_OF_RANGE", "configure: poolGrain and gemmGrain must be >= 1");
+  if (!a.err && (c.gemm >= GEMM_LIB_COUNT || !gemm_available((int)c.gemm)))
+    fail(&a, "ERR_OUT_OF_RANGE", "configure: the gemm library asked for is not available");
   DONE();
   k_drain();
   g_config = c;
+  gemm_select((int)c.gemm);
   k_set_threads((int)c.threads);
   tune_malloc(c.tuneMalloc != 0);
   return NULL;
@@ -91,8 +94,8 @@ static napi_value hook(napi_env env, napi_callback_info info, int which) {
   double v;
   ARGS(fn[which], "v", "value", &v);
   switch (which) {
-    /* Benchmarks: OpenBLAS's thread count alone (the pool keeps its size). */
-    case HOOK_BLAS_THREADS: openblas_set_num_threads(v < 1 ? 1 : (int)v); break;
+    /* Benchmarks: the GEMM library's thread count alone (the pool keeps its size). */
+    case HOOK_BLAS_THREADS: gemm_set_library_threads(v < 1 ? 1 : (int)v); break;
     /* Benchmarks: false runs attention / batched-matmul slices one by one with n-thread
      * GEMMs. */
     case HOOK_SLICES_PARALLEL: k_set_slices_parallel(v != 0); break;
@@ -129,7 +132,8 @@ napi_value make_tables(napi_env env) {
   static const char *const binary[] = {BINARY_OPS(OP_NAME)}, *const unary[] = {UNARY_OPS(OP_NAME)},
                            *const scalar[] = {SCALAR_OPS(OP_NAME)},
                            *const geom[] = {ATT_GEOM_FIELDS(FIELD_NAME)},
-                           *const config[] = {CONFIG_FIELDS(FIELD_NAME)};
+                           *const config[] = {CONFIG_FIELDS(FIELD_NAME)},
+                           *const gemm[] = {GEMM_LIBS(OP_NAME)};
 #undef OP_NAME
 #undef FIELD_NAME
 #define LIST(x) string_array(env, x, sizeof x / sizeof x[0])
@@ -140,6 +144,7 @@ napi_value make_tables(napi_env env) {
   napi_set_named_property(env, t, "scalar", LIST(scalar));
   napi_set_named_property(env, t, "attentionGeometry", LIST(geom));
   napi_set_named_property(env, t, "config", LIST(config));
+  napi_set_named_property(env, t, "gemm", LIST(gemm));
 #undef LIST
 #ifdef TRANSFORMER_TESTHOOKS
   napi_get_boolean(env, true, &hooks);

@@ -7,7 +7,7 @@
  * recomputed block by block from lse), with FlashAttention-2's Delta = rowsum(dout * out)
  * (Dao 2023, Sec. 3.1). The js kernels (src/backend/js-flash.ts) are the specification.
  *
- * Tiles of FA_BQ queries x FA_BK keys; every product is one cblas_sgemm on a tile:
+ * Tiles of FA_BQ queries x FA_BK keys; every product is one GEMM (gemm_rm) on a tile:
  *   forward   S = scale q_i k_j^T;  acc_i += P v_j
  *   backward  S; dP = dout_i v_j^T; dv_j += P_drop^T dout_i; dq_i += dS k_j; dk_j += dS^T q_i
  * Threads: the forward runs (bh, query block) tasks on the pool; the backward runs
@@ -19,12 +19,12 @@
  *
  * Shape letters: BH slices, H heads, T queries, S keys, D head width.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -77,7 +77,7 @@ static void fa_scores(float *sc, const fa_ctx *c, int64_t b, int64_t t0, int64_t
   const att_geom *g = &c->g;
   const float *q = c->q + FA_ROW(g, b, g->T, g->ldq) + t0 * g->ldq;
   const float *k = c->k + FA_ROW(g, b, g->kvRows, g->ldk) + s0 * g->ldk;
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)g->D, g->scale, q,
+  gemm_rm(0, 1, (int)nq, (int)nk, (int)g->D, g->scale, q,
               (int)g->ldq, k, (int)g->ldk, 0.0f, sc, FA_BK);
   for (int64_t r = 0; r < nq; r++) {
     float *row = sc + r * FA_BK;
@@ -127,7 +127,7 @@ HOT static void fa_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
           for (int64_t d = 0; d < D; d++) acc[r * D + d] *= corr;
         if (c->drop.on) fa_apply_drop(row, nk, &c->drop, ((b * T) + t0 + r) * S + s0);
       }
-      cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)D, (int)nk, 1.0f, sc,
+      gemm_rm(0, 0, (int)nq, (int)D, (int)nk, 1.0f, sc,
                   FA_BK, v + s0 * g->ldv, (int)g->ldv, 1.0f, acc, (int)D);
     }
     float *o = c->out + FA_ROW(g, b, T, g->ldo) + t0 * g->ldo;
@@ -198,7 +198,7 @@ HOT static void fa_bwd_range(void *p, int64_t i0, int64_t i1, int tid) {
         }
         const float *dout = c->dout + oo + t0 * g->ldo;
         /* dP (nq, nk) = dout v^T */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)nq, (int)nk, (int)D, 1.0f, dout,
+        gemm_rm(0, 1, (int)nq, (int)nk, (int)D, 1.0f, dout,
                     (int)g->ldo, c->v + ov + s0 * g->ldv, (int)g->ldv, 0.0f, dP, FA_BK);
         const float *pm = P;
         if (c->drop.on) {
@@ -211,7 +211,7 @@ HOT static void fa_bwd_range(void *p, int64_t i0, int64_t i1, int tid) {
           pm = Pd;
         }
         /* dv (nk, D) += P_drop^T dout */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)nq, 1.0f, pm,
+        gemm_rm(1, 0, (int)nk, (int)D, (int)nq, 1.0f, pm,
                     FA_BK, dout, (int)g->ldo, 1.0f, c->dv + ov + s0 * g->ldv, (int)g->ldv);
         /* dS = P (dP - Delta) scale, into dP */
         for (int64_t r = 0; r < nq; r++) {
@@ -221,9 +221,9 @@ HOT static void fa_bwd_range(void *p, int64_t i0, int64_t i1, int tid) {
             ds[s] = pr[s] == 0.0f ? 0.0f : pr[s] * (ds[s] - dl) * sc;
         }
         /* dq (nq, D) += dS k;  dk (nk, D) += dS^T q */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)nq, (int)D, (int)nk, 1.0f, dP,
+        gemm_rm(0, 0, (int)nq, (int)D, (int)nk, 1.0f, dP,
                     FA_BK, c->k + ok + s0 * g->ldk, (int)g->ldk, 1.0f, dq + t0 * ldq, ldq);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)nk, (int)D, (int)nq, 1.0f, dP,
+        gemm_rm(1, 0, (int)nk, (int)D, (int)nq, 1.0f, dP,
                     FA_BK, c->q + oq + t0 * g->ldq, (int)g->ldq, 1.0f, c->dk + ok + s0 * g->ldk,
                     (int)g->ldk);
       }

@@ -50,6 +50,10 @@ void k_matmul(float *out, const float *a, const float *b, int64_t batch, int64_t
               int64_t K, int transA, int transB, int64_t strideA, int64_t strideB, float beta,
               const float *bias);
 /* A 1-batch GEMM run later on a worker; its operands stay untouched until k_drain. */
+/* out (M, N) = bf16(a) bf16(b) + beta out with fp32 accumulation (blas.c; the library's
+ * bf16 GEMM, see gemm.c); -1 when out of memory. */
+int k_matmul_bf16(float *out, const float *a, const float *b, int64_t M, int64_t N, int64_t K,
+                  int transA, int transB, float beta);
 void k_matmul_deferred(float *out, const float *a, const float *b, int64_t M, int64_t N,
                        int64_t K, int transA, int transB, float beta);
 /* Returns when every deferred kernel is done. */

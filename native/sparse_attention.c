@@ -25,12 +25,12 @@
  *
  * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
  */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "args.h"
+#include "gemm.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -124,7 +124,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, g->scale,
+    gemm_rm(0, 1, (int)R, (int)K, (int)D, g->scale,
                 c->q + sp_row(n, g->T, t0, g->ldq) + h * D, (int)g->ldq, kg + h * D, (int)HD,
                 0.0f, sc, (int)K);
     for (int64_t r = 0; r < R; r++) {
@@ -140,7 +140,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
         for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
       for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, sc,
+    gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc,
                 (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
                 (int)g->ldo);
   }
@@ -273,7 +273,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   for (int64_t h = h0; h < h1; h++) {
     const float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)R, (int)K, (int)D, 1.0f,
+    gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f,
                 dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
     for (int64_t r = 0; r < R; r++) {
       const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
@@ -281,7 +281,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       for (int64_t j = 0; j < Kr; j++) pr[j] = dm ? w[er + j] * dm[er + j] : w[er + j];
       for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, pd,
+    gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd,
                 (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
     for (int64_t r = 0; r < R; r++) {
       const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
@@ -294,9 +294,9 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
         dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
       for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)R, (int)D, (int)K, 1.0f, dp,
+    gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp,
                 (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)K, (int)D, (int)R, 1.0f, dp,
+    gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp,
                 (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
   }
   for (int64_t j = 0; j < K; j++) {

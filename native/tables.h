@@ -31,7 +31,12 @@
 
 /* X(field): the Float64Array order of a NativeConfig. */
 #define CONFIG_FIELDS(X) \
-  X(threads) X(spinUs) X(poolMinWork) X(poolGrain) X(gemmGrain) X(splitGemmMin) X(defer) X(tuneMalloc)
+  X(threads) X(spinUs) X(poolMinWork) X(poolGrain) X(gemmGrain) X(splitGemmMin) X(defer) X(tuneMalloc) \
+  X(gemm) X(bf16Gemm)
+
+/* X(ENUM, "name"): the GEMM libraries of NativeConfig.gemm (native/gemm.c). */
+#define GEMM_LIBS(X) \
+  X(GEMM_AUTO, "auto") X(GEMM_OPENBLAS, "openblas") X(GEMM_DNNL, "dnnl") X(GEMM_BLIS, "blis")
 
 /* X(jsName, c_function) */
 #define ADDON_EXPORTS(X)                                                                   \
@@ -72,7 +77,9 @@
   /* control: not kernels */                                                               \
   X(configure, js_configure)                                                               \
   X(getThreads, js_get_threads)                                                            \
-  X(blasConfig, js_blas_config)
+  X(blasConfig, js_blas_config)                                                            \
+  X(gemmInfo, js_gemm_info)                                                                \
+  X(matmulBf16, js_matmul_bf16)
 
 /* Benchmarks and tests only (transformer_testhooks.node, built with TRANSFORMER_TESTHOOKS). */
 #define TESTHOOK_EXPORTS(X)                                                                \

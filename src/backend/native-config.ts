@@ -14,8 +14,17 @@
  *   TRANSFORMER_SPLIT_GEMM_MIN splitGemmMin
  *   TRANSFORMER_DEFER=0|1      defer
  *   TRANSFORMER_MALLOC=tuned   tuneMalloc: true (anything else: false)
+ *   TRANSFORMER_GEMM=auto|openblas|dnnl|blis  gemm
+ *   TRANSFORMER_PRECISION=fp32|bf16  bf16Gemm: false | true
  */
 import { availableParallelism } from 'node:os';
+
+/**
+ * The GEMM libraries of NativeConfig.gemm, in the addon's code order (GEMM_LIBS of
+ * native/tables.h; native/gemm.c): 'auto' is dnnl when oneDNN loads, else openblas.
+ */
+export const GEMM_LIBRARIES = ['auto', 'openblas', 'dnnl', 'blis'] as const;
+export type GemmLibrary = (typeof GEMM_LIBRARIES)[number];
 
 /** Tuning of the native backend (native/pool.c, native/blas.c). All integers >= 0. */
 export interface NativeConfig {
@@ -41,6 +50,17 @@ export interface NativeConfig {
    * above 256 MB): this changes the host process's allocator, so it is opt-in. Default
    * false. */
   tuneMalloc: boolean;
+  /** The library that runs every GEMM (native/gemm.c): 'openblas' (Debian's OpenBLAS),
+   * 'dnnl' (oneDNN's dnnl_sgemm, AVX-512), 'blis' (BLIS's bli_sgemm), or 'auto' (dnnl when
+   * libdnnl.so.2 loads, else openblas). Asking for one that does not load is an error.
+   * Default 'auto'. */
+  gemm: GemmLibrary;
+  /** Mixed precision: every matmul and matmulDeferred (the linear layers, forward and
+   * backward) rounds its operands to bfloat16 and accumulates in float32 (oneDNN's
+   * AVX512-BF16 GEMM when gemm is dnnl, else the rounded operands through the fp32 GEMM);
+   * weights, optimizer state, LayerNorm, softmax, attention and the loss stay float32.
+   * Default false. */
+  bf16Gemm: boolean;
 }
 
 /** The defaults of every field but `threads` (which depends on the machine). */
@@ -52,6 +72,8 @@ export const NATIVE_CONFIG_DEFAULTS: Readonly<Omit<NativeConfig, 'threads'>> = O
   splitGemmMin: 1 << 23,
   defer: true,
   tuneMalloc: false,
+  gemm: 'auto',
+  bf16Gemm: false,
 });
 
 /** NativeConfig's fields in the packed order of the addon (CONFIG_FIELDS, native/tables.h). */
@@ -64,6 +86,8 @@ export const NATIVE_CONFIG_FIELDS = [
   'splitGemmMin',
   'defer',
   'tuneMalloc',
+  'gemm',
+  'bf16Gemm',
 ] as const satisfies readonly (keyof NativeConfig)[];
 
 /** The default config: NATIVE_CONFIG_DEFAULTS with threads = min(2, CPU count). */
@@ -106,6 +130,18 @@ export function nativeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Parti
   }
   const malloc = env.TRANSFORMER_MALLOC;
   if (malloc !== undefined && malloc !== '') out.tuneMalloc = malloc === 'tuned';
+  const gemm = env.TRANSFORMER_GEMM;
+  if (gemm !== undefined && gemm !== '') {
+    if (!(GEMM_LIBRARIES as readonly string[]).includes(gemm))
+      throw new Error(`TRANSFORMER_GEMM must be one of ${GEMM_LIBRARIES.join('|')}, got '${gemm}'`);
+    out.gemm = gemm as GemmLibrary;
+  }
+  const precision = env.TRANSFORMER_PRECISION;
+  if (precision !== undefined && precision !== '') {
+    if (precision !== 'fp32' && precision !== 'bf16')
+      throw new Error(`TRANSFORMER_PRECISION must be fp32 or bf16, got '${precision}'`);
+    out.bf16Gemm = precision === 'bf16';
+  }
   return out;
 }
 
@@ -126,7 +162,15 @@ export function mergeNativeConfig(
       );
     if (value === undefined) continue;
     const k = key as keyof NativeConfig;
-    if (k === 'defer' || k === 'tuneMalloc') {
+    if (k === 'gemm') {
+      if (!(GEMM_LIBRARIES as readonly unknown[]).includes(value))
+        throw new Error(
+          `native config: gemm must be one of ${GEMM_LIBRARIES.join(', ')}, got ${String(value)}`,
+        );
+      out.gemm = value as GemmLibrary;
+      continue;
+    }
+    if (k === 'defer' || k === 'tuneMalloc' || k === 'bf16Gemm') {
       if (typeof value !== 'boolean') throw new Error(`native config: ${k} must be a boolean`);
       out[k] = value;
       continue;
@@ -140,10 +184,11 @@ export function mergeNativeConfig(
   return out;
 }
 
-/** Packs `c` into `buf` in NATIVE_CONFIG_FIELDS order (booleans as 0/1). */
+/** Packs `c` into `buf` in NATIVE_CONFIG_FIELDS order (booleans as 0/1, gemm as its
+ * index in GEMM_LIBRARIES). */
 export function packNativeConfig(c: Readonly<NativeConfig>, buf: Float64Array): Float64Array {
   NATIVE_CONFIG_FIELDS.forEach((f, i) => {
-    buf[i] = Number(c[f]);
+    buf[i] = f === 'gemm' ? GEMM_LIBRARIES.indexOf(c.gemm) : Number(c[f]);
   });
   return buf;
 }

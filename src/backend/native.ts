@@ -19,10 +19,12 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   defaultNativeConfig,
+  GEMM_LIBRARIES,
   mergeNativeConfig,
   nativeConfigFromEnv,
   NATIVE_CONFIG_FIELDS,
   packNativeConfig,
+  type GemmLibrary,
   type NativeConfig,
 } from './native-config.js';
 import {
@@ -69,6 +71,8 @@ export interface NativeTables {
   scalar: string[];
   attentionGeometry: string[];
   config: string[];
+  /** GEMM_LIBRARIES (native/tables.h GEMM_LIBS). */
+  gemm: string[];
   /** True in the transformer_testhooks build. */
   testHooks: boolean;
 }
@@ -136,6 +140,27 @@ export interface NativeControl {
   getThreads(): number;
   /** openblas_get_config(), e.g. "OpenBLAS 0.3.21 DYNAMIC_ARCH NO_AFFINITY Haswell MAX_THREADS=64". */
   blasConfig(): string;
+  /** The GEMM library in use (NativeConfig.gemm), the ones that load here, whether
+   * matmulBf16 runs a bf16 kernel (else fp32 on bf16-rounded inputs), and versions. */
+  gemmInfo(): { active: GemmLibrary; available: GemmLibrary[]; bf16: boolean; detail: string };
+  /**
+   * out (M, N) = bf16(op(a)) bf16(op(b)) + beta * out: the operands rounded to bfloat16
+   * (nearest even), products accumulated in float32 (oneDNN's AVX512-BF16 GEMM when the
+   * dnnl library is active, else the rounded operands through the fp32 GEMM).
+   * @param a (M, K) float32, or (K, M) when transA; @param b (K, N), or (N, K) when transB
+   * @throws Error when an array is shorter than its shape.
+   */
+  matmulBf16(
+    out: F32,
+    a: F32,
+    b: F32,
+    M: number,
+    N: number,
+    K: number,
+    transA: boolean,
+    transB: boolean,
+    beta: number,
+  ): void;
   tables: NativeTables;
 }
 
@@ -143,7 +168,14 @@ export interface NativeControl {
 export type NativeAddon = NativeKernels & NativeControl;
 
 /** The names of NativeControl (every other export of the addon is a kernel). */
-export const NATIVE_CONTROL_EXPORTS = ['configure', 'getThreads', 'blasConfig', 'tables'] as const;
+export const NATIVE_CONTROL_EXPORTS = [
+  'configure',
+  'getThreads',
+  'blasConfig',
+  'gemmInfo',
+  'matmulBf16',
+  'tables',
+] as const;
 
 /** Benchmark and test hooks of the transformer_testhooks build (TESTHOOK_EXPORTS). */
 export interface NativeTestHooks {
@@ -219,6 +251,7 @@ function requireAddon(file: string): NativeAddon | { error: string } {
     checkTable(addon.tables, 'scalar', SCALAR_OPS);
     checkTable(addon.tables, 'attentionGeometry', ATTENTION_GEOMETRY_FIELDS);
     checkTable(addon.tables, 'config', NATIVE_CONFIG_FIELDS);
+    checkTable(addon.tables, 'gemm', GEMM_LIBRARIES);
   } catch (e) {
     return { error: (e as Error).message };
   }

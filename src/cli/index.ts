@@ -14,6 +14,7 @@ import { runTrain, type TrainCommandOptions } from './train.js';
 import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
+import { registerPrecisionOption } from './precision.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
 import { registerPretrainCommand } from './pretrain.js';
 
@@ -105,6 +106,7 @@ export async function main(argv: string[]): Promise<void> {
       const t = (action.opts().threads ?? cmd.opts().threads) as number | undefined;
       if (t) setNumThreads(t);
     });
+  registerPrecisionOption(program);
 
   program
     .command('info')

@@ -21,6 +21,7 @@ import {
 } from '../../src/backend/native.js';
 import {
   defaultNativeConfig,
+  GEMM_LIBRARIES,
   mergeNativeConfig,
   NATIVE_CONFIG_DEFAULTS,
   NATIVE_CONFIG_FIELDS,
@@ -116,6 +117,7 @@ describe('kernel contract', () => {
     assert.deepEqual(addon.tables.scalar, [...SCALAR_OPS]);
     assert.deepEqual(addon.tables.attentionGeometry, [...ATTENTION_GEOMETRY_FIELDS]);
     assert.deepEqual(addon.tables.config, [...NATIVE_CONFIG_FIELDS]);
+    assert.deepEqual(addon.tables.gemm, [...GEMM_LIBRARIES]);
   });
 
   test('packGeometry writes each field at its ATTENTION_GEOMETRY_FIELDS index', () => {
@@ -172,6 +174,8 @@ describe('native config', () => {
     );
     assert.throws(() => nativeConfigFromEnv({ TRANSFORMER_THREADS: 'two' }), /TRANSFORMER_THREADS/);
     assert.throws(() => nativeConfigFromEnv({ TRANSFORMER_DEFER: 'yes' }), /TRANSFORMER_DEFER/);
+    assert.deepEqual(nativeConfigFromEnv({ TRANSFORMER_GEMM: 'dnnl' }), { gemm: 'dnnl' });
+    assert.throws(() => nativeConfigFromEnv({ TRANSFORMER_GEMM: 'mkl' }), /TRANSFORMER_GEMM/);
   });
 
   test('mergeNativeConfig rejects unknown and out-of-range options by name', () => {
@@ -186,7 +190,9 @@ describe('native config', () => {
   test('packNativeConfig writes each field at its NATIVE_CONFIG_FIELDS index', () => {
     const c = { ...defaultNativeConfig(), threads: 3, spinUs: 7, splitGemmMin: 9, defer: false };
     const buf = packNativeConfig(c, new Float64Array(NATIVE_CONFIG_FIELDS.length));
-    NATIVE_CONFIG_FIELDS.forEach((f, i) => assert.equal(buf[i], Number(c[f]), f));
+    NATIVE_CONFIG_FIELDS.forEach((f, i) =>
+      assert.equal(buf[i], f === 'gemm' ? GEMM_LIBRARIES.indexOf(c.gemm) : Number(c[f]), f),
+    );
   });
 
   ntest('configureNative reaches the addon and merges into the current config', (addon) => {
@@ -199,7 +205,10 @@ describe('native config', () => {
       configureNative({ threads: 2 }, addon);
       assert.equal(addon.getThreads(), 2);
       assert.equal(nativeConfig(addon).spinUs, 0, 'other fields kept');
-      const raw = packNativeConfig({ ...before, poolGrain: 0 }, new Float64Array(8));
+      const raw = packNativeConfig(
+        { ...before, poolGrain: 0 },
+        new Float64Array(NATIVE_CONFIG_FIELDS.length),
+      );
       assert.throws(() => addon.configure(raw), /poolGrain/, 'the addon checks too');
     } finally {
       configureNative(before, addon);

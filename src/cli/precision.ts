@@ -1,0 +1,49 @@
+/**
+ * The global `--precision fp32|bf16` option (issue 15 part 2): bf16 makes every linear
+ * layer's GEMM (forward and backward, training and inference) take bfloat16 operands with
+ * float32 accumulation on the native backend (NativeConfig.bf16Gemm, native/gemm.c: oneDNN's
+ * AVX512-BF16 GEMM); weights, optimizer state, LayerNorm, softmax, attention and the loss
+ * stay float32. The environment's TRANSFORMER_PRECISION does the same without the option.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { backend } from '../backend/index.js';
+import { configureNative } from '../backend/native.js';
+
+/** The precisions `--precision` accepts. */
+export const PRECISIONS = ['fp32', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/**
+ * Applies a precision to the backend in use.
+ * @throws Error when bf16 is asked of the js backend (it has no bf16 GEMM).
+ */
+export function applyPrecision(precision: Precision): void {
+  const name = backend().name;
+  if (name !== 'native') {
+    if (precision === 'bf16')
+      throw new Error(`--precision bf16 needs the native backend (the backend in use is ${name})`);
+    return;
+  }
+  configureNative({ bf16Gemm: precision === 'bf16' });
+}
+
+/**
+ * Adds `--precision <p>` to the program (before or after the command's name) and applies
+ * it before every command's action.
+ */
+export function registerPrecisionOption(program: Command): void {
+  program
+    .option(
+      '--precision <p>',
+      'GEMM precision: fp32, or bf16 (bfloat16 operands, float32 accumulation; native backend)',
+      (v: string): Precision => {
+        if (!(PRECISIONS as readonly string[]).includes(v))
+          throw new InvalidArgumentError(`--precision must be fp32 or bf16, got '${v}'`);
+        return v as Precision;
+      },
+    )
+    .hook('preAction', (cmd) => {
+      const p = cmd.opts().precision as Precision | undefined;
+      if (p) applyPrecision(p);
+    });
+}
