@@ -57,26 +57,47 @@ export function positionEmbedding(
 }
 
 /**
- * The causal and padding mask of decoding with a cache, additive (B, 1, T, S): query t
- * (absolute position P + t) may attend key s when s <= P + t and attention_mask[b, s] = 1.
- * @param past a cache input (B, H, P, D), for P
- * @param ids (B, T), for T
- * @param attentionMask (B, S) int64
+ * Positions when decoding with a cache: P (from a cache input's dims), S = P + T, and the
+ * new tokens' absolute positions P .. P + T - 1.
+ * @param past a cache input (B, H, P, D) @param ids (B, T)
+ * @returns int64 scalars P and S, and qpos (T) int64
  */
-export function causalMask(g: OnnxGraph, past: string, ids: string, attentionMask: string): string {
+export function cachePositions(
+  g: OnnxGraph,
+  past: string,
+  ids: string,
+): { P: string; S: string; qpos: string } {
   const scalar = (v: string): string => g.op('Reshape', [v, g.ints([], [0])]);
   const P = scalar(g.op('Shape', [past], { start: 2, end: 3 }));
   const T = scalar(g.op('Shape', [ids], { start: 1, end: 2 }));
   const S = g.op('Add', [P, T]);
-  const one = g.ints([1], []);
-  const qpos = g.op('Range', [P, S, one]); // (T) absolute query positions
-  const kpos = g.op('Range', [g.ints([0], []), S, one]); // (S)
+  return { P, S, qpos: g.op('Range', [P, S, g.ints([1], [])]) };
+}
+
+/**
+ * The causal mask of decoding with a cache, with the key padding of `attentionMask` when
+ * given: query t (absolute position P + t) may attend key s when s <= P + t (and
+ * attentionMask[b, s] = 1). Additive, (B, 1, T, S) with a mask, else (T, S).
+ * @param attentionMask (B, S) int64 or null
+ */
+export function causalMask(
+  g: OnnxGraph,
+  pos: { S: string; qpos: string },
+  attentionMask: string | null,
+): string {
+  const kpos = g.op('Range', [g.ints([0], []), pos.S, g.ints([1], [])]); // (S)
   const causal = g.op('LessOrEqual', [
     g.op('Unsqueeze', [kpos, g.ints([0])]), // (1, S)
-    g.op('Unsqueeze', [qpos, g.ints([1])]), // (T, 1)
+    g.op('Unsqueeze', [pos.qpos, g.ints([1])]), // (T, 1)
   ]); // (T, S)
-  const keys = g.op('Cast', [g.op('Unsqueeze', [attentionMask, g.ints([1, 2])])], { to: 9 }); // (B, 1, 1, S) bool
-  return additiveMask(g, g.op('And', [causal, keys])); // (B, 1, T, S)
+  if (!attentionMask) return additiveMask(g, causal);
+  return additiveMask(g, g.op('And', [causal, keyMask(g, attentionMask)])); // (B, 1, T, S)
+}
+
+/** attention_mask (B, S) int64 (1 = attend) as bool (B, 1, 1, S). */
+export function keyMask(g: OnnxGraph, attentionMask: string): string {
+  const m = g.op('Unsqueeze', [attentionMask, g.ints([1, 2])]); // (B, 1, 1, S)
+  return g.op('Cast', [m], { to: 9 }); // BOOL
 }
 
 /**
@@ -104,7 +125,7 @@ export function decoderLMToOnnx(lm: DecoderLM): Uint8Array {
   }
   const tok = g.op('Gather', [g.weight(lm.wte.weight), ids], { axis: 0 }); // (B, T, C)
   let x = g.op('Add', [tok, positionEmbedding(g, lm.wpe, c.position, c.blockSize, c.dModel, pos)]);
-  const mask = causalMask(g, cacheNames(0).past.key, ids, am);
+  const mask = causalMask(g, cachePositions(g, cacheNames(0).past.key, ids), am);
   const style = { normFirst: c.normFirst, activation: c.activation };
   const presentDims = ['batch_size', H, 'total_sequence_length', D];
   lm.blocks.layers.items.forEach((layer, i) => {

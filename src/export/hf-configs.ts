@@ -7,6 +7,9 @@
  *                          past_key_values.{i}.key/.value inputs)
  *   EncoderClassifier   -> BERT sequence classification (`model_type: "bert"`, id2label,
  *                          label2id; the text-classification pipeline reads id2label)
+ *   Seq2SeqTransformer  -> Marian (`model_type: "marian"`: d_model, encoder_layers,
+ *                          decoder_layers, decoder_attention_heads for the
+ *                          past_key_values.{i}.decoder.* inputs; decoder_start_token_id)
  *
  * The graph computes our model, not the HF class (pre-LN or post-LN, our positions, our
  * activation); `transformer_ts` records the original config, and the architecture fields say
@@ -14,6 +17,7 @@
  */
 import type { DecoderLM } from '../models/decoder-lm.js';
 import type { EncoderClassifier } from '../models/classifier.js';
+import type { Seq2SeqTransformer } from '../models/seq2seq.js';
 import type { Tokenizer } from '../tokenizers/index.js';
 import { specialTokenIds } from '../tokenizers/index.js';
 import { specialIds } from './hf-dir.js';
@@ -93,5 +97,51 @@ export function bertClassifierConfig(
     ...specialIds(tok),
     ...TRANSFORMERS_JS,
     transformer_ts: own,
+  };
+}
+
+/** Marian-shaped config.json of an encoder-decoder Transformer (joint vocabulary). */
+export function marianConfig(m: Seq2SeqTransformer, tok: Tokenizer, own: OwnConfig): object {
+  const c = m.config;
+  const ids = specialIds(tok);
+  return {
+    architectures: ['MarianMTModel'],
+    model_type: 'marian',
+    is_encoder_decoder: true,
+    vocab_size: c.tgtVocabSize,
+    decoder_vocab_size: c.tgtVocabSize,
+    d_model: c.dModel,
+    encoder_layers: c.numEncoderLayers,
+    decoder_layers: c.numDecoderLayers,
+    encoder_attention_heads: c.nhead,
+    decoder_attention_heads: c.nhead,
+    encoder_ffn_dim: c.dimFeedforward,
+    decoder_ffn_dim: c.dimFeedforward,
+    activation_function: hfActivation(c.activation),
+    max_position_embeddings: c.maxLen,
+    scale_embedding: true,
+    normalize_before: c.normFirst,
+    tie_word_embeddings: c.tieWeights,
+    share_encoder_decoder_embeddings: false,
+    ...ids,
+    decoder_start_token_id: ids.bos_token_id,
+    ...TRANSFORMERS_JS,
+    transformer_ts: own,
+  };
+}
+
+/**
+ * generation_config.json of an encoder-decoder: greedy from <bos> until <eos>, <pad> never
+ * produced (as our greedyDecode), at most maxLen - 1 new tokens.
+ */
+export function seq2seqGenerationConfig(m: Seq2SeqTransformer, tok: Tokenizer): object {
+  const ids = specialIds(tok);
+  return {
+    ...ids,
+    decoder_start_token_id: ids.bos_token_id,
+    do_sample: false,
+    num_beams: 1,
+    max_length: m.config.maxLen,
+    suppress_tokens: tok.padId >= 0 && tok.padId !== tok.eosId ? [tok.padId] : [],
   };
 }

@@ -4,10 +4,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../../src/models/classifier.js';
+import { Seq2SeqTransformer, type Seq2SeqConfig } from '../../src/models/seq2seq.js';
 import { Generator } from '../../src/random.js';
 import { saveModelDir } from '../../src/tasks/modeldir.js';
 import { trainCharTokenizer, type Tokenizer } from '../../src/tokenizers/index.js';
 import type { Module } from '../../src/nn/module.js';
+import { makeSeq2SeqBatch } from '../../src/data/batching.js';
 import { Adam } from '../../src/train/optim.js';
 import * as F from '../../src/ops/index.js';
 import { tensor, type Tensor } from '../../src/tensor.js';
@@ -110,5 +112,46 @@ export function classifierDir(over: Partial<EncoderClassifierConfig> = {}): {
     config: { ...config },
     labels: ['neg', 'neutral', 'pos'],
   };
+  return { dir: save(model, tok, cfg), model, tok };
+}
+
+/**
+ * A tiny encoder-decoder directory (joint character vocabulary), trained `steps` steps
+ * (batch 8) to reverse the words of TEXT, so that its outputs vary and end with <eos>.
+ */
+export function seq2seqDir(
+  over: Partial<Seq2SeqConfig> = {},
+  steps = 100,
+): {
+  dir: string;
+  model: Seq2SeqTransformer;
+  tok: Tokenizer;
+} {
+  const tok = trainCharTokenizer(TEXT);
+  const config: Seq2SeqConfig = {
+    srcVocabSize: tok.vocabSize,
+    tgtVocabSize: tok.vocabSize,
+    dModel: 16,
+    nhead: 2,
+    numEncoderLayers: 2,
+    numDecoderLayers: 2,
+    dimFeedforward: 32,
+    maxLen: 40,
+    dropout: 0,
+    ...over,
+  };
+  const model = new Seq2SeqTransformer(config, new Generator(13));
+  const words = TEXT.join(' ').split(' ');
+  const ids = { padId: tok.padId, bosId: tok.bosId, eosId: tok.eosId };
+  fit(model, steps, (s) => {
+    const pairs = Array.from({ length: 8 }, (_, j) => {
+      const w = tok.encode(words[(s * 8 + j) % words.length]);
+      return { src: w, tgt: [...w].reverse() };
+    });
+    const b = makeSeq2SeqBatch(pairs, ids);
+    const logits = F.reshape(model.forward(b.src, b.tgtIn), [-1, tok.vocabSize]);
+    return F.crossEntropy(logits, F.reshape(b.tgtOut, [-1]), { ignoreIndex: tok.padId });
+  });
+  const cfg = { task: 'translate' as const, model: 'Seq2SeqTransformer', config: { ...config } };
   return { dir: save(model, tok, cfg), model, tok };
 }
