@@ -2,7 +2,10 @@
  * Export of a trained model directory for other tools (issue 16), one entry per format in
  * EXPORT_FORMATS:
  *
- *   onnx   a Hugging Face model directory with onnx/model.onnx (transformers.js, onnxruntime)
+ *   onnx            a Hugging Face model directory with the ONNX graphs (transformers.js,
+ *                   onnxruntime): onnx-export.ts
+ *   safetensors-hf  the same directory with model.safetensors under the HF architecture's
+ *                   parameter names instead of ONNX (Python transformers): safetensors-hf.ts
  *
  * Each format turns the loaded directory into files (relative path -> content); exportModel
  * writes them. A model or option a format cannot convert exactly is refused with an error
@@ -12,6 +15,7 @@ import { load } from '../tasks/load.js';
 import { readModelDirConfig, type ModelDirConfig } from '../tasks/modeldir.js';
 import type { LoadedModel } from '../tasks/load.js';
 import { onnxFiles } from './onnx-export.js';
+import { safetensorsHfFiles } from './safetensors-hf.js';
 import { writeHfDir, type HfFiles } from './hf-dir.js';
 
 /** A format's conversion: the loaded directory and its config.json -> the files to write. */
@@ -20,6 +24,7 @@ export type Exporter = (loaded: LoadedModel, cfg: ModelDirConfig) => HfFiles;
 /** The export formats by --format name. */
 export const EXPORT_FORMATS: Record<string, Exporter> = {
   onnx: onnxFiles,
+  'safetensors-hf': safetensorsHfFiles,
 };
 
 /**
