@@ -45,3 +45,5 @@ export function exportModel(dir: string, format: string, out: string): string[] 
 
 export { decoderLMToOnnx } from './decoder-lm-onnx.js';
 export { classifierToOnnx } from './classifier-onnx.js';
+export { encoderToOnnx, decoderToOnnx } from './seq2seq-onnx.js';
+export { gpt2StateDict } from './safetensors-hf.js';
