@@ -10,6 +10,7 @@ import { lmFloorCase } from './lm-floor.js';
 import { lmMemoryCase } from './lm-memory.js';
 import { lmTrainCase } from './lm-train.js';
 import { longAttentionCase } from './long-attention.js';
+import { onnxGenerateCase } from './onnx-generate.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
 import { vectorsCase } from './vectors.js';
@@ -25,6 +26,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   attention: attentionCase,
   vectors: vectorsCase,
   'long-attention': longAttentionCase,
+  'onnx-generate': onnxGenerateCase,
 };
 
 function table(rows: Row[]): string {
