@@ -39,13 +39,22 @@ export function requireExportable(format: string, c: Checked, positions: readonl
   }
 }
 
-/** Refuse a model class the format has no conversion for. */
+/** Why a model class has no export (no Hugging Face architecture computes it). */
+const NO_EXPORT: Record<string, string> = {
+  TransformerXL:
+    'its segment-level memory and relative positions have no Hugging Face decoder equivalent',
+  RNNSeq2Seq: 'it is a recurrent encoder-decoder, not a Transformer',
+  HierarchicalClassifier: 'it encodes documents chunk by chunk with a second encoder',
+};
+
+/** Refuse a model class the format has no conversion for, saying why when known. */
 export function unsupportedModel(
   format: string,
   model: string,
   supported: readonly string[],
 ): Error {
+  const why = NO_EXPORT[model] ? `: ${NO_EXPORT[model]}` : '';
   return new Error(
-    `export --format ${format}: model ${model} cannot be exported (supported: ${supported.join(', ')})`,
+    `export --format ${format} cannot convert model ${model}${why} (supported: ${supported.join(', ')})`,
   );
 }

@@ -6,7 +6,10 @@ import { noGrad } from '../../src/autograd.js';
 import { tensor } from '../../src/tensor.js';
 import { assertClose, backends } from '../helpers.js';
 import { float32, int64, runOnnx } from './ort.js';
-import { lmDir, tempDir } from './model-dirs.js';
+import { TEXT, lmDir, tempDir } from './model-dirs.js';
+import { TransformerXL } from '../../src/models/transformer-xl.js';
+import { saveModelDir } from '../../src/tasks/modeldir.js';
+import { trainCharTokenizer } from '../../src/tokenizers/index.js';
 import { cli } from '../cli/in-process.js';
 import { exportModel } from '../../src/export/index.js';
 import { existsSync, readFileSync } from 'node:fs';
@@ -120,4 +123,25 @@ test('export --format onnx refuses what it cannot convert exactly, naming the op
     const { dir } = lmDir(over, 0);
     assert.throws(() => exportModel(dir, 'onnx', join(tempDir('tts-export-bad'), 'o')), message);
   }
+});
+
+test('export refuses Transformer-XL, naming the model and why', () => {
+  const tok = trainCharTokenizer(TEXT);
+  const config = {
+    vocabSize: tok.vocabSize,
+    blockSize: 8,
+    dModel: 16,
+    nhead: 2,
+    numLayers: 1,
+    memLen: 8,
+  };
+  const dir = tempDir('tts-export-xl');
+  saveModelDir(dir, { task: 'lm', model: 'TransformerXL', config }, new TransformerXL(config), tok);
+  for (const format of ['onnx', 'safetensors-hf'])
+    assert.throws(
+      () => exportModel(dir, format, join(tempDir('tts-export-bad'), 'o')),
+      format === 'onnx'
+        ? /export --format onnx cannot convert model TransformerXL: its segment-level memory/
+        : /converts DecoderLM \(to GPT2LMHeadModel\) only; TransformerXL/,
+    );
 });
