@@ -15,9 +15,9 @@
  * Shape letters: B batch, S length, C d_model, K classes.
  */
 import type { EncoderClassifier } from '../models/classifier.js';
-import { OnnxGraph, parameterNames } from './onnx-graph.js';
-import { additiveMask, encoderLayer, linearModule, norm } from './onnx-layers.js';
-import { OPSET, positionEmbedding } from './decoder-lm-onnx.js';
+import { OPSET, OnnxGraph, parameterNames } from './onnx-graph.js';
+import { additiveMask, embedding, encoderLayer, linearModule, norm } from './onnx-layers.js';
+import { positionEmbedding } from './onnx-masks.js';
 import { requireExportable } from './support.js';
 
 /** TensorProto.DataType BOOL and FLOAT, for Cast's `to`. */
@@ -38,8 +38,7 @@ export function classifierToOnnx(m: EncoderClassifier): Uint8Array {
   const am = g.input('attention_mask', 'INT64', ['batch_size', 'sequence_length']);
   const notPad = g.op('Not', [g.op('Equal', [ids, g.ints([c.padId], [])])]);
   const keep = g.op('And', [notPad, g.op('Cast', [am], { to: BOOL })]); // (B, S) bool
-  let tok = g.op('Gather', [g.weight(m.tokEmb.weight), ids], { axis: 0 }); // (B, S, C)
-  if (m.tokEmb.scale) tok = g.op('Mul', [tok, g.scalar(Math.sqrt(c.dModel))]);
+  const tok = embedding(g, m.tokEmb, ids); // (B, S, C)
   const S = g.op('Reshape', [g.op('Shape', [ids], { start: 1, end: 2 }), g.ints([], [0])]);
   const positions = g.op('Range', [g.ints([0], []), S, g.ints([1], [])]); // (S)
   let x = g.op('Add', [

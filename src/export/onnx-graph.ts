@@ -27,6 +27,9 @@ export function parameterNames(model: Module): Map<Tensor, string> {
   return out;
 }
 
+/** The default-domain opset of every exported graph (LayerNormalization needs 17). */
+export const OPSET = 17;
+
 /** An attribute value: INT, INTS, STRING or FLOAT (`{ f }`). */
 export type Attr = number | readonly number[] | string | { f: number };
 

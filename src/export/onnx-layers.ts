@@ -10,7 +10,7 @@
  */
 import type { Tensor } from '../tensor.js';
 import type { Activation } from '../nn/layers.js';
-import { LayerNorm, Linear, RMSNorm } from '../nn/layers.js';
+import { Embedding, LayerNorm, Linear, RMSNorm } from '../nn/layers.js';
 import { BatchNorm } from '../nn/batchnorm.js';
 import type { Norm } from '../nn/norms.js';
 import type { MultiheadAttention } from '../nn/attention.js';
@@ -27,6 +27,16 @@ export const MASKED = -1e30;
 export function linear(g: OnnxGraph, x: string, weight: Tensor, bias: Tensor | null): string {
   const y = g.op('MatMul', [x, g.op('Transpose', [g.weight(weight)], { perm: [1, 0] })]);
   return bias ? g.op('Add', [y, g.weight(bias)]) : y;
+}
+
+/**
+ * Token embedding (Sec. 3.4): rows of the table at ids, times sqrt(d_model) when the module
+ * scales (the paper's encoder-decoder and our classifier).
+ * @param ids (B, L) int64 @returns (B, L, C)
+ */
+export function embedding(g: OnnxGraph, emb: Embedding, ids: string): string {
+  const rows = g.op('Gather', [g.weight(emb.weight), ids], { axis: 0 }); // (B, L, C)
+  return emb.scale ? g.op('Mul', [rows, g.scalar(Math.sqrt(emb.embeddingDim))]) : rows;
 }
 
 /** A Linear module's forward. */

@@ -20,18 +20,18 @@
  * Shape letters: B batch, S source length, T new target tokens, P cached target positions,
  * C d_model, H heads, D head width, V target vocabulary.
  */
-import { sinusoidTable } from '../nn/positional.js';
 import type { Seq2SeqTransformer } from '../models/seq2seq.js';
-import { OnnxGraph, parameterNames } from './onnx-graph.js';
+import { OPSET, OnnxGraph, parameterNames } from './onnx-graph.js';
 import {
   additiveMask,
   decoderLayer,
+  embedding,
   encoderLayer,
   linearModule,
   norm,
   type KV,
 } from './onnx-layers.js';
-import { OPSET, cachePositions, causalMask, keyMask } from './decoder-lm-onnx.js';
+import { cachePositions, causalMask, keyMask, positionEmbedding } from './onnx-masks.js';
 import { requireExportable } from './support.js';
 
 /** The decoder cache inputs and outputs of layer i, as Hugging Face names them. */
@@ -60,15 +60,9 @@ function embed(
   positions: string,
 ): string {
   const c = m.config;
-  const emb = weight === 'src' ? m.srcTokEmb : m.tgtTokEmb;
-  const tok = g.op('Gather', [g.weight(emb.weight), ids], { axis: 0 }); // (B, L, C)
-  const scaled = emb.scale ? g.op('Mul', [tok, g.scalar(Math.sqrt(c.dModel))]) : tok;
-  const table = g.floats(
-    'sinusoid_table',
-    [c.maxLen, c.dModel],
-    sinusoidTable(c.maxLen, c.dModel).f32,
-  );
-  return g.op('Add', [scaled, g.op('Gather', [table, positions], { axis: 0 })]);
+  const tok = embedding(g, weight === 'src' ? m.srcTokEmb : m.tgtTokEmb, ids); // (B, L, C)
+  const pos = positionEmbedding(g, m.positional, c.position, c.maxLen, c.dModel, positions);
+  return g.op('Add', [tok, pos]);
 }
 
 /**
