@@ -114,19 +114,24 @@ export function attention(
   const C = mha.embedDim;
   const w = g.op('Transpose', [g.weight(mha.inProjWeight)], { perm: [1, 0] }); // (C, 3C)
   const bias = mha.inProjBias ? g.weight(mha.inProjBias) : null;
-  // The in-projection's rows [0, C) make Q, [C, 2C) K, [2C, 3C) V.
-  const [wq, wk, wv] = g.opN('Split', [w, g.ints([C, C, C])], 3, { axis: 1 }); // (C, C) each
-  const [bq, bk, bv] = bias
-    ? g.opN('Split', [bias, g.ints([C, C, C])], 3, { axis: 0 })
-    : [null, null, null];
   const proj = (x: string, wt: string, b: string | null): string => {
-    const y = g.op('MatMul', [x, wt]); // (B, L, C)
+    const y = g.op('MatMul', [x, wt]); // (B, L, cols)
     return b ? g.op('Add', [y, b]) : y;
   };
-  const src = memory ?? query;
-  let k = splitHeads(g, proj(src, wk, bk), H, D); // (B, H, S, D)
-  let v = splitHeads(g, proj(src, wv, bv), H, D);
-  const q = splitHeads(g, proj(query, wq, bq), H, D); // (B, H, T, D)
+  const thirds = g.ints([C, C, C]);
+  // The in-projection's rows [0, C) make Q, [C, 2C) K, [2C, 3C) V.
+  let qx: string, kx: string, vx: string; // (B, T, C), (B, S, C), (B, S, C)
+  if (!memory) {
+    // Self-attention: one GEMM for Q, K and V, then split (as our forward does).
+    [qx, kx, vx] = g.opN('Split', [proj(query, w, bias), thirds], 3, { axis: -1 });
+  } else {
+    const [wq, wk, wv] = g.opN('Split', [w, thirds], 3, { axis: 1 }); // (C, C) each
+    const [bq, bk, bv] = bias ? g.opN('Split', [bias, thirds], 3, { axis: 0 }) : [null, null, null];
+    [qx, kx, vx] = [proj(query, wq, bq), proj(memory, wk, bk), proj(memory, wv, bv)];
+  }
+  const q = splitHeads(g, qx, H, D); // (B, H, T, D)
+  let k = splitHeads(g, kx, H, D); // (B, H, S, D)
+  let v = splitHeads(g, vx, H, D);
   if (past) {
     k = g.op('Concat', [past.key, k], { axis: 2 }); // (B, H, P + T, D)
     v = g.op('Concat', [past.value, v], { axis: 2 });
