@@ -10,6 +10,7 @@ import { lmFloorCase } from './lm-floor.js';
 import { lmMemoryCase } from './lm-memory.js';
 import { lmTrainCase } from './lm-train.js';
 import { longAttentionCase } from './long-attention.js';
+import { onnxGenerateCase } from './onnx-generate.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
 import { lmGpt2Case, lmScalingCase, seq2seqBaseCase } from './scale.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
@@ -29,6 +30,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   'seq2seq-base': seq2seqBaseCase,
   'lm-gpt2': lmGpt2Case,
   'lm-scaling': lmScalingCase,
+  'onnx-generate': onnxGenerateCase,
 };
 
 function table(rows: Row[]): string {

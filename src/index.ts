@@ -106,6 +106,7 @@ export {
 // io
 export * from './io/safetensors.js';
 export { saveModel, loadModel } from './io/checkpoint.js';
+export { exportModel, EXPORT_FORMATS, decoderLMToOnnx, classifierToOnnx } from './export/index.js';
 // tokenizers
 export * from './tokenizers/index.js';
 // decoding and training

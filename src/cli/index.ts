@@ -17,6 +17,7 @@ import { output } from './output.js';
 import { registerPrecisionOption } from './precision.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
 import { registerPretrainCommand } from './pretrain.js';
+import { registerExportCommand } from './export.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -372,6 +373,8 @@ export async function main(argv: string[]): Promise<void> {
     .action((a: string, b: string, c: string, o) => runVectorsAnalogy(o.vectors, a, b, c, o.k));
 
   registerPretrainCommand(program);
+  registerExportCommand(program);
+
   try {
     await program.parseAsync(argv, { from: 'user' });
   } catch (e) {
