@@ -15,6 +15,7 @@ import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
+import { registerExportCommand } from './export.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -308,6 +309,8 @@ export async function main(argv: string[]): Promise<void> {
     .action(async (o) => {
       await runInfer('attention', o.model, [o.text], o);
     });
+
+  registerExportCommand(program);
 
   const vectors = program
     .command('vectors')

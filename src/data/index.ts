@@ -49,6 +49,7 @@ export { clipAll, clipWithWarning, truncationWarning, type Clipped, type KeepSid
 export { groupsOf, splitDeterministic, type SplitOptions, type Split } from './split.js';
 export {
   bucketBatches,
+  epochBatches,
   padBatch,
   makeSeq2SeqBatch,
   makeLMBatch,
