@@ -16,9 +16,11 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { noGrad } from '../../autograd.js';
-import { Tensor, tensor } from '../../tensor.js';
+import { tensor, type Tensor } from '../../tensor.js';
 import * as F from '../../ops/index.js';
-import type { Module } from '../../nn/module.js';
+import { DecoderLM } from '../../models/decoder-lm.js';
+import { Seq2SeqTransformer } from '../../models/seq2seq.js';
+import { EncoderClassifier } from '../../models/classifier.js';
 import {
   makeClassificationBatch,
   makeSeq2SeqBatch,
@@ -197,6 +199,9 @@ export function readBatches(path: string): {
   return { batches, metadata };
 }
 
+/** The models the torch export writes. */
+export type TorchExportable = DecoderLM | Seq2SeqTransformer | EncoderClassifier;
+
 /**
  * Our training loss of one exported batch, in eval mode (no dropout) and without gradients:
  * the value PyTorch's first step must give with dropout 0.
@@ -204,19 +209,20 @@ export function readBatches(path: string): {
  * @param padId the padding id targets ignore (translate).
  */
 export function batchLoss(
-  model: Module & { forward(...a: Tensor[]): Tensor },
-  task: ModelDirConfig['task'],
+  model: TorchExportable,
   batch: TorchBatch,
   labelSmoothing: number,
   padId: number,
 ): number {
   model.eval();
   return noGrad(() => {
-    if (task === 'classify') return F.crossEntropy(model.forward(batch.ids), batch.labels).item();
-    const logits = task === 'lm' ? model.forward(batch.x) : model.forward(batch.src, batch.tgt_in); // (B, T, V)
+    if (model instanceof EncoderClassifier)
+      return F.crossEntropy(model.forward(batch.ids), batch.labels).item();
+    const lm = model instanceof DecoderLM;
+    const logits = lm ? model.forward(batch.x) : model.forward(batch.src, batch.tgt_in); // (B, T, V)
     const V = logits.shape[2];
-    const y = F.reshape(task === 'lm' ? batch.y : batch.tgt_out, [-1]);
-    const opts = task === 'lm' ? {} : { ignoreIndex: padId, labelSmoothing };
+    const y = F.reshape(lm ? batch.y : batch.tgt_out, [-1]);
+    const opts = lm ? {} : { ignoreIndex: padId, labelSmoothing };
     return F.crossEntropy(F.reshape(logits, [-1, V]), y, opts).item();
   });
 }

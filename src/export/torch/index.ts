@@ -20,7 +20,14 @@ import { TRAIN_DDP_PY } from './train-ddp-py.js';
 import { trainBatches, writeBatches } from './data.js';
 
 export { modelingPython, torchKindOf, TORCH_MODEL_KINDS, type TorchKind } from './modeling.js';
-export { trainBatches, writeBatches, readBatches, batchLoss, type TorchBatch } from './data.js';
+export {
+  trainBatches,
+  writeBatches,
+  readBatches,
+  batchLoss,
+  type TorchBatch,
+  type TorchExportable,
+} from './data.js';
 
 /** Options of the torch export. */
 export interface TorchExportOptions {
