@@ -16,7 +16,8 @@ export interface ExportCommandOptions {
   data?: string;
   valid?: string;
   seed?: number;
-  batch?: number;
+  batchSize?: number;
+  batchTokens?: number;
   firstStep?: number;
   steps?: number;
   lr?: number;
@@ -63,9 +64,14 @@ export function registerExportCommand(program: Command): void {
     .option('--valid <path>', "torch: the run's --valid file, if it had one (it changes the split)")
     .option('--seed <n>', "torch: the run's seed (train's default 1337)", int('--seed', 0))
     .option(
-      '--batch <n>',
-      'torch: batch size (lm: sequences, default 12) or tokens (translate 1000, classify 8192)',
-      int('--batch'),
+      '--batch-size <n>',
+      "torch, lm: the run's --batch-size (default 12)",
+      int('--batch-size'),
+    )
+    .option(
+      '--batch-tokens <n>',
+      "torch, translate and classify: the run's --batch-tokens (default 1000, 8192)",
+      int('--batch-tokens'),
     )
     .option(
       '--first-step <n>',

@@ -34,6 +34,7 @@ import { encodeChunks } from '../../src/tokenizers/index.js';
 import { lmTrainBatch } from '../../src/tasks/lm.js';
 import { trainRecipe } from '../../src/train/recipe.js';
 import { assertClose, eachBackend } from '../helpers.js';
+import { cli, lmText, tmp } from '../cli/in-process.js';
 
 /** Parameters of the torch leaf modules modeling.py uses. */
 const LEAVES: Record<string, (args: string) => string[]> = {
@@ -229,7 +230,7 @@ describe('torch export of a model directory', () => {
     out,
     data: dataFile,
     seed: 5,
-    batch: 3,
+    batchSize: 3,
     steps: 4,
     nproc: 2,
     firstStep: 7,
@@ -327,4 +328,63 @@ describe('checkpoints written by PyTorch through modeling.py load back', () => {
         assertClose(y.f32, io.logits, 1e-4, 1e-4, `${name} logits`);
       });
     });
+});
+
+describe('transformer export (CLI)', () => {
+  test('--format torch writes the folder; a batch option of another task and an unknown format are refused', async () => {
+    const dir = tmp();
+    const text = lmText(dir);
+    const model = join(dir, 'lm');
+    const cfgFile = join(dir, 'c.json');
+    writeFileSync(cfgFile, JSON.stringify({ dModel: 8, nhead: 2, numLayers: 1, blockSize: 8 }));
+    const train = await cli([
+      'train',
+      '--task',
+      'lm',
+      '--data',
+      text,
+      '--config',
+      cfgFile,
+      '--steps',
+      '2',
+      '--out',
+      model,
+    ]);
+    assert.equal(train.code, 0, train.err);
+    const out = join(dir, 'torch');
+    const r = await cli([
+      'export',
+      '--format',
+      'torch',
+      '--model',
+      model,
+      '--out',
+      out,
+      '--data',
+      text,
+      '--steps',
+      '3',
+    ]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /6 training batches/);
+    assert.equal(readBatches(join(out, 'train_batches.safetensors')).batches.length, 6);
+    const bad = await cli([
+      'export',
+      '--format',
+      'torch',
+      '--model',
+      model,
+      '--out',
+      out,
+      '--data',
+      text,
+      '--batch-tokens',
+      '99',
+    ]);
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /--batch-tokens does not apply to a 'lm' model/);
+    const unknown = await cli(['export', '--format', 'tflite', '--model', model, '--out', out]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.err, /tflite/);
+  });
 });

@@ -41,8 +41,10 @@ export interface TorchExportOptions {
   valid?: string;
   /** The training run's seed (default 1337, train's). */
   seed?: number;
-  /** lm: `--batch-size`; translate, classify: `--batch-tokens` (default the task's). */
-  batch?: number;
+  /** lm: sequences per batch, as `train --batch-size` (default 12). */
+  batchSize?: number;
+  /** translate, classify: padded tokens per batch, as `train --batch-tokens` (1000, 8192). */
+  batchTokens?: number;
   /** Our step of the first exported batch (default 1; the run's steps + 1 continues it). */
   firstStep?: number;
   /** Steps of the PyTorch run; its schedule is train's for that many steps. Default 20. */
@@ -71,7 +73,7 @@ const DEFAULT_DATA: Record<ModelDirConfig['task'], string> = {
 /**
  * Write the torch export of a model directory.
  * @throws Error naming the model class or config option modeling.py does not implement
- *   (torchKindOf), the bad model directory file, or the data set.
+ *   (torchKindOf), the bad model directory file, the data set, or a batch option of another task.
  */
 export function exportTorch(o: TorchExportOptions): TorchExportResult {
   const raw = readModelDirConfig(o.model);
@@ -87,11 +89,16 @@ export function exportTorch(o: TorchExportOptions): TorchExportResult {
   const recipe = trainRecipe(raw.task, steps, o.lr);
   const data = o.data ?? DEFAULT_DATA[raw.task];
   const seed = o.seed ?? 1337;
+  const lm = raw.task === 'lm';
+  if (lm ? o.batchTokens !== undefined : o.batchSize !== undefined)
+    throw new Error(
+      `${lm ? '--batch-tokens' : '--batch-size'} does not apply to a '${raw.task}' model (use ${lm ? '--batch-size' : '--batch-tokens'})`,
+    );
   const batches = trainBatches(o.model, dirConfig, {
     data,
     valid: o.valid,
     seed,
-    batch: o.batch,
+    batch: lm ? o.batchSize : o.batchTokens,
     firstStep: o.firstStep ?? 1,
     count: steps * nproc,
   });
