@@ -164,7 +164,7 @@ describe('modeling.py state-dict names equal ours', () => {
       const cfg = dirConfigOf(task, model);
       const py = modelingPython(cfg);
       assert.deepEqual(stateDictNames(py, cfg.model), [...model.stateDict().keys()]);
-      assert.match(py, /^CONFIG = json\.loads\(/m);
+      assert.match(py, /^CONFIG = \{\n {4}"task": /m);
     });
 
   test('the parser sees a missing final norm and an untied generator (it can fail)', () => {

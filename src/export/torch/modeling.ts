@@ -196,6 +196,27 @@ class EncoderClassifier(nn.Module):
 `;
 }
 
+/**
+ * A JSON value as a Python literal (True/False/None; strings and numbers as JSON writes them,
+ * which Python reads the same), objects one key a line.
+ * @throws Error for a non-finite number (JSON has none).
+ */
+export function pythonLiteral(v: unknown, indent = ''): string {
+  if (v === null || v === undefined) return 'None';
+  if (typeof v === 'boolean') return v ? 'True' : 'False';
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new Error(`pythonLiteral: ${v} is not a finite number`);
+    return String(v);
+  }
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map((x) => pythonLiteral(x, indent)).join(', ')}]`;
+  const inner = indent + '    ';
+  const items = Object.entries(v as Record<string, unknown>).map(
+    ([k, x]) => `${inner}${JSON.stringify(k)}: ${pythonLiteral(x, inner)},`,
+  );
+  return items.length ? `{\n${items.join('\n')}\n${indent}}` : '{}';
+}
+
 const CLASSES: Record<TorchKind, (c: Record<string, unknown>) => string> = {
   lm: lmClasses,
   seq2seq: seq2seqClasses,
@@ -224,7 +245,7 @@ ${PYTHON_LIB}
 ${CLASSES[kind](c)}
 
 # The model directory's config.json, every default filled in.
-CONFIG = json.loads(${JSON.stringify(JSON.stringify(dirConfig))})
+CONFIG = ${pythonLiteral(dirConfig)}
 MODEL_CLASS = ${dirConfig.model}
 
 
