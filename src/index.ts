@@ -106,6 +106,11 @@ export {
 // io
 export * from './io/safetensors.js';
 export { saveModel, loadModel } from './io/checkpoint.js';
+export {
+  exportTorch,
+  type TorchExportOptions,
+  type TorchExportResult,
+} from './export/torch/index.js';
 // tokenizers
 export * from './tokenizers/index.js';
 // decoding and training
@@ -117,6 +122,7 @@ export { SGD, Adam, AdamW, Optimizer, weightDecayGroups } from './train/optim.js
 export type { ParamGroup } from './train/optim.js';
 export { noamSchedule, cosineSchedule, constantSchedule } from './train/schedule.js';
 export type { Schedule } from './train/schedule.js';
+export { trainRecipe, type TrainRecipe } from './train/recipe.js';
 // data
 export * from './data/index.js';
 // viz
