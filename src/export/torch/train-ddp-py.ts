@@ -18,6 +18,10 @@ Written by ` +
     torchrun --nproc_per_node 2 train_ddp.py --out CKPT_DIR [--steps 20] [--dropout 0]
     (or: python3 -m torch.distributed.run --nproc_per_node 2 train_ddp.py ...)
 
+On Debian 12 (torch 1.13 on Python 3.11) torchrun's default --redirects 0 fails with
+"'NoneType' object has no attribute 'get'" (a Python 3.11 IntFlag change): add
+--redirects 1 --tee 1 --log_dir LOGS before train_ddp.py.
+
 It reads, beside itself: modeling.py, config.json, model.safetensors (our checkpoint),
 train_config.json (our recipe: AdamW, warmup + cosine schedule, label smoothing, clipping)
 and train_batches.safetensors (our tokenized training batches). Step s (1-based) of rank r
