@@ -167,7 +167,7 @@ describe('modeling.py state-dict names equal ours', () => {
       assert.match(py, /^CONFIG = \{\n {4}"task": /m);
     });
 
-  test('the parser sees a missing final norm and an untied generator (it can fail)', () => {
+  test('the parser sees a final norm taken away (the comparison can fail)', () => {
     const m = new EncoderClassifier({ ...small, vocabSize: 9, numClasses: 3, numLayers: 1 }, gen);
     const py = modelingPython(dirConfigOf('classify', m)).replace(
       /self\.norm = nn\.LayerNorm\(cfg\.dModel, eps=cfg\.layerNormEps\)/,
