@@ -107,6 +107,11 @@ export {
 export * from './io/safetensors.js';
 export { saveModel, loadModel } from './io/checkpoint.js';
 export { exportModel, EXPORT_FORMATS, decoderLMToOnnx, classifierToOnnx } from './export/index.js';
+export {
+  exportTorch,
+  type TorchExportOptions,
+  type TorchExportResult,
+} from './export/torch/index.js';
 // tokenizers
 export * from './tokenizers/index.js';
 // decoding and training
@@ -118,6 +123,7 @@ export { SGD, Adam, AdamW, Optimizer, weightDecayGroups } from './train/optim.js
 export type { ParamGroup } from './train/optim.js';
 export { noamSchedule, cosineSchedule, constantSchedule } from './train/schedule.js';
 export type { Schedule } from './train/schedule.js';
+export { trainRecipe, type TrainRecipe } from './train/recipe.js';
 // data
 export * from './data/index.js';
 // viz

@@ -322,6 +322,7 @@ export async function main(argv: string[]): Promise<void> {
       await runInfer('attention', o.model, [o.text], o);
     });
 
+
   const vectors = program
     .command('vectors')
     .description('word vectors (Word2Vec CBOW / Skip-gram, GloVe): train, neighbors, analogy');

@@ -9,8 +9,8 @@
  */
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
-import { AdamW, weightDecayGroups } from '../train/optim.js';
-import { cosineSchedule } from '../train/schedule.js';
+import type { AdamW } from '../train/optim.js';
+import { DEFAULT_BATCH, recipeOptimizer, recipeSchedule, trainRecipe } from '../train/recipe.js';
 import { NonFiniteError, Trainer, type FitResult } from '../train/trainer.js';
 import { describeAverage } from '../train/average.js';
 import { buildLMTask } from '../tasks/lm.js';
@@ -73,7 +73,7 @@ async function trainTranslateCommand(
   overrides: Record<string, unknown>,
 ): Promise<void> {
   const data = loadTaskData('translate', o.data ?? 'freedict-de-en', o.valid);
-  const batchTokens = o.batchTokens ?? 1000;
+  const batchTokens = o.batchTokens ?? DEFAULT_BATCH.translate;
   const rnn = (o.arch ?? 'transformer') !== 'transformer';
   let sampling: SamplingSchedule | undefined; // set once the steps are known
   const task = buildTranslateTask({
@@ -113,19 +113,15 @@ async function trainTranslateCommand(
   );
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 5);
   if (o.scheduledSampling) sampling = parseSamplingSchedule(o.scheduledSampling, steps);
-  const lr = o.lr ?? 1e-3;
+  const recipe = trainRecipe('translate', steps, o.lr);
   log(
     `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''})` : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
       `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
   const done = await fitAndSave(task, task.dirConfig, task.vocabs.src, out, o, {
     steps,
-    optimizer: new AdamW(weightDecayGroups(task.model, 0.01), {
-      lr,
-      betas: [0.9, 0.98],
-      eps: 1e-9,
-    }),
-    schedule: cosineSchedule(lr, Math.min(400, Math.floor(steps / 10)), steps + 1, lr / 20),
+    optimizer: recipeOptimizer(task.model, recipe),
+    schedule: recipeSchedule(recipe),
     evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 500),
     extraFiles: async (dir) => {
       if (task.vocabs.tgt !== task.vocabs.src)
@@ -149,7 +145,7 @@ async function trainClassifyCommand(
   overrides: Record<string, unknown>,
 ): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
-  const batchTokens = o.batchTokens ?? 8192;
+  const batchTokens = o.batchTokens ?? DEFAULT_BATCH.classify;
   const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
     train: data.train,
@@ -178,15 +174,19 @@ async function trainClassifyCommand(
   if (init.pre) log(loadInit(task.model, task.tokenizer, init.pre));
   for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, 2);
-  const lr = o.lr ?? 5e-4;
+  const recipe = trainRecipe('classify', steps, o.lr);
   log(
     `classification: EncoderClassifier, ${task.model.numParameters().toLocaleString()} parameters, BPE vocabulary ${task.tokenizer.vocabSize}, ` +
       `labels ${task.labels.join(', ')}, ${data.train.length} training examples (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
   const done = await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(trainGroups(task.model, 0.01, o, c.numLayers), { lr }),
-    schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
+    optimizer: recipeOptimizer(
+      task.model,
+      recipe,
+      trainGroups(task.model, recipe.optimizer.weightDecay, o, c.numLayers),
+    ),
+    schedule: recipeSchedule(recipe),
     evalEvery: o.evalEvery ?? evalEveryFor(task.stepsPerEpoch, steps, 200),
   });
   if (!done) return;
@@ -208,7 +208,7 @@ async function trainLMCommand(
   overrides: Record<string, unknown>,
 ): Promise<void> {
   const data = loadTaskData('lm', o.data ?? 'tinyshakespeare', o.valid);
-  const batchSize = o.batchSize ?? 12;
+  const batchSize = o.batchSize ?? DEFAULT_BATCH.lm;
   const task = buildLMTask({
     text: data.text,
     validText: data.validText,
@@ -231,14 +231,18 @@ async function trainLMCommand(
   });
   for (const line of applyInitOptions(task.model, task.tokenizer, o, c.numLayers)) log(line);
   const steps = o.steps ?? 2000;
-  const lr = o.lr ?? 1e-3;
+  const recipe = trainRecipe('lm', steps, o.lr);
   log(
     `language model: DecoderLM, ${task.model.numParameters().toLocaleString()} parameters, vocabulary ${task.tokenizer.vocabSize}, ${task.trainTokens.toLocaleString()} training tokens, ${steps} steps`,
   );
   await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
     steps,
-    optimizer: new AdamW(trainGroups(task.model, 0.1, o, c.numLayers), { lr, betas: [0.9, 0.99] }),
-    schedule: cosineSchedule(lr, Math.min(100, Math.floor(steps / 10)), steps + 1, lr / 10),
+    optimizer: recipeOptimizer(
+      task.model,
+      recipe,
+      trainGroups(task.model, recipe.optimizer.weightDecay, o, c.numLayers),
+    ),
+    schedule: recipeSchedule(recipe),
     evalEvery: o.evalEvery ?? 250,
   });
 }

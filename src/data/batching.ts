@@ -5,7 +5,7 @@
  *
  * Shapes: B batch, S source length, T target (or context) length, L classifier input length.
  */
-import { type Generator } from '../random.js';
+import { Generator } from '../random.js';
 import { Tensor, zeros } from '../tensor.js';
 
 /** Options for {@link bucketBatches}. */
@@ -63,6 +63,25 @@ export function bucketBatches(lengths: readonly number[], options: BucketOptions
   if (cur.length > 0) batches.push(cur);
   if (shuffle) generator!.shuffle(batches);
   return batches;
+}
+
+/**
+ * Epoch `epoch`'s (0-based) training batches: bucketBatches with the order shuffled by a
+ * generator seeded from (seed, epoch), a pure function of its arguments, so a resumed run
+ * (and `transformer export`'s batches) see the same batches.
+ * @param lengths the padded cost of each example in tokens.
+ */
+export function epochBatches(
+  lengths: readonly number[],
+  batchTokens: number,
+  seed: number,
+  epoch: number,
+): number[][] {
+  return bucketBatches(lengths, {
+    batchTokens,
+    shuffle: true,
+    generator: new Generator(seed * 7919 + epoch),
+  });
 }
 
 /**

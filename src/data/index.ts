@@ -57,6 +57,7 @@ export {
 } from './split.js';
 export {
   bucketBatches,
+  epochBatches,
   padBatch,
   makeSeq2SeqBatch,
   makeLMBatch,

@@ -46,6 +46,10 @@ export function onnxFiles(loaded: LoadedModel, cfg: ModelDirConfig): HfFiles {
     };
   }
   if (loaded.task === 'classify') {
+    if (!('model' in loaded))
+      throw new Error(
+        `export: ${cfg.model} is a classical baseline, not a Transformer; there is no graph to export`,
+      );
     const m = loaded.model;
     if (m instanceof HierarchicalClassifier) throw unsupportedModel('onnx', cfg.model, ONNX_MODELS);
     return {

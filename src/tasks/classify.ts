@@ -15,7 +15,12 @@ import {
 import type { EarlyExitOptions } from '../models/early-exit.js';
 import { accuracy } from '../metrics/index.js';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import { bucketBatches, clipWithWarning, makeClassificationBatch } from '../data/index.js';
+import {
+  bucketBatches,
+  clipWithWarning,
+  epochBatches,
+  makeClassificationBatch,
+} from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import {
   buildFromDir,
@@ -69,6 +74,30 @@ export interface ClassifyTask extends TrainTask {
   baseline: Baseline;
 }
 
+/**
+ * Examples as training sees them: token ids cut to maxLen - 1 (the batch adds <bos>) and
+ * the label's index in `labels`.
+ * @param what the option that gave the examples, for the error.
+ * @throws Error naming `what` and the label when a label is not in `labels`.
+ */
+export function encodeExamples(
+  tokenizer: Tokenizer,
+  labels: readonly string[],
+  exs: readonly Example[],
+  maxLen: number,
+  what: string,
+): { ids: number[]; y: number }[] {
+  const labelId = new Map(labels.map((l, i) => [l, i]));
+  return exs.map((e) => {
+    const y = labelId.get(e.label);
+    if (y === undefined)
+      throw new Error(
+        `${what}: label '${e.label}' does not occur in the training data (labels: ${labels.join(', ')})`,
+      );
+    return { ids: tokenizer.encode(e.text).slice(0, maxLen - 1), y };
+  });
+}
+
 /** Build tokenizer, model and TrainTask for classification. */
 export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
   const presetName = o.preset ?? 'small';
@@ -82,7 +111,6 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
   const labels = [...new Set(o.train.map((e) => e.label))].sort();
   if (labels.length < 2)
     throw new Error(`--data: classification needs at least 2 labels, found ${labels.length}`);
-  const labelId = new Map(labels.map((l, i) => [l, i]));
   const tokenizer =
     o.tokenizer ??
     trainBPE(
@@ -90,17 +118,8 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
       { vocabSize: o.vocabSize ?? 4000 },
     );
   const maxLen = o.maxLen ?? 256;
-  const encode = (exs: Example[]) =>
-    exs.map((e) => {
-      const y = labelId.get(e.label);
-      if (y === undefined)
-        throw new Error(
-          `--valid: label '${e.label}' does not occur in the training data (labels: ${labels.join(', ')})`,
-        );
-      return { ids: tokenizer.encode(e.text).slice(0, maxLen - 1), y };
-    });
-  const train = encode(o.train);
-  const valid = encode(o.valid);
+  const train = encodeExamples(tokenizer, labels, o.train, maxLen, '--data');
+  const valid = encodeExamples(tokenizer, labels, o.valid, maxLen, '--valid');
   const config: EncoderClassifierConfig & Partial<HierarchicalClassifierConfig> = {
     ...preset,
     ...o.overrides,
@@ -116,13 +135,9 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
       : new EncoderClassifier(config, generator);
   const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, maxLen };
   const lengths = train.map((e) => e.ids.length + 1);
-  const epochBatches = (epoch: number): number[][] =>
-    bucketBatches(lengths, {
-      batchTokens: o.batchTokens,
-      shuffle: true,
-      generator: new Generator(o.seed * 7919 + epoch),
-    });
-  let cached: { epoch: number; batches: number[][] } = { epoch: 0, batches: epochBatches(0) };
+  const batchesOf = (epoch: number): number[][] =>
+    epochBatches(lengths, o.batchTokens, o.seed, epoch);
+  let cached: { epoch: number; batches: number[][] } = { epoch: 0, batches: batchesOf(0) };
   const stepsPerEpoch = cached.batches.length;
   const batchOf = (items: { ids: number[] }[]) =>
     makeClassificationBatch(
@@ -176,7 +191,7 @@ export function buildClassifyTask(o: ClassifyTaskOptions): ClassifyTask {
     loss(step, micro) {
       const k = step - 1 + micro;
       const epoch = Math.floor(k / stepsPerEpoch);
-      if (cached.epoch !== epoch) cached = { epoch, batches: epochBatches(epoch) };
+      if (cached.epoch !== epoch) cached = { epoch, batches: batchesOf(epoch) };
       const items = cached.batches[k % stepsPerEpoch].map((i) => train[i]);
       const y = tensor(Int32Array.from(items.map((e) => e.y)), [items.length]);
       const loss = model.trainingLoss(batchOf(items), y); // with early exit: every exit's

@@ -82,6 +82,22 @@ export function lmBatch(
   return { x: tensor(x, [B, T]), y: tensor(y, [B * T]) };
 }
 
+/**
+ * The training batch of step `step` (1-based), micro-batch `micro`: random windows drawn by a
+ * generator seeded from (seed, step, micro), so a resumed run (and an export of the batches)
+ * sees the same ones.
+ */
+export function lmTrainBatch(
+  train: Int32Array,
+  B: number,
+  T: number,
+  seed: number,
+  step: number,
+  micro: number,
+): { x: Tensor; y: Tensor } {
+  return lmBatch(train, B, T, new Generator(seed * 1_000_003 + step * 64 + micro));
+}
+
 export interface LMTask extends TrainTask {
   model: LMModel;
   tokenizer: Tokenizer;
@@ -155,7 +171,7 @@ export function buildLMTask(o: LMTaskOptions): LMTask {
     ...lmTaskBase(model, tokenizer, generator, train, valid),
     dirConfig: { task: 'lm', model: 'DecoderLM', config: { ...config } },
     loss(step, micro) {
-      const { x, y } = lmBatch(train, B, T, new Generator(o.seed * 1_000_003 + step * 64 + micro));
+      const { x, y } = lmTrainBatch(train, B, T, o.seed, step, micro);
       return { loss: withAuxiliaryLosses(model, loss(x, y)), tokens: y.size };
     },
     evaluate() {

@@ -19,7 +19,7 @@ import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { trainBPE, type Tokenizer } from '../tokenizers/index.js';
-import { bucketBatches, clipWithWarning, makeSeq2SeqBatch } from '../data/index.js';
+import { bucketBatches, clipWithWarning, epochBatches, makeSeq2SeqBatch } from '../data/index.js';
 import type { TrainTask } from '../train/trainer.js';
 import {
   buildFromDir,
@@ -108,7 +108,37 @@ export interface TranslateTask extends TrainTask {
   baseline: Baseline;
 }
 
-type Encoded = { src: number[]; tgt: number[] };
+/** Training drops pairs longer than this many tokens on either side (TranslateTaskOptions.maxLen). */
+export const TRAIN_PAIR_MAX_LEN = 64;
+
+/** A pair as token ids (the target without <bos> and </s>). */
+export type EncodedPair = { src: number[]; tgt: number[] };
+type Encoded = EncodedPair;
+
+/** Encode pairs with the source and target tokenizers. */
+function encodePairs(vocabs: Vocabs, pairs: readonly Pair[]): Encoded[] {
+  return pairs.map((p) => ({ src: vocabs.src.encode(p.source), tgt: vocabs.tgt.encode(p.target) }));
+}
+
+/**
+ * The training pairs as training sees them: encoded, without empty sides, and without pairs
+ * longer than maxLen tokens on either side (the target counted with its </s>).
+ */
+export function encodeTrainPairs(
+  vocabs: Vocabs,
+  pairs: readonly Pair[],
+  maxLen: number,
+): Encoded[] {
+  return encodePairs(vocabs, pairs).filter(
+    (e) =>
+      e.src.length > 0 && e.tgt.length > 0 && e.src.length <= maxLen && e.tgt.length + 1 <= maxLen,
+  );
+}
+
+/** Each pair's padded cost for batching: max(source length, target length + 1). */
+export function pairLengths(pairs: readonly Encoded[]): number[] {
+  return pairs.map((e) => Math.max(e.src.length, e.tgt.length + 1));
+}
 
 /** Build tokenizer, model and TrainTask for translation. */
 export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
@@ -154,14 +184,9 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     );
   }
   const tokenizer = vocabs.tgt;
-  const maxLen = o.maxLen ?? 64;
-  const encode = (pairs: Pair[]): Encoded[] =>
-    pairs.map((p) => ({ src: vocabs.src.encode(p.source), tgt: vocabs.tgt.encode(p.target) }));
-  const train = encode(o.train).filter(
-    (e) =>
-      e.src.length > 0 && e.tgt.length > 0 && e.src.length <= maxLen && e.tgt.length + 1 <= maxLen,
-  );
-  const valid = encode(o.valid).map((e) => ({
+  const maxLen = o.maxLen ?? TRAIN_PAIR_MAX_LEN;
+  const train = encodeTrainPairs(vocabs, o.train, maxLen);
+  const valid = encodePairs(vocabs, o.valid).map((e) => ({
     src: e.src.slice(0, maxLen),
     tgt: e.tgt.slice(0, maxLen - 1),
   }));
@@ -189,22 +214,18 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
   const teacherForcing = o.teacherForcing;
   const V = tokenizer.vocabSize;
   const ids = { padId: tokenizer.padId, bosId: tokenizer.bosId, eosId: tokenizer.eosId };
-  const lengths = train.map((e) => Math.max(e.src.length, e.tgt.length + 1));
+  const lengths = pairLengths(train);
   const epochCache = new Map<number, number[][]>();
-  const epochBatches = (epoch: number): number[][] => {
+  const batchesOf = (epoch: number): number[][] => {
     let b = epochCache.get(epoch);
     if (!b) {
-      b = bucketBatches(lengths, {
-        batchTokens: o.batchTokens,
-        shuffle: true,
-        generator: new Generator(o.seed * 7919 + epoch),
-      });
+      b = epochBatches(lengths, o.batchTokens, o.seed, epoch);
       epochCache.clear();
       epochCache.set(epoch, b);
     }
     return b;
   };
-  const stepsPerEpoch = epochBatches(0).length;
+  const stepsPerEpoch = batchesOf(0).length;
   const ls = o.labelSmoothing ?? 0.1;
   const lossOf = (items: Encoded[], smoothing: number, samplingProb = 0) => {
     const batch = makeSeq2SeqBatch(
@@ -218,10 +239,11 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
     });
     return { loss, tokens: batch.ntokens };
   };
-  const validBatches = bucketBatches(
-    valid.map((e) => Math.max(e.src.length, e.tgt.length + 1)),
-    { batchTokens: o.batchTokens, shuffle: false, generator: new Generator(0) },
-  );
+  const validBatches = bucketBatches(pairLengths(valid), {
+    batchTokens: o.batchTokens,
+    shuffle: false,
+    generator: new Generator(0),
+  });
   const bleuN = Math.min(o.bleuSentences ?? 200, valid.length);
   return {
     model,
@@ -244,7 +266,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
         : { task: 'translate', model: 'Seq2SeqTransformer', config: { ...config } },
     loss(step, micro) {
       const k = (step - 1) * (o.gradAccumSteps ?? 1) + micro; // batch index across epochs
-      const batches = epochBatches(Math.floor(k / stepsPerEpoch));
+      const batches = batchesOf(Math.floor(k / stepsPerEpoch));
       const r = lossOf(
         batches[k % stepsPerEpoch].map((i) => train[i]),
         ls,
