@@ -248,6 +248,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--top-k <k>', 'keep the k most likely tokens (0 = all)', int('--top-k', 0), 0)
     .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', float('--top-p', 1e-9, 1), 1)
     .option('--seed <n>', 'random seed', int('--seed', 0), 0)
+    .option('--stream', 'print the text as its tokens are generated')
     .action(async (o) => {
       await runInfer('generate', o.model, [o.prompt], o);
     });

@@ -51,7 +51,7 @@ export async function runInfer(
     });
     output.out(out.join('\n') + '\n');
   } else if (kind === 'generate') {
-    const text = generateText(dir, lines[0], {
+    const opts = {
       ...(o as {
         maxTokens: number;
         temperature: number;
@@ -60,8 +60,16 @@ export async function runInfer(
         seed: number;
       }),
       onWarning: warn,
-    });
-    output.out(text + '\n');
+    };
+    if (o.stream) {
+      // The prompt, then each piece of text as its tokens come: the same text as without --stream.
+      const pieces = loadLM(dir).generateStream(lines[0], opts);
+      output.out(lines[0]);
+      for await (const piece of pieces) output.out(piece);
+      output.out('\n');
+      return;
+    }
+    output.out(generateText(dir, lines[0], opts) + '\n');
   } else if (kind === 'classify') {
     const { model, tokenizer, labels } = loadClassifier(dir);
     const exit = o as { exitThreshold?: number; patience?: number };

@@ -308,6 +308,31 @@ export function classifyTexts(
 }
 
 /**
+ * The softmax over the classes of each text (inputs prepared as classifyTexts prepares them).
+ * @returns per text, K probabilities in the order of the model's labels
+ */
+export function classProbabilities(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  texts: string[],
+  o: { onWarning?: (message: string) => void } = {},
+): Float32Array[] {
+  const out: Float32Array[] = [];
+  const K = model.config.numClasses;
+  inBatches(
+    model,
+    tokenizer,
+    texts,
+    (ids, n) => {
+      const probs = F.softmax(model.forward(ids)).f32; // (n, K)
+      for (let j = 0; j < n; j++) out.push(probs.slice(j * K, (j + 1) * K));
+    },
+    o.onWarning,
+  );
+  return out;
+}
+
+/**
  * Early-exit classification (EncoderClassifier.classifyEarlyExit: DeeBERT confidence
  * threshold, PABEE patience): each text's label, probability and the layers it ran, and the
  * mean layers run.
