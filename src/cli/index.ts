@@ -15,6 +15,7 @@ import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
+import { registerServeCommand } from './serve.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -359,6 +360,8 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--vectors <file>', 'word2vec text/binary or safetensors vectors')
     .option('--k <n>', 'how many', int('--k'), 5)
     .action((a: string, b: string, c: string, o) => runVectorsAnalogy(o.vectors, a, b, c, o.k));
+
+  registerServeCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

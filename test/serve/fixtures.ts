@@ -1,0 +1,42 @@
+/**
+ * Tiny trained model directories for the server tests (the `tiny` preset, a few steps of
+ * `transformer train` in-process on the CLI tests' data), and a server-sent-events reader.
+ */
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from '../cli/in-process.js';
+
+/** Train the requested kinds of models into a temporary folder; their directories. */
+export async function tinyModels(
+  kinds: ('translate' | 'lm' | 'classify')[],
+): Promise<Record<'translate' | 'lm' | 'classify', string>> {
+  const d = tmp();
+  const dirs = { translate: join(d, 'tr'), lm: join(d, 'lm'), classify: join(d, 'cl') };
+  const common = ['--preset', 'tiny', '--steps', '3', '--batch-tokens', '200'];
+  const args = {
+    translate: ['train', '--task', 'translate', '--data', translateTsv(d), ...common],
+    lm: lmTrain(lmText(d), dirs.lm, '--steps', '3'),
+    classify: ['train', '--task', 'classify', '--data', classifyTsv(d), ...common],
+  };
+  for (const k of kinds) {
+    const r = await cli(k === 'lm' ? args.lm : [...args[k], '--out', dirs[k]]);
+    assert.equal(r.code, 0, r.err);
+  }
+  return dirs;
+}
+
+/** The events of a text/event-stream body: { event, data (parsed JSON) }. */
+export function parseEvents(body: string): { event: string; data: Record<string, unknown> }[] {
+  return body
+    .split('\n\n')
+    .filter((b) => b.trim() !== '')
+    .map((block) => {
+      let event = 'message';
+      let data = '';
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice(6).trim();
+        else if (line.startsWith('data:')) data += line.slice(5).trim();
+      }
+      return { event, data: JSON.parse(data) as Record<string, unknown> };
+    });
+}
