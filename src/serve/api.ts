@@ -227,7 +227,9 @@ export function apiHandlers(
           400,
           `"target" applies to translation models; '${m.name}' is '${m.loaded.task}'`,
         );
-      const target = b.target === undefined ? undefined : textField(b.target, 'target');
+      if (b.target !== undefined && typeof b.target !== 'string')
+        throw new HttpError(400, `"target" must be a string, got ${JSON.stringify(b.target)}`);
+      const target = b.target as string | undefined; // may be empty: the decoder reads <bos> alone
       const warnings: string[] = [];
       const sections = attentionSections(m.loaded, text, {
         target,

@@ -6,16 +6,17 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from '../cli/in-process.js';
 
-/** Train the requested kinds of models into a temporary folder; their directories. */
+/** Train the requested kinds of models (`steps` steps each) into a temporary folder; their directories. */
 export async function tinyModels(
   kinds: ('translate' | 'lm' | 'classify')[],
+  steps = 3,
 ): Promise<Record<'translate' | 'lm' | 'classify', string>> {
   const d = tmp();
   const dirs = { translate: join(d, 'tr'), lm: join(d, 'lm'), classify: join(d, 'cl') };
-  const common = ['--preset', 'tiny', '--steps', '3', '--batch-tokens', '200'];
+  const common = ['--preset', 'tiny', '--steps', String(steps), '--batch-tokens', '200'];
   const args = {
     translate: ['train', '--task', 'translate', '--data', translateTsv(d), ...common],
-    lm: lmTrain(lmText(d), dirs.lm, '--steps', '3'),
+    lm: lmTrain(lmText(d), dirs.lm, '--steps', String(steps)),
     classify: ['train', '--task', 'classify', '--data', classifyTsv(d), ...common],
   };
   for (const k of kinds) {
