@@ -69,9 +69,16 @@ export class TextStreamer {
   }
 }
 
+/** A promise resolved on a later turn of the event loop (setImmediate; setTimeout in browsers). */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) =>
+    typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
+  );
+}
+
 /**
  * The text pieces of a token step iterator, as an async iterator: between steps it waits for
- * the event loop (setImmediate), so a server can write each piece and serve other requests
+ * the event loop (nextTurn), so a server (or a page) can write each piece and serve other requests
  * while a long generation runs. Empty pieces are not yielded. Breaking out of the loop
  * returns the step iterator (the model's training flag is restored).
  * @param steps yields token ids (generateSteps, generateXLSteps, a greedySteps source)
@@ -82,7 +89,7 @@ export async function* streamText(
 ): AsyncGenerator<string, void, undefined> {
   try {
     for (;;) {
-      await new Promise<void>((resolve) => setImmediate(resolve));
+      await nextTurn();
       const r = steps.next();
       if (r.done) break;
       const piece = streamer.push(r.value);

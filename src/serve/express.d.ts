@@ -9,6 +9,7 @@ declare module 'express' {
     /** The parsed JSON body (express.json), undefined when there was none. */
     body: unknown;
     path: string;
+    params: Record<string, string>;
   }
 
   export interface Response extends ServerResponse {
@@ -16,6 +17,8 @@ declare module 'express' {
     json(body: unknown): Response;
     type(contentType: string): Response;
     set(field: string, value: string): Response;
+    send(body: string | Uint8Array): Response;
+    sendFile(path: string, callback?: (err?: Error) => void): void;
   }
 
   export type NextFunction = (err?: unknown) => void;

@@ -3,14 +3,18 @@
  * page of src/serve/page (GET /). Bodies are parsed by express.json with a size limit; a
  * malformed or oversized body, an unknown endpoint or model, or a bad field gets a 4xx JSON
  * answer `{"error": "..."}` and the server keeps serving. It binds 127.0.0.1 unless told
- * otherwise.
+ * otherwise. For the page's in-browser mode it also serves GET /browser.js (the library
+ * bundled for browsers) and GET /models/NAME/FILE (config.json, model.safetensors,
+ * tokenizer.json, tokenizer_target.json of a served model, nothing else).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve as resolvePath } from 'node:path';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import { packageRoot } from '../data/index.js';
 import { apiHandlers } from './api.js';
+import { browserBundle } from './bundle.js';
 import { HttpError, ModelRegistry } from './models.js';
 
 /** Options of startServer. */
@@ -29,6 +33,9 @@ export interface ServeOptions {
 export function pageDir(): string {
   return join(packageRoot(), 'src', 'serve', 'page');
 }
+
+/** The files of a model directory the page may fetch (to run the model in the browser). */
+const MODEL_FILES = ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_target.json'];
 
 const ENDPOINTS = [
   'GET /api/models',
@@ -69,6 +76,21 @@ export function createApp(models: ModelRegistry, bodyLimit: string | number = '6
       404,
       `unknown endpoint ${req.method} ${req.path} (endpoints: ${ENDPOINTS.join(', ')})`,
     );
+  });
+  // The page's in-browser mode: the library bundled for browsers, and the models' files.
+  app.get('/browser.js', async (_req: Request, res: Response) => {
+    res.type('text/javascript').send(await browserBundle());
+  });
+  app.get('/models/:name/:file', (req: Request, res: Response) => {
+    const m = models.get(req.params.name);
+    const file = req.params.file;
+    const path = join(m.dir, file);
+    if (!MODEL_FILES.includes(file) || !existsSync(path))
+      throw new HttpError(
+        404,
+        `no file '${file}' for model '${m.name}' (files: ${MODEL_FILES.join(', ')})`,
+      );
+    res.sendFile(resolvePath(path));
   });
   app.use(express.static(pageDir(), { index: 'index.html' }));
   app.use((req: Request) => {

@@ -222,6 +222,18 @@ export function loadClassifier(dir: string): Classifier {
     throw new Error(
       `${dir}/config.json: ${labels.length} labels for a model of ${model.config.numClasses} classes`,
     );
+  return makeClassifier(model, tokenizer, labels);
+}
+
+/**
+ * A Classifier over a built model with its weights, tokenizer and labels (what loadClassifier
+ * returns). The model is put in eval mode.
+ */
+export function makeClassifier(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  labels: string[],
+): Classifier {
   model.eval();
   return {
     task: 'classify',

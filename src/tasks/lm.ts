@@ -270,7 +270,14 @@ export function loadLanguageModel(dir: string): LanguageModel {
       ? new TransformerXL(cfg.config as unknown as TransformerXLConfig)
       : new DecoderLM(cfg.config as unknown as DecoderLMConfig),
   );
-  const tokenizer = loadModelDirInto(dir, model);
+  return makeLanguageModel(model, loadModelDirInto(dir, model));
+}
+
+/**
+ * A LanguageModel over a built model with its weights and tokenizer (what loadLanguageModel
+ * returns). The model is put in eval mode.
+ */
+export function makeLanguageModel(model: LMModel, tokenizer: Tokenizer): LanguageModel {
   model.eval();
   return {
     task: 'lm',

@@ -371,7 +371,16 @@ export function loadTranslator(dir: string): Translator {
   const src = loadModelDirInto(dir, model);
   const tgtPath = join(dir, TARGET_TOKENIZER);
   const tgt = existsSync(tgtPath) ? loadDirTokenizer(tgtPath) : src;
-  const vocabs = { src, tgt };
+  return makeTranslator(model, { src, tgt });
+}
+
+/**
+ * A Translator over a built model with its weights and vocabularies (what loadTranslator
+ * returns; also used where the files do not come from a directory, as in the browser).
+ * The model is put in eval mode.
+ */
+export function makeTranslator(model: TranslationModel, vocabs: Vocabs): Translator {
+  const src = vocabs.src;
   model.eval();
   const translator: Translator = {
     task: 'translate',

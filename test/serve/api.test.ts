@@ -189,6 +189,16 @@ test('bad requests get 4xx JSON errors and the server keeps serving', async () =
   const get = await fetch(new URL('/api/translate', server.url));
   assert.equal(get.status, 404);
   assert.match(((await get.json()) as { error: string }).error, /unknown endpoint GET/);
+  // The page's in-browser mode may fetch a model's four files and nothing else.
+  for (const [path, status] of [
+    ['/models/tr/config.json', 200],
+    ['/models/tr/metrics.jsonl', 404],
+    ['/models/tr/..%2Fpairs.tsv', 404],
+    ['/models/nope/config.json', 404],
+  ] as const) {
+    const r = await fetch(new URL(path, server.url));
+    assert.equal(r.status, status, path);
+  }
   const ok = await post('/api/translate', { text: 'ich bin hier', beam: 1 });
   assert.equal(ok.status, 200);
 });

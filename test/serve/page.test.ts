@@ -2,8 +2,9 @@
  * The `serve` page in a real browser: Debian's headless Chromium driven by playwright-core.
  * The page loads, a typed sentence is translated (the greedy translation the library gives,
  * streamed into the page), the attention heatmaps of every layer and head are drawn (their
- * canvases hold coloured pixels), hovering a cell shows its weight, and a screenshot is
- * written. Skipped, saying why, when /usr/bin/chromium is absent (CI installs it).
+ * canvases hold coloured pixels), hovering a cell shows its weight; then the same in the
+ * in-browser mode (the library bundled with its js backend, no /api/ call); and a screenshot
+ * is written. Skipped, saying why, when /usr/bin/chromium is absent (CI installs it).
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
@@ -11,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { chromium } from 'playwright-core';
-import { loadTranslator } from '../../src/index.js';
+import { backend, loadTranslator, setBackend } from '../../src/index.js';
 import { startServer } from '../../src/serve/server.js';
 import { tinyModels } from './fixtures.js';
 
@@ -72,6 +73,35 @@ test(
         (await page.textContent('#tip')) ?? '',
         /layer 1 head 1: query '.*' -> key '.*' = \d\.\d{3}/,
       );
+
+      // In-browser mode: the same page computes with the bundled js backend and asks the server
+      // for files only (GET /browser.js, /models/...), no /api/ call.
+      const calls: string[] = [];
+      page.on('request', (r) => calls.push(new URL(r.url()).pathname));
+      await page.selectOption('#mode', 'browser');
+      await page.click('#run');
+      await page.waitForSelector('body[data-state="done"], body[data-state="error"]');
+      assert.equal(
+        await page.getAttribute('body', 'data-state'),
+        'done',
+        (await page.textContent('#status')) ?? '',
+      );
+      const was = backend().name;
+      setBackend('js');
+      try {
+        assert.equal(
+          await page.textContent('#output'),
+          tr.translate([text], { beam: 1, maxLen: 12 })[0],
+        );
+      } finally {
+        setBackend(was);
+      }
+      assert.equal(await heatmaps.count(), (numEncoderLayers + 2 * numDecoderLayers) * nhead);
+      assert.deepEqual(
+        calls.filter((c) => c.startsWith('/api/')),
+        [],
+      );
+      assert.ok(calls.includes('/browser.js') && calls.includes('/models/tr/model.safetensors'));
 
       const shot = join(
         process.env.TEST_OUTPUT_DIR ?? mkdtempSync(join(tmpdir(), 'tts-page-')),

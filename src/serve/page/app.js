@@ -1,4 +1,4 @@
-/* global document, window, fetch, TextDecoder */
+/* global document, window, fetch, TextDecoder, console */
 /**
  * The page of `transformer serve` (plain JS, no framework): sends the sentence to the JSON
  * endpoints, shows the streamed output token by token (server-sent events read from fetch),
@@ -86,19 +86,57 @@ async function* postStream(path, body) {
   }
 }
 
-/** Stream the output into #output; returns the full text. */
-async function streamOutput(path, body, prefix) {
+/** Show the pieces in #output after `prefix` as they come; returns the full text. */
+async function showPieces(pieces, prefix) {
   const out = $('output');
   out.textContent = prefix;
   let text = prefix;
-  for await (const { event, data } of postStream(path, body)) {
-    if (event === 'error') throw new Error(data.error);
-    if (event === 'done') text = data.text;
-    else out.textContent += data.token;
+  for await (const piece of pieces) {
+    text += piece;
+    out.textContent = text;
   }
-  out.textContent = text;
   return text;
 }
+
+/** The tokens of a server-sent-events stream (POST `path`), as an async iterator. */
+async function* serverPieces(path, body) {
+  for await (const { event, data } of postStream(path, body)) {
+    if (event === 'error') throw new Error(data.error);
+    if (event !== 'done') yield data.token;
+  }
+}
+
+/** Compute on the server: the JSON endpoints. */
+const onServer = {
+  translate: (m, text, max) => serverPieces('/api/translate', { text, model: m.name, maxLen: max }),
+  generate: (m, text, max) =>
+    serverPieces('/api/generate', { text, model: m.name, maxTokens: max, temperature: 0 }),
+  classify: async (m, text) =>
+    (await post('/api/classify', { text, model: m.name })).predictions[0],
+  attention: (m, text, target) => post('/api/attention', { text, model: m.name, target }),
+};
+
+/** Compute in this browser: the library bundled with its js backend (GET /browser.js). */
+let lib = null;
+const loaded = new Map();
+const inBrowser = {
+  async model(m) {
+    lib ??= await import('/browser.js');
+    if (!loaded.has(m.name)) loaded.set(m.name, await lib.loadModelFrom(`/models/${m.name}/`));
+    return loaded.get(m.name);
+  },
+  translate: async function* (m, text, max) {
+    yield* (await inBrowser.model(m)).translateStream(text, { maxLen: max });
+  },
+  generate: async function* (m, text, max) {
+    yield* (await inBrowser.model(m)).generateStream(text, { maxTokens: max, temperature: 0 });
+  },
+  classify: async (m, text) => {
+    const [p] = (await inBrowser.model(m)).classify([text]);
+    return { label: p.label, score: p.probability, scores: { [p.label]: p.probability } };
+  },
+  attention: async (m, text, target) => lib.attention(await inBrowser.model(m), text, target),
+};
 
 const tip = $('tip');
 function showTip(e, text) {
@@ -228,20 +266,19 @@ async function run(e) {
   const max = Number($('max').value) || 40;
   $('labels').textContent = '';
   setStatus('running...');
+  const compute = $('mode').value === 'browser' ? inBrowser : onServer;
   try {
-    let attention = { text, model: m.name };
+    let target;
+    let attended = text;
     if (m.task === 'translate') {
       $('output-title').textContent = 'translation';
-      const out = await streamOutput('/api/translate', { text, model: m.name, maxLen: max }, '');
-      attention = { ...attention, target: out };
+      target = await showPieces(compute.translate(m, text, max), '');
     } else if (m.task === 'lm') {
       $('output-title').textContent = 'continuation';
-      const body = { text, model: m.name, maxTokens: max, temperature: 0 };
-      attention.text = await streamOutput('/api/generate', body, text);
+      attended = await showPieces(compute.generate(m, text, max), text);
     } else {
       $('output-title').textContent = 'label';
-      const { predictions } = await post('/api/classify', { text, model: m.name });
-      const p = predictions[0];
+      const p = await compute.classify(m, text);
       $('output').textContent = `${p.label} (${p.score.toFixed(3)})`;
       for (const [label, score] of Object.entries(p.scores)) {
         const bar = document.createElement('div');
@@ -253,10 +290,11 @@ async function run(e) {
       }
     }
     setStatus('attention...');
-    const payload = await post('/api/attention', attention);
+    const payload = await compute.attention(m, attended, target);
     drawSections(payload);
     setStatus(payload.warnings.length ? `done (${payload.warnings.join('; ')})` : 'done', 'done');
   } catch (err) {
+    console.error(err);
     setStatus(err.message, 'error');
   }
 }
