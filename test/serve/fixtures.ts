@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from '../cli/in-process.js';
+import type { Translator } from '../../src/index.js';
 
 /** Train the requested kinds of models (`steps` steps each) into a temporary folder; their directories. */
 export async function tinyModels(
@@ -40,4 +41,14 @@ export function parseEvents(body: string): { event: string; data: Record<string,
       }
       return { event, data: JSON.parse(data) as Record<string, unknown> };
     });
+}
+
+/**
+ * The source of the fixture's sentences whose greedy translation is longest, with it (a model
+ * trained a few steps may stop at once on some).
+ */
+export function longestGreedy(tr: Translator, maxLen: number): [string, string] {
+  return ['ich bin hier', 'du bist da', 'wir sind hier', 'er ist da']
+    .map((s): [string, string] => [s, tr.translate([s], { beam: 1, maxLen })[0]])
+    .sort((a, b) => b[1].length - a[1].length)[0];
 }
