@@ -35,5 +35,9 @@ export function registerServeCommand(program: Command): void {
       });
       const names = s.models.models.map((m) => `${m.name} (${m.loaded.task})`).join(', ');
       output.err(`serving ${names} at ${s.url} (Ctrl-C stops)\n`);
+      if (!['127.0.0.1', 'localhost', '::1'].includes(o.host))
+        output.err(
+          `warning: --host ${o.host} makes the server reachable from other machines; it has no authentication\n`,
+        );
     });
 }

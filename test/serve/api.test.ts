@@ -15,6 +15,7 @@ import {
 import { attentionSections } from '../../src/tasks/attention-maps.js';
 import { startServer } from '../../src/serve/server.js';
 import { longestGreedy, parseEvents, tinyModels } from './fixtures.js';
+import { cli } from '../cli/in-process.js';
 
 let dirs: Awaited<ReturnType<typeof tinyModels>>;
 let server: Awaited<ReturnType<typeof startServer>>;
@@ -100,6 +101,24 @@ test('streams are server-sent events whose tokens join to the non-streamed text'
   const full = lm.generate('to', { maxTokens: 25 });
   assert.equal('to' + pieces.join(''), full);
   assert.equal(ge.at(-1)!.data.text, full);
+});
+
+test('a client that leaves a stream stops it; the model is served again at once', async () => {
+  const lm = loadLanguageModel(dirs.lm);
+  const abort = new AbortController();
+  const r = await fetch(new URL('/api/generate', server.url), {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ text: 'to', model: 'lm', maxTokens: 1000, stream: true }),
+    signal: abort.signal,
+  });
+  const reader = r.body!.getReader();
+  const first = new TextDecoder().decode((await reader.read()).value);
+  assert.match(first, /^data: \{"token":/);
+  abort.abort();
+  const g = await post('/api/generate', { text: 'to be', model: 'lm', maxTokens: 5, seed: 1 });
+  assert.equal(g.status, 200);
+  assert.equal(g.json.text, lm.generate('to be', { maxTokens: 5, seed: 1 }));
 });
 
 test('attention: every layer and head, as attentionSections computes them', async () => {
@@ -198,4 +217,14 @@ test('bad requests get 4xx JSON errors and the server keeps serving', async () =
   }
   const ok = await post('/api/translate', { text: 'ich bin hier', beam: 1 });
   assert.equal(ok.status, 200);
+});
+
+test('`transformer serve` names a missing model directory and a port in use', async () => {
+  const missing = await cli(['serve', '--model', '/nonexistent/model-dir', '--port', '0']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.err, /--model: '\/nonexistent\/model-dir' does not exist/);
+  const port = String(new URL(server.url).port);
+  const busy = await cli(['serve', '--model', dirs.lm, '--port', port]);
+  assert.equal(busy.code, 1);
+  assert.match(busy.err, new RegExp(`cannot listen on 127.0.0.1:${port}: .*EADDRINUSE`));
 });
