@@ -11,7 +11,7 @@ import { classProbabilities } from '../tasks/classify.js';
 import { attentionSections } from '../tasks/attention-maps.js';
 import type { LoadedModel } from '../tasks/load.js';
 import { HttpError, type ModelRegistry, type ServedModel } from './models.js';
-import { attentionPayload } from './payload.js';
+import { attentionPayload, prediction } from './payload.js';
 
 /** Most texts in one request, and most characters in one text. */
 export const MAX_TEXTS = 64;
@@ -208,13 +208,7 @@ export function apiHandlers(
       const m = modelFor(models, b, 'classify');
       const { model, tokenizer, labels } = m.loaded;
       const probs = classProbabilities(model, tokenizer, textsField(b.text));
-      const predictions = probs.map((p) => {
-        let best = 0;
-        for (let k = 1; k < p.length; k++) if (p[k] > p[best]) best = k; // lowest on ties
-        const scores = Object.fromEntries(labels.map((l, k) => [l, p[k]]));
-        return { label: labels[best], score: p[best], scores };
-      });
-      res.json({ model: m.name, predictions });
+      res.json({ model: m.name, predictions: probs.map((p) => prediction(labels, p)) });
     },
 
     async attention(req, res) {

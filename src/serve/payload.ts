@@ -121,3 +121,21 @@ export function positionalGrid(m: LoadedModel, P: number): Grid | null {
       : `the paper's sinusoid for comparison (this model: ${position})`;
   return { title: `${what}: ${rows} positions x ${D} of ${C} dims`, rows, cols: D, values };
 }
+
+/** A classification answer: the best label (the lowest class on ties), its score, every score. */
+export interface Prediction {
+  label: string;
+  score: number;
+  scores: Record<string, number>;
+}
+
+/**
+ * The prediction of one text from its class probabilities.
+ * @param probs (K) softmax probabilities in the order of `labels` (classProbabilities)
+ */
+export function prediction(labels: readonly string[], probs: Float32Array): Prediction {
+  let best = 0;
+  for (let k = 1; k < probs.length; k++) if (probs[k] > probs[best]) best = k;
+  const scores = Object.fromEntries(labels.map((l, k) => [l, probs[k]]));
+  return { label: labels[best], score: probs[best], scores };
+}

@@ -15,10 +15,15 @@ import { DecoderLM, type DecoderLMConfig } from '../../models/decoder-lm.js';
 import { EncoderClassifier, type EncoderClassifierConfig } from '../../models/classifier.js';
 import { makeTranslator } from '../../tasks/translate.js';
 import { makeLanguageModel } from '../../tasks/lm.js';
-import { makeClassifier } from '../../tasks/classify.js';
+import { classProbabilities, makeClassifier, type Classifier } from '../../tasks/classify.js';
 import type { LoadedModel } from '../../tasks/load.js';
 import { attentionSections } from '../../tasks/attention-maps.js';
-import { attentionPayload, type AttentionPayload } from '../payload.js';
+import {
+  attentionPayload,
+  prediction,
+  type AttentionPayload,
+  type Prediction,
+} from '../payload.js';
 import { backend } from '../../backend/index.js';
 
 /** config.json of a model directory (tasks/modeldir.ts). */
@@ -74,6 +79,11 @@ export function attention(m: LoadedModel, text: string, target?: string): Attent
   const warnings: string[] = [];
   const sections = attentionSections(m, text, { target, onWarning: (w) => warnings.push(w) });
   return { ...attentionPayload(m, sections), warnings } as AttentionPayload;
+}
+
+/** What POST /api/classify answers for one text, computed here. */
+export function classify(m: Classifier, text: string): Prediction {
+  return prediction(m.labels, classProbabilities(m.model, m.tokenizer, [text])[0]);
 }
 
 /** The backend the page computes on ('js'). */

@@ -131,11 +131,15 @@ const inBrowser = {
   generate: async function* (m, text, max) {
     yield* (await inBrowser.model(m)).generateStream(text, { maxTokens: max, temperature: 0 });
   },
+  // (the model first: it loads `lib`)
   classify: async (m, text) => {
-    const [p] = (await inBrowser.model(m)).classify([text]);
-    return { label: p.label, score: p.probability, scores: { [p.label]: p.probability } };
+    const model = await inBrowser.model(m);
+    return lib.classify(model, text);
   },
-  attention: async (m, text, target) => lib.attention(await inBrowser.model(m), text, target),
+  attention: async (m, text, target) => {
+    const model = await inBrowser.model(m);
+    return lib.attention(model, text, target);
+  },
 };
 
 const tip = $('tip');
