@@ -133,6 +133,16 @@ test('streamed pieces join to the non-streamed text (lm, translation, CLI --stre
   assert.equal(live.out, plain.out);
 });
 
+test('a Transformer-XL language model streams what it generates', async () => {
+  const d = tmp();
+  const r = await cli(lmTrain(lmText(d), join(d, 'xl'), '--steps', '2', '--mem-len', '8'));
+  assert.equal(r.code, 0, r.err);
+  const xl = loadLanguageModel(join(d, 'xl'));
+  assert.equal(xl.model.constructor.name, 'TransformerXL');
+  const o = { maxTokens: 20, temperature: 1, seed: 7 };
+  assert.equal('to' + (await join_(xl.generateStream('to', o))).text, xl.generate('to', o));
+});
+
 test('TextStreamer holds back half characters and trims like translate', () => {
   const tok = trainBPE(['plain ascii words only'], { vocabSize: 300 });
   const text = 'grüße €5 😀 ok ';
