@@ -202,3 +202,19 @@ export type { Seq2SeqModel } from './decode/seq2seq.js';
 export { RNN_TRANSLATE_PRESET } from './tasks/translate.js';
 export type { TranslateArch } from './tasks/translate.js';
 export { parseSamplingSchedule } from './rnn/scheduled-sampling.js';
+// transformers.js-style pipelines and streaming (issue #16)
+export { pipeline, generateStream } from './pipeline.js';
+export type {
+  PipelineTask,
+  Pipeline,
+  TranslationPipeline,
+  TextGenerationPipeline,
+  TextClassificationPipeline,
+  GenerationOptions,
+  ClassificationOptions,
+} from './pipeline.js';
+export { generateSteps, samplingSteps } from './decode/generate.js';
+export { greedySteps } from './decode/seq2seq.js';
+export type { StepToken } from './decode/seq2seq.js';
+export { TextStreamer, streamText } from './decode/text-stream.js';
+export { classProbabilities } from './tasks/classify.js';

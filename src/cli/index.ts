@@ -18,6 +18,7 @@ import { registerPrecisionOption } from './precision.js';
 import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
 import { registerPretrainCommand } from './pretrain.js';
 import { registerExportCommand } from './export.js';
+import { registerServeCommand } from './serve.js';
 
 export function int(name: string, min = 1): (v: string) => number {
   return (v) => {
@@ -256,6 +257,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--top-k <k>', 'keep the k most likely tokens (0 = all)', int('--top-k', 0), 0)
     .option('--top-p <p>', 'nucleus sampling mass in (0, 1]', float('--top-p', 1e-9, 1), 1)
     .option('--seed <n>', 'random seed', int('--seed', 0), 0)
+    .option('--stream', 'print the text as its tokens are generated')
     .action(async (o) => {
       await runInfer('generate', o.model, [o.prompt], o);
     });
@@ -322,7 +324,6 @@ export async function main(argv: string[]): Promise<void> {
       await runInfer('attention', o.model, [o.text], o);
     });
 
-
   const vectors = program
     .command('vectors')
     .description('word vectors (Word2Vec CBOW / Skip-gram, GloVe): train, neighbors, analogy');
@@ -375,6 +376,7 @@ export async function main(argv: string[]): Promise<void> {
 
   registerPretrainCommand(program);
   registerExportCommand(program);
+  registerServeCommand(program);
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -167,9 +167,10 @@ function step(
 
 /**
  * Greedy decoding: at each step take the most likely token (the lowest id on ties), until eos
- * or maxLen steps. The model's padId is never chosen (unless it is eosId), as in fairseq. Batched over sources with KV caches (one decoder position per step; the
- * cross-attention keys/values are computed once); a source that emits eos leaves the batch.
- * Runs under noGrad in eval mode (the training flag is restored).
+ * or maxLen steps. The model's padId is never chosen (unless it is eosId), as in fairseq.
+ * Batched over sources with KV caches (one decoder position per step; the cross-attention
+ * keys/values are computed once); a source that emits eos leaves the batch. This collects
+ * greedySteps. Runs under noGrad in eval mode (the training flag is restored).
  * @param src (B, S) int32 source ids, padded with the model's padId
  * @returns per source, the generated tokens without bos and without the final eos (at most
  *   maxLen tokens; exactly maxLen only when no eos was produced)
@@ -181,38 +182,69 @@ export function greedyDecode(
   src: Tensor,
   opts: Seq2SeqDecodeOptions,
 ): number[][] {
+  const out: number[][] = Array.from({ length: src.shape[0] }, () => []);
+  for (const tokens of greedySteps(model, src, opts))
+    for (const { source, token } of tokens) out[source].push(token);
+  return out;
+}
+
+/** One source's new token at a greedy step. */
+export interface StepToken {
+  /** Index of the source in the batch (row of src). */
+  source: number;
+  token: number;
+}
+
+/**
+ * The loop of greedyDecode as a step iterator: each `next()` runs one decoder position for
+ * the sources still decoding and yields their new tokens (a source that chose eos yields
+ * nothing more; eos itself is not yielded). The iterator ends when every source has ended or
+ * after maxLen steps. The model is in eval mode while it runs (the flag is restored when it
+ * ends or is returned); each step runs under noGrad.
+ * @param src (B, S) int32 source ids, padded with the model's padId
+ * @throws Error (at once) as greedyDecode.
+ */
+export function greedySteps(
+  model: Seq2SeqModel,
+  src: Tensor,
+  opts: Seq2SeqDecodeOptions,
+): IterableIterator<StepToken[]> {
   checkOptions(model, src, opts, 'greedyDecode');
   const { bosId, eosId, maxLen } = opts;
   const B = src.shape[0];
   const V = model.config.tgtVocabSize;
-  const out: number[][] = Array.from({ length: B }, () => []);
   const banned = bannedToken(model, eosId);
-  return inEval(model, () => {
-    let { memory, srcPadMask } = model.encode(src); // (B, S, C), (B, S)
-    const caches = model.newCaches();
-    let active = Array.from({ length: B }, (_, b) => b); // source of each batch row
-    let last = active.map(() => bosId);
-    for (let t = 0; t < maxLen && active.length > 0; t++) {
-      const logits = step(model, last, memory, srcPadMask, caches, t, false); // (N * V)
-      const keep: number[] = [];
-      const next: number[] = [];
-      active.forEach((b, r) => {
-        const tok = argmaxExcept(logits.subarray(r * V, (r + 1) * V), banned);
-        if (tok === eosId) return;
-        out[b].push(tok);
-        keep.push(r);
-        next.push(tok);
-      });
-      if (keep.length < active.length && keep.length > 0) {
-        memory = indexSelect0(memory, keep);
-        srcPadMask = indexSelect0(srcPadMask, keep);
-        selectCaches(caches, keep, { self: true, cross: true });
+  return (function* () {
+    const wasTraining = model.training;
+    model.eval();
+    try {
+      let { memory, srcPadMask } = noGrad(() => model.encode(src)); // (B, S, C), (B, S)
+      const caches = model.newCaches();
+      let active = Array.from({ length: B }, (_, b) => b); // source of each batch row
+      let last = active.map(() => bosId);
+      for (let t = 0; t < maxLen && active.length > 0; t++) {
+        const logits = noGrad(() => step(model, last, memory, srcPadMask, caches, t, false)); // (N * V)
+        const keep: number[] = [];
+        const next: StepToken[] = [];
+        active.forEach((b, r) => {
+          const tok = argmaxExcept(logits.subarray(r * V, (r + 1) * V), banned);
+          if (tok === eosId) return;
+          keep.push(r);
+          next.push({ source: b, token: tok });
+        });
+        if (keep.length < active.length && keep.length > 0) {
+          memory = indexSelect0(memory, keep);
+          srcPadMask = indexSelect0(srcPadMask, keep);
+          selectCaches(caches, keep, { self: true, cross: true });
+        }
+        active = keep.map((r) => active[r]);
+        last = next.map((n) => n.token);
+        if (next.length > 0) yield next;
       }
-      active = keep.map((r) => active[r]);
-      last = next;
+    } finally {
+      model.train(wasTraining);
     }
-    return out;
-  });
+  })();
 }
 
 /** Finished hypotheses of one source: the best K, best first (stable on ties). */

@@ -25,8 +25,7 @@ import { makeNorm, type Norm } from '../nn/norms.js';
 import { Module } from '../nn/module.js';
 import { TransformerEncoder, makeEncoderLayers } from '../nn/transformer.js';
 import { createDepth } from '../nn/depth-registry.js';
-import { sampleToken, type SamplingOptions } from '../decode/sampling.js';
-import { suppressedIds } from '../decode/generate.js';
+import { samplingSteps, type GenerateOptions } from '../decode/generate.js';
 import { ConfigError, GPT_BLOCK, resolveModelConfig, type BlockConfig } from './config.js';
 
 /** Block defaults are GPT-2's (gelu, pre-LN, dropout 0.1); the attention is always `xl`. */
@@ -160,43 +159,30 @@ export function segmentLoss(
 export function generateXL(
   model: TransformerXL,
   prompt: readonly number[],
-  opts: SamplingOptions & {
-    maxNewTokens: number;
-    eosId?: number;
-    generator?: Generator;
-    /** Never generated (their logits are -Infinity), as generate's; eosId is exempt. */
-    suppressIds?: readonly number[];
-  },
+  opts: GenerateOptions,
 ): number[] {
+  return [...generateXLSteps(model, prompt, opts)];
+}
+
+/**
+ * generateXL as a step iterator (the sampling loop of decode/generate.ts): each `next()` runs
+ * one segment and yields the new token.
+ * @throws Error (at once) if the prompt is empty, or for a bad suppressIds.
+ */
+export function generateXLSteps(
+  model: TransformerXL,
+  prompt: readonly number[],
+  opts: GenerateOptions,
+): IterableIterator<number> {
   if (prompt.length === 0)
     throw new Error('generateXL: the prompt must contain at least one token');
-  const gen = opts.generator ?? defaultGenerator;
   const V = model.config.vocabSize;
-  const suppress = suppressedIds(opts.suppressIds ?? [], V, opts.eosId);
-  const masked = new Float32Array(V);
-  const out: number[] = [];
-  const wasTraining = model.training;
-  model.eval();
-  try {
-    noGrad(() => {
-      const memory = model.newMemory();
-      let input = [...prompt];
-      for (let n = 0; n < opts.maxNewTokens; n++) {
-        const y = model.forward(tensor([input], undefined, 'int32'), memory); // (1, T, V)
-        let logits = y.f32.subarray((input.length - 1) * V, input.length * V);
-        if (suppress.length > 0) {
-          masked.set(logits);
-          for (const id of suppress) masked[id] = -Infinity;
-          logits = masked;
-        }
-        const next = sampleToken(logits, gen, opts);
-        out.push(next);
-        if (next === opts.eosId) break;
-        input = [next];
-      }
-    });
-  } finally {
-    model.train(wasTraining);
-  }
-  return out;
+  const memory = model.newMemory();
+  let first = true;
+  return samplingSteps(model, V, prompt, opts, (seq) => {
+    const input = first ? [...seq] : seq.slice(-1); // the prompt, then one token per segment
+    first = false;
+    const y = model.forward(tensor([input], undefined, 'int32'), memory); // (1, T, V)
+    return y.f32.subarray((input.length - 1) * V, input.length * V);
+  });
 }

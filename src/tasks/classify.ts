@@ -246,6 +246,18 @@ export function loadClassifier(dir: string): Classifier {
     throw new Error(
       `${dir}/config.json: ${labels.length} labels for a model of ${model.config.numClasses} classes`,
     );
+  return makeClassifier(model, tokenizer, labels);
+}
+
+/**
+ * A Classifier over a built model with its weights, tokenizer and labels (what loadClassifier
+ * returns). The model is put in eval mode.
+ */
+export function makeClassifier(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  labels: string[],
+): Classifier {
   model.eval();
   return {
     task: 'classify',
@@ -326,6 +338,31 @@ export function classifyTexts(
     tokenizer,
     texts,
     (ids, n) => out.push(...labelRows(model.forward(ids), n, labels)),
+    o.onWarning,
+  );
+  return out;
+}
+
+/**
+ * The softmax over the classes of each text (inputs prepared as classifyTexts prepares them).
+ * @returns per text, K probabilities in the order of the model's labels
+ */
+export function classProbabilities(
+  model: EncoderClassifier,
+  tokenizer: Tokenizer,
+  texts: string[],
+  o: { onWarning?: (message: string) => void } = {},
+): Float32Array[] {
+  const out: Float32Array[] = [];
+  const K = model.config.numClasses;
+  inBatches(
+    model,
+    tokenizer,
+    texts,
+    (ids, n) => {
+      const probs = F.softmax(model.forward(ids)).f32; // (n, K)
+      for (let j = 0; j < n; j++) out.push(probs.slice(j * K, (j + 1) * K));
+    },
     o.onWarning,
   );
   return out;

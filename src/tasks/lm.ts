@@ -12,12 +12,13 @@ import * as F from '../ops/index.js';
 import { DecoderLM, type DecoderLMConfig } from '../models/decoder-lm.js';
 import {
   TransformerXL,
-  generateXL,
+  generateXLSteps,
   segmentLoss,
   type TransformerXLConfig,
 } from '../models/transformer-xl.js';
 import { lmPresets } from '../models/presets.js';
-import { generate } from '../decode/generate.js';
+import { generateSteps } from '../decode/generate.js';
+import { TextStreamer, streamText } from '../decode/text-stream.js';
 import {
   encodeChecked,
   encodeChunks,
@@ -265,6 +266,12 @@ export interface LanguageModel {
    * @throws Error when the prompt encodes to no tokens.
    */
   generate(prompt: string, o?: GenerateTextOptions): string;
+  /**
+   * Continue `prompt`, handing out the new text as it is generated (one piece per token that
+   * completes text; the prompt is not repeated): prompt + the pieces = `generate(prompt, o)`.
+   * @throws Error (at once) when the prompt encodes to no tokens.
+   */
+  generateStream(prompt: string, o?: GenerateTextOptions): AsyncGenerator<string, void, undefined>;
 }
 
 /**
@@ -279,29 +286,55 @@ export function loadLanguageModel(dir: string): LanguageModel {
       ? new TransformerXL(cfg.config as unknown as TransformerXLConfig)
       : new DecoderLM(cfg.config as unknown as DecoderLMConfig),
   );
-  const tokenizer = loadModelDirInto(dir, model);
+  return makeLanguageModel(model, loadModelDirInto(dir, model));
+}
+
+/**
+ * A LanguageModel over a built model with its weights and tokenizer (what loadLanguageModel
+ * returns). The model is put in eval mode.
+ */
+export function makeLanguageModel(model: LMModel, tokenizer: Tokenizer): LanguageModel {
   model.eval();
   return {
     task: 'lm',
     model,
     tokenizer,
     generate(prompt, o = {}) {
-      const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
-      if (warning !== null) o.onWarning?.(warning);
-      if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
-      const opts = {
-        suppressIds: specialTokenIds(tokenizer),
-        maxNewTokens: o.maxTokens ?? 200,
-        temperature: o.temperature ?? 0.8,
-        topK: o.topK ?? 0,
-        topP: o.topP ?? 1,
-        generator: new Generator(o.seed ?? 0),
-      };
-      const out =
-        model instanceof TransformerXL ? generateXL(model, ids, opts) : generate(model, ids, opts);
+      const out = [...lmSteps(model, tokenizer, prompt, o)];
       return prompt + tokenizer.decode(out, { skipSpecial: true });
     },
+    generateStream(prompt, o = {}) {
+      return streamText(lmSteps(model, tokenizer, prompt, o), new TextStreamer(tokenizer));
+    },
   };
+}
+
+/**
+ * The new tokens of `prompt`'s continuation as a step iterator (generateSteps, or
+ * generateXLSteps for a TransformerXL), with the CLI's defaults and the tokenizer's special
+ * tokens suppressed.
+ * @throws Error (at once) when the prompt encodes to no tokens.
+ */
+function lmSteps(
+  model: LMModel,
+  tokenizer: Tokenizer,
+  prompt: string,
+  o: GenerateTextOptions,
+): IterableIterator<number> {
+  const { ids, warning } = encodeChecked(tokenizer, prompt, '--prompt');
+  if (warning !== null) o.onWarning?.(warning);
+  if (ids.length === 0) throw new Error('--prompt: the prompt encodes to no tokens');
+  const opts = {
+    suppressIds: specialTokenIds(tokenizer),
+    maxNewTokens: o.maxTokens ?? 200,
+    temperature: o.temperature ?? 0.8,
+    topK: o.topK ?? 0,
+    topP: o.topP ?? 1,
+    generator: new Generator(o.seed ?? 0),
+  };
+  return model instanceof TransformerXL
+    ? generateXLSteps(model, ids, opts)
+    : generateSteps(model, ids, opts);
 }
 
 /** Load a language model directory (the same as loadLanguageModel). */

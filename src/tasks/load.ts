@@ -21,6 +21,8 @@ import type { BaselineClassifier } from './baseline.js';
 
 /** What `load` returns: discriminated by `task`. */
 export type LoadedModel = Translator | LanguageModel | Classifier | BaselineClassifier;
+/** A loaded Transformer-family model (not a classical baseline): what serve and pipeline run. */
+export type NeuralModel = Translator | LanguageModel | Classifier;
 
 /**
  * Load any model directory written by `transformer train`.
@@ -32,4 +34,18 @@ export function load(dir: string): LoadedModel {
   if (cfg.task === 'translate') return loadTranslator(dir);
   if (cfg.task === 'lm') return loadLanguageModel(dir); // refuses a MaskedLM, naming --init
   return isBaselineDir(cfg) ? loadBaselineClassifier(dir) : loadClassifier(dir);
+}
+
+/**
+ * Load a model directory that holds a neural model (serve, pipeline, attention maps).
+ * @throws Error naming the directory when it holds a classical baseline (--arch tfidf-logreg
+ *   or bow-nb: no attention, no tokenizer), or as load.
+ */
+export function loadNeural(dir: string): NeuralModel {
+  const m = load(dir);
+  if (!('model' in m))
+    throw new Error(
+      `${dir}: a classical baseline classifier (TF-IDF / bag of words); this needs a Transformer model directory`,
+    );
+  return m;
 }

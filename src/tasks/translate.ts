@@ -13,7 +13,15 @@ import { Generator } from '../random.js';
 import * as F from '../ops/index.js';
 import { Seq2SeqTransformer, type Seq2SeqConfig } from '../models/seq2seq.js';
 import { seq2seqPresets } from '../models/presets.js';
-import { beamSearch, greedyDecode, type Seq2SeqModel } from '../decode/seq2seq.js';
+import {
+  beamSearch,
+  greedyDecode,
+  greedySteps,
+  type Seq2SeqModel,
+  type StepToken,
+} from '../decode/seq2seq.js';
+import { TextStreamer, streamText } from '../decode/text-stream.js';
+import type { Tensor } from '../tensor.js';
 import { RNNSeq2Seq, type RNNSeq2SeqConfig } from '../rnn/seq2seq.js';
 import { corpusBleu } from '../metrics/index.js';
 import { existsSync } from 'node:fs';
@@ -318,11 +326,7 @@ export function translateIds(
   const tokenizer = vocabs.tgt;
   const ids = { bosId: tokenizer.bosId, eosId: tokenizer.eosId, maxLen: o.maxLen };
   for (let i = 0; i < sources.length; i += 32) {
-    const chunk = sources.slice(i, i + 32);
-    const src = makeSeq2SeqBatch(
-      chunk.map((s) => ({ src: s, tgt: [] })),
-      { padId: tokenizer.padId, bosId: tokenizer.bosId, eosId: tokenizer.eosId },
-    ).src;
+    const src = sourceBatch(tokenizer, sources.slice(i, i + 32));
     const results =
       o.beam === 1
         ? greedyDecode(model, src, ids)
@@ -361,6 +365,14 @@ export interface Translator {
    * @throws Error naming the input that encodes to no tokens (an empty text).
    */
   translate(texts: string[], o?: TranslateOptions): string[];
+  /**
+   * Translate one text, handing out the translation as it is decoded (greedy decoding, one
+   * piece per token that completes text): the pieces join to what `translate([text], o)`
+   * returns with the same options. Beam search (`o.beam` > 1) decides at its end, so it comes
+   * as one piece. Default beam 1.
+   * @throws Error (at once) when the text encodes to no tokens.
+   */
+  translateStream(text: string, o?: TranslateOptions): AsyncGenerator<string, void, undefined>;
 }
 
 /**
@@ -379,9 +391,18 @@ export function loadTranslator(dir: string): Translator {
   const src = loadModelDirInto(dir, model);
   const tgtPath = join(dir, TARGET_TOKENIZER);
   const tgt = existsSync(tgtPath) ? loadDirTokenizer(tgtPath) : src;
-  const vocabs = { src, tgt };
+  return makeTranslator(model, { src, tgt });
+}
+
+/**
+ * A Translator over a built model with its weights and vocabularies (what loadTranslator
+ * returns; also used where the files do not come from a directory, as in the browser).
+ * The model is put in eval mode.
+ */
+export function makeTranslator(model: TranslationModel, vocabs: Vocabs): Translator {
+  const src = vocabs.src;
   model.eval();
-  return {
+  const translator: Translator = {
     task: 'translate',
     model,
     vocabs,
@@ -403,7 +424,42 @@ export function loadTranslator(dir: string): Translator {
         lengthPenalty: o.lengthPenalty,
       });
     },
+    translateStream(text, o = {}) {
+      const beam = o.beam ?? 1;
+      if (beam > 1) return oneShot(() => translator.translate([text], { ...o, beam })[0]);
+      const maxLen = Math.min(o.maxLen ?? 100, model.config.maxLen - 1);
+      const s = src.encode(text);
+      if (s.length === 0)
+        throw new Error('translate: the input is empty (it encodes to no tokens)');
+      const [ids] = clipWithWarning([s], maxLen, 'start', o.onWarning);
+      const tgt = vocabs.tgt;
+      const steps = greedySteps(model, sourceBatch(tgt, [ids]), {
+        bosId: tgt.bosId,
+        eosId: tgt.eosId,
+        maxLen,
+      });
+      return streamText(firstSource(steps), new TextStreamer(tgt, true));
+    },
   };
+  return translator;
+}
+
+/** The token ids of source 0 of a greedy step iterator (one source: one token a step). */
+function* firstSource(steps: IterableIterator<StepToken[]>): IterableIterator<number> {
+  for (const tokens of steps) yield tokens[0].token;
+}
+
+/** An async iterator of one piece, computed when first asked. */
+async function* oneShot(piece: () => string): AsyncGenerator<string, void, undefined> {
+  yield piece();
+}
+
+/** The (B, S) int32 source batch of token-id sources, padded with the tokenizer's padId. */
+function sourceBatch(tokenizer: Tokenizer, sources: number[][]): Tensor {
+  return makeSeq2SeqBatch(
+    sources.map((s) => ({ src: s, tgt: [] })),
+    { padId: tokenizer.padId, bosId: tokenizer.bosId, eosId: tokenizer.eosId },
+  ).src;
 }
 
 /** File name of the target tokenizer when the vocabularies are separate. */
