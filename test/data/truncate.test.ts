@@ -51,8 +51,11 @@ test('classifyTexts warns once, with the count, when texts exceed the context', 
   assert.deepEqual(warnings, [
     "2 of 44 inputs are longer than the model's context of 5 tokens (longest 8) and were cut to their first 5 tokens",
   ]);
-  // The cut text is classified as its first 5 characters.
-  assert.deepEqual(out[1], classifyTexts(model, tok, ['x', 'y'], ['abcde'])[0]);
+  // The cut text is classified as its first 5 characters (batched with 43 others or alone:
+  // the GEMM library may round a batch of 44 and a batch of 1 differently in the last bits).
+  const alone = classifyTexts(model, tok, ['x', 'y'], ['abcde'])[0];
+  assert.equal(out[1].label, alone.label);
+  assert.ok(Math.abs(out[1].probability - alone.probability) < 1e-6, `${out[1].probability} vs ${alone.probability}`);
   classifyTexts(model, tok, ['x', 'y'], ['abc'], { onWarning: (m) => warnings.push(m) });
   assert.equal(warnings.length, 1, 'no warning when nothing is cut');
 });
