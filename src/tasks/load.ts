@@ -45,7 +45,7 @@ export function loadNeural(dir: string): NeuralModel {
   const m = load(dir);
   if (!('model' in m))
     throw new Error(
-      `${dir}: a classical baseline classifier (TF-IDF / bag of words); this needs a Transformer model directory`,
+      `${dir}: a ${readModelDirConfig(dir).model} baseline (a classical classifier: no attention, no tokenizer); this needs a Transformer model directory`,
     );
   return m;
 }
