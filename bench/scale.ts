@@ -28,14 +28,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setBackend } from '../src/backend/index.js';
 import { DecoderLM } from '../src/models/decoder-lm.js';
-import { Seq2SeqTransformer } from '../src/models/seq2seq.js';
 import * as F from '../src/ops/index.js';
 import { Generator } from '../src/random.js';
-import { randint, randn } from '../src/tensor.js';
-import { Adam, AdamW } from '../src/train/optim.js';
+import { randn } from '../src/tensor.js';
+import { AdamW } from '../src/train/optim.js';
 import { lineChartSvg } from '../src/viz/chart.js';
-import { BENCH_DIR, LM_CONFIG, LMBatches, benchArena, lmStep } from './lm-common.js';
+import { BENCH_DIR, LM_CONFIG, LMBatches, lmStep } from './lm-common.js';
 import type { CaseResult, Row } from './matmul.js';
+import { makeSeq2SeqStep, type Seq2SeqShape } from './seq2seq-train.js';
 import { bestPeer, r2, timeMs } from './peer.js';
 
 /** An LM shape: vocabulary V, context T, width C, heads H, layers L, d_ff FF, batch B. */
@@ -47,18 +47,6 @@ interface LMShape {
   L: number;
   FF: number;
   B: number;
-}
-/** A seq2seq shape: V both vocabularies, S source and T target length. */
-interface Seq2SeqShape {
-  V: number;
-  C: number;
-  H: number;
-  FF: number;
-  NE: number;
-  ND: number;
-  B: number;
-  S: number;
-  T: number;
 }
 type Job =
   | { kind: 'lm'; shape: LMShape; steps: number }
@@ -125,40 +113,7 @@ function makeStep(job: Job): () => void {
       lmStep(model, opt, x, y, s.V);
     };
   }
-  const s = job.shape;
-  const model = new Seq2SeqTransformer(
-    {
-      srcVocabSize: s.V,
-      tgtVocabSize: s.V,
-      dModel: s.C,
-      nhead: s.H,
-      numEncoderLayers: s.NE,
-      numDecoderLayers: s.ND,
-      dimFeedforward: s.FF,
-      dropout: 0.1,
-    },
-    gen,
-  );
-  const opt = new Adam(model.parameters(), { lr: 1e-4 });
-  const batches = Array.from({ length: 4 }, () => ({
-    src: randint(1, s.V, [s.B, s.S], gen),
-    tgtIn: randint(1, s.V, [s.B, s.T], gen),
-    tgtOut: randint(1, s.V, [s.B * s.T], gen),
-  }));
-  let i = 0;
-  const arena = benchArena();
-  const step = (): void => {
-    const { src, tgtIn, tgtOut } = batches[i++ % batches.length];
-    opt.zeroGrad();
-    const logits = model.forward(src, tgtIn); // (B, T, V)
-    const loss = F.crossEntropy(F.reshape(logits, [-1, s.V]), tgtOut, {
-      ignoreIndex: 0,
-      labelSmoothing: 0.1,
-    });
-    loss.backward();
-    opt.step();
-  };
-  return () => (arena ? arena.run(step) : step());
+  return makeSeq2SeqStep(job.shape);
 }
 
 /** Child mode: time the job's steps, print {median_ms, maxrss_kb}. */

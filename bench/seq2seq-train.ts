@@ -25,28 +25,47 @@ const STEPS = 15;
 const WARMUP = 3;
 const ROUNDS = 3;
 
-/** The case-2 model, optimizer and data; returns one training step. */
-export function makeSeq2SeqStep(): () => void {
+/** An encoder-decoder step's shape: V both vocabularies, S source and T target length. */
+export interface Seq2SeqShape {
+  V: number;
+  C: number;
+  H: number;
+  FF: number;
+  NE: number;
+  ND: number;
+  B: number;
+  S: number;
+  T: number;
+}
+
+/** Case 2's shape. */
+export const CASE2: Seq2SeqShape = { V, C: 256, H: 8, FF: 512, NE: 3, ND: 3, B, S: L, T: L };
+
+/**
+ * The model, optimizer and random data of an encoder-decoder of shape `s` (case 2's by
+ * default; dropout 0.1, Adam lr 1e-4, label smoothing 0.1, pad id 0); returns one training step.
+ */
+export function makeSeq2SeqStep(s: Seq2SeqShape = CASE2): () => void {
   setBackend('native');
   const gen = new Generator(0);
   const model = new Seq2SeqTransformer(
     {
-      srcVocabSize: V,
-      tgtVocabSize: V,
-      dModel: 256,
-      nhead: 8,
-      numEncoderLayers: 3,
-      numDecoderLayers: 3,
-      dimFeedforward: 512,
+      srcVocabSize: s.V,
+      tgtVocabSize: s.V,
+      dModel: s.C,
+      nhead: s.H,
+      numEncoderLayers: s.NE,
+      numDecoderLayers: s.ND,
+      dimFeedforward: s.FF,
       dropout: 0.1,
     },
     gen,
   );
   const opt = new Adam(model.parameters(), { lr: 1e-4 });
   const batches = Array.from({ length: 4 }, () => ({
-    src: randint(1, V, [B, L], gen),
-    tgtIn: randint(1, V, [B, L], gen),
-    tgtOut: randint(1, V, [B * L], gen),
+    src: randint(1, s.V, [s.B, s.S], gen),
+    tgtIn: randint(1, s.V, [s.B, s.T], gen),
+    tgtOut: randint(1, s.V, [s.B * s.T], gen),
   }));
   let i = 0;
   const arena = benchArena();
@@ -54,7 +73,7 @@ export function makeSeq2SeqStep(): () => void {
     const { src, tgtIn, tgtOut } = batches[i++ % batches.length];
     opt.zeroGrad();
     const logits = model.forward(src, tgtIn); // (B, T, V)
-    const loss = F.crossEntropy(F.reshape(logits, [-1, V]), tgtOut, {
+    const loss = F.crossEntropy(F.reshape(logits, [-1, s.V]), tgtOut, {
       ignoreIndex: 0,
       labelSmoothing: 0.1,
     });

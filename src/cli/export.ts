@@ -7,24 +7,14 @@ import { existsSync, readdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { exportModel } from '../export/index.js';
-import { exportTorch } from '../export/torch/index.js';
+import { exportTorch, type TorchExportOptions } from '../export/torch/index.js';
 import { float, int } from './index.js';
 import { output } from './output.js';
 
 /** The options of `transformer export` (every format's; each format reads its own). */
-export interface ExportCommandOptions {
+export interface ExportCommandOptions extends TorchExportOptions {
   format: string;
-  model: string;
-  out: string;
-  data?: string;
-  valid?: string;
-  seed?: number;
-  batchSize?: number;
-  batchTokens?: number;
-  firstStep?: number;
-  steps?: number;
-  lr?: number;
-  nproc?: number;
+  /** onnx, safetensors-hf: replace the files of a non-empty --out. */
   overwrite?: boolean;
 }
 
