@@ -15,7 +15,12 @@ import { MIN_DEFAULT_STEPS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { registerPrecisionOption } from './precision.js';
-import { runVectorsAnalogy, runVectorsNeighbors, runVectorsTrain } from './vectors.js';
+import {
+  runVectorsAnalogy,
+  runVectorsEvaluate,
+  runVectorsNeighbors,
+  runVectorsTrain,
+} from './vectors.js';
 import { registerPretrainCommand } from './pretrain.js';
 import { registerExportCommand } from './export.js';
 import { registerServeCommand } from './serve.js';
@@ -326,7 +331,9 @@ export async function main(argv: string[]): Promise<void> {
 
   const vectors = program
     .command('vectors')
-    .description('word vectors (Word2Vec CBOW / Skip-gram, GloVe): train, neighbors, analogy');
+    .description(
+      'word vectors (Word2Vec CBOW / Skip-gram, GloVe): train, neighbors, analogy, evaluate',
+    );
   vectors
     .command('train')
     .description(
@@ -373,6 +380,21 @@ export async function main(argv: string[]): Promise<void> {
     .requiredOption('--vectors <file>', 'word2vec text/binary or safetensors vectors')
     .option('--k <n>', 'how many', int('--k'), 5)
     .action((a: string, b: string, c: string, o) => runVectorsAnalogy(o.vectors, a, b, c, o.k));
+  vectors
+    .command('evaluate')
+    .description(
+      'intrinsic scores: analogy accuracy (3CosAdd) and word-pair similarity (Spearman rho against human scores)',
+    )
+    .requiredOption('--vectors <file>', 'word2vec text/binary or safetensors vectors')
+    .option(
+      '--analogies <file>',
+      "questions in word2vec's questions-words.txt format (default: the built-in Shakespeare set)",
+    )
+    .option(
+      '--similarity <file>',
+      '"word1 word2 score" pairs as WordSim-353 (default: the built-in Shakespeare set)',
+    )
+    .action((o) => runVectorsEvaluate(o.vectors, o.analogies, o.similarity));
 
   registerPretrainCommand(program);
   registerExportCommand(program);

@@ -3,12 +3,14 @@
  *   vectors train --data NAME|FILE --out FILE [--model skipgram|cbow|glove] [--dim ...]
  *   vectors neighbors --vectors FILE WORD [--k 10]
  *   vectors analogy --vectors FILE A B C [--k 5]
+ *   vectors evaluate --vectors FILE [--analogies FILE] [--similarity FILE]
  * The output format follows the file extension: `.bin` word2vec binary, `.safetensors`,
  * anything else word2vec text (what gensim's load_word2vec_format and fastText read).
  */
 import { existsSync } from 'node:fs';
-import { extname } from 'node:path';
-import { BUILTIN_DATASETS, readText, resolveDataset } from '../data/index.js';
+import { extname, join } from 'node:path';
+import { BUILTIN_DATASETS, packageRoot, readText, resolveDataset } from '../data/index.js';
+import { evaluateAnalogies, evaluateSimilarity } from '../vectors/evaluate.js';
 import { buildWordCorpus, trainWord2Vec } from '../vectors/word2vec.js';
 import { cooccurrence, trainGlove } from '../vectors/glove.js';
 import { WordVectors } from '../vectors/word-vectors.js';
@@ -86,4 +88,33 @@ export function runVectorsNeighbors(path: string, word: string, k: number): void
 export function runVectorsAnalogy(path: string, a: string, b: string, c: string, k: number): void {
   for (const n of WordVectors.load(path).analogy(a, b, c, k))
     output.out(`${n.word}\t${n.similarity.toFixed(4)}\n`);
+}
+
+/** The built-in intrinsic sets (over lowercased tinyshakespeare): data/vectors/*. */
+export const BUILTIN_ANALOGIES = 'data/vectors/shakespeare-analogies.txt';
+export const BUILTIN_SIMILARITY = 'data/vectors/shakespeare-similarity.txt';
+
+/**
+ * `vectors evaluate`: analogy accuracy (3CosAdd) and word-pair similarity (Spearman's rho)
+ * of a vectors file; the sets default to the built-in Shakespeare ones.
+ * @throws Error naming a set file that does not exist.
+ */
+export function runVectorsEvaluate(path: string, analogies?: string, similarity?: string): void {
+  const vectors = WordVectors.load(path);
+  const set = (file: string | undefined, builtin: string, flag: string) => {
+    const p = file ?? join(packageRoot(), builtin);
+    if (!existsSync(p)) throw new Error(`${flag}: no such file '${p}'`);
+    return { path: p, text: readText(p) };
+  };
+  const an = set(analogies, BUILTIN_ANALOGIES, '--analogies');
+  const sim = set(similarity, BUILTIN_SIMILARITY, '--similarity');
+  const a = evaluateAnalogies(vectors, an.text);
+  const s = evaluateSimilarity(vectors, sim.text);
+  output.out(
+    `analogies\t${(100 * a.accuracy).toFixed(1)}%\t${a.correct}/${a.answered} answered, ${a.skipped} skipped\t${an.path}\n`,
+  );
+  for (const sec of a.sections) output.out(`  ${sec.name}\t${sec.correct}/${sec.answered}\n`);
+  output.out(
+    `similarity\t${s.spearman.toFixed(3)}\tSpearman rho over ${s.answered} pairs, ${s.skipped} skipped\t${sim.path}\n`,
+  );
 }
