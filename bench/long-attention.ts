@@ -116,9 +116,12 @@ function child(layer: Layer, T: number): void {
   setBackend(availableBackends().includes('native') ? 'native' : 'js');
   const C = H * D;
   const gen = new Generator(1);
+  // A variant with a length parameter (linformer's projections along the length) gets T.
+  const v = attentionVariants().find((x) => x.name === layer.attention);
+  const lengthParam = v?.params.find((p) => p.name === 'max-len' || p.name === 'maxLen');
   const mha = new MultiheadAttention(C, H, {
     kind: 'self',
-    attention: layer.attention,
+    attention: lengthParam ? `${layer.attention}:${lengthParam.name}=${T}` : layer.attention,
     position: layer.position,
     kvHeads: layer.heads ? kvHeadsFor(layer.heads, H) : undefined,
     generator: gen,
@@ -163,7 +166,8 @@ function runChild(
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
     return { error: 'timeout' };
   if (r.status !== 0) {
-    const why = (r.stderr || '').trim().split('\n').pop() ?? '';
+    const lines = (r.stderr || '').trim().split('\n');
+    const why = lines.find((l) => /^\w*Error\b/.test(l)) ?? lines.pop() ?? '';
     return { error: /memory|allocation/i.test(why) ? 'oom' : `failed: ${why.slice(0, 80)}` };
   }
   const lines = r.stdout.trim().split('\n');
