@@ -119,6 +119,12 @@ export { generate } from './decode/generate.js';
 export type { GenerateOptions } from './decode/generate.js';
 export { sampleToken, argmaxRow } from './decode/sampling.js';
 export type { SamplingOptions } from './decode/sampling.js';
+export { compareGreedyPrecision, topMargin } from './decode/precision-compare.js';
+export type {
+  GreedyPrecisionComparison,
+  GreedyPrecisionOptions,
+  PromptPrecisionComparison,
+} from './decode/precision-compare.js';
 export { SGD, Adam, AdamW, Optimizer, weightDecayGroups } from './train/optim.js';
 export type { ParamGroup } from './train/optim.js';
 export { noamSchedule, cosineSchedule, constantSchedule } from './train/schedule.js';

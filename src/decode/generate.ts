@@ -31,6 +31,11 @@ export interface GenerateOptions extends SamplingOptions {
   generator?: Generator;
   /** Called with each new token. */
   onToken?: (id: number) => void;
+  /**
+   * Called at each step, before the token is chosen, with the (V) float32 logits it is chosen
+   * from (suppressed ids at -Infinity). The array is reused or the model's: copy it to keep it.
+   */
+  onLogits?: (logits: Float32Array) => void;
 }
 
 /**
@@ -129,6 +134,7 @@ export function samplingSteps(
           for (const id of suppress) masked[id] = -Infinity;
           logits = masked;
         }
+        opts.onLogits?.(logits);
         const next = sampleToken(logits, gen, opts);
         seq.push(next);
         yield next;
