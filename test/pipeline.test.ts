@@ -15,24 +15,10 @@ import {
   pipeline,
   trainBPE,
 } from '../src/index.js';
-import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from './cli/in-process.js';
+import { cli, lmText, lmTrain, tinyModels, tmp } from './cli/in-process.js';
 
 const dirs = { lm: '', translate: '', classify: '' };
-before(async () => {
-  const d = tmp();
-  dirs.lm = join(d, 'lm');
-  dirs.translate = join(d, 'tr');
-  dirs.classify = join(d, 'cl');
-  const common = ['--preset', 'tiny', '--steps', '3', '--batch-tokens', '200'];
-  for (const args of [
-    lmTrain(lmText(d), dirs.lm, '--steps', '3'),
-    ['train', '--task', 'translate', '--data', translateTsv(d), ...common, '--out', dirs.translate],
-    ['train', '--task', 'classify', '--data', classifyTsv(d), ...common, '--out', dirs.classify],
-  ]) {
-    const r = await cli(args);
-    assert.equal(r.code, 0, r.err);
-  }
-});
+before(async () => Object.assign(dirs, await tinyModels(['lm', 'translate', 'classify'], 3)));
 
 /** Join an async iterator's pieces. */
 async function join_(pieces: AsyncIterable<string>): Promise<{ text: string; count: number }> {

@@ -36,15 +36,19 @@ function f8e4m3ToNumber(b: number): number {
   return sign * (8 + mant) * 2 ** (exp - 10);
 }
 
-/** Elements of a 1- or 2-byte integer (or BOOL) tensor into `out`: exact in float32 and int32. */
-function readSmallInts(
-  dtype: 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL',
+/**
+ * Elements of an I32, 1- or 2-byte integer (or BOOL) tensor into `out`: exact in int32 (and in
+ * float32, but for I32 values beyond 2^24, which round to nearest).
+ */
+function readInts(
+  dtype: 'I32' | 'I16' | 'U16' | 'I8' | 'U8' | 'BOOL',
   dv: DataView,
   b: Uint8Array,
   out: Float32Array | Int32Array,
 ): void {
   const n = out.length;
-  if (dtype === 'I16') for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
+  if (dtype === 'I32') for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
+  else if (dtype === 'I16') for (let i = 0; i < n; i++) out[i] = dv.getInt16(2 * i, true);
   else if (dtype === 'U16') for (let i = 0; i < n; i++) out[i] = dv.getUint16(2 * i, true);
   else if (dtype === 'I8') for (let i = 0; i < n; i++) out[i] = dv.getInt8(i);
   else for (let i = 0; i < n; i++) out[i] = b[i]!;
@@ -92,6 +96,20 @@ function dataView(t: RawTensor): DataView {
 }
 
 /**
+ * The n elements of `t.data` as a zero-copy `View` (aliasing it) when `t` holds `dtype`, the host
+ * is little-endian and the data 4-byte aligned; otherwise null (the caller converts).
+ */
+function zeroCopyView<A>(
+  t: RawTensor,
+  n: number,
+  dtype: 'F32' | 'I32',
+  View: new (buffer: ArrayBufferLike, byteOffset: number, length: number) => A,
+): A | null {
+  if (t.dtype !== dtype || !LITTLE_ENDIAN_HOST || t.data.byteOffset % 4 !== 0) return null;
+  return new View(t.data.buffer, t.data.byteOffset, n);
+}
+
+/**
  * Values of a tensor as float32 (row-major, numel elements).
  *
  * F32 data that is 4-byte aligned (on a little-endian host) is returned as a zero-copy view that
@@ -102,12 +120,9 @@ function dataView(t: RawTensor): DataView {
  */
 export function toFloat32(t: RawTensor): Float32Array {
   const n = checkTensor(t);
-  if (t.dtype === 'F32' && LITTLE_ENDIAN_HOST && t.data.byteOffset % 4 === 0) {
-    return new Float32Array(t.data.buffer, t.data.byteOffset, n);
-  }
-  const out = new Float32Array(n);
-  const dv = dataView(t);
-  const b = t.data;
+  const view = zeroCopyView(t, n, 'F32', Float32Array);
+  if (view) return view;
+  const [out, dv, b] = [new Float32Array(n), dataView(t), t.data];
   switch (t.dtype) {
     case 'F32':
       for (let i = 0; i < n; i++) out[i] = dv.getFloat32(4 * i, true);
@@ -136,19 +151,11 @@ export function toFloat32(t: RawTensor): Float32Array {
     case 'U64':
       for (let i = 0; i < n; i++) out[i] = Number(dv.getBigUint64(8 * i, true));
       break;
-    case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
-      break;
     case 'U32':
       for (let i = 0; i < n; i++) out[i] = dv.getUint32(4 * i, true);
       break;
-    case 'I16':
-    case 'U16':
-    case 'I8':
-    case 'U8':
-    case 'BOOL':
-      readSmallInts(t.dtype, dv, b, out);
-      break;
+    default: // I32, I16, U16, I8, U8, BOOL
+      readInts(t.dtype, dv, b, out);
   }
   return out;
 }
@@ -164,21 +171,15 @@ export function toFloat32(t: RawTensor): Float32Array {
  */
 export function toInt32(t: RawTensor): Int32Array {
   const n = checkTensor(t);
-  if (t.dtype === 'I32' && LITTLE_ENDIAN_HOST && t.data.byteOffset % 4 === 0) {
-    return new Int32Array(t.data.buffer, t.data.byteOffset, n);
-  }
-  const out = new Int32Array(n);
-  const dv = dataView(t);
-  const b = t.data;
+  const view = zeroCopyView(t, n, 'I32', Int32Array);
+  if (view) return view;
+  const [out, dv, b] = [new Int32Array(n), dataView(t), t.data];
   const outOfRange = (i: number, v: bigint | number): never => {
     throw new SafetensorsError(
       `${t.dtype} value ${v} at flat index ${i} does not fit in int32 [-2147483648, 2147483647]`,
     );
   };
   switch (t.dtype) {
-    case 'I32':
-      for (let i = 0; i < n; i++) out[i] = dv.getInt32(4 * i, true);
-      break;
     case 'I64':
       for (let i = 0; i < n; i++) {
         const v = dv.getBigInt64(8 * i, true);
@@ -200,12 +201,13 @@ export function toInt32(t: RawTensor): Int32Array {
         out[i] = v;
       }
       break;
+    case 'I32':
     case 'I16':
     case 'U16':
     case 'I8':
     case 'U8':
     case 'BOOL':
-      readSmallInts(t.dtype, dv, b, out);
+      readInts(t.dtype, dv, b, out);
       break;
     default:
       throw new SafetensorsError(`cannot convert ${t.dtype} to int32 (integer or BOOL expected)`);
@@ -245,6 +247,33 @@ function checkShapeFor(shape: number[], length: number, what: string): number[] 
   return shape.slice();
 }
 
+/** Writes element i (value x) of a tensor being encoded into its bytes. */
+type PutElement = (dv: DataView, i: number, x: number) => void;
+
+/**
+ * Encode `data` as a tensor of `dtype` and `shape`: a zero-copy byte view of `data` when `dtype`
+ * is its own (`native`) and the host little-endian, else fresh bytes written by `put`.
+ * @throws SafetensorsError when the shape does not match data.length (naming `what`), and
+ *   whatever `put` throws.
+ */
+function encode(
+  data: Float32Array | Int32Array,
+  shape: number[],
+  dtype: keyof typeof ITEMSIZE,
+  native: 'F32' | 'I32',
+  what: string,
+  put: PutElement,
+): RawTensor {
+  const s = checkShapeFor(shape, data.length, what);
+  if (dtype === native && LITTLE_ENDIAN_HOST) {
+    return { dtype, shape: s, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
+  }
+  const out = new Uint8Array(data.length * ITEMSIZE[dtype]);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < data.length; i++) put(dv, i, data[i]!);
+  return { dtype, shape: s, data: out };
+}
+
 /**
  * Build a float tensor from float32 values.
  * @param data (numel) float32, row-major.
@@ -259,21 +288,13 @@ export function fromFloat32(
   shape: number[],
   dtype: 'F32' | 'F16' | 'BF16' | 'F64' = 'F32',
 ): RawTensor {
-  const s = checkShapeFor(shape, data.length, 'Float32Array');
-  const n = data.length;
-  if (dtype === 'F32' && LITTLE_ENDIAN_HOST) {
-    return { dtype, shape: s, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  }
-  const out = new Uint8Array(n * ITEMSIZE[dtype]);
-  const dv = new DataView(out.buffer);
-  for (let i = 0; i < n; i++) {
-    const x = data[i]!;
-    if (dtype === 'F32') dv.setFloat32(4 * i, x, true);
-    else if (dtype === 'F64') dv.setFloat64(8 * i, x, true);
-    else if (dtype === 'F16') dv.setUint16(2 * i, numberToF16(x), true);
-    else dv.setUint16(2 * i, numberToBF16(x), true);
-  }
-  return { dtype, shape: s, data: out };
+  const put: Record<typeof dtype, PutElement> = {
+    F32: (dv, i, x) => dv.setFloat32(4 * i, x, true),
+    F64: (dv, i, x) => dv.setFloat64(8 * i, x, true),
+    F16: (dv, i, x) => dv.setUint16(2 * i, numberToF16(x), true),
+    BF16: (dv, i, x) => dv.setUint16(2 * i, numberToBF16(x), true),
+  };
+  return encode(data, shape, dtype, 'F32', 'Float32Array', put[dtype]);
 }
 
 /**
@@ -290,13 +311,6 @@ export function fromInt32(
   shape: number[],
   dtype: 'I32' | 'I64' | 'I16' | 'I8' | 'U8' = 'I32',
 ): RawTensor {
-  const s = checkShapeFor(shape, data.length, 'Int32Array');
-  const n = data.length;
-  if (dtype === 'I32' && LITTLE_ENDIAN_HOST) {
-    return { dtype, shape: s, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
-  }
-  const out = new Uint8Array(n * ITEMSIZE[dtype]);
-  const dv = new DataView(out.buffer);
   const [lo, hi] = {
     I32: [-(2 ** 31), 2 ** 31 - 1],
     I64: [-(2 ** 31), 2 ** 31 - 1],
@@ -304,18 +318,19 @@ export function fromInt32(
     I8: [-128, 127],
     U8: [0, 255],
   }[dtype];
-  for (let i = 0; i < n; i++) {
-    const x = data[i]!;
+  const put: Record<typeof dtype, PutElement> = {
+    I32: (dv, i, x) => dv.setInt32(4 * i, x, true),
+    I64: (dv, i, x) => dv.setBigInt64(8 * i, BigInt(x), true),
+    I16: (dv, i, x) => dv.setInt16(2 * i, x, true),
+    I8: (dv, i, x) => dv.setInt8(i, x),
+    U8: (dv, i, x) => dv.setUint8(i, x),
+  };
+  return encode(data, shape, dtype, 'I32', 'Int32Array', (dv, i, x) => {
     if (x < lo! || x > hi!) {
       throw new SafetensorsError(`value ${x} at flat index ${i} does not fit ${dtype}`);
     }
-    if (dtype === 'I32') dv.setInt32(4 * i, x, true);
-    else if (dtype === 'I64') dv.setBigInt64(8 * i, BigInt(x), true);
-    else if (dtype === 'I16') dv.setInt16(2 * i, x, true);
-    else if (dtype === 'I8') dv.setInt8(i, x);
-    else dv.setUint8(i, x);
-  }
-  return { dtype, shape: s, data: out };
+    put[dtype](dv, i, x);
+  });
 }
 
 /**

@@ -26,19 +26,8 @@ import {
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import {
-  C,
-  D,
-  H,
-  classifierRoundTrip,
-  coreOut,
-  decodeInSteps,
-  gradcheckCore,
-  lmRoundTrip,
-  packedInput,
-  padBias,
-  randomQKV,
-} from './xformer-helpers.js';
+import { C, D, H, coreOut, gradcheckCore, packedInput, padBias, randomQKV } from './helpers.js';
+import { classifierRoundTrip, decodeInSteps, lmRoundTrip } from './xformer-helpers.js';
 
 const dims = (maxLen?: number): { numHeads: number; headDim: number; maxLen?: number } => ({
   numHeads: H,

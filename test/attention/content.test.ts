@@ -24,7 +24,6 @@ import {
   headsToBHLD,
   mergeHeads,
   type AttentionCore,
-  type CoreInput,
 } from '../../src/attention/index.js';
 import { LSHAttention } from '../../src/attention/lsh.js';
 import { RoutingAttention } from '../../src/attention/routing.js';
@@ -38,13 +37,13 @@ import {
   C,
   D,
   H,
-  cachedLogits,
-  decodeDiff,
+  assertOutAndGradClose,
+  coreOutAndGrad,
   dims,
   input,
   outAndGrad,
-  tinyLMConfig,
-} from './xformer-helpers.js';
+} from './helpers.js';
+import { cachedLogits, decodeDiff, tinyLMConfig } from './xformer-helpers.js';
 
 /** `lm` saved and loaded into a model of `cfg` built with another seed (eval mode). */
 function reloaded(lm: DecoderLM, cfg: DecoderLMConfig): DecoderLM {
@@ -58,13 +57,6 @@ function reloaded(lm: DecoderLM, cfg: DecoderLMConfig): DecoderLM {
     rmSync(dir, { recursive: true, force: true });
   }
 }
-
-const run = outAndGrad;
-
-const core =
-  (c: AttentionCore, over: Partial<CoreInput> = {}) =>
-  (qkv: Tensor) =>
-    c.forward(input(qkv, over)).out;
 
 /**
  * Shared-QK dense attention (Kitaev et al. 2020, Sec. 2), written independently: keys are
@@ -236,16 +228,15 @@ for (const backendName of backends) {
           const T = 7;
           const lsh = createAttentionCore(`lsh:buckets=1,rounds=${rounds},chunk=${T}`, dims);
           const qkv = randn([B, T, 3 * C], new Generator(30 + rounds));
-          const a = run(core(lsh, { causal }), qkv);
-          const b = run((x) => sharedQK(x, causal ? causalMask(T) : null), qkv);
-          assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-          assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+          const a = coreOutAndGrad(lsh, qkv, { causal });
+          const b = outAndGrad((x) => sharedQK(x, causal ? causalMask(T) : null), qkv);
+          assertOutAndGradClose(a, b);
           // With key padding: the bias reaches the gathered scores.
           const pad = zeros([B, 1, 1, T]);
           pad.f32[T + T - 1] = pad.f32[T + T - 2] = -Infinity;
-          const c = run(core(lsh, { causal, bias: pad }), qkv);
-          const d = run((x) => sharedQK(x, causal ? F.add(pad, causalMask(T)) : pad), qkv);
-          assert.ok(maxAbsDiff(c.out, d.out) < 1e-5 && maxAbsDiff(c.grad, d.grad) < 1e-5, 'pad');
+          const c = coreOutAndGrad(lsh, qkv, { causal, bias: pad });
+          const d = outAndGrad((x) => sharedQK(x, causal ? F.add(pad, causalMask(T)) : pad), qkv);
+          assertOutAndGradClose(c, d, 'pad ');
         });
       }
 
@@ -262,10 +253,9 @@ for (const backendName of backends) {
           const qkv = randn([B, T, 3 * C], new Generator(40 + buckets));
           const hashes = lsh.hash(headsToBHLD({ x: qkv, col: 0 }, H, D));
           const bias = lshBias(hashes, B, rounds, T, chunk, causal);
-          const a = run(core(lsh, { causal }), qkv);
-          const b = run((x) => sharedQK(x, bias), qkv);
-          assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-          assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+          const a = coreOutAndGrad(lsh, qkv, { causal });
+          const b = outAndGrad((x) => sharedQK(x, bias), qkv);
+          assertOutAndGradClose(a, b);
           // The pattern is sparse (some pairs excluded) and the weights come back dense.
           assert.ok(
             bias.f32.some((x) => x === -Infinity),
@@ -330,15 +320,14 @@ for (const backendName of backends) {
         const routing = createAttentionCore(`routing:clusters=1,window=${T}`, dims).eval();
         const ref = createAttentionCore('reference', dims);
         const qkv = randn([B, T, 3 * C], new Generator(50));
-        const a = run(core(routing, { causal }), qkv);
-        const b = run(core(ref, { causal }), qkv);
-        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-        assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
+        const a = coreOutAndGrad(routing, qkv, { causal });
+        const b = coreOutAndGrad(ref, qkv, { causal });
+        assertOutAndGradClose(a, b);
         const pad = zeros([B, 1, 1, T]);
         pad.f32[T + T - 1] = -Infinity;
-        const c = run(core(routing, { causal, bias: pad }), qkv);
-        const d = run(core(ref, { causal, bias: pad }), qkv);
-        assert.ok(maxAbsDiff(c.out, d.out) < 1e-5 && maxAbsDiff(c.grad, d.grad) < 1e-5, 'pad');
+        const c = coreOutAndGrad(routing, qkv, { causal, bias: pad });
+        const d = coreOutAndGrad(ref, qkv, { causal, bias: pad });
+        assertOutAndGradClose(c, d, 'pad ');
       });
 
     for (const [clusters, window] of [
@@ -351,14 +340,12 @@ for (const backendName of backends) {
         const T = 11;
         const r = new RoutingAttention(dims, clusters, window, 0.999, 6).eval();
         const qkv = randn([B, T, 3 * C], new Generator(60 + clusters));
-        const a = run(core(r), qkv);
-        const b = run((x) => routedDense(x, r).out, qkv);
-        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-        assert.ok(maxAbsDiff(a.grad, b.grad) < 1e-5, `grad ${maxAbsDiff(a.grad, b.grad)}`);
-        const c = run(core(r, { causal: true }), qkv);
-        const d = run((x) => routedCausalDense(x, r), qkv);
-        assert.ok(maxAbsDiff(c.out, d.out) < 1e-5, `causal out ${maxAbsDiff(c.out, d.out)}`);
-        assert.ok(maxAbsDiff(c.grad, d.grad) < 1e-5, `causal grad ${maxAbsDiff(c.grad, d.grad)}`);
+        const a = coreOutAndGrad(r, qkv);
+        const b = outAndGrad((x) => routedDense(x, r).out, qkv);
+        assertOutAndGradClose(a, b);
+        const c = coreOutAndGrad(r, qkv, { causal: true });
+        const d = outAndGrad((x) => routedCausalDense(x, r), qkv);
+        assertOutAndGradClose(c, d, 'causal ');
         // Routing is sparse here: some query misses some cluster's keys.
         const [q] = qkvHeads(qkv);
         assert.ok(new Set(r.nearest(q)).size > 1, 'rows spread over clusters');

@@ -26,19 +26,8 @@ import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
 import { AdamW } from '../../src/train/optim.js';
 import { backends, maxAbsDiff } from '../helpers.js';
-import {
-  C,
-  D,
-  H,
-  classifierRoundTrip,
-  coreOut,
-  decodeInSteps,
-  gradcheckCore,
-  lmRoundTrip,
-  packedInput,
-  padBias,
-  randomQKV,
-} from './xformer-helpers.js';
+import { C, D, H, coreOut, gradcheckCore, packedInput, padBias, randomQKV } from './helpers.js';
+import { classifierRoundTrip, decodeInSteps, lmRoundTrip } from './xformer-helpers.js';
 
 /** Core dims with a fresh generator: every core built from them draws the same features. */
 const dims = (): { numHeads: number; headDim: number; generator: Generator } => ({

@@ -1,7 +1,9 @@
 /**
- * Helpers shared by the tests of the linearized, low-rank and compressed cores: packed q/k/v
- * inputs as MultiheadAttention hands them to a core, a key padding bias, outputs with
- * gradients (also used by the core, sparse and content-based tests), a finite-difference check of a core, and a model save/load round trip.
+ * Decoding and save/load helpers of the attention-core tests: self-attention decoded a
+ * position at a time with a core's state, a tiny language model's cached logits, and models
+ * saved and loaded. The cores' inputs and comparisons are in helpers.ts (re-exported here).
+ *
+ * B batch, L sequence length, C model width, H heads, V vocabulary.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -9,87 +11,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { noGrad } from '../../src/autograd.js';
 import { Generator } from '../../src/random.js';
-import { Tensor, randn, tensor, zeros } from '../../src/tensor.js';
+import { Tensor, randn, tensor } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
-import type { AttentionCore, AttentionState, CoreInput, Heads } from '../../src/attention/index.js';
+import type { AttentionState } from '../../src/attention/index.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import type { Module } from '../../src/nn/module.js';
-import { gradcheck, maxAbsDiff } from '../helpers.js';
+import { maxAbsDiff } from '../helpers.js';
+import { C, H } from './helpers.js';
 
-/** The tests' shapes: H heads of width D, model width C = H D, and the core dims of them. */
-export const H = 2;
-export const D = 4;
-export const C = H * D;
-export const dims = { numHeads: H, headDim: D };
-
-/** The core input over a packed (B, L, 3C) projection: q, k, v at columns 0, C, 2C. */
-export function packedInput(qkv: Tensor, C: number, over: Partial<CoreInput> = {}): CoreInput {
-  const [q, k, v] = [0, 1, 2].map((i) => ({ x: qkv, col: i * C })) as [Heads, Heads, Heads];
-  return {
-    q,
-    k,
-    v,
-    bias: null,
-    causal: false,
-    offset: 0,
-    dropoutP: 0,
-    generator: new Generator(1),
-    needWeights: false,
-    ...over,
-  };
-}
-
-/** packedInput at the tests' width C. */
-export const input = (qkv: Tensor, over: Partial<CoreInput> = {}): CoreInput =>
-  packedInput(qkv, C, over);
-
-/** Output (B, T, C) of a core on qkv, without gradient. */
-export function coreOut(
-  core: AttentionCore,
-  qkv: Tensor,
-  C: number,
-  over: Partial<CoreInput> = {},
-): Tensor {
-  return noGrad(() => core.forward(packedInput(qkv, C, over)).out);
-}
-
-/**
- * Output and d(sum(out * w))/d(qkv) of `f` on a fresh copy of qkv0 (w: fixed random weights,
- * seed 99): what the backend comparisons check.
- */
-export function outAndGrad(
-  f: (qkv: Tensor) => Tensor,
-  qkv0: Tensor,
-): { out: Float32Array; grad: Float32Array } {
-  const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-  const out = f(qkv);
-  F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-  return { out: out.f32.slice(), grad: qkv.grad!.f32.slice() };
-}
-
-/** A key padding bias (B, 1, 1, S): -Infinity on the last `pad[b]` keys of row b. */
-export function padBias(B: number, S: number, pad: number[]): Tensor {
-  const m = zeros([B, 1, 1, S]);
-  for (let b = 0; b < B; b++) for (let s = S - pad[b]; s < S; s++) m.f32[b * S + s] = -Infinity;
-  return m;
-}
-
-/** The gradients of a core's output w.r.t. the packed projection equal finite differences. */
-export function gradcheckCore(
-  core: AttentionCore,
-  qkv: Tensor,
-  C: number,
-  over: Partial<CoreInput> = {},
-): void {
-  gradcheck((x) => core.forward(packedInput(x, C, over)).out, [qkv], {
-    eps: 1e-2,
-    atol: 3e-3,
-    rtol: 3e-2,
-  });
-}
+export * from './helpers.js';
 
 /**
  * Causal self-attention decoded with `state`: the first `first` positions of x (B, L, C) in
@@ -193,9 +126,4 @@ export function classifierRoundTrip(attention: string, maxLen = 12): void {
     'int32',
   );
   roundTrip(make(1), make(99), (m) => (m as EncoderClassifier).forward(ids));
-}
-
-/** Random packed projections (B, T, 3C), scaled. */
-export function randomQKV(B: number, T: number, C: number, seed: number, scale = 1): Tensor {
-  return F.mul(randn([B, T, 3 * C], new Generator(seed)), scale);
 }

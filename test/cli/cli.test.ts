@@ -3,22 +3,31 @@
  * resume, generate, translate, classify, eval, attention; and errors that name the argument.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import {
+  checkTranslateDir,
+  classifyTsv,
+  lmText,
+  lmTrain,
+  tinyTrain,
+  tmp,
+  translateTsv,
+  type CliResult,
+} from './in-process.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
 /** Run the CLI in a child process (as a user would), capturing its output. */
-async function run(args: string[]): Promise<{ out: string; err: string; code: number }> {
+async function run(args: string[]): Promise<CliResult> {
   const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { encoding: 'utf8' });
   return { out: r.stdout, err: r.stderr, code: r.status ?? 1 };
 }
 
-const tmp = () => mkdtempSync(join(tmpdir(), 'tts-cli-'));
 const metrics = (dir: string) =>
   readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
     .trim()
@@ -27,24 +36,8 @@ const metrics = (dir: string) =>
 
 test('lm: train, resume to more steps, generate deterministically', async () => {
   const dir = tmp();
-  const data = join(dir, 'text.txt');
-  writeFileSync(data, 'to be or not to be, that is the question. '.repeat(40));
   const out = join(dir, 'model');
-  const base = [
-    'train',
-    '--task',
-    'lm',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--batch-size',
-    '2',
-    '--eval-every',
-    '3',
-    '--out',
-    out,
-  ];
+  const base = lmTrain(lmText(dir, 40), out, '--eval-every', '3');
   const r = await run([...base, '--steps', '6']);
   assert.equal(r.code, 0, r.err);
   for (const f of [
@@ -64,92 +57,25 @@ test('lm: train, resume to more steps, generate deterministically', async () => 
     metrics(out).map((m) => m.step),
     [1, 2, 3, 4, 5, 6, 7, 8, 9],
   );
-  const g = await run([
-    'generate',
-    '--model',
-    out,
-    '--prompt',
-    'to be',
-    '--max-tokens',
-    '10',
-    '--seed',
-    '3',
-  ]);
+  const generate = ['generate', '--model', out, '--prompt', 'to be', '--max-tokens', '10'];
+  const g = await run([...generate, '--seed', '3']);
   assert.equal(g.code, 0, g.err);
   assert.ok(g.out.startsWith('to be'));
-  const g2 = await run([
-    'generate',
-    '--model',
-    out,
-    '--prompt',
-    'to be',
-    '--max-tokens',
-    '10',
-    '--seed',
-    '3',
-  ]);
+  const g2 = await run([...generate, '--seed', '3']);
   assert.equal(g2.out, g.out, 'same seed, same text');
 });
 
 test('translate: train on a TSV, translate (greedy and beam), eval BLEU as JSON, attention figure', async () => {
   const dir = tmp();
-  const data = join(dir, 'pairs.tsv');
-  const pairs = [
-    'ich bin hier\ti am here',
-    'du bist da\tyou are there',
-    'wir sind hier\twe are here',
-    'er ist da\the is there',
-    'sie ist hier\tshe is here',
-  ];
-  writeFileSync(
-    data,
-    Array.from({ length: 12 }, () => pairs)
-      .flat()
-      .join('\n') + '\n',
-  );
+  const data = translateTsv(dir, 60);
   const out = join(dir, 'model');
-  const r = await run([
-    'train',
-    '--task',
-    'translate',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--steps',
-    '4',
-    '--batch-tokens',
-    '200',
-    '--eval-every',
-    '2',
-    '--out',
-    out,
-  ]);
+  const steps = ['--steps', '4', '--batch-tokens', '200', '--eval-every', '2'];
+  const r = await run(tinyTrain('translate', data, out, ...steps));
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /test BLEU/);
   assert.ok(metrics(out).some((m) => m.valid_bleu !== undefined));
-  const t = await run(['translate', '--model', out, '--beam', '1', 'ich bin hier', 'du bist da']);
-  assert.equal(t.code, 0, t.err);
-  assert.equal(t.out.split('\n').length, 3, 'one line per input');
-  const tb = await run(['translate', '--model', out, '--beam', '3', 'ich bin hier']);
-  assert.equal(tb.code, 0, tb.err);
-  const e = await run(['eval', '--model', out, '--data', data, '--beam', '1', '--json']);
-  assert.equal(e.code, 0, e.err);
-  const j = JSON.parse(e.out);
-  assert.equal(j.task, 'translate');
-  assert.ok(j.bleu >= 0 && j.bleu <= 100);
   const svg = join(dir, 'att.svg');
-  const a = await run([
-    'attention',
-    '--model',
-    out,
-    '--text',
-    'ich bin hier',
-    '--target',
-    'i am here',
-    '--out',
-    svg,
-  ]);
+  const a = await checkTranslateDir(run, out, data, 3, svg);
   assert.equal(a.code, 0, a.err);
   const s = readFileSync(svg, 'utf8');
   for (const name of ['encoder self-attention', 'decoder self-attention', 'cross-attention'])
@@ -158,32 +84,10 @@ test('translate: train on a TSV, translate (greedy and beam), eval BLEU as JSON,
 
 test('classify: train on a TSV, classify, eval accuracy', async () => {
   const dir = tmp();
-  const data = join(dir, 'labels.tsv');
-  const rows = ['great movie\tpos', 'loved it\tpos', 'terrible film\tneg', 'hated it\tneg'];
-  writeFileSync(
-    data,
-    Array.from({ length: 15 }, () => rows)
-      .flat()
-      .join('\n') + '\n',
-  );
+  const data = classifyTsv(dir, 60);
   const out = join(dir, 'model');
-  const r = await run([
-    'train',
-    '--task',
-    'classify',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--steps',
-    '4',
-    '--batch-tokens',
-    '64',
-    '--eval-every',
-    '2',
-    '--out',
-    out,
-  ]);
+  const steps = ['--steps', '4', '--batch-tokens', '64', '--eval-every', '2'];
+  const r = await run(tinyTrain('classify', data, out, ...steps));
   assert.equal(r.code, 0, r.err);
   assert.match(r.err, /test accuracy/);
   const c = await run(['classify', '--model', out, 'great movie', 'hated it']);

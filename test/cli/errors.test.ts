@@ -7,32 +7,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
-import { cli, lmText, lmTrain, tmp, translateTsv } from './in-process.js';
+import { cli, lmText, lmTrain, tinyModels, tmp } from './in-process.js';
 
 let lmDir = '';
 let trDir = '';
 before(async () => {
-  const dir = tmp();
-  lmDir = join(dir, 'lm');
-  const a = await cli(lmTrain(lmText(dir), lmDir, '--steps', '2'));
-  assert.equal(a.code, 0, a.err);
-  trDir = join(dir, 'tr');
-  const b = await cli([
-    'train',
-    '--task',
-    'translate',
-    '--data',
-    translateTsv(dir),
-    '--preset',
-    'tiny',
-    '--steps',
-    '2',
-    '--batch-tokens',
-    '200',
-    '--out',
-    trDir,
-  ]);
-  assert.equal(b.code, 0, b.err);
+  const dirs = await tinyModels(['lm', 'translate'], 2);
+  lmDir = dirs.lm;
+  trDir = dirs.translate;
 });
 
 /** A copy of a model directory with one file replaced. */

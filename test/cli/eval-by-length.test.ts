@@ -6,37 +6,16 @@ import { test } from 'node:test';
 import { readParallelTsv } from '../../src/data/index.js';
 import { bleuByLength } from '../../src/metrics/index.js';
 import { translateTexts } from '../../src/tasks/translate.js';
-import { cli, tmp, translateTsv } from './in-process.js';
+import { cli, tinyTrain, tmp, translateTsv } from './in-process.js';
 
 test('eval --by-length adds bleu_<bucket> and sentences_<bucket>', async () => {
   const dir = tmp();
   const data = translateTsv(dir, 40);
   const model = join(dir, 'm');
-  const t = await cli([
-    'train',
-    '--task',
-    'translate',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--steps',
-    '2',
-    '--out',
-    model,
-  ]);
+  const t = await cli(tinyTrain('translate', data, model, '--steps', '2'));
   assert.equal(t.code, 0, t.err);
-  const r = await cli([
-    'eval',
-    '--model',
-    model,
-    '--data',
-    data,
-    '--by-length',
-    '--beam',
-    '1',
-    '--json',
-  ]);
+  const evalArgs = ['eval', '--model', model, '--data', data, '--beam', '1', '--json'];
+  const r = await cli([...evalArgs, '--by-length']);
   assert.equal(r.code, 0, r.err);
   const got = JSON.parse(r.out) as Record<string, number | string>;
   const pairs = readParallelTsv(data);
@@ -55,6 +34,6 @@ test('eval --by-length adds bleu_<bucket> and sentences_<bucket>', async () => {
     assert.equal(got[`bleu_${b.label}`], b.bleu ? b.bleu.score : '-', b.label);
   }
   assert.equal(got['sentences_1-5'], 40);
-  const plain = await cli(['eval', '--model', model, '--data', data, '--beam', '1', '--json']);
+  const plain = await cli(evalArgs);
   assert.ok(!('bleu_1-5' in JSON.parse(plain.out)));
 });

@@ -9,7 +9,7 @@ import { before, test } from 'node:test';
 import { MIN_DEFAULT_STEPS, stepsFor } from '../../src/cli/train-options.js';
 import { splitDeterministic } from '../../src/data/index.js';
 import { SPLIT_SEED } from '../../src/tasks/data.js';
-import { cli, classifyTsv, lmText, lmTrain, tmp } from './in-process.js';
+import { cli, classifyTsv, lmText, lmTrain, tinyTrain, tmp } from './in-process.js';
 
 let dir = '';
 let data = '';
@@ -18,21 +18,7 @@ before(async () => {
   dir = tmp();
   data = classifyTsv(dir, 200);
   model = join(dir, 'm');
-  const r = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--steps',
-    '2',
-    '--batch-tokens',
-    '64',
-    '--out',
-    model,
-  ]);
+  const r = await cli(tinyTrain('classify', data, model, '--steps', '2', '--batch-tokens', '64'));
   assert.equal(r.code, 0, r.err);
 });
 
@@ -68,21 +54,8 @@ test('the train log states the step rule; a run that never beats the unigram bas
     r.err,
     /warning: the best valid loss \([\d.]+\) never beat the unigram baseline loss \([\d.]+\)/,
   );
-  const c = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--epochs',
-    '1',
-    '--batch-tokens',
-    '64',
-    '--out',
-    join(dir, 'c'),
-  ]);
+  const epoch = ['--epochs', '1', '--batch-tokens', '64'];
+  const c = await cli(tinyTrain('classify', data, join(dir, 'c'), ...epoch));
   assert.equal(c.code, 0, c.err);
   assert.match(c.err, /\d+ steps per epoch, \d+ steps \(1 epochs\)/);
 });

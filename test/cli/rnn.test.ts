@@ -9,11 +9,12 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cli, tmp, translateTsv } from './in-process.js';
+import { checkTranslateDir, cli, tinyTrain, tmp, translateTsv } from './in-process.js';
 import { parseSamplingSchedule } from '../../src/rnn/scheduled-sampling.js';
 
 /** `train --task translate` on a tiny RNN (hidden 16), with the extra arguments. */
 function rnnTrain(data: string, out: string, config: string, ...extra: string[]): string[] {
+  const steps = ['--steps', '3', '--batch-tokens', '200', '--eval-every', '3'];
   return [
     'train',
     '--task',
@@ -22,14 +23,9 @@ function rnnTrain(data: string, out: string, config: string, ...extra: string[])
     data,
     '--config',
     config,
-    '--steps',
-    '3',
-    '--batch-tokens',
-    '200',
-    '--eval-every',
-    '3',
     '--out',
     out,
+    ...steps,
     ...extra,
   ];
 }
@@ -77,19 +73,8 @@ for (const [name, flags, cell, attention] of runs) {
     assert.equal(cfg.config.cell, cell);
     assert.equal(cfg.config.attention, attention);
     assert.equal(cfg.config.hiddenSize, 16);
-    const t = await cli(['translate', '--model', out, '--beam', '1', 'ich bin hier', 'du bist da']);
-    assert.equal(t.code, 0, t.err);
-    assert.equal(t.out.split('\n').length, 3, 'one line per input');
-    const tb = await cli(['translate', '--model', out, '--beam', '2', 'ich bin hier']);
-    assert.equal(tb.code, 0, tb.err);
-    const e = await cli(['eval', '--model', out, '--data', data, '--beam', '1', '--json']);
-    assert.equal(e.code, 0, e.err);
-    const j = JSON.parse(e.out);
-    assert.equal(j.task, 'translate');
-    assert.ok(j.bleu >= 0 && j.bleu <= 100);
     const svg = join(dir, 'att.svg');
-    const args = ['--model', out, '--text', 'ich bin hier', '--target', 'i am here', '--out', svg];
-    const a = await cli(['attention', ...args]);
+    const a = await checkTranslateDir(cli, out, data, 2, svg);
     if (attention === 'none') {
       assert.notEqual(a.code, 0);
       assert.match(a.err, /without attention \(--arch rnn\): it has no alignment to draw/);
@@ -166,25 +151,10 @@ test('train --scheduled-sampling with the Transformer (two-pass) runs, eval --ex
   const dir = tmp();
   const data = translateTsv(dir);
   const out = join(dir, 'model');
-  const r = await cli([
-    'train',
-    '--task',
-    'translate',
-    '--data',
-    data,
-    '--preset',
-    'tiny',
-    '--steps',
-    '2',
-    '--batch-tokens',
-    '200',
-    '--eval-every',
-    '2',
-    '--scheduled-sampling',
-    'linear:k=0.5',
-    '--out',
-    out,
-  ]);
+  const flags = ['--steps', '2', '--batch-tokens', '200', '--eval-every', '2'];
+  const r = await cli(
+    tinyTrain('translate', data, out, ...flags, '--scheduled-sampling', 'linear:k=0.5'),
+  );
   assert.equal(r.code, 0, r.err);
   assert.match(
     r.err,

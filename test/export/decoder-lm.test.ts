@@ -56,7 +56,7 @@ for (const variant of [
   },
 ]) {
   test(`DecoderLM ONNX (${variant.name}): onnxruntime logits equal ours within 1e-4, with and without past`, async () => {
-    const { lm } = lmDir(variant.over);
+    const { model: lm } = lmDir(variant.over);
     const bytes = decoderLMToOnnx(lm);
     const [L, H, D] = [2, lm.config.nhead, lm.config.dModel / lm.config.nhead];
     const ids = [5, 9, 4, 12, 7, 6, 11];
@@ -79,7 +79,7 @@ for (const variant of [
 }
 
 test('transformer export --format onnx writes the Hugging Face directory; its graph runs in onnxruntime', async () => {
-  const { dir, lm } = lmDir();
+  const { dir, model: lm } = lmDir();
   const out = join(tempDir('tts-export-cli'), 'out');
   const r = await cli(['export', '--model', dir, '--format', 'onnx', '--out', out]);
   assert.equal(r.code, 0, r.err);

@@ -38,6 +38,13 @@ export function tempDir(stem: string): string {
   return mkdtempSync(join(tmpdir(), `${stem}-`));
 }
 
+/** A model directory built here: its path, the model in memory (eval mode) and its tokenizer. */
+export interface ModelDir<M extends Module> {
+  dir: string;
+  model: M;
+  tok: Tokenizer;
+}
+
 function save(model: Module, tok: Tokenizer, cfg: Parameters<typeof saveModelDir>[1]): string {
   const dir = tempDir('tts-export-model');
   saveModelDir(dir, cfg, model, tok);
@@ -50,14 +57,7 @@ function save(model: Module, tok: Tokenizer, cfg: Parameters<typeof saveModelDir
  * @param over config fields to change (norm, position, activation...)
  * @param steps training steps (0: random weights)
  */
-export function lmDir(
-  over: Partial<DecoderLMConfig> = {},
-  steps = 80,
-): {
-  dir: string;
-  lm: DecoderLM;
-  tok: Tokenizer;
-} {
+export function lmDir(over: Partial<DecoderLMConfig> = {}, steps = 80): ModelDir<DecoderLM> {
   const tok = trainCharTokenizer(TEXT);
   const config: DecoderLMConfig = {
     vocabSize: tok.vocabSize,
@@ -68,10 +68,10 @@ export function lmDir(
     dropout: 0,
     ...over,
   };
-  const lm = new DecoderLM(config, new Generator(5));
+  const model = new DecoderLM(config, new Generator(5));
   const ids = tok.encode(TEXT.join(' '));
   const T = config.blockSize;
-  fit(lm, steps, (s) => {
+  fit(model, steps, (s) => {
     const starts = Array.from({ length: 8 }, (_, j) => ((s * 8 + j) * 13) % (ids.length - T - 1));
     const x = tensor(
       starts.map((a) => ids.slice(a, a + T)),
@@ -83,17 +83,16 @@ export function lmDir(
       undefined,
       'int32',
     );
-    return F.crossEntropy(F.reshape(lm.forward(x), [8 * T, -1]), y);
+    return F.crossEntropy(F.reshape(model.forward(x), [8 * T, -1]), y);
   });
-  return { dir: save(lm, tok, { task: 'lm', model: 'DecoderLM', config: { ...config } }), lm, tok };
+  const cfg = { task: 'lm' as const, model: 'DecoderLM', config: { ...config } };
+  return { dir: save(model, tok, cfg), model, tok };
 }
 
 /** A tiny encoder classifier directory with labels neg / neutral / pos. */
-export function classifierDir(over: Partial<EncoderClassifierConfig> = {}): {
-  dir: string;
-  model: EncoderClassifier;
-  tok: Tokenizer;
-} {
+export function classifierDir(
+  over: Partial<EncoderClassifierConfig> = {},
+): ModelDir<EncoderClassifier> {
   const tok = trainCharTokenizer(TEXT);
   const config: EncoderClassifierConfig = {
     vocabSize: tok.vocabSize,
@@ -122,11 +121,7 @@ export function classifierDir(over: Partial<EncoderClassifierConfig> = {}): {
 export function seq2seqDir(
   over: Partial<Seq2SeqConfig> = {},
   steps = 100,
-): {
-  dir: string;
-  model: Seq2SeqTransformer;
-  tok: Tokenizer;
-} {
+): ModelDir<Seq2SeqTransformer> {
   const tok = trainCharTokenizer(TEXT);
   const config: Seq2SeqConfig = {
     srcVocabSize: tok.vocabSize,

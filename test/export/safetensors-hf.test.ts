@@ -133,7 +133,7 @@ function gpt2Forward(w: Weights, cfg: Record<string, number>, ids: number[]): Fl
 
 for (const position of ['learned', 'sinusoidal']) {
   test(`safetensors-hf (${position} positions): HF GPT-2's forward on the written checkpoint equals our logits`, () => {
-    const { dir, lm } = lmDir({ position }, 0);
+    const { dir, model: lm } = lmDir({ position }, 0);
     const out = join(tempDir('tts-export-hf'), 'gpt2');
     exportModel(dir, 'safetensors-hf', out);
     const cfg = JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as Record<

@@ -337,50 +337,16 @@ describe('transformer export (CLI)', () => {
     const model = join(dir, 'lm');
     const cfgFile = join(dir, 'c.json');
     writeFileSync(cfgFile, JSON.stringify({ dModel: 8, nhead: 2, numLayers: 1, blockSize: 8 }));
-    const train = await cli([
-      'train',
-      '--task',
-      'lm',
-      '--data',
-      text,
-      '--config',
-      cfgFile,
-      '--steps',
-      '2',
-      '--out',
-      model,
-    ]);
+    const trainArgs = ['--data', text, '--config', cfgFile, '--steps', '2', '--out', model];
+    const train = await cli(['train', '--task', 'lm', ...trainArgs]);
     assert.equal(train.code, 0, train.err);
     const out = join(dir, 'torch');
-    const r = await cli([
-      'export',
-      '--format',
-      'torch',
-      '--model',
-      model,
-      '--out',
-      out,
-      '--data',
-      text,
-      '--steps',
-      '3',
-    ]);
+    const exportArgs = ['export', '--format', 'torch', '--model', model, '--out', out];
+    const r = await cli([...exportArgs, '--data', text, '--steps', '3']);
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /6 training batches/);
     assert.equal(readBatches(join(out, 'train_batches.safetensors')).batches.length, 6);
-    const bad = await cli([
-      'export',
-      '--format',
-      'torch',
-      '--model',
-      model,
-      '--out',
-      out,
-      '--data',
-      text,
-      '--batch-tokens',
-      '99',
-    ]);
+    const bad = await cli([...exportArgs, '--data', text, '--batch-tokens', '99']);
     assert.equal(bad.code, 1);
     assert.match(bad.err, /--batch-tokens does not apply to a 'lm' model/);
     const unknown = await cli(['export', '--format', 'tflite', '--model', model, '--out', out]);

@@ -1,31 +1,10 @@
 /**
- * Tiny trained model directories for the server tests (the `tiny` preset, a few steps of
- * `transformer train` in-process on the CLI tests' data), and a server-sent-events reader.
+ * Tiny trained model directories for the server tests (tinyModels, shared with the CLI tests),
+ * a server-sent-events reader, and the fixture sentence a short training translates longest.
  */
-import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from '../cli/in-process.js';
 import type { Translator } from '../../src/index.js';
 
-/** Train the requested kinds of models (`steps` steps each) into a temporary folder; their directories. */
-export async function tinyModels(
-  kinds: ('translate' | 'lm' | 'classify')[],
-  steps = 3,
-): Promise<Record<'translate' | 'lm' | 'classify', string>> {
-  const d = tmp();
-  const dirs = { translate: join(d, 'tr'), lm: join(d, 'lm'), classify: join(d, 'cl') };
-  const common = ['--preset', 'tiny', '--steps', String(steps), '--batch-tokens', '200'];
-  const args = {
-    translate: ['train', '--task', 'translate', '--data', translateTsv(d), ...common],
-    lm: lmTrain(lmText(d), dirs.lm, '--steps', String(steps)),
-    classify: ['train', '--task', 'classify', '--data', classifyTsv(d), ...common],
-  };
-  for (const k of kinds) {
-    const r = await cli(k === 'lm' ? args.lm : [...args[k], '--out', dirs[k]]);
-    assert.equal(r.code, 0, r.err);
-  }
-  return dirs;
-}
+export { tinyModels } from '../cli/in-process.js';
 
 /** The events of a text/event-stream body: { event, data (parsed JSON) }. */
 export function parseEvents(body: string): { event: string; data: Record<string, unknown> }[] {

@@ -39,6 +39,11 @@ function noisyTsv(dir: string, n = 200): string {
   return path;
 }
 
+/** `train --task classify --arch <arch>` on `data` into `out`, with the extra arguments. */
+function baselineTrain(arch: string, data: string, out: string, ...extra: string[]): string[] {
+  return ['train', '--task', 'classify', '--arch', arch, '--data', data, '--out', out, ...extra];
+}
+
 for (const arch of ['tfidf-logreg', 'bow-nb'] as const) {
   test(`train --arch ${arch}: classify and eval equal the library classifier`, async () => {
     const dir = tmp();
@@ -46,19 +51,7 @@ for (const arch of ['tfidf-logreg', 'bow-nb'] as const) {
     const out = join(dir, 'model');
     const config = join(dir, 'c.json');
     writeFileSync(config, arch === 'bow-nb' ? '{"alpha": 0.5}' : '{"C": 2}');
-    const r = await cli([
-      'train',
-      '--task',
-      'classify',
-      '--arch',
-      arch,
-      '--data',
-      data,
-      '--out',
-      out,
-      '--config',
-      config,
-    ]);
+    const r = await cli(baselineTrain(arch, data, out, '--config', config));
     assert.equal(r.code, 0, r.err);
     assert.match(r.err, /test accuracy: \d+\.\d+%/);
     // The library, on the same training split.
@@ -111,67 +104,23 @@ test('train --arch baseline: options that do not apply are refused by name', asy
   const dir = tmp();
   const data = noisyTsv(dir, 40);
   const out = join(dir, 'm');
-  const r1 = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--arch',
-    'bow-nb',
-    '--data',
-    data,
-    '--out',
-    out,
-    '--lr',
-    '0.1',
-  ]);
+  const r1 = await cli(baselineTrain('bow-nb', data, out, '--lr', '0.1'));
   assert.equal(r1.code, 1);
   assert.match(r1.err, /--lr do not apply to --arch bow-nb/);
   const config = join(dir, 'c.json');
   writeFileSync(config, '{"C": 1}');
-  const r2 = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--arch',
-    'bow-nb',
-    '--data',
-    data,
-    '--out',
-    out,
-    '--config',
-    config,
-  ]);
+  const r2 = await cli(baselineTrain('bow-nb', data, out, '--config', config));
   assert.equal(r2.code, 1);
   assert.match(
     r2.err,
     /'C' does not apply to --arch bow-nb \(known: minDf, maxDf, maxFeatures, binary, alpha\)/,
   );
-  const r3 = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--arch',
-    'svm',
-    '--data',
-    data,
-    '--out',
-    out,
-  ]);
+  const r3 = await cli(baselineTrain('svm', data, out));
   assert.match(r3.err, /--arch: 'svm' is not transformer, tfidf-logreg or bow-nb/);
   const r4 = await cli(['train', '--task', 'lm', '--arch', 'bow-nb', '--out', out]);
   assert.match(r4.err, /--arch bow-nb applies to --task translate only|is not transformer, rnn/);
   // a baseline directory is not a Transformer: attention says so
-  const ok = await cli([
-    'train',
-    '--task',
-    'classify',
-    '--arch',
-    'bow-nb',
-    '--data',
-    data,
-    '--out',
-    out,
-  ]);
+  const ok = await cli(baselineTrain('bow-nb', data, out));
   assert.equal(ok.code, 0, ok.err);
   const a = await cli(['attention', '--model', out, '--text', 'good', '--out', join(dir, 'a.svg')]);
   assert.match(a.err, /BowNB baseline/);

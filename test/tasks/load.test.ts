@@ -5,28 +5,13 @@
  * baselines of src/tasks/report.ts against their formulas.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { before, test } from 'node:test';
 import * as lib from '../../src/index.js';
 import { baselineWarning, majorityAccuracy, unigramCrossEntropy } from '../../src/tasks/report.js';
-import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from '../cli/in-process.js';
+import { cli, tinyModels } from '../cli/in-process.js';
 
 const dirs = { lm: '', translate: '', classify: '' };
-before(async () => {
-  const d = tmp();
-  dirs.lm = join(d, 'lm');
-  dirs.translate = join(d, 'tr');
-  dirs.classify = join(d, 'cl');
-  const common = ['--preset', 'tiny', '--steps', '2', '--batch-tokens', '200'];
-  for (const args of [
-    lmTrain(lmText(d), dirs.lm, '--steps', '2'),
-    ['train', '--task', 'translate', '--data', translateTsv(d), ...common, '--out', dirs.translate],
-    ['train', '--task', 'classify', '--data', classifyTsv(d), ...common, '--out', dirs.classify],
-  ]) {
-    const r = await cli(args);
-    assert.equal(r.code, 0, r.err);
-  }
-});
+before(async () => Object.assign(dirs, await tinyModels(['lm', 'translate', 'classify'], 2)));
 
 test('loaders are exported, synchronous, and give what the CLI prints', async () => {
   const t = lib.loadTranslator(dirs.translate);

@@ -8,7 +8,7 @@
  * every row's keys <= i depend only on i and the parameters (see ../sparse.ts).
  *
  * Letters: L sequence length, w window (keys each side, the query's own included),
- * d dilation, r random keys per query, b block size, g global tokens.
+ * d dilation, r random keys per query, b block size, g global tokens, l stride.
  */
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
 
@@ -38,6 +38,14 @@ export function globalKeys(i: number, L: number, g: number, out: number[]): void
 export function blockKeys(i: number, b: number, out: number[]): void {
   const start = Math.floor(i / b) * b;
   for (let j = start; j < start + b; j++) out.push(j);
+}
+
+/**
+ * Strided keys: every l-th key, the keys j with (i - j) mod l = 0 over the whole sequence
+ * (Child et al. 2019, Sec. 4.2, A2 of the strided pattern; the column of a grid of width l).
+ */
+export function strideKeys(i: number, L: number, l: number, out: number[]): void {
+  for (let j = i % l; j < L; j += l) out.push(j);
 }
 
 /** A uint32 hash of two integers (MurmurHash3's fmix32 of a mix): seeds a row's draws. */

@@ -9,7 +9,14 @@
  * dilation, g global tokens (or blocks), b block size, r random blocks, l stride, c summary.
  */
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
-import { bandKeys, dilatedKeys, globalKeys, sampleDistinct } from './atomic.js';
+import {
+  bandKeys,
+  blockKeys,
+  dilatedKeys,
+  globalKeys,
+  sampleDistinct,
+  strideKeys,
+} from './atomic.js';
 
 export const starVariant = patternVariant({
   name: 'star',
@@ -116,8 +123,8 @@ export const stridedVariant = patternVariant({
     'Child et al. 2019 (Sparse Transformer), Sec. 4.2, Fig. 3(b): A1 = {max(0, i - l) .. i}, A2 = {j : (i - j) mod l = 0} (non-causal: |i - j| <= l); Lin et al. 2021 Fig. 5(e)',
   rowKeys({ stride: l }): RowKeys {
     return (i, L, _c, out) => {
-      bandKeys(i, l + 1, out); // |i - j| <= l
-      for (let j = i % l; j < L; j += l) out.push(j); // (i - j) mod l = 0
+      bandKeys(i, l + 1, out); // A1: |i - j| <= l
+      strideKeys(i, L, l, out); // A2: (i - j) mod l = 0
     };
   },
 });
@@ -134,9 +141,8 @@ export const fixedVariant = patternVariant({
   rowKeys({ stride: l, summary: c }): RowKeys {
     if (c > l) throw new Error(`fixed attention: summary=${c} must be <= stride=${l}`);
     return (i, L, _c, out) => {
-      const start = Math.floor(i / l) * l;
-      for (let j = start; j < start + l; j++) out.push(j);
-      for (let s = 0; s < L; s += l) for (let j = s + l - c; j < s + l; j++) out.push(j);
+      blockKeys(i, l, out); // A1: floor(j / l) = floor(i / l)
+      for (let s = 0; s < L; s += l) for (let j = s + l - c; j < s + l; j++) out.push(j); // A2
     };
   },
 });

@@ -9,6 +9,7 @@
  * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
  */
 import { intParam, patternVariant, type RowKeys } from '../sparse.js';
+import { blockKeys, strideKeys } from './atomic.js';
 
 /**
  * BP-Transformer's attention, at token level: at every level l = 0, 1, ... of the binary
@@ -83,9 +84,8 @@ export const imageBlockVariant = patternVariant({
 
 /** Axial attention, one combined step: the keys in query i's grid row and grid column. */
 export function axialKeys(i: number, L: number, W: number, out: number[]): void {
-  const row = Math.floor(i / W) * W;
-  for (let j = row; j < row + W; j++) out.push(j);
-  for (let j = i % W; j < L; j += W) out.push(j);
+  blockKeys(i, W, out); // the row: a block of W positions
+  strideKeys(i, L, W, out); // the column: every W-th position
 }
 
 export const axialVariant = patternVariant({
