@@ -13,12 +13,18 @@
  * process (its peak RSS is its own); a row that fails or exceeds its time budget says so.
  *
  *   node --import tsx scripts/report-xformers.ts [--steps 300] [--only full,local] [--out docs/xformers.md]
+ *     [--resume]
+ *
+ * Every finished row is also kept in OUT's `.rows.json` (the row's result, commit, thread
+ * and CPU setting, time); `--resume` reuses the rows found there for the same job (label,
+ * task, attention spec, steps) and runs only the rest, so a run interrupted, or spread over
+ * several sittings, completes. The report names the commits its rows come from.
  *
  * Shape letters: B batch, T context.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
@@ -251,6 +257,30 @@ function runRow(job: Job, budgetS: number): Result {
   return { metric: null, rate: 0, rssMb: 0, params: 0, error: why || `exit ${p.status}` };
 }
 
+/** A finished row as kept in the `.rows.json` file. */
+interface SavedRow {
+  job: Job;
+  result: Result;
+  commit: string;
+  environment: string;
+  finished: string;
+}
+
+/** The key that identifies a job across runs. */
+const jobKey = (j: Job) => JSON.stringify([j.label, j.task, j.attention, j.steps]);
+
+/** The saved rows of an earlier run (none when the file is absent). @throws on bad JSON. */
+function loadSaved(path: string): Map<string, SavedRow> {
+  if (!existsSync(path)) return new Map();
+  let rows: SavedRow[];
+  try {
+    rows = JSON.parse(readFileSync(path, 'utf8')) as SavedRow[];
+  } catch (e) {
+    throw new Error(`--resume: ${path} is not valid JSON (${(e as Error).message})`, { cause: e });
+  }
+  return new Map(rows.filter((r) => !r.result.error).map((r) => [jobKey(r.job), r]));
+}
+
 function fmtRow(job: Job, r: Result): string {
   if (r.error)
     return `| ${job.label} | \`${job.attention}\` | - | - | - | ${r.error.slice(0, 80)} |`;
@@ -266,6 +296,7 @@ function main(): void {
       only: { type: 'string' },
       out: { type: 'string', default: 'docs/xformers.md' },
       budget: { type: 'string', default: '1800' },
+      resume: { type: 'boolean', default: false },
     },
   });
   if (values.child) return child(JSON.parse(values.child) as Job);
@@ -275,18 +306,32 @@ function main(): void {
   const rows: Record<'lm' | 'listops', string[]> = { lm: [], listops: [] };
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   mkdirSync(dirname(values.out!), { recursive: true });
+  const savedPath = values.out!.replace(/\.md$/, '') + '.rows.json';
+  const saved = values.resume ? loadSaved(savedPath) : new Map<string, SavedRow>();
+  const kept: SavedRow[] = [];
   const load0 = loadavg()[0];
   const started = Date.now();
   for (const [i, job] of all.entries()) {
     process.stderr.write(`[${i + 1}/${all.length}] ${job.task} ${job.label} ... `);
-    const r = runRow(job, Number(values.budget));
-    process.stderr.write(`${r.error ?? r.metric}\n`);
-    rows[job.task].push(fmtRow(job, r));
+    let row = saved.get(jobKey(job));
+    if (row) process.stderr.write('(resumed) ');
+    else {
+      const result = runRow(job, Number(values.budget));
+      const finished = new Date().toISOString().slice(0, 16);
+      row = { job, result, commit, environment: runEnvironment(), finished };
+    }
+    process.stderr.write(`${row.result.error ?? row.result.metric}\n`);
+    rows[job.task].push(fmtRow(job, row.result));
+    kept.push(row);
     // Written after every row, so an interrupted run leaves the rows it finished.
+    writeFileSync(savedPath + '.tmp', JSON.stringify(kept, null, 1) + '\n');
+    renameSync(savedPath + '.tmp', savedPath);
+    const commits = [...new Set(kept.map((r) => r.commit))].join(', ');
     const status =
-      i + 1 < all.length
+      (i + 1 < all.length
         ? `**Partial: ${i + 1} of ${all.length} rows so far.** `
-        : `${all.length} rows in ${((Date.now() - started) / 60000).toFixed(0)} min. `;
+        : `${all.length} rows (this sitting ${((Date.now() - started) / 60000).toFixed(0)} min). `) +
+      `Rows from commit(s) ${commits}; each row's thread and CPU setting is in ${savedPath.split('/').pop()}. `;
     const load = `Load average (1 min) at start ${load0.toFixed(1)}, now ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: with other work on the machine, tokens/s and examples/s are lower than on a quiet one, and comparable only within this run; losses and accuracies do not depend on it.`;
     writeFileSync(values.out!, makeDoc(rows, steps, only, commit, status + load));
   }
