@@ -29,6 +29,7 @@ import { datasetInfo, resolveDataset } from '../src/data/index.js';
 import { readMetrics } from '../src/tasks/report.js';
 import { fixed, quote, ROOT, transformer } from './translation-common.js';
 import { runEnvironment } from './report-env.js';
+import { timeToMetric, type TimeToMetric } from '../src/train/time-to-metric.js';
 
 const EVERYDAY = join(ROOT, 'data', 'translation', 'everyday-de.txt');
 /** Test BLEU of the default run before issue #19 (the 36,898-pair set; README). */
@@ -108,6 +109,8 @@ interface Result {
   trainSeconds: number;
   steps: number;
   validBleu: number | undefined;
+  /** Time to 90% of the final validation BLEU (issue #15 part 4). */
+  timeToBleu: TimeToMetric | null;
   averaged: Record<string, number> | undefined;
   testGreedy: Record<string, number | string>;
   testBeam: Record<string, number | string>;
@@ -171,6 +174,7 @@ function runOne(run: Run, sentences: string[]): Result {
     trainSeconds: lastStep?.seconds ?? NaN,
     steps: lastStep?.step ?? 0,
     validBleu: averaged?.valid_bleu_averaged ?? evals.at(-1)?.valid_bleu,
+    timeToBleu: timeToMetric(metrics, 'valid_bleu', 0.9),
     averaged,
     testGreedy,
     testBeam: testBeamResult,
@@ -218,13 +222,17 @@ function report(results: Result[], sentences: string[], seen: string[]): string 
   );
   L.push('', '## Runs', '');
   L.push(
-    `| run | data | steps | training time | wall time | valid BLEU (greedy, 200) | test BLEU greedy | test BLEU beam ${testBeam} | test sentences |`,
+    `| run | data | steps | training time | wall time | valid BLEU (greedy, 200) | time to 90% of it | test BLEU greedy | test BLEU beam ${testBeam} | test sentences |`,
   );
-  L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  L.push('| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const r of results)
     L.push(
-      `| ${r.run.name} | ${r.run.data} | ${r.steps} | ${r.trainSeconds.toFixed(0)} s | ${r.wallSeconds.toFixed(0)} s | ${fixed(r.validBleu)} | ${fixed(r.testGreedy.bleu)} | ${fixed(r.testBeam.bleu)} | ${r.testBeam.sentences} |`,
+      `| ${r.run.name} | ${r.run.data} | ${r.steps} | ${r.trainSeconds.toFixed(0)} s | ${r.wallSeconds.toFixed(0)} s | ${fixed(r.validBleu)} | ${r.timeToBleu ? `${r.timeToBleu.seconds.toFixed(0)} s (step ${r.timeToBleu.step})` : '-'} | ${fixed(r.testGreedy.bleu)} | ${fixed(r.testBeam.bleu)} | ${r.testBeam.sentences} |`,
     );
+  L.push(
+    '',
+    "Time to 90%: the training seconds at the first evaluation whose validation BLEU reached 90% of the run's last evaluation (before checkpoint averaging; `timeToMetric` in src/train/time-to-metric.ts). Run the report with `TRANSFORMER_GEMM=openblas` for the time before the GEMM library change (issue #15).",
+  );
   L.push('', 'The commands:', '', '```sh', ...results.map((r) => r.command), '```');
   L.push(
     '',
