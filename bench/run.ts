@@ -12,7 +12,7 @@ import { lmTrainCase } from './lm-train.js';
 import { longAttentionCase } from './long-attention.js';
 import { onnxGenerateCase } from './onnx-generate.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
-import { lmGpt2Case, lmScalingCase, seq2seqBaseCase } from './scale.js';
+import { lmGpt2Case, lmScalingCase, lmSizeCase, seq2seqBaseCase } from './scale.js';
 import { seq2seqTrainCase } from './seq2seq-train.js';
 import { vectorsCase } from './vectors.js';
 
@@ -30,6 +30,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   'seq2seq-base': seq2seqBaseCase,
   'lm-gpt2': lmGpt2Case,
   'lm-scaling': lmScalingCase,
+  'lm-size': lmSizeCase,
   'onnx-generate': onnxGenerateCase,
 };
 

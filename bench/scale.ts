@@ -11,6 +11,9 @@
  *   characters on both sides (any id < V is valid; the cost does not depend on which).
  * - `lm-scaling`: case 1 (bench/lm-common.ts) at batch 1, 4, 12, 48 x context 64, 256, 1024;
  *   writes bench/out/scaling.svg (tokens/s against tokens per step, ours and PyTorch).
+ * - `lm-size`: case 1's character LM (vocabulary 65, T 256, B 8) grown in width and depth
+ *   (d_model 128 x 4 layers to 768 x 12, d_ff 4 d_model, 64-wide heads); writes
+ *   bench/out/model-size.svg (tokens/s against parameters, ours and PyTorch).
  *
  * Each of our measurements runs in a fresh child process (`--child JSON`), so its peak RSS
  * (VmHWM, including node) is its own, as the peer's ru_maxrss is (including python + torch).
@@ -249,6 +252,53 @@ export async function lmScalingCase(): Promise<CaseResult> {
     title: 'lm-scaling (case 1 at batch 1-48 x context 64-1024; target >= 1.5x each)',
     rows,
     notes: [note(), `plot: ${join('bench', 'out', 'scaling.svg')}`],
+  };
+}
+
+/** Parameters of an LM shape (embeddings, position table, blocks, final norm; tied head). */
+export function lmParams(s: LMShape): number {
+  const block = 4 * s.C * s.C + 4 * s.C + 2 * s.C * s.FF + s.FF + s.C + 4 * s.C;
+  return s.V * s.C + s.T * s.C + s.L * block + 2 * s.C;
+}
+
+export async function lmSizeCase(): Promise<CaseResult> {
+  const rows: Row[] = [];
+  const ours: [number, number][] = [];
+  const peer: [number, number][] = [];
+  for (const [C, L] of [
+    [128, 4],
+    [256, 6],
+    [512, 8],
+    [768, 12],
+  ]) {
+    const s: LMShape = { ...CASE1, T: 256, B: 8, C, L, H: C / 64, FF: 4 * C };
+    const job: Job = { kind: 'lm', shape: s, steps: stepsFor(lmFlops(s)) };
+    const params = lmParams(s);
+    const row = measureRow(`d${C} L${L}`, job, s.B * s.T, lmFlops(s));
+    rows.push({ params, ...row, target: '>= 1.5' });
+    const x = Math.log10(params);
+    ours.push([x, Number(row['tokens/s'])]);
+    if (row['peer tokens/s'] !== null) peer.push([x, Number(row['peer tokens/s'])]);
+  }
+  const out = join(BENCH_DIR, 'out');
+  mkdirSync(out, { recursive: true });
+  const svg = lineChartSvg(
+    [
+      { name: 'transformer-ts', points: ours },
+      { name: 'PyTorch 1.13', points: peer },
+    ],
+    {
+      title: 'Training speed against model size (character LM, B 8 x T 256)',
+      xLabel: 'log10 parameters',
+      yLabel: 'tokens/s',
+      logY: true,
+    },
+  );
+  writeFileSync(join(out, 'model-size.svg'), svg);
+  return {
+    title: 'lm-size (character LM from d 128 x 4 layers to 768 x 12; target >= 1.5x each)',
+    rows,
+    notes: [note(), `plot: ${join('bench', 'out', 'model-size.svg')}`],
   };
 }
 
