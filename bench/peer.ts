@@ -3,7 +3,8 @@
  * python3-torch) in fresh subprocesses, and picking their best thread setting.
  *
  * Thread settings: torch.set_num_threads(1 | 2) crossed with OPENBLAS_NUM_THREADS=1 | 2,
- * each in its own process (OpenBLAS reads the variable when it loads).
+ * each in its own process (OpenBLAS reads the variable when it loads). BENCH_PEER_THREADS=T/B
+ * (e.g. `2/1`) tries only that setting, for long sweeps whose best setting is known.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -50,8 +51,9 @@ export function bestPeer(script: string, arg: Record<string, unknown>, key: stri
   const tried: string[] = [];
   let best: PeerResult | null = null;
   let error: string | undefined;
-  for (const torchThreads of [1, 2]) {
-    for (const blas of [1, 2]) {
+  const only = peerThreadsFromEnv();
+  for (const torchThreads of only ? [only.torch] : [1, 2]) {
+    for (const blas of only ? [only.blas] : [1, 2]) {
       const r = runPeer(script, { ...arg, threads: torchThreads }, blas);
       if (!(key in r)) {
         error = String(r.error);
@@ -64,6 +66,19 @@ export function bestPeer(script: string, arg: Record<string, unknown>, key: stri
     }
   }
   return best ? { best, tried } : { best: null, tried, error };
+}
+
+/**
+ * The one peer thread setting BENCH_PEER_THREADS asks for ("T/B"), or null (try all).
+ * @throws Error naming the variable when it is not two positive integers.
+ */
+export function peerThreadsFromEnv(env = process.env): { torch: number; blas: number } | null {
+  const v = env.BENCH_PEER_THREADS;
+  if (!v) return null;
+  const m = /^(\d+)\/(\d+)$/.exec(v);
+  if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+    throw new Error(`BENCH_PEER_THREADS must be TORCH/BLAS threads such as 2/1, got '${v}'`);
+  return { torch: Number(m[1]), blas: Number(m[2]) };
 }
 
 /** Median of numbers. */
