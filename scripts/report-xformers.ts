@@ -13,7 +13,7 @@
  * process (its peak RSS is its own); a row that fails or exceeds its time budget says so.
  *
  *   node --import tsx scripts/report-xformers.ts [--steps 300] [--only full,local] [--out docs/xformers.md]
- *     [--resume]
+ *     [--resume] [--task lm|listops]
  *
  * Every finished row is also kept in OUT's `.rows.json` (the row's result, commit, thread
  * and CPU setting, time); `--resume` reuses the rows found there for the same job (label,
@@ -294,6 +294,7 @@ function main(): void {
       child: { type: 'string' },
       steps: { type: 'string', default: '300' },
       only: { type: 'string' },
+      task: { type: 'string' },
       out: { type: 'string', default: 'docs/xformers.md' },
       budget: { type: 'string', default: '1800' },
       resume: { type: 'boolean', default: false },
@@ -302,13 +303,21 @@ function main(): void {
   if (values.child) return child(JSON.parse(values.child) as Job);
   const steps = Number(values.steps);
   const only = values.only ? values.only.split(',') : null;
-  const all = jobs(steps, only);
+  if (values.task && values.task !== 'lm' && values.task !== 'listops')
+    throw new Error(`--task must be lm or listops, got '${values.task}'`);
+  // --task keeps one task's rows (with --resume, the other task's saved rows are kept too).
+  const total = jobs(steps, only).length;
+  const all = jobs(steps, only).filter((j) => !values.task || j.task === values.task);
   const rows: Record<'lm' | 'listops', string[]> = { lm: [], listops: [] };
   const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim();
   mkdirSync(dirname(values.out!), { recursive: true });
   const savedPath = values.out!.replace(/\.md$/, '') + '.rows.json';
   const saved = values.resume ? loadSaved(savedPath) : new Map<string, SavedRow>();
-  const kept: SavedRow[] = [];
+  // Saved rows of jobs this sitting does not run (another --task or --only) stay in the file
+  // and the report.
+  const keys = new Set(all.map(jobKey));
+  const kept: SavedRow[] = [...saved.values()].filter((r) => !keys.has(jobKey(r.job)));
+  for (const r of kept) rows[r.job.task].push(fmtRow(r.job, r.result));
   const load0 = loadavg()[0];
   const started = Date.now();
   for (const [i, job] of all.entries()) {
@@ -328,9 +337,9 @@ function main(): void {
     renameSync(savedPath + '.tmp', savedPath);
     const commits = [...new Set(kept.map((r) => r.commit))].join(', ');
     const status =
-      (i + 1 < all.length
-        ? `**Partial: ${i + 1} of ${all.length} rows so far.** `
-        : `${all.length} rows (this sitting ${((Date.now() - started) / 60000).toFixed(0)} min). `) +
+      (kept.length < total
+        ? `**Partial: ${kept.length} of ${total} rows so far.** `
+        : `${total} rows (the last sitting ${((Date.now() - started) / 60000).toFixed(0)} min). `) +
       `Rows from commit(s) ${commits}; each row's thread and CPU setting is in ${savedPath.split('/').pop()}. `;
     const load = `Load average (1 min) at start ${load0.toFixed(1)}, now ${loadavg()[0].toFixed(1)} on ${cpus().length} cores: with other work on the machine, tokens/s and examples/s are lower than on a quiet one, and comparable only within this run; losses and accuracies do not depend on it.`;
     writeFileSync(values.out!, makeDoc(rows, steps, only, commit, status + load));
