@@ -26,8 +26,10 @@
  * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "args.h"
 #include "gemm.h"
@@ -49,6 +51,24 @@ typedef struct {
 /* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
 static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
   return (n * rows + r) * ld;
+}
+
+/* A thread's scratch buffer, grown on demand and kept across the runs it computes (a run's
+ * buffers are often over glibc's mmap threshold: a malloc per run faulted fresh pages). */
+typedef struct {
+  float *p;
+  size_t n;
+} sp_scratch;
+
+/* At least n floats of s (contents not kept). */
+static float *sp_grow(sp_scratch *s, size_t n) {
+  if (n > s->n) {
+    free(s->p);
+    s->p = malloc(n * sizeof(float));
+    if (!s->p) abort();
+    s->n = n;
+  }
+  return s->p;
 }
 
 /* Gathered rows are prefetched this many entries ahead (a row of far keys is a cache miss). */
@@ -113,12 +133,11 @@ static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *
  * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
  * (R, K) = q k^T with the keys past K_r of row r set to -inf, and out (R, D) = P v. (P is 0
  * past K_r: only a NaN in such a value row could differ from the row-by-row path.) */
-static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
+static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
   const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
-  float *buf = malloc((size_t)(2 * K * HD + R * K) * sizeof(float));
-  if (!buf) abort();
+  float *buf = sp_grow(scr, (size_t)(2 * K * HD + R * K));
   float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
   sp_gather(c, n, eL, K, kg, vg);
   for (int64_t h = 0; h < H; h++) {
@@ -144,21 +163,22 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
                 (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
                 (int)g->ldo);
   }
-  free(buf);
 }
 
 /* Forward over (batch block, run) items: runs of >= 2 rows by GEMMs, single rows by gathers. */
 static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
+  sp_scratch scr = {0};
   for (int64_t i = i0; i < i1; i++) {
     const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
     if (R < 2) {
       for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
       continue;
     }
-    sp_fwd_run(c, n, t0, R);
+    sp_fwd_run(c, n, t0, R, &scr);
   }
+  free(scr.p);
 }
 
 /* Splits rows [0, T) into runs of consecutive rows whose key lists extend each other (row
@@ -177,12 +197,28 @@ static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, in
   return n;
 }
 
+/* Asks for transparent huge pages under the 2 MB-aligned interior of a large fresh buffer (the
+ * weights, a new (BH, nnz) array each step): its first touch then faults once per 2 MB, not
+ * per 4 KB page (measured: the 4 KB faults of fixed's 83 MB weights at T 8192 cost more than
+ * the kernel itself). Advice only: any failure is ignored. */
+static void sp_advise_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+  const uintptr_t b = ((uintptr_t)p + bytes) & ~(huge - 1);
+  if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
+}
+
 static void k_sparse_attention_forward(float *out, float *weights, const float *q,
                                        const float *k, const float *v, const int32_t *rowPtr,
                                        const int32_t *cols, const float *bias,
                                        const float *drop, const att_geom *g) {
   const int64_t nb = g->BH / g->H, T = g->T;
   if (nb <= 0 || T <= 0) return;
+  sp_advise_huge(weights, (size_t)(g->BH * rowPtr[T]) * sizeof(float));
   int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
   if (!run) abort();
   for (int64_t t = 0; t < T; t++)
@@ -257,12 +293,11 @@ HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
  * dq += dS k, dk += dS^T q, with P and dS 0 past K_r; dk and dv accumulate in (K, H*D)
  * buffers added back at the end. */
 static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
-                       int64_t R) {
+                       int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
-  float *buf = malloc((size_t)(4 * K * HD + 2 * R * K) * sizeof(float));
-  if (!buf) abort();
+  float *buf = sp_grow(scr, (size_t)(4 * K * HD + 2 * R * K));
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
   float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
   sp_gather(c, n, eL, K, kg, vg);
@@ -308,16 +343,16 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       dv[x] += dvg[j * HD + x];
     }
   }
-  free(buf);
 }
 
 /* Backward of heads [h0, h1) of batch block n: runs of >= 2 rows by GEMMs, single rows by
  * gathers; dp has room for a row's (entry, head) values. */
-static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
+static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp,
+                         sp_scratch *scr) {
   for (int64_t i = 0; i < c->nruns; i++) {
     const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
     if (R >= 2)
-      sp_bwd_run(c, n, h0, h1, t0, R);
+      sp_bwd_run(c, n, h0, h1, t0, R, scr);
     else
       for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);
   }
@@ -332,10 +367,12 @@ static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   const int64_t H = c->g.H;
   float *dp = malloc((size_t)((c->width > 0 ? c->width : 1) * H) * sizeof(float));
   if (!dp) abort();
+  sp_scratch scr = {0};
   for (int64_t n = b0 / H; n * H < b1; n++) {
     const int64_t h0 = b0 > n * H ? b0 - n * H : 0, h1 = b1 < (n + 1) * H ? b1 - n * H : H;
-    sp_bwd_heads(c, n, h0, h1, dp);
+    sp_bwd_heads(c, n, h0, h1, dp, &scr);
   }
+  free(scr.p);
   free(dp);
 }
 
