@@ -37,51 +37,11 @@
 #include "pool.h"
 #include "vmath.h"
 
-typedef struct {
-  float *out, *weights, *dq, *dk, *dv;
-  const float *q, *k, *v, *dout, *bias, *drop;
-  const int32_t *rowPtr, *cols;
-  /* Runs of consecutive query rows with the same keys: run i is rows [run[i], run[i+1]). */
-  const int64_t *run;
-  int64_t nruns;
-  att_geom g;
-  int64_t nnz, width;
-} sp_ctx;
-
-/* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
-static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
-  return (n * rows + r) * ld;
-}
-
-/* A thread's scratch buffer, grown on demand and kept across the runs it computes (a run's
- * buffers are often over glibc's mmap threshold: a malloc per run faulted fresh pages). */
-typedef struct {
-  float *p;
-  size_t n;
-} sp_scratch;
-
-/* At least n floats of s (contents not kept). */
-static float *sp_grow(sp_scratch *s, size_t n) {
-  if (n > s->n) {
-    free(s->p);
-    s->p = malloc(n * sizeof(float));
-    if (!s->p) abort();
-    s->n = n;
-  }
-  return s->p;
-}
-
-/* Gathered rows are prefetched this many entries ahead (a row of far keys is a cache miss). */
-#define SP_AHEAD 8
-
-/* Prefetch the n floats at x, a cache line (16 floats) at a time. */
-static inline void sp_prefetch(const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i);
-}
+#include "sparse_attention.h"
 
 /* Forward over query rows (n, t) of all H heads at once: a key row's H*D columns are
  * contiguous, so each gathered key and value row is read whole. */
-HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
+HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
   {
@@ -117,12 +77,11 @@ HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   }
 }
 
-/* The key and value rows (all heads) of entries [e0, e0 + K) gathered into (K, H*D) buffers. */
-static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *kg, float *vg) {
+void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg) {
   const att_geom *g = &c->g;
   const size_t HD = (size_t)(g->H * g->D);
   for (int64_t j = 0; j < K; j++) {
-    const int64_t s = c->cols[e0 + j];
+    const int64_t s = keys[j];
     memcpy(kg + j * HD, c->k + sp_row(n, g->kvRows, s, g->ldk), HD * sizeof(float));
     memcpy(vg + j * HD, c->v + sp_row(n, g->kvRows, s, g->ldv), HD * sizeof(float));
   }
@@ -139,7 +98,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
   float *buf = sp_grow(scr, (size_t)(2 * K * HD + R * K));
   float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
-  sp_gather(c, n, eL, K, kg, vg);
+  sp_gather(c, n, c->cols + eL, K, kg, vg);
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -165,36 +124,59 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
   }
 }
 
-/* Forward over (batch block, run) items: runs of >= 2 rows by GEMMs, single rows by gathers. */
+/* Forward over (batch block, item) items: runs by GEMMs, blocks by the masked-block path. */
 static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
   sp_scratch scr = {0};
+  sp_block_scratch blk = {0};
   for (int64_t i = i0; i < i1; i++) {
-    const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
-    if (R < 2) {
-      for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
-      continue;
-    }
-    sp_fwd_run(c, n, t0, R, &scr);
+    const int64_t n = i / c->nruns, j = i % c->nruns, t0 = c->run[j], R = c->run[j + 1] - t0;
+    if (c->isrun[j])
+      sp_fwd_run(c, n, t0, R, &scr);
+    else
+      sp_fwd_block(c, n, t0, R, &blk);
   }
   free(scr.p);
+  sp_block_free(&blk);
 }
 
-/* Splits rows [0, T) into runs of consecutive rows whose key lists extend each other (row
- * t's list is a non-empty prefix of row t+1's); returns their number. run has room for
- * T + 1 entries; the last is T. */
-static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, int64_t *run) {
-  int64_t n = 0;
-  for (int64_t t = 0; t < T; t++) {
-    const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
-    const int same =
-        prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
-        memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
-    if (!same) run[n++] = t;
+/* Whether row t's key list extends row t-1's (row t-1's is a non-empty prefix of row t's). */
+static int sp_extends(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
+  const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
+  return prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
+         memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
+}
+
+/* Rows of a masked block (the rows between runs are cut into blocks of at most this many). */
+#define SP_BLOCK_ROWS 32
+
+/* Splits rows [0, T) of c's pattern into items: runs of >= 2 consecutive rows whose key lists
+ * extend each other (isrun 1), and the rows between them in blocks of at most SP_BLOCK_ROWS
+ * (isrun 0). Sets c->run, c->isrun (one allocation, freed with c->run), c->nruns, c->width. */
+static void sp_plan(sp_ctx *c) {
+  const int32_t *rowPtr = c->rowPtr, *cols = c->cols;
+  const int64_t T = c->g.T;
+  int64_t *run = malloc((size_t)(T + 1) * (sizeof(int64_t) + 1)), n = 0, width = 0;
+  if (!run) abort();
+  uint8_t *isrun = (uint8_t *)(run + T + 1);
+  for (int64_t t = 0; t < T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  for (int64_t t = 0; t < T;) {
+    int64_t e = t + 1;
+    while (e < T && sp_extends(rowPtr, cols, e)) e++;
+    if (e - t < 2) /* row t is alone: a block up to the next run's first row */
+      while (e < T && e - t < SP_BLOCK_ROWS && !(e + 1 < T && sp_extends(rowPtr, cols, e + 1)))
+        e++;
+    isrun[n] = e - t >= 2 && sp_extends(rowPtr, cols, t + 1);
+    run[n++] = t;
+    t = e;
   }
   run[n] = T;
-  return n;
+  c->run = run;
+  c->isrun = isrun;
+  c->nruns = n;
+  c->width = width;
 }
 
 /* Asks for transparent huge pages under the 2 MB-aligned interior of a large fresh buffer (the
@@ -219,21 +201,17 @@ static void k_sparse_attention_forward(float *out, float *weights, const float *
   const int64_t nb = g->BH / g->H, T = g->T;
   if (nb <= 0 || T <= 0) return;
   sp_advise_huge(weights, (size_t)(g->BH * rowPtr[T]) * sizeof(float));
-  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
-  if (!run) abort();
-  for (int64_t t = 0; t < T; t++)
-    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
-              .drop = drop, .rowPtr = rowPtr, .cols = cols, .run = run,
-              .nruns = sp_runs(rowPtr, cols, T, run), .g = *g, .nnz = rowPtr[T], .width = width};
+              .drop = drop, .rowPtr = rowPtr, .cols = cols, .g = *g, .nnz = rowPtr[T]};
+  sp_plan(&c);
   /* Cost per item: its entries times the heads' width (a dot and an axpy each). */
   const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
   pool_for(sp_fwd_range, &c, nb * c.nruns, cost);
-  free(run);
+  free((void *)c.run);
 }
 
 /* Backward of heads [h0, h1) of batch block n for query row t; dp holds (entry, head). */
-HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
+HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
                            float *dp) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz, nh = h1 - h0;
@@ -287,6 +265,20 @@ HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
   }
 }
 
+void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_t *keys,
+                int64_t K, const float *dkg, const float *dvg) {
+  const att_geom *g = &c->g;
+  const int64_t D = g->D, HD = g->H * D;
+  for (int64_t j = 0; j < K; j++) {
+    float *dk = c->dk + sp_row(n, g->kvRows, keys[j], g->ldk);
+    float *dv = c->dv + sp_row(n, g->kvRows, keys[j], g->ldv);
+    for (int64_t x = h0 * D; x < h1 * D; x++) {
+      dk[x] += dkg[j * HD + x];
+      dv[x] += dvg[j * HD + x];
+    }
+  }
+}
+
 /* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) (keys
  * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
  * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
@@ -300,7 +292,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   float *buf = sp_grow(scr, (size_t)(4 * K * HD + 2 * R * K));
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
   float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
-  sp_gather(c, n, eL, K, kg, vg);
+  sp_gather(c, n, c->cols + eL, K, kg, vg);
   memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
@@ -334,27 +326,18 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
     gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp,
                 (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
   }
-  for (int64_t j = 0; j < K; j++) {
-    const int64_t s = c->cols[eL + j];
-    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk);
-    float *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
-    for (int64_t x = h0 * D; x < h1 * D; x++) {
-      dk[x] += dkg[j * HD + x];
-      dv[x] += dvg[j * HD + x];
-    }
-  }
+  sp_scatter(c, n, h0, h1, c->cols + eL, K, dkg, dvg);
 }
 
-/* Backward of heads [h0, h1) of batch block n: runs of >= 2 rows by GEMMs, single rows by
- * gathers; dp has room for a row's (entry, head) values. */
-static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp,
-                         sp_scratch *scr) {
+/* Backward of heads [h0, h1) of batch block n: runs by GEMMs, blocks by the masked-block path. */
+static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
+                         sp_scratch *scr, sp_block_scratch *blk) {
   for (int64_t i = 0; i < c->nruns; i++) {
     const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
-    if (R >= 2)
+    if (c->isrun[i])
       sp_bwd_run(c, n, h0, h1, t0, R, scr);
     else
-      for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);
+      sp_bwd_block(c, n, h0, h1, t0, R, blk);
   }
 }
 
@@ -365,15 +348,14 @@ static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
   const int64_t H = c->g.H;
-  float *dp = malloc((size_t)((c->width > 0 ? c->width : 1) * H) * sizeof(float));
-  if (!dp) abort();
   sp_scratch scr = {0};
+  sp_block_scratch blk = {0};
   for (int64_t n = b0 / H; n * H < b1; n++) {
     const int64_t h0 = b0 > n * H ? b0 - n * H : 0, h1 = b1 < (n + 1) * H ? b1 - n * H : H;
-    sp_bwd_heads(c, n, h0, h1, dp, &scr);
+    sp_bwd_heads(c, n, h0, h1, &scr, &blk);
   }
   free(scr.p);
-  free(dp);
+  sp_block_free(&blk);
 }
 
 static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
@@ -383,18 +365,14 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
                                         const att_geom *g) {
   const int64_t T = g->T;
   if (g->BH <= 0 || T <= 0) return;
-  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
-  if (!run) abort();
-  for (int64_t t = 0; t < T; t++)
-    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
               .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
-              .run = run, .nruns = sp_runs(rowPtr, cols, T, run), .g = *g,
-              .nnz = rowPtr[T], .width = width};
+              .g = *g, .nnz = rowPtr[T]};
+  sp_plan(&c);
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
   pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
-  free(run);
+  free((void *)c.run);
 }
 
 /* ---------- entry points ---------- */
