@@ -131,7 +131,8 @@ static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   sp_scratch scr = {0};
   sp_block_scratch blk = {0};
   for (int64_t i = i0; i < i1; i++) {
-    const int64_t n = i / c->nruns, j = i % c->nruns, t0 = c->run[j], R = c->run[j + 1] - t0;
+    const int64_t n = i / c->nruns, j = c->order[i % c->nruns], t0 = c->run[j];
+    const int64_t R = c->run[j + 1] - t0;
     if (c->isrun[j])
       sp_fwd_run(c, n, t0, R, &scr);
     else
@@ -146,6 +147,25 @@ static int sp_extends(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
   const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
   return prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
          memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
+}
+
+/* Stable sort of idx[0 .. n) by key[idx[i]] (insertion into runs of equal keys is rare:
+ * merge sort through a scratch copy). */
+static void sp_sort_by(int64_t *idx, const int64_t *key, int64_t n) {
+  if (n < 2) return;
+  int64_t *tmp = malloc((size_t)n * sizeof(int64_t));
+  if (!tmp) abort();
+  for (int64_t w = 1; w < n; w *= 2) {
+    for (int64_t lo = 0; lo < n; lo += 2 * w) {
+      const int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      int64_t a = lo, b = mid, o = lo;
+      while (a < mid && b < hi) tmp[o++] = key[idx[b]] < key[idx[a]] ? idx[b++] : idx[a++];
+      while (a < mid) tmp[o++] = idx[a++];
+      while (b < hi) tmp[o++] = idx[b++];
+    }
+    memcpy(idx, tmp, (size_t)n * sizeof(int64_t));
+  }
+  free(tmp);
 }
 
 /* Rows of a masked block (the rows between runs are cut into blocks of at most this many). */
@@ -177,6 +197,19 @@ static void sp_plan(sp_ctx *c) {
   c->isrun = isrun;
   c->nruns = n;
   c->width = width;
+  /* Items ordered by their first row's smallest key (stable): strided rows t, t + l, ... share
+   * their far keys and start with the same one (t mod l), so their blocks run one after the
+   * other while those key rows are still in cache (measured: strided, T 8192, kernel forward 210 -> ~110 ms);
+   * a band or block pattern keeps its row order. */
+  int64_t *order = malloc((size_t)(2 * n + 1) * sizeof(int64_t));
+  if (!order) abort();
+  int64_t *first = order + n;
+  for (int64_t i = 0; i < n; i++) {
+    order[i] = i;
+    first[i] = rowPtr[run[i] + 1] > rowPtr[run[i]] ? cols[rowPtr[run[i]]] : -1;
+  }
+  sp_sort_by(order, first, n);
+  c->order = order;
 }
 
 /* Asks for transparent huge pages under the 2 MB-aligned interior of a large fresh buffer (the
@@ -208,6 +241,7 @@ static void k_sparse_attention_forward(float *out, float *weights, const float *
   const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
   pool_for(sp_fwd_range, &c, nb * c.nruns, cost);
   free((void *)c.run);
+  free((void *)c.order);
 }
 
 /* Backward of heads [h0, h1) of batch block n for query row t; dp holds (entry, head). */
@@ -332,8 +366,8 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
 /* Backward of heads [h0, h1) of batch block n: runs by GEMMs, blocks by the masked-block path. */
 static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
                          sp_scratch *scr, sp_block_scratch *blk) {
-  for (int64_t i = 0; i < c->nruns; i++) {
-    const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
+  for (int64_t x = 0; x < c->nruns; x++) {
+    const int64_t i = c->order[x], t0 = c->run[i], R = c->run[i + 1] - t0;
     if (c->isrun[i])
       sp_bwd_run(c, n, h0, h1, t0, R, scr);
     else
@@ -373,6 +407,7 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
   pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
   free((void *)c.run);
+  free((void *)c.order);
 }
 
 /* ---------- entry points ---------- */

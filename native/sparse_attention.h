@@ -23,6 +23,8 @@ typedef struct {
   const int64_t *run;
   const uint8_t *isrun;
   int64_t nruns;
+  /* The order items run in (a permutation of [0, nruns)): see sp_plan. */
+  const int64_t *order;
   att_geom g;
   int64_t nnz, width;
 } sp_ctx;

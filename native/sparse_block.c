@@ -91,6 +91,14 @@ static int spb_finite(const float *x, int64_t R, int64_t ld, int64_t w) {
   return 1;
 }
 
+/* Prefetches head h of the key or value row (x, stride ld) SP_AHEAD entries past e when
+ * that entry (before e1) is not shared: the unshared keys are far apart (strided, random). */
+static inline void spb_prefetch_next(const sp_ctx *c, int64_t n, int64_t h, int64_t e,
+                                     int64_t e1, const float *x, int64_t ld) {
+  if (e + SP_AHEAD < e1)
+    sp_prefetch(x + sp_row(n, c->g.kvRows, c->cols[e + SP_AHEAD], ld) + h * c->g.D, c->g.D);
+}
+
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
@@ -118,6 +126,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
       const float *qr = q + r * g->ldq;
       for (int64_t e = e0; e < e1; e++) {
         const int64_t s = c->cols[e], j = pos[s];
+        spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
         const float x =
             j >= 0 ? sc[r * U + j]
                    : vdot(qr, c->k + sp_row(n, g->kvRows, s, g->ldk) + h * D, D) * g->scale;
@@ -130,6 +139,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     gemm_rm(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
     for (int64_t r = 0; r < R; r++) /* the rows' unshared keys: out += P v entry by entry */
       for (int64_t e = c->rowPtr[t0 + r]; e < c->rowPtr[t0 + r + 1]; e++) {
+        spb_prefetch_next(c, n, h, e, c->rowPtr[t0 + r + 1], c->v, g->ldv);
         if (pos[c->cols[e]] >= 0) continue;
         const float wt = dm ? w[e] * dm[e] : w[e];
         const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
@@ -158,6 +168,7 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, 
     /* dP_drop per entry; dv of unshared keys += P_drop dout */
     for (int64_t e = e0; e < e1; e++) {
       const int64_t s = c->cols[e], j = pos[s], ov = sp_row(n, g->kvRows, s, g->ldv) + h * D;
+      spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
       const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
       if (j >= 0) {
         rb[e - e0] = dpr[j] * m;
@@ -173,6 +184,7 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, 
     memset(dpr, 0, (size_t)U * sizeof(float));
     for (int64_t e = e0; e < e1; e++) {
       const int64_t s = c->cols[e], j = pos[s];
+      spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
       const float ds = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
       if (j >= 0) {
         dpr[j] = ds;
