@@ -8,14 +8,17 @@
  * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
  * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
  *
- * Two paths. Consecutive query rows whose keys extend each other (a run: the blocks of
- * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values
- * once and run per head as GEMMs on OpenBLAS, like the fused attention; other rows (band,
- * strided, random) are computed row by row on gathered key and value rows, all H heads of a
- * row at once (a key row's H*D columns are contiguous in the head layout), prefetching rows
- * a few entries ahead.
+ * Three paths, on items of consecutive query rows (sp_plan). Rows whose keys extend each
+ * other (a run: the blocks of BigBird, block-local, image-block, fixed, causal or not)
+ * gather their keys and values once and run per head as GEMMs (gemm_rm), like the fused
+ * attention. The rows between runs (band, strided, dilated, Longformer) go in blocks of up
+ * to 32 rows to the masked-block path (sparse_block.c): the keys a block's rows share by
+ * GEMMs, the others entry by entry. Rows no block can take (random keys, fewer than 4 rows,
+ * non-finite inputs) go row by row on gathered key and value rows, all H heads of a row at
+ * once (a key row's H*D columns are contiguous in the head layout), prefetching rows a few
+ * entries ahead.
  *
- * Threading (the project's pool): the forward splits the (batch, run) items, each
+ * Threading (the project's pool): the forward splits the (batch, item) items, each
  * independent; the backward splits the BH slices in one chunk per thread, since rows of one
  * slice accumulate into the same dk/dv rows and slices write disjoint elements (no races,
  * no atomics); a chunk's heads of one batch row run together. (A two-pass backward over
