@@ -8,14 +8,17 @@
  * reads the head layout of the fused attention (att_geom: q row (n*T + t)*ldq + h*D, k and v
  * rows (n*kvRows + s)*ld + h*D, out like q with ldo).
  *
- * Two paths. Consecutive query rows whose keys extend each other (a run: the blocks of
- * BigBird, block-local, image-block, fixed, causal or not) gather their keys and values
- * once and run per head as GEMMs on OpenBLAS, like the fused attention; other rows (band,
- * strided, random) are computed row by row on gathered key and value rows, all H heads of a
- * row at once (a key row's H*D columns are contiguous in the head layout), prefetching rows
- * a few entries ahead.
+ * Three paths, on items of consecutive query rows (sp_plan). Rows whose keys extend each
+ * other (a run: the blocks of BigBird, block-local, image-block, fixed, causal or not)
+ * gather their keys and values once and run per head as GEMMs (gemm_rm), like the fused
+ * attention. The rows between runs (band, strided, dilated, Longformer) go in blocks of up
+ * to 32 rows to the masked-block path (sparse_block.c): the keys a block's rows share by
+ * GEMMs, the others entry by entry. Rows no block can take (random keys, fewer than 4 rows,
+ * non-finite inputs) go row by row on gathered key and value rows, all H heads of a row at
+ * once (a key row's H*D columns are contiguous in the head layout), prefetching rows a few
+ * entries ahead.
  *
- * Threading (the project's pool): the forward splits the (batch, run) items, each
+ * Threading (the project's pool): the forward splits the (batch, item) items, each
  * independent; the backward splits the BH slices in one chunk per thread, since rows of one
  * slice accumulate into the same dk/dv rows and slices write disjoint elements (no races,
  * no atomics); a chunk's heads of one batch row run together. (A two-pass backward over
@@ -26,8 +29,10 @@
  * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "args.h"
 #include "gemm.h"
@@ -35,33 +40,11 @@
 #include "pool.h"
 #include "vmath.h"
 
-typedef struct {
-  float *out, *weights, *dq, *dk, *dv;
-  const float *q, *k, *v, *dout, *bias, *drop;
-  const int32_t *rowPtr, *cols;
-  /* Runs of consecutive query rows with the same keys: run i is rows [run[i], run[i+1]). */
-  const int64_t *run;
-  int64_t nruns;
-  att_geom g;
-  int64_t nnz, width;
-} sp_ctx;
-
-/* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
-static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
-  return (n * rows + r) * ld;
-}
-
-/* Gathered rows are prefetched this many entries ahead (a row of far keys is a cache miss). */
-#define SP_AHEAD 8
-
-/* Prefetch the n floats at x, a cache line (16 floats) at a time. */
-static inline void sp_prefetch(const float *x, int64_t n) {
-  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i);
-}
+#include "sparse_attention.h"
 
 /* Forward over query rows (n, t) of all H heads at once: a key row's H*D columns are
  * contiguous, so each gathered key and value row is read whole. */
-HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
+HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
   {
@@ -97,12 +80,11 @@ HOT static void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   }
 }
 
-/* The key and value rows (all heads) of entries [e0, e0 + K) gathered into (K, H*D) buffers. */
-static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *kg, float *vg) {
+void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg) {
   const att_geom *g = &c->g;
   const size_t HD = (size_t)(g->H * g->D);
   for (int64_t j = 0; j < K; j++) {
-    const int64_t s = c->cols[e0 + j];
+    const int64_t s = keys[j];
     memcpy(kg + j * HD, c->k + sp_row(n, g->kvRows, s, g->ldk), HD * sizeof(float));
     memcpy(vg + j * HD, c->v + sp_row(n, g->kvRows, s, g->ldv), HD * sizeof(float));
   }
@@ -113,14 +95,13 @@ static void sp_gather(const sp_ctx *c, int64_t n, int64_t e0, int64_t K, float *
  * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
  * (R, K) = q k^T with the keys past K_r of row r set to -inf, and out (R, D) = P v. (P is 0
  * past K_r: only a NaN in such a value row could differ from the row-by-row path.) */
-static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
+static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
   const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
-  float *buf = malloc((size_t)(2 * K * HD + R * K) * sizeof(float));
-  if (!buf) abort();
+  float *buf = sp_grow(scr, (size_t)(2 * K * HD + R * K));
   float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
-  sp_gather(c, n, eL, K, kg, vg);
+  sp_gather(c, n, c->cols + eL, K, kg, vg);
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -144,37 +125,109 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R) {
                 (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
                 (int)g->ldo);
   }
-  free(buf);
 }
 
-/* Forward over (batch block, run) items: runs of >= 2 rows by GEMMs, single rows by gathers. */
+/* Forward over (batch block, item) items: runs by GEMMs, blocks by the masked-block path. */
 static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
+  sp_scratch scr = {0};
+  sp_block_scratch blk = {0};
   for (int64_t i = i0; i < i1; i++) {
-    const int64_t n = i / c->nruns, t0 = c->run[i % c->nruns], R = c->run[i % c->nruns + 1] - t0;
-    if (R < 2) {
-      for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
-      continue;
-    }
-    sp_fwd_run(c, n, t0, R);
+    const int64_t n = i / c->nruns, j = c->order[i % c->nruns], t0 = c->run[j];
+    const int64_t R = c->run[j + 1] - t0;
+    if (c->isrun[j])
+      sp_fwd_run(c, n, t0, R, &scr);
+    else
+      sp_fwd_block(c, n, t0, R, &blk);
   }
+  free(scr.p);
+  sp_block_free(&blk);
 }
 
-/* Splits rows [0, T) into runs of consecutive rows whose key lists extend each other (row
- * t's list is a non-empty prefix of row t+1's); returns their number. run has room for
- * T + 1 entries; the last is T. */
-static int64_t sp_runs(const int32_t *rowPtr, const int32_t *cols, int64_t T, int64_t *run) {
-  int64_t n = 0;
-  for (int64_t t = 0; t < T; t++) {
-    const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
-    const int same =
-        prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
-        memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
-    if (!same) run[n++] = t;
+/* Whether row t's key list extends row t-1's (row t-1's is a non-empty prefix of row t's). */
+static int sp_extends(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
+  const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
+  return prev > 0 && rowPtr[t + 1] - rowPtr[t] >= prev &&
+         memcmp(cols + rowPtr[t], cols + rowPtr[t - 1], (size_t)prev * sizeof(int32_t)) == 0;
+}
+
+/* Stable sort of idx[0 .. n) by key[idx[i]] (insertion into runs of equal keys is rare:
+ * merge sort through a scratch copy). */
+static void sp_sort_by(int64_t *idx, const int64_t *key, int64_t n) {
+  if (n < 2) return;
+  int64_t *tmp = malloc((size_t)n * sizeof(int64_t));
+  if (!tmp) abort();
+  for (int64_t w = 1; w < n; w *= 2) {
+    for (int64_t lo = 0; lo < n; lo += 2 * w) {
+      const int64_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+      int64_t a = lo, b = mid, o = lo;
+      while (a < mid && b < hi) tmp[o++] = key[idx[b]] < key[idx[a]] ? idx[b++] : idx[a++];
+      while (a < mid) tmp[o++] = idx[a++];
+      while (b < hi) tmp[o++] = idx[b++];
+    }
+    memcpy(idx, tmp, (size_t)n * sizeof(int64_t));
+  }
+  free(tmp);
+}
+
+/* Rows of a masked block (the rows between runs are cut into blocks of at most this many). */
+#define SP_BLOCK_ROWS 32
+
+/* Splits rows [0, T) of c's pattern into items: runs of >= 2 consecutive rows whose key lists
+ * extend each other (isrun 1), and the rows between them in blocks of at most SP_BLOCK_ROWS
+ * (isrun 0). Sets c->run, c->isrun (one allocation, freed with c->run), c->nruns, c->width. */
+static void sp_plan(sp_ctx *c) {
+  const int32_t *rowPtr = c->rowPtr, *cols = c->cols;
+  const int64_t T = c->g.T;
+  int64_t *run = malloc((size_t)(T + 1) * (sizeof(int64_t) + 1)), n = 0, width = 0;
+  if (!run) abort();
+  uint8_t *isrun = (uint8_t *)(run + T + 1);
+  for (int64_t t = 0; t < T; t++)
+    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  for (int64_t t = 0; t < T;) {
+    int64_t e = t + 1;
+    while (e < T && sp_extends(rowPtr, cols, e)) e++;
+    if (e - t < 2) /* row t is alone: a block up to the next run's first row */
+      while (e < T && e - t < SP_BLOCK_ROWS && !(e + 1 < T && sp_extends(rowPtr, cols, e + 1)))
+        e++;
+    isrun[n] = e - t >= 2 && sp_extends(rowPtr, cols, t + 1);
+    run[n++] = t;
+    t = e;
   }
   run[n] = T;
-  return n;
+  c->run = run;
+  c->isrun = isrun;
+  c->nruns = n;
+  c->width = width;
+  /* Items ordered by their first row's smallest key (stable): strided rows t, t + l, ... share
+   * their far keys and start with the same one (t mod l), so their blocks run one after the
+   * other while those key rows are still in cache (measured: strided, T 8192, kernel forward 210 -> ~110 ms);
+   * a band or block pattern keeps its row order. */
+  int64_t *order = malloc((size_t)(2 * n + 1) * sizeof(int64_t));
+  if (!order) abort();
+  int64_t *first = order + n;
+  for (int64_t i = 0; i < n; i++) {
+    order[i] = i;
+    first[i] = rowPtr[run[i] + 1] > rowPtr[run[i]] ? cols[rowPtr[run[i]]] : -1;
+  }
+  sp_sort_by(order, first, n);
+  c->order = order;
+}
+
+/* Asks for transparent huge pages under the 2 MB-aligned interior of a large fresh buffer (the
+ * weights, a new (BH, nnz) array each step): its first touch then faults once per 2 MB, not
+ * per 4 KB page (measured: the 4 KB faults of fixed's 83 MB weights at T 8192 cost more than
+ * the kernel itself). Advice only: any failure is ignored. */
+static void sp_advise_huge(void *p, size_t bytes) {
+#ifdef MADV_HUGEPAGE
+  const uintptr_t huge = (uintptr_t)2 << 20, a = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+  const uintptr_t b = ((uintptr_t)p + bytes) & ~(huge - 1);
+  if (b > a) (void)madvise((void *)a, b - a, MADV_HUGEPAGE);
+#else
+  (void)p;
+  (void)bytes;
+#endif
 }
 
 static void k_sparse_attention_forward(float *out, float *weights, const float *q,
@@ -183,21 +236,19 @@ static void k_sparse_attention_forward(float *out, float *weights, const float *
                                        const float *drop, const att_geom *g) {
   const int64_t nb = g->BH / g->H, T = g->T;
   if (nb <= 0 || T <= 0) return;
-  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
-  if (!run) abort();
-  for (int64_t t = 0; t < T; t++)
-    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
+  sp_advise_huge(weights, (size_t)(g->BH * rowPtr[T]) * sizeof(float));
   sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
-              .drop = drop, .rowPtr = rowPtr, .cols = cols, .run = run,
-              .nruns = sp_runs(rowPtr, cols, T, run), .g = *g, .nnz = rowPtr[T], .width = width};
+              .drop = drop, .rowPtr = rowPtr, .cols = cols, .g = *g, .nnz = rowPtr[T]};
+  sp_plan(&c);
   /* Cost per item: its entries times the heads' width (a dot and an axpy each). */
   const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
   pool_for(sp_fwd_range, &c, nb * c.nruns, cost);
-  free(run);
+  free((void *)c.run);
+  free((void *)c.order);
 }
 
 /* Backward of heads [h0, h1) of batch block n for query row t; dp holds (entry, head). */
-HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
+HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t,
                            float *dp) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz, nh = h1 - h0;
@@ -251,21 +302,34 @@ HOT static void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
   }
 }
 
+void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_t *keys,
+                int64_t K, const float *dkg, const float *dvg) {
+  const att_geom *g = &c->g;
+  const int64_t D = g->D, HD = g->H * D;
+  for (int64_t j = 0; j < K; j++) {
+    float *dk = c->dk + sp_row(n, g->kvRows, keys[j], g->ldk);
+    float *dv = c->dv + sp_row(n, g->kvRows, keys[j], g->ldv);
+    for (int64_t x = h0 * D; x < h1 * D; x++) {
+      dk[x] += dkg[j * HD + x];
+      dv[x] += dvg[j * HD + x];
+    }
+  }
+}
+
 /* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) (keys
  * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
  * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
  * dq += dS k, dk += dS^T q, with P and dS 0 past K_r; dk and dv accumulate in (K, H*D)
  * buffers added back at the end. */
 static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
-                       int64_t R) {
+                       int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
-  float *buf = malloc((size_t)(4 * K * HD + 2 * R * K) * sizeof(float));
-  if (!buf) abort();
+  float *buf = sp_grow(scr, (size_t)(4 * K * HD + 2 * R * K));
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
   float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
-  sp_gather(c, n, eL, K, kg, vg);
+  sp_gather(c, n, c->cols + eL, K, kg, vg);
   memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
@@ -299,27 +363,18 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
     gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp,
                 (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
   }
-  for (int64_t j = 0; j < K; j++) {
-    const int64_t s = c->cols[eL + j];
-    float *dk = c->dk + sp_row(n, g->kvRows, s, g->ldk);
-    float *dv = c->dv + sp_row(n, g->kvRows, s, g->ldv);
-    for (int64_t x = h0 * D; x < h1 * D; x++) {
-      dk[x] += dkg[j * HD + x];
-      dv[x] += dvg[j * HD + x];
-    }
-  }
-  free(buf);
+  sp_scatter(c, n, h0, h1, c->cols + eL, K, dkg, dvg);
 }
 
-/* Backward of heads [h0, h1) of batch block n: runs of >= 2 rows by GEMMs, single rows by
- * gathers; dp has room for a row's (entry, head) values. */
-static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, float *dp) {
-  for (int64_t i = 0; i < c->nruns; i++) {
-    const int64_t t0 = c->run[i], R = c->run[i + 1] - t0;
-    if (R >= 2)
-      sp_bwd_run(c, n, h0, h1, t0, R);
+/* Backward of heads [h0, h1) of batch block n: runs by GEMMs, blocks by the masked-block path. */
+static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
+                         sp_scratch *scr, sp_block_scratch *blk) {
+  for (int64_t x = 0; x < c->nruns; x++) {
+    const int64_t i = c->order[x], t0 = c->run[i], R = c->run[i + 1] - t0;
+    if (c->isrun[i])
+      sp_bwd_run(c, n, h0, h1, t0, R, scr);
     else
-      for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, dp);
+      sp_bwd_block(c, n, h0, h1, t0, R, blk);
   }
 }
 
@@ -330,13 +385,14 @@ static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
   const int64_t H = c->g.H;
-  float *dp = malloc((size_t)((c->width > 0 ? c->width : 1) * H) * sizeof(float));
-  if (!dp) abort();
+  sp_scratch scr = {0};
+  sp_block_scratch blk = {0};
   for (int64_t n = b0 / H; n * H < b1; n++) {
     const int64_t h0 = b0 > n * H ? b0 - n * H : 0, h1 = b1 < (n + 1) * H ? b1 - n * H : H;
-    sp_bwd_heads(c, n, h0, h1, dp);
+    sp_bwd_heads(c, n, h0, h1, &scr, &blk);
   }
-  free(dp);
+  free(scr.p);
+  sp_block_free(&blk);
 }
 
 static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const float *dout,
@@ -346,18 +402,15 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
                                         const att_geom *g) {
   const int64_t T = g->T;
   if (g->BH <= 0 || T <= 0) return;
-  int64_t *run = malloc((size_t)(T + 1) * sizeof(int64_t)), width = 0;
-  if (!run) abort();
-  for (int64_t t = 0; t < T; t++)
-    if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
               .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
-              .run = run, .nruns = sp_runs(rowPtr, cols, T, run), .g = *g,
-              .nnz = rowPtr[T], .width = width};
+              .g = *g, .nnz = rowPtr[T]};
+  sp_plan(&c);
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
   pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
-  free(run);
+  free((void *)c.run);
+  free((void *)c.order);
 }
 
 /* ---------- entry points ---------- */

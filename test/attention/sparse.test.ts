@@ -308,7 +308,15 @@ describe('sparse patterns equal their papers', () => {
  * Both kernels of one backend on a packed (B, L, 3 nh d) q/k/v buffer and the pattern `rows`
  * (the keys of each query), with a per-key bias and a dropout mask.
  */
-function kernels(be: Backend, nh: number, d: number, B: number, S: number, rows: number[][]) {
+function kernels(
+  be: Backend,
+  nh: number,
+  d: number,
+  B: number,
+  S: number,
+  rows: number[][],
+  poison?: { key: number; part: 'k' | 'v' },
+) {
   const T = rows.length;
   const c = nh * d;
   const g = { BH: B * nh, T, S, D: d, H: nh, ldq: 3 * c, ldk: 3 * c, ldv: 3 * c, ldo: c };
@@ -320,6 +328,8 @@ function kernels(be: Backend, nh: number, d: number, B: number, S: number, rows:
   const gen = new Generator(3);
   const q = randn([B * Math.max(T, S) * 3 * c], gen).f32;
   const [k, v] = [q.subarray(c), q.subarray(2 * c)];
+  // A NaN in one head's key or value row of the last batch row (NaN for NaN with js).
+  if (poison) q[((B - 1) * S + poison.key) * 3 * c + (poison.part === 'k' ? c : 2 * c) + 1] = NaN;
   const bias = randn([B * nh * S], gen).f32;
   bias[3] = -Infinity; // a forbidden key
   const drop = Float32Array.from(rand([B * nh * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
@@ -399,6 +409,45 @@ describe('sparse attention kernels: native equals js', () => {
       ),
     ],
   ];
+  // Rows that are not runs take the masked-block path (blocks of 32 rows): keys attended by
+  // >= 1/4 of a block's rows by GEMMs, the others entry by entry; random rows share no key.
+  const L = 96;
+  const band = (t: number, w: number): number[] =>
+    Array.from({ length: 2 * w + 1 }, (_, j) => t - w + j).filter((j) => j >= 0 && j < L);
+  const strided = (t: number): number[] =>
+    [
+      ...new Set([...band(t, 6), ...Array.from({ length: L / 16 }, (_, j) => (t % 16) + 16 * j)]),
+    ].sort((x, y) => x - y);
+  const random = (t: number): number[] =>
+    [...new Set(Array.from({ length: 4 }, (_, j) => (t * 37 + j * 53 + ((t * j) % 7)) % L))].sort(
+      (x, y) => x - y,
+    );
+  cases.push(
+    [
+      'masked blocks: a band of 13 keys, shared but at block edges',
+      2,
+      8,
+      2,
+      L,
+      Array.from({ length: L }, (_, t) => band(t, 6)),
+    ],
+    [
+      'masked blocks: a band and strided far keys (unshared)',
+      2,
+      8,
+      2,
+      L,
+      Array.from({ length: L }, (_, t) => strided(t)),
+    ],
+    [
+      'masked blocks: random keys, none shared (row by row)',
+      2,
+      8,
+      2,
+      L,
+      Array.from({ length: L }, (_, t) => random(t)),
+    ],
+  );
   for (const [what, nh, d, B, S, rows] of cases)
     test(`forward and backward (${what}) with bias and dropout`, { skip: !native }, () => {
       const a = kernels(js, nh, d, B, S, rows);
@@ -408,6 +457,24 @@ describe('sparse attention kernels: native equals js', () => {
       assert.ok(maxAbsDiff(a.w, b.w) < 1e-6, `weights ${maxAbsDiff(a.w, b.w)}`);
       assert.ok(maxAbsDiff(a.dqkv, b.dqkv) < 1e-5, `grads ${maxAbsDiff(a.dqkv, b.dqkv)}`);
     });
+
+  for (const part of ['k', 'v'] as const)
+    test(
+      `masked blocks: a NaN in a ${part} row spreads exactly as in js (row by row)`,
+      { skip: !native },
+      () => {
+        const rows = Array.from({ length: L }, (_, t) => band(t, 6));
+        const a = kernels(js, 2, 8, 2, L, rows, { key: 40, part });
+        const b = kernels(native!, 2, 8, 2, L, rows, { key: 40, part });
+        const same = (x: Float32Array, y: Float32Array, tol: number): boolean =>
+          x.every((xi, i) => (Number.isNaN(xi) ? Number.isNaN(y[i]) : Math.abs(xi - y[i]) < tol));
+        const nan = (x: Float32Array): number => x.filter(Number.isNaN).length;
+        assert.ok(nan(part === 'v' ? a.out : a.dqkv) > 0, 'the NaN reaches the outputs');
+        assert.ok(same(a.out, b.out, 1e-5), `out: ${nan(a.out)} vs ${nan(b.out)} NaN`);
+        assert.ok(same(a.w, b.w, 1e-6), 'weights');
+        assert.ok(same(a.dqkv, b.dqkv, 1e-5), `grads: ${nan(a.dqkv)} vs ${nan(b.dqkv)} NaN`);
+      },
+    );
 
   test('a bad pattern throws instead of reading out of bounds', { skip: !native }, () => {
     const { q, rowPtr, cols, geom } = kernels(js, H, D, 1, 4, [

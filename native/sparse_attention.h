@@ -1,0 +1,89 @@
+/*
+ * Internal to the sparse attention kernel (sparse_attention.c, sparse_block.c): its context,
+ * row addressing, per-thread scratch, and the paths each file offers the other.
+ *
+ * Shape letters: BH slices, H heads, T query rows, S keys, D head width, nnz entries,
+ * R rows of a run or block, U keys gathered for a block.
+ */
+#ifndef TRANSFORMER_SPARSE_ATTENTION_H
+#define TRANSFORMER_SPARSE_ATTENTION_H
+
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "args.h"
+#include "kernels.h"
+
+typedef struct {
+  float *out, *weights, *dq, *dk, *dv;
+  const float *q, *k, *v, *dout, *bias, *drop;
+  const int32_t *rowPtr, *cols;
+  /* Items of consecutive query rows: item i is rows [run[i], run[i+1]), a run (isrun[i]:
+   * rows whose keys extend each other) or a block of rows for the masked-block path. */
+  const int64_t *run;
+  const uint8_t *isrun;
+  int64_t nruns;
+  /* The order items run in (a permutation of [0, nruns)): see sp_plan. */
+  const int64_t *order;
+  att_geom g;
+  int64_t nnz, width;
+} sp_ctx;
+
+/* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
+static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
+  return (n * rows + r) * ld;
+}
+
+/* A thread's scratch buffer, grown on demand and kept across the runs it computes (a run's
+ * buffers are often over glibc's mmap threshold: a malloc per run faulted fresh pages). */
+typedef struct {
+  float *p;
+  size_t n;
+} sp_scratch;
+
+/* At least n floats of s (contents not kept). */
+static inline float *sp_grow(sp_scratch *s, size_t n) {
+  if (n > s->n) {
+    free(s->p);
+    s->p = malloc(n * sizeof(float));
+    if (!s->p) abort();
+    s->n = n;
+  }
+  return s->p;
+}
+
+/* Gathered rows are prefetched this many entries ahead (a row of far keys is a cache miss). */
+#define SP_AHEAD 8
+
+/* Prefetch the n floats at x, a cache line (16 floats) at a time. */
+static inline void sp_prefetch(const float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i);
+}
+
+/* The key and value rows (all heads) of keys[0 .. K) gathered into (K, H*D) buffers. */
+void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg);
+
+/* Adds heads [h0, h1) of the gathered (K, H*D) dk and dv buffers to the rows of keys[0 .. K). */
+void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_t *keys,
+                int64_t K, const float *dkg, const float *dvg);
+
+/* The row path (sparse_attention.c): forward of query row t of batch block n, all heads;
+ * backward of heads [h0, h1), dp with room for a row's (entry, head) values. */
+void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t);
+void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t, float *dp);
+
+/* A block's scratch (sparse_block.c): per key counts and gathered positions, kept by a thread. */
+typedef struct {
+  int32_t *cnt, *pos, *touched, *keys;
+  int64_t S, cap, ntouched;
+  sp_scratch f;
+} sp_block_scratch;
+
+/* The masked-block path (sparse_block.c) for R consecutive query rows from t0 that do not form
+ * a run: forward (all heads) and backward (heads [h0, h1)); rows it cannot take go by rows. */
+void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b);
+void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
+                  sp_block_scratch *b);
+void sp_block_free(sp_block_scratch *b);
+
+#endif

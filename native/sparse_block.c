@@ -1,0 +1,234 @@
+/*
+ * The masked-block path of the sparse attention kernel (sparse_attention.c; the
+ * specification is src/backend/js-sparse.ts): R consecutive query rows that do not form a
+ * run (band, strided, dilated, Longformer rows: each row's keys shifted from the last) are
+ * computed together. The keys that at least 1/SPB_SHARE of the block's rows attend (the
+ * block's shared keys, U of them: for a band of w keys, about w + R) are gathered once, and
+ * per head the scores (R, U) = q k^T, out (R, D) = P v and the backward's dP = dout v^T,
+ * dv += P^T dout, dq += dS k, dk += dS^T q run as GEMMs (gemm_rm) on them, with the entries
+ * outside a row's pattern 0 in P and dS (their scores are never read). A row's other keys
+ * (a strided row's far keys, a random key) go entry by entry as in the row path. Softmax and
+ * the softmax backward run on each row's CSR entries, so the saved weights are the row path's.
+ *
+ * Equal to the row path within float rounding, and NaN for NaN: a block whose gathered value
+ * rows (forward) or key rows, query rows or dout rows (backward) are not all finite goes row
+ * by row, since there a 0 weight times a NaN would spread to rows whose pattern lacks the key.
+ *
+ * Threading as the callers': the forward runs a block's rows for all heads; the backward a
+ * block's heads [h0, h1), whose dk and dv rows only this thread writes.
+ *
+ * Shape letters: H heads, D head width, R rows of the block, U shared keys, HD = H*D.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "gemm.h"
+#include "sparse_attention.h"
+#include "vmath.h"
+
+/* A key is shared (gathered for the GEMMs) when at least R / SPB_SHARE rows attend it. */
+#define SPB_SHARE 4
+/* Blocks of fewer rows go row by row. */
+#define SPB_MIN_ROWS 4
+
+void sp_block_free(sp_block_scratch *b) {
+  free(b->cnt);
+  free(b->f.p);
+  memset(b, 0, sizeof(*b));
+}
+
+/* Room for S keys' counts and positions (pos -1 = not shared) and n block entries. */
+static void spb_reserve(sp_block_scratch *b, int64_t S, int64_t n) {
+  if (S <= b->S && n <= b->cap) return;
+  free(b->cnt);
+  if (S < b->S) S = b->S;
+  if (n < b->cap) n = b->cap;
+  b->cnt = malloc((size_t)(2 * S + 2 * n) * sizeof(int32_t));
+  if (!b->cnt) abort();
+  b->pos = b->cnt + S;
+  b->touched = b->pos + S;
+  b->keys = b->touched + n;
+  memset(b->cnt, 0, (size_t)S * sizeof(int32_t));
+  for (int64_t s = 0; s < S; s++) b->pos[s] = -1;
+  b->S = S;
+  b->cap = n;
+}
+
+/* The shared keys of rows [t0, t0 + R): b->keys[0 .. U), b->pos[s] their index (else -1);
+ * returns U. spb_release undoes the marks. */
+static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratch *b) {
+  const int64_t e0 = c->rowPtr[t0], e1 = c->rowPtr[t0 + R];
+  spb_reserve(b, c->g.S, e1 - e0);
+  int64_t nt = 0, U = 0;
+  for (int64_t e = e0; e < e1; e++) {
+    const int32_t s = c->cols[e];
+    if (b->cnt[s]++ == 0) b->touched[nt++] = s;
+  }
+  for (int64_t i = 0; i < nt; i++) {
+    const int32_t s = b->touched[i];
+    if ((int64_t)b->cnt[s] * SPB_SHARE >= R) {
+      b->pos[s] = (int32_t)U;
+      b->keys[U++] = s;
+    }
+  }
+  b->ntouched = nt;
+  return U;
+}
+
+static void spb_release(sp_block_scratch *b) {
+  for (int64_t i = 0; i < b->ntouched; i++) {
+    b->cnt[b->touched[i]] = 0;
+    b->pos[b->touched[i]] = -1;
+  }
+  b->ntouched = 0;
+}
+
+/* Whether the R rows of x (stride ld, width w) are all finite (an overflowing square also
+ * says no: that block just goes row by row). */
+static int spb_finite(const float *x, int64_t R, int64_t ld, int64_t w) {
+  for (int64_t r = 0; r < R; r++)
+    if (!isfinite(vdot(x + r * ld, x + r * ld, w))) return 0;
+  return 1;
+}
+
+/* Prefetches head h of the key or value row (x, stride ld) SP_AHEAD entries past e when
+ * that entry (before e1) is not shared: the unshared keys are far apart (strided, random). */
+static inline void spb_prefetch_next(const sp_ctx *c, int64_t n, int64_t h, int64_t e,
+                                     int64_t e1, const float *x, int64_t ld) {
+  if (e + SP_AHEAD < e1)
+    sp_prefetch(x + sp_row(n, c->g.kvRows, c->cols[e + SP_AHEAD], ld) + h * c->g.D, c->g.D);
+}
+
+/* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
+HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t U = R >= SPB_MIN_ROWS ? spb_union(c, t0, R, b) : 0;
+  float *buf = sp_grow(&b->f, (size_t)(2 * U * HD + 2 * R * U + 1));
+  float *kg = buf, *vg = kg + U * HD, *sc = vg + U * HD, *pm = sc + R * U; /* sc, pm (R, U) */
+  if (U > 0) sp_gather(c, n, b->keys, U, kg, vg);
+  if (U == 0 || !spb_finite(vg, U, HD, HD)) {
+    spb_release(b);
+    for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
+    return;
+  }
+  const int32_t *pos = b->pos;
+  for (int64_t h = 0; h < H; h++) {
+    float *w = c->weights + (n * H + h) * nnz;
+    const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
+    const float *bias = c->bias ? c->bias + (n * H + h) * g->maskStrideB : NULL;
+    const float *q = c->q + sp_row(n, T, t0, g->ldq) + h * D;
+    float *o = c->out + sp_row(n, T, t0, g->ldo) + h * D;
+    gemm_rm(0, 1, R, U, D, g->scale, q, g->ldq, kg + h * D, HD, 0.0f, sc, U);
+    memset(pm, 0, (size_t)(R * U) * sizeof(float));
+    for (int64_t r = 0; r < R; r++) {
+      const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
+      const float *qr = q + r * g->ldq;
+      for (int64_t e = e0; e < e1; e++) {
+        const int64_t s = c->cols[e], j = pos[s];
+        spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
+        const float x =
+            j >= 0 ? sc[r * U + j]
+                   : vdot(qr, c->k + sp_row(n, g->kvRows, s, g->ldk) + h * D, D) * g->scale;
+        w[e] = x + (bias ? bias[s] : 0.0f);
+      }
+      if (e1 > e0) k_softmax_row(w + e0, w + e0, e1 - e0);
+      for (int64_t e = e0; e < e1; e++)
+        if (pos[c->cols[e]] >= 0) pm[r * U + pos[c->cols[e]]] = dm ? w[e] * dm[e] : w[e];
+    }
+    gemm_rm(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
+    for (int64_t r = 0; r < R; r++) /* the rows' unshared keys: out += P v entry by entry */
+      for (int64_t e = c->rowPtr[t0 + r]; e < c->rowPtr[t0 + r + 1]; e++) {
+        spb_prefetch_next(c, n, h, e, c->rowPtr[t0 + r + 1], c->v, g->ldv);
+        if (pos[c->cols[e]] >= 0) continue;
+        const float wt = dm ? w[e] * dm[e] : w[e];
+        const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
+        float *orow = o + r * g->ldo;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) orow[d] += wt * v[d];
+      }
+  }
+  spb_release(b);
+}
+
+/* Backward of one head h of the block: dp (R, U) = dout v^T on entry, then the block's rows'
+ * dS in dp and P_drop in pm (both 0 outside the patterns); the unshared entries' dq, dk, dv
+ * terms are added directly; rb has room for a row's entries. */
+HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
+                             int64_t U, const int32_t *pos, float *dp, float *pm, float *rb) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
+  const float *w = c->weights + (n * H + h) * nnz;
+  const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
+  for (int64_t r = 0; r < R; r++) {
+    const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
+    const float *dout = c->dout + sp_row(n, T, t0 + r, g->ldo) + h * D;
+    const float *q = c->q + sp_row(n, T, t0 + r, g->ldq) + h * D;
+    float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq) + h * D, *dpr = dp + r * U;
+    float *pr = pm + r * U;
+    /* dP_drop per entry; dv of unshared keys += P_drop dout */
+    for (int64_t e = e0; e < e1; e++) {
+      const int64_t s = c->cols[e], j = pos[s], ov = sp_row(n, g->kvRows, s, g->ldv) + h * D;
+      spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
+      const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
+      if (j >= 0) {
+        rb[e - e0] = dpr[j] * m;
+        pr[j] = pd;
+        continue;
+      }
+      rb[e - e0] = vdot(dout, c->v + ov, D) * m;
+      float *dv = c->dv + ov;
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dout[d];
+    }
+    /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; shared keys' into dp, others applied */
+    const float sum = vdot(rb, w + e0, e1 - e0);
+    memset(dpr, 0, (size_t)U * sizeof(float));
+    for (int64_t e = e0; e < e1; e++) {
+      const int64_t s = c->cols[e], j = pos[s];
+      spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
+      const float ds = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
+      if (j >= 0) {
+        dpr[j] = ds;
+        continue;
+      }
+      const int64_t ok = sp_row(n, g->kvRows, s, g->ldk) + h * D;
+      const float *k = c->k + ok;
+      float *dk = c->dk + ok;
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
+        dq[d] += ds * k[d];
+        dk[d] += ds * q[d];
+      }
+    }
+  }
+}
+
+/* Backward of heads [h0, h1) of R query rows [t0, t0 + R) of batch block n. */
+void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
+                  sp_block_scratch *b) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D;
+  const int64_t U = R >= SPB_MIN_ROWS ? spb_union(c, t0, R, b) : 0;
+  const int64_t width = c->width > 0 ? c->width : 1;
+  float *buf = sp_grow(&b->f, (size_t)(4 * U * HD + 2 * R * U + width * H));
+  float *kg = buf, *vg = kg + U * HD, *dkg = vg + U * HD, *dvg = dkg + U * HD;
+  float *dp = dvg + U * HD, *pm = dp + R * U, *rb = pm + R * U; /* dp, pm (R, U) */
+  const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
+  if (U > 0) sp_gather(c, n, b->keys, U, kg, vg);
+  if (U == 0 || !spb_finite(kg, U, HD, HD) || !spb_finite(q, R, g->ldq, HD) ||
+      !spb_finite(dout, R, g->ldo, HD)) {
+    spb_release(b);
+    for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, rb);
+    return;
+  }
+  memset(dkg, 0, (size_t)(2 * U * HD) * sizeof(float));
+  float *dq = c->dq + sp_row(n, T, t0, g->ldq);
+  for (int64_t h = h0; h < h1; h++) {
+    gemm_rm(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
+    memset(pm, 0, (size_t)(R * U) * sizeof(float));
+    spb_bwd_rows(c, n, h, t0, R, U, b->pos, dp, pm, rb);
+    gemm_rm(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
+    gemm_rm(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
+    gemm_rm(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);
+  }
+  sp_scatter(c, n, h0, h1, b->keys, U, dkg, dvg);
+  spb_release(b);
+}
