@@ -37,7 +37,7 @@ import { lineChartSvg } from '../src/viz/chart.js';
 import { BENCH_DIR, LM_CONFIG, LMBatches, lmStep } from './lm-common.js';
 import { randomF32, type CaseResult, type Row } from './matmul.js';
 import { makeSeq2SeqStep, type Seq2SeqShape } from './seq2seq-train.js';
-import { bestPeer, r2, timeMs } from './peer.js';
+import { bestPeer, peerThreadsFromEnv, r2, timeMs } from './peer.js';
 
 /** An LM shape: vocabulary V, context T, width C, heads H, layers L, d_ff FF, batch B. */
 interface LMShape {
@@ -188,7 +188,11 @@ function measureRow(label: string, job: Job, tokens: number, flops: number): Row
 }
 
 function note(): string {
-  return `MFU over our best 512^3 sgemm in this run: ${r2(gemmPeakGflops())} GFLOP/s. Median ms per step after 2 warm-up steps, each side in a fresh process at its best thread setting (peer: torch 1|2 x OPENBLAS_NUM_THREADS 1|2).`;
+  const only = peerThreadsFromEnv();
+  const peer = only
+    ? `peer: torch ${only.torch} x OPENBLAS_NUM_THREADS ${only.blas} only, BENCH_PEER_THREADS`
+    : 'peer: torch 1|2 x OPENBLAS_NUM_THREADS 1|2';
+  return `MFU over our best 512^3 sgemm in this run: ${r2(gemmPeakGflops())} GFLOP/s (measured once; on a loaded machine MFU can read above 1). Median ms per step after 2 warm-up steps, each side in a fresh process at its best thread setting (${peer}).`;
 }
 
 export async function seq2seqBaseCase(): Promise<CaseResult> {
