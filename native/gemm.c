@@ -22,6 +22,15 @@
  * gemm_set_library_threads(n) (benchmarks: OpenBLAS-style own threading) changes it for
  * the calling thread.
  *
+ * Signals (oneDNN bug uxlfoundation/oneDNN#4845, fixed upstream in 3.11 by PR #4855, present in
+ * Debian's 2.6.3): oneDNN's JIT f32 GEMM kernels (jit_avx512_common_gemm_f32, the AVX2 one)
+ * point rsp at their heap workspace while they run, so a signal delivered then makes the
+ * kernel write its signal frame into the heap: glibc later aborts ("corrupted size vs.
+ * prev_size", "free(): invalid pointer"). `node --cpu-prof` (SIGPROF every ~1 ms) hit it on
+ * every long-attention row. Every oneDNN call therefore runs with the thread's signals
+ * blocked (dnnl_call_begin/end: two rt_sigprocmask calls, well under 1 us, per GEMM); a
+ * signal that arrives meanwhile is delivered right after the call returns.
+ *
  * bf16: gemm_bf16_rm multiplies bf16 inputs (round-to-nearest-even from fp32) accumulating
  * in fp32: oneDNN's dnnl_gemm_bf16bf16f32 (AVX512-BF16), or, without it, the bf16-rounded
  * inputs widened back to fp32 through the chosen sgemm (the same values: a product of
@@ -29,6 +38,8 @@
  */
 #include <cblas.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,15 +160,29 @@ static inline void omp_threads_for_this_thread(void) {
   }
 }
 
+/* Blocks every signal of the calling thread for one oneDNN call (see "Signals" above). */
+static inline void dnnl_call_begin(sigset_t *saved) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, saved);
+}
+
+/* Restores the mask dnnl_call_begin saved; pending signals are delivered now. */
+static inline void dnnl_call_end(const sigset_t *saved) { pthread_sigmask(SIG_SETMASK, saved, NULL); }
+
 void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   switch (g_lib) {
-  case GEMM_DNNL:
+  case GEMM_DNNL: {
     omp_threads_for_this_thread();
-    if (L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c,
-                     ldc) == 0)
-      return;
+    sigset_t saved;
+    dnnl_call_begin(&saved);
+    const int status = L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
+                                    ldb, beta, c, ldc);
+    dnnl_call_end(&saved);
+    if (status == 0) return;
     break; /* oneDNN refused (it checks its arguments): OpenBLAS below */
+  }
   case GEMM_BLIS:
     L.bli_sgemm(tA ? 8 : 0, tB ? 8 : 0, M, N, K, &alpha, a, lda, 1, b, ldb, 1, &beta, c, ldc, 1);
     return;
@@ -209,9 +234,12 @@ void gemm_bf16_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
                   float *c, int64_t ldc) {
   if (gemm_bf16_native()) {
     omp_threads_for_this_thread();
-    if (L.dnnl_bf16(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c,
-                    ldc) == 0)
-      return;
+    sigset_t saved;
+    dnnl_call_begin(&saved);
+    const int status = L.dnnl_bf16(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
+                                   ldb, beta, c, ldc);
+    dnnl_call_end(&saved);
+    if (status == 0) return;
   }
   /* Stored extents: A (tA ? K : M) rows of lda, B (tB ? N : K) rows of ldb. */
   const int64_t na = ((tA ? K : M) - 1) * lda + (tA ? M : K);
