@@ -27,9 +27,12 @@
  * point rsp at their heap workspace while they run, so a signal delivered then makes the
  * kernel write its signal frame into the heap: glibc later aborts ("corrupted size vs.
  * prev_size", "free(): invalid pointer"). `node --cpu-prof` (SIGPROF every ~1 ms) hit it on
- * every long-attention row. Every oneDNN call therefore runs with the thread's signals
- * blocked (dnnl_call_begin/end: two rt_sigprocmask calls, well under 1 us, per GEMM); a
- * signal that arrives meanwhile is delivered right after the call returns.
+ * every long-attention row. So no thread runs a oneDNN call with signals unblocked: pool
+ * workers block every signal for good when they start (gemm_guard_thread), and the caller's
+ * thread blocks them for a whole pool_run (gemm_guard_begin/end, nested by a depth count),
+ * else for the one call. A pending signal is delivered when the guard ends. A
+ * rt_sigprocmask pair costs ~2 us here, so it is paid per pool_run, not per GEMM (per GEMM
+ * it cost +35% on the full-attention row at T 2048, one thread); only while dnnl is active.
  *
  * bf16: gemm_bf16_rm multiplies bf16 inputs (round-to-nearest-even from fp32) accumulating
  * in fp32: oneDNN's dnnl_gemm_bf16bf16f32 (AVX512-BF16), or, without it, the bf16-rounded
@@ -160,26 +163,41 @@ static inline void omp_threads_for_this_thread(void) {
   }
 }
 
-/* Blocks every signal of the calling thread for one oneDNN call (see "Signals" above). */
-static inline void dnnl_call_begin(sigset_t *saved) {
-  sigset_t all;
-  sigfillset(&all);
-  pthread_sigmask(SIG_BLOCK, &all, saved);
+/* This thread's guard depth (> 0: its signals are blocked; workers: for good) and the mask
+ * the outermost gemm_guard_begin replaced. */
+static _Thread_local int t_guard_depth;
+static _Thread_local sigset_t t_guard_saved;
+
+int gemm_guard_begin(void) {
+  if (g_lib != GEMM_DNNL) return 0;
+  if (t_guard_depth++ == 0) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &t_guard_saved);
+  }
+  return 1;
 }
 
-/* Restores the mask dnnl_call_begin saved; pending signals are delivered now. */
-static inline void dnnl_call_end(const sigset_t *saved) { pthread_sigmask(SIG_SETMASK, saved, NULL); }
+void gemm_guard_end(int token) {
+  if (token && --t_guard_depth == 0) pthread_sigmask(SIG_SETMASK, &t_guard_saved, NULL);
+}
+
+void gemm_guard_thread(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  t_guard_depth = 1; /* never ends */
+}
 
 void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   switch (g_lib) {
   case GEMM_DNNL: {
     omp_threads_for_this_thread();
-    sigset_t saved;
-    dnnl_call_begin(&saved);
+    const int guard = gemm_guard_begin();
     const int status = L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
                                     ldb, beta, c, ldc);
-    dnnl_call_end(&saved);
+    gemm_guard_end(guard);
     if (status == 0) return;
     break; /* oneDNN refused (it checks its arguments): OpenBLAS below */
   }
@@ -234,11 +252,10 @@ void gemm_bf16_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
                   float *c, int64_t ldc) {
   if (gemm_bf16_native()) {
     omp_threads_for_this_thread();
-    sigset_t saved;
-    dnnl_call_begin(&saved);
+    const int guard = gemm_guard_begin();
     const int status = L.dnnl_bf16(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
                                    ldb, beta, c, ldc);
-    dnnl_call_end(&saved);
+    gemm_guard_end(guard);
     if (status == 0) return;
   }
   /* Stored extents: A (tA ? K : M) rows of lda, B (tB ? N : K) rows of ldb. */
