@@ -22,6 +22,18 @@
  * gemm_set_library_threads(n) (benchmarks: OpenBLAS-style own threading) changes it for
  * the calling thread.
  *
+ * Signals (oneDNN bug uxlfoundation/oneDNN#4845, fixed upstream in 3.11 by PR #4855, present in
+ * Debian's 2.6.3): oneDNN's JIT f32 GEMM kernels (jit_avx512_common_gemm_f32, the AVX2 one)
+ * point rsp at their heap workspace while they run, so a signal delivered then makes the
+ * kernel write its signal frame into the heap: glibc later aborts ("corrupted size vs.
+ * prev_size", "free(): invalid pointer"). `node --cpu-prof` (SIGPROF every ~1 ms) hit it on
+ * every long-attention row. So no thread runs a oneDNN call with signals unblocked: pool
+ * workers block every signal for good when they start (gemm_guard_thread), and the caller's
+ * thread blocks them for a whole pool_run (gemm_guard_begin/end, nested by a depth count),
+ * else for the one call. A pending signal is delivered when the guard ends. A
+ * rt_sigprocmask pair costs ~2 us here, so it is paid per pool_run, not per GEMM (per GEMM
+ * it cost +35% on the full-attention row at T 2048, one thread); only while dnnl is active.
+ *
  * bf16: gemm_bf16_rm multiplies bf16 inputs (round-to-nearest-even from fp32) accumulating
  * in fp32: oneDNN's dnnl_gemm_bf16bf16f32 (AVX512-BF16), or, without it, the bf16-rounded
  * inputs widened back to fp32 through the chosen sgemm (the same values: a product of
@@ -29,6 +41,8 @@
  */
 #include <cblas.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,15 +163,44 @@ static inline void omp_threads_for_this_thread(void) {
   }
 }
 
+/* This thread's guard depth (> 0: its signals are blocked; workers: for good) and the mask
+ * the outermost gemm_guard_begin replaced. */
+static _Thread_local int t_guard_depth;
+static _Thread_local sigset_t t_guard_saved;
+
+int gemm_guard_begin(void) {
+  if (g_lib != GEMM_DNNL) return 0;
+  if (t_guard_depth++ == 0) {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &t_guard_saved);
+  }
+  return 1;
+}
+
+void gemm_guard_end(int token) {
+  if (token && --t_guard_depth == 0) pthread_sigmask(SIG_SETMASK, &t_guard_saved, NULL);
+}
+
+void gemm_guard_thread(void) {
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, NULL);
+  t_guard_depth = 1; /* never ends */
+}
+
 void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   switch (g_lib) {
-  case GEMM_DNNL:
+  case GEMM_DNNL: {
     omp_threads_for_this_thread();
-    if (L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c,
-                     ldc) == 0)
-      return;
+    const int guard = gemm_guard_begin();
+    const int status = L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
+                                    ldb, beta, c, ldc);
+    gemm_guard_end(guard);
+    if (status == 0) return;
     break; /* oneDNN refused (it checks its arguments): OpenBLAS below */
+  }
   case GEMM_BLIS:
     L.bli_sgemm(tA ? 8 : 0, tB ? 8 : 0, M, N, K, &alpha, a, lda, 1, b, ldb, 1, &beta, c, ldc, 1);
     return;
@@ -209,9 +252,11 @@ void gemm_bf16_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
                   float *c, int64_t ldc) {
   if (gemm_bf16_native()) {
     omp_threads_for_this_thread();
-    if (L.dnnl_bf16(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b, ldb, beta, c,
-                    ldc) == 0)
-      return;
+    const int guard = gemm_guard_begin();
+    const int status = L.dnnl_bf16(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
+                                   ldb, beta, c, ldc);
+    gemm_guard_end(guard);
+    if (status == 0) return;
   }
   /* Stored extents: A (tA ? K : M) rows of lda, B (tB ? N : K) rows of ldb. */
   const int64_t na = ((tA ? K : M) - 1) * lda + (tA ? M : K);

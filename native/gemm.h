@@ -24,6 +24,13 @@ int gemm_active(void);
 /** Threads inside one library call (1 = always, except OpenBLAS-style benchmarks). */
 void gemm_set_library_threads(int n);
 /** "dnnl; oneDNN 2.6.3 (bf16 GEMM); BLIS generic": the active library and what loaded. */
+/* The signal guard (see gemm.c, "Signals"): while dnnl is the active library, blocks every
+ * signal of the calling thread until the matching gemm_guard_end(token) (nests; returns the
+ * token, 0 when nothing was blocked). gemm_guard_thread blocks them for good (pool workers). */
+int gemm_guard_begin(void);
+void gemm_guard_end(int token);
+void gemm_guard_thread(void);
+
 void gemm_describe(char *buf, size_t n);
 
 /** c (M, N) = alpha op(a) op(b) + beta c, fp32, on the active library (cblas_sgemm's

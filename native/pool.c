@@ -2,6 +2,7 @@
 #include "pool.h"
 
 #include "config.h"
+#include "gemm.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -161,6 +162,7 @@ static int dq_ready(int id) { return id < g_threads && dq_pending(); }
  * runs deferred tasks, one at a time, checking for a new job after each. */
 static void *worker_main(void *arg) {
   int id = (int)(intptr_t)arg;
+  gemm_guard_thread(); /* no signal handler runs on a worker (oneDNN's kernels, gemm.c) */
   uint32_t seen = (uint32_t)(atomic_load(&g_next) >> 32);
   for (;;) {
     uint32_t g = (uint32_t)(atomic_load_explicit(&g_next, memory_order_acquire) >> 32);
@@ -253,8 +255,16 @@ void pool_run(pool_fn fn, void *ctx, int64_t n, int parallel) {
   pool_run_grain(fn, ctx, n, parallel, GRAIN);
 }
 
+static void run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain);
+
 void pool_run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain) {
   if (n <= 0) return;
+  const int guard = gemm_guard_begin(); /* the caller's signals, once per run (gemm.c) */
+  run_grain(fn, ctx, n, parallel, grain);
+  gemm_guard_end(guard);
+}
+
+static void run_grain(pool_fn fn, void *ctx, int64_t n, int parallel, int grain) {
   int parts = g_threads;
   if (!parallel || parts < 2 || n < 2 || atomic_flag_test_and_set(&g_busy)) {
     fn(ctx, 0, n, 0);
