@@ -5,7 +5,7 @@
  * the transformer_testhooks build. ./native.ts loads the addon and wraps it as a Backend.
  */
 import type { GemmLibrary } from './native-config.js';
-import type { AttentionDropout, AttentionGeometry, F32, Kernels } from './types.js';
+import type { AttentionDropout, AttentionGeometry, F32, Kernels, SingleGemm } from './types.js';
 
 /** A kernel whose first argument, the op name, is passed as its integer code. */
 export type WithOpCode<F> = F extends (op: never, ...rest: infer R) => infer T
@@ -109,17 +109,7 @@ export interface NativeControl {
    * @param a (M, K) float32, or (K, M) when transA; @param b (K, N), or (N, K) when transB
    * @throws Error when an array is shorter than its shape.
    */
-  matmulBf16(
-    out: F32,
-    a: F32,
-    b: F32,
-    M: number,
-    N: number,
-    K: number,
-    transA: boolean,
-    transB: boolean,
-    beta: number,
-  ): void;
+  matmulBf16: SingleGemm;
   tables: NativeTables;
 }
 

@@ -67,6 +67,22 @@ export type AdamWHyper = [
   step: number,
 ];
 
+/**
+ * One GEMM, out (M, N) = op(a) op(b) + beta out: a is (M, K), or (K, M) when transA; b is
+ * (K, N), or (N, K) when transB; float32 row-major; beta 0 or 1.
+ */
+export type SingleGemm = (
+  out: F32,
+  a: F32,
+  b: F32,
+  M: number,
+  N: number,
+  K: number,
+  transA: boolean,
+  transB: boolean,
+  beta: number,
+) => void;
+
 export interface Kernels extends AttentionKernels, SequenceKernels {
   /**
    * Batched GEMM: for each b in [0, batch):
@@ -103,17 +119,7 @@ export interface Kernels extends AttentionKernels, SequenceKernels {
    * caller's kernels (a linear layer's dweight in backward, so the pass goes on with dx);
    * the js backend runs it at once.
    */
-  matmulDeferred(
-    out: F32,
-    a: F32,
-    b: F32,
-    M: number,
-    N: number,
-    K: number,
-    transA: boolean,
-    transB: boolean,
-    beta: number,
-  ): void;
+  matmulDeferred: SingleGemm;
 
   /** Returns when every kernel queued by matmulDeferred is done. */
   drain(): void;
