@@ -32,7 +32,7 @@ import { setBackend, availableBackends } from '../src/backend/index.js';
 import { MultiheadAttention } from '../src/nn/attention.js';
 import * as F from '../src/ops/index.js';
 import { Generator } from '../src/random.js';
-import { Tensor, randn } from '../src/tensor.js';
+import { StepArena, Tensor, randn } from '../src/tensor.js';
 import type { CaseResult, Row } from './matmul.js';
 import { BENCH_DIR } from './lm-common.js';
 import { PYTHON, median, r2 } from './peer.js';
@@ -128,10 +128,15 @@ function child(layer: Layer, T: number): void {
   });
   const x = new Tensor(randn([B, T, C], gen).f32, [B, T, C]).requiresGrad_(true);
   const w = randn([B, T, C], gen);
+  // Steps run in a StepArena, as the trainer runs them: activations and gradients reuse
+  // the previous step's storage instead of fresh (page-faulted) buffers.
+  const arena = new StepArena();
   const step = (): number => {
     const t0 = performance.now();
-    const { out } = mha.forward(x, x, x, { isCausal: layer.causal });
-    F.sum(F.mul(out, w)).backward();
+    arena.run(() => {
+      const { out } = mha.forward(x, x, x, { isCausal: layer.causal });
+      F.sum(F.mul(out, w)).backward();
+    });
     x.grad = null;
     for (const p of mha.parameters()) p.grad = null;
     return performance.now() - t0;
