@@ -190,6 +190,17 @@ HOT static void strided_inner(float *dense, float *x, int64_t s, int64_t n, int 
   if (acc) {
     if (s == 1) {
       for (int64_t i = 0; i < n; i++) x[i] += dense[i];
+    } else if (s == 0) {
+      /* A reduction into one element (a broadcast axis): 16 independent partial sums, so
+       * the loop vectorizes instead of chaining every add through x[0]. */
+      float part[16] = {0};
+      int64_t i = 0;
+      for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) part[l] += dense[i + l];
+      float t = 0;
+      for (int l = 0; l < 16; l++) t += part[l];
+      for (; i < n; i++) t += dense[i];
+      x[0] += t;
     } else {
       for (int64_t i = 0; i < n; i++) x[i * s] += dense[i];
     }

@@ -15,7 +15,7 @@
  * is recycled is autograd's (src/autograd/buffers.ts), as in tinygrad's `gradient.py`.
  */
 import { backend } from '../backend/index.js';
-import { stridesOf, type GradNode } from '../tensor.js';
+import { stridesOf, uninitF32, type GradNode } from '../tensor.js';
 import type { OpName } from './spec.js';
 
 /** A gradient rule (see above); K is the op, any op by default. */
@@ -166,7 +166,9 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     const a = inputs[0]!.f32;
     const b = inputs[1]!.f32;
     const n = g.length;
-    const scratch = (): Float32Array => new Float32Array(n);
+    // Scratch the kernels overwrite whole: from the step's arena when one runs (a fresh
+    // buffer is page-faulted in on every call).
+    const scratch = (): Float32Array => uninitF32(n);
     // Each input's gradient is computed over the output shape, then summed to the input's
     // shape by a strided scatter-add with its (broadcast) strides.
     const reduceInto = (dst: Float32Array, full: Float32Array, strides: number[]): void =>
@@ -199,26 +201,21 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
   scalar({ inputs, out, attrs }, g, [gx]) {
     if (!gx) return;
     const { op, s } = attrs;
+    const be = backend();
+    const n = g.length;
+    // The common rules as kernels (a JS loop over a long activation costs more than the op).
+    if (op === 'add') return addInto(gx, g);
+    if (op === 'rsub') return be.binary('sub', gx, gx, g, [n], [1], [1]);
+    if (op === 'mul') {
+      const t = uninitF32(n);
+      be.scalar('mul', t, g, s, n);
+      return addInto(gx, t);
+    }
     const x = inputs[0]!.f32;
     const y = out.f32;
-    for (let i = 0; i < g.length; i++) {
-      switch (op) {
-        case 'add':
-          gx[i] += g[i];
-          break;
-        case 'mul':
-          gx[i] += g[i] * s;
-          break;
-        case 'pow':
-          gx[i] += g[i] * s * Math.pow(x[i], s - 1);
-          break;
-        case 'rsub':
-          gx[i] -= g[i];
-          break;
-        case 'rdiv':
-          gx[i] -= (g[i] * y[i]) / x[i];
-          break;
-      }
+    for (let i = 0; i < n; i++) {
+      if (op === 'pow') gx[i] += g[i] * s * Math.pow(x[i], s - 1);
+      else gx[i] -= (g[i] * y[i]) / x[i]; // rdiv
     }
   },
 
@@ -257,7 +254,7 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       if (gp) {
         const shape = [...outShape];
         shape[axis] = sizes[i];
-        const t = new Float32Array(gp.length);
+        const t = uninitF32(gp.length);
         backend().stridedCopy(t, g, shape, st, off * st[axis]);
         addInto(gp, t);
       }
@@ -399,7 +396,7 @@ function divGradB(
   const be = backend();
   const dense = stridesOf(shape);
   const n = g.length;
-  const t = new Float32Array(n);
+  const t = uninitF32(n);
   be.binary('mul', t, g, a, shape, dense, aStrides); // g * a
   be.binary('div', t, t, b, shape, dense, bStrides); // g * a / b
   be.binary('div', t, t, b, shape, dense, bStrides); // g * a / b^2

@@ -950,6 +950,18 @@ describe('native backend vs js', () => {
       (be, [xx]) => be.stridedAccumulate(f32(xx), g, [3, 40000], [0, 1], 0),
       EXACT,
     );
+    // a reduction along the innermost axis (a broadcast bias's gradient, 250 and 37 terms:
+    // the native kernel sums in 16 partial sums, so equal within float rounding)
+    for (const inner of [250, 37]) {
+      const gi = rand(600 * inner);
+      compare(
+        nb,
+        `stridedAccumulate inner stride 0 (${inner})`,
+        [rand(600)],
+        (be, [xx]) => be.stridedAccumulate(f32(xx), gi, [600, inner], [1, 0], 0),
+        { atol: 1e-4, rtol: 1e-5 },
+      );
+    }
     assert.throws(
       () => nb.stridedCopy(new Float32Array(4), rand(4), [2, 2], [2, 1], 1),
       RangeError,
