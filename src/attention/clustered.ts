@@ -16,6 +16,7 @@
  *
  * Shape letters: B batch, H heads, T queries, S keys, D head width, C clusters.
  */
+import { backend } from '../backend/index.js';
 import { Tensor, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
@@ -40,23 +41,39 @@ import { NonCausalCore } from './noncausal.js';
 export function kmeans(x: Tensor, C: number, iterations: number): Int32Array {
   const [N, T, D] = x.shape;
   const xd = x.f32;
+  const be = backend();
   const assign = new Int32Array(N * T);
   const cent = new Float64Array(C * D);
+  const cent32 = new Float32Array(C * D); // the GEMM's copy of the centroids
+  const norms = new Float64Array(C); // |c_j|^2
+  const dots = new Float32Array(T * C); // x_t . c_j
   const count = new Int32Array(C);
   for (let n = 0; n < N; n++) {
     const base = n * T * D;
+    const rowsN = xd.subarray(base, base + T * D);
     for (let j = 0; j < C; j++) {
       const r = Math.floor((j * T) / C);
       for (let d = 0; d < D; d++) cent[j * D + d] = xd[base + r * D + d];
     }
     for (let it = 0; it <= iterations; it++) {
+      // Assign: argmin_j |x_t - c_j|^2 = argmin_j |c_j|^2 - 2 x_t . c_j, the dot products
+      // as one (T, D) x (D, C) GEMM (the row-by-row loop took ~0.5 s at T 8192, H 4).
+      cent32.set(cent);
+      for (let j = 0; j < C; j++) {
+        let s2 = 0;
+        for (let d = 0; d < D; d++) s2 += cent32[j * D + d] * cent32[j * D + d];
+        norms[j] = s2;
+      }
+      be.matmul(dots, rowsN, cent32, 1, T, C, D, false, true, 0, 0, 0, null);
       for (let t = 0; t < T; t++) {
         let best = 0;
         let bestDist = Infinity;
         for (let j = 0; j < C; j++) {
-          let dist = 0;
-          for (let d = 0; d < D; d++) dist += (xd[base + t * D + d] - cent[j * D + d]) ** 2;
-          if (dist < bestDist) [best, bestDist] = [j, dist];
+          const dist = norms[j] - 2 * dots[t * C + j];
+          if (dist < bestDist) {
+            best = j;
+            bestDist = dist;
+          }
         }
         assign[n * T + t] = best;
       }
