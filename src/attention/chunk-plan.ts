@@ -18,6 +18,7 @@
  * Shape letters: B batch, H heads, R channels (hash rounds; 1 for routing), T queries, S
  * keys, c chunk.
  */
+import { uninitF32 } from '../tensor.js';
 import type { GatherPlan } from './gathered.js';
 
 /** What `chunkedPlan` needs. */
@@ -84,8 +85,10 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   const K = 2 * c;
   const qRow = new Int32Array(B * H * G * c).fill(-1);
   const kRow = new Int32Array(B * H * G * K).fill(-1);
-  const mask = new Float32Array(B * H * G * c * K).fill(-Infinity);
-  const self = a.flagSelf ? new Uint8Array(B * H * G * c * K) : null;
+  // The mask from the step arena when one runs (a fresh buffer of this size is page-faulted
+  // in on every call), filled here.
+  const mask = uninitF32(B * H * G * c * K).fill(-Infinity);
+  const self: number[] | null = a.flagSelf ? [] : null;
   const slot = new Int32Array(B * H * T * R).fill(-1);
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
@@ -110,12 +113,15 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
               const sp = kRow[base + j];
               if (sp < 0 || (a.causal && sp > tp)) continue;
               mask[qs * K + j] = a.bias ? a.bias(b, h, t, sp) : 0;
-              if (self && sp === tp) self[qs * K + j] = 1;
+              if (self && sp === tp) self.push(qs * K + j);
             }
           }
         }
       }
-  return { B, H, G, Q: c, K, T, M: R, qRow, kRow, mask, self, slot, combine: a.combine };
+  return {
+    ...{ B, H, G, Q: c, K, T, M: R, qRow, kRow, mask, slot, combine: a.combine },
+    self: self ? Int32Array.from(self) : null,
+  };
 }
 
 /** The number of elements of the ascending list `xs` that are <= x. */

@@ -20,7 +20,7 @@
  * G groups, Q query slots and K key slots per group, T queries, M slots per query.
  */
 import { isGradEnabled } from '../autograd.js';
-import { Tensor, fmtShape, full, zeros } from '../tensor.js';
+import { Tensor, fmtShape, full, uninitF32, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { AttentionCore, type CoreDims } from './core.js';
@@ -46,8 +46,9 @@ export interface GatherPlan {
   readonly kRow: Int32Array;
   /** (B*H*G*Q*K) additive 0 / -Infinity (causal, padding, chunk rules). */
   readonly mask: Float32Array;
-  /** (B*H*G*Q*K) 1 where the key is the query's own token (score SELF_SCORE), or null. */
-  readonly self: Uint8Array | null;
+  /** Indices into `mask` (flat, B*H*G*Q*K) where the key is the query's own token (score
+   * SELF_SCORE), or null. */
+  readonly self: Int32Array | null;
   /** T. */
   readonly T: number;
   /** M. */
@@ -95,10 +96,10 @@ export function gatheredAttention(
     // A token's own score becomes SELF_SCORE: added as SELF_SCORE - s (a constant). Its
     // gradient is exactly 0 either way: its weight is 0 beside any allowed key, and 1 alone,
     // where the softmax has zero derivative.
-    mask = mask.slice();
+    mask = uninitF32(mask.length); // the step arena's when one runs (no fresh page faults)
+    mask.set(plan.mask);
     const sd = scores.f32;
-    for (let i = 0; i < mask.length; i++)
-      if (plan.self[i] && mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
+    for (const i of plan.self) if (mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
   }
   scores = F.add(scores, new Tensor(mask, [B, H, G, Q, K]));
   const weights = F.softmax(scores, -1);

@@ -33,7 +33,8 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width, k clusters, w window.
  */
 import { Generator } from '../random.js';
-import { Tensor, randn } from '../tensor.js';
+import { backend } from '../backend/index.js';
+import { Tensor, randn, uninitF32 } from '../tensor.js';
 import {
   checkInt,
   mergeHeads,
@@ -95,19 +96,20 @@ export class RoutingAttention extends TaggedKVCore {
     const xd = x.f32;
     const mu = this.means.f32;
     const out = new Float32Array(B * H * L * k);
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let l = 0; l < L; l++) {
-          const row = ((b * H + h) * L + l) * D;
-          let n = 0;
-          for (let d = 0; d < D; d++) n += xd[row + d] * xd[row + d];
-          const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
-          for (let c = 0; c < k; c++) {
-            let s = 0;
-            for (let d = 0; d < D; d++) s += xd[row + d] * mu[(h * k + c) * D + d];
-            out[((b * H + h) * L + l) * k + c] = s * inv;
-          }
-        }
+    const be = backend();
+    for (let bh = 0; bh < B * H; bh++) {
+      const h = bh % H;
+      const o = out.subarray(bh * L * k, (bh + 1) * L * k);
+      // x . mu_c for the head's L rows and k centroids: one (L, D) x (D, k) GEMM.
+      const rows = xd.subarray(bh * L * D, (bh + 1) * L * D);
+      be.matmul(o, rows, mu.subarray(h * k * D, (h + 1) * k * D), 1, L, k, D, false, true, 0, 0, 0);
+      for (let l = 0; l < L; l++) {
+        let n = 0;
+        for (let d = 0; d < D; d++) n += rows[l * D + d] * rows[l * D + d];
+        const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
+        for (let c = 0; c < k; c++) o[l * k + c] *= inv;
+      }
+    }
     return out;
   }
 
@@ -140,15 +142,11 @@ export class RoutingAttention extends TaggedKVCore {
     const w = Math.min(this.window, L);
     const sim = this.similarity(x);
     const out = new Int32Array(B * H * k * w);
-    const rows = Array.from({ length: L }, (_, l) => l);
+    const score = new Float32Array(L);
     for (let bh = 0; bh < B * H; bh++)
       for (let c = 0; c < k; c++) {
-        const s = (l: number): number => sim[(bh * L + l) * k + c];
-        const top = [...rows].sort((a, b) => s(b) - s(a) || a - b).slice(0, w);
-        out.set(
-          top.sort((a, b) => a - b),
-          (bh * k + c) * w,
-        );
+        for (let l = 0; l < L; l++) score[l] = sim[(bh * L + l) * k + c];
+        out.set(topRows(score, w), (bh * k + c) * w);
       }
     return out;
   }
@@ -234,6 +232,38 @@ export class RoutingAttention extends TaggedKVCore {
   }
 }
 
+/**
+ * The w rows of the highest scores (ties to the earlier row), in ascending row order: a
+ * min-heap of the best w seen, O(L log w) (a full sort per centroid cost more than the
+ * attention at T 8192).
+ * @param score (L) float32; w <= L.
+ * @returns Int32Array (w) row indices.
+ */
+export function topRows(score: Float32Array, w: number): Int32Array {
+  const heap = new Int32Array(w); // heap[0] the worst kept row
+  // a is worse than b: a lower score, or the same score at a later row.
+  const worse = (a: number, b: number): boolean =>
+    score[a] < score[b] || (score[a] === score[b] && a > b);
+  const down = (i: number, n: number): void => {
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) return;
+      const m = l + 1 < n && worse(heap[l + 1], heap[l]) ? l + 1 : l;
+      if (!worse(heap[m], heap[i])) return;
+      [heap[i], heap[m]] = [heap[m], heap[i]];
+      i = m;
+    }
+  };
+  for (let l = 0; l < w; l++) heap[l] = l;
+  for (let i = (w >> 1) - 1; i >= 0; i--) down(i, w);
+  for (let l = w; l < score.length; l++)
+    if (worse(heap[0], l)) {
+      heap[0] = l;
+      down(0, w);
+    }
+  return heap.sort();
+}
+
 /** Scale each row of D values to unit length in place (zero rows stay zero). */
 function normalizeRows(x: Float32Array, D: number): void {
   for (let r = 0; r < x.length / D; r++) {
@@ -267,7 +297,7 @@ export function clusterPlan(
   const M = Math.max(1, ...where.map((w) => w.length));
   const slot = new Int32Array(B * H * T * M).fill(-1);
   where.forEach((w, i) => slot.set(w, i * M));
-  const mask = new Float32Array(B * H * k * Q * K);
+  const mask = uninitF32(B * H * k * Q * K).fill(0); // the step arena's when one runs
   if (bias)
     for (let b = 0; b < B; b++)
       for (let h = 0; h < H; h++)

@@ -26,7 +26,7 @@ import {
   type AttentionCore,
 } from '../../src/attention/index.js';
 import { LSHAttention } from '../../src/attention/lsh.js';
-import { RoutingAttention } from '../../src/attention/routing.js';
+import { RoutingAttention, topRows } from '../../src/attention/routing.js';
 import { attention } from '../../src/attention/reference.js';
 import { MultiheadAttention } from '../../src/nn/attention.js';
 import { DecoderLM, type DecoderLMConfig } from '../../src/models/decoder-lm.js';
@@ -489,3 +489,22 @@ for (const backendName of backends) {
       });
   });
 }
+
+test('routing topRows: the w best rows (ties to the earlier row) as a full sort picks them', () => {
+  const g = new Generator(5);
+  for (const [L, w] of [
+    [50, 7],
+    [300, 64],
+    [9, 9],
+    [40, 1],
+  ]) {
+    // integer scores in [0, 6): many ties, so the tie rule is exercised
+    const score = Float32Array.from({ length: L }, () => g.randint(6));
+    const rows = Array.from({ length: L }, (_, l) => l);
+    const want = rows
+      .sort((a, b) => score[b] - score[a] || a - b)
+      .slice(0, w)
+      .sort((a, b) => a - b);
+    assert.deepEqual([...topRows(score, w)], want, `L ${L}, w ${w}`);
+  }
+});
