@@ -171,9 +171,6 @@ static void sp_sort_by(int64_t *idx, const int64_t *key, int64_t n) {
   free(tmp);
 }
 
-/* Rows of a masked block (the rows between runs are cut into blocks of at most this many). */
-#define SP_BLOCK_ROWS 32
-
 /* Splits rows [0, T) of c's pattern into items: runs of >= 2 consecutive rows whose key lists
  * extend each other (isrun 1), and the rows between them in blocks of at most SP_BLOCK_ROWS
  * (isrun 0). Sets c->run, c->isrun (one allocation, freed with c->run), c->nruns, c->width. */

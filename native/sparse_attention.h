@@ -72,6 +72,9 @@ void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_
 void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t);
 void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t, float *dp);
 
+/* Rows of a masked block (the rows between runs are cut into blocks of at most this many). */
+#define SP_BLOCK_ROWS 32
+
 /* A block's scratch (sparse_block.c): per key counts and gathered positions, kept by a thread. */
 typedef struct {
   int32_t *cnt, *pos, *touched, *keys;

@@ -66,11 +66,18 @@ static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratc
   }
   for (int64_t i = 0; i < nt; i++) {
     const int32_t s = b->touched[i];
-    if ((int64_t)b->cnt[s] * SPB_SHARE >= R) {
-      b->pos[s] = (int32_t)U;
-      b->keys[U++] = s;
-    }
+    if ((int64_t)b->cnt[s] * SPB_SHARE >= R) b->keys[U++] = s;
   }
+  /* Ascending keys (insertion sort: first-touch order is already ascending for bands), so a
+   * row whose keys are one contiguous range of shared keys finds them at consecutive
+   * positions (spb_span). */
+  for (int64_t i = 1; i < U; i++) {
+    const int32_t s = b->keys[i];
+    int64_t j = i;
+    for (; j > 0 && b->keys[j - 1] > s; j--) b->keys[j] = b->keys[j - 1];
+    b->keys[j] = s;
+  }
+  for (int64_t i = 0; i < U; i++) b->pos[b->keys[i]] = (int32_t)i;
   b->ntouched = nt;
   return U;
 }
@@ -81,6 +88,18 @@ static void spb_release(sp_block_scratch *b) {
     b->pos[b->touched[i]] = -1;
   }
   b->ntouched = 0;
+}
+
+/* The first position in the block's shared keys of row t's keys when they are one contiguous
+ * range of keys, all shared (then at consecutive positions: the keys are ascending), else -1.
+ * Such a row (every band row, most of a Longformer's) skips the per-entry gathers. */
+static inline int64_t spb_span(const sp_ctx *c, const int32_t *pos, int64_t t) {
+  const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
+  if (e1 <= e0) return -1;
+  const int64_t p0 = pos[c->cols[e0]], p1 = pos[c->cols[e1 - 1]];
+  return p0 >= 0 && p1 - p0 == e1 - e0 - 1 && c->cols[e1 - 1] - c->cols[e0] == e1 - e0 - 1
+             ? p0
+             : -1;
 }
 
 /* Whether the R rows of x (stride ld, width w) are all finite (an overflowing square also
@@ -113,6 +132,9 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     return;
   }
   const int32_t *pos = b->pos;
+  int64_t span[SP_BLOCK_ROWS]; /* spb_span of each row; rows past SP_BLOCK_ROWS: -1 */
+  for (int64_t r = 0; r < R; r++)
+    if (r < SP_BLOCK_ROWS) span[r] = spb_span(c, pos, t0 + r);
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -124,6 +146,21 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
       const float *qr = q + r * g->ldq;
+      if (r < SP_BLOCK_ROWS && span[r] >= 0) { /* contiguous: scores, softmax and P by rows of sc and pm */
+        const int64_t len = e1 - e0, s0 = c->cols[e0];
+        const float *src = sc + r * U + span[r];
+        float *dst = pm + r * U + span[r];
+        if (bias)
+          for (int64_t i = 0; i < len; i++) w[e0 + i] = src[i] + bias[s0 + i];
+        else
+          memcpy(w + e0, src, (size_t)len * sizeof(float));
+        k_softmax_row(w + e0, w + e0, len);
+        if (dm)
+          for (int64_t i = 0; i < len; i++) dst[i] = w[e0 + i] * dm[e0 + i];
+        else
+          memcpy(dst, w + e0, (size_t)len * sizeof(float));
+        continue;
+      }
       for (int64_t e = e0; e < e1; e++) {
         const int64_t s = c->cols[e], j = pos[s];
         spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
@@ -138,7 +175,8 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     }
     gemm_rm(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
     for (int64_t r = 0; r < R; r++) /* the rows' unshared keys: out += P v entry by entry */
-      for (int64_t e = c->rowPtr[t0 + r]; e < c->rowPtr[t0 + r + 1]; e++) {
+      for (int64_t e = r < SP_BLOCK_ROWS && span[r] >= 0 ? c->rowPtr[t0 + r + 1] : c->rowPtr[t0 + r];
+           e < c->rowPtr[t0 + r + 1]; e++) {
         spb_prefetch_next(c, n, h, e, c->rowPtr[t0 + r + 1], c->v, g->ldv);
         if (pos[c->cols[e]] >= 0) continue;
         const float wt = dm ? w[e] * dm[e] : w[e];
@@ -165,6 +203,26 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, 
     const float *q = c->q + sp_row(n, T, t0 + r, g->ldq) + h * D;
     float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq) + h * D, *dpr = dp + r * U;
     float *pr = pm + r * U;
+    const int64_t p0 = spb_span(c, pos, t0 + r);
+    if (p0 >= 0) { /* contiguous: dP, P_drop and dS by rows of dp and pm, as below */
+      const int64_t len = e1 - e0;
+      const float *wr = w + e0;
+      float *dps = dpr + p0, *ps = pr + p0;
+      if (dm)
+        for (int64_t i = 0; i < len; i++) {
+          rb[i] = dps[i] * dm[e0 + i];
+          ps[i] = wr[i] * dm[e0 + i];
+        }
+      else {
+        memcpy(rb, dps, (size_t)len * sizeof(float));
+        memcpy(ps, wr, (size_t)len * sizeof(float));
+      }
+      const float sum = vdot(rb, wr, len);
+      memset(dpr, 0, (size_t)U * sizeof(float));
+      for (int64_t i = 0; i < len; i++)
+        dps[i] = wr[i] == 0.0f ? 0.0f : wr[i] * (rb[i] - sum) * g->scale;
+      continue;
+    }
     /* dP_drop per entry; dv of unshared keys += P_drop dout */
     for (int64_t e = e0; e < e1; e++) {
       const int64_t s = c->cols[e], j = pos[s], ov = sp_row(n, g->kvRows, s, g->ldv) + h * D;
