@@ -3,6 +3,7 @@
  * under PyTorch's state_dict names (snake_case, dotted paths such as
  * `encoder.layers.0.self_attn.in_proj_weight`), a training flag, and state-dict I/O.
  */
+import { GradBuffers } from '../autograd/buffers.js';
 import { Tensor, fmtShape, type Shape } from '../tensor.js';
 
 export class Module {
@@ -82,9 +83,9 @@ export class Module {
     return this.train(false);
   }
 
-  /** Clear the gradients of all parameters. */
+  /** Clear the gradients of all parameters (their buffers go back to the autograd pool, for the next backward). */
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    for (const p of this.parameters()) GradBuffers.releaseGrad(p);
   }
 
   /**

@@ -3,6 +3,7 @@
  * groups. Adam and AdamW run the fused `adamw` kernel per parameter.
  */
 import { backend } from '../backend/index.js';
+import { GradBuffers } from '../autograd/buffers.js';
 import type { Module } from '../nn/module.js';
 import type { Tensor } from '../tensor.js';
 
@@ -47,9 +48,9 @@ export abstract class Optimizer {
     this.lr = lr;
   }
 
-  /** Clear every parameter's gradient. */
+  /** Clear every parameter's gradient (its buffer goes back to the autograd pool, for the next backward). */
   zeroGrad(): void {
-    for (const g of this.groups) for (const p of g.params) p.grad = null;
+    for (const g of this.groups) for (const p of g.params) GradBuffers.releaseGrad(p);
   }
 
   /** Apply one update from the parameters' current gradients (parameters without grad are skipped). */

@@ -107,5 +107,29 @@ for (const name of backends) {
       assert.ok(x.grad, 'finished after the drain');
       assert.ok(x.grad.f32.every((v) => v === 4));
     });
+
+    test('zeroGrad hands parameter gradients back: the next backward reuses the buffer, with fresh values', () => {
+      const w = leaf([64, 32], 7); // 2,048 elements: pooled (>= 1,024)
+      const x = randn([5, 32], new Generator(8));
+      const loss = (): Tensor => F.sum(F.mul(F.linear(x, w), F.linear(x, w)));
+      loss().backward();
+      const first = w.grad!.f32;
+      const want = first.slice();
+      GradBuffers.releaseGrad(w);
+      assert.equal(w.grad, null);
+      loss().backward();
+      assert.equal(w.grad!.f32.buffer, first.buffer, 'the released buffer was taken back');
+      assert.deepEqual([...w.grad!.f32], [...want], 'and holds this pass gradient only');
+    });
+
+    test('a leaf that has a .grad accumulates into it (twice the gradient after two passes)', () => {
+      const x = leaf([40, 32], 9);
+      const y = (): Tensor => F.sum(F.mul(F.mul(x, x), 0.5)); // dy/dx = x
+      y().backward();
+      y().backward();
+      const want = x.f32.map((v) => 2 * v);
+      const got = x.grad!.f32;
+      assert.ok(got.every((g, i) => Math.abs(g - want[i]) <= 1e-6 * (1 + Math.abs(want[i]))));
+    });
   });
 }
