@@ -90,6 +90,21 @@ void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float
   }
 }
 
+/* Whether scr holds the gathered rows of exactly these K keys of batch block n, with room
+ * for `need` floats (so sp_grow keeps them). */
+static int sp_same_keys(const sp_scratch *scr, int64_t n, const int32_t *keys, int64_t K,
+                        size_t need) {
+  return scr->cached && scr->kn == n && scr->K == K && need <= scr->n &&
+         (scr->keys == keys || memcmp(scr->keys, keys, (size_t)K * sizeof(int32_t)) == 0);
+}
+
+static void sp_cache_keys(sp_scratch *scr, int64_t n, const int32_t *keys, int64_t K) {
+  scr->cached = 1;
+  scr->kn = n;
+  scr->keys = keys;
+  scr->K = K;
+}
+
 /* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
  * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
  * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
@@ -99,9 +114,14 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
   const att_geom *g = &c->g;
   const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
-  float *buf = sp_grow(scr, (size_t)(2 * K * HD + R * K));
+  const size_t need = (size_t)(2 * K * HD + R * K);
+  const int same = sp_same_keys(scr, n, c->cols + eL, K, need);
+  float *buf = sp_grow(scr, need);
   float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
-  sp_gather(c, n, c->cols + eL, K, kg, vg);
+  if (!same) {
+    sp_gather(c, n, c->cols + eL, K, kg, vg);
+    sp_cache_keys(scr, n, c->cols + eL, K);
+  }
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -140,6 +160,7 @@ static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   const sp_ctx *c = p;
   sp_scratch *scr = &sp_tl_scratch;
   sp_block_scratch *blk = &sp_tl_block;
+  scr->cached = 0; /* gathered from another call's k, v */
   for (int64_t i = i0; i < i1; i++) {
     const int64_t n = i / c->nruns, j = c->order[i % c->nruns], t0 = c->run[j];
     const int64_t R = c->run[j + 1] - t0;
@@ -318,6 +339,15 @@ void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_
   }
 }
 
+/* Adds the run path's pending dk, dv sums (sp_bwd_run) into dk and dv. */
+static void sp_flush(const sp_ctx *c, sp_scratch *scr) {
+  if (!scr->pending) return;
+  const int64_t KHD = scr->K * c->g.H * c->g.D;
+  sp_scatter(c, scr->kn, scr->h0, scr->h1, scr->keys, scr->K, scr->p + 2 * KHD,
+             scr->p + 3 * KHD);
+  scr->pending = 0;
+}
+
 /* Backward of heads [h0, h1) of batch block n for a run of R >= 2 rows [t0, t0 + R) (keys
  * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
  * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
@@ -328,11 +358,21 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
-  float *buf = sp_grow(scr, (size_t)(4 * K * HD + 2 * R * K));
+  const size_t need = (size_t)(4 * K * HD + 2 * R * K);
+  const int same =
+      sp_same_keys(scr, n, c->cols + eL, K, need) && scr->h0 == h0 && scr->h1 == h1;
+  if (!same) sp_flush(c, scr); /* the previous keys' dk, dv sums */
+  float *buf = sp_grow(scr, need);
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
   float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
-  sp_gather(c, n, c->cols + eL, K, kg, vg);
-  memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
+  if (!same) { /* else the same keys: their rows and dk, dv sums go on */
+    sp_gather(c, n, c->cols + eL, K, kg, vg);
+    memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
+    sp_cache_keys(scr, n, c->cols + eL, K);
+    scr->h0 = h0;
+    scr->h1 = h1;
+  }
+  scr->pending = 1;
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   const int ldq = (int)g->ldq, ldo = (int)g->ldo;
@@ -365,7 +405,6 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
     gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp,
                 (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
   }
-  sp_scatter(c, n, h0, h1, c->cols + eL, K, dkg, dvg);
 }
 
 /* Backward of heads [h0, h1) of batch block n: runs by GEMMs, blocks by the masked-block path. */
@@ -378,6 +417,7 @@ static void sp_bwd_heads(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
     else
       sp_bwd_block(c, n, h0, h1, t0, R, blk);
   }
+  sp_flush(c, scr);
 }
 
 /* Backward over the slices [b0, b1) (b = n*H + h): the rows of one slice accumulate into the
@@ -387,6 +427,8 @@ static void sp_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
   (void)tid;
   const sp_ctx *c = p;
   const int64_t H = c->g.H;
+  sp_tl_scratch.cached = 0; /* gathered from another call's k, v */
+  sp_tl_scratch.pending = 0;
   for (int64_t n = b0 / H; n * H < b1; n++) {
     const int64_t h0 = b0 > n * H ? b0 - n * H : 0, h1 = b1 < (n + 1) * H ? b1 - n * H : H;
     sp_bwd_heads(c, n, h0, h1, &sp_tl_scratch, &sp_tl_block);

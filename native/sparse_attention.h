@@ -39,6 +39,13 @@ static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
 typedef struct {
   float *p;
   size_t n;
+  /* The run path's gathered keys (sparse_attention.c): the K keys of batch block kn gathered
+   * at the start of p, valid while `cached`; runs with the same key list (an image block's
+   * rows, one run per grid row) reuse them. Backward: heads [h0, h1) and whether their dk,
+   * dv sums (after the gathered rows) still await their scatter (`pending`). */
+  const int32_t *keys;
+  int64_t K, kn, h0, h1;
+  int cached, pending;
 } sp_scratch;
 
 /* At least n floats of s (contents not kept). */

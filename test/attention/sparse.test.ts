@@ -422,7 +422,19 @@ describe('sparse attention kernels: native equals js', () => {
     [...new Set(Array.from({ length: 4 }, (_, j) => (t * 37 + j * 53 + ((t * j) % 7)) % L))].sort(
       (x, y) => x - y,
     );
+  // Runs whose key lists are equal but not adjacent in row order (an image block's grid
+  // rows): the kernel gathers their keys once and sums their dk, dv before one scatter.
+  const keysA = [...Array.from({ length: 12 }, (_, j) => j), 30, 31, 32, 33, 34, 35];
+  const keysB = Array.from({ length: 16 }, (_, j) => 5 + j);
   cases.push(
+    [
+      'runs with equal key lists, apart in row order',
+      2,
+      8,
+      2,
+      48,
+      Array.from({ length: 48 }, (_, t) => (Math.floor(t / 2) % 2 === 0 ? keysA : keysB)),
+    ],
     [
       'masked blocks: a band of 13 keys, shared but at block edges',
       2,
