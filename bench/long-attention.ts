@@ -11,7 +11,10 @@
  * full attention, and the peer (bench/peer/long_attention.py).
  *
  * Each row runs in a fresh child process (this file with --child), so its peak RSS
- * (process.resourceUsage().maxRSS, the whole process, Node included) is its own. Timing:
+ * (process.resourceUsage().maxRSS, the whole process, Node included) is its own. Steps run
+ * in a StepArena with gradients zeroed in place, as a training loop runs them. A position
+ * pattern's rows also give its keys per query at that T (`keys_per_row`): strided, fixed
+ * and axial grow with T at their default parameters, and the 16k target says so. Timing:
  * the first step is a warm-up; then steps until 5 or 10 s (median ms), or the first step
  * alone when it took over 3 s. Caps: a row whose estimated score memory exceeds
  * MEMORY_BUDGET is skipped (and `reference` / `talking-heads` above 2k), a row gets
@@ -31,6 +34,7 @@ import { attentionVariants, kvHeadsFor } from '../src/attention/index.js';
 import { setBackend, availableBackends } from '../src/backend/index.js';
 import { MultiheadAttention } from '../src/nn/attention.js';
 import * as F from '../src/ops/index.js';
+import type { SparsePattern } from '../src/ops/sparse.js';
 import { Generator } from '../src/random.js';
 import { StepArena, Tensor, randn } from '../src/tensor.js';
 import type { CaseResult, Row } from './matmul.js';
@@ -151,15 +155,20 @@ function child(layer: Layer, T: number): void {
   }
   const ms = times.length > 0 ? median(times) : first;
   const rss = process.resourceUsage().maxRSS / 1024;
-  console.log(JSON.stringify({ ms, rss_mb: rss, steps: times.length + 1 }));
+  // A position pattern's keys per query at this T (does the pattern itself grow with T?).
+  const core = mha.core as { pattern?: (L: number, causal: boolean) => SparsePattern };
+  const p = core.pattern?.(T, layer.causal);
+  const keysPerRow = p ? Math.round(p.rowPtr[T] / T) : null;
+  console.log(
+    JSON.stringify({ ms, rss_mb: rss, steps: times.length + 1, keys_per_row: keysPerRow }),
+  );
 }
 
+/** A row's measurement (keys per query row for a position pattern), or why it has none. */
+type Result = { ms?: number; rss_mb?: number; keys_per_row?: number | null; error?: string };
+
 /** One row in a child process: its result or why it has none. */
-function runChild(
-  layer: Layer,
-  T: number,
-  timeoutMs: number,
-): { ms?: number; rss_mb?: number; error?: string } {
+function runChild(layer: Layer, T: number, timeoutMs: number): Result {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
     process.execPath,
@@ -178,7 +187,7 @@ function runChild(
     return { error: /memory|allocation/i.test(why) ? 'oom' : `failed: ${why.slice(0, 80)}` };
   }
   const lines = r.stdout.trim().split('\n');
-  return JSON.parse(lines[lines.length - 1]) as { ms: number; rss_mb: number };
+  return JSON.parse(lines[lines.length - 1]) as Result;
 }
 
 /** A peer thread setting: torch.set_num_threads and OPENBLAS_NUM_THREADS. */
@@ -219,12 +228,17 @@ function target(
   T: number,
   ms: Map<string, number>,
   rss: Map<string, number>,
+  keys: Map<string, number>,
 ): string {
   const at = (n: string, t: number): number | undefined => ms.get(`${n}@${t}`);
   if (kind === 'sparse' && T === 16384) {
     const a = at(name, 16384);
     const b = at(name, 2048);
-    return a && b ? `t16k/t2k ${r2(a / b)} (<= 10)` : '';
+    const [k2, k16] = [keys.get(`${name}@2048`), keys.get(`${name}@16384`)];
+    // A pattern whose keys per query grow with T (strided, fixed, axial at their defaults:
+    // O(T sqrt T) or worse by design) cannot scale linearly: say so beside the ratio.
+    const grows = k2 && k16 && k16 > 1.5 * k2 ? `; keys/query ${k2} -> ${k16}` : '';
+    return a && b ? `t16k/t2k ${r2(a / b)} (<= 10)${grows}` : '';
   }
   if (kind === 'sparse' && T === 8192) {
     const a = at(name, 8192);
@@ -243,9 +257,6 @@ function target(
   }
   return '';
 }
-
-/** A row's measurement, or why it has none. */
-type Result = { ms?: number; rss_mb?: number; error?: string };
 
 export async function longAttentionCase(): Promise<CaseResult> {
   const start = Date.now();
@@ -321,6 +332,8 @@ export async function longAttentionCase(): Promise<CaseResult> {
   const rss = new Map<string, number>();
   for (const [k, r] of results) if (r.ms !== undefined) ms.set(k, r.ms);
   for (const [k, r] of results) if (r.rss_mb !== undefined) rss.set(k, r.rss_mb);
+  const keys = new Map<string, number>();
+  for (const [k, r] of results) if (r.keys_per_row) keys.set(k, r.keys_per_row);
   const rows: Row[] = [];
   for (const layer of all) {
     const kind = layer === torchRow ? 'peer' : layer.kind;
@@ -331,8 +344,9 @@ export async function longAttentionCase(): Promise<CaseResult> {
         T,
         ms: r.ms !== undefined ? r2(r.ms) : null,
         rss_mb: r.rss_mb !== undefined ? Math.round(r.rss_mb) : null,
+        keys_per_row: r.keys_per_row ?? null,
         status: r.error ?? 'ok',
-        target: target(layer.name, kind, T, ms, rss),
+        target: target(layer.name, kind, T, ms, rss, keys),
       });
     }
   }
