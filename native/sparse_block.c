@@ -20,6 +20,7 @@
  * Shape letters: H heads, D head width, R rows of the block, U shared keys, HD = H*D.
  */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -59,6 +60,28 @@ static void spb_reserve(sp_block_scratch *b, int64_t S, int64_t n) {
 static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratch *b) {
   const int64_t e0 = c->rowPtr[t0], e1 = c->rowPtr[t0 + R];
   spb_reserve(b, c->g.S, e1 - e0);
+  /* A band block: every row's keys one contiguous range. All keys from the smallest to the
+   * largest are shared (a band of w keys and R rows: w + R - 1 of them, no edge key left to
+   * the entry path), without counting: every row then takes the whole-row path. */
+  int64_t lo = INT64_MAX, hi = -1, band = e1 > e0;
+  for (int64_t t = t0; t < t0 + R && band; t++) {
+    const int64_t a = c->rowPtr[t], z = c->rowPtr[t + 1];
+    if (z <= a) continue;
+    band = c->cols[z - 1] - c->cols[a] == z - a - 1;
+    if (c->cols[a] < lo) lo = c->cols[a];
+    if (c->cols[z - 1] > hi) hi = c->cols[z - 1];
+  }
+  /* (U <= the entries: the room spb_reserve made for keys and touched) */
+  if (band && hi - lo + 1 <= e1 - e0 && (hi - lo + 1) * R <= 2 * (e1 - e0) + R * R) {
+    const int64_t U = hi - lo + 1;
+    for (int64_t i = 0; i < U; i++) {
+      b->keys[i] = (int32_t)(lo + i);
+      b->touched[i] = (int32_t)(lo + i);
+      b->pos[lo + i] = (int32_t)i;
+    }
+    b->ntouched = U;
+    return U;
+  }
   int64_t nt = 0, U = 0;
   for (int64_t e = e0; e < e1; e++) {
     const int32_t s = c->cols[e];
