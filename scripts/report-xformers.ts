@@ -381,7 +381,7 @@ function makeDoc(
     '',
     `## ListOps (Long Range Arena), lengths up to ${LISTOPS.maxLen} tokens`,
     '',
-    `Encoder classifier, ${LISTOPS.numLayers} layers, width ${LISTOPS.dModel}, ${LISTOPS.nhead} heads, [CLS] pooling, batch ${LISTOPS.B}, AdamW 5e-4, ${steps} steps on ${LISTOPS.train} generated training examples; accuracy on ${LISTOPS.test} test examples (chance: about 10-17%, the most frequent labels). LRA (Tay et al. 2020, Table 1) trains 4-6 layers of width 512 for 5,000 steps at lengths up to 2,000 and reports full attention at 36.4% and the X-formers from 15.8% (local) to 37.3% (Reformer); ours is far smaller and shorter, so compare the variants with each other, not with LRA's figures.`,
+    `Encoder classifier, ${LISTOPS.numLayers} layers, width ${LISTOPS.dModel}, ${LISTOPS.nhead} heads, [CLS] pooling, batch ${LISTOPS.B} (neighbours in length order, so a batch pads to about its own length), AdamW 5e-4, ${steps} steps on ${LISTOPS.train} generated training examples; accuracy on ${LISTOPS.test} test examples (chance: about 10-17%, the most frequent labels). LRA (Tay et al. 2020, Table 1) trains 4-6 layers of width 512 for 5,000 steps at lengths up to 2,000 and reports full attention at 36.4% and the X-formers from 15.8% (local) to 37.3% (Reformer); ours is far smaller and shorter, so compare the variants with each other, not with LRA's figures.`,
     '',
     '| variant | spec | parameters | test accuracy | examples/s | peak RSS |',
     '| --- | --- | --- | --- | --- | --- |',
