@@ -467,6 +467,14 @@ static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t 
   need(a, cols_n, rowPtr[g->T], "cols");
   for (int64_t e = 0; e < rowPtr[g->T] && !a->err; e++)
     if (cols[e] < 0 || cols[e] >= g->S) fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
+  /* The block paths read a row's keys as a sorted set (sparse_block.c spb_span, spb_union's
+   * band test): a row's keys must be strictly ascending (F.sparseAttention's patterns are). */
+  for (int64_t t = 0; t < g->T && !a->err; t++)
+    for (int64_t e = rowPtr[t] + 1; e < rowPtr[t + 1]; e++)
+      if (cols[e] <= cols[e - 1]) {
+        fail(a, "ERR_OUT_OF_RANGE", "cols of each row must be strictly ascending");
+        break;
+      }
 }
 
 /* The saved weights and the dropout mask (or NULL): (BH, nnz) each. */

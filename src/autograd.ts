@@ -112,6 +112,7 @@ export function backward(root: Tensor, grad?: Tensor): void {
     bufs.drain(); // always: a queued kernel must not outlive the buffers it uses
   }
   bufs.finishLateLeaves();
+  GradBuffers.dropReleased();
 }
 
 setBackwardPass(backward);

@@ -48,6 +48,9 @@ export class GradBuffers {
   /** Recycled buffers by length, shared by all passes (outside StepArena steps). */
   private static readonly pool = new Map<number, Float32Array[]>();
   private static poolBytes = 0;
+  /** Parameter gradients handed back by zeroGrad, by length, for the next pass's leaves. */
+  private static readonly released = new Map<number, Float32Array[]>();
+  private static releasedBytes = 0;
 
   private readonly slots = new Map<Tensor, Slot>();
   private readonly shared = new Map<Float32Array, number>();
@@ -67,12 +70,21 @@ export class GradBuffers {
     t.grad = null;
     if (!b) return;
     const n = b.length;
-    if (n < POOL_MIN_LENGTH || GradBuffers.poolBytes + 4 * n > RELEASED_MAX_BYTES) return;
+    if (n < POOL_MIN_LENGTH || GradBuffers.releasedBytes + 4 * n > RELEASED_MAX_BYTES) return;
     if (b.byteOffset !== 0 || b.buffer.byteLength !== 4 * n) return; // only whole buffers
-    let list = GradBuffers.pool.get(n);
-    if (!list) GradBuffers.pool.set(n, (list = []));
+    let list = GradBuffers.released.get(n);
+    if (!list) GradBuffers.released.set(n, (list = []));
     list.push(b);
-    GradBuffers.poolBytes += 4 * n;
+    GradBuffers.releasedBytes += 4 * n;
+  }
+
+  /**
+   * Drops the released gradients the last backward pass did not take (called when a pass
+   * ends): a zeroGrad not followed by a backward, or a model set aside, holds no memory.
+   */
+  static dropReleased(): void {
+    GradBuffers.released.clear();
+    GradBuffers.releasedBytes = 0;
   }
 
   /**
@@ -249,9 +261,13 @@ export class GradBuffers {
     let b: Float32Array | undefined;
     if (arena !== null && !leaf) b = arena.alloc(n);
     else {
-      b = GradBuffers.pool.get(n)?.pop();
-      if (b) GradBuffers.poolBytes -= 4 * n;
-      else return zero ? new Float32Array(n) : uninitF32(n);
+      b = leaf ? GradBuffers.released.get(n)?.pop() : undefined;
+      if (b) GradBuffers.releasedBytes -= 4 * n;
+      else {
+        b = GradBuffers.pool.get(n)?.pop();
+        if (b) GradBuffers.poolBytes -= 4 * n;
+        else return zero ? new Float32Array(n) : uninitF32(n);
+      }
     }
     return zero ? b.fill(0) : b;
   }

@@ -179,8 +179,8 @@ export interface AttentionKernels {
   /**
    * Sparse scaled dot-product attention over a pattern in CSR form (the survey's
    * position-based sparse attention, Lin et al. 2021, Sec. 4.1.1; Child et al. 2019): query
-   * t of every slice attends only the keys cols[rowPtr[t] .. rowPtr[t+1]) (each in [0, S);
-   * nnz = rowPtr[T] entries, shared by all slices). For entry e of row t, key s = cols[e]:
+   * t of every slice attends only the keys cols[rowPtr[t] .. rowPtr[t+1]) (each in [0, S),
+   * strictly ascending within a row; nnz = rowPtr[T] entries, shared by all slices). For entry e of row t, key s = cols[e]:
    *   weights[b, e] = softmax over the row's entries of (q_t . k_s * scale + bias[b, s])
    *   out_t = sum_e weights[b, e] * dropMask[b, e] * v_s
    * weights (BH, nnz) saved, pre-dropout. q, k, v, out in the head layout of
@@ -190,7 +190,8 @@ export interface AttentionKernels {
    * (BH, nnz) holds 0 or 1/(1-p), or null. A row with no keys, or all of them forbidden,
    * gets weights 0 and out 0. Time O(BH nnz D), no (T, S) buffer.
    * @throws RangeError (native) when rowPtr is not (T + 1) non-decreasing from 0, a column
-   *   is outside [0, S), or an array is shorter than the geometry needs.
+   *   is outside [0, S), a row's columns are not strictly ascending, or an array is shorter
+   *   than the geometry needs.
    */
   sparseAttentionForward(
     out: F32,

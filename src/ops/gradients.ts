@@ -15,7 +15,7 @@
  * is recycled is autograd's (src/autograd/buffers.ts), as in tinygrad's `gradient.py`.
  */
 import { backend } from '../backend/index.js';
-import { stridesOf, uninitF32, type GradNode } from '../tensor.js';
+import { currentArena, stridesOf, uninitF32, type GradNode } from '../tensor.js';
 import type { OpName } from './spec.js';
 
 /** A gradient rule (see above); K is the op, any op by default. */
@@ -99,6 +99,11 @@ export function packedAttention(node: GradNode): boolean {
   );
 }
 
+/** Hands a scratch buffer from uninitF32 back to the running StepArena (else nothing). */
+function releaseScratch(t: Float32Array): void {
+  currentArena()?.release(t);
+}
+
 function addInto(dst: Float32Array, src: Float32Array): void {
   backend().binary('add', dst, dst, src, [dst.length], [1], [1]);
 }
@@ -173,12 +178,17 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     // shape by a strided scatter-add with its (broadcast) strides.
     const reduceInto = (dst: Float32Array, full: Float32Array, strides: number[]): void =>
       be.stridedAccumulate(dst, full, shape, strides, 0);
+    // ... and a scratch, once summed, goes back to the arena for the rest of the pass.
+    const reduceScratch = (dst: Float32Array, t: Float32Array, strides: number[]): void => {
+      reduceInto(dst, t, strides);
+      releaseScratch(t);
+    };
     if (ga) {
       if (op === 'add' || op === 'sub') reduceInto(ga, g, aStrides);
       else {
         const t = scratch();
         be.binary(op === 'mul' ? 'mul' : 'div', t, g, b, shape, dense, bStrides);
-        reduceInto(ga, t, aStrides);
+        reduceScratch(ga, t, aStrides);
       }
     }
     if (gb) {
@@ -186,14 +196,14 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       else if (op === 'sub') {
         const t = scratch();
         be.unary('neg', t, g, n);
-        reduceInto(gb, t, bStrides);
+        reduceScratch(gb, t, bStrides);
       } else if (op === 'mul') {
         const t = scratch();
         be.binary('mul', t, g, a, shape, dense, aStrides);
-        reduceInto(gb, t, bStrides);
+        reduceScratch(gb, t, bStrides);
       } else {
         // d(a/b)/db = -a/b^2 = -out/b
-        reduceInto(gb, divGradB(g, a, b, shape, aStrides, bStrides), bStrides);
+        reduceScratch(gb, divGradB(g, a, b, shape, aStrides, bStrides), bStrides);
       }
     }
   }),
@@ -209,7 +219,8 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     if (op === 'mul') {
       const t = uninitF32(n);
       be.scalar('mul', t, g, s, n);
-      return addInto(gx, t);
+      addInto(gx, t);
+      return releaseScratch(t);
     }
     const x = inputs[0]!.f32;
     const y = out.f32;
@@ -257,6 +268,7 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
         const t = uninitF32(gp.length);
         backend().stridedCopy(t, g, shape, st, off * st[axis]);
         addInto(gp, t);
+        releaseScratch(t);
       }
       off += sizes[i];
     });

@@ -280,6 +280,39 @@ for (const backendName of backends) {
         [0, 1, 2, 3],
         'every query its own cluster',
       );
+      // Rows far from the origin (a common offset of 100): the same clusters as exact float64
+      // Lloyd iterations from the same start (the GEMM form loses them without centring).
+      {
+        const [T2, D2, C2] = [256, 16, 8];
+        const x = randn([1, T2, D2], new Generator(4));
+        const xs = x.f32.map((v) => 100 + 0.3 * v);
+        const want = new Int32Array(T2);
+        const cent = Array.from({ length: C2 }, (_, j) => {
+          const r = Math.floor((j * T2) / C2);
+          return Array.from(xs.subarray(r * D2, (r + 1) * D2));
+        });
+        for (let it = 0; it <= 2; it++) {
+          for (let t = 0; t < T2; t++) {
+            let best = 0;
+            let bestD = Infinity;
+            cent.forEach((c, j) => {
+              let dist = 0;
+              for (let d = 0; d < D2; d++) dist += (xs[t * D2 + d] - c[d]) ** 2;
+              if (dist < bestD) [best, bestD] = [j, dist];
+            });
+            want[t] = best;
+          }
+          if (it === 2) break;
+          cent.forEach((c, j) => {
+            const mine = [...want.keys()].filter((t) => want[t] === j);
+            if (mine.length > 0)
+              for (let d = 0; d < D2; d++)
+                c[d] = mine.reduce((a, t) => a + xs[t * D2 + d], 0) / mine.length;
+          });
+        }
+        const got = kmeans(new Tensor(xs, [1, T2, D2]), C2, 2);
+        assert.deepEqual([...got], [...want], 'offset rows: exact Lloyd assignments');
+      }
       // Fewer clusters than queries differs from full attention.
       assert.ok(
         maxAbsDiff(coreOut(core, qkv, C, { bias }).f32, full.f32) > 1e-3,

@@ -510,6 +510,9 @@ describe('sparse attention kernels: native equals js', () => {
     assert.doesNotThrow(() => call(rowPtr, cols));
     assert.throws(() => call(rowPtr, bad), /cols must be in \[0, S\)/);
     assert.throws(() => call(Int32Array.from([0, 3, 2]), cols), /non-decreasing/);
+    // a row's keys out of order or repeated (the block paths read them as a sorted set)
+    assert.throws(() => call(rowPtr, Int32Array.from([1, 0, 2, 3])), /strictly ascending/);
+    assert.throws(() => call(rowPtr, Int32Array.from([0, 1, 2, 2])), /strictly ascending/);
     assert.throws(() => call(Int32Array.from([0, 2]), cols), /rowPtr/);
   });
 });

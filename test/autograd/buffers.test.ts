@@ -122,6 +122,17 @@ for (const name of backends) {
       assert.deepEqual([...w.grad!.f32], [...want], 'and holds this pass gradient only');
     });
 
+    test('released gradients a backward pass does not take are dropped when it ends', () => {
+      const w = leaf([64, 32], 10);
+      const other = leaf([32, 32], 11); // another length: it cannot take w's buffer
+      F.sum(F.mul(w, w)).backward();
+      const first = w.grad!.f32;
+      GradBuffers.releaseGrad(w);
+      F.sum(F.mul(other, other)).backward(); // a pass that does not reach w
+      F.sum(F.mul(w, w)).backward();
+      assert.notEqual(w.grad!.f32.buffer, first.buffer, 'not kept past the pass');
+    });
+
     test('a leaf that has a .grad accumulates into it (twice the gradient after two passes)', () => {
       const x = leaf([40, 32], 9);
       const y = (): Tensor => F.sum(F.mul(F.mul(x, x), 0.5)); // dy/dx = x
