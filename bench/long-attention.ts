@@ -15,8 +15,8 @@
  * in a StepArena with gradients zeroed in place, as a training loop runs them. A position
  * pattern's rows also give its keys per query at that T (`keys_per_row`): strided, fixed
  * and axial grow with T at their default parameters, and the 16k target says so. Timing:
- * the first step is a warm-up; then steps until 5 or 10 s (median ms), or the first step
- * alone when it took over 3 s. Caps: a row whose estimated score memory exceeds
+ * the first step is a warm-up; then steps until 5 or 10 s (median ms), or one more step
+ * alone when the first took over 3 s. Caps: a row whose estimated score memory exceeds
  * MEMORY_BUDGET is skipped (and `reference` / `talking-heads` above 2k), a row gets
  * ROW_TIMEOUT_MS (then "timeout", and the variant's larger T are skipped) or is skipped
  * when its step time predicted from its last T (quadratic growth) exceeds that, and the
@@ -71,7 +71,9 @@ interface Layer {
 function layers(): Layer[] {
   const rows: Layer[] = [];
   for (const v of attentionVariants()) {
-    const dense = v.name === 'reference' || v.name === 'talking-heads';
+    // Dense by construction: the autograd reference, talking-heads, and Transformer-XL's
+    // core (segment memory plus relative positions, O(T (M + T)) through autograd ops).
+    const dense = ['reference', 'talking-heads', 'xl'].includes(v.name);
     // Full attention runs tiled here (linear); other cores by their stated memory cost.
     const quadratic =
       v.name === 'full' ? 0 : /T\^2\)? memory|O\(T\^2\) memory/.test(v.cost) ? 8 : 0;
@@ -152,8 +154,8 @@ function child(layer: Layer, T: number): void {
   if (first <= 3000) {
     const t0 = performance.now();
     while (times.length < 5 && performance.now() - t0 < 10_000) times.push(step());
-  }
-  const ms = times.length > 0 ? median(times) : first;
+  } else times.push(step()); // the first step also faults in the arena's storage
+  const ms = median(times);
   const rss = process.resourceUsage().maxRSS / 1024;
   // A position pattern's keys per query at this T (does the pattern itself grow with T?).
   const core = mha.core as { pattern?: (L: number, causal: boolean) => SparsePattern };
