@@ -171,12 +171,6 @@ static void sp_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
   }
 }
 
-/* Whether row t's keys are one contiguous range (an empty row counts). */
-static int sp_contiguous(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
-  const int32_t a = rowPtr[t], z = rowPtr[t + 1];
-  return z <= a || cols[z - 1] - cols[a] == z - a - 1;
-}
-
 /* Whether row t's key list extends row t-1's (row t-1's is a non-empty prefix of row t's). */
 static int sp_extends(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
   const int32_t prev = t > 0 ? rowPtr[t] - rowPtr[t - 1] : 0;
@@ -219,10 +213,10 @@ static void sp_plan(sp_ctx *c) {
     int64_t e = t + 1;
     while (e < T && sp_extends(rowPtr, cols, e)) e++;
     if (e - t < 2) { /* row t is alone: a block up to the next run's first row */
-      const int band = sp_contiguous(rowPtr, cols, t); /* a band block: all rows contiguous */
+      const int band = sp_row_contiguous(rowPtr, cols, t); /* a band block: all rows contiguous */
       const int64_t most = band ? SP_BLOCK_ROWS : SP_MIXED_ROWS;
       while (e < T && e - t < most && !(e + 1 < T && sp_extends(rowPtr, cols, e + 1)) &&
-             (!band || sp_contiguous(rowPtr, cols, e)))
+             (!band || sp_row_contiguous(rowPtr, cols, e)))
         e++;
     }
     isrun[n] = e - t >= 2 && sp_extends(rowPtr, cols, t + 1);

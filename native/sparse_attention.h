@@ -34,6 +34,13 @@ static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
   return (n * rows + r) * ld;
 }
 
+/* Whether row t's keys are one contiguous range of key positions (keys are strictly
+ * ascending, so first and last tell; an empty row counts). */
+static inline int sp_row_contiguous(const int32_t *rowPtr, const int32_t *cols, int64_t t) {
+  const int32_t a = rowPtr[t], z = rowPtr[t + 1];
+  return z <= a || cols[z - 1] - cols[a] == z - a - 1;
+}
+
 /* A thread's scratch buffer, grown on demand and kept across the runs it computes (a run's
  * buffers are often over glibc's mmap threshold: a malloc per run faulted fresh pages). */
 typedef struct {

@@ -67,7 +67,7 @@ static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratc
   for (int64_t t = t0; t < t0 + R && band; t++) {
     const int64_t a = c->rowPtr[t], z = c->rowPtr[t + 1];
     if (z <= a) continue;
-    band = c->cols[z - 1] - c->cols[a] == z - a - 1;
+    band = sp_row_contiguous(c->rowPtr, c->cols, t);
     if (c->cols[a] < lo) lo = c->cols[a];
     if (c->cols[z - 1] > hi) hi = c->cols[z - 1];
   }
@@ -120,9 +120,7 @@ static inline int64_t spb_span(const sp_ctx *c, const int32_t *pos, int64_t t) {
   const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
   if (e1 <= e0) return -1;
   const int64_t p0 = pos[c->cols[e0]], p1 = pos[c->cols[e1 - 1]];
-  return p0 >= 0 && p1 - p0 == e1 - e0 - 1 && c->cols[e1 - 1] - c->cols[e0] == e1 - e0 - 1
-             ? p0
-             : -1;
+  return p0 >= 0 && p1 - p0 == e1 - e0 - 1 && sp_row_contiguous(c->rowPtr, c->cols, t) ? p0 : -1;
 }
 
 /* Whether the R rows of x (stride ld, width w) are all finite (an overflowing square also

@@ -17,7 +17,7 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width, C clusters.
  */
 import { backend } from '../backend/index.js';
-import { Tensor, zeros } from '../tensor.js';
+import { Tensor, uninitF32, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   checkInt,
@@ -46,9 +46,9 @@ export function kmeans(x: Tensor, C: number, iterations: number): Int32Array {
   const cent = new Float64Array(C * D);
   const cent32 = new Float32Array(C * D); // the GEMM's copy of the centroids
   const norms = new Float64Array(C); // |c_j|^2
-  const dots = new Float32Array(T * C); // x_t . c_j
+  const dots = uninitF32(T * C); // x_t . c_j
   const count = new Int32Array(C);
-  const rowsN = new Float32Array(T * D); // the head's rows minus their mean
+  const rowsN = uninitF32(T * D); // the head's rows minus their mean
   const mean = new Float64Array(D);
   for (let n = 0; n < N; n++) {
     const base = n * T * D;

@@ -95,7 +95,7 @@ export class RoutingAttention extends TaggedKVCore {
     const k = this.clusters;
     const xd = x.f32;
     const mu = this.means.f32;
-    const out = new Float32Array(B * H * L * k);
+    const out = uninitF32(B * H * L * k); // written whole by the GEMMs
     const be = backend();
     for (let bh = 0; bh < B * H; bh++) {
       const h = bh % H;

@@ -43,14 +43,44 @@ const POOL_MIN_LENGTH = 1024;
  */
 const RELEASED_MAX_BYTES = 2 ** 32;
 
+/** Whole gradient buffers kept by length for reuse, up to a byte budget. */
+class BufferPool {
+  private readonly byLength = new Map<number, Float32Array[]>();
+  private bytes = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  /** Keeps `b` if it is a whole buffer of at least POOL_MIN_LENGTH within the budget. */
+  put(b: Float32Array): void {
+    const n = b.length;
+    if (n < POOL_MIN_LENGTH || this.bytes + 4 * n > this.maxBytes) return;
+    // Only whole buffers: a view may share its ArrayBuffer with live data.
+    if (b.byteOffset !== 0 || b.buffer.byteLength !== 4 * n) return;
+    let list = this.byLength.get(n);
+    if (!list) this.byLength.set(n, (list = []));
+    list.push(b);
+    this.bytes += 4 * n;
+  }
+
+  /** A kept buffer of n elements (arbitrary contents), if any. */
+  take(n: number): Float32Array | undefined {
+    const b = this.byLength.get(n)?.pop();
+    if (b) this.bytes -= 4 * n;
+    return b;
+  }
+
+  clear(): void {
+    this.byLength.clear();
+    this.bytes = 0;
+  }
+}
+
 /** The gradient buffers of one backward pass (see the module comment). */
 export class GradBuffers {
-  /** Recycled buffers by length, shared by all passes (outside StepArena steps). */
-  private static readonly pool = new Map<number, Float32Array[]>();
-  private static poolBytes = 0;
-  /** Parameter gradients handed back by zeroGrad, by length, for the next pass's leaves. */
-  private static readonly released = new Map<number, Float32Array[]>();
-  private static releasedBytes = 0;
+  /** Recycled buffers, shared by all passes (outside StepArena steps). */
+  private static readonly pool = new BufferPool(POOL_MAX_BYTES);
+  /** Parameter gradients handed back by zeroGrad, for the next pass's leaves. */
+  private static readonly released = new BufferPool(RELEASED_MAX_BYTES);
 
   private readonly slots = new Map<Tensor, Slot>();
   private readonly shared = new Map<Float32Array, number>();
@@ -68,14 +98,7 @@ export class GradBuffers {
   static releaseGrad(t: Tensor): void {
     const b = t.grad?.f32;
     t.grad = null;
-    if (!b) return;
-    const n = b.length;
-    if (n < POOL_MIN_LENGTH || GradBuffers.releasedBytes + 4 * n > RELEASED_MAX_BYTES) return;
-    if (b.byteOffset !== 0 || b.buffer.byteLength !== 4 * n) return; // only whole buffers
-    let list = GradBuffers.released.get(n);
-    if (!list) GradBuffers.released.set(n, (list = []));
-    list.push(b);
-    GradBuffers.releasedBytes += 4 * n;
+    if (b) GradBuffers.released.put(b);
   }
 
   /**
@@ -84,7 +107,6 @@ export class GradBuffers {
    */
   static dropReleased(): void {
     GradBuffers.released.clear();
-    GradBuffers.releasedBytes = 0;
   }
 
   /**
@@ -261,13 +283,8 @@ export class GradBuffers {
     let b: Float32Array | undefined;
     if (arena !== null && !leaf) b = arena.alloc(n);
     else {
-      b = leaf ? GradBuffers.released.get(n)?.pop() : undefined;
-      if (b) GradBuffers.releasedBytes -= 4 * n;
-      else {
-        b = GradBuffers.pool.get(n)?.pop();
-        if (b) GradBuffers.poolBytes -= 4 * n;
-        else return zero ? new Float32Array(n) : uninitF32(n);
-      }
+      b = (leaf ? GradBuffers.released.take(n) : undefined) ?? GradBuffers.pool.take(n);
+      if (!b) return zero ? new Float32Array(n) : uninitF32(n);
     }
     return zero ? b.fill(0) : b;
   }
@@ -279,14 +296,6 @@ export class GradBuffers {
       arena.release(b);
       return;
     }
-    const n = b.length;
-    const pool = GradBuffers.pool;
-    if (n < POOL_MIN_LENGTH || GradBuffers.poolBytes + 4 * n > POOL_MAX_BYTES) return;
-    // Only whole buffers: a view may share its ArrayBuffer with live data.
-    if (b.byteOffset !== 0 || b.buffer.byteLength !== 4 * n) return;
-    let list = pool.get(n);
-    if (!list) pool.set(n, (list = []));
-    list.push(b);
-    GradBuffers.poolBytes += 4 * n;
+    GradBuffers.pool.put(b);
   }
 }
