@@ -207,6 +207,39 @@ FN(js_log_softmax) { return rows(env, info, ROW_LOG_SOFTMAX); }
 FN(js_softmax_backward) { return rows(env, info, ROW_SOFTMAX_BWD); }
 FN(js_log_softmax_backward) { return rows(env, info, ROW_LOG_SOFTMAX_BWD); }
 
+/* expShift(out, x, shift, rows, cols, scale, eps) and expShiftBackward(dx | null, dshift |
+ * null, dy, y, rows, cols, scale, eps): FAVOR+'s feature map (kernels.c). */
+FN(js_exp_shift) {
+  float *out, *x, *shift;
+  size_t out_n, x_n, shift_n;
+  int64_t R, C;
+  double scale, eps;
+  ARGS("expShift", "fffzzrr", "out x shift rows cols scale eps", &out, &out_n, &x, &x_n, &shift,
+       &shift_n, &R, &C, &scale, &eps);
+  need(&a, out_n, R * C, "out");
+  need(&a, x_n, R * C, "x");
+  need(&a, shift_n, R, "shift");
+  DONE();
+  k_exp_shift(out, x, shift, R, C, (float)scale, (float)eps);
+  return NULL;
+}
+
+FN(js_exp_shift_backward) {
+  float *dx, *dshift, *dy, *y;
+  size_t dx_n, dshift_n, dy_n, y_n;
+  int64_t R, C;
+  double scale, eps;
+  ARGS("expShiftBackward", "FFffzzrr", "dx dshift dy y rows cols scale eps", &dx, &dx_n, &dshift,
+       &dshift_n, &dy, &dy_n, &y, &y_n, &R, &C, &scale, &eps);
+  if (dx) need(&a, dx_n, R * C, "dx");
+  if (dshift) need(&a, dshift_n, R, "dshift");
+  need(&a, dy_n, R * C, "dy");
+  need(&a, y_n, R * C, "y");
+  DONE();
+  k_exp_shift_backward(dx, dshift, dy, y, R, C, (float)scale, (float)eps);
+  return NULL;
+}
+
 /* Per-row statistics (mean, rstd: N) and optional per-column vectors (C) of LayerNorm. */
 static void need_ln(A *a, int64_t N, int64_t C, size_t mean_n, size_t rstd_n,
                     const float *const col[3], const size_t col_n[3], const char *const name[3]) {

@@ -515,6 +515,9 @@ typedef struct {
   int64_t rows, cols, ignore;
   double eps, ls;
   int accumulate;
+  const float *shift; /* expShift: one per row */
+  float *dshift;
+  float scale;
 } row_ctx;
 
 /* In float (vmath.h's vectorized reductions): the softmax of attention runs this per row. */
@@ -595,6 +598,49 @@ void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t 
                             int64_t cols) {
   run_rows((row_ctx){.out = dx, .dy = dy, .y = y, .rows = rows, .cols = cols}, log_softmax_bwd_r,
            8);
+}
+
+/* ---------- expShift: FAVOR+'s positive random features in one pass ---------- */
+
+/* out[r, j] = scale (exp(x[r, j] - shift[r]) + eps) (Choromanski et al. 2021, Lemma 1 with
+ * performer-pytorch's stabilizer folded into shift). */
+HOT static void exp_shift_r(const row_ctx *c, int64_t r, int64_t C) {
+  const float *x = c->x + r * C;
+  float *o = c->out + r * C;
+  const float s = c->shift[r], k = c->scale, ke = c->scale * (float)c->eps;
+  _Pragma("GCC ivdep") for (int64_t j = 0; j < C; j++) o[j] = k * vexpf(x[j] - s) + ke;
+}
+
+/* g = dy (y - scale eps) (the exponential's own derivative): dx += g, dshift[r] -= sum g. */
+HOT static void exp_shift_bwd_r(const row_ctx *c, int64_t r, int64_t C) {
+  const float *dy = c->dy + r * C, *y = c->y + r * C;
+  const float ke = c->scale * (float)c->eps;
+  float *dx = c->out ? c->out + r * C : NULL;
+  float sum = 0.0f;
+  if (dx) {
+    _Pragma("GCC ivdep") for (int64_t j = 0; j < C; j++) {
+      const float g = dy[j] * (y[j] - ke);
+      dx[j] += g;
+      sum += g;
+    }
+  } else {
+    for (int64_t j = 0; j < C; j++) sum += dy[j] * (y[j] - ke);
+  }
+  if (c->dshift) c->dshift[r] -= sum;
+}
+
+void k_exp_shift(float *out, const float *x, const float *shift, int64_t rows, int64_t cols,
+                 float scale, float eps) {
+  run_rows((row_ctx){.out = out, .x = x, .shift = shift, .rows = rows, .cols = cols,
+                     .scale = scale, .eps = eps},
+           exp_shift_r, 4);
+}
+
+void k_exp_shift_backward(float *dx, float *dshift, const float *dy, const float *y,
+                          int64_t rows, int64_t cols, float scale, float eps) {
+  run_rows((row_ctx){.out = dx, .dshift = dshift, .dy = dy, .y = y, .rows = rows, .cols = cols,
+                     .scale = scale, .eps = eps},
+           exp_shift_bwd_r, 2);
 }
 
 /* ---------- layer norm ---------- */

@@ -98,6 +98,12 @@ void k_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows
 void k_log_softmax(float *out, const float *x, int64_t rows, int64_t cols);
 void k_log_softmax_backward(float *dx, const float *dy, const float *y, int64_t rows,
                             int64_t cols);
+/* out[r, j] = scale (exp(x[r, j] - shift[r]) + eps); the backward adds dy (y - scale eps)
+ * into dx and subtracts its row sums from dshift (either may be NULL). */
+void k_exp_shift(float *out, const float *x, const float *shift, int64_t rows, int64_t cols,
+                 float scale, float eps);
+void k_exp_shift_backward(float *dx, float *dshift, const float *dy, const float *y,
+                          int64_t rows, int64_t cols, float scale, float eps);
 void k_layer_norm_forward(float *out, float *mean, float *rstd, const float *x,
                           const float *weight, const float *bias, int64_t N, int64_t C,
                           double eps);

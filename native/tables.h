@@ -54,6 +54,8 @@
   X(softmaxBackward, js_softmax_backward)                                                  \
   X(logSoftmax, js_log_softmax)                                                            \
   X(logSoftmaxBackward, js_log_softmax_backward)                                           \
+  X(expShift, js_exp_shift)                                                                 \
+  X(expShiftBackward, js_exp_shift_backward)                                                \
   X(layerNormForward, js_layer_norm_forward)                                               \
   X(layerNormBackward, js_layer_norm_backward)                                             \
   X(embeddingForward, js_embedding_forward)                                                \

@@ -130,7 +130,13 @@ const builtins: AttentionVariant[] = [
   {
     name: 'performer',
     params: [
-      { name: 'features', type: 'int', default: 256, min: 1, doc: 'random features M' },
+      {
+        name: 'features',
+        type: 'int',
+        default: 0,
+        min: 0,
+        doc: "random features M (0: floor(D ln D) for head width D, performer-pytorch's default)",
+      },
       {
         name: 'redraw',
         type: 'int',

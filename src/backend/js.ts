@@ -253,6 +253,28 @@ export const jsBackend: Backend = {
     }
   },
 
+  expShift(out, x, shift, rows, cols, scale, eps) {
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      const s = shift[r];
+      for (let j = 0; j < cols; j++) out[o + j] = scale * (Math.exp(x[o + j] - s) + eps);
+    }
+  },
+
+  expShiftBackward(dx, dshift, dy, y, rows, cols, scale, eps) {
+    const ke = scale * eps;
+    for (let r = 0; r < rows; r++) {
+      const o = r * cols;
+      let sum = 0;
+      for (let j = 0; j < cols; j++) {
+        const g = dy[o + j] * (y[o + j] - ke);
+        if (dx) dx[o + j] += g;
+        sum += g;
+      }
+      if (dshift) dshift[r] -= sum;
+    }
+  },
+
   logSoftmax(out, x, rows, cols) {
     for (let r = 0; r < rows; r++) {
       const o = r * cols;

@@ -286,6 +286,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     softmaxBackward: addon.softmaxBackward,
     logSoftmax: addon.logSoftmax,
     logSoftmaxBackward: addon.logSoftmaxBackward,
+    expShift: addon.expShift,
+    expShiftBackward: addon.expShiftBackward,
     layerNormForward: addon.layerNormForward,
     layerNormBackward: addon.layerNormBackward,
     rnnCellForward: addon.rnnCellForward,

@@ -187,6 +187,34 @@ export interface Kernels extends AttentionKernels, SequenceKernels {
   logSoftmax(out: F32, x: F32, rows: number, cols: number): void;
   /** dx += dy - exp(y) * sum(dy) per row, where y = logSoftmax(x). */
   logSoftmaxBackward(dx: F32, dy: F32, y: F32, rows: number, cols: number): void;
+  /**
+   * out[r, j] = scale * (exp(x[r, j] - shift[r]) + eps) over x (rows, cols) and shift (rows):
+   * the positive random features of FAVOR+ (Choromanski et al. 2021, Lemma 1; performer-
+   * pytorch's stabilizer folded into shift) in one pass instead of five.
+   */
+  expShift(
+    out: F32,
+    x: F32,
+    shift: F32,
+    rows: number,
+    cols: number,
+    scale: number,
+    eps: number,
+  ): void;
+  /**
+   * With y = expShift(x, shift) and g = dy * (y - scale * eps): dx += g and dshift[r] -= sum_j
+   * g[r, j]. dx or dshift may be null (not wanted).
+   */
+  expShiftBackward(
+    dx: F32 | null,
+    dshift: F32 | null,
+    dy: F32,
+    y: F32,
+    rows: number,
+    cols: number,
+    scale: number,
+    eps: number,
+  ): void;
 
   /**
    * Layer normalization over the last axis (Ba et al., 2016), as torch.nn.LayerNorm:

@@ -32,6 +32,33 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   });
 }
 
+/**
+ * scale * (exp(x - shift) + eps), shift broadcast along the last axis: the positive random
+ * features of FAVOR+ (Choromanski et al. 2021, Lemma 1: exp(w.x - |x|^2/2) / sqrt(m), with
+ * performer-pytorch's stabilizer and eps) in one kernel pass, forward and backward.
+ * @param x (..., M) float32.
+ * @param shift (..., 1) float32, the same leading sizes as x.
+ * @returns (..., M).
+ * @throws Error naming both shapes when shift is not x's shape with a last size of 1.
+ */
+export function expShift(x: Tensor, shift: Tensor, scale: number, eps: number): Tensor {
+  const M = x.ndim === 0 ? 0 : x.shape[x.ndim - 1];
+  const lead = x.shape.slice(0, -1);
+  if (
+    x.ndim === 0 ||
+    shift.ndim !== x.ndim ||
+    shift.shape[shift.ndim - 1] !== 1 ||
+    !lead.every((n, i) => shift.shape[i] === n)
+  )
+    throw new Error(
+      `expShift: shift must have shape ${fmtShape([...lead, 1])} for x of shape ${fmtShape(x.shape)}, got ${fmtShape(shift.shape)}`,
+    );
+  const rows = M === 0 ? 0 : x.size / M;
+  const out = empty(x.shape);
+  backend().expShift(out.f32, x.f32, shift.f32, rows, M, scale, eps);
+  return record('expShift', [x, shift], out, { rows, cols: M, scale, eps });
+}
+
 /** Log-softmax over `axis` (default last): x_i - logsumexp(x). */
 export function logSoftmax(x: Tensor, axis = -1): Tensor {
   return lastAxis(x, axis, 'logSoftmax', (y) => {

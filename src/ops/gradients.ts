@@ -278,6 +278,11 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     if (gx) backend().softmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
   },
 
+  expShift({ out, attrs }, g, [gx, gs]) {
+    const { rows, cols, scale, eps } = attrs;
+    if (gx || gs) backend().expShiftBackward(gx, gs, g, out.f32, rows, cols, scale, eps);
+  },
+
   logSoftmax({ out, attrs }, g, [gx]) {
     if (gx) backend().logSoftmaxBackward(gx, g, out.f32, attrs.rows, attrs.cols);
   },

@@ -51,6 +51,8 @@ export interface OpAttrs {
   softmax: { rows: number; cols: number };
   /** inputs [x] over the last axis. */
   logSoftmax: { rows: number; cols: number };
+  /** inputs [x (rows, cols), shift (rows)]: scale * (exp(x - shift) + eps). */
+  expShift: { rows: number; cols: number; scale: number; eps: number };
   /** inputs [x, weight | null, bias | null]. */
   layerNorm: { N: number; C: number; mean: Float32Array; rstd: Float32Array };
   /** inputs [weight]: rows `ids` gathered. */

@@ -209,6 +209,25 @@ for (const backendName of backends) {
 }
 
 describe('performer random features', () => {
+  test('the default feature count is floor(D ln D) (performer-pytorch); features=M overrides', () => {
+    for (const [Dh, M] of [
+      [32, 110],
+      [64, 266],
+      [1, 1],
+    ]) {
+      const core = createAttentionCore('performer', {
+        numHeads: 2,
+        headDim: Dh,
+        generator: new Generator(1),
+      }) as PerformerAttention;
+      assert.equal(core.numFeatures, M, `D ${Dh}`);
+      assert.deepEqual(core.projection.shape, [M, Dh]);
+    }
+    const core = createAttentionCore('performer:features=24', dims()) as PerformerAttention;
+    assert.deepEqual(core.projection.shape, [24, D]);
+    assert.throws(() => createAttentionCore('performer:features=-1', dims()), /features/);
+  });
+
   test('orthogonal blocks with chi-distributed norms; redrawn every `redraw` training calls', () => {
     const Dh = 8;
     const core = new PerformerAttention(

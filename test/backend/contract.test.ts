@@ -53,6 +53,8 @@ const KERNEL_NAMES = Object.keys({
   softmaxBackward: 1,
   logSoftmax: 1,
   logSoftmaxBackward: 1,
+  expShift: 1,
+  expShiftBackward: 1,
   layerNormForward: 1,
   layerNormBackward: 1,
   embeddingForward: 1,

@@ -2,11 +2,12 @@
  * Every op's gradient against central finite differences (float32, step 1e-2, tolerance
  * 2e-3 absolute + 2e-2 relative), on every backend that loads here.
  */
+import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Generator } from '../../src/random.js';
 import { Tensor, randn, tensor } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
-import { backends, gradcheck } from '../helpers.js';
+import { assertClose, backends, gradcheck } from '../helpers.js';
 import { setBackend } from '../../src/backend/index.js';
 
 const g = (seed: number) => new Generator(seed);
@@ -103,6 +104,19 @@ for (const name of backends) {
       gradcheck((x) => F.softmax(x), [a]);
       gradcheck((x) => F.logSoftmax(x), [a]);
       gradcheck((x) => F.softmax(x, 0), [a]);
+    });
+
+    test('expShift (FAVOR+ features): gradients to x and shift, value as the composed ops', () => {
+      const x = randn([2, 3, 5], g(71));
+      const s = randn([2, 3, 1], g(72));
+      gradcheck((a, b) => F.expShift(a, b, 0.5, 1e-3), [x, s]);
+      gradcheck((a) => F.expShift(a, s.detach(), 2, 0), [x.detach()]);
+      const composed = F.mul(F.add(F.exp(F.sub(x, s)), 1e-3), 0.5);
+      assertClose(F.expShift(x, s, 0.5, 1e-3).f32, composed.f32, 1e-6, 1e-6);
+      assert.throws(
+        () => F.expShift(x, randn([2, 1, 1], g(73)), 1, 0),
+        /shift must have shape \(2, 3, 1\) for x of shape \(2, 3, 5\), got \(2, 1, 1\)/,
+      );
     });
 
     test('layerNorm with and without affine', () => {
