@@ -54,8 +54,11 @@ HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
     for (int64_t e = e0; e < e1; e++) {
       const int64_t s = c->cols[e];
       const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
-      if (e + SP_AHEAD < e1)
-        sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), H * D);
+      if (e + SP_AHEAD < nnz) { /* ahead across row ends, the value rows too (loop below) */
+        const int64_t s2 = c->cols[e + SP_AHEAD];
+        sp_prefetch(c->k + sp_row(n, g->kvRows, s2, g->ldk), H * D);
+        sp_prefetch(c->v + sp_row(n, g->kvRows, s2, g->ldv), H * D);
+      }
       for (int64_t h = 0; h < H; h++)
         w[h * nnz + e] = vdot(q + h * D, k + h * D, D) * g->scale +
                          (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
@@ -67,8 +70,6 @@ HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
     const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
     for (int64_t e = e0; e < e1; e++) {
       const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
-      if (e + SP_AHEAD < e1)
-        sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), H * D);
       for (int64_t h = 0; h < H; h++) {
         /* No skip of w = 0: a masked key's value still counts as 0 * v (NaN stays NaN). */
         const float wt = dm ? w[h * nnz + e] * dm[h * nnz + e] : w[h * nnz + e];
@@ -289,8 +290,17 @@ HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t 
     for (int64_t e = e0; e < e1; e++) {
       float *dv = c->dv + sp_row(n, g->kvRows, c->cols[e], g->ldv);
       const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
-      if (e + SP_AHEAD < e1)
-        sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv) + h0 * D, nh * D);
+      /* Ahead across row ends (the next rows run next): this row's and the next rows' v, dv
+       * and the k, dk rows of the dq/dk loop below, fetched once here. */
+      if (e + SP_AHEAD < nnz) {
+        const int64_t s2 = c->cols[e + SP_AHEAD];
+        const int64_t ov = sp_row(n, g->kvRows, s2, g->ldv) + h0 * D;
+        const int64_t ok2 = sp_row(n, g->kvRows, s2, g->ldk) + h0 * D;
+        sp_prefetch(c->v + ov, nh * D);
+        sp_prefetchw(c->dv + ov, nh * D);
+        sp_prefetch(c->k + ok2, nh * D);
+        sp_prefetchw(c->dk + ok2, nh * D);
+      }
       for (int64_t h = h0; h < h1; h++) {
         const float m = dm ? dm[h * nnz + e] : 1.0f, pd = w[h * nnz + e] * m;
         const float *oh = dout + h * D;
@@ -315,8 +325,6 @@ HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t 
     float *dq = c->dq + oq;
     for (int64_t e = e0; e < e1; e++) {
       const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk);
-      if (e + SP_AHEAD < e1)
-        sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk) + h0 * D, nh * D);
       for (int64_t h = h0; h < h1; h++) {
         const float ds = dp[(e - e0) * nh + h - h0];
         const float *kh = c->k + ok + h * D, *qh = q + h * D;

@@ -74,6 +74,12 @@ static inline void sp_prefetch(const float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i);
 }
 
+/* The same for rows about to be written (dk, dv scattered updates): their cache lines are
+ * fetched for ownership ahead of the read-modify-write. */
+static inline void sp_prefetchw(float *x, int64_t n) {
+  for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i, 1);
+}
+
 /* The key and value rows (all heads) of keys[0 .. K) gathered into (K, H*D) buffers. */
 void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg);
 
