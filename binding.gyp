@@ -13,7 +13,8 @@
       "native/word2vec.c",
       "native/sparse_attention.c",
       "native/sparse_block.c",
-      "native/flash_attention.c"
+      "native/flash_attention.c",
+      "native/gathered_attention.c"
     ],
     "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
   },

@@ -99,11 +99,13 @@ void need_op(A *a, int64_t op, int count, const char *kind);
 #define ARGS(fn, fmt, names, ...) \
   A a;                            \
   if (!get_args(&a, env, info, fn, fmt, names, NARGS(__VA_ARGS__), __VA_ARGS__)) return NULL
-/* The number of its arguments (1 to 24). */
-#define NARGS(...) NARGS_(__VA_ARGS__, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, \
-                          10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
+/* The number of its arguments (1 to 40). */
+#define NARGS(...)                                                                             \
+  NARGS_(__VA_ARGS__, 40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, \
+         21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1)
 #define NARGS_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, _17, _18, \
-               _19, _20, _21, _22, _23, _24, N, ...)                                            \
+               _19, _20, _21, _22, _23, _24, _25, _26, _27, _28, _29, _30, _31, _32, _33, _34,  \
+               _35, _36, _37, _38, _39, _40, N, ...)                                            \
   N
 /* Array `x` (with length x_n) must hold `want` elements. */
 #define NEED(x, want) need(&a, x##_n, (want), #x)

@@ -132,6 +132,7 @@ napi_value make_tables(napi_env env) {
   static const char *const binary[] = {BINARY_OPS(OP_NAME)}, *const unary[] = {UNARY_OPS(OP_NAME)},
                            *const scalar[] = {SCALAR_OPS(OP_NAME)},
                            *const geom[] = {ATT_GEOM_FIELDS(FIELD_NAME)},
+                           *const gathered[] = {GATHERED_GEOM_FIELDS(FIELD_NAME)},
                            *const config[] = {CONFIG_FIELDS(FIELD_NAME)},
                            *const gemm[] = {GEMM_LIBS(OP_NAME)};
 #undef OP_NAME
@@ -143,6 +144,7 @@ napi_value make_tables(napi_env env) {
   napi_set_named_property(env, t, "unary", LIST(unary));
   napi_set_named_property(env, t, "scalar", LIST(scalar));
   napi_set_named_property(env, t, "attentionGeometry", LIST(geom));
+  napi_set_named_property(env, t, "gatheredGeometry", LIST(gathered));
   napi_set_named_property(env, t, "config", LIST(config));
   napi_set_named_property(env, t, "gemm", LIST(gemm));
 #undef LIST

@@ -6,6 +6,7 @@
  *   the addon exports the names (`tables.binary`, ...) and src/backend/native.ts derives
  *   its op codes from them (checking them against BINARY_OPS etc. of types.ts at load).
  * - ATT_GEOM_FIELDS: the packed order of AttentionGeometry (src/backend/types.ts).
+ * - GATHERED_GEOM_FIELDS: the packed order of GatheredGeometry (src/backend/types-attention.ts).
  * - CONFIG_FIELDS: the packed order of NativeConfig (src/backend/native-config.ts).
  * - ADDON_EXPORTS: the N-API registrations, `X(jsName, c_function)`; the kernels first
  *   (each one a key of `Kernels`, checked by test/backend/contract.test.ts), then the
@@ -28,6 +29,11 @@
 #define ATT_GEOM_FIELDS(X)                                                                 \
   X(BH) X(T) X(S) X(D) X(H) X(ldq) X(ldk) X(ldv) X(ldo) X(kvRows) X(scale) X(causal)       \
   X(maskStrideB) X(maskStrideT)
+
+/* X(field): the Float64Array order of a GatheredGeometry (src/backend/types-attention.ts). */
+#define GATHERED_GEOM_FIELDS(X)                                                        \
+  X(BH) X(G) X(Q) X(K) X(T) X(M) X(Lq) X(Lk) X(D) X(scale) X(causal) X(qStart) X(flagSelf) \
+  X(mean)
 
 /* X(field): the Float64Array order of a NativeConfig. */
 #define CONFIG_FIELDS(X) \
@@ -66,6 +72,8 @@
   X(attentionBackward, js_attention_backward)                                              \
   X(sparseAttentionForward, js_sparse_attention_forward)                                   \
   X(sparseAttentionBackward, js_sparse_attention_backward)                                 \
+  X(gatheredAttentionForward, js_gathered_attention_forward)                               \
+  X(gatheredAttentionBackward, js_gathered_attention_backward)                             \
   X(flashAttentionForward, js_flash_attention_forward)                                      \
   X(flashAttentionBackward, js_flash_attention_backward)                                   \
   X(stridedCopy, js_strided_copy)                                                          \

@@ -18,7 +18,7 @@
  * Shape letters: B batch, H heads, R channels (hash rounds; 1 for routing), T queries, S
  * keys, c chunk.
  */
-import { uninitF32 } from '../tensor.js';
+import type { Tensor } from '../tensor.js';
 import type { GatherPlan } from './gathered.js';
 
 /** What `chunkedPlan` needs. */
@@ -38,8 +38,8 @@ export interface ChunkedPlanInput {
   readonly causal: boolean;
   /** Flag each query's own key (shared QK: its score becomes SELF_SCORE). */
   readonly flagSelf: boolean;
-  /** Additive mask value for (b, h, t, s), or null. */
-  readonly bias: ((b: number, h: number, t: number, s: number) => number) | null;
+  /** Additive score bias broadcastable to (B, H, T, S) (a mask), or null. */
+  readonly bias: Tensor | null;
   readonly combine: 'lse' | 'mean';
 }
 
@@ -85,43 +85,28 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   const K = 2 * c;
   const qRow = new Int32Array(B * H * G * c).fill(-1);
   const kRow = new Int32Array(B * H * G * K).fill(-1);
-  // The mask from the step arena when one runs (a fresh buffer of this size is page-faulted
-  // in on every call), filled here.
-  const mask = uninitF32(B * H * G * c * K).fill(-Infinity);
-  const self: number[] | null = a.flagSelf ? [] : null;
   const slot = new Int32Array(B * H * T * R).fill(-1);
-  for (let b = 0; b < B; b++)
-    for (let h = 0; h < H; h++)
-      for (let r = 0; r < R; r++) {
-        const bh = b * H + h;
-        const list = groups[bh * R + r];
-        for (let i = 0; i < list.length; i++) {
-          const grp = list[i];
-          const g = bh * G + r * Gmax + i; // global group index
-          const base = g * K;
-          for (let j = 0; j < K; j++) {
-            const rank = grp.lo - c + j;
-            if (rank >= 0 && rank < grp.keys.length) kRow[base + j] = grp.keys[rank];
-          }
-          for (let qi = 0; qi < grp.queries.length; qi++) {
-            const t = grp.queries[qi];
-            const tp = a.qStart + t;
-            const qs = g * c + qi;
-            qRow[qs] = t;
-            slot[(bh * T + t) * R + r] = (r * Gmax + i) * c + qi;
-            for (let j = 0; j < K; j++) {
-              const sp = kRow[base + j];
-              if (sp < 0 || (a.causal && sp > tp)) continue;
-              mask[qs * K + j] = a.bias ? a.bias(b, h, t, sp) : 0;
-              if (self && sp === tp) self.push(qs * K + j);
-            }
-          }
+  for (let bh = 0; bh < B * H; bh++)
+    for (let r = 0; r < R; r++) {
+      const list = groups[bh * R + r];
+      for (let i = 0; i < list.length; i++) {
+        const grp = list[i];
+        const g = bh * G + r * Gmax + i; // global group index
+        const base = g * K;
+        for (let j = 0; j < K; j++) {
+          const rank = grp.lo - c + j;
+          if (rank >= 0 && rank < grp.keys.length) kRow[base + j] = grp.keys[rank];
+        }
+        for (let qi = 0; qi < grp.queries.length; qi++) {
+          const t = grp.queries[qi];
+          qRow[g * c + qi] = t;
+          slot[(bh * T + t) * R + r] = (r * Gmax + i) * c + qi;
         }
       }
-  return {
-    ...{ B, H, G, Q: c, K, T, M: R, qRow, kRow, mask, slot, combine: a.combine },
-    self: self ? Int32Array.from(self) : null,
-  };
+    }
+  // The causal, self and bias rules stay rules (GatherPlan): no (G, c, 2c) mask is built.
+  const { causal, qStart, flagSelf, bias, combine } = a;
+  return { B, H, G, Q: c, K, T, M: R, qRow, kRow, slot, combine, causal, qStart, flagSelf, bias };
 }
 
 /** The number of elements of the ascending list `xs` that are <= x. */

@@ -24,6 +24,8 @@ import { Tensor, fmtShape, full, uninitF32, zeros } from '../tensor.js';
 import * as F from '../ops/index.js';
 import type { Generator } from '../random.js';
 import { AttentionCore, type CoreDims } from './core.js';
+import { GATHERED_SELF_SCORE } from '../backend/types.js';
+import type { GatheredGroups } from '../ops/gathered.js';
 import { KVState } from './state.js';
 
 /**
@@ -31,31 +33,72 @@ import { KVState } from './state.js';
  * token attends itself only when no other key is allowed (Kitaev et al. 2020, Sec. 2
  * "Causal masking for shared-QK attention"; trax's -1e5).
  */
-export const SELF_SCORE = -1e5;
+export const SELF_SCORE = GATHERED_SELF_SCORE;
 
-/** Which query rows and key rows each group holds, and how outputs combine. */
-export interface GatherPlan {
+/**
+ * Which query rows and key rows each group holds, how outputs combine, and the rules of the
+ * scores: a query slot (query position p = qStart + its row) does not attend an empty key
+ * slot (-1) nor, when causal, a key at a position after p; with flagSelf its own position
+ * scores SELF_SCORE; `bias` adds to every score.
+ */
+export interface GatherPlan extends GatheredGroups {
   readonly B: number;
   readonly H: number;
-  readonly G: number;
-  readonly Q: number;
-  readonly K: number;
-  /** (B*H*G*Q) query row in [0, Lq) of head (b, h), or -1 (an empty slot). */
-  readonly qRow: Int32Array;
-  /** (B*H*G*K) key row in [0, Lk) of head (b, h), or -1 (an empty slot, always masked). */
-  readonly kRow: Int32Array;
-  /** (B*H*G*Q*K) additive 0 / -Infinity (causal, padding, chunk rules). */
-  readonly mask: Float32Array;
-  /** Indices into `mask` (flat, B*H*G*Q*K) where the key is the query's own token (score
-   * SELF_SCORE), or null. */
-  readonly self: Int32Array | null;
-  /** T. */
-  readonly T: number;
-  /** M. */
-  readonly M: number;
-  /** (B*H*T*M) the slot g*Q + j of query t within its head, or -1. */
-  readonly slot: Int32Array;
   readonly combine: 'lse' | 'mean';
+  readonly causal: boolean;
+  /** Position of query 0 (query t is at qStart + t); key row r is position r. */
+  readonly qStart: number;
+  /** Shared QK: a query's own key scores SELF_SCORE (plus its bias). */
+  readonly flagSelf: boolean;
+  /** An additive score bias broadcastable to (B, H, T, S) (masks only, checked by biasReader), or null. */
+  readonly bias: Tensor | null;
+}
+
+/**
+ * The plan's rules as a dense additive mask (B*H*G*Q*K: 0, the bias, or -Infinity; rows of
+ * empty query slots all -Infinity) and the flat indices of its self entries (or null): what
+ * the composed reference path adds to its gathered scores.
+ */
+export function planMask(
+  plan: GatherPlan,
+  S: number,
+): { mask: Float32Array; self: Int32Array | null } {
+  const { B, H, G, Q, K, qRow, kRow, causal, qStart } = plan;
+  const bias = biasReader(plan.bias, [B, H, plan.T, S], 'gathered');
+  const mask = uninitF32(B * H * G * Q * K).fill(-Infinity); // the step arena's when one runs
+  const self: number[] | null = plan.flagSelf ? [] : null;
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let gq = (b * H + h) * G * Q, end = gq + G * Q; gq < end; gq++) {
+        const t = qRow[gq];
+        if (t < 0) continue;
+        const tp = qStart + t;
+        const kBase = Math.floor(gq / Q) * K;
+        for (let j = 0; j < K; j++) {
+          const sp = kRow[kBase + j];
+          if (sp < 0 || (causal && sp > tp)) continue;
+          mask[gq * K + j] = bias ? bias(b, h, t, sp) : 0;
+          if (self && sp === tp) self.push(gq * K + j);
+        }
+      }
+  return { mask, self: self ? Int32Array.from(self) : null };
+}
+
+/**
+ * The plan's bias as one value per key (B*H*Lk), or null without one; undefined when it
+ * varies over queries (then only the composed path applies it).
+ */
+function keyBias(plan: GatherPlan, S: number, Lk: number): Float32Array | null | undefined {
+  const { B, H, T } = plan;
+  if (!plan.bias) return null;
+  const sh = plan.bias.shape;
+  if (T > 1 && sh.length >= 2 && sh[sh.length - 2] !== 1) return undefined;
+  const read = biasReader(plan.bias, [B, H, T, S], 'gathered')!;
+  const out = new Float32Array(B * H * Lk);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let s = 0; s < Math.min(S, Lk); s++) out[(b * H + h) * Lk + s] = read(b, h, 0, s);
+  return out;
 }
 
 /** Options of `gatheredAttention`. */
@@ -81,25 +124,46 @@ export function gatheredAttention(
   v: Tensor,
   opts: GatheredOptions,
 ): { out: Tensor; weights: Tensor | null } {
-  const { B, H, G, Q, K, T, M } = plan;
-  const D = q.shape[3];
+  const { B, H } = plan;
   if (k.shape.join() !== v.shape.join() || q.shape[0] !== B || q.shape[1] !== H)
     throw new Error(
       `gatheredAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit a plan for B ${B}, H ${H}`,
     );
+  const bias = keyBias(plan, opts.S, k.shape[2]);
+  if (!opts.needWeights && bias !== undefined) {
+    const rules = { ...plan, mean: plan.combine === 'mean', bias };
+    const out = F.gatheredAttentionOp(q, k, v, plan, rules, opts);
+    return { out, weights: null };
+  }
+  return composedGatheredAttention(plan, q, k, v, opts);
+}
+
+/**
+ * gatheredAttention composed of gathers, batched GEMMs, a dense mask and softmax: the
+ * reference the fused kernel is tested against, and the path for dense weights (display)
+ * and for a bias that varies over queries.
+ */
+export function composedGatheredAttention(
+  plan: GatherPlan,
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  opts: GatheredOptions,
+): { out: Tensor; weights: Tensor | null } {
+  const { B, H, G, Q, K, T, M } = plan;
+  const D = q.shape[3];
+  const planned = planMask(plan, opts.S);
   const sq = gatherRows(q, plan.qRow, G * Q, [B, H, G, Q]); // (B, H, G, Q, D)
   const sk = gatherRows(k, plan.kRow, G * K, [B, H, G, K]); // (B, H, G, K, D)
   const sv = gatherRows(v, plan.kRow, G * K, [B, H, G, K]);
   let scores = F.matmul(F.mul(sq, 1 / Math.sqrt(D)), sk, { transB: true }); // (B, H, G, Q, K)
-  let mask = plan.mask;
-  if (plan.self) {
+  const mask = planned.mask;
+  if (planned.self) {
     // A token's own score becomes SELF_SCORE: added as SELF_SCORE - s (a constant). Its
     // gradient is exactly 0 either way: its weight is 0 beside any allowed key, and 1 alone,
     // where the softmax has zero derivative.
-    mask = uninitF32(mask.length); // the step arena's when one runs (no fresh page faults)
-    mask.set(plan.mask);
     const sd = scores.f32;
-    for (const i of plan.self) if (mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
+    for (const i of planned.self) if (mask[i] !== -Infinity) mask[i] += SELF_SCORE - sd[i];
   }
   scores = F.add(scores, new Tensor(mask, [B, H, G, Q, K]));
   const weights = F.softmax(scores, -1);

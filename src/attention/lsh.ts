@@ -138,6 +138,7 @@ export class LSHAttention extends TaggedKVCore {
       state.append(kn, v);
       state.appendTags(buckets, B * H, T);
     }
+    biasReader(input.bias, [B, H, T, rows], 'lsh'); // refuses a bias that does not fit
     const plan = chunkedPlan({
       B,
       H,
@@ -150,7 +151,7 @@ export class LSHAttention extends TaggedKVCore {
       chunk: this.chunk,
       causal: input.causal,
       flagSelf: true,
-      bias: biasReader(input.bias, [B, H, T, rows], 'lsh'),
+      bias: input.bias,
       combine: 'lse',
     });
     const [keys, values] = state ? [state.k!, state.v!] : [kn, v];

@@ -53,8 +53,6 @@ import {
   type GatherPlan,
 } from './gathered.js';
 
-type Bias = ReturnType<typeof biasReader>;
-
 export class RoutingAttention extends TaggedKVCore {
   readonly kind = 'routing';
   /** The centroids (H, k, D): a non-trainable parameter updated by EMA in training. */
@@ -168,7 +166,8 @@ export class RoutingAttention extends TaggedKVCore {
       state.appendTags(this.nearest(k), B * H, S);
       [keys, values, total] = [state.k!, state.v!, state.rows];
     }
-    const bias = biasReader(input.bias, [B, H, T, total], 'routing');
+    biasReader(input.bias, [B, H, T, total], 'routing'); // refuses a bias that does not fit
+    const bias = input.bias;
     if (input.causal || state) {
       const ck = state ? null : this.nearest(k);
       plan = chunkedPlan({
@@ -287,7 +286,7 @@ export function clusterPlan(
   k: number,
   T: number,
   S: number,
-  bias: Bias,
+  bias: Tensor | null,
 ): GatherPlan {
   const Q = qm.length / (B * H * k);
   const K = km.length / (B * H * k);
@@ -297,19 +296,8 @@ export function clusterPlan(
   const M = Math.max(1, ...where.map((w) => w.length));
   const slot = new Int32Array(B * H * T * M).fill(-1);
   where.forEach((w, i) => slot.set(w, i * M));
-  const mask = uninitF32(B * H * k * Q * K).fill(0); // the step arena's when one runs
-  if (bias)
-    for (let b = 0; b < B; b++)
-      for (let h = 0; h < H; h++)
-        for (let g = 0; g < k; g++)
-          for (let i = 0; i < Q; i++)
-            for (let j = 0; j < K; j++) {
-              const bh = b * H + h;
-              const t = qm[(bh * k + g) * Q + i];
-              const s = km[(bh * k + g) * K + j];
-              mask[((bh * k + g) * Q + i) * K + j] = bias(b, h, t, s);
-            }
-  return { B, H, G: k, Q, K, T, M, qRow: qm, kRow: km, mask, self: null, slot, combine: 'mean' };
+  const rules = { causal: false, qStart: 0, flagSelf: false, bias };
+  return { B, H, G: k, Q, K, T, M, qRow: qm, kRow: km, slot, combine: 'mean', ...rules };
 }
 
 /** The registry entry of `routing` (`--attention routing:clusters=4,window=64`). */

@@ -5,6 +5,7 @@
  * the transformer_testhooks build. ./native.ts loads the addon and wraps it as a Backend.
  */
 import type { GemmLibrary } from './native-config.js';
+import type { GatheredGeometry } from './types-attention.js';
 import type { AttentionDropout, AttentionGeometry, F32, Kernels, SingleGemm } from './types.js';
 
 /** A kernel whose first argument, the op name, is passed as its integer code. */
@@ -16,6 +17,13 @@ export type WithOpCode<F> = F extends (op: never, ...rest: infer R) => infer T
 export type WithPackedGeometry<F> = F extends (...args: infer P) => infer T
   ? (
       ...args: { [I in keyof P]: P[I] extends Readonly<AttentionGeometry> ? Float64Array : P[I] }
+    ) => T
+  : never;
+
+/** A gathered attention kernel whose GatheredGeometry comes packed (GATHERED_GEOMETRY_FIELDS). */
+export type WithPackedGathered<F> = F extends (...args: infer P) => infer T
+  ? (
+      ...args: { [I in keyof P]: P[I] extends Readonly<GatheredGeometry> ? Float64Array : P[I] }
     ) => T
   : never;
 
@@ -38,6 +46,8 @@ export interface NativeTables {
   unary: string[];
   scalar: string[];
   attentionGeometry: string[];
+  /** GATHERED_GEOMETRY_FIELDS (native/tables.h GATHERED_GEOM_FIELDS). */
+  gatheredGeometry: string[];
   config: string[];
   /** GEMM_LIBRARIES (native/tables.h GEMM_LIBS). */
   gemm: string[];
@@ -61,6 +71,8 @@ export type NativeKernels = Omit<
   | 'word2vecTrain'
   | 'sparseAttentionForward'
   | 'sparseAttentionBackward'
+  | 'gatheredAttentionForward'
+  | 'gatheredAttentionBackward'
 > & {
   binary(op: number, out: F32, a: F32, b: F32, rank: number, dims: Float64Array): void;
   unary: WithOpCode<Kernels['unary']>;
@@ -89,6 +101,8 @@ export type NativeKernels = Omit<
   ): number;
   sparseAttentionForward: WithPackedGeometry<Kernels['sparseAttentionForward']>;
   sparseAttentionBackward: WithPackedGeometry<Kernels['sparseAttentionBackward']>;
+  gatheredAttentionForward: WithPackedGathered<Kernels['gatheredAttentionForward']>;
+  gatheredAttentionBackward: WithPackedGathered<Kernels['gatheredAttentionBackward']>;
 };
 
 /** The addon's exports that are not kernels (ADDON_EXPORTS of native/tables.h). */

@@ -28,6 +28,7 @@ import {
 } from './native-config.js';
 import {
   ATTENTION_GEOMETRY_FIELDS,
+  GATHERED_GEOMETRY_FIELDS,
   BINARY_OPS,
   SCALAR_OPS,
   UNARY_OPS,
@@ -35,6 +36,7 @@ import {
   type AttentionGeometry,
   type Backend,
   type F32,
+  type GatheredGeometry,
 } from './types.js';
 
 /** The tiled attention's dropout packed into `d` (threshold 0 drops nothing). */
@@ -111,6 +113,7 @@ function requireAddon(file: string): NativeAddon | { error: string } {
     checkTable(addon.tables, 'unary', UNARY_OPS);
     checkTable(addon.tables, 'scalar', SCALAR_OPS);
     checkTable(addon.tables, 'attentionGeometry', ATTENTION_GEOMETRY_FIELDS);
+    checkTable(addon.tables, 'gatheredGeometry', GATHERED_GEOMETRY_FIELDS);
     checkTable(addon.tables, 'config', NATIVE_CONFIG_FIELDS);
     checkTable(addon.tables, 'gemm', GEMM_LIBRARIES);
   } catch (e) {
@@ -245,6 +248,12 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
   // Packed dims: [shape(6), strides of a (6), strides of b (6)]; reused by every call.
   const dims = new Float64Array(3 * MAX_RANK);
   const geom = new Float64Array(ATTENTION_GEOMETRY_FIELDS.length);
+  const ggeom = new Float64Array(GATHERED_GEOMETRY_FIELDS.length);
+  /** A GatheredGeometry in GATHERED_GEOMETRY_FIELDS order (booleans as 0 / 1). */
+  const packGathered = (g: Readonly<GatheredGeometry>): Float64Array => {
+    GATHERED_GEOMETRY_FIELDS.forEach((f, i) => (ggeom[i] = Number(g[f])));
+    return ggeom;
+  };
   const drop = new Float64Array(4); // a tiled attention call's dropout (packDropout)
   /** dims = [shape, strides] for the strided copies. */
   const packStrided = (shape: readonly number[], strides: readonly number[]): number => {
@@ -339,6 +348,48 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
         weights,
         dropMask,
         packed,
+      );
+    },
+    gatheredAttentionForward(out, so, sl, rl, q, k, v, qRow, kRow, slot, bias, dropMask, g) {
+      const p = packGathered(g);
+      addon.gatheredAttentionForward(out, so, sl, rl, q, k, v, qRow, kRow, slot, bias, dropMask, p);
+    },
+    gatheredAttentionBackward(
+      dq,
+      dk,
+      dv,
+      dout,
+      out,
+      so,
+      sl,
+      q,
+      k,
+      v,
+      qRow,
+      kRow,
+      slot,
+      bias,
+      dm,
+      g,
+    ) {
+      const p = packGathered(g);
+      addon.gatheredAttentionBackward(
+        dq,
+        dk,
+        dv,
+        dout,
+        out,
+        so,
+        sl,
+        q,
+        k,
+        v,
+        qRow,
+        kRow,
+        slot,
+        bias,
+        dm,
+        p,
       );
     },
     flashAttentionForward(out, lse, q, k, v, mask, dropout, g) {

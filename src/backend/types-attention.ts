@@ -75,6 +75,69 @@ export const ATTENTION_GEOMETRY_FIELDS = [
   'maskStrideT',
 ] as const satisfies readonly (keyof AttentionGeometry)[];
 
+/**
+ * The sizes and rules of one gathered-attention call (gatheredAttentionForward /
+ * gatheredAttentionBackward): the content-based sparse attention of LSH and routing
+ * attention (src/attention/gathered.ts), whose plan puts each slice's query rows into G
+ * groups of Q slots and gives each group K key slots. All integers >= 0.
+ */
+export interface GatheredGeometry {
+  /** Slices: batch x heads. */
+  BH: number;
+  /** Groups per slice. */
+  G: number;
+  /** Query slots per group. */
+  Q: number;
+  /** Key slots per group. */
+  K: number;
+  /** Queries per slice (rows of out). */
+  T: number;
+  /** Slots per query (LSH rounds; routing clusters). */
+  M: number;
+  /** Rows per slice of q (dense (BH, Lq, D)). */
+  Lq: number;
+  /** Rows per slice of k and v (dense (BH, Lk, D)); key row r is position r. */
+  Lk: number;
+  /** Head width. */
+  D: number;
+  /** Multiplies q k^T. */
+  scale: number;
+  /** Forbid a key at a position after its query's (query row t is at position qStart + t). */
+  causal: boolean;
+  /** Position of query row 0. */
+  qStart: number;
+  /** A query's own position as a key scores GATHERED_SELF_SCORE plus its bias (shared QK). */
+  flagSelf: boolean;
+  /** Combine a query's slots by their mean (routing); else one softmax over the union of
+   * its slots' keys, each slot weighted by its log-sum-exp (LSH's multi-round). */
+  mean: boolean;
+}
+
+/** GatheredGeometry's fields in the packed order of the addon (native/tables.h). */
+export const GATHERED_GEOMETRY_FIELDS = [
+  'BH',
+  'G',
+  'Q',
+  'K',
+  'T',
+  'M',
+  'Lq',
+  'Lk',
+  'D',
+  'scale',
+  'causal',
+  'qStart',
+  'flagSelf',
+  'mean',
+] as const satisfies readonly (keyof GatheredGeometry)[];
+
+/**
+ * The score a query gives its own key in shared-QK attention (GatheredGeometry.flagSelf):
+ * large and negative, so that a token attends itself only when no other key is allowed
+ * (Kitaev et al. 2020, Sec. 2 "Causal masking for shared-QK attention"; trax's -1e5).
+ */
+export const GATHERED_SELF_SCORE = -1e5;
+
 /** The attention kernels (see the file's comment). */
 export interface AttentionKernels {
   /**
@@ -223,5 +286,67 @@ export interface AttentionKernels {
     weights: F32,
     dropMask: F32 | null,
     geometry: Readonly<AttentionGeometry>,
+  ): void;
+
+  /**
+   * Attention within the groups of a gather plan (Lin et al. 2021, Sec. 4.1.2; Reformer's
+   * LSH attention, Kitaev et al. 2020, Sec. 2; the Routing Transformer, Roy et al. 2021),
+   * fused: no gathered copies, score tensors or masks. Per slice b, group g (gg = b*G + g):
+   * query slot i (qs = gg*Q + i) holds query row qRow[qs] (-1: empty), key slot j holds key
+   * row kRow[gg*K + j] (-1: empty, never attended). Slot qs's score for key slot j (key row
+   * s, query position p = qStart + qRow[qs]) is
+   *   -Infinity                  when s < 0, or causal and s > p,
+   *   SELF_SCORE + bias[b, s]    when flagSelf and s = p,
+   *   q . k_s * scale + bias[b, s]  otherwise (bias (BH, Lk) additive per key, or 0),
+   * its weights the softmax over its K slots, slotLse[qs] their log-sum-exp (-Infinity when
+   * all are forbidden) and slotOut[qs] = sum_j weight_j * dropMask[qs*K + j] * v_s (0 when
+   * none). Query t of slice b has the slots slot[(b*T + t)*M + m] (a slot index g*Q + i
+   * within the slice, or -1); out[b, t] combines them: with `mean`, their average (0 when
+   * none; rowLse 0); else sum_m exp(slotLse_m - L) slotOut_m with L = rowLse[b, t] = log
+   * sum_m exp(slotLse_m) (-Infinity and out 0 when every slot is empty or forbidden).
+   * q (BH, Lq, D), k and v (BH, Lk, D), out (BH, T, D), slotOut (BH*G*Q, D), slotLse
+   * (BH*G*Q) and rowLse (BH*T) written whole; dropMask (BH*G*Q*K) of 0 or 1/(1-p), or null.
+   * @throws RangeError (native) when an array is shorter than the geometry needs or a row
+   *   index is outside its range.
+   */
+  gatheredAttentionForward(
+    out: F32,
+    slotOut: F32,
+    slotLse: F32,
+    rowLse: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    qRow: I32,
+    kRow: I32,
+    slot: I32,
+    bias: F32 | null,
+    dropMask: F32 | null,
+    geometry: Readonly<GatheredGeometry>,
+  ): void;
+  /**
+   * Accumulates dq, dk, dv of gatheredAttentionForward given dout and the forward's out,
+   * slotOut and slotLse (the weights recomputed group by group; a query's log-normalizer
+   * recomputed from its slots' log-sum-exps as a maximum plus a log-sum, since one float
+   * near the self score's -1e5 would lose ~4e-3 of it). The self score is a constant: no
+   * gradient reaches q or k through it.
+   */
+  gatheredAttentionBackward(
+    dq: F32,
+    dk: F32,
+    dv: F32,
+    dout: F32,
+    out: F32,
+    slotOut: F32,
+    slotLse: F32,
+    q: F32,
+    k: F32,
+    v: F32,
+    qRow: I32,
+    kRow: I32,
+    slot: I32,
+    bias: F32 | null,
+    dropMask: F32 | null,
+    geometry: Readonly<GatheredGeometry>,
   ): void;
 }

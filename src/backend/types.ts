@@ -31,6 +31,9 @@ export type I32 = Int32Array;
 
 export {
   ATTENTION_GEOMETRY_FIELDS,
+  GATHERED_GEOMETRY_FIELDS,
+  GATHERED_SELF_SCORE,
+  type GatheredGeometry,
   type AttentionDropout,
   type AttentionGeometry,
   type AttentionKernels,

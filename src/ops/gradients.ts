@@ -356,6 +356,30 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     const be = backend();
     be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, node.attrs, acc);
   }),
+  gatheredAttention({ inputs, out, attrs }, g, [gq, gk, gv]) {
+    const [q, k, v] = inputs.map((t) => t!.f32);
+    const { qRow, kRow, slot, bias, dropMask, slotOut, slotLse } = attrs;
+    // Accumulates (scratch for a gradient not needed).
+    backend().gatheredAttentionBackward(
+      gq ?? new Float32Array(q.length),
+      gk ?? new Float32Array(k.length),
+      gv ?? new Float32Array(v.length),
+      g,
+      out.f32,
+      slotOut,
+      slotLse,
+      q,
+      k,
+      v,
+      qRow,
+      kRow,
+      slot,
+      bias,
+      dropMask,
+      attrs, // the GatheredGeometry saved by the forward
+    );
+  },
+
   sparseAttention({ inputs, attrs }, g, [gq, gk, gv]) {
     const { qOff, kOff, vOff } = attrs;
     const [q, k, v] = inputs.map((t) => t!.f32);

@@ -1,6 +1,7 @@
 /** Typed op front-ends: every op records itself on the autograd tape when needed. */
 export * from './elementwise.js';
 export * from './functional.js';
+export * from './gathered.js';
 export * from './matmul.js';
 export * from './reduce.js';
 export * from './rnn.js';

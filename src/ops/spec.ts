@@ -10,6 +10,7 @@ import type {
   AttentionDropout,
   AttentionGeometry,
   BinaryOp,
+  GatheredGeometry,
   ScalarOp,
   UnaryOp,
 } from '../backend/types.js';
@@ -107,6 +108,20 @@ export interface OpAttrs {
     qOff: number;
     kOff: number;
     vOff: number;
+  };
+  /**
+   * inputs [q, k, v] (B, H, L, D): attention within a gather plan's groups
+   * (gatheredAttentionForward); its slot outputs and log-sum-exps saved for the backward.
+   */
+  gatheredAttention: GatheredGeometry & {
+    qRow: Int32Array;
+    kRow: Int32Array;
+    slot: Int32Array;
+    bias: Float32Array | null;
+    dropMask: Float32Array | null;
+    slotOut: Float32Array;
+    slotLse: Float32Array;
+    rowLse: Float32Array;
   };
 }
 

@@ -30,6 +30,7 @@ import {
 } from '../../src/backend/native-config.js';
 import {
   ATTENTION_GEOMETRY_FIELDS,
+  GATHERED_GEOMETRY_FIELDS,
   BINARY_OPS,
   SCALAR_OPS,
   UNARY_OPS,
@@ -65,6 +66,8 @@ const KERNEL_NAMES = Object.keys({
   attentionBackward: 1,
   sparseAttentionForward: 1,
   sparseAttentionBackward: 1,
+  gatheredAttentionForward: 1,
+  gatheredAttentionBackward: 1,
   flashAttentionForward: 1,
   flashAttentionBackward: 1,
   stridedCopy: 1,
@@ -118,6 +121,7 @@ describe('kernel contract', () => {
     assert.deepEqual(addon.tables.unary, [...UNARY_OPS]);
     assert.deepEqual(addon.tables.scalar, [...SCALAR_OPS]);
     assert.deepEqual(addon.tables.attentionGeometry, [...ATTENTION_GEOMETRY_FIELDS]);
+    assert.deepEqual(addon.tables.gatheredGeometry, [...GATHERED_GEOMETRY_FIELDS]);
     assert.deepEqual(addon.tables.config, [...NATIVE_CONFIG_FIELDS]);
     assert.deepEqual(addon.tables.gemm, [...GEMM_LIBRARIES]);
   });
