@@ -117,7 +117,11 @@ export class RoutingAttention extends TaggedKVCore {
    * @returns Int32Array (B, H, L) in [0, k)
    */
   nearest(x: Tensor): Int32Array {
-    const sim = this.similarity(x);
+    return this.nearestOf(this.similarity(x));
+  }
+
+  /** nearest() from similarity() (B, H, L, k): the first best centroid of every row. */
+  private nearestOf(sim: Float32Array): Int32Array {
     const k = this.clusters;
     const out = new Int32Array(sim.length / k);
     for (let i = 0; i < out.length; i++) {
@@ -136,12 +140,16 @@ export class RoutingAttention extends TaggedKVCore {
    */
   members(x: Tensor): Int32Array {
     const [B, H, L] = x.shape;
+    return this.membersOf(this.similarity(x), B * H, L);
+  }
+
+  /** members() from similarity() (BH, L, k). */
+  private membersOf(sim: Float32Array, BH: number, L: number): Int32Array {
     const k = this.clusters;
     const w = Math.min(this.window, L);
-    const sim = this.similarity(x);
-    const out = new Int32Array(B * H * k * w);
+    const out = new Int32Array(BH * k * w);
     const score = new Float32Array(L);
-    for (let bh = 0; bh < B * H; bh++)
+    for (let bh = 0; bh < BH; bh++)
       for (let c = 0; c < k; c++) {
         for (let l = 0; l < L; l++) score[l] = sim[(bh * L + l) * k + c];
         out.set(topRows(score, w), (bh * k + c) * w);
@@ -168,13 +176,16 @@ export class RoutingAttention extends TaggedKVCore {
     }
     biasReader(input.bias, [B, H, T, total], 'routing'); // refuses a bias that does not fit
     const bias = input.bias;
+    // Each row's similarities once: the routing and the centroids' update share them.
+    const simQ = this.similarity(q);
+    const simK = state ? null : this.similarity(k);
     if (input.causal || state) {
-      const ck = state ? null : this.nearest(k);
+      const ck = simK ? this.nearestOf(simK) : null;
       plan = chunkedPlan({
         B,
         H,
         R: 1,
-        qTags: this.nearest(q),
+        qTags: this.nearestOf(simQ),
         kTags: state
           ? state.tags
           : Array.from({ length: B * H }, (_, i) => ck!.subarray(i * S, (i + 1) * S)),
@@ -186,9 +197,12 @@ export class RoutingAttention extends TaggedKVCore {
         combine: 'mean',
       });
     } else {
-      plan = clusterPlan(this.members(q), this.members(k), B, H, this.clusters, T, S, bias);
+      const qm = this.membersOf(simQ, B * H, T);
+      const km = this.membersOf(simK!, B * H, S);
+      plan = clusterPlan(qm, km, B, H, this.clusters, T, S, bias);
     }
-    if (this.training && !state) this.updateMeans(q, k);
+    if (this.training && !state)
+      this.updateMeans(q, k, this.nearestOf(simQ), this.nearestOf(simK!));
     const r = gatheredAttention(plan, q, keys, values, { ...opts, S: total });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
@@ -197,22 +211,23 @@ export class RoutingAttention extends TaggedKVCore {
    * One online k-means step: mu <- decay mu + (1 - decay) normalize(sum of the unit rows of
    * q and k nearest each centroid); centroids with no row keep their value.
    * @param q (B, H, T, D); k (B, H, S, D)
+   * @param near their rows' nearest centroids (nearest(q), nearest(k)), when known.
    */
-  updateMeans(q: Tensor, k: Tensor): void {
+  updateMeans(q: Tensor, k: Tensor, ...near: Int32Array[]): void {
     const H = this.numHeads;
     const D = this.headDim;
     const nc = this.clusters;
     const sums = new Float64Array(H * nc * D);
     const counts = new Int32Array(H * nc);
-    for (const x of [q, k]) {
+    for (const [i, x] of [q, k].entries()) {
       const [B, , L] = x.shape;
-      const near = this.nearest(x);
+      const nearest = near[i] ?? this.nearest(x);
       const xd = x.f32;
       for (let b = 0; b < B; b++)
         for (let h = 0; h < H; h++)
           for (let l = 0; l < L; l++) {
             const i = (b * H + h) * L + l;
-            const c = h * nc + near[i];
+            const c = h * nc + nearest[i];
             let n = 0;
             for (let d = 0; d < D; d++) n += xd[i * D + d] ** 2;
             const inv = 1 / Math.max(Math.sqrt(n), 1e-12);
