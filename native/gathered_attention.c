@@ -61,7 +61,7 @@ static float *ga_scratch(size_t n) {
   if (n > t_cap) {
     free(t_buf);
     t_buf = malloc(n * sizeof(float));
-    if (!t_buf) abort();
+    if (!t_buf) abort(); /* the addon bounds a group's tiles to 2^28 floats (ga_need) */
     t_cap = n;
   }
   return t_buf;
@@ -104,20 +104,22 @@ HOT static void ga_key_bias(const ga_ctx *c, int64_t b, int64_t gg, float *kb) {
 
 /* The rules on the K raw scores s (scale q.k) of the query at position p: + kb (bias, empty
  * slots), -INFINITY past p when causal, the self score at p. Branch-free loops (they
- * vectorize); returns the self entry's index, or -1. */
-HOT static int64_t ga_rules(const ga_ctx *c, const int32_t *kr, const float *kb, int64_t p,
-                        float *s) {
+ * vectorize). */
+HOT static void ga_rules(const ga_ctx *c, const int32_t *kr, const float *kb, int64_t p,
+                         float *s) {
   const int64_t K = c->g.K;
   _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) s[j] += kb[j];
   if (c->g.causal)
     _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) s[j] = kr[j] > p ? -INFINITY : s[j];
-  if (!c->g.flagSelf) return -1;
-  for (int64_t j = 0; j < K; j++)
-    if (kr[j] == p) {
-      s[j] = GA_SELF_SCORE + kb[j];
-      return j;
-    }
-  return -1;
+  if (c->g.flagSelf)
+    _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) s[j] = kr[j] == p ? GA_SELF_SCORE + kb[j] : s[j];
+}
+
+/* Whether the row holds a NaN (its weights and output are then NaN, as the fused attention's). */
+HOT static int ga_has_nan(const float *s, int64_t K) {
+  int bad = 0;
+  for (int64_t j = 0; j < K; j++) bad |= s[j] != s[j];
+  return bad;
 }
 
 static size_t ga_fwd_per(const ga_geom *g) {
@@ -151,6 +153,11 @@ HOT static void ga_fwd_range(void *p, int64_t g0, int64_t g1, int tid) {
       float mx = -INFINITY;
       if (c->qRow[qs] >= 0) {
         ga_rules(c, c->kRow + gg * K, kb, g->qStart + c->qRow[qs], s);
+        if (ga_has_nan(s, K)) { /* NaN weights and output */
+          for (int64_t j = 0; j < K; j++) s[j] = NAN;
+          c->slotLse[qs] = NAN;
+          continue;
+        }
         mx = vmax(s, K);
       }
       if (mx == -INFINITY) { /* empty or fully forbidden: weights 0, out 0 */
@@ -185,11 +192,18 @@ HOT static void ga_combine_range(void *p, int64_t r0, int64_t r1, int tid) {
     memset(o, 0, (size_t)D * sizeof(float));
     float L = -INFINITY;
     int64_t n = 0;
+    int nan = 0;
     for (int64_t m = 0; m < M; m++) {
       if (sl[m] < 0) continue;
       n++;
       const float l = c->slotLse[b * GQ + sl[m]];
+      nan |= l != l;
       if (l > L) L = l;
+    }
+    if (nan && !g->mean) { /* a NaN slot: NaN weights for every slot, as one softmax's */
+      for (int64_t d = 0; d < D; d++) o[d] = NAN;
+      c->rowLse[row] = NAN;
+      continue;
     }
     if (g->mean) {
       c->rowLse[row] = 0.0f;
@@ -284,7 +298,7 @@ HOT static void ga_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
         delta[i] = g->mean ? vdot(dOi, c->slotOutc + qs * D, D) : vdot(dout, c->outc + row * D, D);
         Lrow[i] = g->mean ? c->slotLsec[qs] : mx;
         Lsum[i] = g->mean ? 0.0f : logf(sum);
-        any |= Lrow[i] > -INFINITY;
+        any |= Lrow[i] != -INFINITY; /* NaN too: its gradients are NaN */
       }
       if (!any || K == 0) continue;
       ga_gather(c, b, gg, qg, kg, vg);
@@ -299,7 +313,9 @@ HOT static void ga_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
           memset(dp, 0, (size_t)K * sizeof(float));
           continue;
         }
-        const int64_t self = ga_rules(c, c->kRow + gg * K, kb, g->qStart + c->qRow[qs], s);
+        const int64_t p = g->qStart + c->qRow[qs];
+        const int32_t *kr = c->kRow + gg * K;
+        ga_rules(c, kr, kb, p, s);
         const float L = Lrow[i], ls = Lsum[i], dl = delta[i], sc = g->scale;
         const float *dm = c->drop ? c->drop + qs * K : NULL;
         /* P (exp(-inf) = 0), dS = P (drop dP - Delta) scale into dp, P drop into s */
@@ -316,7 +332,8 @@ HOT static void ga_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
             s[j] = P;
           }
         }
-        if (self >= 0) dp[self] = 0.0f; /* a constant score: no gradient to q, k */
+        if (g->flagSelf) /* a constant score: no gradient to q, k */
+          _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) dp[j] = kr[j] == p ? 0.0f : dp[j];
       }
       gemm_rm(1, 0, K, D, Q, 1.0f, S, K, dOg, D, 0.0f, dvg, D);  /* P_drop^T dO */
       gemm_rm(0, 0, Q, D, K, 1.0f, dP, K, kg, D, 0.0f, dqg, D);  /* dS k */
@@ -388,23 +405,73 @@ static void ga_rows(A *a, const int32_t *x, int64_t n, int64_t hi, const char *n
 }
 
 /* The plan and inputs every call shares. */
+/* a * b * c, or -1 (and an error) when it overflows int64 or passes 2^40 elements. */
+static int64_t ga_size(A *a, int64_t x, int64_t y, int64_t z) {
+  int64_t r;
+  if (__builtin_mul_overflow(x, y, &r) || __builtin_mul_overflow(r, z, &r) ||
+      r > ((int64_t)1 << 40)) {
+    fail(a, "ERR_OUT_OF_RANGE", "gathered attention: the geometry's sizes overflow");
+    return -1;
+  }
+  return r;
+}
+
 static void ga_need(A *a, const ga_geom *g, size_t q_n, size_t k_n, size_t v_n,
                     const int32_t *qRow, size_t qRow_n, const int32_t *kRow, size_t kRow_n,
                     const int32_t *slot, size_t slot_n, const float *bias, size_t bias_n,
                     const float *drop, size_t drop_n) {
-  const int64_t NQ = g->BH * g->G * g->Q;
+  /* Every product the kernels form, checked first; a thread's tiles stay below 2^28 floats. */
+  const int64_t NQ = ga_size(a, g->BH, g->G, g->Q), NK = ga_size(a, g->BH, g->G, g->K);
+  const int64_t NS = ga_size(a, g->BH, g->T, g->M), NQK = ga_size(a, NQ < 0 ? 0 : NQ, g->K, 1);
+  ga_size(a, NQ < 0 ? 0 : NQ, g->D, 1);
+  ga_size(a, g->BH, g->T, g->D);
+  ga_size(a, g->BH, g->Lq, g->D);
+  ga_size(a, g->BH, g->Lk, g->D);
+  if (a->err) return;
+  if (g->Q * g->K + (g->Q + g->K) * g->D > ((int64_t)1 << 28))
+    fail(a, "ERR_OUT_OF_RANGE", "gathered attention: a group's tiles exceed 2^28 floats");
+  if (g->Lq != g->T) fail(a, "ERR_OUT_OF_RANGE", "gathered attention: Lq must equal T");
+  if (a->err) return;
   need(a, q_n, g->BH * g->Lq * g->D, "q");
   need(a, k_n, g->BH * g->Lk * g->D, "k");
   need(a, v_n, g->BH * g->Lk * g->D, "v");
   need(a, qRow_n, NQ, "qRow");
-  need(a, kRow_n, g->BH * g->G * g->K, "kRow");
-  need(a, slot_n, g->BH * g->T * g->M, "slot");
+  need(a, kRow_n, NK, "kRow");
+  need(a, slot_n, NS, "slot");
   if (bias) need(a, bias_n, g->BH * g->Lk, "bias");
-  if (drop) need(a, drop_n, NQ * g->K, "dropMask");
+  if (drop) need(a, drop_n, NQK, "dropMask");
   if (a->err) return;
   ga_rows(a, qRow, NQ, g->Lq, "qRow");
-  ga_rows(a, kRow, g->BH * g->G * g->K, g->Lk, "kRow");
-  ga_rows(a, slot, g->BH * g->T * g->M, g->G * g->Q, "slot");
+  ga_rows(a, kRow, NK, g->Lk, "kRow");
+  ga_rows(a, slot, NS, g->G * g->Q, "slot");
+  if (a->err) return;
+  /* The slot lists and qRow agree: query t names slot s only if qRow[s] = t, no slot twice,
+   * and every filled query slot is named (the backward finds a slot's query by qRow). */
+  uint8_t *named = calloc((size_t)NQ + 1, 1);
+  if (!named) {
+    fail(a, "ERR_OUT_OF_RANGE", "gathered attention: out of memory");
+    return;
+  }
+  const int64_t GQ = g->G * g->Q;
+  int64_t filled = 0, names = 0;
+  for (int64_t i = 0; i < NQ; i++) filled += qRow[i] >= 0;
+  for (int64_t r = 0; r < g->BH * g->T && !a->err; r++)
+    for (int64_t m = 0; m < g->M; m++) {
+      const int32_t sl = slot[r * g->M + m];
+      if (sl < 0) continue;
+      const int64_t qs = (r / g->T) * GQ + sl;
+      if (qRow[qs] != r % g->T || named[qs]) {
+        fail(a, "ERR_OUT_OF_RANGE",
+             "gathered attention: slot and qRow disagree (a query names a slot that holds "
+             "another query, or a slot twice)");
+        break;
+      }
+      named[qs] = 1;
+      names++;
+    }
+  if (!a->err && names != filled)
+    fail(a, "ERR_OUT_OF_RANGE", "gathered attention: a filled query slot is in no query's slots");
+  free(named);
 }
 
 /* gatheredAttentionForward(out, slotOut, slotLse, rowLse, q, k, v, qRow, kRow, slot, bias,

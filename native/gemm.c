@@ -82,6 +82,14 @@ static struct {
 } L;
 
 static int g_lib = GEMM_OPENBLAS;  /* the active library (never GEMM_AUTO) */
+/* GEMM_AUTO resolved to oneDNN: products of at most GEMM_SMALL multiply-adds go to OpenBLAS.
+ * oneDNN 2.6's sgemm costs ~4.5 us a call before any arithmetic (its dispatch, plus the
+ * signal guard on the calling thread), OpenBLAS's ~0.7 us. Measured per call on one thread
+ * (scripts in bench/NOTES.md): 8^3 0.71 vs 4.90 us, 32^3 1.65 vs 4.86, 64^3 7.2 vs 7.8,
+ * 96^3 20.1 vs 13.5, 128^3 45.9 vs 30.0: OpenBLAS up to 64^3, oneDNN above. An explicit
+ * TRANSFORMER_GEMM=dnnl keeps every product on oneDNN (the benchmark's comparison). */
+#define GEMM_SMALL ((int64_t)64 * 64 * 64)
+static int g_small_openblas = 0;
 static int g_library_threads = 1;  /* threads inside one library call */
 static _Thread_local int t_omp_threads; /* this thread's OpenMP ICV as last set (0: never) */
 
@@ -125,6 +133,7 @@ int gemm_available(int lib) {
 
 int gemm_select(int lib) {
   if (!gemm_available(lib)) return -1;
+  g_small_openblas = lib == GEMM_AUTO && L.dnnl_sgemm != NULL;
   if (lib == GEMM_AUTO) lib = L.dnnl_sgemm ? GEMM_DNNL : GEMM_OPENBLAS;
   g_lib = lib;
   gemm_set_library_threads(g_library_threads);
@@ -145,7 +154,7 @@ void gemm_set_library_threads(int n) {
 
 void gemm_describe(char *buf, size_t n) {
   load_libraries();
-  int len = snprintf(buf, n, "%s", g_lib == GEMM_DNNL ? "dnnl" : g_lib == GEMM_BLIS ? "blis" : "openblas");
+  int len = snprintf(buf, n, "%s", g_lib == GEMM_DNNL ? (g_small_openblas ? "dnnl (products up to 64^3 on openblas)" : "dnnl") : g_lib == GEMM_BLIS ? "blis" : "openblas");
   if (L.dnnl_sgemm && L.dnnl_version && len >= 0 && (size_t)len < n) {
     const dnnl_version_t *v = L.dnnl_version();
     len += snprintf(buf + len, n - (size_t)len, "; oneDNN %d.%d.%d%s", v->major, v->minor, v->patch,
@@ -193,6 +202,7 @@ void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
   switch (g_lib) {
   case GEMM_DNNL: {
+    if (g_small_openblas && M * N * K <= GEMM_SMALL) break; /* OpenBLAS below */
     omp_threads_for_this_thread();
     const int guard = gemm_guard_begin();
     const int status = L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,

@@ -92,7 +92,7 @@ const L: string[] = [
 if (rows.length === 2 && rows[0].ttb && rows[1].ttb)
   L.push(
     '',
-    `${rows[1].gemm} over ${rows[0].gemm}: step time ${(rows[0].stepMs / rows[1].stepMs).toFixed(2)}x faster, time to 90% of the final BLEU ${(rows[0].ttb.seconds / rows[1].ttb.seconds).toFixed(2)}x shorter.`,
+    `${rows[1].gemm} against ${rows[0].gemm}: mean step ${rows[1].stepMs.toFixed(1)} vs ${rows[0].stepMs.toFixed(1)} ms (speed-up ${(rows[0].stepMs / rows[1].stepMs).toFixed(2)}x); time to 90% of the final BLEU ${rows[1].ttb.seconds.toFixed(0)} vs ${rows[0].ttb.seconds.toFixed(0)} s (${(rows[0].ttb.seconds / rows[1].ttb.seconds).toFixed(2)}x).`,
   );
 L.push('', 'The commands:', '', '```sh', ...rows.map((r) => r.command), '```', '');
 const out = resolve(ROOT, args.out!);

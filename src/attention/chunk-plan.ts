@@ -67,6 +67,8 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
     let nC = 0;
     for (let s = 0; s < S; s++) nC = Math.max(nC, tags[s] + 1);
     for (let t = 0; t < T; t++) nC = Math.max(nC, qTags[bhr * T + t] + 1);
+    for (let s = 0; s < S; s++) checkTag(tags[s], 'key');
+    for (let t = 0; t < T; t++) checkTag(qTags[bhr * T + t], 'query');
     const start = new Int32Array(nC + 1);
     for (let s = 0; s < S; s++) start[tags[s] + 1]++;
     for (let z = 0; z < nC; z++) start[z + 1] += start[z];
@@ -134,4 +136,10 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   // The causal, self and bias rules stay rules (GatherPlan): no (G, c, 2c) mask is built.
   const { causal, qStart, flagSelf, bias, combine } = a;
   return { B, H, G, Q: c, K, T, M: R, qRow, kRow, slot, combine, causal, qStart, flagSelf, bias };
+}
+
+/** @throws Error when a class tag is not a non-negative integer. */
+function checkTag(z: number, what: string): void {
+  if (!(Number.isInteger(z) && z >= 0))
+    throw new Error(`chunkedPlan: ${what} classes must be integers >= 0, got ${z}`);
 }

@@ -93,6 +93,12 @@ export const gatheredAttentionForward: Kernels['gatheredAttentionForward'] = (
         slotLse[qs] = -Infinity;
         if (qRow[qs] < 0) continue;
         slotScores(s, null, qs, b, gg, q, k, qRow, kRow, bias, g);
+        if (s.some((x) => Number.isNaN(x))) {
+          // NaN weights and output, as the fused attention's
+          for (let d = 0; d < D; d++) slotOut[o + d] = NaN;
+          slotLse[qs] = NaN;
+          continue;
+        }
         let mx = -Infinity;
         for (let j = 0; j < K; j++) if (s[j] > mx) mx = s[j];
         if (mx === -Infinity) continue;
@@ -104,7 +110,7 @@ export const gatheredAttentionForward: Kernels['gatheredAttentionForward'] = (
         slotLse[qs] = mx + Math.log(sum);
         for (let j = 0; j < K; j++) {
           const r = kRow[gg * K + j];
-          if (r < 0 || s[j] === 0) continue;
+          if (r < 0) continue; // (a weight of 0 still multiplies its value row: 0 * Inf = NaN)
           const w = (s[j] / sum) * (dropMask ? dropMask[qs * K + j] : 1);
           const vo = (b * Lk + r) * D;
           for (let d = 0; d < D; d++) slotOut[o + d] += w * v[vo + d];
@@ -118,12 +124,20 @@ export const gatheredAttentionForward: Kernels['gatheredAttentionForward'] = (
       for (let d = 0; d < D; d++) out[o + d] = 0;
       let L = -Infinity;
       let n = 0;
+      let nan = false;
       for (let m = 0; m < M; m++) {
         const sl = slot[row * M + m];
         if (sl < 0) continue;
         n++;
         const l = slotLse[b * G * Q + sl];
+        nan ||= Number.isNaN(l);
         if (l > L) L = l;
+      }
+      if (nan && !mean) {
+        // a NaN slot: NaN weights for every slot, as one softmax's
+        for (let d = 0; d < D; d++) out[o + d] = NaN;
+        rowLse[row] = NaN;
+        continue;
       }
       if (mean) {
         rowLse[row] = 0; // not used by the mean
@@ -223,7 +237,7 @@ export const gatheredAttentionBackward: Kernels['gatheredAttentionBackward'] = (
         const qs = gg * Q + i;
         const t = qRow[qs];
         const L = norm[qs];
-        if (t < 0 || !(L > -Infinity)) continue; // empty, unused or fully masked
+        if (t < 0 || L === -Infinity) continue; // empty, unused or fully masked (NaN goes on)
         slotScores(s, self, qs, b, gg, q, k, qRow, kRow, bias, g);
         const qo = (b * Lq + t) * D;
         for (let j = 0; j < K; j++) {

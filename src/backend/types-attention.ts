@@ -304,10 +304,13 @@ export interface AttentionKernels {
    * within the slice, or -1); out[b, t] combines them: with `mean`, their average (0 when
    * none; rowLse 0); else sum_m exp(slotLse_m - L) slotOut_m with L = rowLse[b, t] = log
    * sum_m exp(slotLse_m) (-Infinity and out 0 when every slot is empty or forbidden).
-   * q (BH, Lq, D), k and v (BH, Lk, D), out (BH, T, D), slotOut (BH*G*Q, D), slotLse
-   * (BH*G*Q) and rowLse (BH*T) written whole; dropMask (BH*G*Q*K) of 0 or 1/(1-p), or null.
-   * @throws RangeError (native) when an array is shorter than the geometry needs or a row
-   *   index is outside its range.
+   * q (BH, Lq, D) with Lq = T (query row t is query t), k and v (BH, Lk, D), out (BH, T,
+   * D), slotOut (BH*G*Q, D), slotLse (BH*G*Q) and rowLse (BH*T) written whole; dropMask
+   * (BH*G*Q*K) of 0 or 1/(1-p), or null. A slot's scores holding a NaN give it NaN weights,
+   * lse and output (and, with 'lse', its query NaN), as attentionForward's rows.
+   * @throws RangeError (native) when an array is shorter than the geometry needs, a size
+   *   overflows, Lq != T, a row index is outside its range, or the slot lists and qRow
+   *   disagree (a query names a slot that holds another query, or a filled slot is unnamed).
    */
   gatheredAttentionForward(
     out: F32,

@@ -41,7 +41,7 @@ export interface GatheredRules {
 
 /**
  * Fused gathered attention (see Kernels.gatheredAttentionForward for the exact rules).
- * @param q (B, H, Lq, D) float32; k, v (B, H, Lk, D).
+ * @param q (B, H, T, D) float32 (query row t is query t); k, v (B, H, Lk, D).
  * @param opts dropoutP on the weights (0 default; the mask is dropoutMask(B*H*G*Q*K, p, gen),
  *   as F.dropout on the composed (B, H, G, Q, K) weights would draw it); scale (default
  *   1/sqrt(D)).
@@ -62,6 +62,7 @@ export function gatheredAttentionOp(
   const BH = B * H;
   if (
     q.ndim !== 4 ||
+    Lq !== plan.T ||
     k.shape.join() !== v.shape.join() ||
     k.ndim !== 4 ||
     k.shape[0] !== B ||

@@ -158,6 +158,46 @@ for (const name of backends) {
           }
         });
 
+    test('q, k and v one tensor: the three gradients add up, as composed', () => {
+      const s = { ...BASE, causal: true, flagSelf: true };
+      const plan = randomPlan(s, 8);
+      const opts = { dropoutP: 0, generator: new Generator(1), needWeights: false, S: s.Lk };
+      const grad = (f: typeof gatheredAttention): Float32Array[] => {
+        const x = randn([s.B, s.H, s.T, 4], new Generator(9)).requiresGrad_(true);
+        const out = f(plan, x, x, x, opts).out;
+        F.sum(F.mul(out, randn(out.shape, new Generator(10)))).backward();
+        return [out.f32, x.grad!.f32];
+      };
+      const [a, b] = [grad(gatheredAttention), grad(composedGatheredAttention)];
+      assertClose(a[0], b[0], 1e-5, 1e-5, 'out');
+      assertClose(a[1], b[1], 1e-5, 1e-5, 'dx');
+    });
+
+    test('a NaN in a query row gives NaN there (both combinations), as composed', () => {
+      for (const combine of ['lse', 'mean'] as const) {
+        const s = { ...BASE, combine };
+        const plan = randomPlan(s, 4);
+        const gen = new Generator(2);
+        const q = randn([s.B, s.H, s.T, 4], gen);
+        q.f32[3 * 4 + 1] = NaN; // query 3 of head (0, 0)
+        const k = randn([s.B, s.H, s.Lk, 4], gen);
+        const opts = { dropoutP: 0, generator: gen, needWeights: false, S: s.Lk };
+        const a = gatheredAttention(plan, q, k, k, opts).out.f32;
+        const b = composedGatheredAttention(plan, q, k, k, opts).out.f32;
+        for (let i = 0; i < a.length; i++)
+          if (Number.isNaN(b[i])) assert.ok(Number.isNaN(a[i]), `${combine}: element ${i} NaN`);
+          else
+            assert.ok(
+              Math.abs(a[i] - b[i]) <= 1e-5,
+              `${combine}: element ${i}: ${a[i]} vs ${b[i]}`,
+            );
+        assert.ok(
+          b.some((x) => Number.isNaN(x)),
+          'the NaN reaches the output',
+        );
+      }
+    });
+
     test('a bias that varies over queries takes the composed path, with the same result', () => {
       const s = { ...BASE, bias: false };
       const plan0 = randomPlan(s, 5);
@@ -187,19 +227,22 @@ describe('gathered attention kernels', () => {
       flagSelf: true,
       bias: true,
     };
-    const plan = randomPlan(s, 11);
-    const opts = { dropoutP: 0.1, generator: new Generator(3), needWeights: false, S: s.Lk };
-    const res = (['js', 'native'] as const).map((be) => {
-      setBackend(be);
-      return run(
-        (q, k, v) => gatheredAttention(plan, q, k, v, { ...opts, generator: new Generator(3) }).out,
-        s,
-        11,
+    for (const combine of ['lse', 'mean'] as const) {
+      const plan = randomPlan({ ...s, combine }, 11);
+      const opts = { dropoutP: 0.1, generator: new Generator(3), needWeights: false, S: s.Lk };
+      const res = (['js', 'native'] as const).map((be) => {
+        setBackend(be);
+        return run(
+          (q, k, v) =>
+            gatheredAttention(plan, q, k, v, { ...opts, generator: new Generator(3) }).out,
+          s,
+          11,
+        );
+      });
+      ['out', 'dq', 'dk', 'dv'].forEach((what, i) =>
+        assertClose(res[1][i], res[0][i], 1e-5, 1e-5, `${combine}: ${what}`),
       );
-    });
-    ['out', 'dq', 'dk', 'dv'].forEach((what, i) =>
-      assertClose(res[1][i], res[0][i], 1e-5, 1e-5, what),
-    );
+    }
   });
 
   for (const name of backends)
@@ -213,10 +256,23 @@ describe('gathered attention kernels', () => {
         () => F.gatheredAttentionOp(q, randn([2, 2, 7, 3], new Generator(2)), q, plan, rules),
         /gatheredAttention: q \(2, 2, 7, 4\), k \(2, 2, 7, 3\)/,
       );
+      assert.throws(
+        () => F.gatheredAttentionOp(randn([2, 2, 8, 4], new Generator(3)), q, q, plan, rules),
+        /do not fit a plan/,
+        'q must have T rows',
+      );
       if (name !== 'native') return;
       const bad = { ...plan, kRow: plan.kRow.slice() };
       bad.kRow[3] = 7; // a key row past Lk
       assert.throws(() => F.gatheredAttentionOp(q, q, q, bad, rules), /kRow\[3\] = 7 is outside/);
+      // A query naming a slot that holds another query; a filled slot no query names.
+      const named = plan.slot.findIndex((x) => x >= 0);
+      const wrong = { ...plan, slot: plan.slot.slice() };
+      wrong.slot[named + plan.M] = wrong.slot[named]; // the next query names it too
+      assert.throws(() => F.gatheredAttentionOp(q, q, q, wrong, rules), /slot and qRow disagree/);
+      const unnamed = { ...plan, slot: plan.slot.slice() };
+      unnamed.slot[named] = -1;
+      assert.throws(() => F.gatheredAttentionOp(q, q, q, unnamed, rules), /in no query's slots/);
       const out = new Float32Array(1);
       assert.throws(
         () =>
@@ -236,6 +292,27 @@ describe('gathered attention kernels', () => {
             { ...plan, BH: 4, Lq: 7, Lk: 7, D: 4, scale: 1, mean: false },
           ),
         /out has 1 elements/,
+      );
+      const huge = { ...plan, BH: 2 ** 21, G: 2 ** 21, Q: 2 ** 22, K: 0, T: 0, M: 0 };
+      const none = new Int32Array(0);
+      assert.throws(
+        () =>
+          backend().gatheredAttentionForward(
+            out,
+            out,
+            out,
+            out,
+            out,
+            out,
+            out,
+            none,
+            none,
+            none,
+            null,
+            null,
+            { ...huge, Lq: 0, Lk: 0, D: 1, scale: 1, mean: false },
+          ),
+        /sizes overflow/,
       );
     });
 });

@@ -94,6 +94,33 @@ describe('GEMM libraries', () => {
         assert.throws(() => configureNative({ gemm: lib }, addon), /not available/);
   });
 
+  test('auto with oneDNN: products up to 64^3 run on OpenBLAS, bigger ones on oneDNN', (t) => {
+    if ('error' in addon) return t.skip(`addon not built: ${addon.error}`);
+    if (!libraries.includes('dnnl')) return t.skip('oneDNN not installed');
+    // The same product under auto and under each library alone: bit for bit the one that
+    // should run it (the two libraries round differently on these sizes).
+    const product = (gemm: GemmLibrary, M: number, N: number, K: number): Float32Array => {
+      configureNative({ gemm, threads: 1 }, addon);
+      const out = new Float32Array(M * N);
+      addon.matmul(out, random(M * K, 1), random(K * N, 2), 1, M, N, K, false, true, 0, 0, 0);
+      return out;
+    };
+    for (const [M, N, K, lib] of [
+      [64, 64, 64, 'openblas'],
+      [40, 24, 100, 'openblas'],
+      [65, 64, 64, 'dnnl'],
+      [128, 96, 160, 'dnnl'],
+    ] as const) {
+      const auto = product('auto', M, N, K);
+      const want = product(lib, M, N, K);
+      const other = product(lib === 'dnnl' ? 'openblas' : 'dnnl', M, N, K);
+      assert.deepEqual(auto, want, `${M}x${N}x${K} on ${lib}`);
+      assert.notDeepEqual(want, other, `${M}x${N}x${K}: the libraries must differ to tell`);
+    }
+    configureNative({ gemm: 'auto' }, addon);
+    assert.match(addon.gemmInfo().detail, /products up to 64\^3 on openblas/);
+  });
+
   ltest('matmul = js on odd shapes, every transpose, beta 0 and 1, with a bias', (na) => {
     for (const [M, N, K] of SHAPES)
       for (let t = 0; t < 8; t++) {
