@@ -94,7 +94,7 @@ function keyBias(plan: GatherPlan, S: number, Lk: number): Float32Array | null |
   const sh = plan.bias.shape;
   if (T > 1 && sh.length >= 2 && sh[sh.length - 2] !== 1) return undefined;
   const read = biasReader(plan.bias, [B, H, T, S], 'gathered')!;
-  const out = new Float32Array(B * H * Lk);
+  const out = uninitF32(B * H * Lk).fill(0); // the step arena's when one runs
   for (let b = 0; b < B; b++)
     for (let h = 0; h < H; h++)
       for (let s = 0; s < Math.min(S, Lk); s++) out[(b * H + h) * Lk + s] = read(b, h, 0, s);
@@ -124,11 +124,7 @@ export function gatheredAttention(
   v: Tensor,
   opts: GatheredOptions,
 ): { out: Tensor; weights: Tensor | null } {
-  const { B, H } = plan;
-  if (k.shape.join() !== v.shape.join() || q.shape[0] !== B || q.shape[1] !== H)
-    throw new Error(
-      `gatheredAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit a plan for B ${B}, H ${H}`,
-    );
+  checkFit(plan, q, k, v);
   const bias = keyBias(plan, opts.S, k.shape[2]);
   if (!opts.needWeights && bias !== undefined) {
     const rules = { ...plan, mean: plan.combine === 'mean', bias };
@@ -136,6 +132,15 @@ export function gatheredAttention(
     return { out, weights: null };
   }
   return composedGatheredAttention(plan, q, k, v, opts);
+}
+
+/** @throws Error naming the shapes when k and v differ or q's B, H are not the plan's. */
+function checkFit(plan: GatherPlan, q: Tensor, k: Tensor, v: Tensor): void {
+  const { B, H } = plan;
+  if (k.shape.join() !== v.shape.join() || q.shape[0] !== B || q.shape[1] !== H)
+    throw new Error(
+      `gatheredAttention: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} do not fit a plan for B ${B}, H ${H}`,
+    );
 }
 
 /**
@@ -150,6 +155,7 @@ export function composedGatheredAttention(
   v: Tensor,
   opts: GatheredOptions,
 ): { out: Tensor; weights: Tensor | null } {
+  checkFit(plan, q, k, v);
   const { B, H, G, Q, K, T, M } = plan;
   const D = q.shape[3];
   const planned = planMask(plan, opts.S);
