@@ -304,6 +304,12 @@ export async function main(argv: string[]): Promise<void> {
       ).choices(['test', 'valid', 'train', 'all']),
     )
     .option('--beam <k>', 'beam size for translation', int('--beam'), 4)
+    .option(
+      '--length-penalty <alpha>',
+      'translate: GNMT length penalty alpha, as for `translate`',
+      float('--length-penalty', 0),
+      0.6,
+    )
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
     .option('--by-length', 'translate: also BLEU per source length (1-5, 6-10, 11-20, 21+ tokens)')
     .option('--json', 'print one JSON object')

@@ -119,6 +119,8 @@ export interface EvalOptions {
   byLength?: boolean;
   data: string;
   beam: number;
+  /** translate: GNMT length penalty alpha for beam search (default 0.6). */
+  lengthPenalty?: number;
   limit?: number;
   json?: boolean;
   /** Which part of the data: default 'test' for a built-in data set, 'all' for a file. */
@@ -166,7 +168,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const hyps = translateTexts(
       o.model,
       chosen.map((p) => p.source),
-      { beam: o.beam, maxLen: 100, onWarning: warn },
+      { beam: o.beam, maxLen: 100, lengthPenalty: o.lengthPenalty ?? 0.6, onWarning: warn },
     );
     const bleu = corpusBleu(hyps, [chosen.map((p) => p.target)]);
     result = {
@@ -175,6 +177,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       bleu: bleu.score,
       sentences: chosen.length,
       beam: o.beam,
+      length_penalty: o.lengthPenalty ?? 0.6,
       signature: bleu.format(),
       ...(o.byLength ? bucketFields(chosen, hyps) : {}),
     };

@@ -83,8 +83,8 @@ export const BUILTIN_DATASETS: Readonly<Record<string, Builtin>> = {
   'freedict-de-en': {
     task: 'translate',
     about:
-      'German-English example pairs of both FreeDict dictionaries (Debian dict-freedict-deu-eng and dict-freedict-eng-deu), deduplicated',
-    load: () => loadFreedictCombined(),
+      'German-English example pairs of both FreeDict dictionaries (Debian dict-freedict-deu-eng and dict-freedict-eng-deu), one English translation per pair, deduplicated',
+    load: () => loadFreedictCombined({ clean: true }),
     source: FREEDICT_SOURCE,
     licence: FREEDICT_LICENCE,
     files: () => [FREEDICT_DE_EN_PATH, FREEDICT_EN_DE_PATH],

@@ -30,11 +30,14 @@ export interface FreedictOptions {
    */
   sentencesOnly?: boolean;
   /**
-   * Clean the English side: keep the first of several alternative translations
-   * (`He has a short fuse., He's on a short fuse.` -> `He has a short fuse.`) and drop a
-   * gloss in parentheses after the final punctuation (`Mind the step! (warning sign)` ->
-   * `Mind the step!`); the German also loses such a gloss (`Vorsicht Stufe! (Warnschild)` ->
-   * `Vorsicht Stufe!`). Pairs are deduplicated after cleaning. Default false.
+   * One translation per pair. In a full-sentence pair the English keeps the first of several
+   * alternative translations (`He has a short fuse., He's on a short fuse.` -> `He has a short
+   * fuse.`) and both sides drop a gloss in parentheses after the final punctuation
+   * (`Mind the step! (warning sign)` -> `Mind the step!`, `Vorsicht Stufe! (Warnschild)` ->
+   * `Vorsicht Stufe!`). In a phrase pair ({@link cleanPhrasePair}) a comma list of
+   * alternatives on the English side keeps its first item (`usable storage volume, useful
+   * storage capacity` -> `usable storage volume`). Pairs are deduplicated after cleaning.
+   * Default false.
    */
   clean?: boolean;
   /**
@@ -77,6 +80,42 @@ function cleanEnglish(s: string): string {
   return s.split(ALTERNATIVE)[0].replace(TRAILING_GLOSS, '').trim();
 }
 
+/** The items of a comma list (`, ` outside parentheses and brackets), trimmed. */
+export function commaItems(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s[i];
+    if (c === '(' || c === '[') depth++;
+    else if ((c === ')' || c === ']') && depth > 0) depth--;
+    else if (c === ',' && depth === 0 && s[i + 1] === ' ') {
+      out.push(s.slice(start, i).trim());
+      start = i + 2;
+    }
+  }
+  out.push(s.slice(start).trim());
+  return out.filter((x) => x !== '');
+}
+
+/**
+ * One translation for a phrase pair (not a full sentence on both sides): the dictionary
+ * lists alternatives as a comma list (`Frühbucherrabatte` - `early bird discounts, early
+ * payment discounts`), which no translation can be expected to reproduce whole. When the
+ * English is such a list it keeps its first item; when the German is a list of as many
+ * items (parallel alternatives, or two clauses that correspond), it keeps its first too
+ * (`weltweit über 50.000 Angestellte, davon 20.000 in Europa` - `more than 50,000 employees
+ * worldwide, of whom 20,000 in Europe` -> `weltweit über 50.000 Angestellte` - `more than
+ * 50,000 employees worldwide`); a German list of another length stays whole, as the source
+ * of the English's first item. Commas inside parentheses do not count.
+ */
+export function cleanPhrasePair(p: ParallelPair): ParallelPair {
+  const t = commaItems(p.target);
+  if (t.length < 2) return p;
+  const s = commaItems(p.source);
+  return { source: s.length === t.length ? s[0] : p.source, target: t[0] };
+}
+
 /**
  * Extract the example pairs from the text of a dictd FreeDict German-English dictionary.
  * @param text the decompressed `.dict` text.
@@ -93,8 +132,10 @@ export function parseFreedictExamples(text: string, options: FreedictOptions = {
     let source = normalizeSpace(options.englishFirst ? m[2] : m[1]);
     let target = normalizeSpace(options.englishFirst ? m[1] : m[2]);
     if (options.clean) {
-      source = source.replace(TRAILING_GLOSS, '').trim();
-      target = cleanEnglish(target);
+      if (isSentencePair({ source, target })) {
+        source = source.replace(TRAILING_GLOSS, '').trim();
+        target = cleanEnglish(target);
+      } else ({ source, target } = cleanPhrasePair({ source, target }));
     }
     if (source === '' || target === '') continue;
     const p = { source, target };

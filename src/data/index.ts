@@ -17,6 +17,8 @@ export {
   loadFreedictCombined,
   parseFreedictExamples,
   isSentencePair,
+  cleanPhrasePair,
+  commaItems,
   normalizeSpace,
   FREEDICT_DE_EN_PATH,
   FREEDICT_EN_DE_PATH,

@@ -12,6 +12,8 @@ import {
   FREEDICT_DE_EN_PATH,
   FREEDICT_EN_DE_PATH,
   cleanEmail,
+  cleanPhrasePair,
+  commaItems,
   groupsOf,
   loadFreedictCombined,
   splitDeterministic,
@@ -125,6 +127,46 @@ test('translate splits keep every sentence on one side: pairs sharing a source o
   assert.deepEqual(groupsOf([1, 2, 3], (x) => [String(x % 2)]), [[0, 2], [1]]);
 });
 
+test('cleanPhrasePair keeps one translation of a phrase pair', () => {
+  assert.deepEqual(commaItems('do the rounds, go the rounds (news, story)'), [
+    'do the rounds',
+    'go the rounds (news, story)',
+  ]);
+  assert.deepEqual(commaItems('50,000 employees'), ['50,000 employees'], 'a comma needs a space');
+  // An English list of alternatives keeps its first item; the German stays whole.
+  assert.deepEqual(
+    cleanPhrasePair({
+      source: 'Frühbucherrabatte',
+      target: 'early bird discounts, early payment discounts',
+    }),
+    { source: 'Frühbucherrabatte', target: 'early bird discounts' },
+  );
+  // Lists of the same length on both sides: both keep their first item.
+  assert.deepEqual(
+    cleanPhrasePair({
+      source: 'weltweit über 50.000 Angestellte, davon 20.000 in Europa',
+      target: 'more than 50,000 employees worldwide, of whom 20,000 in Europe',
+    }),
+    { source: 'weltweit über 50.000 Angestellte', target: 'more than 50,000 employees worldwide' },
+  );
+  // A German list of another length stays whole; commas in parentheses do not count.
+  assert.deepEqual(
+    cleanPhrasePair({
+      source: 'die Runde machen, rundgehen (Nachricht, Geschichte)',
+      target: 'do the rounds, go the rounds, make the rounds (news, story)',
+    }),
+    { source: 'die Runde machen, rundgehen (Nachricht, Geschichte)', target: 'do the rounds' },
+  );
+  const one = { source: 'Aal blau, blauer Aal', target: 'Eel au bleu' };
+  assert.equal(cleanPhrasePair(one), one, 'one English translation: unchanged');
+  // In the loader, clean applies it to phrase pairs only: a sentence keeps its commas.
+  const clean = loadFreedictDeEn(excerpt, { clean: true });
+  const plain = loadFreedictDeEn(excerpt);
+  assert.ok(clean.length > 5 && clean.length <= plain.length);
+  for (const p of clean)
+    if (!isSentencePair(p)) assert.equal(commaItems(p.target).length, 1, p.target);
+});
+
 test('freedict-de-en from Debian dict-freedict-deu-eng and dict-freedict-eng-deu', (t) => {
   if (!existsSync(FREEDICT_DE_EN_PATH) || !existsSync(FREEDICT_EN_DE_PATH)) {
     t.skip('apt-get install dict-freedict-deu-eng dict-freedict-eng-deu');
@@ -141,6 +183,10 @@ test('freedict-de-en from Debian dict-freedict-deu-eng and dict-freedict-eng-deu
     assert.ok(!p.source.includes('"  - ') && !p.target.startsWith('- '), p.target);
   }
   assert.ok(keys.has('Aal blau, blauer Aal\tEel au bleu'), 'a pair of the English-German file');
+  // One translation per pair: no phrase keeps an English list of alternatives.
+  assert.ok(keys.has('Frühbucherrabatte\tearly bird discounts'));
+  const lists = pairs.filter((p) => !isSentencePair(p) && commaItems(p.target).length > 1);
+  assert.deepEqual(lists, []);
   const sentences = pairs.filter(isSentencePair).length;
   assert.ok(sentences > 11000 && sentences < 16000, `${sentences} sentences`);
   const clean = resolveDataset('freedict-de-en-sentences', 'translate');
