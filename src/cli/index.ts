@@ -202,6 +202,11 @@ export async function main(argv: string[]): Promise<void> {
     .option('--eval-every <n>', 'validate (and checkpoint) every N steps', int('--eval-every'))
     .option('--seed <n>', 'random seed', int('--seed', 0), 1337)
     .option(
+      '--vocab-size <n>',
+      'BPE vocabulary size, learned on the training split: 4 specials + 256 bytes + merges, at least 260 (translate, classify; default 4000; of each vocabulary with --separate-vocab)',
+      int('--vocab-size', 260),
+    )
+    .option(
       '--separate-vocab',
       'translate: separate source and target BPE vocabularies (default: one joint vocabulary)',
     )

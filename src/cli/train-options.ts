@@ -59,6 +59,8 @@ export interface TrainCommandOptions {
   seed: number;
   resume?: boolean;
   separateVocab?: boolean;
+  /** BPE vocabulary size (translate, classify). */
+  vocabSize?: number;
   earlyStopping?: number;
   skipNonfinite?: number;
   /** Average the parameters of the last N validations into the final model. */
@@ -89,6 +91,7 @@ const TASK_OPTIONS: Partial<Record<keyof TrainCommandOptions, [string, TaskName[
   batchTokens: ['--batch-tokens', ['translate', 'classify'], 'lm batches are --batch-size windows'],
   batchSize: ['--batch-size', ['lm'], 'translate and classify batch by --batch-tokens'],
   separateVocab: ['--separate-vocab', ['translate'], 'only translation has two languages'],
+  vocabSize: ['--vocab-size', ['translate', 'classify'], 'the lm tokenizer is set by its data'],
   earlyExit: ['--early-exit', ['classify'], 'exits classify after every layer'],
   chunkLen: ['--chunk-len', ['classify'], 'the hierarchical model classifies long documents'],
   memLen: ['--mem-len', ['lm'], 'Transformer-XL is a language model'],

@@ -84,6 +84,7 @@ async function trainTranslateCommand(
     teacherForcing: o.scheduledSampling ? (i) => sampling!.teacherForcing(i) : undefined,
     batchTokens,
     separateVocab: o.separateVocab ?? false,
+    vocabSize: o.vocabSize,
     seed: o.seed,
   });
   const m = task.model;
@@ -146,12 +147,17 @@ async function trainClassifyCommand(
 ): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
   const batchTokens = o.batchTokens ?? DEFAULT_BATCH.classify;
+  if (o.vocabSize !== undefined && o.init !== undefined)
+    throw new Error(
+      `--vocab-size does not apply with --init: the pre-trained model's tokenizer (${o.init}) is used`,
+    );
   const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
     train: data.train,
     valid: data.valid,
     preset: o.preset,
     tokenizer: init.tokenizer,
+    vocabSize: o.vocabSize,
     maxLen: init.maxLen,
     overrides: {
       ...init.overrides,

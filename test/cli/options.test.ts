@@ -11,7 +11,7 @@ import { test } from 'node:test';
 import { describeAttentionVariants } from '../../src/attention/registry.js';
 import { loadLanguageModel } from '../../src/tasks/lm.js';
 import { load } from '../../src/tasks/load.js';
-import { cli, classifyTsv, lmText, lmTrain, tmp, translateTsv } from './in-process.js';
+import { cli, classifyTsv, lmText, lmTrain, tinyTrain, tmp, translateTsv } from './in-process.js';
 
 test('options that do not apply to the task are refused, naming the option and what applies', async () => {
   const dir = tmp();
@@ -35,12 +35,47 @@ test('options that do not apply to the task are refused, naming the option and w
       ['train', '--task', 'classify', '--data', classifyTsv(dir), '--separate-vocab'],
       /--separate-vocab does not apply to --task classify/,
     ],
+    [lmTrain(lm, out, '--vocab-size', '300'), /--vocab-size does not apply to --task lm/],
   ];
   for (const [args, want] of cases) {
     const r = await cli(args);
     assert.equal(r.code, 1, args.join(' '));
     assert.match(r.err, want);
   }
+});
+
+test('--vocab-size sets the learned BPE vocabulary (translate, classify); not with --init', async () => {
+  const dir = tmp();
+  for (const [task, data] of [
+    ['translate', translateTsv(dir, 40)],
+    ['classify', classifyTsv(dir, 60)],
+  ] as const) {
+    const sizes: number[] = [];
+    for (const v of [262, 270]) {
+      const out = join(dir, `${task}-${v}`);
+      const r = await cli(tinyTrain(task, data, out, '--steps', '1', '--vocab-size', String(v)));
+      assert.equal(r.code, 0, r.err);
+      const tok = JSON.parse(readFileSync(join(out, 'tokenizer.json'), 'utf8')) as {
+        model: { vocab: Record<string, number> };
+      };
+      sizes.push(Object.keys(tok.model.vocab).length);
+    }
+    // A BPE vocabulary may end below the size asked (no pair left to merge), never above.
+    assert.ok(sizes[0] <= 262 && sizes[1] <= 270 && sizes[1] > sizes[0], `${task}: ${sizes}`);
+  }
+  const bad = await cli(
+    ['train', '--task', 'classify', '--data', classifyTsv(dir)].concat([
+      '--init',
+      dir,
+      '--vocab-size',
+      '300',
+    ]),
+  );
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /--vocab-size does not apply with --init/);
+  const small = await cli(['train', '--data', translateTsv(dir), '--vocab-size', '100']);
+  assert.equal(small.code, 1);
+  assert.match(small.err, /--vocab-size/);
 });
 
 test('--config: unknown fields (with the known ones), data-set fields and bad values are refused', async () => {
