@@ -1,0 +1,203 @@
+/**
+ * The ablation behind the default translation recipe (issue #19), written to
+ * docs/translation-recipe.md: each row is one `transformer train --task translate` run on
+ * freedict-de-en for 8 epochs, changing one or two things from the compact preset (dropout,
+ * BPE vocabulary size, peak learning rate, batch size), scored on the whole validation split
+ * with beam 4 (`transformer eval --split valid`; the test split is never looked at).
+ *
+ * Runs use one native thread each (`--threads 1`) so that two can share the 2-core machine;
+ * their seconds are single-thread seconds, comparable within the table only.
+ *
+ *   node --import tsx scripts/report-recipe-ablation.ts [--runs-dir runs/recipe-ablation]
+ *     [--only name,name] [--jobs 2] [--reuse] [--out docs/translation-recipe.md]
+ *
+ * --reuse keeps a run whose directory already holds a finished model (metrics.jsonl up to its
+ * last step and model.safetensors) instead of training it again; its validation score is
+ * cached in valid-beam4.json next to it.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { readMetrics } from '../src/tasks/report.js';
+import { fixed, quote, ROOT } from './translation-common.js';
+
+const { values: args } = parseArgs({
+  options: {
+    'runs-dir': { type: 'string', default: 'runs/recipe-ablation' },
+    only: { type: 'string' },
+    jobs: { type: 'string', default: '2' },
+    reuse: { type: 'boolean', default: false },
+    out: { type: 'string', default: 'docs/translation-recipe.md' },
+  },
+});
+
+/** One row: a name and what it changes from the compact preset at 8 epochs. */
+interface Ablation {
+  name: string;
+  what: string;
+  args: string[];
+  /** Model config overrides, written to a --config file. */
+  config?: Record<string, unknown>;
+}
+
+const EPOCHS = '8';
+const ABLATIONS: Ablation[] = [
+  {
+    name: 'dropout-0.1',
+    what: 'compact preset as it was (dropout 0.1), BPE 4000, lr 1e-3',
+    args: [],
+  },
+  { name: 'dropout-0', what: 'dropout 0', args: [], config: { dropout: 0 } },
+  {
+    name: 'dropout-0-bpe8k',
+    what: 'dropout 0, BPE 8000',
+    args: ['--vocab-size', '8000'],
+    config: { dropout: 0 },
+  },
+  {
+    name: 'dropout-0-bpe2k',
+    what: 'dropout 0, BPE 2000',
+    args: ['--vocab-size', '2000'],
+    config: { dropout: 0 },
+  },
+  {
+    name: 'dropout-0-lr2e-3',
+    what: 'dropout 0, lr 2e-3',
+    args: ['--lr', '2e-3'],
+    config: { dropout: 0 },
+  },
+  {
+    name: 'dropout-0-lr2e-3-b2000',
+    what: 'dropout 0, lr 2e-3, 2000-token batches',
+    args: ['--lr', '2e-3', '--batch-tokens', '2000'],
+    config: { dropout: 0 },
+  },
+];
+
+const runsDir = resolve(ROOT, args['runs-dir']);
+mkdirSync(runsDir, { recursive: true });
+const only = args.only?.split(',');
+const chosen = ABLATIONS.filter((a) => !only || only.includes(a.name));
+if (only)
+  for (const n of only)
+    if (!ABLATIONS.some((a) => a.name === n)) throw new Error(`--only: no run '${n}'`);
+const jobs = Number(args.jobs);
+if (!(Number.isInteger(jobs) && jobs >= 1))
+  throw new Error(`--jobs must be a positive integer, got '${args.jobs}'`);
+
+/** The training command of a run (CLI arguments after `transformer`). */
+function trainArgs(a: Ablation): string[] {
+  const out = join(args['runs-dir'], a.name);
+  const cfg = a.config ? ['--config', join(args['runs-dir'], `${a.name}.config.json`)] : [];
+  return ['train', '--task', 'translate', '--data', 'freedict-de-en', '--epochs', EPOCHS].concat([
+    '--threads',
+    '1',
+    ...cfg,
+    ...a.args,
+    '--out',
+    out,
+    '--overwrite',
+  ]);
+}
+
+/** Run `transformer ...cliArgs` from source; resolves to its stdout, rejects naming it on failure. */
+function cli(cliArgs: string[]): Promise<string> {
+  return new Promise((ok, fail) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...cliArgs], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    p.stdout.setEncoding('utf8').on('data', (s: string) => (out += s));
+    p.on('close', (code) =>
+      code === 0
+        ? ok(out)
+        : fail(new Error(`transformer ${cliArgs.join(' ')} exited with ${code}`)),
+    );
+  });
+}
+
+/** Whether a run directory holds a finished model. */
+function finished(dir: string): boolean {
+  if (!existsSync(join(dir, 'model.safetensors')) || !existsSync(join(dir, 'metrics.jsonl')))
+    return false;
+  const m = readMetrics(dir);
+  const last = m.filter((r) => r.valid_loss !== undefined).at(-1);
+  return last !== undefined && m.at(-1)!.step === last.step;
+}
+
+interface Row {
+  a: Ablation;
+  steps: number;
+  seconds: number;
+  validLoss: number;
+  bleu: number;
+  signature: string;
+}
+
+async function runOne(a: Ablation): Promise<Row> {
+  const dir = join(runsDir, a.name);
+  if (a.config)
+    writeFileSync(join(runsDir, `${a.name}.config.json`), JSON.stringify(a.config) + '\n');
+  if (!(args.reuse && finished(dir))) await cli(trainArgs(a));
+  const cache = join(dir, 'valid-beam4.json');
+  if (!args.reuse || !existsSync(cache)) {
+    const out = await cli(
+      ['eval', '--model', dir, '--data', 'freedict-de-en', '--split', 'valid'].concat([
+        '--beam',
+        '4',
+        '--threads',
+        '1',
+        '--json',
+      ]),
+    );
+    writeFileSync(cache, out);
+  }
+  const v = JSON.parse(readFileSync(cache, 'utf8')) as { bleu: number; signature: string };
+  const m = readMetrics(dir);
+  const evals = m.filter((r) => r.valid_loss !== undefined);
+  return {
+    a,
+    steps: m.at(-1)!.step,
+    seconds: m.at(-1)!.seconds,
+    validLoss: evals.at(-1)!.valid_loss,
+    bleu: v.bleu,
+    signature: v.signature,
+  };
+}
+
+const rows: Row[] = [];
+for (let i = 0; i < chosen.length; i += jobs)
+  rows.push(...(await Promise.all(chosen.slice(i, i + jobs).map(runOne))));
+
+const lines = [
+  '# The default translation recipe: the ablation',
+  '',
+  `Generated by \`node --import tsx scripts/report-recipe-ablation.ts${args.reuse ? ' --reuse' : ''}\` on ${new Date().toISOString().slice(0, 10)}. Each run trains on the freedict-de-en training split for ${EPOCHS} epochs (compact preset: d_model 128, 4 heads, 3+3 layers, d_ff 512; label smoothing 0.1, AdamW, warm-up then cosine decay) on one native thread, two runs at a time on the 2-core machine; seconds are single-thread training seconds, comparable only within this table. Validation BLEU is beam 4 (length penalty 0.6) over the whole validation split; the test split is not used to choose.`,
+  '',
+  '| run | what changes | steps | training s (1 thread) | last valid loss | valid BLEU beam 4 | sacreBLEU signature |',
+  '| --- | --- | ---: | ---: | ---: | ---: | --- |',
+  ...rows.map(
+    (r) =>
+      `| ${r.a.name} | ${r.a.what} | ${r.steps} | ${fixed(r.seconds, 0)} | ${fixed(r.validLoss, 4)} | ${fixed(r.bleu)} | ${r.signature} |`,
+  ),
+  '',
+  "Validation losses are per BPE token of each run's own vocabulary: comparable between runs of one vocabulary size only.",
+  '',
+  'The commands:',
+  '',
+  '```sh',
+  ...rows.map((r) => `npx transformer ${trainArgs(r.a).map(quote).join(' ')}`),
+  '```',
+  '',
+  ...rows
+    .filter((r) => r.a.config)
+    .map(
+      (r) =>
+        `${join(args['runs-dir'], `${r.a.name}.config.json`)}: \`${JSON.stringify(r.a.config)}\``,
+    ),
+  '',
+];
+writeFileSync(resolve(ROOT, args.out), lines.join('\n'));
+process.stderr.write(`wrote ${args.out}\n`);
