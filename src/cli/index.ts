@@ -11,7 +11,7 @@ import { describePositions } from '../attention/positions.js';
 import { describeHeads } from '../attention/heads.js';
 import { describeDatasets, packageRoot } from '../data/index.js';
 import { runTrain, type TrainCommandOptions } from './train.js';
-import { MIN_DEFAULT_STEPS } from './train-options.js';
+import { MIN_DEFAULT_STEPS, TRANSLATE_EPOCHS } from './train-options.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { registerPrecisionOption } from './precision.js';
@@ -89,7 +89,7 @@ the command printed resumes it with --resume --out <that folder>.
 A loss or gradient norm that is NaN or infinite stops training with exit code 1, keeps the
 last good checkpoint and saves no model (--skip-nonfinite N skips up to N such batches).
 Steps: --steps, else --epochs x steps per epoch, else (translate, classify) the default
-epochs (translate 5, classify 2) but at least ${MIN_DEFAULT_STEPS} steps; lm runs 2000 steps unless --steps.
+epochs (translate ${TRANSLATE_EPOCHS}, classify 2) but at least ${MIN_DEFAULT_STEPS} steps; lm runs 2000 steps unless --steps.
 Validation (and a checkpoint): once an epoch, but at most ~20 times a run and at least every
 500 (translate) / 200 (classify) / 250 (lm) steps, unless --eval-every;
 --early-stopping N stops after N validations without a better loss.

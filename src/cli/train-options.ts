@@ -328,6 +328,13 @@ function rnnOverrides(
 export const MIN_DEFAULT_STEPS = 300;
 
 /**
+ * Default epochs of `train --task translate`: about 10 minutes of the compact preset on 2
+ * cores on freedict-de-en (issue #19; 5 epochs scored lower on validation,
+ * docs/translation-recipe.md and docs/translation.md).
+ */
+export const TRANSLATE_EPOCHS = 8;
+
+/**
  * Optimizer steps: --steps; else --epochs x steps per epoch; else the task's default epochs,
  * raised to MIN_DEFAULT_STEPS so that small data sets still get enough updates.
  */

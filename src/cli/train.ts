@@ -30,6 +30,7 @@ import {
   checkTaskOptions,
   modelOverrides,
   stepsFor,
+  TRANSLATE_EPOCHS,
   type TrainCommandOptions,
 } from './train-options.js';
 import {
@@ -112,7 +113,7 @@ async function trainTranslateCommand(
           layers: m.config.numEncoderLayers + m.config.numDecoderLayers,
         },
   );
-  const { steps, why } = stepsFor(o, task.stepsPerEpoch, 5);
+  const { steps, why } = stepsFor(o, task.stepsPerEpoch, TRANSLATE_EPOCHS);
   if (o.scheduledSampling) sampling = parseSamplingSchedule(o.scheduledSampling, steps);
   const recipe = trainRecipe('translate', steps, o.lr);
   log(
