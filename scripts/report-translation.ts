@@ -218,7 +218,7 @@ function report(results: Result[], sentences: string[], seen: string[]): string 
   }
   L.push(
     '',
-    'Example pairs of both Debian FreeDict dictionaries (GPL-3.0/AGPL-3.0, installed at set-up, never committed), normalized and deduplicated, split 90/5/5 by a fixed seed with pairs that share a sentence kept in one part. Training drops pairs longer than 64 tokens.',
+    'Example pairs of both Debian FreeDict dictionaries (GPL-3.0/AGPL-3.0, installed at set-up, never committed), normalized (a phrase whose English lists alternatives keeps the first; a sentence keeps its first translation), deduplicated, split 90/5/5 by a fixed seed with pairs that share a sentence kept in one part. Training drops pairs longer than 64 tokens.',
   );
   L.push('', '## Runs', '');
   L.push(

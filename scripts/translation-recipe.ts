@@ -11,7 +11,7 @@
  *
  *   node --import tsx scripts/translation-recipe.ts [--data freedict-de-en] [--budget 600]
  *     [--presets compact,small] [--lrs 1e-3,2e-3] [--batch-tokens 1000,2000]
- *     [--valid-limit 1000] [--runs-dir runs/recipe] [--out docs/translation-recipe.md] [--quick]
+ *     [--valid-limit 1000] [--runs-dir runs/recipe] [--out docs/translation-recipe-search.md] [--quick]
  *
  * --quick is a smoke run (tiny preset, a 15 s budget, 50 validation sentences).
  */

@@ -177,7 +177,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       bleu: bleu.score,
       sentences: chosen.length,
       beam: o.beam,
-      length_penalty: o.lengthPenalty ?? 0.6,
+      ...(o.beam > 1 ? { length_penalty: o.lengthPenalty ?? 0.6 } : {}),
       signature: bleu.format(),
       ...(o.byLength ? bucketFields(chosen, hyps) : {}),
     };

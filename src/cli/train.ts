@@ -55,6 +55,10 @@ function log(msg: string): void {
 export async function runTrain(o: TrainCommandOptions): Promise<void> {
   checkTaskOptions(o);
   checkArchOptions(o);
+  if (o.vocabSize !== undefined && o.init !== undefined)
+    throw new Error(
+      `--vocab-size does not apply with --init: the pre-trained model's tokenizer (${o.init}) is used`,
+    );
   const overrides = modelOverrides(o);
   const out = o.out ?? join('runs', o.task);
   if (o.overwrite && o.resume)
@@ -148,10 +152,6 @@ async function trainClassifyCommand(
 ): Promise<void> {
   const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
   const batchTokens = o.batchTokens ?? DEFAULT_BATCH.classify;
-  if (o.vocabSize !== undefined && o.init !== undefined)
-    throw new Error(
-      `--vocab-size does not apply with --init: the pre-trained model's tokenizer (${o.init}) is used`,
-    );
   const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
     train: data.train,

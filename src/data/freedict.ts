@@ -51,7 +51,8 @@ export interface FreedictOptions {
 // Six-space indent, German in quotes (greedy: the German may contain quotes), `  - `, English.
 const EXAMPLE = /^ {6}"(.+)" {2}- (.+)$/;
 // A sentence-final mark, optionally followed by a closing quote or bracket.
-const FINAL = /[.!?…]['"’”»)]?$/u;
+// (German closes quotes with “ and ‘, and may quote »…« as well as «…».)
+const FINAL = /[.!?…]['"’”“‘»«)]?$/u;
 const INITIAL = /^['"‘“„»(]?[\p{Lu}\d¿¡]/u;
 // Several alternative translations: a sentence end, a comma, then a new capitalised sentence.
 const ALTERNATIVE = /(?<=[.!?]['"’”]?), (?=['"‘“]?\p{Lu})/u;
@@ -64,12 +65,17 @@ const TRAILING_GLOSS = /(?<=[.!?]['"’”]?) \([^()]*\)$/u;
  * `einen Abänderungsantrag stellen - move an amendment`.
  */
 export function isSentencePair(p: ParallelPair): boolean {
-  const ok = (s: string) => {
-    const t = s.replace(TRAILING_GLOSS, '');
-    return INITIAL.test(t) && FINAL.test(t);
-  };
-  return ok(p.source) && ok(p.target);
+  return isSentence(p.source) && isSentence(p.target);
 }
+
+/** One side of {@link isSentencePair}: a capital or digit first, a final mark last. */
+function isSentence(s: string): boolean {
+  const t = s.replace(TRAILING_GLOSS, '');
+  return INITIAL.test(t) && FINAL.test(t);
+}
+
+// Quotation marks (not the apostrophe): a comma between them is not a list separator.
+const QUOTE_MARKS = /["„“”«»‹›]/u;
 
 /** Unicode NFC, runs of white space as one space, trimmed: the form pairs are compared in. */
 export function normalizeSpace(s: string): string {
@@ -99,21 +105,20 @@ export function commaItems(s: string): string[] {
 }
 
 /**
- * One translation for a phrase pair (not a full sentence on both sides): the dictionary
- * lists alternatives as a comma list (`Frühbucherrabatte` - `early bird discounts, early
- * payment discounts`), which no translation can be expected to reproduce whole. When the
- * English is such a list it keeps its first item; when the German is a list of as many
- * items (parallel alternatives, or two clauses that correspond), it keeps its first too
- * (`weltweit über 50.000 Angestellte, davon 20.000 in Europa` - `more than 50,000 employees
- * worldwide, of whom 20,000 in Europe` -> `weltweit über 50.000 Angestellte` - `more than
- * 50,000 employees worldwide`); a German list of another length stays whole, as the source
- * of the English's first item. Commas inside parentheses do not count.
+ * One translation for a phrase pair: the dictionary lists alternatives as a comma list
+ * (`Frühbucherrabatte` - `early bird discounts, early payment discounts`), which no
+ * translation can be expected to reproduce whole, so such an English list keeps its first
+ * item (`early bird discounts`). Only then: the German is one item (a German comma list may
+ * be clauses, or alternatives that do not line up with the English ones, so the pair stays
+ * whole), neither side looks like a sentence (`Sie kommen doch` - `You'll come, won't you?`
+ * stays), and the English holds no quotation marks (`"Danger, black ice!"` stays). Commas
+ * inside parentheses or brackets do not count.
  */
 export function cleanPhrasePair(p: ParallelPair): ParallelPair {
+  if (isSentence(p.source) || isSentence(p.target) || QUOTE_MARKS.test(p.target)) return p;
   const t = commaItems(p.target);
-  if (t.length < 2) return p;
-  const s = commaItems(p.source);
-  return { source: s.length === t.length ? s[0] : p.source, target: t[0] };
+  if (t.length < 2 || commaItems(p.source).length > 1) return p;
+  return { source: p.source, target: t[0] };
 }
 
 /**

@@ -39,7 +39,7 @@ export interface DatasetInfo {
 }
 
 /** Bump when the loaders or the split change what they produce: old cache entries then miss. */
-const INFO_VERSION = 2; // 2: freedict-de-en keeps one English translation per pair
+const INFO_VERSION = 3; // 3: freedict-de-en keeps one English translation per phrase pair
 
 /**
  * Count a task's data: translate and classify items through {@link taskSplit}; lm text by

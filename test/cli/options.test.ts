@@ -36,6 +36,13 @@ test('options that do not apply to the task are refused, naming the option and w
       /--separate-vocab does not apply to --task classify/,
     ],
     [lmTrain(lm, out, '--vocab-size', '300'), /--vocab-size does not apply to --task lm/],
+    [
+      ['train', '--task', 'classify', '--data', classifyTsv(dir), '--arch', 'tfidf-logreg'].concat([
+        '--vocab-size',
+        '300',
+      ]),
+      /--vocab-size do not apply to --arch tfidf-logreg/,
+    ],
   ];
   for (const [args, want] of cases) {
     const r = await cli(args);

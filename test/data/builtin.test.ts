@@ -141,22 +141,24 @@ test('cleanPhrasePair keeps one translation of a phrase pair', () => {
     }),
     { source: 'Frühbucherrabatte', target: 'early bird discounts' },
   );
-  // Lists of the same length on both sides: both keep their first item.
-  assert.deepEqual(
-    cleanPhrasePair({
+  // Unchanged: a German comma list (clauses, or alternatives that need not line up with the
+  // English ones), a side that is a sentence, quotation marks around the comma.
+  for (const keep of [
+    {
       source: 'weltweit über 50.000 Angestellte, davon 20.000 in Europa',
       target: 'more than 50,000 employees worldwide, of whom 20,000 in Europe',
-    }),
-    { source: 'weltweit über 50.000 Angestellte', target: 'more than 50,000 employees worldwide' },
-  );
-  // A German list of another length stays whole; commas in parentheses do not count.
-  assert.deepEqual(
-    cleanPhrasePair({
+    },
+    { source: 'Schiff mit vollem, breiten Bug', target: 'bluff-bowed ship, bluff ship' },
+    {
       source: 'die Runde machen, rundgehen (Nachricht, Geschichte)',
       target: 'do the rounds, go the rounds, make the rounds (news, story)',
-    }),
-    { source: 'die Runde machen, rundgehen (Nachricht, Geschichte)', target: 'do the rounds' },
-  );
+    },
+    { source: 'Sie kommen doch', target: "You'll come, won't you?" },
+    { source: 'Vorsicht Glatteis', target: '"Danger, black ice"' },
+  ])
+    assert.equal(cleanPhrasePair(keep), keep, keep.source);
+  // German closing quotes end a sentence: „…“ pairs are sentences, not phrases.
+  assert.ok(isSentencePair({ source: '„Vorsicht Glatteis!“', target: '"Danger, black ice!"' }));
   const one = { source: 'Aal blau, blauer Aal', target: 'Eel au bleu' };
   assert.equal(cleanPhrasePair(one), one, 'one English translation: unchanged');
   // In the loader, clean applies it to phrase pairs only: a sentence keeps its commas.
@@ -183,10 +185,14 @@ test('freedict-de-en from Debian dict-freedict-deu-eng and dict-freedict-eng-deu
     assert.ok(!p.source.includes('"  - ') && !p.target.startsWith('- '), p.target);
   }
   assert.ok(keys.has('Aal blau, blauer Aal\tEel au bleu'), 'a pair of the English-German file');
-  // One translation per pair: no phrase keeps an English list of alternatives.
+  // One translation per pair where the English lists alternatives for one German phrase.
   assert.ok(keys.has('Frühbucherrabatte\tearly bird discounts'));
-  const lists = pairs.filter((p) => !isSentencePair(p) && commaItems(p.target).length > 1);
-  assert.deepEqual(lists, []);
+  assert.ok(!keys.has('Frühbucherrabatte\tearly bird discounts, early payment discounts'));
+  assert.ok(keys.has('Schiff mit vollem, breiten Bug\tbluff-bowed ship, bluff-headed ship'));
+  const lists = pairs.filter(
+    (p) => commaItems(p.target).length > 1 && cleanPhrasePair(p) !== p,
+  );
+  assert.deepEqual(lists.slice(0, 3), [], 'every pair is as cleanPhrasePair leaves it');
   const sentences = pairs.filter(isSentencePair).length;
   assert.ok(sentences > 11000 && sentences < 16000, `${sentences} sentences`);
   const clean = resolveDataset('freedict-de-en-sentences', 'translate');
