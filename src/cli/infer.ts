@@ -3,7 +3,7 @@
  */
 import { attentionFigureSvg, writeFigure } from '../viz/index.js';
 import { accuracy, bleuByLength, corpusBleu } from '../metrics/index.js';
-import { readModelDirConfig } from '../tasks/modeldir.js';
+import { dataFingerprint, readModelDirConfig, type ModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { translateTexts } from '../tasks/translate.js';
 import { classifyTextsEarlyExit, classifyWithDir, loadClassifier } from '../tasks/classify.js';
@@ -22,7 +22,7 @@ type Kind = 'translate' | 'generate' | 'classify' | 'attention';
 
 /** Print a warning line to stderr. */
 function warn(message: string): void {
-  process.stderr.write(`warning: ${message}\n`);
+  output.err(`warning: ${message}\n`);
 }
 
 /** Run one of the inference commands and print its output. */
@@ -129,15 +129,33 @@ export interface EvalOptions {
   exposureBias?: boolean;
 }
 
-/** The examples of a split (train's deterministic split, or the whole data set). */
+/**
+ * The examples of a split (train's deterministic split, or the whole data set). When the
+ * model's config.json records a training split of this data (`data`, {@link dataFingerprint})
+ * that differs from today's, warns once: the data changed since training, so the split scored
+ * may hold items the model was trained on.
+ */
 function pick<T>(
   task: 'translate' | 'classify',
   data: string,
   split: 'test' | 'valid' | 'train' | 'all',
+  model: { dir: string; cfg: ModelDirConfig },
 ): T[] {
+  const trained = model.cfg.data;
+  const check = trained !== undefined && trained.name === data;
+  const parts =
+    split !== 'all' || check
+      ? (loadTaskData(task as 'translate', data) as unknown as SplitData<T>)
+      : undefined;
+  if (check && parts) {
+    const now = dataFingerprint(data, parts.train);
+    if (now.trainSha256 !== trained.trainSha256)
+      warn(
+        `${model.dir} was trained on another version of ${data} (training split of ${trained.trainItems} items, sha256 ${trained.trainSha256.slice(0, 12)}; now ${now.trainItems}, ${now.trainSha256.slice(0, 12)}): the ${split} part scored may hold items it was trained on, and the score is not comparable with models trained on the current data`,
+      );
+  }
   if (split === 'all') return resolveDataset(data, task) as T[];
-  const parts = loadTaskData(task as 'translate', data) as unknown as SplitData<T>;
-  return parts[split];
+  return parts![split];
 }
 
 /**
@@ -162,7 +180,10 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const r = evalLM(o.model, text);
     result = { task: 'lm', split, loss: r.loss, perplexity: r.perplexity, tokens: r.tokens };
   } else if (cfg.task === 'translate') {
-    const pairs = pick<{ source: string; target: string }>('translate', o.data, split);
+    const pairs = pick<{ source: string; target: string }>('translate', o.data, split, {
+      dir: o.model,
+      cfg,
+    });
     const chosen = pairs.slice(0, o.limit ?? pairs.length);
     if (o.exposureBias) return runExposureBias(o.model, chosen, split, o.json);
     const hyps = translateTexts(
@@ -182,7 +203,10 @@ export async function runEval(o: EvalOptions): Promise<void> {
       ...(o.byLength ? bucketFields(chosen, hyps) : {}),
     };
   } else {
-    const all = pick<{ text: string; label: string }>('classify', o.data, split);
+    const all = pick<{ text: string; label: string }>('classify', o.data, split, {
+      dir: o.model,
+      cfg,
+    });
     const exs = all.slice(0, o.limit ?? all.length);
     const { labels } = readModelDirConfig(o.model, 'classify');
     const preds = classifyWithDir(

@@ -19,7 +19,7 @@ import { TARGET_TOKENIZER, buildTranslateTask, translateIds } from '../tasks/tra
 import { saveTokenizer, type Tokenizer } from '../tokenizers/index.js';
 import { buildClassifyTask, classifyTexts } from '../tasks/classify.js';
 import { corpusBleu } from '../metrics/index.js';
-import { saveModelDir, type ModelDirConfig } from '../tasks/modeldir.js';
+import { dataFingerprint, saveModelDir, type ModelDirConfig } from '../tasks/modeldir.js';
 import { baselineWarning, readMetrics, writeLossChart, type Baseline } from '../tasks/report.js';
 import type { Generator } from '../random.js';
 import { RNNSeq2Seq } from '../rnn/seq2seq.js';
@@ -124,7 +124,11 @@ async function trainTranslateCommand(
     `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''})` : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +
       `${task.trainPairs.toLocaleString()} training pairs (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
-  const done = await fitAndSave(task, task.dirConfig, task.vocabs.src, out, o, {
+  const dirConfig = {
+    ...task.dirConfig,
+    data: dataFingerprint(o.data ?? 'freedict-de-en', data.train),
+  };
+  const done = await fitAndSave(task, dirConfig, task.vocabs.src, out, o, {
     steps,
     optimizer: recipeOptimizer(task.model, recipe),
     schedule: recipeSchedule(recipe),
@@ -186,7 +190,11 @@ async function trainClassifyCommand(
     `classification: EncoderClassifier, ${task.model.numParameters().toLocaleString()} parameters, BPE vocabulary ${task.tokenizer.vocabSize}, ` +
       `labels ${task.labels.join(', ')}, ${data.train.length} training examples (${data.valid.length} valid, ${data.test.length} test), ${task.stepsPerEpoch} steps per epoch, ${steps} steps (${why})`,
   );
-  const done = await fitAndSave(task, task.dirConfig, task.tokenizer, out, o, {
+  const dirConfig = {
+    ...task.dirConfig,
+    data: dataFingerprint(o.data ?? 'spamassassin', data.train),
+  };
+  const done = await fitAndSave(task, dirConfig, task.tokenizer, out, o, {
     steps,
     optimizer: recipeOptimizer(
       task.model,

@@ -3,6 +3,7 @@
  * config, task extras), model.safetensors (PyTorch state-dict names), tokenizer.json
  * (Hugging Face format), plus metrics.jsonl and loss.svg from training.
  */
+import { createHash } from 'node:crypto';
 import { existsSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Module } from '../nn/module.js';
@@ -24,6 +25,31 @@ export interface ModelDirConfig {
   labels?: string[];
   /** transformer-ts version that wrote it. */
   version?: string;
+  /** The training data, as {@link dataFingerprint} saw it (translate, classify). */
+  data?: DataFingerprint;
+}
+
+/** What a model was trained on: the data's name and a hash of its training split. */
+export interface DataFingerprint {
+  /** The --data argument: a built-in name or a file path. */
+  name: string;
+  /** Items in the training split. */
+  trainItems: number;
+  /** SHA-256 (hex) of the training split, one JSON item per line. */
+  trainSha256: string;
+}
+
+/**
+ * The fingerprint of a training split: its size and the SHA-256 of its items as JSON lines.
+ * `eval` compares it with the split it would score, so a model trained on another version
+ * of the data (whose held-out part may then hold its training items) is pointed out.
+ * @param name the --data argument
+ * @param train the training split's items (pairs or labelled texts)
+ */
+export function dataFingerprint(name: string, train: readonly unknown[]): DataFingerprint {
+  const h = createHash('sha256');
+  for (const item of train) h.update(JSON.stringify(item) + '\n');
+  return { name, trainItems: train.length, trainSha256: h.digest('hex') };
 }
 
 /** Write config.json atomically (temp file, then rename). */

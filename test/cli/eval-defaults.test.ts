@@ -4,6 +4,7 @@
  * trivial baseline says so (item 8).
  */
 import assert from 'node:assert/strict';
+import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { before, test } from 'node:test';
 import { MIN_DEFAULT_STEPS, stepsFor } from '../../src/cli/train-options.js';
@@ -58,4 +59,38 @@ test('the train log states the step rule; a run that never beats the unigram bas
   const c = await cli(tinyTrain('classify', data, join(dir, 'c'), ...epoch));
   assert.equal(c.code, 0, c.err);
   assert.match(c.err, /\d+ steps per epoch, \d+ steps \(1 epochs\)/);
+});
+
+test('config.json records the training split; eval warns when the data changed since training', async () => {
+  const cfg = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as {
+    data: { name: string; trainItems: number; trainSha256: string };
+  };
+  const parts = splitDeterministic(
+    Array.from({ length: 200 }, (_, i) => i),
+    { valid: 0.05, test: 0.05, seed: SPLIT_SEED },
+  );
+  assert.equal(cfg.data.name, data);
+  assert.equal(cfg.data.trainItems, parts.train.length);
+  assert.match(cfg.data.trainSha256, /^[0-9a-f]{64}$/);
+  const same = await cli(['eval', '--model', model, '--data', data, '--split', 'test', '--json']);
+  assert.equal(same.code, 0, same.err);
+  assert.doesNotMatch(same.err, /another version/);
+  // The same file name with other contents: the split, and so the fingerprint, changes.
+  const changed = join(dir, 'changed');
+  mkdirSync(changed);
+  const file = join(changed, 'labels.tsv');
+  writeFileSync(file, readFileSync(data, 'utf8') + 'a new line\tpos\n');
+  const moved = JSON.parse(readFileSync(join(model, 'config.json'), 'utf8')) as {
+    data: { name: string };
+  };
+  moved.data.name = file;
+  const m2 = join(dir, 'm2');
+  cpSync(model, m2, { recursive: true });
+  writeFileSync(join(m2, 'config.json'), JSON.stringify(moved));
+  const r = await cli(['eval', '--model', m2, '--data', file, '--split', 'test', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(
+    r.err,
+    /was trained on another version of .*labels\.tsv \(training split of 180 items/,
+  );
 });
