@@ -179,13 +179,17 @@ export class RoutingAttention extends TaggedKVCore {
     // Each row's similarities once: the routing and the centroids' update share them.
     const simQ = this.similarity(q);
     const simK = state ? null : this.similarity(k);
+    // Nearest centroids, computed once for the causal plan and the centroids' update.
+    let nearQ: Int32Array | null = null;
+    let nearK: Int32Array | null = null;
     if (input.causal || state) {
-      const ck = simK ? this.nearestOf(simK) : null;
+      nearQ = this.nearestOf(simQ);
+      const ck = simK ? (nearK = this.nearestOf(simK)) : null;
       plan = chunkedPlan({
         B,
         H,
         R: 1,
-        qTags: this.nearestOf(simQ),
+        qTags: nearQ,
         kTags: state
           ? state.tags
           : Array.from({ length: B * H }, (_, i) => ck!.subarray(i * S, (i + 1) * S)),
@@ -202,7 +206,7 @@ export class RoutingAttention extends TaggedKVCore {
       plan = clusterPlan(qm, km, B, H, this.clusters, T, S, bias);
     }
     if (this.training && !state)
-      this.updateMeans(q, k, this.nearestOf(simQ), this.nearestOf(simK!));
+      this.updateMeans(q, k, nearQ ?? this.nearestOf(simQ), nearK ?? this.nearestOf(simK!));
     const r = gatheredAttention(plan, q, keys, values, { ...opts, S: total });
     return { out: mergeHeads(r.out), weights: r.weights };
   }
