@@ -12,6 +12,7 @@ import { describeHeads } from '../attention/heads.js';
 import { describeDatasets, packageRoot } from '../data/index.js';
 import { runTrain, type TrainCommandOptions } from './train.js';
 import { MIN_DEFAULT_STEPS, TRANSLATE_EPOCHS } from './train-options.js';
+import { DEFAULT_LENGTH_PENALTY } from '../tasks/translate.js';
 import { runEval, runInfer } from './infer.js';
 import { output } from './output.js';
 import { registerPrecisionOption } from './precision.js';
@@ -243,7 +244,7 @@ export async function main(argv: string[]): Promise<void> {
       '--length-penalty <alpha>',
       'GNMT length penalty alpha',
       float('--length-penalty', 0),
-      0.6,
+      DEFAULT_LENGTH_PENALTY,
     )
     .option('--max-len <n>', 'maximum output tokens', int('--max-len'), 100)
     .argument('[text...]', 'sentences to translate')
@@ -313,7 +314,7 @@ export async function main(argv: string[]): Promise<void> {
       '--length-penalty <alpha>',
       'translate: GNMT length penalty alpha, as for `translate`',
       float('--length-penalty', 0),
-      0.6,
+      DEFAULT_LENGTH_PENALTY,
     )
     .option('--limit <n>', 'evaluate at most N examples', int('--limit'))
     .option('--by-length', 'translate: also BLEU per source length (1-5, 6-10, 11-20, 21+ tokens)')

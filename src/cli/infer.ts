@@ -5,7 +5,7 @@ import { attentionFigureSvg, writeFigure } from '../viz/index.js';
 import { accuracy, bleuByLength, corpusBleu } from '../metrics/index.js';
 import { dataFingerprint, readModelDirConfig, type ModelDirConfig } from '../tasks/modeldir.js';
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
-import { translateTexts } from '../tasks/translate.js';
+import { DEFAULT_LENGTH_PENALTY, translateTexts } from '../tasks/translate.js';
 import { classifyTextsEarlyExit, classifyWithDir, loadClassifier } from '../tasks/classify.js';
 import { loadTaskData, type SplitData } from '../tasks/data.js';
 import { loadNeural } from '../tasks/load.js';
@@ -119,7 +119,7 @@ export interface EvalOptions {
   byLength?: boolean;
   data: string;
   beam: number;
-  /** translate: GNMT length penalty alpha for beam search (default 0.6). */
+  /** translate: GNMT length penalty alpha for beam search (default DEFAULT_LENGTH_PENALTY). */
   lengthPenalty?: number;
   limit?: number;
   json?: boolean;
@@ -189,7 +189,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
     const hyps = translateTexts(
       o.model,
       chosen.map((p) => p.source),
-      { beam: o.beam, maxLen: 100, lengthPenalty: o.lengthPenalty ?? 0.6, onWarning: warn },
+      { beam: o.beam, maxLen: 100, lengthPenalty: o.lengthPenalty, onWarning: warn },
     );
     const bleu = corpusBleu(hyps, [chosen.map((p) => p.target)]);
     result = {
@@ -198,7 +198,7 @@ export async function runEval(o: EvalOptions): Promise<void> {
       bleu: bleu.score,
       sentences: chosen.length,
       beam: o.beam,
-      ...(o.beam > 1 ? { length_penalty: o.lengthPenalty ?? 0.6 } : {}),
+      ...(o.beam > 1 ? { length_penalty: o.lengthPenalty ?? DEFAULT_LENGTH_PENALTY } : {}),
       signature: bleu.format(),
       ...(o.byLength ? bucketFields(chosen, hyps) : {}),
     };

@@ -77,7 +77,8 @@ async function trainTranslateCommand(
   out: string,
   overrides: Record<string, unknown>,
 ): Promise<void> {
-  const data = loadTaskData('translate', o.data ?? 'freedict-de-en', o.valid);
+  const dataName = o.data ?? 'freedict-de-en';
+  const data = loadTaskData('translate', dataName, o.valid);
   const batchTokens = o.batchTokens ?? DEFAULT_BATCH.translate;
   const rnn = (o.arch ?? 'transformer') !== 'transformer';
   let sampling: SamplingSchedule | undefined; // set once the steps are known
@@ -126,7 +127,7 @@ async function trainTranslateCommand(
   );
   const dirConfig = {
     ...task.dirConfig,
-    data: dataFingerprint(o.data ?? 'freedict-de-en', data.train),
+    data: dataFingerprint(dataName, data.train),
   };
   const done = await fitAndSave(task, dirConfig, task.vocabs.src, out, o, {
     steps,
@@ -154,7 +155,8 @@ async function trainClassifyCommand(
   out: string,
   overrides: Record<string, unknown>,
 ): Promise<void> {
-  const data = loadTaskData('classify', o.data ?? 'spamassassin', o.valid);
+  const dataName = o.data ?? 'spamassassin';
+  const data = loadTaskData('classify', dataName, o.valid);
   const batchTokens = o.batchTokens ?? DEFAULT_BATCH.classify;
   const init = pretrainedSetup(o, overrides);
   const task = buildClassifyTask({
@@ -192,7 +194,7 @@ async function trainClassifyCommand(
   );
   const dirConfig = {
     ...task.dirConfig,
-    data: dataFingerprint(o.data ?? 'spamassassin', data.train),
+    data: dataFingerprint(dataName, data.train),
   };
   const done = await fitAndSave(task, dirConfig, task.tokenizer, out, o, {
     steps,

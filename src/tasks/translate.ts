@@ -333,12 +333,15 @@ export function translateIds(
         : beamSearch(model, src, {
             ...ids,
             beamSize: o.beam,
-            lengthPenalty: o.lengthPenalty ?? 0.6,
+            lengthPenalty: o.lengthPenalty ?? DEFAULT_LENGTH_PENALTY,
           }).map((h) => h[0].tokens);
     for (const toks of results) out.push(tokenizer.decode(toks, { skipSpecial: true }).trim());
   }
   return out;
 }
+
+/** GNMT length penalty alpha of beam search by default (Vaswani et al. 2017, Sec. 6.1). */
+export const DEFAULT_LENGTH_PENALTY = 0.6;
 
 /** Decoding options of Translator.translate. */
 export interface TranslateOptions {
