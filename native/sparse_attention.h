@@ -104,6 +104,10 @@ void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t, f
 typedef struct {
   int32_t *cnt, *pos, *touched, *keys;
   int64_t S, cap, ntouched;
+  /* The block's segments (spb_segments): segment i is entries [segE[i], segE[i] + segN[i])
+   * at shared positions segP[i] ...; row r's are [rowSeg[r], rowSeg[r + 1]). */
+  int32_t *segE, *segN, *segP, *rowSeg;
+  int64_t segCap;
   sp_scratch f;
 } sp_block_scratch;
 

@@ -34,6 +34,7 @@
 
 void sp_block_free(sp_block_scratch *b) {
   free(b->cnt);
+  free(b->segE);
   free(b->f.p);
   memset(b, 0, sizeof(*b));
 }
@@ -93,7 +94,7 @@ static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratc
   }
   /* Ascending keys (insertion sort: first-touch order is already ascending for bands), so a
    * row whose keys are one contiguous range of shared keys finds them at consecutive
-   * positions (spb_span). */
+   * positions (spb_segments). */
   for (int64_t i = 1; i < U; i++) {
     const int32_t s = b->keys[i];
     int64_t j = i;
@@ -113,14 +114,44 @@ static void spb_release(sp_block_scratch *b) {
   b->ntouched = 0;
 }
 
-/* The first position in the block's shared keys of row t's keys when they are one contiguous
- * range of keys, all shared (then at consecutive positions: the keys are ascending), else -1.
- * Such a row (every band row, most of a Longformer's) skips the per-entry gathers. */
-static inline int64_t spb_span(const sp_ctx *c, const int32_t *pos, int64_t t) {
-  const int64_t e0 = c->rowPtr[t], e1 = c->rowPtr[t + 1];
-  if (e1 <= e0) return -1;
-  const int64_t p0 = pos[c->cols[e0]], p1 = pos[c->cols[e1 - 1]];
-  return p0 >= 0 && p1 - p0 == e1 - e0 - 1 && sp_row_contiguous(c->rowPtr, c->cols, t) ? p0 : -1;
+/* The block's segments: the maximal runs of a row's consecutive entries whose keys are
+ * shared at consecutive positions (a band row: one segment of all its entries; a strided
+ * row: its band, between its far keys). Per head, a segment's scores, weights and dS move
+ * between the row's CSR entries and the block's (R, U) matrices as one vector copy; only
+ * the entries outside every segment (unshared keys) go one by one. */
+static void spb_segments(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratch *b) {
+  const int64_t n = c->rowPtr[t0 + R] - c->rowPtr[t0];
+  if (n + R + 1 > b->segCap) {
+    free(b->segE);
+    b->segCap = n + R + 1;
+    b->segE = malloc((size_t)(4 * b->segCap) * sizeof(int32_t));
+    if (!b->segE) abort();
+    b->segN = b->segE + b->segCap;
+    b->segP = b->segN + b->segCap;
+    b->rowSeg = b->segP + b->segCap;
+  }
+  int32_t k = 0;
+  for (int64_t r = 0; r < R; r++) {
+    b->rowSeg[r] = k;
+    int32_t last = -2; /* the last entry's position, -2 after an unshared one */
+    for (int64_t e = c->rowPtr[t0 + r]; e < c->rowPtr[t0 + r + 1]; e++) {
+      const int32_t j = b->pos[c->cols[e]];
+      if (j < 0) {
+        last = -2;
+        continue;
+      }
+      if (last >= 0 && j == last + 1)
+        b->segN[k - 1]++;
+      else {
+        b->segE[k] = (int32_t)e;
+        b->segN[k] = 1;
+        b->segP[k] = j;
+        k++;
+      }
+      last = j;
+    }
+  }
+  b->rowSeg[R] = k;
 }
 
 /* Whether the R rows of x (stride ld, width w) are all finite (an overflowing square also
@@ -152,10 +183,8 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
     return;
   }
-  const int32_t *pos = b->pos;
-  int64_t span[SP_BLOCK_ROWS]; /* spb_span of each row; rows past SP_BLOCK_ROWS: -1 */
-  for (int64_t r = 0; r < R; r++)
-    if (r < SP_BLOCK_ROWS) span[r] = spb_span(c, pos, t0 + r);
+  spb_segments(c, t0, R, b);
+  const int32_t *segE = b->segE, *segN = b->segN, *segP = b->segP;
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -167,115 +196,121 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
       const float *qr = q + r * g->ldq;
-      if (r < SP_BLOCK_ROWS && span[r] >= 0) { /* contiguous: scores, softmax and P by rows of sc and pm */
-        const int64_t len = e1 - e0, s0 = c->cols[e0];
-        const float *src = sc + r * U + span[r];
-        float *dst = pm + r * U + span[r];
+      int64_t e = e0;
+      for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
+        const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
+        for (; e < end; e++) { /* unshared: the score by a dot */
+          const int64_t s = c->cols[e];
+          spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
+          w[e] = vdot(qr, c->k + sp_row(n, g->kvRows, s, g->ldk) + h * D, D) * g->scale +
+                 (bias ? bias[s] : 0.0f);
+        }
+        if (i == b->rowSeg[r + 1]) break;
+        const float *src = sc + r * U + segP[i];
         if (bias)
-          for (int64_t i = 0; i < len; i++) w[e0 + i] = src[i] + bias[s0 + i];
+          for (int64_t x = 0; x < segN[i]; x++) w[e + x] = src[x] + bias[c->cols[e + x]];
         else
-          memcpy(w + e0, src, (size_t)len * sizeof(float));
-        k_softmax_row(w + e0, w + e0, len);
-        if (dm)
-          for (int64_t i = 0; i < len; i++) dst[i] = w[e0 + i] * dm[e0 + i];
-        else
-          memcpy(dst, w + e0, (size_t)len * sizeof(float));
-        continue;
-      }
-      for (int64_t e = e0; e < e1; e++) {
-        const int64_t s = c->cols[e], j = pos[s];
-        spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
-        const float x =
-            j >= 0 ? sc[r * U + j]
-                   : vdot(qr, c->k + sp_row(n, g->kvRows, s, g->ldk) + h * D, D) * g->scale;
-        w[e] = x + (bias ? bias[s] : 0.0f);
+          memcpy(w + e, src, (size_t)segN[i] * sizeof(float));
+        e += segN[i];
       }
       if (e1 > e0) k_softmax_row(w + e0, w + e0, e1 - e0);
-      for (int64_t e = e0; e < e1; e++)
-        if (pos[c->cols[e]] >= 0) pm[r * U + pos[c->cols[e]]] = dm ? w[e] * dm[e] : w[e];
+      for (int64_t i = b->rowSeg[r]; i < b->rowSeg[r + 1]; i++) {
+        float *dst = pm + r * U + segP[i];
+        const int64_t a = segE[i];
+        if (dm)
+          for (int64_t x = 0; x < segN[i]; x++) dst[x] = w[a + x] * dm[a + x];
+        else
+          memcpy(dst, w + a, (size_t)segN[i] * sizeof(float));
+      }
     }
     gemm_rm(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
-    for (int64_t r = 0; r < R; r++) /* the rows' unshared keys: out += P v entry by entry */
-      for (int64_t e = r < SP_BLOCK_ROWS && span[r] >= 0 ? c->rowPtr[t0 + r + 1] : c->rowPtr[t0 + r];
-           e < c->rowPtr[t0 + r + 1]; e++) {
-        spb_prefetch_next(c, n, h, e, c->rowPtr[t0 + r + 1], c->v, g->ldv);
-        if (pos[c->cols[e]] >= 0) continue;
-        const float wt = dm ? w[e] * dm[e] : w[e];
-        const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
-        float *orow = o + r * g->ldo;
-        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) orow[d] += wt * v[d];
+    for (int64_t r = 0; r < R; r++) { /* the rows' unshared keys: out += P v entry by entry */
+      const int64_t e1 = c->rowPtr[t0 + r + 1];
+      float *orow = o + r * g->ldo;
+      int64_t e = c->rowPtr[t0 + r];
+      for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
+        const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
+        for (; e < end; e++) {
+          spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
+          const float wt = dm ? w[e] * dm[e] : w[e];
+          const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
+          _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) orow[d] += wt * v[d];
+        }
+        if (i < b->rowSeg[r + 1]) e += segN[i];
       }
+    }
   }
   spb_release(b);
 }
 
 /* Backward of one head h of the block: dp (R, U) = dout v^T on entry, then the block's rows'
  * dS in dp and P_drop in pm (both 0 outside the patterns); the unshared entries' dq, dk, dv
- * terms are added directly; rb has room for a row's entries. */
+ * terms are added directly; rb has room for a row's entries. Segments as spb_segments. */
 HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
-                             int64_t U, const int32_t *pos, float *dp, float *pm, float *rb) {
+                             int64_t U, const sp_block_scratch *b, float *dp, float *pm,
+                             float *rb) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
   const float *w = c->weights + (n * H + h) * nnz;
   const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
+  const int32_t *segE = b->segE, *segN = b->segN, *segP = b->segP;
   for (int64_t r = 0; r < R; r++) {
     const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
+    const int64_t k0 = b->rowSeg[r], k1 = b->rowSeg[r + 1];
     const float *dout = c->dout + sp_row(n, T, t0 + r, g->ldo) + h * D;
     const float *q = c->q + sp_row(n, T, t0 + r, g->ldq) + h * D;
     float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq) + h * D, *dpr = dp + r * U;
     float *pr = pm + r * U;
-    const int64_t p0 = spb_span(c, pos, t0 + r);
-    if (p0 >= 0) { /* contiguous: dP, P_drop and dS by rows of dp and pm, as below */
-      const int64_t len = e1 - e0;
-      const float *wr = w + e0;
-      float *dps = dpr + p0, *ps = pr + p0;
+    /* dP_drop per entry (a segment's from dp, P_drop into pm); dv of unshared keys += P_drop
+     * dout */
+    int64_t e = e0;
+    for (int64_t i = k0; i <= k1; i++) {
+      const int64_t end = i < k1 ? segE[i] : e1;
+      for (; e < end; e++) {
+        const int64_t ov = sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
+        spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
+        const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
+        rb[e - e0] = vdot(dout, c->v + ov, D) * m;
+        float *dv = c->dv + ov;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dout[d];
+      }
+      if (i == k1) break;
+      const float *dps = dpr + segP[i];
+      float *ps = pr + segP[i];
       if (dm)
-        for (int64_t i = 0; i < len; i++) {
-          rb[i] = dps[i] * dm[e0 + i];
-          ps[i] = wr[i] * dm[e0 + i];
+        for (int64_t x = 0; x < segN[i]; x++) {
+          rb[e - e0 + x] = dps[x] * dm[e + x];
+          ps[x] = w[e + x] * dm[e + x];
         }
       else {
-        memcpy(rb, dps, (size_t)len * sizeof(float));
-        memcpy(ps, wr, (size_t)len * sizeof(float));
+        memcpy(rb + (e - e0), dps, (size_t)segN[i] * sizeof(float));
+        memcpy(ps, w + e, (size_t)segN[i] * sizeof(float));
       }
-      const float sum = vdot(rb, wr, len);
-      memset(dpr, 0, (size_t)U * sizeof(float));
-      for (int64_t i = 0; i < len; i++)
-        dps[i] = wr[i] == 0.0f ? 0.0f : wr[i] * (rb[i] - sum) * g->scale;
-      continue;
+      e += segN[i];
     }
-    /* dP_drop per entry; dv of unshared keys += P_drop dout */
-    for (int64_t e = e0; e < e1; e++) {
-      const int64_t s = c->cols[e], j = pos[s], ov = sp_row(n, g->kvRows, s, g->ldv) + h * D;
-      spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
-      const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
-      if (j >= 0) {
-        rb[e - e0] = dpr[j] * m;
-        pr[j] = pd;
-        continue;
-      }
-      rb[e - e0] = vdot(dout, c->v + ov, D) * m;
-      float *dv = c->dv + ov;
-      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dout[d];
-    }
-    /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; shared keys' into dp, others applied */
+    /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; a segment's into dp, others applied */
     const float sum = vdot(rb, w + e0, e1 - e0);
     memset(dpr, 0, (size_t)U * sizeof(float));
-    for (int64_t e = e0; e < e1; e++) {
-      const int64_t s = c->cols[e], j = pos[s];
-      spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
-      const float ds = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
-      if (j >= 0) {
-        dpr[j] = ds;
-        continue;
+    e = e0;
+    for (int64_t i = k0; i <= k1; i++) {
+      const int64_t end = i < k1 ? segE[i] : e1;
+      for (; e < end; e++) {
+        spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
+        const float ds = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
+        const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk) + h * D;
+        const float *k = c->k + ok;
+        float *dk = c->dk + ok;
+        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
+          dq[d] += ds * k[d];
+          dk[d] += ds * q[d];
+        }
       }
-      const int64_t ok = sp_row(n, g->kvRows, s, g->ldk) + h * D;
-      const float *k = c->k + ok;
-      float *dk = c->dk + ok;
-      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
-        dq[d] += ds * k[d];
-        dk[d] += ds * q[d];
-      }
+      if (i == k1) break;
+      float *dps = dpr + segP[i];
+      const float *wr = w + e, *rr = rb + (e - e0);
+      for (int64_t x = 0; x < segN[i]; x++)
+        dps[x] = wr[x] == 0.0f ? 0.0f : wr[x] * (rr[x] - sum) * g->scale;
+      e += segN[i];
     }
   }
 }
@@ -299,11 +334,12 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
     return;
   }
   memset(dkg, 0, (size_t)(2 * U * HD) * sizeof(float));
+  spb_segments(c, t0, R, b);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   for (int64_t h = h0; h < h1; h++) {
     gemm_rm(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
-    spb_bwd_rows(c, n, h, t0, R, U, b->pos, dp, pm, rb);
+    spb_bwd_rows(c, n, h, t0, R, U, b, dp, pm, rb);
     gemm_rm(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
     gemm_rm(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
     gemm_rm(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);

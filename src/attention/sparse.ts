@@ -39,25 +39,39 @@ import { KVAttentionCore, type KVState } from './state.js';
 export type RowKeys = (i: number, L: number, causal: boolean, out: number[]) => void;
 
 /**
+ * The order in which the kernel should visit the queries of a sequence of L positions (a
+ * permutation of [0, L)), or null for position order. The sparse kernel shares the keys
+ * that many of a block of consecutive rows attend (one gather, GEMMs); a pattern whose
+ * neighbours in position order share few keys (axial attention's columns) runs faster with
+ * the queries that share them side by side. The result does not depend on the order.
+ */
+export type RowOrder = (L: number, causal: boolean) => Int32Array | null;
+
+/**
  * The CSR pattern of rows [first, L) of `rowKeys` over keys [0, L): sorted, distinct, in
  * range, causal-filtered.
+ * @param order when given (first = 0), row t of the pattern is query order[t] (a
+ *   permutation of [0, L); see RowOrder), else query first + t.
  * @returns a pattern of T = L - first query rows and S = L keys.
- * @throws Error if first is not in [0, L].
+ * @throws Error if first is not in [0, L], or order has not L - first rows.
  */
 export function buildPattern(
   rowKeys: RowKeys,
   L: number,
   causal: boolean,
   first = 0,
+  order: Int32Array | null = null,
 ): SparsePattern {
   if (!(Number.isInteger(first) && first >= 0 && first <= L))
     throw new Error(`buildPattern: first row ${first} must be in [0, ${L}]`);
   const T = L - first;
+  if (order && order.length !== T)
+    throw new Error(`buildPattern: a row order of ${order.length} rows for ${T} rows`);
   const rowPtr = new Int32Array(T + 1);
   const rows: Int32Array[] = [];
   const buf: number[] = [];
   for (let t = 0; t < T; t++) {
-    const i = first + t;
+    const i = order ? order[t] : first + t;
     buf.length = 0;
     rowKeys(i, L, causal, buf);
     const hi = causal ? i : L - 1;
@@ -110,6 +124,7 @@ export class SparsePatternCore extends KVAttentionCore {
     readonly kind: string,
     readonly rowKeys: RowKeys,
     patternKey?: string,
+    readonly rowOrder: RowOrder | null = null,
   ) {
     super(dims);
     this.patternKey = patternKey ?? `${kind}#${++coreCount}`;
@@ -117,10 +132,44 @@ export class SparsePatternCore extends KVAttentionCore {
 
   /** The pattern over L positions (cached per (pattern, L, causal), shared by the layers). */
   pattern(L: number, causal: boolean): SparsePattern {
-    const key = `${this.patternKey}|${L}|${causal}`;
+    return this.cached(`${this.patternKey}|${L}|${causal}`, () =>
+      buildPattern(this.rowKeys, L, causal),
+    );
+  }
+
+  /**
+   * The pattern with its rows in `rowOrder`'s order, and that order as (B*L) row ids of the
+   * batch's (B*L, C) query rows (and the inverse, to put the output back), or null when the
+   * pattern has no row order at L.
+   */
+  private ordered(
+    L: number,
+    B: number,
+    causal: boolean,
+  ): { pattern: SparsePattern; ids: Tensor; inverse: Tensor } | null {
+    const order = this.rowOrder?.(L, causal);
+    if (!order) return null;
+    const pattern = this.cached(`${this.patternKey}|${L}|${causal}|ordered`, () =>
+      buildPattern(this.rowKeys, L, causal, 0, order),
+    );
+    const ids = new Int32Array(B * L);
+    const inverse = new Int32Array(B * L);
+    for (let b = 0; b < B; b++)
+      for (let t = 0; t < L; t++) {
+        ids[b * L + t] = b * L + order[t];
+        inverse[b * L + order[t]] = b * L + t;
+      }
+    return {
+      pattern,
+      ids: new Tensor(ids, [B * L]),
+      inverse: new Tensor(inverse, [B * L]),
+    };
+  }
+
+  private cached(key: string, build: () => SparsePattern): SparsePattern {
     let p = patternCache.get(key);
     if (!p) {
-      p = buildPattern(this.rowKeys, L, causal);
+      p = build();
       patternCache.set(key, p);
       // Keep the most recent few (Map iterates in insertion order: the oldest first).
       for (const old of patternCache.keys()) {
@@ -144,6 +193,26 @@ export class SparsePatternCore extends KVAttentionCore {
     if (!perKey(input.bias) || input.bias?.requiresGrad) {
       const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, pattern, input);
+    }
+    const ordered = input.needWeights ? null : this.ordered(T, input.q.x.shape[0], input.causal);
+    if (ordered) {
+      // The queries in the pattern's row order: (B*T, C) rows gathered, the output's rows
+      // put back (both by the embedding gather, whose backward scatters the gradients).
+      const [B, C] = [input.q.x.shape[0], this.numHeads * this.headDim];
+      const q = F.slice(input.q.x, 2, input.q.col, input.q.col + C); // (B, T, C)
+      const qo = F.reshape(F.embedding(ordered.ids, F.reshape(q, [B * T, C])), [B, T, C]);
+      const r = F.sparseMultiHeadAttention(
+        qo,
+        input.k.x,
+        input.v.x,
+        this.numHeads,
+        this.headDim,
+        { q: 0, k: input.k.col, v: input.v.col },
+        ordered.pattern,
+        { bias: input.bias, ...runOptions(input) },
+      );
+      const out = F.embedding(ordered.inverse, F.reshape(r.out, [B * T, C]));
+      return { out: F.reshape(out, [B, T, C]), weights: null };
     }
     return F.sparseMultiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), pattern, {
       bias: input.bias,
@@ -213,6 +282,8 @@ export interface PatternVariantSpec {
    * parameter whose value does not fit the others.
    */
   rowKeys(p: PatternParams): RowKeys;
+  /** The order the kernel visits the queries in (RowOrder), when not position order. */
+  rowOrder?(p: PatternParams): RowOrder;
 }
 
 /** A pattern family's parameters: all of them are integers (`intParam`). */
@@ -233,6 +304,7 @@ export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
         spec.name,
         spec.rowKeys(p as PatternParams),
         `${spec.name}:${JSON.stringify(p)}`,
+        spec.rowOrder?.(p as PatternParams) ?? null,
       ),
   };
 }

@@ -27,9 +27,10 @@ import {
 } from '../../src/attention/index.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
-import { backends, maxAbsDiff } from '../helpers.js';
+import { backends, eachBackend, maxAbsDiff } from '../helpers.js';
 import { C, D, H, assertOutAndGradClose, coreOutAndGrad, dims, input, padBias } from './helpers.js';
 import { cachedLogits, decodeDiff, tinyLMConfig } from './xformer-helpers.js';
+import { columnMajor } from '../../src/attention/patterns/extended.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -45,7 +46,9 @@ const SPECS = [
   'fixed:stride=4,summary=2',
   'bp:k=1',
   'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1',
-  'axial:width=4',
+  // Width 3 at T 13: 5 grid rows > 3 columns, so the kernel visits the queries column by
+  // column (columnMajor), with a partial last grid row.
+  'axial:width=3',
 ];
 
 /** The dense (T, T) additive mask of a core's CSR pattern, built here. */
@@ -70,8 +73,8 @@ const paper: Record<string, (i: number, j: number, L: number) => boolean> = {
   'longformer:window=2,dilation=3,global=1': (i, j) =>
     Math.abs(i - j) <= 1 || Math.abs(i - j) === 3 || i === 0 || j === 0,
   'etc:window=2,global=2': (i, j) => Math.abs(i - j) <= 1 || i < 2 || j < 2,
-  // Axial over a width-4 grid: same row or same column.
-  'axial:width=4': (i, j) => Math.floor(i / 4) === Math.floor(j / 4) || i % 4 === j % 4,
+  // Axial over a width-3 grid: same row or same column.
+  'axial:width=3': (i, j) => Math.floor(i / 3) === Math.floor(j / 3) || i % 3 === j % 3,
   // Image Transformer 2-D local: 2x2 query blocks, memory 1 row above/below, 1 column each side.
   'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1': (i, j) => {
     const [ri, ci, rj, cj] = [Math.floor(i / 4), i % 4, Math.floor(j / 4), j % 4];
@@ -278,6 +281,29 @@ describe('sparse patterns equal their papers', () => {
     // -> 12, 16, 24, 28; level 3 (u 2) -> 0, 8, 24, 32; level 4 (u 1) -> 0, 32, 48; level 5 -> 32.
     assert.deepEqual(row(21), [0, 8, 12, 16, 18, 19, 20, 21, 22, 23, 24, 28, 32, 48]);
     for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
+  });
+
+  test('axial attention visits a tall grid column by column, a wide one in position order; both equal the masked reference', () => {
+    assert.deepEqual([...columnMajor(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
+    const core = createAttentionCore('axial:width=4', dims) as SparsePatternCore;
+    assert.equal(core.rowOrder!(16, false), null); // 4 rows of 4: position order
+    const order = core.rowOrder!(50, false)!; // 13 rows of 4 (the last partial)
+    assert.deepEqual(
+      [...order].sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i),
+    );
+    const ref = createAttentionCore('reference', dims);
+    for (const T of [16, 50])
+      eachBackend(() => {
+        const qkv = randn([2, T, 3 * C], new Generator(T));
+        const pad = padBias(2, T, [0, 5]);
+        for (const causal of [false, true]) {
+          const mask = maskOfCsr(core, T, causal);
+          const a = coreOutAndGrad(core, qkv, { causal, bias: pad });
+          const b = coreOutAndGrad(ref, qkv, { bias: F.add(pad, mask) });
+          assertOutAndGradClose(a, b);
+        }
+      });
   });
 
   test('the registry lists every pattern; bad parameters are refused naming them', () => {

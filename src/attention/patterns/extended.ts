@@ -8,7 +8,7 @@
  * Grid letters: W width, position i at row floor(i / W), column i mod W; qh x qw query
  * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
  */
-import { intParam, patternVariant, type RowKeys } from '../sparse.js';
+import { intParam, patternVariant, type RowKeys, type RowOrder } from '../sparse.js';
 import { blockKeys, strideKeys } from './atomic.js';
 
 /**
@@ -97,4 +97,21 @@ export const axialVariant = patternVariant({
   rowKeys({ width: W }): RowKeys {
     return (i, L, _c, out) => axialKeys(i, L, W, out);
   },
+  rowOrder({ width: W }): RowOrder {
+    return (L) => (Math.ceil(L / W) > W ? columnMajor(L, W) : null);
+  },
 });
+
+/**
+ * The positions of a raster-order grid of width W over L positions, column by column
+ * (0, W, 2W, ..., 1, W + 1, ...): axial attention's row order when the grid has more rows
+ * than columns. Queries of one column then sit side by side and share their column's keys,
+ * which the sparse kernel gathers once (its masked-block path); in raster order each
+ * query's column keys are its own.
+ */
+export function columnMajor(L: number, W: number): Int32Array {
+  const order = new Int32Array(L);
+  let t = 0;
+  for (let c = 0; c < W; c++) for (let i = c; i < L; i += W) order[t++] = i;
+  return order;
+}
