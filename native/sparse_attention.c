@@ -478,16 +478,20 @@ static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t 
     if (rowPtr[t + 1] < rowPtr[t]) fail(a, "ERR_OUT_OF_RANGE", "rowPtr must be non-decreasing");
   if (a->err) return;
   need(a, cols_n, rowPtr[g->T], "cols");
-  for (int64_t e = 0; e < rowPtr[g->T] && !a->err; e++)
-    if (cols[e] < 0 || cols[e] >= g->S) fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
-  /* The block paths read a row's keys as a sorted set (sparse_block.c spb_span, spb_union's
-   * band test): a row's keys must be strictly ascending (F.sparseAttention's patterns are). */
-  for (int64_t t = 0; t < g->T && !a->err; t++)
-    for (int64_t e = rowPtr[t] + 1; e < rowPtr[t + 1]; e++)
-      if (cols[e] <= cols[e - 1]) {
-        fail(a, "ERR_OUT_OF_RANGE", "cols of each row must be strictly ascending");
-        break;
-      }
+  if (a->err) return;
+  /* The block paths read a row's keys as a sorted set (sparse_block.c spb_segments,
+   * spb_union's band test): a row's keys must be strictly ascending (F.sparseAttention's
+   * patterns are). Branch-free passes (at T 8192 BigBird's 5M entries were 6% of a step,
+   * checked twice, with a branch per entry). */
+  int range = 0, order = 0;
+  const uint32_t S = (uint32_t)g->S;
+  for (int64_t e = 0; e < rowPtr[g->T]; e++) range |= (uint32_t)cols[e] >= S;
+  for (int64_t t = 0; t < g->T; t++)
+    for (int64_t e = rowPtr[t] + 1; e < rowPtr[t + 1]; e++) order |= cols[e] <= cols[e - 1];
+  if (range)
+    fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
+  else if (order)
+    fail(a, "ERR_OUT_OF_RANGE", "cols of each row must be strictly ascending");
 }
 
 /* The saved weights and the dropout mask (or NULL): (BH, nnz) each. */

@@ -30,7 +30,7 @@ import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, eachBackend, maxAbsDiff } from '../helpers.js';
 import { C, D, H, assertOutAndGradClose, coreOutAndGrad, dims, input, padBias } from './helpers.js';
 import { cachedLogits, decodeDiff, tinyLMConfig } from './xformer-helpers.js';
-import { columnMajor } from '../../src/attention/patterns/extended.js';
+import { blockMajor, columnMajor } from '../../src/attention/patterns/extended.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -283,8 +283,10 @@ describe('sparse patterns equal their papers', () => {
     for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
   });
 
-  test('axial attention visits a tall grid column by column, a wide one in position order; both equal the masked reference', () => {
+  test('axial attention visits a tall grid column by column (image-block: block by block), a wide one in position order; both equal the masked reference', () => {
     assert.deepEqual([...columnMajor(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
+    // image-block's order: 2x2 query blocks of a width-4 grid, the last grid row partial
+    assert.deepEqual([...blockMajor(10, 4, 2, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9]);
     const core = createAttentionCore('axial:width=4', dims) as SparsePatternCore;
     assert.equal(core.rowOrder!(16, false), null); // 4 rows of 4: position order
     const order = core.rowOrder!(50, false)!; // 13 rows of 4 (the last partial)

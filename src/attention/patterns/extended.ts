@@ -80,7 +80,29 @@ export const imageBlockVariant = patternVariant({
       throw new Error(`image-block attention: query-width=${sizes[1]} must be <= width=${W}`);
     return (i, L, causal, out) => imageBlockKeys(i, L, W, sizes, causal, out);
   },
+  rowOrder(p): RowOrder {
+    const [W, qh, qw] = [p.width, p['query-height'], p['query-width']];
+    return (L) => (qw < W && L > W ? blockMajor(L, W, qh, qw) : null);
+  },
 });
+
+/**
+ * The positions of a raster-order grid of width W over L positions, query block by query
+ * block (qh rows by qw columns, blocks in raster order, raster order inside a block): the
+ * image-block row order. A block's queries attend the same memory block, so side by side
+ * they form one run of the sparse kernel (one gather, GEMMs of qh * qw rows) instead of qh
+ * runs of qw rows.
+ */
+export function blockMajor(L: number, W: number, qh: number, qw: number): Int32Array {
+  const order = new Int32Array(L);
+  const rows = Math.ceil(L / W);
+  let t = 0;
+  for (let r0 = 0; r0 < rows; r0 += qh)
+    for (let c0 = 0; c0 < W; c0 += qw)
+      for (let r = r0; r < Math.min(r0 + qh, rows); r++)
+        for (let c = c0; c < Math.min(c0 + qw, W); c++) if (r * W + c < L) order[t++] = r * W + c;
+  return order;
+}
 
 /** Axial attention, one combined step: the keys in query i's grid row and grid column. */
 export function axialKeys(i: number, L: number, W: number, out: number[]): void {
