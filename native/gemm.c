@@ -198,11 +198,12 @@ void gemm_guard_thread(void) {
   t_guard_depth = 1; /* never ends */
 }
 
-void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
-             int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+static void gemm_rm_on(int small_openblas, int tA, int tB, int64_t M, int64_t N, int64_t K,
+                       float alpha, const float *a, int64_t lda, const float *b, int64_t ldb,
+                       float beta, float *c, int64_t ldc) {
   switch (g_lib) {
   case GEMM_DNNL: {
-    if (g_small_openblas && M * N * K <= GEMM_SMALL) break; /* OpenBLAS below */
+    if (small_openblas && M * N * K <= GEMM_SMALL) break; /* OpenBLAS below */
     omp_threads_for_this_thread();
     const int guard = gemm_guard_begin();
     const int status = L.dnnl_sgemm(tA ? 'T' : 'N', tB ? 'T' : 'N', M, N, K, alpha, a, lda, b,
@@ -218,6 +219,17 @@ void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const
   }
   cblas_sgemm(CblasRowMajor, tA ? CblasTrans : CblasNoTrans, tB ? CblasTrans : CblasNoTrans,
               (int)M, (int)N, (int)K, alpha, a, (int)lda, b, (int)ldb, beta, c, (int)ldc);
+}
+
+void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const float *a,
+             int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc) {
+  gemm_rm_on(g_small_openblas, tA, tB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm_rm_strided(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
+                     const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
+                     float *c, int64_t ldc) {
+  gemm_rm_on(0, tA, tB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 /* ---------- bf16 ---------- */

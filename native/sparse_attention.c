@@ -106,6 +106,35 @@ static void sp_cache_keys(sp_scratch *scr, int64_t n, const int32_t *keys, int64
   scr->K = K;
 }
 
+/* A run reads its keys in place when they are a few long ranges of consecutive positions
+ * (BigBird's window, global and random blocks: 64 keys or more each): per range, GEMMs on
+ * the key and value rows where they lie (leading dimension ld), and the backward adds into
+ * dk and dv directly. Else (image-block's rows of a few keys) the keys are gathered. The
+ * gather and the scatter back were 20% of BigBird's step at T 8192. */
+#define SP_DIRECT_MIN_RANGE 32
+/* Runs of more ranges than this gather their keys (a fixed-size list on the stack). */
+#define SP_RANGES_MAX 64
+
+/* The ranges of consecutive keys in keys[0 .. K): range i is keys[seg[i] .. seg[i + 1]).
+ * Returns their count when all average at least SP_DIRECT_MIN_RANGE keys, else 0 (gather).
+ * seg has room for K / SP_DIRECT_MIN_RANGE + 2 entries. */
+static int64_t sp_key_ranges(const int32_t *keys, int64_t K, int64_t *seg) {
+  const int64_t most = K / SP_DIRECT_MIN_RANGE;
+  if (most < 1) return 0;
+  int64_t m = 0;
+  seg[0] = 0;
+  for (int64_t j = 1; j < K; j++)
+    if (keys[j] != keys[j - 1] + 1) {
+      if (++m >= most) return 0;
+      seg[m] = j;
+    }
+  seg[++m] = K;
+  return m;
+}
+
+/* The number of ranges sp_key_ranges may return for K keys, plus its sentinel. */
+static inline int64_t sp_ranges_room(int64_t K) { return K / SP_DIRECT_MIN_RANGE + 2; }
+
 /* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
  * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
  * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
@@ -115,20 +144,30 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
   const att_geom *g = &c->g;
   const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL; /* the last row */
-  const size_t need = (size_t)(2 * K * HD + R * K);
-  const int same = sp_same_keys(scr, n, c->cols + eL, K, need);
+  const int32_t *keys = c->cols + eL;
+  int64_t seg[SP_RANGES_MAX];
+  const int64_t m = sp_ranges_room(K) <= SP_RANGES_MAX ? sp_key_ranges(keys, K, seg) : 0;
+  const size_t need = (size_t)((m ? 0 : 2 * K * HD) + R * K);
+  const int same = !m && sp_same_keys(scr, n, keys, K, need);
   float *buf = sp_grow(scr, need);
-  float *kg = buf, *vg = buf + K * HD, *sc = buf + 2 * K * HD; /* sc: (R, K) */
-  if (!same) {
-    sp_gather(c, n, c->cols + eL, K, kg, vg);
-    sp_cache_keys(scr, n, c->cols + eL, K);
+  float *kg = buf, *vg = buf + K * HD, *sc = m ? buf : buf + 2 * K * HD; /* sc: (R, K) */
+  if (m)
+    scr->cached = 0; /* the buffer now holds scores */
+  else if (!same) {
+    sp_gather(c, n, keys, K, kg, vg);
+    sp_cache_keys(scr, n, keys, K);
   }
+  const float *q = c->q + sp_row(n, g->T, t0, g->ldq);
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
-    gemm_rm(0, 1, (int)R, (int)K, (int)D, g->scale,
-                c->q + sp_row(n, g->T, t0, g->ldq) + h * D, (int)g->ldq, kg + h * D, (int)HD,
-                0.0f, sc, (int)K);
+    if (!m)
+      gemm_rm(0, 1, (int)R, (int)K, (int)D, g->scale, q + h * D, (int)g->ldq, kg + h * D,
+              (int)HD, 0.0f, sc, (int)K);
+    for (int64_t i = 0; i < m; i++) /* scores of range i: columns seg[i] .. of sc */
+      gemm_rm_strided(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, g->scale, q + h * D,
+              (int)g->ldq, c->k + sp_row(n, g->kvRows, keys[seg[i]], g->ldk) + h * D,
+              (int)g->ldk, 0.0f, sc + seg[i], (int)K);
     for (int64_t r = 0; r < R; r++) {
       const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
       float *sr = sc + r * K;
@@ -142,9 +181,12 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
         for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
       for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;
     }
-    gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc,
-                (int)K, vg + h * D, (int)HD, 0.0f, c->out + sp_row(n, g->T, t0, g->ldo) + h * D,
-                (int)g->ldo);
+    float *o = c->out + sp_row(n, g->T, t0, g->ldo) + h * D;
+    if (!m) gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc, (int)K, vg + h * D, (int)HD, 0.0f, o, (int)g->ldo);
+    for (int64_t i = 0; i < m; i++)
+      gemm_rm_strided(0, 0, (int)R, (int)D, (int)(seg[i + 1] - seg[i]), 1.0f, sc + seg[i], (int)K,
+              c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv,
+              i ? 1.0f : 0.0f, o, (int)g->ldo);
   }
 }
 
@@ -371,37 +413,48 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
-  const size_t need = (size_t)(4 * K * HD + 2 * R * K);
+  const int32_t *keys = c->cols + eL;
+  int64_t seg[SP_RANGES_MAX];
+  const int64_t m = sp_ranges_room(K) <= SP_RANGES_MAX ? sp_key_ranges(keys, K, seg) : 0;
+  const size_t need = (size_t)((m ? 0 : 4 * K * HD) + 2 * R * K);
   const int same =
-      sp_same_keys(scr, n, c->cols + eL, K, need) && scr->h0 == h0 && scr->h1 == h1;
+      !m && sp_same_keys(scr, n, keys, K, need) && scr->h0 == h0 && scr->h1 == h1;
   if (!same) sp_flush(c, scr); /* the previous keys' dk, dv sums */
   float *buf = sp_grow(scr, need);
   float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
-  float *dp = dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
-  if (!same) { /* else the same keys: their rows and dk, dv sums go on */
-    sp_gather(c, n, c->cols + eL, K, kg, vg);
+  float *dp = m ? buf : dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
+  if (m)
+    scr->cached = 0; /* keys read in place, dk and dv added in place */
+  else if (!same) { /* else the same keys: their rows and dk, dv sums go on */
+    sp_gather(c, n, keys, K, kg, vg);
     memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
-    sp_cache_keys(scr, n, c->cols + eL, K);
+    sp_cache_keys(scr, n, keys, K);
     scr->h0 = h0;
     scr->h1 = h1;
   }
-  scr->pending = 1;
+  scr->pending = !m;
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   const int ldq = (int)g->ldq, ldo = (int)g->ldo;
   for (int64_t h = h0; h < h1; h++) {
     const float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
-    gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f,
-                dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
+    if (!m) gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
+    for (int64_t i = 0; i < m; i++)
+      gemm_rm_strided(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, 1.0f, dout + h * D, ldo,
+              c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv, 0.0f,
+              dp + seg[i], (int)K);
     for (int64_t r = 0; r < R; r++) {
       const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
       float *pr = pd + r * K;
       for (int64_t j = 0; j < Kr; j++) pr[j] = dm ? w[er + j] * dm[er + j] : w[er + j];
       for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
     }
-    gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd,
-                (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
+    if (!m) gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
+    for (int64_t i = 0; i < m; i++)
+      gemm_rm_strided(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
+              dout + h * D, ldo, 1.0f,
+              c->dv + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv);
     for (int64_t r = 0; r < R; r++) {
       const int64_t er = c->rowPtr[t0 + r], Kr = c->rowPtr[t0 + r + 1] - er;
       float *dpr = dp + r * K;
@@ -413,10 +466,18 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
         dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
       for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
     }
-    gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp,
-                (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
-    gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp,
-                (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
+    if (!m) {
+      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
+      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
+    }
+    for (int64_t i = 0; i < m; i++) {
+      const int64_t len = seg[i + 1] - seg[i], s0 = keys[seg[i]];
+      gemm_rm_strided(0, 0, (int)R, (int)D, (int)len, 1.0f, dp + seg[i], (int)K,
+              c->k + sp_row(n, g->kvRows, s0, g->ldk) + h * D, (int)g->ldk, 1.0f, dq + h * D,
+              ldq);
+      gemm_rm_strided(1, 0, (int)len, (int)D, (int)R, 1.0f, dp + seg[i], (int)K, q + h * D, ldq, 1.0f,
+              c->dk + sp_row(n, g->kvRows, s0, g->ldk) + h * D, (int)g->ldk);
+    }
   }
 }
 
