@@ -137,9 +137,10 @@ static inline int64_t sp_ranges_room(int64_t K) { return K / SP_DIRECT_MIN_RANGE
 
 /* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
  * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
- * and block-local): the K keys and values gathered once, then per head two GEMMs, scores
- * (R, K) = q k^T with the keys past K_r of row r set to -inf, and out (R, D) = P v. (P is 0
- * past K_r: only a NaN in such a value row could differ from the row-by-row path.) */
+ * and block-local): the K keys and values gathered once (or read in place, sp_key_ranges),
+ * then per head two GEMMs, scores (R, K) = q k^T with the keys past K_r of row r set to
+ * -inf, and out (R, D) = P v. (P is 0 past K_r: only a NaN in such a value row could differ
+ * from the row-by-row path.) */
 static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
   const int64_t D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
@@ -182,7 +183,9 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
       for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;
     }
     float *o = c->out + sp_row(n, g->T, t0, g->ldo) + h * D;
-    if (!m) gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc, (int)K, vg + h * D, (int)HD, 0.0f, o, (int)g->ldo);
+    if (!m)
+      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc, (int)K, vg + h * D, (int)HD, 0.0f, o,
+              (int)g->ldo);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_strided(0, 0, (int)R, (int)D, (int)(seg[i + 1] - seg[i]), 1.0f, sc + seg[i], (int)K,
               c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv,
@@ -439,7 +442,9 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
   for (int64_t h = h0; h < h1; h++) {
     const float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
-    if (!m) gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + h * D, (int)HD, 0.0f, dp, (int)K);
+    if (!m)
+      gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + h * D, (int)HD, 0.0f,
+              dp, (int)K);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_strided(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, 1.0f, dout + h * D, ldo,
               c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv, 0.0f,
@@ -450,7 +455,9 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       for (int64_t j = 0; j < Kr; j++) pr[j] = dm ? w[er + j] * dm[er + j] : w[er + j];
       for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
     }
-    if (!m) gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f, dvg + h * D, (int)HD);
+    if (!m)
+      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f,
+              dvg + h * D, (int)HD);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_strided(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
               dout + h * D, ldo, 1.0f,
@@ -467,16 +474,19 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
     }
     if (!m) {
-      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + h * D, (int)HD, 1.0f, dq + h * D, ldq);
-      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, 1.0f, dkg + h * D, (int)HD);
+      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + h * D, (int)HD, 1.0f,
+              dq + h * D, ldq);
+      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, 1.0f,
+              dkg + h * D, (int)HD);
     }
     for (int64_t i = 0; i < m; i++) {
       const int64_t len = seg[i + 1] - seg[i], s0 = keys[seg[i]];
-      gemm_rm_strided(0, 0, (int)R, (int)D, (int)len, 1.0f, dp + seg[i], (int)K,
-              c->k + sp_row(n, g->kvRows, s0, g->ldk) + h * D, (int)g->ldk, 1.0f, dq + h * D,
-              ldq);
-      gemm_rm_strided(1, 0, (int)len, (int)D, (int)R, 1.0f, dp + seg[i], (int)K, q + h * D, ldq, 1.0f,
-              c->dk + sp_row(n, g->kvRows, s0, g->ldk) + h * D, (int)g->ldk);
+      float *dk = c->dk + sp_row(n, g->kvRows, s0, g->ldk) + h * D;
+      const float *k = c->k + sp_row(n, g->kvRows, s0, g->ldk) + h * D;
+      gemm_rm_strided(0, 0, (int)R, (int)D, (int)len, 1.0f, dp + seg[i], (int)K, k,
+                      (int)g->ldk, 1.0f, dq + h * D, ldq);
+      gemm_rm_strided(1, 0, (int)len, (int)D, (int)R, 1.0f, dp + seg[i], (int)K, q + h * D,
+                      ldq, 1.0f, dk, (int)g->ldk);
     }
   }
 }

@@ -450,6 +450,7 @@ describe('sparse attention kernels: native equals js', () => {
     [...new Set(Array.from({ length: 4 }, (_, j) => (t * 37 + j * 53 + ((t * j) % 7)) % L))].sort(
       (x, y) => x - y,
     );
+  const span = (a: number, b: number): number[] => Array.from({ length: b - a }, (_, j) => a + j);
   // Runs whose key lists are equal but not adjacent in row order (an image block's grid
   // rows): the kernel gathers their keys once and sums their dk, dv before one scatter.
   const keysA = [...Array.from({ length: 12 }, (_, j) => j), 30, 31, 32, 33, 34, 35];
@@ -462,6 +463,22 @@ describe('sparse attention kernels: native equals js', () => {
       2,
       48,
       Array.from({ length: 48 }, (_, t) => (Math.floor(t / 2) % 2 === 0 ? keysA : keysB)),
+    ],
+    // Runs whose keys are a few ranges of >= 32 consecutive keys read them in place (no
+    // gather; dk, dv added in place): two ranges, one range, and causal runs extending theirs.
+    [
+      'runs reading long key ranges in place',
+      2,
+      8,
+      2,
+      160,
+      Array.from({ length: 48 }, (_, t) =>
+        t < 16
+          ? [...span(0, 40), ...span(80, 120)]
+          : t < 32
+            ? span(40, 120)
+            : span(60, 93 + (t - 32)),
+      ),
     ],
     [
       'masked blocks: a band of 13 keys, shared but at block edges',
