@@ -479,6 +479,19 @@ double k_sum_squares(const float *x, int64_t n) {
 static void max_range(void *p, int64_t b, int64_t e, int tid) {
   (void)tid;
   red_ctx *c = p;
+  if (c->inner == 1) { /* rows: a vectorized max and NaN test, then one scan for the index */
+    for (int64_t it = b; it < e; it++) {
+      const float *xr = c->x + it * c->dim;
+      int nan = 0;
+      for (int64_t d = 0; d < c->dim; d++) nan |= xr[d] != xr[d];
+      const float m = nan ? NAN : vmax(xr, c->dim); /* vmax skips NaN */
+      int64_t d = 0;
+      while (d + 1 < c->dim && !(nan ? xr[d] != xr[d] : xr[d] == m)) d++;
+      c->out[it] = m;
+      c->argmax[it] = (int32_t)d; /* the first maximum, or the first NaN */
+    }
+    return;
+  }
   for (int64_t it = b; it < e; it++) {
     int64_t o = it / c->inner, i = it % c->inner;
     const float *xr = c->x + o * c->dim * c->inner + i;

@@ -17,7 +17,7 @@
  * Shape letters: B batch, H heads, T queries, S keys, D head width, C clusters.
  */
 import { backend } from '../backend/index.js';
-import { Tensor, uninitF32, zeros } from '../tensor.js';
+import { Tensor, empty, uninitF32 } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   checkInt,
@@ -43,8 +43,8 @@ export function kmeans(x: Tensor, C: number, iterations: number): Int32Array {
   const xd = x.f32;
   const be = backend();
   const assign = new Int32Array(N * T);
-  const cent = new Float64Array(C * D);
-  const cent32 = new Float32Array(C * D); // the GEMM's copy of the centroids
+  const cent = new Float32Array(C * D); // the centroids, about the rows' mean
+  const sums = new Float32Array(C * D); // the sums of each cluster's rows
   const halfNorms = new Float32Array(C); // -|c_j|^2 / 2, the GEMM's bias
   const dots = uninitF32(T * C); // x_t . c_j - |c_j|^2 / 2
   const best = uninitF32(T);
@@ -53,41 +53,38 @@ export function kmeans(x: Tensor, C: number, iterations: number): Int32Array {
   const mean = new Float64Array(D);
   for (let n = 0; n < N; n++) {
     const base = n * T * D;
-    for (let j = 0; j < C; j++) {
-      const r = Math.floor((j * T) / C);
-      for (let d = 0; d < D; d++) cent[j * D + d] = xd[base + r * D + d];
-    }
+    const rows = assign.subarray(n * T, (n + 1) * T);
     // Distances are taken about the rows' mean (the argmin does not move): without it a
     // large common offset swamps the differences in |c|^2 - 2 x.c in float32.
     mean.fill(0);
     for (let t = 0; t < T; t++) for (let d = 0; d < D; d++) mean[d] += xd[base + t * D + d] / T;
     for (let t = 0; t < T; t++)
       for (let d = 0; d < D; d++) rowsN[t * D + d] = xd[base + t * D + d] - mean[d];
+    for (let j = 0; j < C; j++) {
+      const r = Math.floor((j * T) / C);
+      cent.set(rowsN.subarray(r * D, (r + 1) * D), j * D);
+    }
     for (let it = 0; it <= iterations; it++) {
-      // Assign: argmin_j |x_t - c_j|^2 = argmax_j x_t . c_j - |c_j|^2 / 2 (both about the
-      // mean): one (T, D) x (D, C) GEMM with the norms as its bias, then the native row
-      // argmax (first maximum: ties to the lower cluster). The row-by-row loop took ~0.5 s at
-      // T 8192, H 4; the argmin loop in JavaScript another ~20 ms.
-      for (let i = 0; i < C * D; i++) cent32[i] = cent[i] - mean[i % D];
+      // Assign: argmin_j |x_t - c_j|^2 = argmax_j x_t . c_j - |c_j|^2 / 2: one (T, D) x
+      // (D, C) GEMM with the norms as its bias, then the native row argmax (first maximum:
+      // ties to the lower cluster). The row-by-row loop took ~0.5 s at T 8192, H 4.
       for (let j = 0; j < C; j++) {
         let s2 = 0;
-        for (let d = 0; d < D; d++) s2 += cent32[j * D + d] * cent32[j * D + d];
+        for (let d = 0; d < D; d++) s2 += cent[j * D + d] * cent[j * D + d];
         halfNorms[j] = -0.5 * s2;
       }
-      be.matmul(dots, rowsN, cent32, 1, T, C, D, false, true, 0, 0, 0, halfNorms);
-      be.max(best, assign.subarray(n * T, (n + 1) * T), dots, T, C, 1);
+      be.matmul(dots, rowsN, cent, 1, T, C, D, false, true, 0, 0, 0, halfNorms);
+      be.max(best, rows, dots, T, C, 1);
       if (it === iterations) break;
       // Update: each centroid the mean of its rows (an empty cluster keeps its centroid).
+      // The sums by the native row scatter-add (the embedding's backward): the JavaScript
+      // loop over T x D took about half of the clustering at T 8192 (45 -> 24 ms, H 4).
       count.fill(0);
-      for (let t = 0; t < T; t++) count[assign[n * T + t]]++;
-      for (let j = 0; j < C; j++) if (count[j] > 0) cent.fill(0, j * D, (j + 1) * D);
-      for (let t = 0; t < T; t++) {
-        const c0 = assign[n * T + t] * D;
-        const x0 = base + t * D;
-        for (let d = 0; d < D; d++) cent[c0 + d] += xd[x0 + d];
-      }
+      for (let t = 0; t < T; t++) count[rows[t]]++;
+      sums.fill(0);
+      be.embeddingBackward(sums, rowsN, rows, T, D);
       for (let j = 0; j < C; j++)
-        if (count[j] > 0) for (let d = 0; d < D; d++) cent[j * D + d] /= count[j];
+        if (count[j] > 0) for (let d = 0; d < D; d++) cent[j * D + d] = sums[j * D + d] / count[j];
     }
   }
   return assign;
@@ -124,23 +121,28 @@ export class ClusteredAttention extends NonCausalCore {
     const S = k.shape[2];
     const C = Math.min(this.clusters, T);
     const assign = kmeans(F.reshape(q, [B * H, T, D]).detach(), C, this.iterations);
-    // Averaging (B, H, C, T): 1/|cluster| on its queries; broadcasting (B, H, T, C): one-hot.
-    const avg = zeros([B, H, C, T]);
-    const onehot = zeros([B, H, T, C]);
+    // Averaging (B, H, C, T): 1/|cluster| on its queries (from the step's arena, zeroed:
+    // fresh zeros here page-faulted 4 MB a step at T 8192). Broadcasting: each query gathers
+    // its centroid's row (the embedding gather, whose backward adds the rows back).
+    const avg = empty([B, H, C, T]);
+    avg.f32.fill(0);
     const count = new Int32Array(B * H * C);
-    for (let r = 0; r < B * H * T; r++) count[Math.floor(r / T) * C + assign[r]]++;
+    const ids = new Int32Array(B * H * T); // row of each query's centroid among B*H*C
     for (let r = 0; r < B * H * T; r++) {
-      const [bh, t, j] = [Math.floor(r / T), r % T, assign[r]];
-      avg.f32[(bh * C + j) * T + t] = 1 / count[bh * C + j];
-      onehot.f32[r * C + j] = 1;
+      ids[r] = Math.floor(r / T) * C + assign[r];
+      count[ids[r]]++;
     }
+    for (let r = 0; r < B * H * T; r++) avg.f32[ids[r] * T + (r % T)] = 1 / count[ids[r]];
     const centroids = F.matmul(avg, q); // Q^c: (B, H, C, D), differentiable in q
     const r = F.scaledDotProductAttention(centroids, k, v, {
       mask: keyBias(input.bias, S, this.kind),
       ...runOptions(input),
     }); // (B, H, C, D), weights (B, H, C, S)
-    const out = F.matmul(onehot, r.out); // each query its centroid's output: (B, H, T, D)
-    const weights = r.weights ? F.matmul(onehot, r.weights) : null; // (B, H, T, S)
+    const rows = new Tensor(ids, [B * H * T]);
+    const gather = (x: Tensor, w: number): Tensor =>
+      F.reshape(F.embedding(rows, F.reshape(x, [B * H * C, w])), [B, H, T, w]);
+    const out = gather(r.out, D); // each query its centroid's output: (B, H, T, D)
+    const weights = r.weights ? gather(r.weights, S) : null; // (B, H, T, S)
     return { out: mergeHeads(out), weights };
   }
 }
