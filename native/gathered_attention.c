@@ -9,7 +9,7 @@
  * slots (their mean, or one softmax over their union weighted by each slot's log-sum-exp).
  *
  * Per group, as the fused attention does per block: the Q query rows and K key and value
- * rows are gathered into thread-local tiles, and every product is one GEMM (gemm_rm):
+ * rows are gathered into thread-local tiles, and every product is one GEMM (gemm_rm_tile):
  *   forward   S = scale q_g k_g^T;  slotOut_g = P_drop v_g
  *   backward  S again; dP = dO_g v_g^T; dv_g = P_drop^T dO_g; dq_g = dS k_g; dk_g = dS^T q_g
  * with the weights recomputed from the saved log-sum-exp (FlashAttention's Algorithm 2, Dao
@@ -146,7 +146,7 @@ HOT static void ga_fwd_range(void *p, int64_t g0, int64_t g1, int tid) {
     }
     ga_gather(c, b, gg, qg, kg, vg);
     ga_key_bias(c, b, gg, kb);
-    gemm_rm(0, 1, Q, K, D, g->scale, qg, D, kg, D, 0.0f, S, K);
+    gemm_rm_tile(0, 1, Q, K, D, g->scale, qg, D, kg, D, 0.0f, S, K);
     for (int64_t i = 0; i < Q; i++) {
       const int64_t qs = gg * Q + i;
       float *s = S + i * K;
@@ -175,7 +175,7 @@ HOT static void ga_fwd_range(void *p, int64_t g0, int64_t g1, int tid) {
       else
         _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) s[j] *= inv;
     }
-    gemm_rm(0, 0, Q, D, K, 1.0f, S, K, vg, D, 0.0f, so, D);
+    gemm_rm_tile(0, 0, Q, D, K, 1.0f, S, K, vg, D, 0.0f, so, D);
   }
 }
 
@@ -303,8 +303,8 @@ HOT static void ga_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
       if (!any || K == 0) continue;
       ga_gather(c, b, gg, qg, kg, vg);
       ga_key_bias(c, b, gg, kb);
-      gemm_rm(0, 1, Q, K, D, g->scale, qg, D, kg, D, 0.0f, S, K);
-      gemm_rm(0, 1, Q, K, D, 1.0f, dOg, D, vg, D, 0.0f, dP, K);
+      gemm_rm_tile(0, 1, Q, K, D, g->scale, qg, D, kg, D, 0.0f, S, K);
+      gemm_rm_tile(0, 1, Q, K, D, 1.0f, dOg, D, vg, D, 0.0f, dP, K);
       for (int64_t i = 0; i < Q; i++) {
         const int64_t qs = gg * Q + i;
         float *s = S + i * K, *dp = dP + i * K;
@@ -335,9 +335,9 @@ HOT static void ga_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
         if (g->flagSelf) /* a constant score: no gradient to q, k */
           _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) dp[j] = kr[j] == p ? 0.0f : dp[j];
       }
-      gemm_rm(1, 0, K, D, Q, 1.0f, S, K, dOg, D, 0.0f, dvg, D);  /* P_drop^T dO */
-      gemm_rm(0, 0, Q, D, K, 1.0f, dP, K, kg, D, 0.0f, dqg, D);  /* dS k */
-      gemm_rm(1, 0, K, D, Q, 1.0f, dP, K, qg, D, 0.0f, dkg, D);  /* dS^T q */
+      gemm_rm_tile(1, 0, K, D, Q, 1.0f, S, K, dOg, D, 0.0f, dvg, D);  /* P_drop^T dO */
+      gemm_rm_tile(0, 0, Q, D, K, 1.0f, dP, K, kg, D, 0.0f, dqg, D);  /* dS k */
+      gemm_rm_tile(1, 0, K, D, Q, 1.0f, dP, K, qg, D, 0.0f, dkg, D);  /* dS^T q */
       for (int64_t i = 0; i < Q; i++) {
         const int32_t t = c->qRow[gg * Q + i];
         if (t < 0) continue;

@@ -226,7 +226,7 @@ void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const
   gemm_rm_on(g_small_openblas, tA, tB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
-void gemm_rm_strided(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
+void gemm_rm_tile(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                      float *c, int64_t ldc) {
   gemm_rm_on(0, tA, tB, M, N, K, alpha, a, lda, b, ldb, beta, c, ldc);

@@ -39,10 +39,12 @@ void gemm_rm(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha, const
              int64_t lda, const float *b, int64_t ldb, float beta, float *c, int64_t ldc);
 
 /** gemm_rm without the small-product rule (GEMM_SMALL): on oneDNN whenever it is active.
- * For the sparse kernel's products on key and value rows in place (leading dimension the
- * packed projection's 3*H*D, inner dimension a head's D): there OpenBLAS's packing copies
- * cost more than oneDNN's per-call overhead (BigBird at T 8192, bench/NOTES.md). */
-void gemm_rm_strided(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
+ * For the attention kernels' tile products, issued by the thousand per call with inner
+ * dimension a head's D: the sparse kernel's on key and value rows in place (leading
+ * dimension the packed projection's 3*H*D), the gathered kernel's (LSH, routing) on its
+ * gathered tiles. There OpenBLAS's packing copies cost more than oneDNN's per-call overhead
+ * (BigBird and LSH at T 8192, bench/NOTES.md). */
+void gemm_rm_tile(int tA, int tB, int64_t M, int64_t N, int64_t K, float alpha,
                      const float *a, int64_t lda, const float *b, int64_t ldb, float beta,
                      float *c, int64_t ldc);
 

@@ -166,7 +166,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
       gemm_rm(0, 1, (int)R, (int)K, (int)D, g->scale, q + h * D, (int)g->ldq, kg + h * D,
               (int)HD, 0.0f, sc, (int)K);
     for (int64_t i = 0; i < m; i++) /* scores of range i: columns seg[i] .. of sc */
-      gemm_rm_strided(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, g->scale, q + h * D,
+      gemm_rm_tile(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, g->scale, q + h * D,
               (int)g->ldq, c->k + sp_row(n, g->kvRows, keys[seg[i]], g->ldk) + h * D,
               (int)g->ldk, 0.0f, sc + seg[i], (int)K);
     for (int64_t r = 0; r < R; r++) {
@@ -187,7 +187,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
       gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, sc, (int)K, vg + h * D, (int)HD, 0.0f, o,
               (int)g->ldo);
     for (int64_t i = 0; i < m; i++)
-      gemm_rm_strided(0, 0, (int)R, (int)D, (int)(seg[i + 1] - seg[i]), 1.0f, sc + seg[i], (int)K,
+      gemm_rm_tile(0, 0, (int)R, (int)D, (int)(seg[i + 1] - seg[i]), 1.0f, sc + seg[i], (int)K,
               c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv,
               i ? 1.0f : 0.0f, o, (int)g->ldo);
   }
@@ -446,7 +446,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + h * D, (int)HD, 0.0f,
               dp, (int)K);
     for (int64_t i = 0; i < m; i++)
-      gemm_rm_strided(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, 1.0f, dout + h * D, ldo,
+      gemm_rm_tile(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, 1.0f, dout + h * D, ldo,
               c->v + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv, 0.0f,
               dp + seg[i], (int)K);
     for (int64_t r = 0; r < R; r++) {
@@ -459,7 +459,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f,
               dvg + h * D, (int)HD);
     for (int64_t i = 0; i < m; i++)
-      gemm_rm_strided(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
+      gemm_rm_tile(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
               dout + h * D, ldo, 1.0f,
               c->dv + sp_row(n, g->kvRows, keys[seg[i]], g->ldv) + h * D, (int)g->ldv);
     for (int64_t r = 0; r < R; r++) {
@@ -483,9 +483,9 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       const int64_t len = seg[i + 1] - seg[i], s0 = keys[seg[i]];
       float *dk = c->dk + sp_row(n, g->kvRows, s0, g->ldk) + h * D;
       const float *k = c->k + sp_row(n, g->kvRows, s0, g->ldk) + h * D;
-      gemm_rm_strided(0, 0, (int)R, (int)D, (int)len, 1.0f, dp + seg[i], (int)K, k,
+      gemm_rm_tile(0, 0, (int)R, (int)D, (int)len, 1.0f, dp + seg[i], (int)K, k,
                       (int)g->ldk, 1.0f, dq + h * D, ldq);
-      gemm_rm_strided(1, 0, (int)len, (int)D, (int)R, 1.0f, dp + seg[i], (int)K, q + h * D,
+      gemm_rm_tile(1, 0, (int)len, (int)D, (int)R, 1.0f, dp + seg[i], (int)K, q + h * D,
                       ldq, 1.0f, dk, (int)g->ldk);
     }
   }

@@ -191,7 +191,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     const float *bias = c->bias ? c->bias + (n * H + h) * g->maskStrideB : NULL;
     const float *q = c->q + sp_row(n, T, t0, g->ldq) + h * D;
     float *o = c->out + sp_row(n, T, t0, g->ldo) + h * D;
-    gemm_rm(0, 1, R, U, D, g->scale, q, g->ldq, kg + h * D, HD, 0.0f, sc, U);
+    gemm_rm_tile(0, 1, R, U, D, g->scale, q, g->ldq, kg + h * D, HD, 0.0f, sc, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
@@ -223,7 +223,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
           memcpy(dst, w + a, (size_t)segN[i] * sizeof(float));
       }
     }
-    gemm_rm(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
+    gemm_rm_tile(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
     for (int64_t r = 0; r < R; r++) { /* the rows' unshared keys: out += P v entry by entry */
       const int64_t e1 = c->rowPtr[t0 + r + 1];
       float *orow = o + r * g->ldo;
@@ -337,12 +337,12 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   spb_segments(c, t0, R, b);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   for (int64_t h = h0; h < h1; h++) {
-    gemm_rm(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
+    gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     spb_bwd_rows(c, n, h, t0, R, U, b, dp, pm, rb);
-    gemm_rm(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
-    gemm_rm(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
-    gemm_rm(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
+    gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);
   }
   sp_scatter(c, n, h0, h1, b->keys, U, dkg, dvg);
   spb_release(b);

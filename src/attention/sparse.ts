@@ -43,7 +43,9 @@ export type RowKeys = (i: number, L: number, causal: boolean, out: number[]) => 
  * permutation of [0, L)), or null for position order. The sparse kernel shares the keys
  * that many of a block of consecutive rows attend (one gather, GEMMs); a pattern whose
  * neighbours in position order share few keys (axial attention's columns) runs faster with
- * the queries that share them side by side. The result does not depend on the order.
+ * the queries that share them side by side. The output does not depend on the order, up to
+ * float rounding; attention dropout draws its mask per pattern entry, so with an order the
+ * same generator drops other entries.
  */
 export type RowOrder = (L: number, causal: boolean) => Int32Array | null;
 
