@@ -285,6 +285,8 @@ describe('sparse patterns equal their papers', () => {
 
   test('axial attention visits a tall grid column by column (image-block: block by block), a wide one in position order; both equal the masked reference', () => {
     assert.deepEqual([...columnMajor(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
+    // bands of 2 grid rows: each band column by column
+    assert.deepEqual([...columnMajor(11, 2, 2)], [0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9]);
     // image-block's order: 2x2 query blocks of a width-4 grid, the last grid row partial
     assert.deepEqual([...blockMajor(10, 4, 2, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9]);
     const core = createAttentionCore('axial:width=4', dims) as SparsePatternCore;
