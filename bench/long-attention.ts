@@ -86,11 +86,12 @@ function layers(): Layer[] {
       kind: v.name === 'full' ? 'full' : dense ? 'dense' : 'sparse',
     });
   }
-  // Relative positions: ALiBi's fixed bias is a dense (H, T, S) mask; T5 and Shaw's learned
-  // biases go through the autograd reference (several (B, H, T, S) tensors).
+  // Relative positions: ALiBi's fixed bias goes to the kernels as its diagonals (linear in
+  // T); T5 and Shaw's learned biases go through the autograd reference (several (B, H, T, S)
+  // tensors).
   const positions: [string, number][] = [
     ['rope', 0],
-    ['alibi', 3],
+    ['alibi', 0],
     ['t5', 8],
     ['shaw', 8],
   ];

@@ -446,8 +446,7 @@ FN(js_attention_forward) {
        &weights, &weights_n, &q, &q_n, &k, &k_n, &v, &v_n, &mask, &mask_n, &drop, &drop_n, &g);
   need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
   need_scores(&a, &g, weights_n, drop, drop_n);
-  if (mask && g.BH * g.T * g.S > 0)
-    NEED(mask, (g.BH - 1) * g.maskStrideB + (g.T - 1) * g.maskStrideT + g.S);
+  mask = need_mask(&a, &g, mask, mask_n);
   DONE();
   k_attention_forward(out, weights, q, k, v, mask, drop, &g);
   return NULL;

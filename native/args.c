@@ -69,6 +69,19 @@ int64_t as_int(A *a, double v, int sign, const char *name) {
   return (int64_t)v;
 }
 
+float *need_mask(A *a, const att_geom *g, float *mask, size_t mask_n) {
+  if (!mask || a->err) return mask;
+  if (g->BH * g->T * g->S == 0) return mask; /* nothing is read */
+  const int64_t dT = (g->T - 1) * g->maskStrideT, dB = (g->BH - 1) * g->maskStrideB;
+  const int64_t lo = g->maskOffset + (dT < 0 ? dT : 0);
+  const int64_t hi = g->maskOffset + dB + (dT > 0 ? dT : 0) + g->S;
+  if (lo < 0)
+    fail(a, "ERR_OUT_OF_RANGE", "mask: maskOffset + (T - 1) * maskStrideT must be >= 0");
+  else
+    need(a, mask_n, hi, "mask");
+  return mask + g->maskOffset;
+}
+
 int flag(A *a, int i, const char *name) {
   bool b = false;
   if (a->err) return 0;
@@ -128,12 +141,14 @@ void geometry(A *a, int i, att_geom *g, const char *name) {
 #undef GEOM_NAME
   };
   int64_t v[G_COUNT];
-  for (int j = 0; j < G_COUNT; j++) v[j] = j == G_scale ? 0 : as_int(a, d[j], 0, fields[j]);
+  for (int j = 0; j < G_COUNT; j++)
+    v[j] = j == G_scale ? 0 : as_int(a, d[j], j == G_maskStrideT, fields[j]);
   if (a->err) return;
   *g = (att_geom){.BH = v[G_BH], .T = v[G_T], .S = v[G_S], .D = v[G_D], .H = v[G_H],
                   .ldq = v[G_ldq], .ldk = v[G_ldk], .ldv = v[G_ldv], .ldo = v[G_ldo],
                   .kvRows = v[G_kvRows], .scale = (float)d[G_scale], .causal = v[G_causal] != 0,
-                  .maskStrideB = v[G_maskStrideB], .maskStrideT = v[G_maskStrideT]};
+                  .maskStrideB = v[G_maskStrideB], .maskStrideT = v[G_maskStrideT],
+                  .maskOffset = v[G_maskOffset]};
   const int64_t HD = g->H * g->D;
   if (g->H < 1 || g->BH % g->H != 0)
     fail(a, "ERR_OUT_OF_RANGE", "attention: H must be >= 1 and divide BH");

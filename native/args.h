@@ -46,6 +46,10 @@ int flag(A *a, int i, const char *name);
 
 /* Requires len >= want. */
 void need(A *a, size_t len, int64_t want, const char *name);
+/* The additive mask of an attention call covers every element it reads,
+ * mask[maskOffset + b*maskStrideB + t*maskStrideT + s] for b < BH, t < T, s < S
+ * (maskStrideT may be negative); returns the mask moved to its offset, or NULL. */
+float *need_mask(A *a, const att_geom *g, float *mask, size_t mask_n);
 
 /* Requires every x[i] <= INT32_LIMIT (sizes handed to cblas). */
 void need_int32(A *a, const char *what, int n, const int64_t *x);

@@ -295,12 +295,6 @@ static fa_drop fa_dropout_arg(A *a, const double *d, size_t n) {
   return fa_make_drop(d[0], (float)d[1], (uint32_t)d[2], (uint32_t)d[3]);
 }
 
-/* The mask's length for the geometry (mask[b*maskStrideB + t*maskStrideT + s]). */
-static void fa_need_mask(A *a, const att_geom *g, const float *mask, size_t mask_n) {
-  if (mask && g->BH * g->T * g->S > 0)
-    need(a, mask_n, (g->BH - 1) * g->maskStrideB + (g->T - 1) * g->maskStrideT + g->S, "mask");
-}
-
 /* flashAttentionForward(out, lse, q, k, v, mask, dropout, geometry) */
 FN(js_flash_attention_forward) {
   float *out, *lse, *q, *k, *v, *mask;
@@ -311,7 +305,7 @@ FN(js_flash_attention_forward) {
        &lse, &lse_n, &q, &q_n, &k, &k_n, &v, &v_n, &mask, &mask_n, &drop, &drop_n, &g);
   need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
   NEED(lse, g.BH * g.T);
-  fa_need_mask(&a, &g, mask, mask_n);
+  mask = need_mask(&a, &g, mask, mask_n);
   const fa_drop d = fa_dropout_arg(&a, drop, drop_n);
   DONE();
   k_flash_attention_forward(out, lse, q, k, v, mask, &g, &d);
@@ -333,7 +327,7 @@ FN(js_flash_attention_backward) {
   need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
   need_layout(&a, &g, dq_n, dk_n, dv_n, out_n, (const char *[4]){"dq", "dk", "dv", "out"});
   NEED(lse, g.BH * g.T);
-  fa_need_mask(&a, &g, mask, mask_n);
+  mask = need_mask(&a, &g, mask, mask_n);
   const fa_drop d = fa_dropout_arg(&a, drop, drop_n);
   DONE();
   k_flash_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, mask, &g, &d, accumulate);

@@ -34,7 +34,8 @@ typedef struct {
   int64_t BH, T, S, D, H, ldq, ldk, ldv, ldo, kvRows;
   float scale;
   int causal;
-  int64_t maskStrideB, maskStrideT;
+  int64_t maskStrideB, maskStrideT; /* maskStrideT may be negative (a Toeplitz bias) */
+  int64_t maskOffset; /* the mask is read from mask + maskOffset (see mask_need) */
 } att_geom;
 
 /* blas.c: GEMM, attention and the OpenBLAS thread count. */

@@ -28,7 +28,7 @@
 /* X(field): the Float64Array order of an AttentionGeometry. */
 #define ATT_GEOM_FIELDS(X)                                                                 \
   X(BH) X(T) X(S) X(D) X(H) X(ldq) X(ldk) X(ldv) X(ldo) X(kvRows) X(scale) X(causal)       \
-  X(maskStrideB) X(maskStrideT)
+  X(maskStrideB) X(maskStrideT) X(maskOffset)
 
 /* X(field): the Float64Array order of a GatheredGeometry (src/backend/types-attention.ts). */
 #define GATHERED_GEOM_FIELDS(X)                                                        \

@@ -40,6 +40,12 @@ export interface CoreInput {
    * state too.
    */
   readonly bias: Tensor | null;
+  /**
+   * A score bias by relative distance (ALiBi's diagonals), given only to a core that
+   * declares `acceptsRelativeBias` (full attention) and only when `bias` is null; the
+   * others get it added into `bias`, dense. Added to the scores like bias.
+   */
+  readonly relativeBias?: F.RelativeBias | null;
   /** Causal: the query at absolute position i may attend keys at positions <= i. */
   readonly causal: boolean;
   /**
@@ -99,6 +105,8 @@ export abstract class AttentionCore<S extends AttentionState = AttentionState> e
   abstract readonly supportsNonCausal: boolean;
   readonly numHeads: number;
   readonly headDim: number;
+  /** Whether forward reads CoreInput.relativeBias (else it comes dense in bias). */
+  readonly acceptsRelativeBias: boolean = false;
 
   constructor(dims: CoreDims) {
     super();

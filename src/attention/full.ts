@@ -15,6 +15,8 @@ import { KVAttentionCore, type KVState } from './state.js';
 
 export class FullAttention extends KVAttentionCore {
   readonly kind = 'full';
+  /** ALiBi's diagonals go to the kernels as they are (F.RelativeBias). */
+  override readonly acceptsRelativeBias = true;
   /**
    * The tiled kernel: true forces it, false forbids it, undefined (default) uses it from
    * TILED_MIN_SCORES score entries per head. The weights (needWeights) are always dense.
@@ -32,6 +34,7 @@ export class FullAttention extends KVAttentionCore {
     const D = this.headDim;
     const opts = {
       mask: input.bias,
+      relativeBias: input.relativeBias,
       causal: input.causal,
       ...runOptions(input),
       tiled: this.tiled,

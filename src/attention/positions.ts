@@ -36,11 +36,16 @@ export interface PositionInput {
   readonly causal: boolean;
 }
 
-/** Rotated heads (RoPE) and/or a score bias broadcastable to (B, H, T, S). */
+/**
+ * Rotated heads (RoPE) and/or a score bias: dense, broadcastable to (B, H, T, S) (T5, Shaw),
+ * or by relative distance only (ALiBi: its diagonals, which full attention's kernels read
+ * without a (H, T, S) mask; other cores get it dense, F.relativeBiasDense).
+ */
 export interface PositionOutput {
   readonly q: Heads;
   readonly k: Heads;
   readonly bias: Tensor | null;
+  readonly relativeBias?: F.RelativeBias;
 }
 
 /** A relative position scheme: a Module, so learned ones (T5, Shaw) get state-dict names. */
@@ -133,16 +138,21 @@ export class AlibiPosition extends RelativePosition {
     super(H, D);
     this.slopes = alibiSlopes(H);
   }
+  /**
+   * @returns the bias as its diagonals (F.RelativeBias): (H, T + S - 1) values, O(H (T + S))
+   *   memory; the score of query t (at qStart + t) and key s gets -m_h |qStart + t - s|.
+   */
   apply(inp: PositionInput): PositionOutput {
     const T = inp.q.x.shape[1];
     const H = this.numHeads;
     const S = inp.S;
-    const b = zeros([1, H, T, S]);
+    const n = T + S - 1;
+    const diagonals = new Float32Array(H * n);
     for (let h = 0; h < H; h++)
-      for (let t = 0; t < T; t++)
-        for (let s = 0; s < S; s++)
-          b.f32[(h * T + t) * S + s] = -this.slopes[h] * Math.abs(inp.qStart + t - s);
-    return { q: inp.q, k: inp.k, bias: b };
+      for (let i = 0; i < n; i++)
+        // i = s - t + T - 1
+        diagonals[h * n + i] = -this.slopes[h] * Math.abs(inp.qStart + T - 1 - i);
+    return { q: inp.q, k: inp.k, bias: null, relativeBias: { diagonals, heads: H, T, S } };
   }
 }
 

@@ -51,6 +51,7 @@ export const attentionForward: Kernels['attentionForward'] = (
   const causal = g.causal ?? false;
   const msB = g.maskStrideB ?? 0;
   const msT = g.maskStrideT ?? 0;
+  const mOff = g.maskOffset ?? 0;
   const offset = S - T;
   const row = new Float32Array(S);
   for (let b = 0; b < BH; b++) {
@@ -67,7 +68,7 @@ export const attentionForward: Kernels['attentionForward'] = (
         const ko = (n * kvRows + s) * ldk + hd;
         let dot = 0;
         for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
-        row[s] = dot * scale + (mask ? mask[b * msB + t * msT + s] : 0);
+        row[s] = dot * scale + (mask ? mask[mOff + b * msB + t * msT + s] : 0);
       }
       const wo = (b * T + t) * S;
       softmaxRow(row, row, 0, S);

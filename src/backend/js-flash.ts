@@ -56,7 +56,7 @@ function scoreBlock(
   s1: number,
 ): void {
   const { D, ldk, scale } = g;
-  const mo = b * (g.maskStrideB ?? 0) + t * (g.maskStrideT ?? 0);
+  const mo = (g.maskOffset ?? 0) + b * (g.maskStrideB ?? 0) + t * (g.maskStrideT ?? 0);
   for (let s = s0; s < s1; s++) {
     const ko = ko0 + s * ldk;
     let dot = 0;

@@ -219,6 +219,7 @@ export function packGeometry(g: Readonly<AttentionGeometry>, buf: Float64Array):
   buf[11] = g.causal ? 1 : 0;
   buf[12] = g.maskStrideB ?? 0;
   buf[13] = g.maskStrideT ?? 0;
+  buf[14] = g.maskOffset ?? 0;
   return buf;
 }
 

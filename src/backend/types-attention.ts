@@ -38,9 +38,12 @@ export interface AttentionGeometry {
   /** Forward only: forbid s > t + (S - T). Default false. */
   causal?: boolean;
   /** Forward only: element strides of the additive mask per slice and per query row
-   * (0 broadcasts). Default 0. */
+   * (0 broadcasts; maskStrideT may be negative: a relative-position bias stored as one row
+   * of diagonals per slice, read at maskOffset + b*maskStrideB + t*maskStrideT + s). Default 0. */
   maskStrideB?: number;
   maskStrideT?: number;
+  /** Forward only: the mask's element offset (>= 0). Default 0. */
+  maskOffset?: number;
 }
 
 /**
@@ -73,6 +76,7 @@ export const ATTENTION_GEOMETRY_FIELDS = [
   'causal',
   'maskStrideB',
   'maskStrideT',
+  'maskOffset',
 ] as const satisfies readonly (keyof AttentionGeometry)[];
 
 /**

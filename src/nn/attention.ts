@@ -260,11 +260,22 @@ export class MultiheadAttention extends Module {
     const S = past + k.x.shape[1];
     const causal = opts.isCausal ?? false;
     let bias = this.combineMasks(opts, B, T, S);
+    let relativeBias: F.RelativeBias | null = null;
     if (this.position) {
       // Relative positions: q/k rotated (RoPE) or a bias on the scores (ALiBi, T5, Shaw).
       const p = this.position.apply({ q, k, qStart: past, kStart: past, S, causal });
       [q, k] = [p.q, p.k];
       if (p.bias) bias = bias ? F.add(bias, p.bias) : p.bias;
+      if (p.relativeBias) {
+        // By distance only (ALiBi): the full attention kernels read its diagonals (no
+        // (H, T, S) mask: linear memory at long T); other cores, decoding, or with a mask
+        // to add to it, it goes dense.
+        if (!bias && !selfState && this.core.acceptsRelativeBias) relativeBias = p.relativeBias;
+        else {
+          const dense = F.relativeBiasDense(p.relativeBias);
+          bias = bias ? F.add(bias, dense) : dense;
+        }
+      }
     }
     const r = this.core.forward(
       {
@@ -272,6 +283,7 @@ export class MultiheadAttention extends Module {
         k,
         v,
         bias,
+        relativeBias,
         causal,
         offset: past,
         dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,

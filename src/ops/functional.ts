@@ -257,15 +257,76 @@ export interface AttentionOptions {
    * Never with needWeights (the weights come from the fused kernel).
    */
   tiled?: boolean;
+  /**
+   * A score bias that depends only on the head and on s - t (RelativeBias: ALiBi), read by
+   * the kernels from its diagonals, O(H (T + S)) memory. Not with `mask`.
+   */
+  relativeBias?: RelativeBias | null;
+}
+
+/**
+ * A score bias that depends only on the head and on the key's position minus the query's: a
+ * Toeplitz matrix per head, bias[h, t, s] = diagonals[h * (T + S - 1) + (T - 1) + s - t]
+ * (ALiBi's -m_h |i - j|, Press et al. 2022). The attention kernels read it through a negative
+ * query stride of the mask (maskStrideT -1), so a (H, T, S) mask is never built.
+ */
+export interface RelativeBias {
+  /** (H, T + S - 1) float32: head h's values for s - t = -(T - 1) .. S - 1. */
+  readonly diagonals: Float32Array;
+  readonly heads: number;
+  readonly T: number;
+  readonly S: number;
+}
+
+/**
+ * The bias as a dense (1, H, T, S) tensor (for the cores that take only a dense bias).
+ * @throws Error if diagonals is not (H, T + S - 1).
+ */
+export function relativeBiasDense(r: RelativeBias): Tensor {
+  const { heads: H, T, S } = r;
+  const n = T + S - 1;
+  if (r.diagonals.length !== H * n)
+    throw new Error(
+      `relativeBias: ${r.diagonals.length} diagonals for H ${H}, T ${T}, S ${S} (need ${H * n})`,
+    );
+  const out = empty([1, H, T, S]);
+  for (let h = 0; h < H; h++)
+    for (let t = 0; t < T; t++)
+      out.f32.set(r.diagonals.subarray(h * n + T - 1 - t, h * n + T - 1 - t + S), (h * T + t) * S);
+  return out;
+}
+
+/** The kernel layout of a RelativeBias over `lead` = (..., H) slices: one row of diagonals per slice. */
+function relativeMask(r: RelativeBias, lead: number[], T: number, S: number): PreparedMask {
+  const BH = numel(lead);
+  const n = T + S - 1;
+  if (
+    r.T !== T ||
+    r.S !== S ||
+    lead[lead.length - 1] !== r.heads ||
+    r.diagonals.length !== r.heads * n
+  )
+    throw new Error(
+      `attention: relative bias of H ${r.heads}, T ${r.T}, S ${r.S} (${r.diagonals.length} values) for scores ${fmtShape([...lead, T, S])}`,
+    );
+  let data = r.diagonals;
+  if (BH > r.heads) {
+    data = new Float32Array(BH * n);
+    for (let b = 0; b < BH; b += r.heads) data.set(r.diagonals, b * n);
+  }
+  return { data, sB: n, sT: -1, offset: T - 1 };
+}
+
+/** A mask in the kernels' layout: read at data[offset + bh*sB + t*sT + s]. */
+interface PreparedMask {
+  data: Float32Array;
+  sB: number;
+  sT: number;
+  offset: number;
 }
 
 /** A mask as an additive float buffer plus the (bh, t) strides the attention kernel reads it with. */
-export function prepareMask(
-  mask: Tensor,
-  lead: number[],
-  T: number,
-  S: number,
-): { data: Float32Array; sB: number; sT: number } {
+export function prepareMask(mask: Tensor, lead: number[], T: number, S: number): PreparedMask {
   const full = [...lead, T, S];
   const { shape, bStrides } = broadcastShapes(full, mask.shape, 'attention mask');
   if (shape.length !== full.length || shape.some((d, i) => d !== full[i])) {
@@ -287,7 +348,7 @@ export function prepareMask(
     const data = new Float32Array(md.length);
     for (let i = 0; i < md.length; i++) data[i] = toAdd(md[i]);
     const sB = leadStrides.every((s) => s === 0) ? 0 : md.length / BH;
-    return { data, sB, sT };
+    return { data, sB, sT, offset: 0 };
   }
   // General case, e.g. a key padding mask (B, 1, 1, S) under lead (B, H): one (T|1, S)
   // block per bh, keeping a zero query stride (T = 1 rows) when the mask does not vary
@@ -305,7 +366,7 @@ export function prepareMask(
       lead0[d] = 0;
     }
   }
-  return { data, sB: rows * S, sT: rows === 1 ? 0 : S };
+  return { data, sB: rows * S, sT: rows === 1 ? 0 : S, offset: 0 };
 }
 
 /** Where the heads of q, k, v and out live (the attention kernels' head layout), and their offsets. */
@@ -332,10 +393,21 @@ function attentionOp(
   const scale = opts.scale ?? 1 / Math.sqrt(D);
   const p = opts.dropoutP ?? 0;
   if (!(p >= 0 && p < 1)) throw new Error(`attention: dropoutP must be in [0, 1), got ${p}`);
-  const m = opts.mask ? prepareMask(opts.mask, lead, T, S) : null;
+  if (opts.mask && opts.relativeBias)
+    throw new Error('attention: give a mask or a relative bias, not both (add them first)');
+  const m = opts.mask
+    ? prepareMask(opts.mask, lead, T, S)
+    : opts.relativeBias
+      ? relativeMask(opts.relativeBias, lead, T, S)
+      : null;
+  const maskGeom = {
+    maskStrideB: m ? m.sB : 0,
+    maskStrideT: m ? m.sT : 0,
+    maskOffset: m ? m.offset : 0,
+  };
   if (useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
     const geom = { BH, T, S, D, scale, ...layout, causal: opts.causal ?? false };
-    const tiledGeom = { ...geom, maskStrideB: m ? m.sB : 0, maskStrideT: m ? m.sT : 0 };
+    const tiledGeom = { ...geom, ...maskGeom };
     const drop = p > 0 ? dropoutKeys(p, opts.generator ?? defaultGenerator) : null;
     const out = tiledAttention(q, k, v, tiledGeom, m ? m.data : null, drop, outShape);
     return { out, weights: null };
@@ -354,8 +426,7 @@ function attentionOp(
     scale,
     ...layout,
     causal: opts.causal ?? false,
-    maskStrideB: m ? m.sB : 0,
-    maskStrideT: m ? m.sT : 0,
+    ...maskGeom,
   };
   const { qOff, kOff, vOff } = layout;
   backend().attentionForward(

@@ -85,13 +85,23 @@ for (const backendName of backends) {
       assert.ok(maxAbsDiff(s6, want) < 1e-12);
       const al = new AlibiPosition(H, D);
       const q = { x: randn([1, 2, H * D]), col: 0 };
-      const { bias } = al.apply({ q, k: q, qStart: 3, kStart: 3, S: 5, causal: true });
-      assert.deepEqual(bias!.shape, [1, H, 2, 5]);
+      const { bias: none, relativeBias } = al.apply({
+        q,
+        k: q,
+        qStart: 3,
+        kStart: 3,
+        S: 5,
+        causal: true,
+      });
+      assert.equal(none, null); // by distance only: its diagonals, (H, T + S - 1)
+      assert.equal(relativeBias!.diagonals.length, H * (2 + 5 - 1));
+      const bias = F.relativeBiasDense(relativeBias!);
+      assert.deepEqual(bias.shape, [1, H, 2, 5]);
       for (let h = 0; h < H; h++)
         for (let t = 0; t < 2; t++)
           for (let s = 0; s < 5; s++)
             assert.ok(
-              Math.abs(bias!.f32[(h * 2 + t) * 5 + s] + al.slopes[h] * Math.abs(3 + t - s)) < 1e-6,
+              Math.abs(bias.f32[(h * 2 + t) * 5 + s] + al.slopes[h] * Math.abs(3 + t - s)) < 1e-6,
             );
     });
 

@@ -26,6 +26,7 @@ import {
   mergeHeads,
 } from '../../src/attention/index.js';
 import type { FullAttention } from '../../src/attention/full.js';
+import { AlibiPosition } from '../../src/attention/positions.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 import { packedInput } from './xformer-helpers.js';
 
@@ -42,6 +43,9 @@ interface Case {
   causal?: boolean;
   pad?: number[];
   p?: number;
+  /** ALiBi (Press et al. 2022), queries at S - T ..: the kernels read its diagonals (a
+   * negative mask stride); the reference adds it dense. */
+  alibi?: boolean;
 }
 
 type Path = 'tiled' | 'fused' | 'reference';
@@ -64,6 +68,17 @@ function run(path: Path, c: Case): { out: Float32Array; dq: Float32Array; dkv: F
   kv.requiresGrad_(true);
   const mask = c.pad ? padBias(c.B, c.S, c.pad) : null;
   const opts = { causal: c.causal ?? false, dropoutP: c.p ?? 0, generator: new Generator(5) };
+  const heads = { x: q, col: 0 };
+  const relativeBias = c.alibi
+    ? new AlibiPosition(H, D).apply({
+        q: heads,
+        k: heads,
+        qStart: c.S - c.T,
+        kStart: 0,
+        S: c.S,
+        causal: false,
+      }).relativeBias!
+    : null;
   let out: Tensor;
   if (path === 'reference') {
     const [q4, k4, v4] = [
@@ -71,11 +86,12 @@ function run(path: Path, c: Case): { out: Float32Array; dq: Float32Array; dkv: F
       headsToBHLD({ x: kv, col: 0 }, H, D),
       headsToBHLD({ x: kv, col: HD }, H, D),
     ];
-    out = mergeHeads(attention(q4, k4, v4, { ...opts, bias: mask }).out);
+    const bias = relativeBias ? F.relativeBiasDense(relativeBias) : mask;
+    out = mergeHeads(attention(q4, k4, v4, { ...opts, bias }).out);
   } else {
     const cols = { q: 0, k: 0, v: HD };
     const tiled = path === 'tiled';
-    out = F.multiHeadAttention(q, kv, kv, H, D, cols, { ...opts, mask, tiled }).out;
+    out = F.multiHeadAttention(q, kv, kv, H, D, cols, { ...opts, mask, relativeBias, tiled }).out;
   }
   F.sum(F.mul(out, randn(out.shape, new Generator(9)))).backward();
   return { out: out.f32.slice(), dq: q.grad!.f32.slice(), dkv: kv.grad!.f32.slice() };
@@ -102,6 +118,15 @@ const cases: Case[] = [
   },
   { what: 'key padding, batch row 1 fully masked', B: 2, T: 67, S: 290, pad: [31, 290] },
   { what: 'key padding and causal', B: 2, T: 129, S: 129, causal: true, pad: [0, 60] },
+  { what: 'ALiBi by its diagonals, B 2, T = S = 150', B: 2, T: 150, S: 150, alibi: true },
+  {
+    what: 'ALiBi, causal, offset 170 (T 130, S 300)',
+    B: 1,
+    T: 130,
+    S: 300,
+    causal: true,
+    alibi: true,
+  },
 ];
 
 for (const backendName of backends) {

@@ -129,24 +129,31 @@ describe('kernel contract', () => {
   test('packGeometry writes each field at its ATTENTION_GEOMETRY_FIELDS index', () => {
     const g: Required<AttentionGeometry> = {
       ...{ BH: 11, T: 12, S: 13, D: 14, H: 15, ldq: 16, ldk: 17, ldv: 18, ldo: 19 },
-      ...{ kvRows: 20, scale: 0.25, causal: true, maskStrideB: 22, maskStrideT: 23 },
+      ...{
+        kvRows: 20,
+        scale: 0.25,
+        causal: true,
+        maskStrideB: 22,
+        maskStrideT: -1,
+        maskOffset: 24,
+      },
     };
     const buf = packGeometry(g, new Float64Array(ATTENTION_GEOMETRY_FIELDS.length));
     ATTENTION_GEOMETRY_FIELDS.forEach((f, i) => assert.equal(buf[i], Number(g[f]), f));
     // Forward-only fields default to off.
     const dense = { BH: 1, T: 1, S: 1, D: 1, H: 1, ldq: 1, ldk: 1, ldv: 1, ldo: 1, kvRows: 1 };
-    const b2 = packGeometry({ ...dense, scale: 1 }, new Float64Array(14).fill(9));
-    assert.deepEqual(Array.from(b2.subarray(11)), [0, 0, 0]);
+    const b2 = packGeometry({ ...dense, scale: 1 }, new Float64Array(15).fill(9));
+    assert.deepEqual(Array.from(b2.subarray(11)), [0, 0, 0, 0]);
   });
 
   ntest('the addon rejects a short or malformed geometry with a RangeError', (addon) => {
     const x = new Float32Array(4);
     const g = { BH: 1, T: 2, S: 2, D: 1, H: 1, ldq: 1, ldk: 1, ldv: 1, ldo: 1, kvRows: 2 };
-    const ok = packGeometry({ ...g, scale: 1 }, new Float64Array(14));
+    const ok = packGeometry({ ...g, scale: 1 }, new Float64Array(15));
     addon.attentionForward(x, x, x, x, x, null, null, ok);
     assert.throws(
-      () => addon.attentionForward(x, x, x, x, x, null, null, ok.slice(0, 13)),
-      /geometry has 13 elements/,
+      () => addon.attentionForward(x, x, x, x, x, null, null, ok.slice(0, 14)),
+      /geometry has 14 elements/,
     );
     const bad = ok.slice();
     bad[ATTENTION_GEOMETRY_FIELDS.indexOf('kvRows')] = 1; // < S
@@ -154,6 +161,15 @@ describe('kernel contract', () => {
     bad.set(ok);
     bad[0] = 1.5;
     assert.throws(() => addon.attentionForward(x, x, x, x, x, null, null, bad), /BH must be/);
+    // A negative query stride (a relative-position bias read from its diagonals) must not
+    // read before the mask: T 2, S 2 read diagonals s - t = -1 .. 1 from offset 1.
+    const diag = new Float32Array(3);
+    const rel = { ...g, scale: 1, maskStrideT: -1 };
+    const at = (maskOffset: number): Float64Array =>
+      packGeometry({ ...rel, maskOffset }, new Float64Array(15));
+    addon.attentionForward(x, x, x, x, x, diag, null, at(1));
+    assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(0)), /maskOffset/);
+    assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(2)), /mask/);
   });
 });
 
