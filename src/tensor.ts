@@ -300,6 +300,18 @@ export function zeros(shape: Shape, dtype: DType = 'float32'): Tensor {
 const UNINIT_MIN = 1024;
 
 /**
+ * Int32 scratch of n elements for the current step: from the step's arena when one is
+ * running (uninitialized, reused from step to step: no fresh pages to fault in), else a
+ * fresh zeroed Int32Array. Callers write every element they read.
+ */
+export function scratchI32(n: number): Int32Array {
+  const arena = currentArena();
+  if (arena === null) return new Int32Array(n);
+  const f = arena.alloc(n);
+  return new Int32Array(f.buffer, f.byteOffset, n);
+}
+
+/**
  * Float32 storage of `n` elements whose contents are ARBITRARY (not zeroed): for outputs
  * that a kernel overwrites entirely. Skips calloc's zero fill (a memset per activation,
  * measured at several ms per training step of bench/run.ts case 1). Inside a StepArena step

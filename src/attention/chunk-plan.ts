@@ -18,7 +18,7 @@
  * Shape letters: B batch, H heads, R channels (hash rounds; 1 for routing), T queries, S
  * keys, c chunk.
  */
-import type { Tensor } from '../tensor.js';
+import { scratchI32, type Tensor } from '../tensor.js';
 import type { GatherPlan } from './gathered.js';
 
 /** What `chunkedPlan` needs. */
@@ -56,8 +56,10 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   // chunk) never decreases: the open group of a class is its latest one, and a pointer per
   // class finds p in O(S + T) over the whole pass (typed arrays, no maps: T 8192 x 8 rounds
   // x heads ran ~10 ms in JavaScript objects).
-  const qGroup = new Int32Array(BHR * T); // local group of each query, -1: none
-  const qIdx = new Int32Array(BHR * T); // its slot in the group
+  // The plan's arrays come from the step's arena (scratchI32): every element is written
+  // before it is read (fresh ones faulted in about 1 MB of pages a step at T 8192).
+  const qGroup = scratchI32(BHR * T); // local group of each query, -1: none
+  const qIdx = scratchI32(BHR * T); // its slot in the group (written when it has one)
   const per: { keys: Int32Array; start: Int32Array; gz: Int32Array; glo: Int32Array }[] = [];
   const counts = new Int32Array(BHR);
   let Gmax = 0;
@@ -109,9 +111,9 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   // each query's slot per round.
   const G = R * Gmax;
   const K = 2 * c;
-  const qRow = new Int32Array(B * H * G * c).fill(-1);
-  const kRow = new Int32Array(B * H * G * K).fill(-1);
-  const slot = new Int32Array(B * H * T * R).fill(-1);
+  const qRow = scratchI32(B * H * G * c).fill(-1);
+  const kRow = scratchI32(B * H * G * K).fill(-1);
+  const slot = scratchI32(B * H * T * R).fill(-1);
   for (let bh = 0; bh < B * H; bh++)
     for (let r = 0; r < R; r++) {
       const bhr = bh * R + r;

@@ -34,7 +34,7 @@
  */
 import { noGrad } from '../autograd.js';
 import { Generator } from '../random.js';
-import { Tensor, randn } from '../tensor.js';
+import { Tensor, randn, scratchI32 } from '../tensor.js';
 import * as F from '../ops/index.js';
 import {
   checkInt,
@@ -94,8 +94,8 @@ export class LSHAttention extends TaggedKVCore {
     const [B, H, L] = x.shape;
     const R = this.rounds;
     const n = this.buckets;
-    const out = new Int32Array(B * H * R * L);
-    if (n === 1) return out;
+    const out = scratchI32(B * H * R * L); // every element written below
+    if (n === 1) return out.fill(0);
     const half = n / 2;
     const proj = noGrad(() => F.matmul(x, rotations)).f32; // (B, H, L, R * n/2)
     for (let bh = 0; bh < B * H; bh++)
