@@ -72,9 +72,17 @@ int64_t as_int(A *a, double v, int sign, const char *name) {
 float *need_mask(A *a, const att_geom *g, float *mask, size_t mask_n) {
   if (!mask || a->err) return mask;
   if (g->BH * g->T * g->S == 0) return mask; /* nothing is read */
-  const int64_t dT = (g->T - 1) * g->maskStrideT, dB = (g->BH - 1) * g->maskStrideB;
-  const int64_t lo = g->maskOffset + (dT < 0 ? dT : 0);
-  const int64_t hi = g->maskOffset + dB + (dT > 0 ? dT : 0) + g->S;
+  /* Each field is an integer of at most 2^53 (as_int); their products and sums may still
+   * overflow int64 (a wrapped span would pass the check): refused as out of range. */
+  int64_t dT, dB, lo, hi;
+  if (__builtin_mul_overflow(g->T - 1, g->maskStrideT, &dT) ||
+      __builtin_mul_overflow(g->BH - 1, g->maskStrideB, &dB) ||
+      __builtin_add_overflow(g->maskOffset, dT < 0 ? dT : 0, &lo) ||
+      __builtin_add_overflow(g->maskOffset, dB, &hi) ||
+      __builtin_add_overflow(hi, (dT > 0 ? dT : 0) + g->S, &hi)) {
+    fail(a, "ERR_OUT_OF_RANGE", "mask: its strides and offset overflow");
+    return mask;
+  }
   if (lo < 0)
     fail(a, "ERR_OUT_OF_RANGE", "mask: maskOffset + (T - 1) * maskStrideT must be >= 0");
   else

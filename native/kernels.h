@@ -35,7 +35,7 @@ typedef struct {
   float scale;
   int causal;
   int64_t maskStrideB, maskStrideT; /* maskStrideT may be negative (a Toeplitz bias) */
-  int64_t maskOffset; /* the mask is read from mask + maskOffset (see mask_need) */
+  int64_t maskOffset; /* the mask is read from mask + maskOffset (see need_mask in args.c) */
 } att_geom;
 
 /* blas.c: GEMM, attention and the OpenBLAS thread count. */

@@ -10,8 +10,8 @@
  *
  * Three paths, on items of consecutive query rows (sp_plan). Rows whose keys extend each
  * other (a run: the blocks of BigBird, block-local, image-block, fixed, causal or not)
- * gather their keys and values once and run per head as GEMMs (gemm_rm), like the fused
- * attention. The rows between runs (band, strided, dilated, Longformer) go in blocks of up
+ * gather their keys and values once, or read them in place when they are a few long ranges
+ * (sp_key_ranges), and run per head as GEMMs, like the fused attention. The rows between runs (band, strided, dilated, Longformer) go in blocks of up
  * to 32 rows to the masked-block path (sparse_block.c): the keys a block's rows share by
  * GEMMs, the others entry by entry. Rows no block can take (random keys, fewer than 4 rows,
  * non-finite inputs) go row by row on gathered key and value rows, all H heads of a row at
@@ -410,7 +410,8 @@ static void sp_flush(const sp_ctx *c, sp_scratch *scr) {
  * as in sp_fwd_run), by GEMMs per head on the gathered keys and values, as the fused
  * attention's backward: dP = dout v^T, dv += P_drop^T dout, dS = P (dP - rowsum(dP P)) scale,
  * dq += dS k, dk += dS^T q, with P and dS 0 past K_r; dk and dv accumulate in (K, H*D)
- * buffers added back at the end. */
+ * buffers added back at the end (sp_flush), or, for keys read in place (sp_key_ranges),
+ * straight into dk and dv: this thread owns heads [h0, h1) of their rows. */
 static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
                        int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
@@ -586,7 +587,9 @@ FN(js_sparse_attention_forward) {
   need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
   DONE();
   need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
-  if (bias && g.BH > 0) NEED(bias, (g.BH - 1) * g.maskStrideB + g.S);
+  if (g.maskOffset != 0 || g.maskStrideT != 0)
+    fail(&a, "ERR_OUT_OF_RANGE", "sparse attention: the bias is per key (maskOffset and maskStrideT 0)");
+  if (bias && g.BH > 0 && g.T > 0) bias = need_mask(&a, &g, bias, bias_n);
   DONE();
   k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, &g);
   return NULL;

@@ -5,10 +5,12 @@
  * computed together. The keys that at least 1/SPB_SHARE of the block's rows attend (the
  * block's shared keys, U of them: for a band of w keys, about w + R) are gathered once, and
  * per head the scores (R, U) = q k^T, out (R, D) = P v and the backward's dP = dout v^T,
- * dv += P^T dout, dq += dS k, dk += dS^T q run as GEMMs (gemm_rm) on them, with the entries
- * outside a row's pattern 0 in P and dS (their scores are never read). A row's other keys
- * (a strided row's far keys, a random key) go entry by entry as in the row path. Softmax and
- * the softmax backward run on each row's CSR entries, so the saved weights are the row path's.
+ * dv += P^T dout, dq += dS k, dk += dS^T q run as GEMMs (gemm_rm_tile) on them, with the
+ * entries outside a row's pattern 0 in P and dS (their scores are never read). A row's
+ * shared keys move between its CSR entries and those (R, U) matrices as segments
+ * (spb_segments: vector copies); its other keys (a strided row's far keys, a random key) go
+ * entry by entry as in the row path. Softmax and the softmax backward run on each row's CSR
+ * entries, so the saved weights are the row path's.
  *
  * Equal to the row path within float rounding, and NaN for NaN: a block whose gathered value
  * rows (forward) or key rows, query rows or dout rows (backward) are not all finite goes row

@@ -306,7 +306,8 @@ const UNINIT_MIN = 1024;
  */
 export function scratchI32(n: number): Int32Array {
   const arena = currentArena();
-  if (arena === null) return new Int32Array(n);
+  // Small ones on V8's heap (the arena's small arrays are, and their .buffer would move them).
+  if (arena === null || n < UNINIT_MIN) return new Int32Array(n);
   const f = arena.alloc(n);
   return new Int32Array(f.buffer, f.byteOffset, n);
 }

@@ -88,7 +88,8 @@ export class LSHAttention extends TaggedKVCore {
    * The bucket of every row in every round: h_r(x) = argmax([x R_r; -x R_r]).
    * @param x (B, H, L, D) float32 (queries; normalization does not change the bucket).
    * @param rotations (D, R * n/2), default the fixed ones.
-   * @returns Int32Array (B, H, R, L) of buckets in [0, n).
+   * @returns Int32Array (B, H, R, L) of buckets in [0, n); inside a StepArena step, storage of
+   *   the step (scratchI32): copy it to keep it past the step.
    */
   hash(x: Tensor, rotations: Tensor = this.rotations): Int32Array {
     const [B, H, L] = x.shape;

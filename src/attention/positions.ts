@@ -146,7 +146,7 @@ export class AlibiPosition extends RelativePosition {
     const T = inp.q.x.shape[1];
     const H = this.numHeads;
     const S = inp.S;
-    const n = T + S - 1;
+    const n = Math.max(0, T + S - 1); // s - t = -(T - 1) .. S - 1 (none without queries or keys)
     const diagonals = new Float32Array(H * n);
     for (let h = 0; h < H; h++)
       for (let i = 0; i < n; i++)

@@ -99,7 +99,22 @@ export function patternBias(p: SparsePattern): Tensor {
 
 /** Patterns kept by SparsePatternCore, shared by the cores of one pattern. */
 const patternCache = new Map<string, SparsePattern>();
+/** The row-ordered patterns with their orders (null: position order at that length). */
+const orderedCache = new Map<string, { pattern: SparsePattern; order: Int32Array } | null>();
 const PATTERN_CACHE_SIZE = 8;
+
+/** The entry of `key` in `cache`, built on a miss; the cache keeps its PATTERN_CACHE_SIZE newest. */
+function cachedEntry<V>(cache: Map<string, V>, key: string, build: () => V): V {
+  if (cache.has(key)) return cache.get(key) as V;
+  const v = build();
+  cache.set(key, v);
+  // Keep the most recent few (Map iterates in insertion order: the oldest first).
+  for (const old of cache.keys()) {
+    if (cache.size <= PATTERN_CACHE_SIZE) break;
+    cache.delete(old);
+  }
+  return v;
+}
 let coreCount = 0;
 
 /** Whether a bias broadcastable to (B, H, T, S) is the same for every query (a key bias). */
@@ -134,7 +149,7 @@ export class SparsePatternCore extends KVAttentionCore {
 
   /** The pattern over L positions (cached per (pattern, L, causal), shared by the layers). */
   pattern(L: number, causal: boolean): SparsePattern {
-    return this.cached(`${this.patternKey}|${L}|${causal}`, () =>
+    return cachedEntry(patternCache, `${this.patternKey}|${L}|${causal}`, () =>
       buildPattern(this.rowKeys, L, causal),
     );
   }
@@ -149,11 +164,14 @@ export class SparsePatternCore extends KVAttentionCore {
     B: number,
     causal: boolean,
   ): { pattern: SparsePattern; ids: Tensor; inverse: Tensor } | null {
-    const order = this.rowOrder?.(L, causal);
-    if (!order) return null;
-    const pattern = this.cached(`${this.patternKey}|${L}|${causal}|ordered`, () =>
-      buildPattern(this.rowKeys, L, causal, 0, order),
-    );
+    if (!this.rowOrder) return null;
+    const rowOrder = this.rowOrder;
+    const entry = cachedEntry(orderedCache, `${this.patternKey}|${L}|${causal}`, () => {
+      const order = rowOrder(L, causal);
+      return order && { pattern: buildPattern(this.rowKeys, L, causal, 0, order), order };
+    });
+    if (!entry) return null;
+    const { pattern, order } = entry;
     const ids = new Int32Array(B * L);
     const inverse = new Int32Array(B * L);
     for (let b = 0; b < B; b++)
@@ -161,25 +179,7 @@ export class SparsePatternCore extends KVAttentionCore {
         ids[b * L + t] = b * L + order[t];
         inverse[b * L + order[t]] = b * L + t;
       }
-    return {
-      pattern,
-      ids: new Tensor(ids, [B * L]),
-      inverse: new Tensor(inverse, [B * L]),
-    };
-  }
-
-  private cached(key: string, build: () => SparsePattern): SparsePattern {
-    let p = patternCache.get(key);
-    if (!p) {
-      p = build();
-      patternCache.set(key, p);
-      // Keep the most recent few (Map iterates in insertion order: the oldest first).
-      for (const old of patternCache.keys()) {
-        if (patternCache.size <= PATTERN_CACHE_SIZE) break;
-        patternCache.delete(old);
-      }
-    }
-    return p;
+    return { pattern, ids: new Tensor(ids, [B * L]), inverse: new Tensor(inverse, [B * L]) };
   }
 
   /** @throws Error for cross-attention (T != S without a state). */
@@ -191,10 +191,9 @@ export class SparsePatternCore extends KVAttentionCore {
       throw new Error(
         `${this.kind} attention: a position pattern needs self-attention (T = S), got ${T} queries and ${S} keys`,
       );
-    const pattern = this.pattern(T, input.causal);
     if (!perKey(input.bias) || input.bias?.requiresGrad) {
       const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
-      return this.dense(q, k, v, pattern, input);
+      return this.dense(q, k, v, this.pattern(T, input.causal), input);
     }
     const ordered = input.needWeights ? null : this.ordered(T, input.q.x.shape[0], input.causal);
     if (ordered) {
@@ -216,6 +215,7 @@ export class SparsePatternCore extends KVAttentionCore {
       const out = F.embedding(ordered.inverse, F.reshape(r.out, [B * T, C]));
       return { out: F.reshape(out, [B, T, C]), weights: null };
     }
+    const pattern = this.pattern(T, input.causal);
     return F.sparseMultiHeadAttention(...packedHeads(input, this.numHeads, this.headDim), pattern, {
       bias: input.bias,
       ...runOptions(input),

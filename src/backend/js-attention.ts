@@ -9,7 +9,7 @@
  * outputs, a row whose keys are all masked (-Infinity) gives weights 0 and out 0, and a
  * weight of 0 still multiplies its value row (0 * NaN = NaN), as the native GEMMs do.
  */
-import { zeroGradients } from './js-flash.js';
+import { checkMaskSpan, zeroGradients } from './js-flash.js';
 import type { F32, Kernels } from './types.js';
 
 /**
@@ -47,6 +47,7 @@ export const attentionForward: Kernels['attentionForward'] = (
   dropMask,
   g,
 ) => {
+  checkMaskSpan(mask, g);
   const { BH, T, S, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   const causal = g.causal ?? false;
   const msB = g.maskStrideB ?? 0;

@@ -71,6 +71,22 @@ function sliceOffsets(g: Readonly<AttentionGeometry>, b: number): { n: number; h
 }
 
 /** Tiled attention forward (online softmax over key blocks); see Kernels. */
+/**
+ * Check that an attention mask covers every element the kernels read,
+ * mask[maskOffset + b*maskStrideB + t*maskStrideT + s] (maskStrideT may be negative), as
+ * the addon's need_mask does.
+ * @throws RangeError naming the mask otherwise.
+ */
+export function checkMaskSpan(mask: F32 | null, g: Readonly<AttentionGeometry>): void {
+  if (!mask || g.BH * g.T * g.S === 0) return;
+  const dT = (g.T - 1) * (g.maskStrideT ?? 0);
+  const off = g.maskOffset ?? 0;
+  if (off + Math.min(dT, 0) < 0)
+    throw new RangeError('mask: maskOffset + (T - 1) * maskStrideT must be >= 0');
+  const hi = off + (g.BH - 1) * (g.maskStrideB ?? 0) + Math.max(dT, 0) + g.S;
+  if (mask.length < hi) throw new RangeError(`mask has ${mask.length} elements, needs ${hi}`);
+}
+
 export const flashAttentionForward: Kernels['flashAttentionForward'] = (
   out,
   lse,
@@ -81,6 +97,7 @@ export const flashAttentionForward: Kernels['flashAttentionForward'] = (
   dropout,
   g,
 ) => {
+  checkMaskSpan(mask, g);
   const { BH, T, S, D, ldq, ldk, ldv, ldo, kvRows } = g;
   const row = new Float64Array(FLASH_BLOCK_KEYS);
   const acc = new Float64Array(D);
@@ -134,6 +151,7 @@ export const flashAttentionBackward: Kernels['flashAttentionBackward'] = (
   g,
   accumulate = true,
 ) => {
+  checkMaskSpan(mask, g);
   const { BH, T, S, D, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   if (!accumulate) zeroGradients(dq, dk, dv, g);
   const row = new Float64Array(FLASH_BLOCK_KEYS);

@@ -151,7 +151,7 @@ export interface AttentionKernels {
    * below (dense (BH, T, D) / (BH, S, D) when H = 1 and every ld = D).
    * Sizes, layout and attributes come in `geometry` (AttentionGeometry).
    * `mask` is an additive float mask (-Infinity = may not attend) read at
-   * mask[b*maskStrideB + t*maskStrideT + s] for b in [0, BH), or null. `causal` forbids
+   * mask[maskOffset + b*maskStrideB + t*maskStrideT + s] for b in [0, BH), or null. `causal` forbids
    * s > t + (S - T). A row whose keys are all masked gets weights 0 and out 0; a row whose
    * scores hold a NaN (from q, k or the mask) gets NaN weights and out, and a weight of 0
    * still multiplies its value row (0 * NaN = NaN), as in PyTorch.

@@ -284,7 +284,7 @@ export interface RelativeBias {
  */
 export function relativeBiasDense(r: RelativeBias): Tensor {
   const { heads: H, T, S } = r;
-  const n = T + S - 1;
+  const n = Math.max(0, T + S - 1);
   if (r.diagonals.length !== H * n)
     throw new Error(
       `relativeBias: ${r.diagonals.length} diagonals for H ${H}, T ${T}, S ${S} (need ${H * n})`,
@@ -299,7 +299,7 @@ export function relativeBiasDense(r: RelativeBias): Tensor {
 /** The kernel layout of a RelativeBias over `lead` = (..., H) slices: one row of diagonals per slice. */
 function relativeMask(r: RelativeBias, lead: number[], T: number, S: number): PreparedMask {
   const BH = numel(lead);
-  const n = T + S - 1;
+  const n = Math.max(0, T + S - 1);
   if (
     r.T !== T ||
     r.S !== S ||

@@ -57,7 +57,8 @@ export type TiledGeometry = AttentionGeometry & { qOff: number; kOff: number; vO
 /**
  * Tiled attention forward, recorded for autograd ('tiledAttention').
  * @param q, k, v the op's inputs, read in the head layout of `geom` from their offsets.
- * @param mask additive float mask read at mask[b*maskStrideB + t*maskStrideT + s], or null.
+ * @param mask additive float mask read at mask[maskOffset + b*maskStrideB + t*maskStrideT + s],
+ *   or null.
  * @param dropout the keys of the dropout mask (dropoutKeys), or null.
  * @param outShape shape of out (BH/H * T * H * D elements, written whole).
  * @returns out.

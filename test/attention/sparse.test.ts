@@ -498,6 +498,27 @@ describe('sparse attention kernels: native equals js', () => {
       L,
       Array.from({ length: L }, (_, t) => strided(t)),
     ],
+    // Dilated keys: shared, at consecutive positions of the block's keys but not consecutive
+    // keys (segments by position); empty rows inside the blocks; one far key each.
+    [
+      'masked blocks: dilated keys, empty rows, a far key',
+      2,
+      8,
+      2,
+      L,
+      Array.from({ length: L }, (_, t) =>
+        t % 7 === 3
+          ? []
+          : [
+              ...new Set([
+                ...Array.from({ length: 7 }, (_, j) => t - 6 + 2 * j).filter(
+                  (j) => j >= 0 && j < L,
+                ),
+                (t * 5 + 40) % L,
+              ]),
+            ].sort((x, y) => x - y),
+      ),
+    ],
     [
       'masked blocks: random keys, none shared (row by row)',
       2,

@@ -170,6 +170,15 @@ describe('kernel contract', () => {
     addon.attentionForward(x, x, x, x, x, diag, null, at(1));
     assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(0)), /maskOffset/);
     assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(2)), /mask/);
+    // Strides whose span overflows int64 ((T - 1) * 2^52 = 2^64 wraps to 0) are refused,
+    // not read out of bounds (it crashed the process before).
+    const T = 4097;
+    const y = new Float32Array(T);
+    for (const maskStrideT of [2 ** 52, -(2 ** 52)]) {
+      const big = { ...g, T, S: 1, kvRows: 1, scale: 1, maskStrideT };
+      const geom = packGeometry(big, new Float64Array(15));
+      assert.throws(() => addon.attentionForward(y, y, y, x, x, diag, null, geom), /overflow/);
+    }
   });
 });
 
