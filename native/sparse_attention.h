@@ -109,6 +109,8 @@ typedef struct {
   int32_t *segE, *segN, *segP, *rowSeg;
   int64_t segCap;
   sp_scratch f;
+  /* The backward's unshared entries, heads [h0, h1) of each (sp_bwd_block). */
+  sp_scratch u;
 } sp_block_scratch;
 
 /* The masked-block path (sparse_block.c) for R consecutive query rows from t0 that do not form

@@ -8,9 +8,10 @@
  * dv += P^T dout, dq += dS k, dk += dS^T q run as GEMMs (gemm_rm_tile) on them, with the
  * entries outside a row's pattern 0 in P and dS (their scores are never read). A row's
  * shared keys move between its CSR entries and those (R, U) matrices as segments
- * (spb_segments: vector copies); its other keys (a strided row's far keys, a random key) go
- * entry by entry as in the row path. Softmax and the softmax backward run on each row's CSR
- * entries, so the saved weights are the row path's.
+ * (spb_segments: vector copies); its other keys (a strided row's far keys, an axial row's
+ * grid row) go entry by entry, all heads of an entry at once (a key row's H*D columns are
+ * contiguous), in passes before and after the per-head GEMMs. Softmax and the softmax
+ * backward run on each row's CSR entries, so the saved weights are the row path's.
  *
  * Equal to the row path within float rounding, and NaN for NaN: a block whose gathered value
  * rows (forward) or key rows, query rows or dout rows (backward) are not all finite goes row
@@ -38,6 +39,7 @@ void sp_block_free(sp_block_scratch *b) {
   free(b->cnt);
   free(b->segE);
   free(b->f.p);
+  free(b->u.p);
   memset(b, 0, sizeof(*b));
 }
 
@@ -187,6 +189,27 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
   }
   spb_segments(c, t0, R, b);
   const int32_t *segE = b->segE, *segN = b->segN, *segP = b->segP;
+  /* The unshared entries' scores, all heads of an entry at once (its key row's H*D columns
+   * are contiguous: one pass over the far rows instead of one per head). */
+  for (int64_t r = 0; r < R; r++) {
+    const int64_t e1 = c->rowPtr[t0 + r + 1];
+    const float *qr = c->q + sp_row(n, T, t0 + r, g->ldq);
+    int64_t e = c->rowPtr[t0 + r];
+    for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
+      const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
+      for (; e < end; e++) {
+        const int64_t s = c->cols[e];
+        if (e + SP_AHEAD < e1)
+          sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), HD);
+        const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
+        for (int64_t h = 0; h < H; h++)
+          c->weights[(n * H + h) * nnz + e] =
+              vdot(qr + h * D, k + h * D, D) * g->scale +
+              (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
+      }
+      if (i < b->rowSeg[r + 1]) e += segN[i];
+    }
+  }
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -197,23 +220,13 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
-      const float *qr = q + r * g->ldq;
-      int64_t e = e0;
-      for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
-        const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
-        for (; e < end; e++) { /* unshared: the score by a dot */
-          const int64_t s = c->cols[e];
-          spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
-          w[e] = vdot(qr, c->k + sp_row(n, g->kvRows, s, g->ldk) + h * D, D) * g->scale +
-                 (bias ? bias[s] : 0.0f);
-        }
-        if (i == b->rowSeg[r + 1]) break;
+      for (int64_t i = b->rowSeg[r]; i < b->rowSeg[r + 1]; i++) { /* unshared: done above */
         const float *src = sc + r * U + segP[i];
+        const int64_t e = segE[i];
         if (bias)
           for (int64_t x = 0; x < segN[i]; x++) w[e + x] = src[x] + bias[c->cols[e + x]];
         else
           memcpy(w + e, src, (size_t)segN[i] * sizeof(float));
-        e += segN[i];
       }
       if (e1 > e0) k_softmax_row(w + e0, w + e0, e1 - e0);
       for (int64_t i = b->rowSeg[r]; i < b->rowSeg[r + 1]; i++) {
@@ -226,56 +239,128 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
       }
     }
     gemm_rm_tile(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
-    for (int64_t r = 0; r < R; r++) { /* the rows' unshared keys: out += P v entry by entry */
-      const int64_t e1 = c->rowPtr[t0 + r + 1];
-      float *orow = o + r * g->ldo;
-      int64_t e = c->rowPtr[t0 + r];
-      for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
-        const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
-        for (; e < end; e++) {
-          spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
-          const float wt = dm ? w[e] * dm[e] : w[e];
-          const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
-          _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) orow[d] += wt * v[d];
+  }
+  /* The rows' unshared keys: out += P v entry by entry, all heads of an entry at once. */
+  for (int64_t r = 0; r < R; r++) {
+    const int64_t e1 = c->rowPtr[t0 + r + 1];
+    float *orow = c->out + sp_row(n, T, t0 + r, g->ldo);
+    int64_t e = c->rowPtr[t0 + r];
+    for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
+      const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
+      for (; e < end; e++) {
+        if (e + SP_AHEAD < e1)
+          sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), HD);
+        const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
+        for (int64_t h = 0; h < H; h++) {
+          const int64_t we = (n * H + h) * nnz + e;
+          const float wt = c->drop ? c->weights[we] * c->drop[we] : c->weights[we];
+          float *oh = orow + h * D;
+          const float *vh = v + h * D;
+          _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) oh[d] += wt * vh[d];
         }
-        if (i < b->rowSeg[r + 1]) e += segN[i];
       }
+      if (i < b->rowSeg[r + 1]) e += segN[i];
     }
   }
   spb_release(b);
 }
 
-/* Backward of one head h of the block: dp (R, U) = dout v^T on entry, then the block's rows'
- * dS in dp and P_drop in pm (both 0 outside the patterns); the unshared entries' dq, dk, dv
- * terms are added directly; rb has room for a row's entries. Segments as spb_segments. */
-HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
-                             int64_t U, const sp_block_scratch *b, float *dp, float *pm,
-                             float *rb) {
+/* The block's unshared entries in order (row by row, ascending, outside every segment):
+ * calls body(r, e) for each; the helpers below walk them in the same order, so the j-th
+ * one has slot j of the unshared buffer. The body is the macro's last argument. */
+#define SPB_FOR_UNSHARED(c, b, t0, R, r, e, ...)                                       \
+  for (int64_t r = 0; r < (R); r++) {                                                   \
+    const int64_t e1_ = (c)->rowPtr[(t0) + r + 1];                                      \
+    int64_t e = (c)->rowPtr[(t0) + r];                                                  \
+    for (int64_t i_ = (b)->rowSeg[r]; i_ <= (b)->rowSeg[r + 1]; i_++) {                 \
+      const int64_t end_ = i_ < (b)->rowSeg[r + 1] ? (b)->segE[i_] : e1_;               \
+      for (; e < end_; e++) __VA_ARGS__                                                 \
+      if (i_ < (b)->rowSeg[r + 1]) e += (b)->segN[i_];                                  \
+    }                                                                                   \
+  }
+
+/* Backward pre-pass over the unshared entries, heads [h0, h1) of an entry at once (a key
+ * row's H*D columns are contiguous: one pass over the far rows, not one per head):
+ * ub[j*nh + h - h0] = dP_drop of entry j, and dv += P_drop dout. */
+HOT static void spb_bwd_unshared_dv(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
+                                    int64_t t0, int64_t R, const sp_block_scratch *b,
+                                    float *ub) {
   const att_geom *g = &c->g;
-  const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz;
+  const int64_t T = g->T, D = g->D, H = g->H, nnz = c->nnz, nh = h1 - h0;
+  int64_t j = 0;
+  SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
+    const float *dout = c->dout + sp_row(n, T, t0 + r, g->ldo);
+    const int64_t ov = sp_row(n, g->kvRows, c->cols[e], g->ldv);
+    if (e + SP_AHEAD < e1_) {
+      const int64_t ahead = sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv);
+      sp_prefetch(c->v + ahead + h0 * D, nh * D);
+      sp_prefetchw(c->dv + ahead + h0 * D, nh * D);
+    }
+    for (int64_t h = h0; h < h1; h++) {
+      const int64_t we = (n * H + h) * nnz + e;
+      const float m = c->drop ? c->drop[we] : 1.0f, pd = c->weights[we] * m;
+      const float *dh = dout + h * D;
+      ub[j * nh + h - h0] = vdot(dh, c->v + ov + h * D, D) * m;
+      float *dv = c->dv + ov + h * D;
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dh[d];
+    }
+    j++;
+  });
+}
+
+/* Backward post-pass: dq += dS k and dk += dS^T q for the unshared entries, heads [h0, h1)
+ * of an entry at once, with dS in ub (spb_bwd_rows put it there). */
+HOT static void spb_bwd_unshared_dqk(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1,
+                                     int64_t t0, int64_t R, const sp_block_scratch *b,
+                                     const float *ub) {
+  const att_geom *g = &c->g;
+  const int64_t T = g->T, D = g->D, nh = h1 - h0;
+  int64_t j = 0;
+  SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
+    const float *q = c->q + sp_row(n, T, t0 + r, g->ldq);
+    float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq);
+    const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk);
+    if (e + SP_AHEAD < e1_) {
+      const int64_t ahead = sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk);
+      sp_prefetch(c->k + ahead + h0 * D, nh * D);
+      sp_prefetchw(c->dk + ahead + h0 * D, nh * D);
+    }
+    for (int64_t h = h0; h < h1; h++) {
+      const float ds = ub[j * nh + h - h0];
+      const float *k = c->k + ok + h * D, *qh = q + h * D;
+      float *dk = c->dk + ok + h * D, *dqh = dq + h * D;
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
+        dqh[d] += ds * k[d];
+        dk[d] += ds * qh[d];
+      }
+    }
+    j++;
+  });
+}
+
+/* Backward of one head h of the block: dp (R, U) = dout v^T on entry, then the block's rows'
+ * dS in dp and P_drop in pm (both 0 outside the patterns). The unshared entries' dP_drop
+ * come from ub (spb_bwd_unshared_dv) and their dS go back into it (for
+ * spb_bwd_unshared_dqk); rb has room for a row's entries. Segments as spb_segments. */
+HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t h0, int64_t nh,
+                             int64_t t0, int64_t R, int64_t U, const sp_block_scratch *b,
+                             float *dp, float *pm, float *rb, float *ub) {
+  const att_geom *g = &c->g;
+  const int64_t H = g->H, nnz = c->nnz;
   const float *w = c->weights + (n * H + h) * nnz;
   const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
   const int32_t *segE = b->segE, *segN = b->segN, *segP = b->segP;
+  float *uh = ub + (h - h0); /* entry j's slot: uh[j * nh] */
+  int64_t j = 0;            /* unshared entries so far */
   for (int64_t r = 0; r < R; r++) {
     const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
     const int64_t k0 = b->rowSeg[r], k1 = b->rowSeg[r + 1];
-    const float *dout = c->dout + sp_row(n, T, t0 + r, g->ldo) + h * D;
-    const float *q = c->q + sp_row(n, T, t0 + r, g->ldq) + h * D;
-    float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq) + h * D, *dpr = dp + r * U;
-    float *pr = pm + r * U;
-    /* dP_drop per entry (a segment's from dp, P_drop into pm); dv of unshared keys += P_drop
-     * dout */
-    int64_t e = e0;
+    float *dpr = dp + r * U, *pr = pm + r * U;
+    /* dP_drop per entry (a segment's from dp, P_drop into pm; an unshared one's from ub) */
+    int64_t e = e0, j0 = j;
     for (int64_t i = k0; i <= k1; i++) {
       const int64_t end = i < k1 ? segE[i] : e1;
-      for (; e < end; e++) {
-        const int64_t ov = sp_row(n, g->kvRows, c->cols[e], g->ldv) + h * D;
-        spb_prefetch_next(c, n, h, e, e1, c->v, g->ldv);
-        const float m = dm ? dm[e] : 1.0f, pd = w[e] * m;
-        rb[e - e0] = vdot(dout, c->v + ov, D) * m;
-        float *dv = c->dv + ov;
-        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) dv[d] += pd * dout[d];
-      }
+      for (; e < end; e++) rb[e - e0] = uh[j++ * nh];
       if (i == k1) break;
       const float *dps = dpr + segP[i];
       float *ps = pr + segP[i];
@@ -290,23 +375,15 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, 
       }
       e += segN[i];
     }
-    /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; a segment's into dp, others applied */
+    /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; a segment's into dp, others into ub */
     const float sum = vdot(rb, w + e0, e1 - e0);
     memset(dpr, 0, (size_t)U * sizeof(float));
     e = e0;
+    j = j0;
     for (int64_t i = k0; i <= k1; i++) {
       const int64_t end = i < k1 ? segE[i] : e1;
-      for (; e < end; e++) {
-        spb_prefetch_next(c, n, h, e, e1, c->k, g->ldk);
-        const float ds = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
-        const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk) + h * D;
-        const float *k = c->k + ok;
-        float *dk = c->dk + ok;
-        _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) {
-          dq[d] += ds * k[d];
-          dk[d] += ds * q[d];
-        }
-      }
+      for (; e < end; e++)
+        uh[j++ * nh] = w[e] == 0.0f ? 0.0f : w[e] * (rb[e - e0] - sum) * g->scale;
       if (i == k1) break;
       float *dps = dpr + segP[i];
       const float *wr = w + e, *rr = rb + (e - e0);
@@ -337,15 +414,20 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   }
   memset(dkg, 0, (size_t)(2 * U * HD) * sizeof(float));
   spb_segments(c, t0, R, b);
+  int64_t unshared = c->rowPtr[t0 + R] - c->rowPtr[t0];
+  for (int64_t i = 0; i < b->rowSeg[R]; i++) unshared -= b->segN[i];
+  float *ub = sp_grow(&b->u, (size_t)(unshared * (h1 - h0) + 1));
+  spb_bwd_unshared_dv(c, n, h0, h1, t0, R, b, ub);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   for (int64_t h = h0; h < h1; h++) {
     gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
-    spb_bwd_rows(c, n, h, t0, R, U, b, dp, pm, rb);
+    spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
     gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
     gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
     gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);
   }
+  spb_bwd_unshared_dqk(c, n, h0, h1, t0, R, b, ub);
   sp_scatter(c, n, h0, h1, b->keys, U, dkg, dvg);
   spb_release(b);
 }
