@@ -166,14 +166,6 @@ static int spb_finite(const float *x, int64_t R, int64_t ld, int64_t w) {
   return 1;
 }
 
-/* Prefetches head h of the key or value row (x, stride ld) SP_AHEAD entries past e when
- * that entry (before e1) is not shared: the unshared keys are far apart (strided, random). */
-static inline void spb_prefetch_next(const sp_ctx *c, int64_t n, int64_t h, int64_t e,
-                                     int64_t e1, const float *x, int64_t ld) {
-  if (e + SP_AHEAD < e1)
-    sp_prefetch(x + sp_row(n, c->g.kvRows, c->cols[e + SP_AHEAD], ld) + h * c->g.D, c->g.D);
-}
-
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
