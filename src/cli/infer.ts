@@ -7,10 +7,10 @@ import { dataFingerprint, readModelDirConfig, type ModelDirConfig } from '../tas
 import { evalLM, generateText, loadLM } from '../tasks/lm.js';
 import { DEFAULT_LENGTH_PENALTY, translateTexts } from '../tasks/translate.js';
 import { classifyTextsEarlyExit, classifyWithDir, loadClassifier } from '../tasks/classify.js';
-import { loadTaskData, type SplitData } from '../tasks/data.js';
+import { loadTaskData } from '../tasks/data.js';
 import { loadNeural } from '../tasks/load.js';
 import { attentionSections } from '../tasks/attention-maps.js';
-import { BUILTIN_DATASETS, readText, resolveDataset } from '../data/index.js';
+import { BUILTIN_DATASETS, readText, resolveDataset, taskSplit } from '../data/index.js';
 import { output } from './output.js';
 import { runExposureBias } from './exposure.js';
 import { RNNSeq2Seq } from '../rnn/seq2seq.js';
@@ -142,20 +142,18 @@ function pick<T>(
   model: { dir: string; cfg: ModelDirConfig },
 ): T[] {
   const trained = model.cfg.data;
-  const check = trained !== undefined && trained.name === data;
-  const parts =
-    split !== 'all' || check
-      ? (loadTaskData(task as 'translate', data) as unknown as SplitData<T>)
-      : undefined;
-  if (check && parts) {
-    const now = dataFingerprint(data, parts.train);
+  // Read once: the split scored and the fingerprint's split both come from these items.
+  const items = resolveDataset(data, task as 'translate') as unknown as T[];
+  if (trained !== undefined && trained.name === data) {
+    // The training split as train took it (without a valid part after a --valid file).
+    const now = dataFingerprint(data, taskSplit(items, task, trained.validFile ?? false).train);
     if (now.trainSha256 !== trained.trainSha256)
       warn(
         `${model.dir} was trained on another version of ${data} (training split of ${trained.trainItems} items, sha256 ${trained.trainSha256.slice(0, 12)}; now ${now.trainItems}, ${now.trainSha256.slice(0, 12)}): the ${split} part scored may hold items it was trained on, and the score is not comparable with models trained on the current data`,
       );
   }
-  if (split === 'all') return resolveDataset(data, task) as T[];
-  return parts![split];
+  if (split === 'all') return items;
+  return taskSplit(items, task)[split];
 }
 
 /**

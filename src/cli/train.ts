@@ -127,7 +127,7 @@ async function trainTranslateCommand(
   );
   const dirConfig = {
     ...task.dirConfig,
-    data: dataFingerprint(dataName, data.train),
+    data: dataFingerprint(dataName, data.train, o.valid !== undefined),
   };
   const done = await fitAndSave(task, dirConfig, task.vocabs.src, out, o, {
     steps,
@@ -194,7 +194,7 @@ async function trainClassifyCommand(
   );
   const dirConfig = {
     ...task.dirConfig,
-    data: dataFingerprint(dataName, data.train),
+    data: dataFingerprint(dataName, data.train, o.valid !== undefined),
   };
   const done = await fitAndSave(task, dirConfig, task.tokenizer, out, o, {
     steps,

@@ -37,6 +37,8 @@ export interface DataFingerprint {
   trainItems: number;
   /** SHA-256 (hex) of the training split, one JSON item per line. */
   trainSha256: string;
+  /** True when training had a --valid file: its split of the data has no valid part. */
+  validFile?: boolean;
 }
 
 /**
@@ -45,11 +47,18 @@ export interface DataFingerprint {
  * of the data (whose held-out part may then hold its training items) is pointed out.
  * @param name the --data argument
  * @param train the training split's items (pairs or labelled texts)
+ * @param validFile whether training had a --valid file (then the data's split has no valid
+ *   part, and eval must split the same way to compare)
  */
-export function dataFingerprint(name: string, train: readonly unknown[]): DataFingerprint {
+export function dataFingerprint(
+  name: string,
+  train: readonly unknown[],
+  validFile = false,
+): DataFingerprint {
   const h = createHash('sha256');
   for (const item of train) h.update(JSON.stringify(item) + '\n');
-  return { name, trainItems: train.length, trainSha256: h.digest('hex') };
+  const fp: DataFingerprint = { name, trainItems: train.length, trainSha256: h.digest('hex') };
+  return validFile ? { ...fp, validFile } : fp;
 }
 
 /** Write config.json atomically (temp file, then rename). */

@@ -94,3 +94,22 @@ test('config.json records the training split; eval warns when the data changed s
     /was trained on another version of .*labels\.tsv \(training split of 180 items/,
   );
 });
+
+test('a model trained with --valid FILE: its fingerprint says so, and eval on the same data does not warn', async () => {
+  const valid = join(dir, 'valid.tsv');
+  writeFileSync(valid, readFileSync(data, 'utf8').split('\n').slice(0, 10).join('\n') + '\n');
+  const mv = join(dir, 'mv');
+  const t = await cli(
+    tinyTrain('classify', data, mv, '--steps', '2', '--batch-tokens', '64', '--valid', valid),
+  );
+  assert.equal(t.code, 0, t.err);
+  const cfg = JSON.parse(readFileSync(join(mv, 'config.json'), 'utf8')) as {
+    data: { trainItems: number; validFile?: boolean };
+  };
+  // No valid part: 95% of the 200 lines train (the 5% test part is the same as without).
+  assert.equal(cfg.data.validFile, true);
+  assert.equal(cfg.data.trainItems, 190);
+  const r = await cli(['eval', '--model', mv, '--data', data, '--split', 'test', '--json']);
+  assert.equal(r.code, 0, r.err);
+  assert.doesNotMatch(r.err, /another version/);
+});
