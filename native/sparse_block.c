@@ -166,6 +166,32 @@ static int spb_finite(const float *x, int64_t R, int64_t ld, int64_t w) {
   return 1;
 }
 
+/* The block's unshared entries in order (row by row, ascending, outside every segment):
+ * calls body(r, e) for each; the passes below walk them in the same order, so the j-th
+ * one has slot j of the unshared buffer. The body is the macro's last argument. */
+#define SPB_FOR_UNSHARED(c, b, t0, R, r, e, ...)                                       \
+  for (int64_t r = 0; r < (R); r++) {                                                   \
+    const int64_t e1_ = (c)->rowPtr[(t0) + r + 1];                                      \
+    int64_t e = (c)->rowPtr[(t0) + r];                                                  \
+    for (int64_t i_ = (b)->rowSeg[r]; i_ <= (b)->rowSeg[r + 1]; i_++) {                 \
+      const int64_t end_ = i_ < (b)->rowSeg[r + 1] ? (b)->segE[i_] : e1_;               \
+      for (; e < end_; e++) __VA_ARGS__                                                 \
+      if (i_ < (b)->rowSeg[r + 1]) e += (b)->segN[i_];                                  \
+    }                                                                                   \
+  }
+
+/* Prefetches heads [h0, h0 + nh) of the key or value row (x, stride ld) of the entry
+ * SP_AHEAD past e, and the same columns of its gradient row (dx; NULL: none), when that
+ * entry is in the row (before e1): the unshared keys are far apart (strided, axial). */
+static inline void spb_prefetch_ahead(const sp_ctx *c, int64_t n, int64_t e, int64_t e1,
+                                      const float *x, float *dx, int64_t ld, int64_t h0,
+                                      int64_t nh) {
+  if (e + SP_AHEAD >= e1) return;
+  const int64_t at = sp_row(n, c->g.kvRows, c->cols[e + SP_AHEAD], ld) + h0 * c->g.D;
+  sp_prefetch(x + at, nh * c->g.D);
+  if (dx) sp_prefetchw(dx + at, nh * c->g.D);
+}
+
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
@@ -183,25 +209,16 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
   const int32_t *segE = b->segE, *segN = b->segN, *segP = b->segP;
   /* The unshared entries' scores, all heads of an entry at once (its key row's H*D columns
    * are contiguous: one pass over the far rows instead of one per head). */
-  for (int64_t r = 0; r < R; r++) {
-    const int64_t e1 = c->rowPtr[t0 + r + 1];
+  SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
     const float *qr = c->q + sp_row(n, T, t0 + r, g->ldq);
-    int64_t e = c->rowPtr[t0 + r];
-    for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
-      const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
-      for (; e < end; e++) {
-        const int64_t s = c->cols[e];
-        if (e + SP_AHEAD < e1)
-          sp_prefetch(c->k + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk), HD);
-        const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
-        for (int64_t h = 0; h < H; h++)
-          c->weights[(n * H + h) * nnz + e] =
-              vdot(qr + h * D, k + h * D, D) * g->scale +
-              (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
-      }
-      if (i < b->rowSeg[r + 1]) e += segN[i];
-    }
-  }
+    const int64_t s = c->cols[e];
+    spb_prefetch_ahead(c, n, e, e1_, c->k, NULL, g->ldk, 0, H);
+    const float *k = c->k + sp_row(n, g->kvRows, s, g->ldk);
+    for (int64_t h = 0; h < H; h++)
+      c->weights[(n * H + h) * nnz + e] =
+          vdot(qr + h * D, k + h * D, D) * g->scale +
+          (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
+  });
   for (int64_t h = 0; h < H; h++) {
     float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
@@ -233,43 +250,20 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     gemm_rm_tile(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
   }
   /* The rows' unshared keys: out += P v entry by entry, all heads of an entry at once. */
-  for (int64_t r = 0; r < R; r++) {
-    const int64_t e1 = c->rowPtr[t0 + r + 1];
+  SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
     float *orow = c->out + sp_row(n, T, t0 + r, g->ldo);
-    int64_t e = c->rowPtr[t0 + r];
-    for (int64_t i = b->rowSeg[r]; i <= b->rowSeg[r + 1]; i++) {
-      const int64_t end = i < b->rowSeg[r + 1] ? segE[i] : e1;
-      for (; e < end; e++) {
-        if (e + SP_AHEAD < e1)
-          sp_prefetch(c->v + sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv), HD);
-        const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
-        for (int64_t h = 0; h < H; h++) {
-          const int64_t we = (n * H + h) * nnz + e;
-          const float wt = c->drop ? c->weights[we] * c->drop[we] : c->weights[we];
-          float *oh = orow + h * D;
-          const float *vh = v + h * D;
-          _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) oh[d] += wt * vh[d];
-        }
-      }
-      if (i < b->rowSeg[r + 1]) e += segN[i];
+    spb_prefetch_ahead(c, n, e, e1_, c->v, NULL, g->ldv, 0, H);
+    const float *v = c->v + sp_row(n, g->kvRows, c->cols[e], g->ldv);
+    for (int64_t h = 0; h < H; h++) {
+      const int64_t we = (n * H + h) * nnz + e;
+      const float wt = c->drop ? c->weights[we] * c->drop[we] : c->weights[we];
+      float *oh = orow + h * D;
+      const float *vh = v + h * D;
+      _Pragma("GCC ivdep") for (int64_t d = 0; d < D; d++) oh[d] += wt * vh[d];
     }
-  }
+  });
   spb_release(b);
 }
-
-/* The block's unshared entries in order (row by row, ascending, outside every segment):
- * calls body(r, e) for each; the helpers below walk them in the same order, so the j-th
- * one has slot j of the unshared buffer. The body is the macro's last argument. */
-#define SPB_FOR_UNSHARED(c, b, t0, R, r, e, ...)                                       \
-  for (int64_t r = 0; r < (R); r++) {                                                   \
-    const int64_t e1_ = (c)->rowPtr[(t0) + r + 1];                                      \
-    int64_t e = (c)->rowPtr[(t0) + r];                                                  \
-    for (int64_t i_ = (b)->rowSeg[r]; i_ <= (b)->rowSeg[r + 1]; i_++) {                 \
-      const int64_t end_ = i_ < (b)->rowSeg[r + 1] ? (b)->segE[i_] : e1_;               \
-      for (; e < end_; e++) __VA_ARGS__                                                 \
-      if (i_ < (b)->rowSeg[r + 1]) e += (b)->segN[i_];                                  \
-    }                                                                                   \
-  }
 
 /* Backward pre-pass over the unshared entries, heads [h0, h1) of an entry at once (a key
  * row's H*D columns are contiguous: one pass over the far rows, not one per head):
@@ -283,11 +277,7 @@ HOT static void spb_bwd_unshared_dv(const sp_ctx *c, int64_t n, int64_t h0, int6
   SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
     const float *dout = c->dout + sp_row(n, T, t0 + r, g->ldo);
     const int64_t ov = sp_row(n, g->kvRows, c->cols[e], g->ldv);
-    if (e + SP_AHEAD < e1_) {
-      const int64_t ahead = sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldv);
-      sp_prefetch(c->v + ahead + h0 * D, nh * D);
-      sp_prefetchw(c->dv + ahead + h0 * D, nh * D);
-    }
+    spb_prefetch_ahead(c, n, e, e1_, c->v, c->dv, g->ldv, h0, nh);
     for (int64_t h = h0; h < h1; h++) {
       const int64_t we = (n * H + h) * nnz + e;
       const float m = c->drop ? c->drop[we] : 1.0f, pd = c->weights[we] * m;
@@ -312,11 +302,7 @@ HOT static void spb_bwd_unshared_dqk(const sp_ctx *c, int64_t n, int64_t h0, int
     const float *q = c->q + sp_row(n, T, t0 + r, g->ldq);
     float *dq = c->dq + sp_row(n, T, t0 + r, g->ldq);
     const int64_t ok = sp_row(n, g->kvRows, c->cols[e], g->ldk);
-    if (e + SP_AHEAD < e1_) {
-      const int64_t ahead = sp_row(n, g->kvRows, c->cols[e + SP_AHEAD], g->ldk);
-      sp_prefetch(c->k + ahead + h0 * D, nh * D);
-      sp_prefetchw(c->dk + ahead + h0 * D, nh * D);
-    }
+    spb_prefetch_ahead(c, n, e, e1_, c->k, c->dk, g->ldk, h0, nh);
     for (int64_t h = h0; h < h1; h++) {
       const float ds = ub[j * nh + h - h0];
       const float *k = c->k + ok + h * D, *qh = q + h * D;

@@ -4,6 +4,7 @@ export * from './functional.js';
 export * from './gathered.js';
 export * from './matmul.js';
 export * from './reduce.js';
+export { prepareMask, relativeBiasDense, type RelativeBias } from './attention-mask.js';
 export * from './rnn.js';
 export * from './shape.js';
 export * from './sparse.js';

@@ -14,7 +14,8 @@ import { backend } from '../backend/index.js';
 import type { AttentionGeometry } from '../backend/types.js';
 import { defaultGenerator, type Generator } from '../random.js';
 import { Tensor, empty, fmtShape, numel, uninitF32, zeros } from '../tensor.js';
-import { dropoutMask, prepareMask } from './functional.js';
+import { prepareMask } from './attention-mask.js';
+import { dropoutMask } from './functional.js';
 
 /**
  * A sparsity pattern in compressed sparse row form: query row t attends the keys
