@@ -534,7 +534,9 @@ typedef struct {
 } row_ctx;
 
 /* In float (vmath.h's vectorized reductions): the softmax of attention runs this per row. */
-HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
+/* Softmax of one row (out may be x); returns the row's log-sum-exp, max + log(sum exp(x -
+ * max)): -Infinity for a row of -Infinity (weights 0), NaN when a NaN is there (weights NaN). */
+HOT float k_softmax_row_lse(float *out, const float *x, int64_t cols) {
   float mx = vmax(x, cols);
   if (mx == -INFINITY) {
     /* Every entry is -inf or NaN (vmax skips NaN): a masked row unless a NaN is there. */
@@ -542,11 +544,16 @@ HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
     for (int64_t j = 0; j < cols; j++)
       if (x[j] != x[j]) fill = NAN;
     for (int64_t j = 0; j < cols; j++) out[j] = fill;
-    return;
+    return fill == 0.0f ? -INFINITY : NAN;
   }
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] = vexpf(x[j] - mx);
-  float inv = 1.0f / vsum(out, cols);
+  const float sum = vsum(out, cols), inv = 1.0f / sum;
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] *= inv;
+  return mx + logf(sum);
+}
+
+HOT void k_softmax_row(float *out, const float *x, int64_t cols) {
+  (void)k_softmax_row_lse(out, x, cols);
 }
 
 /* The softmax family, one row r of c each (row length C = c->cols), run over the pool by

@@ -145,5 +145,7 @@ void k_adamw(float *p, const float *g, float *m, float *v, int64_t n, double lr,
 /* Softmax of one row (out may equal x); an all -inf row gives zeros, a row holding a NaN
  * gives NaN everywhere. */
 void k_softmax_row(float *out, const float *x, int64_t cols);
+/* k_softmax_row, returning the row's log-sum-exp (-Infinity for a fully masked row). */
+float k_softmax_row_lse(float *out, const float *x, int64_t cols);
 
 #endif

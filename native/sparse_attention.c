@@ -63,8 +63,10 @@ HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
         w[h * nnz + e] = vdot(q + h * D, k + h * D, D) * g->scale +
                          (c->bias ? c->bias[(n * H + h) * g->maskStrideB + s] : 0.0f);
     }
-    for (int64_t h = 0; h < H && e1 > e0; h++)
-      k_softmax_row(w + h * nnz + e0, w + h * nnz + e0, e1 - e0);
+    for (int64_t h = 0; h < H; h++)
+      sp_put_lse(c, n, h, t,
+                 e1 > e0 ? k_softmax_row_lse(w + h * nnz + e0, w + h * nnz + e0, e1 - e0)
+                         : -INFINITY);
     float *o = c->out + sp_row(n, T, t, g->ldo);
     for (int64_t h = 0; h < H; h++) memset(o + h * D, 0, (size_t)D * sizeof(float));
     const float *dm = c->drop ? c->drop + n * H * nnz : NULL;
@@ -176,7 +178,7 @@ static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scr
         const float *b = c->bias + (n * H + h) * g->maskStrideB;
         for (int64_t j = 0; j < Kr; j++) sr[j] += b[c->cols[eL + j]];
       }
-      k_softmax_row(sr, sr, Kr);
+      sp_put_lse(c, n, h, t0 + r, Kr > 0 ? k_softmax_row_lse(sr, sr, Kr) : -INFINITY);
       memcpy(w + er, sr, (size_t)Kr * sizeof(float));
       if (dm)
         for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
@@ -307,12 +309,13 @@ static void sp_advise_huge(void *p, size_t bytes) {
 static void k_sparse_attention_forward(float *out, float *weights, const float *q,
                                        const float *k, const float *v, const int32_t *rowPtr,
                                        const int32_t *cols, const float *bias,
-                                       const float *drop, const att_geom *g) {
+                                       const float *drop, float *lse, const att_geom *g) {
   const int64_t nb = g->BH / g->H, T = g->T;
   if (nb <= 0 || T <= 0) return;
   sp_advise_huge(weights, (size_t)(g->BH * rowPtr[T]) * sizeof(float));
   sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
-              .drop = drop, .rowPtr = rowPtr, .cols = cols, .g = *g, .nnz = rowPtr[T]};
+              .drop = drop, .lse = lse, .rowPtr = rowPtr, .cols = cols, .g = *g,
+              .nnz = rowPtr[T]};
   sp_plan(&c);
   /* Cost per item: its entries times the heads' width (a dot and an axpy each). */
   const int64_t cost = 2 * (c.nnz / c.nruns + 1) * (g->H * g->D + 1);
@@ -358,7 +361,10 @@ HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t 
     for (int64_t h = h0; h < h1; h++) {
       const float *wh = w + h * nnz;
       float sum = 0.0f;
-      for (int64_t e = e0; e < e1; e++) sum += dp[(e - e0) * nh + h - h0] * wh[e];
+      if (c->delta)
+        sum = c->delta[(n * H + h) * T + t];
+      else
+        for (int64_t e = e0; e < e1; e++) sum += dp[(e - e0) * nh + h - h0] * wh[e];
       for (int64_t e = e0; e < e1; e++) {
         float *x = dp + (e - e0) * nh + h - h0;
         *x = wh[e] == 0.0f ? 0.0f : wh[e] * (*x - sum) * g->scale;
@@ -469,7 +475,7 @@ static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64
       const float *wr = w + er;
       if (dm)
         for (int64_t j = 0; j < Kr; j++) dpr[j] *= dm[er + j];
-      const float sum = vdot(dpr, wr, Kr);
+      const float sum = sp_delta(c, n, h, t0 + r, dpr, wr, Kr);
       for (int64_t j = 0; j < Kr; j++)
         dpr[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (dpr[j] - sum) * g->scale;
       for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
@@ -524,12 +530,12 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
                                         const float *q, const float *k, const float *v,
                                         const int32_t *rowPtr, const int32_t *cols,
                                         const float *weights, const float *drop,
-                                        const att_geom *g) {
+                                        const float *delta, const att_geom *g) {
   const int64_t T = g->T;
   if (g->BH <= 0 || T <= 0) return;
   sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
-              .weights = (float *)weights, .drop = drop, .rowPtr = rowPtr, .cols = cols,
-              .g = *g, .nnz = rowPtr[T]};
+              .weights = (float *)weights, .drop = drop, .delta = delta, .rowPtr = rowPtr,
+              .cols = cols, .g = *g, .nnz = rowPtr[T]};
   sp_plan(&c);
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
@@ -573,16 +579,17 @@ static void need_entries(A *a, const att_geom *g, int64_t nnz, size_t wn, const 
   if (drop) need(a, dn, g->BH * nnz, "dropMask");
 }
 
-/* sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, geometry) */
+/* sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, geometry,
+ * lse?) */
 FN(js_sparse_attention_forward) {
-  float *out, *weights, *q, *k, *v, *bias, *drop;
+  float *out, *weights, *q, *k, *v, *bias, *drop, *lse = NULL;
   int32_t *rowPtr, *cols;
-  size_t out_n, weights_n, q_n, k_n, v_n, rowPtr_n, cols_n, bias_n, drop_n;
+  size_t out_n, weights_n, q_n, k_n, v_n, rowPtr_n, cols_n, bias_n, drop_n, lse_n = 0;
   att_geom g;
-  ARGS("sparseAttentionForward", "fffffiiFFg",
-       "out weights q k v rowPtr cols bias dropMask geometry", &out, &out_n, &weights,
+  ARGS("sparseAttentionForward", "fffffiiFFg|F",
+       "out weights q k v rowPtr cols bias dropMask geometry lse", &out, &out_n, &weights,
        &weights_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols, &cols_n, &bias,
-       &bias_n, &drop, &drop_n, &g);
+       &bias_n, &drop, &drop_n, &g, &lse, &lse_n);
   need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
   need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
   DONE();
@@ -590,27 +597,32 @@ FN(js_sparse_attention_forward) {
   if (g.maskOffset != 0 || g.maskStrideT != 0)
     fail(&a, "ERR_OUT_OF_RANGE", "sparse attention: the bias is per key (maskOffset and maskStrideT 0)");
   if (bias && g.BH > 0 && g.T > 0) bias = need_mask(&a, &g, bias, bias_n);
+  if (lse) need(&a, lse_n, g.BH * g.T, "lse");
   DONE();
-  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, &g);
+  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, lse, &g);
   return NULL;
 }
 
-/* sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask, geometry) */
+/* sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask,
+ * geometry, delta?) */
 FN(js_sparse_attention_backward) {
-  float *dq, *dk, *dv, *dout, *q, *k, *v, *weights, *drop;
+  float *dq, *dk, *dv, *dout, *q, *k, *v, *weights, *drop, *delta = NULL;
   int32_t *rowPtr, *cols;
   size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, rowPtr_n, cols_n, weights_n, drop_n;
+  size_t delta_n = 0;
   att_geom g;
-  ARGS("sparseAttentionBackward", "fffffffiifFg",
-       "dq dk dv dout q k v rowPtr cols weights dropMask geometry", &dq, &dq_n, &dk, &dk_n,
-       &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols,
-       &cols_n, &weights, &weights_n, &drop, &drop_n, &g);
+  ARGS("sparseAttentionBackward", "fffffffiifFg|F",
+       "dq dk dv dout q k v rowPtr cols weights dropMask geometry delta", &dq, &dq_n, &dk,
+       &dk_n, &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n,
+       &cols, &cols_n, &weights, &weights_n, &drop, &drop_n, &g, &delta, &delta_n);
   need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
   need_layout(&a, &g, dq_n, dk_n, dv_n, 0, (const char *[4]){"dq", "dk", "dv", NULL});
   need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
   DONE();
   need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
+  if (delta) need(&a, delta_n, g.BH * g.T, "delta");
   DONE();
-  k_sparse_attention_backward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, drop, &g);
+  k_sparse_attention_backward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, drop, delta,
+                              &g);
   return NULL;
 }

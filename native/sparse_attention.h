@@ -13,10 +13,17 @@
 
 #include "args.h"
 #include "kernels.h"
+#include "vmath.h"
 
 typedef struct {
   float *out, *weights, *dq, *dk, *dv;
   const float *q, *k, *v, *dout, *bias, *drop;
+  /* Optional (BH, T), row (n*H + h)*T + t: the forward's log-sum-exp of each row's scores
+   * (written when non-NULL), and the backward's Delta of each row, used in place of
+   * sum(dP P) over the row's entries (when non-NULL: the rows are part of a larger softmax,
+   * see F.sparseAttentionParts). */
+  float *lse;
+  const float *delta;
   const int32_t *rowPtr, *cols;
   /* Items of consecutive query rows: item i is rows [run[i], run[i+1]), a run (isrun[i]:
    * rows whose keys extend each other) or a block of rows for the masked-block path. */
@@ -32,6 +39,17 @@ typedef struct {
 /* Element offset of row `r` of batch block n (blocks `rows` apart, stride ld), head 0. */
 static inline int64_t sp_row(int64_t n, int64_t rows, int64_t r, int64_t ld) {
   return (n * rows + r) * ld;
+}
+
+/* Stores the log-sum-exp l of row t, head h, when the caller asked for them. */
+static inline void sp_put_lse(const sp_ctx *c, int64_t n, int64_t h, int64_t t, float l) {
+  if (c->lse) c->lse[(n * c->g.H + h) * c->g.T + t] = l;
+}
+
+/* Row t's Delta for head h: the caller's, else sum(dp[j] w[j]) over its K entries. */
+static inline float sp_delta(const sp_ctx *c, int64_t n, int64_t h, int64_t t, const float *dp,
+                             const float *w, int64_t K) {
+  return c->delta ? c->delta[(n * c->g.H + h) * c->g.T + t] : vdot(dp, w, K);
 }
 
 /* Whether row t's keys are one contiguous range of key positions (keys are strictly

@@ -237,7 +237,8 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
         else
           memcpy(w + e, src, (size_t)segN[i] * sizeof(float));
       }
-      if (e1 > e0) k_softmax_row(w + e0, w + e0, e1 - e0);
+      sp_put_lse(c, n, h, t0 + r,
+                 e1 > e0 ? k_softmax_row_lse(w + e0, w + e0, e1 - e0) : -INFINITY);
       for (int64_t i = b->rowSeg[r]; i < b->rowSeg[r + 1]; i++) {
         float *dst = pm + r * U + segP[i];
         const int64_t a = segE[i];
@@ -354,7 +355,7 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t h0, 
       e += segN[i];
     }
     /* dS = P (dP - sum(dP P)) scale, 0 where P = 0; a segment's into dp, others into ub */
-    const float sum = vdot(rb, w + e0, e1 - e0);
+    const float sum = sp_delta(c, n, h, t0 + r, rb, w + e0, e1 - e0);
     memset(dpr, 0, (size_t)U * sizeof(float));
     e = e0;
     j = j0;

@@ -50,6 +50,50 @@ export type RowKeys = (i: number, L: number, causal: boolean, out: number[]) => 
 export type RowOrder = (L: number, causal: boolean) => Int32Array | null;
 
 /**
+ * One part of a pattern split into disjoint parts (PatternSplit): its keys, and the order of
+ * the positions (queries and keys alike) the kernel runs it in, or null for position order.
+ */
+export interface PartKeys {
+  rowKeys: RowKeys;
+  order: Int32Array | null;
+}
+
+/**
+ * A pattern as disjoint parts at L positions (their union is the pattern's rowKeys, no
+ * (query, key) pair in two parts), each computed in its own order and merged by log-sum-exp
+ * (F.sparseMultiHeadAttentionParts), or null to run the pattern whole. A part whose keys are
+ * scattered in position order but contiguous in another (strided attention's column, axial
+ * attention's grid column) then runs on shared keys (one gather or none, GEMMs).
+ */
+export type PatternSplit = (L: number, causal: boolean) => PartKeys[] | null;
+
+/**
+ * A part's CSR pattern (F.PatternPart) over L positions in `order`: row t is the query at
+ * position order[t] (t when null), its keys (rowKeys', causal-filtered in position order)
+ * given as indices into the same order, sorted and distinct.
+ */
+export function buildPartPattern(
+  rowKeys: RowKeys,
+  L: number,
+  causal: boolean,
+  order: Int32Array | null,
+): SparsePattern {
+  if (!order) return buildPattern(rowKeys, L, causal);
+  if (order.length !== L)
+    throw new Error(`buildPartPattern: an order of ${order.length} positions for ${L}`);
+  const inverse = new Int32Array(L);
+  for (let t = 0; t < L; t++) inverse[order[t]] = t;
+  const byPosition = buildPattern(rowKeys, L, causal, 0, order); // rows in order, keys by position
+  const cols = new Int32Array(byPosition.cols.length);
+  for (let t = 0; t < L; t++) {
+    const [e0, e1] = [byPosition.rowPtr[t], byPosition.rowPtr[t + 1]];
+    for (let e = e0; e < e1; e++) cols[e] = inverse[byPosition.cols[e]];
+    cols.subarray(e0, e1).sort();
+  }
+  return { T: L, S: L, rowPtr: byPosition.rowPtr, cols };
+}
+
+/**
  * The CSR pattern of rows [first, L) of `rowKeys` over keys [0, L): sorted, distinct, in
  * range, causal-filtered.
  * @param order when given (first = 0), row t of the pattern is query order[t] (a
@@ -101,6 +145,8 @@ export function patternBias(p: SparsePattern): Tensor {
 const patternCache = new Map<string, SparsePattern>();
 /** The row-ordered patterns with their orders (null: position order at that length). */
 const orderedCache = new Map<string, { pattern: SparsePattern; order: Int32Array } | null>();
+/** The split patterns' parts (null: no split at that length). */
+const partsCache = new Map<string, F.PatternPart[] | null>();
 const PATTERN_CACHE_SIZE = 8;
 
 /** The entry of `key` in `cache`, built on a miss; the cache keeps its PATTERN_CACHE_SIZE newest. */
@@ -142,6 +188,7 @@ export class SparsePatternCore extends KVAttentionCore {
     readonly rowKeys: RowKeys,
     patternKey?: string,
     readonly rowOrder: RowOrder | null = null,
+    readonly split: PatternSplit | null = null,
   ) {
     super(dims);
     this.patternKey = patternKey ?? `${kind}#${++coreCount}`;
@@ -182,6 +229,22 @@ export class SparsePatternCore extends KVAttentionCore {
     return { pattern, ids: new Tensor(ids, [B * L]), inverse: new Tensor(inverse, [B * L]) };
   }
 
+  /** The pattern's parts at L positions (cached like the patterns), or null when not split. */
+  parts(L: number, causal: boolean): F.PatternPart[] | null {
+    if (!this.split) return null;
+    const split = this.split;
+    return cachedEntry(partsCache, `${this.patternKey}|${L}|${causal}`, () => {
+      const parts = split(L, causal);
+      return (
+        parts &&
+        parts.map(({ rowKeys, order }) => ({
+          pattern: buildPartPattern(rowKeys, L, causal, order),
+          order,
+        }))
+      );
+    });
+  }
+
   /** @throws Error for cross-attention (T != S without a state). */
   forward(input: CoreInput, state?: KVState | null): CoreOutput {
     if (state) return this.decode(input, state);
@@ -194,6 +257,15 @@ export class SparsePatternCore extends KVAttentionCore {
     if (!perKey(input.bias) || input.bias?.requiresGrad) {
       const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, this.pattern(T, input.causal), input);
+    }
+    const parts = input.needWeights ? null : this.parts(T, input.causal);
+    if (parts) {
+      const out = F.sparseMultiHeadAttentionParts(
+        ...packedHeads(input, this.numHeads, this.headDim),
+        parts,
+        { bias: input.bias, dropoutP: input.dropoutP, generator: input.generator },
+      );
+      return { out, weights: null };
     }
     const ordered = input.needWeights ? null : this.ordered(T, input.q.x.shape[0], input.causal);
     if (ordered) {
@@ -286,6 +358,8 @@ export interface PatternVariantSpec {
   rowKeys(p: PatternParams): RowKeys;
   /** The order the kernel visits the queries in (RowOrder), when not position order. */
   rowOrder?(p: PatternParams): RowOrder;
+  /** The pattern as disjoint parts run in their own orders (PatternSplit). */
+  split?(p: PatternParams): PatternSplit;
 }
 
 /** A pattern family's parameters: all of them are integers (`intParam`). */
@@ -307,6 +381,7 @@ export function patternVariant(spec: PatternVariantSpec): AttentionVariant {
         spec.rowKeys(p as PatternParams),
         `${spec.name}:${JSON.stringify(p)}`,
         spec.rowOrder?.(p as PatternParams) ?? null,
+        spec.split?.(p as PatternParams) ?? null,
       ),
   };
 }

@@ -15,8 +15,9 @@ import type { F32, Kernels } from './types.js';
 /**
  * Softmax of x[o .. o+cols) into out (out may be x), max subtracted. A row of only
  * -Infinity gives zeros (a fully masked row); a row holding a NaN gives NaN everywhere.
+ * @returns the row's log-sum-exp (-Infinity for a fully masked row, NaN with a NaN).
  */
-export function softmaxRow(out: F32, x: F32, o: number, cols: number): void {
+export function softmaxRow(out: F32, x: F32, o: number, cols: number): number {
   let mx = -Infinity;
   for (let j = 0; j < cols; j++) if (x[o + j] > mx) mx = x[o + j];
   if (mx === -Infinity) {
@@ -24,7 +25,7 @@ export function softmaxRow(out: F32, x: F32, o: number, cols: number): void {
     let fill = 0;
     for (let j = 0; j < cols; j++) if (Number.isNaN(x[o + j])) fill = NaN;
     for (let j = 0; j < cols; j++) out[o + j] = fill;
-    return;
+    return fill === 0 ? -Infinity : NaN;
   }
   let s = 0;
   for (let j = 0; j < cols; j++) {
@@ -34,6 +35,7 @@ export function softmaxRow(out: F32, x: F32, o: number, cols: number): void {
   }
   const inv = 1 / s;
   for (let j = 0; j < cols; j++) out[o + j] *= inv;
+  return mx + Math.log(s);
 }
 
 /** Fused scaled dot-product attention forward (Eq. 1, Sec. 3.2.1); see Kernels. */

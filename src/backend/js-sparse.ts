@@ -26,9 +26,12 @@ export const sparseAttentionForward: Kernels['sparseAttentionForward'] = (
   bias,
   dropMask,
   g,
+  lse = null,
 ) => {
   const { BH, T, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   const msB = g.maskStrideB ?? 0;
+  if (lse && lse.length < BH * T)
+    throw new RangeError(`lse has ${lse.length} elements, the sizes need ${BH * T}`);
   const nnz = rowPtr[T];
   for (let b = 0; b < BH; b++) {
     const n = Math.floor(b / H);
@@ -45,7 +48,8 @@ export const sparseAttentionForward: Kernels['sparseAttentionForward'] = (
         for (let d = 0; d < D; d++) dot += q[qo + d] * k[ko + d];
         weights[wb + e] = dot * scale + (bias ? bias[b * msB + s] : 0);
       }
-      softmaxRow(weights, weights, wb + e0, e1 - e0);
+      const l = softmaxRow(weights, weights, wb + e0, e1 - e0);
+      if (lse) lse[b * T + t] = e1 > e0 ? l : -Infinity;
       const oo = (n * T + t) * ldo + hd;
       for (let d = 0; d < D; d++) out[oo + d] = 0;
       for (let e = e0; e < e1; e++) {
@@ -72,9 +76,12 @@ export const sparseAttentionBackward: Kernels['sparseAttentionBackward'] = (
   weights,
   dropMask,
   g,
+  delta = null,
 ) => {
   const { BH, T, D, H, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   const nnz = rowPtr[T];
+  if (delta && delta.length < BH * T)
+    throw new RangeError(`delta has ${delta.length} elements, the sizes need ${BH * T}`);
   let width = 0;
   for (let t = 0; t < T; t++) width = Math.max(width, rowPtr[t + 1] - rowPtr[t]);
   const dp = new Float64Array(width);
@@ -97,8 +104,10 @@ export const sparseAttentionBackward: Kernels['sparseAttentionBackward'] = (
         dp[e - e0] = dot * dm;
       }
       // softmax backward over the row's entries: dS = P * (dP - sum(dP * P)), 0 where P = 0
+      // (the caller's Delta in place of the sum when given)
       let sum = 0;
-      for (let e = e0; e < e1; e++) sum += dp[e - e0] * weights[wb + e];
+      if (delta) sum = delta[b * T + t];
+      else for (let e = e0; e < e1; e++) sum += dp[e - e0] * weights[wb + e];
       const qo = (n * T + t) * ldq + hd;
       for (let e = e0; e < e1; e++) {
         const p = weights[wb + e];

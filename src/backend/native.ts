@@ -330,11 +330,37 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       const packed = packGeometry(g, geom);
       addon.attentionBackward(dq, dk, dv, dout, q, k, v, weights, dropMask, packed, accumulate);
     },
-    sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, g) {
+    sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, g, lse = null) {
       const packed = packGeometry(g, geom);
-      addon.sparseAttentionForward(out, weights, q, k, v, rowPtr, cols, bias, dropMask, packed);
+      addon.sparseAttentionForward(
+        out,
+        weights,
+        q,
+        k,
+        v,
+        rowPtr,
+        cols,
+        bias,
+        dropMask,
+        packed,
+        lse,
+      );
     },
-    sparseAttentionBackward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, dropMask, g) {
+    sparseAttentionBackward(
+      dq,
+      dk,
+      dv,
+      dout,
+      q,
+      k,
+      v,
+      rowPtr,
+      cols,
+      weights,
+      dropMask,
+      g,
+      delta = null,
+    ) {
       const packed = packGeometry(g, geom);
       addon.sparseAttentionBackward(
         dq,
@@ -349,6 +375,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
         weights,
         dropMask,
         packed,
+        delta,
       );
     },
     gatheredAttentionForward(out, so, sl, rl, q, k, v, qRow, kRow, slot, bias, dropMask, g) {

@@ -255,7 +255,9 @@ export interface AttentionKernels {
    * which keys a query sees). `bias` is a per-key additive bias read at
    * bias[b*maskStrideB + s] (-Infinity forbids a key: key padding), or null. dropMask
    * (BH, nnz) holds 0 or 1/(1-p), or null. A row with no keys, or all of them forbidden,
-   * gets weights 0 and out 0. Time O(BH nnz D), no (T, S) buffer.
+   * gets weights 0 and out 0. Time O(BH nnz D), no (T, S) buffer. When `lse` (BH, T) is
+   * given, lse[b*T + t] receives row t's log-sum-exp of its scores (-Infinity for a row
+   * with no keys or all of them forbidden).
    * @throws RangeError (native) when rowPtr is not (T + 1) non-decreasing from 0, a column
    *   is outside [0, S), a row's columns are not strictly ascending, or an array is shorter
    *   than the geometry needs.
@@ -271,11 +273,16 @@ export interface AttentionKernels {
     bias: F32 | null,
     dropMask: F32 | null,
     geometry: Readonly<AttentionGeometry>,
+    lse?: F32 | null,
   ): void;
   /**
    * Accumulates dq, dk, dv of sparseAttentionForward given dout and the saved weights
    * (BH, nnz), in the same head layout (dq like q, dk/dv like k/v, dout like out). dq, dk,
    * dv may be views into one buffer at different column offsets (disjoint elements).
+   * `delta` (BH, T), when given, replaces each row's sum(dP P) over its entries in
+   * dS = P (dP - sum) scale (row b*T + t): the rows are part of a softmax over more keys
+   * than the pattern's, whose Delta is dout . out of the whole (FlashAttention-2's D),
+   * and the weights and dout are scaled to that softmax (F.sparseAttentionParts).
    */
   sparseAttentionBackward(
     dq: F32,
@@ -290,6 +297,7 @@ export interface AttentionKernels {
     weights: F32,
     dropMask: F32 | null,
     geometry: Readonly<AttentionGeometry>,
+    delta?: F32 | null,
   ): void;
 
   /**

@@ -17,6 +17,7 @@
 import { backend } from '../backend/index.js';
 import { currentArena, stridesOf, uninitF32, type GradNode } from '../tensor.js';
 import type { OpName } from './spec.js';
+import { sparsePartsBackward } from './sparse-parts.js';
 
 /** A gradient rule (see above); K is the op, any op by default. */
 export type GradFn<K extends OpName = OpName> = (
@@ -377,6 +378,16 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       bias,
       dropMask,
       attrs, // the GatheredGeometry saved by the forward
+    );
+  },
+
+  sparseAttentionParts({ inputs, out, attrs }, g, grads) {
+    sparsePartsBackward(
+      attrs,
+      inputs.map((t) => t!.f32),
+      out.f32,
+      g,
+      grads,
     );
   },
 

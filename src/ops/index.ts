@@ -8,5 +8,6 @@ export { prepareMask, relativeBiasDense, type RelativeBias } from './attention-m
 export * from './rnn.js';
 export * from './shape.js';
 export * from './sparse.js';
+export * from './sparse-parts.js';
 export { TILED_MIN_SCORES } from './tiled-attention.js';
 export type { OpName, OpAttrs } from './spec.js';

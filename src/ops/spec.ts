@@ -14,6 +14,7 @@ import type {
   ScalarOp,
   UnaryOp,
 } from '../backend/types.js';
+import type { SparsePartsAttrs } from './sparse-parts.js';
 
 export interface OpAttrs {
   /** inputs [a, b]; out[b] = op(a[b]) @ op(b[b]); batch strides 0 broadcast. */
@@ -109,6 +110,12 @@ export interface OpAttrs {
     kOff: number;
     vOff: number;
   };
+  /**
+   * inputs [q, k, v] (possibly the same tensor): sparse attention over disjoint pattern
+   * parts merged by log-sum-exp (sparse-parts.ts); each part's weights, order, packed
+   * inputs and merge weights saved.
+   */
+  sparseAttentionParts: SparsePartsAttrs;
   /**
    * inputs [q, k, v] (B, H, L, D): attention within a gather plan's groups
    * (gatheredAttentionForward); its slot outputs and log-sum-exps saved for the backward.

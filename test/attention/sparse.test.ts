@@ -30,7 +30,7 @@ import { loadModel, saveModel } from '../../src/io/checkpoint.js';
 import { backends, eachBackend, maxAbsDiff } from '../helpers.js';
 import { C, D, H, assertOutAndGradClose, coreOutAndGrad, dims, input, padBias } from './helpers.js';
 import { cachedLogits, decodeDiff, tinyLMConfig } from './xformer-helpers.js';
-import { blockMajor, columnMajor } from '../../src/attention/patterns/extended.js';
+import { blockMajor, gridColumns } from '../../src/attention/patterns/extended.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -46,8 +46,7 @@ const SPECS = [
   'fixed:stride=4,summary=2',
   'bp:k=1',
   'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1',
-  // Width 3 at T 13: 5 grid rows > 3 columns, so the kernel visits the queries column by
-  // column (columnMajor), with a partial last grid row.
+  // Width 3 at T 13: a partial last grid row; it runs as two parts (row, column).
   'axial:width=3',
 ];
 
@@ -125,33 +124,41 @@ for (const backendName of backends) {
       assertOutAndGradClose(a, b);
     });
 
-    test('dropout: out and gradients equal softmax-then-mask written with autograd ops, with the mask drawn per pattern entry', () => {
-      const core = createAttentionCore('strided:stride=3', dims) as SparsePatternCore;
-      const [B, T, p] = [2, 8, 0.4];
-      const pat = core.pattern(T, false);
-      const nnz = pat.rowPtr[T];
-      // The op draws one (B*H, nnz) mask from the generator; scatter it to (B, H, T, T).
-      const drawn = F.dropoutMask(B * H * nnz, p, new Generator(3));
-      const dense = zeros([B, H, T, T]);
-      for (let b = 0; b < B * H; b++)
-        for (let t = 0; t < T; t++)
-          for (let e = pat.rowPtr[t]; e < pat.rowPtr[t + 1]; e++)
-            dense.f32[(b * T + t) * T + pat.cols[e]] = drawn[b * nnz + e];
-      const qkv0 = randn([B, T, 3 * C], new Generator(7));
-      const a = coreOutAndGrad(core, qkv0, { dropoutP: p, generator: new Generator(3) });
-      const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
-      const [q, k, v] = [0, 1, 2].map((i) => headsToBHLD({ x: qkv, col: i * C }, H, D));
-      const scores = F.add(
-        F.mul(F.matmul(q, k, { transB: true }), 1 / Math.sqrt(D)),
-        maskOfCsr(core, T, false),
-      );
-      const out = mergeHeads(F.matmul(F.mul(F.softmax(scores, -1), dense), v)); // (B, T, C)
-      F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
-      assertOutAndGradClose(a, { out: out.f32, grad: qkv.grad!.f32 });
-      assert.ok(
-        maxAbsDiff(a.out, coreOutAndGrad(core, qkv0).out) > 1e-3,
-        'dropout changed the output',
-      );
+    test('dropout: out and gradients equal softmax-then-mask written with autograd ops, with the mask drawn per pattern entry (per part entry, part by part, for a split pattern)', () => {
+      for (const spec of ['dilated:window=2,dilation=3', 'strided:stride=3']) {
+        const core = createAttentionCore(spec, dims) as SparsePatternCore;
+        const [B, T, p] = [2, 8, 0.4];
+        // The op draws a (B*H, nnz) mask per part from the generator, in part order; each is
+        // scattered to (B, H, T, T) here through its part's order.
+        const parts = core.parts(T, false) ?? [{ pattern: core.pattern(T, false), order: null }];
+        assert.equal(parts.length, spec.startsWith('strided') ? 2 : 1);
+        const gen = new Generator(3);
+        const dense = zeros([B, H, T, T]);
+        for (const { pattern: pat, order } of parts) {
+          const nnz = pat.rowPtr[T];
+          const drawn = F.dropoutMask(B * H * nnz, p, gen);
+          const pos = (x: number): number => (order ? order[x] : x);
+          for (let b = 0; b < B * H; b++)
+            for (let t = 0; t < T; t++)
+              for (let e = pat.rowPtr[t]; e < pat.rowPtr[t + 1]; e++)
+                dense.f32[(b * T + pos(t)) * T + pos(pat.cols[e])] = drawn[b * nnz + e];
+        }
+        const qkv0 = randn([B, T, 3 * C], new Generator(7));
+        const a = coreOutAndGrad(core, qkv0, { dropoutP: p, generator: new Generator(3) });
+        const qkv = new Tensor(qkv0.f32.slice(), qkv0.shape).requiresGrad_(true);
+        const [q, k, v] = [0, 1, 2].map((i) => headsToBHLD({ x: qkv, col: i * C }, H, D));
+        const scores = F.add(
+          F.mul(F.matmul(q, k, { transB: true }), 1 / Math.sqrt(D)),
+          maskOfCsr(core, T, false),
+        );
+        const out = mergeHeads(F.matmul(F.mul(F.softmax(scores, -1), dense), v)); // (B, T, C)
+        F.sum(F.mul(out, randn(out.shape, new Generator(99)))).backward();
+        assertOutAndGradClose(a, { out: out.f32, grad: qkv.grad!.f32 });
+        assert.ok(
+          maxAbsDiff(a.out, coreOutAndGrad(core, qkv0).out) > 1e-3,
+          'dropout changed the output',
+        );
+      }
     });
 
     test('a learned relative bias (t5) gets its gradient through a sparse pattern; cached == uncached', () => {
@@ -283,31 +290,61 @@ describe('sparse patterns equal their papers', () => {
     for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
   });
 
-  test('axial attention visits a tall grid column by column (image-block: block by block), a wide one in position order; both equal the masked reference', () => {
-    assert.deepEqual([...columnMajor(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
-    // bands of 2 grid rows: each band column by column
-    assert.deepEqual([...columnMajor(11, 2, 2)], [0, 2, 1, 3, 4, 6, 5, 7, 8, 10, 9]);
+  test('strided and axial run as disjoint parts whose union is the pattern, the grid column in column order; image-block visits queries block by block; all equal the masked reference', () => {
+    assert.deepEqual([...gridColumns(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
     // image-block's order: 2x2 query blocks of a width-4 grid, the last grid row partial
     assert.deepEqual([...blockMajor(10, 4, 2, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9]);
-    const core = createAttentionCore('axial:width=4', dims) as SparsePatternCore;
-    assert.equal(core.rowOrder!(16, false), null); // 4 rows of 4: position order
-    const order = core.rowOrder!(50, false)!; // 13 rows of 4 (the last partial)
-    assert.deepEqual(
-      [...order].sort((a, b) => a - b),
-      Array.from({ length: 50 }, (_, i) => i),
-    );
     const ref = createAttentionCore('reference', dims);
-    for (const T of [16, 50])
-      eachBackend(() => {
-        const qkv = randn([2, T, 3 * C], new Generator(T));
-        const pad = padBias(2, T, [0, 5]);
+    const imageBlock =
+      'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1';
+    for (const spec of ['axial:width=4', 'strided:stride=3', imageBlock]) {
+      const core = createAttentionCore(spec, dims) as SparsePatternCore;
+      for (const T of [16, 50])
         for (const causal of [false, true]) {
-          const mask = maskOfCsr(core, T, causal);
-          const a = coreOutAndGrad(core, qkv, { causal, bias: pad });
-          const b = coreOutAndGrad(ref, qkv, { bias: F.add(pad, mask) });
-          assertOutAndGradClose(a, b);
+          const parts = core.parts(T, causal);
+          if (spec === imageBlock) {
+            assert.equal(parts, null);
+            continue;
+          }
+          // Each part's (query, key) pairs back in positions: disjoint, and together the pattern.
+          const seen = new Set<number>();
+          for (const { pattern, order } of parts!) {
+            const pos = (x: number): number => (order ? order[x] : x);
+            for (let t = 0; t < T; t++)
+              for (let e = pattern.rowPtr[t]; e < pattern.rowPtr[t + 1]; e++) {
+                const pair = pos(t) * T + pos(pattern.cols[e]);
+                assert.ok(
+                  !seen.has(pair),
+                  `${spec} T ${T}: pair ${pos(t)}, ${pos(pattern.cols[e])} twice`,
+                );
+                seen.add(pair);
+              }
+          }
+          const whole = core.pattern(T, causal);
+          assert.equal(seen.size, whole.rowPtr[T], `${spec} T ${T}: the parts' entries`);
+          for (let t = 0; t < T; t++)
+            for (let e = whole.rowPtr[t]; e < whole.rowPtr[t + 1]; e++)
+              assert.ok(seen.has(t * T + whole.cols[e]), `${spec}: ${t}, ${whole.cols[e]} missing`);
+          // The grid column's keys of a query are one contiguous range in the column order.
+          const col = parts![1].pattern;
+          if (spec === 'axial:width=4')
+            for (let t = 0; t < T; t++) {
+              const [e0, e1] = [col.rowPtr[t], col.rowPtr[t + 1]];
+              assert.equal(col.cols[e1 - 1] - col.cols[e0], e1 - e0 - 1, `axial column row ${t}`);
+            }
         }
-      });
+      for (const T of [16, 50])
+        eachBackend(() => {
+          const qkv = randn([2, T, 3 * C], new Generator(T));
+          const pad = padBias(2, T, [0, 5]);
+          for (const causal of [false, true]) {
+            const mask = maskOfCsr(core, T, causal);
+            const a = coreOutAndGrad(core, qkv, { causal, bias: pad });
+            const b = coreOutAndGrad(ref, qkv, { bias: F.add(pad, mask) });
+            assertOutAndGradClose(a, b);
+          }
+        });
+    }
   });
 
   test('the registry lists every pattern; bad parameters are refused naming them', () => {
@@ -345,7 +382,8 @@ function kernels(
   B: number,
   S: number,
   rows: number[][],
-  poison?: { key: number; part: 'k' | 'v' },
+  poison?: { key: number; part: 'k' | 'v' } | null,
+  delta = false,
 ) {
   const T = rows.length;
   const c = nh * d;
@@ -366,11 +404,14 @@ function kernels(
   const dout = randn([B * T * c], gen).f32;
   const out = new Float32Array(B * T * c);
   const w = new Float32Array(B * nh * nnz);
-  be.sparseAttentionForward(out, w, q, k, v, rowPtr, cols, bias, drop, geom);
+  const lse = new Float32Array(B * nh * T).fill(7); // every element written
+  be.sparseAttentionForward(out, w, q, k, v, rowPtr, cols, bias, drop, geom, lse);
   const dqkv = new Float32Array(q.length).fill(0.5); // accumulates onto what is there
   const [dk, dv] = [dqkv.subarray(c), dqkv.subarray(2 * c)];
-  be.sparseAttentionBackward(dqkv, dk, dv, dout, q, k, v, rowPtr, cols, w, drop, geom);
-  return { out, w, dqkv, q, rowPtr, cols, geom };
+  // A caller's Delta per row (in place of sum(dP P)) when asked: any values will do here.
+  const deltas = delta ? randn([B * nh * T], new Generator(8)).f32 : null;
+  be.sparseAttentionBackward(dqkv, dk, dv, dout, q, k, v, rowPtr, cols, w, drop, geom, deltas);
+  return { out, w, lse, dqkv, q, bias, rowPtr, cols, geom };
 }
 
 describe('sparse attention kernels: native equals js', () => {
@@ -529,14 +570,46 @@ describe('sparse attention kernels: native equals js', () => {
     ],
   );
   for (const [what, nh, d, B, S, rows] of cases)
-    test(`forward and backward (${what}) with bias and dropout`, { skip: !native }, () => {
-      const a = kernels(js, nh, d, B, S, rows);
-      const b = kernels(native!, nh, d, B, S, rows);
-      assert.ok(a.out.some((x) => x !== 0));
-      assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-      assert.ok(maxAbsDiff(a.w, b.w) < 1e-6, `weights ${maxAbsDiff(a.w, b.w)}`);
-      assert.ok(maxAbsDiff(a.dqkv, b.dqkv) < 1e-5, `grads ${maxAbsDiff(a.dqkv, b.dqkv)}`);
-    });
+    test(
+      `forward and backward (${what}) with bias and dropout; row log-sum-exps; a given Delta`,
+      { skip: !native },
+      () => {
+        const a = kernels(js, nh, d, B, S, rows);
+        const b = kernels(native!, nh, d, B, S, rows);
+        assert.ok(a.out.some((x) => x !== 0));
+        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+        assert.ok(maxAbsDiff(a.w, b.w) < 1e-6, `weights ${maxAbsDiff(a.w, b.w)}`);
+        assert.ok(maxAbsDiff(a.dqkv, b.dqkv) < 1e-5, `grads ${maxAbsDiff(a.dqkv, b.dqkv)}`);
+        // lse: log sum exp of the row's scores (float64 here), -Infinity for an empty row.
+        const c = nh * d;
+        for (let bh = 0; bh < B * nh; bh++)
+          for (let t = 0; t < rows.length; t++) {
+            const [n, h] = [Math.floor(bh / nh), bh % nh];
+            let sum = 0;
+            for (const s of rows[t]) {
+              let dot = 0;
+              for (let x = 0; x < d; x++)
+                dot +=
+                  a.q[(n * rows.length + t) * 3 * c + h * d + x] *
+                  a.q[(n * S + s) * 3 * c + c + h * d + x];
+              sum += Math.exp(dot * 0.4 + a.bias[bh * S + s]);
+            }
+            const want = Math.log(sum);
+            for (const got of [a.lse[bh * rows.length + t], b.lse[bh * rows.length + t]])
+              assert.ok(
+                want === -Infinity ? got === -Infinity : Math.abs(got - want) < 1e-4,
+                `lse ${bh}, ${t}: ${got} vs ${want}`,
+              );
+          }
+        const x = kernels(js, nh, d, B, S, rows, null, true);
+        const y = kernels(native!, nh, d, B, S, rows, null, true);
+        assert.ok(maxAbsDiff(x.dqkv, a.dqkv) > 1e-3, 'the given Delta changed the gradients');
+        assert.ok(
+          maxAbsDiff(x.dqkv, y.dqkv) < 1e-5,
+          `grads with Delta ${maxAbsDiff(x.dqkv, y.dqkv)}`,
+        );
+      },
+    );
 
   for (const part of ['k', 'v'] as const)
     test(

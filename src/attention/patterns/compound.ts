@@ -8,7 +8,8 @@
  * Positions: query i, key j in [0, L); causal use keeps j <= i. Letters: w window, d
  * dilation, g global tokens (or blocks), b block size, r random blocks, l stride, c summary.
  */
-import { intParam, patternVariant, type RowKeys } from '../sparse.js';
+import { intParam, patternVariant, type PatternSplit, type RowKeys } from '../sparse.js';
+import { gridColumns } from './extended.js';
 import {
   bandKeys,
   blockKeys,
@@ -127,7 +128,23 @@ export const stridedVariant = patternVariant({
       strideKeys(i, L, l, out); // A2: (i - j) mod l = 0
     };
   },
+  split({ stride: l }): PatternSplit {
+    // The band in position order, and the rest of the column (a grid of width l) column by
+    // column, where a column's queries sit side by side and share its keys.
+    return (L) =>
+      L > 2 * l
+        ? [
+            { rowKeys: (i, _L, _c, out) => bandKeys(i, l + 1, out), order: null },
+            { rowKeys: (i, L2, _c, out) => farStrideKeys(i, L2, l, out), order: gridColumns(L, l) },
+          ]
+        : null;
+  },
 });
+
+/** The strided keys of query i ((i - j) mod l = 0) outside its band (|i - j| > l). */
+function farStrideKeys(i: number, L: number, l: number, out: number[]): void {
+  for (let j = i % l; j < L; j += l) if (Math.abs(i - j) > l) out.push(j);
+}
 
 export const fixedVariant = patternVariant({
   name: 'fixed',

@@ -8,7 +8,13 @@
  * Grid letters: W width, position i at row floor(i / W), column i mod W; qh x qw query
  * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
  */
-import { intParam, patternVariant, type RowKeys, type RowOrder } from '../sparse.js';
+import {
+  intParam,
+  patternVariant,
+  type PatternSplit,
+  type RowKeys,
+  type RowOrder,
+} from '../sparse.js';
 import { blockKeys, strideKeys } from './atomic.js';
 
 /**
@@ -119,21 +125,31 @@ export const axialVariant = patternVariant({
   rowKeys({ width: W }): RowKeys {
     return (i, L, _c, out) => axialKeys(i, L, W, out);
   },
-  rowOrder({ width: W }): RowOrder {
-    return (L) => (Math.ceil(L / W) > W ? columnMajor(L, W) : null);
+  split({ width: W }): PatternSplit {
+    // The grid row without the query itself, in position order (a block of W keys), and
+    // the grid column with it, column by column (a contiguous run of the column's queries
+    // over the same keys).
+    return (L) =>
+      L > W
+        ? [
+            { rowKeys: (i, _L, _c, out) => rowKeysExceptSelf(i, W, out), order: null },
+            { rowKeys: (i, L2, _c, out) => strideKeys(i, L2, W, out), order: gridColumns(L, W) },
+          ]
+        : null;
   },
 });
 
+/** The keys of query i's grid row of width W (a block of W positions) but i. */
+function rowKeysExceptSelf(i: number, W: number, out: number[]): void {
+  const start = Math.floor(i / W) * W;
+  for (let j = start; j < start + W; j++) if (j !== i) out.push(j);
+}
+
 /**
- * The positions of a raster-order grid of width W over L positions, column by column within
- * bands of `band` grid rows (rows 0 .. band-1: column 0 top to bottom, then column 1, ...;
- * then the next band): axial attention's row order when the grid has more rows than
- * columns. Queries of one column then sit side by side and share their column's keys, which
- * the sparse kernel gathers once (its masked-block path, blocks of 32 rows: the default
- * band); in raster order each query's column keys are its own. Within a band the next
- * column's queries attend the same grid rows, whose keys are still in cache (whole columns
- * at a time: about 200 ms a step at T 8192; bands of 32: about 140 ms).
+ * The positions of a raster-order grid of width W over L positions column by column (column
+ * 0 top to bottom, then column 1, ...): the order in which a grid column's positions are
+ * consecutive, for the column parts of axial and strided attention (PatternSplit).
  */
-export function columnMajor(L: number, W: number, band = 32): Int32Array {
-  return blockMajor(L, W, band, 1); // query blocks one column wide: a band's columns in turn
+export function gridColumns(L: number, W: number): Int32Array {
+  return blockMajor(L, W, Math.ceil(L / W), 1); // query blocks one column wide, whole height
 }

@@ -1,0 +1,416 @@
+/**
+ * Sparse attention over a pattern given as disjoint parts, each computed in its own order of
+ * the positions, and merged into one softmax by the parts' log-sum-exps (the merge of
+ * FlashAttention's split-KV decoding and of blockwise attention; Dao et al. 2022,
+ * Milakov & Gimelshein 2018's online softmax). A pattern whose keys are contiguous for its
+ * queries in one order and scattered in another runs fast in the first: the Sparse
+ * Transformer's strided attention (Child et al. 2019, Sec. 4.2) is a band in position order
+ * plus a column that is a contiguous run when the positions go column by column; axial
+ * attention (Ho et al. 2019) is a grid row in raster order plus a grid column in column
+ * order. Each part runs the sparse kernel (F.sparseMultiHeadAttention's) on the positions
+ * in its order, where its rows share their keys (one gather, GEMMs), instead of the union
+ * pattern's mostly unshared keys.
+ *
+ * The merge, for query t of slice b, with part p's row log-sum-exp l_p and output o_p:
+ *   L = log sum_p exp(l_p),  alpha_p = exp(l_p - L),  out = sum_p alpha_p o_p,
+ * which is softmax attention over the union of the parts' keys (the parts must not share a
+ * (query, key) pair, or the pair counts twice). Backward, per part, the kernel's backward
+ * with dout scaled by alpha_p and Delta = alpha_p (dout . out) of the whole softmax
+ * (FlashAttention-2's D): P_joint = alpha_p P_p, so dV = P_p^T (alpha_p dout) and
+ * dS = P_joint (dP - D) = P_p (alpha_p dP - alpha_p D).
+ *
+ * Shape letters: B batch, H heads, L positions (queries and keys), D head width, C = H*D.
+ */
+import { record } from '../autograd.js';
+import { backend } from '../backend/index.js';
+import { defaultGenerator, type Generator } from '../random.js';
+import { Tensor, empty, fmtShape, uninitF32 } from '../tensor.js';
+import { prepareMask } from './attention-mask.js';
+import { dropoutMask } from './functional.js';
+import type { SparsePattern } from './sparse.js';
+
+/**
+ * One part of a pattern: the keys of the queries in `order`. Row t of `pattern` is the
+ * query at position order[t] (position t when order is null); its columns are key indices
+ * in the same order (column j is the key at position order[j]). Pattern T = S = L.
+ */
+export interface PatternPart {
+  readonly pattern: SparsePattern;
+  /** A permutation of [0, L) applied to queries and keys alike, or null (position order). */
+  readonly order: Int32Array | null;
+}
+
+export interface SparsePartsOptions {
+  /** Additive per-key bias broadcastable to (B, H, 1, L) (-Infinity: key padding). */
+  bias?: Tensor | null;
+  /** Dropout probability on the attention weights (each part draws its own mask). */
+  dropoutP?: number;
+  generator?: Generator;
+  /** Scale of the scores; default 1/sqrt(D). */
+  scale?: number;
+}
+
+/** What a part's forward saves for the backward. */
+interface SavedPart {
+  pattern: SparsePattern;
+  order: Int32Array | null;
+  /** The inverse of order (position -> index in the order), or null. */
+  inverse: Int32Array | null;
+  /** The (B*L) row ids of the part's order, n*L + order[i], or null. */
+  ids: Int32Array | null;
+  /**
+   * q, k, v in the part's order, or null (the inputs themselves): the one packed input's
+   * rows gathered whole when q, k, v are one tensor (same columns), else (B, L, 3C) rows
+   * [q | k | v].
+   */
+  packed: Float32Array | null;
+  weights: Float32Array;
+  dropMask: Float32Array | null;
+  /** (B*H, L) merge weight alpha_p of each query, in position order. */
+  alpha: Float32Array;
+}
+
+/** The attributes of the op's tape node (ops/spec.ts `sparseAttentionParts`). */
+export interface SparsePartsAttrs {
+  B: number;
+  H: number;
+  L: number;
+  D: number;
+  scale: number;
+  qOff: number;
+  kOff: number;
+  vOff: number;
+  ldq: number;
+  ldk: number;
+  ldv: number;
+  /** q, k and v are one tensor: a part's order gathers its rows whole. */
+  whole: boolean;
+  bias: { data: Float32Array; sB: number } | null;
+  parts: SavedPart[];
+}
+
+/** Row lengths and column offsets of q, k, v as a part's kernels read them. */
+function layoutOf(
+  packed: Float32Array | null,
+  a: SparsePartsAttrs,
+): { ld: [number, number, number]; off: [number, number, number] } {
+  const C = a.H * a.D;
+  if (packed && !a.whole) return { ld: [3 * C, 3 * C, 3 * C], off: [0, C, 2 * C] };
+  return { ld: [a.ldq, a.ldk, a.ldv], off: [a.qOff, a.kOff, a.vOff] };
+}
+
+/** The kernels' geometry of one part on B*H slices. */
+function geometry(a: SparsePartsAttrs, packed: Float32Array | null, bias: { sB: number } | null) {
+  const { B, H, L, D, scale } = a;
+  const { ld } = layoutOf(packed, a);
+  return {
+    BH: B * H,
+    T: L,
+    S: L,
+    D,
+    H,
+    ldq: ld[0],
+    ldk: ld[1],
+    ldv: ld[2],
+    ldo: H * D,
+    kvRows: L,
+    scale,
+    causal: false,
+    maskStrideB: bias ? bias.sB : 0,
+    maskStrideT: 0,
+  };
+}
+
+/** q, k, v (each at its column offset) as a part's kernels read them. */
+function views(
+  packed: Float32Array | null,
+  [q, k, v]: readonly Float32Array[],
+  a: SparsePartsAttrs,
+): [Float32Array, Float32Array, Float32Array] {
+  const { off } = layoutOf(packed, a);
+  return [
+    (packed ?? q).subarray(off[0]),
+    (packed ?? k).subarray(off[1]),
+    (packed ?? v).subarray(off[2]),
+  ];
+}
+
+/** q, k, v's rows in a part's order (SavedPart.packed). */
+function gatherRows(
+  [q, k, v]: readonly Float32Array[],
+  a: SparsePartsAttrs,
+  ids: Int32Array,
+): Float32Array {
+  const { B, L, H, D, ldq, ldk, ldv, qOff, kOff, vOff } = a;
+  if (a.whole) {
+    const x = uninitF32(B * L * ldq);
+    backend().embeddingForward(x, q, ids, B * L, ldq);
+    return x;
+  }
+  const C = H * D;
+  const x = uninitF32(B * L * 3 * C);
+  for (let r = 0; r < B * L; r++) {
+    const [s, o] = [ids[r], r * 3 * C];
+    x.set(q.subarray(s * ldq + qOff, s * ldq + qOff + C), o);
+    x.set(k.subarray(s * ldk + kOff, s * ldk + kOff + C), o + C);
+    x.set(v.subarray(s * ldv + vOff, s * ldv + vOff + C), o + 2 * C);
+  }
+  return x;
+}
+
+/** Adds gradients gx of a part's gathered rows (gatherRows' layout) back into gq, gk, gv. */
+function scatterRows(
+  gx: Float32Array,
+  [gq, gk, gv]: readonly Float32Array[],
+  a: SparsePartsAttrs,
+  ids: Int32Array,
+): void {
+  const { B, L, H, D, ldq, ldk, ldv, qOff, kOff, vOff } = a;
+  if (a.whole && gq === gk && gk === gv) {
+    backend().embeddingBackward(gq, gx, ids, B * L, ldq);
+    return;
+  }
+  const [C, w] = [H * D, a.whole ? ldq : 3 * H * D];
+  const off = a.whole ? [qOff, kOff, vOff] : [0, C, 2 * C];
+  for (let r = 0; r < B * L; r++) {
+    const [s, o] = [ids[r], r * w];
+    const [oq, ok, ov] = [s * ldq + qOff, s * ldk + kOff, s * ldv + vOff];
+    for (let c = 0; c < C; c++) {
+      gq[oq + c] += gx[o + off[0] + c];
+      gk[ok + c] += gx[o + off[1] + c];
+      gv[ov + c] += gx[o + off[2] + c];
+    }
+  }
+}
+
+/** The per-key bias (B*H slices of L keys) with its keys in `order`. */
+function permuteBias(
+  bias: { data: Float32Array; sB: number },
+  BH: number,
+  L: number,
+  order: Int32Array,
+): { data: Float32Array; sB: number } {
+  const slices = bias.sB === 0 ? 1 : BH;
+  const data = new Float32Array(slices * L);
+  for (let b = 0; b < slices; b++)
+    for (let j = 0; j < L; j++) data[b * L + j] = bias.data[b * bias.sB + order[j]];
+  return { data, sB: bias.sB === 0 ? 0 : L };
+}
+
+/**
+ * Multi-head sparse attention over the union of disjoint pattern parts, each run in its own
+ * order of the positions and merged by log-sum-exp (see the file comment). Self-attention:
+ * queries and keys are the same L positions. Head layout as F.sparseMultiHeadAttention (q,
+ * k, v may be one packed (B, L, 3C) projection).
+ * @param q (B, L, Cq), k (B, L, Ck), v (B, L, Cv) float32, each holding H*D columns from its
+ *   offset in `cols`.
+ * @param parts patterns over L positions whose (query, key) pairs, mapped back to
+ *   positions, are disjoint; their union is the attention pattern.
+ * @returns out (B, L, H*D): softmax attention of each query over the union of its keys.
+ * @throws Error naming the shapes when q, k, v and the parts disagree, or the bias varies
+ *   over queries.
+ */
+export function sparseMultiHeadAttentionParts(
+  q: Tensor,
+  k: Tensor,
+  v: Tensor,
+  heads: number,
+  headDim: number,
+  cols: { q?: number; k?: number; v?: number },
+  parts: readonly PatternPart[],
+  opts: SparsePartsOptions = {},
+): Tensor {
+  const [H, D] = [heads, headDim];
+  const C = H * D;
+  const [B, L] = [q.shape[0], q.shape[1]];
+  const [qOff, kOff, vOff] = [cols.q ?? 0, cols.k ?? 0, cols.v ?? 0];
+  const bad = (x: Tensor, c: number): boolean =>
+    x.ndim !== 3 || x.shape[0] !== B || x.shape[1] !== L || c < 0 || c + C > x.shape[2];
+  const partBad = (p: PatternPart): boolean =>
+    p.pattern.T !== L || p.pattern.S !== L || (p.order !== null && p.order.length !== L);
+  if (bad(q, qOff) || bad(k, kOff) || bad(v, vOff) || parts.length === 0 || parts.some(partBad))
+    throw new Error(
+      `sparseMultiHeadAttentionParts: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be (B, L) rows of >= offset + ${H}*${D} columns (offsets ${qOff}, ${kOff}, ${vOff}), and ${parts.length} parts patterns of L = ${L} queries and keys (${parts.map((p) => `${p.pattern.T}x${p.pattern.S}`).join(', ')})`,
+    );
+  const BH = B * H;
+  const pDrop = opts.dropoutP ?? 0;
+  if (!(pDrop >= 0 && pDrop < 1))
+    throw new Error(`sparseMultiHeadAttentionParts: dropoutP must be in [0, 1), got ${pDrop}`);
+  let bias: { data: Float32Array; sB: number } | null = null;
+  if (opts.bias) {
+    const m = prepareMask(opts.bias, [B, H], L, L);
+    if (m.sT !== 0 && L > 1)
+      throw new Error(
+        `sparseMultiHeadAttentionParts: bias ${fmtShape(opts.bias.shape)} varies over queries; only a per-key bias (..., 1, ${L}) is supported`,
+      );
+    bias = { data: m.data, sB: m.sB };
+  }
+  const attrs: SparsePartsAttrs = {
+    B,
+    H,
+    L,
+    D,
+    scale: opts.scale ?? 1 / Math.sqrt(D),
+    qOff,
+    kOff,
+    vOff,
+    ldq: q.shape[2],
+    ldk: k.shape[2],
+    ldv: v.shape[2],
+    whole: q === k && k === v,
+    bias,
+    parts: [],
+  };
+  const inputs = [q.f32, k.f32, v.f32];
+  const outs: Float32Array[] = [];
+  const lses: Float32Array[] = [];
+  for (const { pattern, order } of parts) {
+    const nnz = pattern.rowPtr[L];
+    const weights = uninitF32(BH * nnz);
+    const dropMask =
+      pDrop > 0 ? dropoutMask(BH * nnz, pDrop, opts.generator ?? defaultGenerator) : null;
+    const out = uninitF32(B * L * C);
+    const lse = uninitF32(BH * L);
+    let [ids, inverse, packed]: (Int32Array | Float32Array | null)[] = [null, null, null];
+    if (order) {
+      ids = new Int32Array(B * L);
+      for (let n = 0; n < B; n++) for (let i = 0; i < L; i++) ids[n * L + i] = n * L + order[i];
+      inverse = new Int32Array(L);
+      for (let i = 0; i < L; i++) inverse[order[i]] = i;
+      packed = gatherRows(inputs, attrs, ids);
+    }
+    const pb = order && bias ? permuteBias(bias, BH, L, order) : bias;
+    backend().sparseAttentionForward(
+      out,
+      weights,
+      ...views(packed as Float32Array | null, inputs, attrs),
+      pattern.rowPtr,
+      pattern.cols,
+      pb ? pb.data : null,
+      dropMask,
+      geometry(attrs, packed as Float32Array | null, pb),
+      lse,
+    );
+    outs.push(out);
+    lses.push(lse);
+    attrs.parts.push({
+      pattern,
+      order,
+      inverse: inverse as Int32Array | null,
+      ids: ids as Int32Array | null,
+      packed: packed as Float32Array | null,
+      weights,
+      dropMask,
+      alpha: uninitF32(BH * L),
+    });
+  }
+  const out = empty([B, L, C]);
+  mergeParts(out.f32, outs, lses, attrs);
+  return record('sparseAttentionParts', [q, k, v], out, attrs);
+}
+
+/**
+ * out = sum_p alpha_p o_p per query and head, alpha_p = exp(l_p - logsumexp_p l_p) (each
+ * part's alpha saved). A query whose keys are all forbidden in every part gets alpha 0 and
+ * out 0 (the kernel's rule); a NaN score makes its row NaN, as the kernel's.
+ */
+function mergeParts(
+  out: Float32Array,
+  outs: Float32Array[],
+  lses: Float32Array[],
+  a: SparsePartsAttrs,
+): void {
+  const { B, H, L, D } = a;
+  const C = H * D;
+  const N = B * H * L;
+  // Each part's lse in position order.
+  const lp = a.parts.map((p, i) => {
+    if (!p.order) return lses[i];
+    const [r, o, src] = [uninitF32(N), p.order, lses[i]];
+    for (let b = 0; b < B * H; b++) for (let t = 0; t < L; t++) r[b * L + o[t]] = src[b * L + t];
+    return r;
+  });
+  const mx = uninitF32(N).fill(-Infinity);
+  for (const l of lp) for (let x = 0; x < N; x++) if (l[x] > mx[x] || l[x] !== l[x]) mx[x] = l[x];
+  const total = uninitF32(N);
+  for (let x = 0; x < N; x++) {
+    let sum = 0;
+    for (const l of lp) sum += Math.exp(l[x] - mx[x]);
+    total[x] = mx[x] === -Infinity ? -Infinity : mx[x] + Math.log(sum);
+  }
+  a.parts.forEach((p, i) => {
+    const [al, l, src, inv] = [p.alpha, lp[i], outs[i], p.inverse];
+    for (let x = 0; x < N; x++) al[x] = total[x] === -Infinity ? 0 : Math.exp(l[x] - total[x]);
+    for (let n = 0; n < B; n++)
+      for (let t = 0; t < L; t++) {
+        const s = (n * L + (inv ? inv[t] : t)) * C;
+        const o = (n * L + t) * C;
+        for (let h = 0; h < H; h++) {
+          const w = al[(n * H + h) * L + t];
+          const [sh, oh] = [s + h * D, o + h * D];
+          if (i === 0) for (let d = 0; d < D; d++) out[oh + d] = w * src[sh + d];
+          else for (let d = 0; d < D; d++) out[oh + d] += w * src[sh + d];
+        }
+      }
+  });
+}
+
+/**
+ * The op's backward (gradients.ts `sparseAttentionParts`): accumulates into gq, gk, gv (the
+ * inputs' layouts; null when an input needs no gradient) given g = d out (B, L, C).
+ */
+export function sparsePartsBackward(
+  a: SparsePartsAttrs,
+  inputs: readonly Float32Array[],
+  out: Float32Array,
+  g: Float32Array,
+  grads: (Float32Array | null)[],
+): void {
+  const { B, H, L, D } = a;
+  const C = H * D;
+  const BH = B * H;
+  const gi = grads.map((x, i) => x ?? new Float32Array(inputs[i].length));
+  // Delta of the whole softmax, dout . out per query and head.
+  const delta = uninitF32(BH * L);
+  for (let n = 0; n < B; n++)
+    for (let t = 0; t < L; t++)
+      for (let h = 0; h < H; h++) {
+        const o = (n * L + t) * C + h * D;
+        let s = 0;
+        for (let d = 0; d < D; d++) s += g[o + d] * out[o + d];
+        delta[(n * H + h) * L + t] = s;
+      }
+  for (const part of a.parts) {
+    const { pattern, order, ids, packed, weights, dropMask, alpha } = part;
+    // dout and Delta scaled by alpha_p, in the part's order.
+    const gp = uninitF32(B * L * C);
+    const dp = uninitF32(BH * L);
+    for (let n = 0; n < B; n++)
+      for (let i = 0; i < L; i++) {
+        const t = order ? order[i] : i;
+        const [s, o] = [(n * L + t) * C, (n * L + i) * C];
+        for (let h = 0; h < H; h++) {
+          const bh = n * H + h;
+          const al = alpha[bh * L + t];
+          dp[bh * L + i] = al * delta[bh * L + t];
+          for (let d = h * D; d < (h + 1) * D; d++) gp[o + d] = al * g[s + d];
+        }
+      }
+    const pb = order && a.bias ? permuteBias(a.bias, BH, L, order) : a.bias;
+    // The part's gradients: straight into the inputs' in position order, else into rows
+    // in its order added back.
+    const gx = packed ? uninitF32(packed.length).fill(0) : null;
+    backend().sparseAttentionBackward(
+      ...views(gx, gi, a),
+      gp,
+      ...views(packed, inputs, a),
+      pattern.rowPtr,
+      pattern.cols,
+      weights,
+      dropMask,
+      geometry(a, packed, pb),
+      dp,
+    );
+    if (gx) scatterRows(gx, gi, a, ids!);
+  }
+}
