@@ -34,6 +34,15 @@
 #define SPB_SHARE 4
 /* Blocks of fewer rows go row by row. */
 #define SPB_MIN_ROWS 4
+/* So do blocks whose rows attend fewer keys than this on average (a part of a split pattern
+ * that holds only the query itself, or 3 keys: a (R, U) GEMM would compute R times too much,
+ * and the gathers cost more than the row path's dots). */
+#define SPB_MIN_KEYS 4
+
+/* Whether rows [t0, t0 + R) go to the masked-block path (else row by row). */
+static int spb_takes(const sp_ctx *c, int64_t t0, int64_t R) {
+  return R >= SPB_MIN_ROWS && c->rowPtr[t0 + R] - c->rowPtr[t0] >= SPB_MIN_KEYS * R;
+}
 
 void sp_block_free(sp_block_scratch *b) {
   free(b->cnt);
@@ -196,7 +205,7 @@ static inline void spb_prefetch_ahead(const sp_ctx *c, int64_t n, int64_t e, int
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
-  const int64_t U = R >= SPB_MIN_ROWS ? spb_union(c, t0, R, b) : 0;
+  const int64_t U = spb_takes(c, t0, R) ? spb_union(c, t0, R, b) : 0;
   float *buf = sp_grow(&b->f, (size_t)(2 * U * HD + 2 * R * U + 1));
   float *kg = buf, *vg = kg + U * HD, *sc = vg + U * HD, *pm = sc + R * U; /* sc, pm (R, U) */
   if (U > 0) sp_gather(c, n, b->keys, U, kg, vg);
@@ -378,7 +387,7 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
                   sp_block_scratch *b) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D;
-  const int64_t U = R >= SPB_MIN_ROWS ? spb_union(c, t0, R, b) : 0;
+  const int64_t U = spb_takes(c, t0, R) ? spb_union(c, t0, R, b) : 0;
   const int64_t width = c->width > 0 ? c->width : 1;
   float *buf = sp_grow(&b->f, (size_t)(4 * U * HD + 2 * R * U + width * H));
   float *kg = buf, *vg = kg + U * HD, *dkg = vg + U * HD, *dvg = dkg + U * HD;

@@ -72,6 +72,8 @@
   X(attentionBackward, js_attention_backward)                                              \
   X(sparseAttentionForward, js_sparse_attention_forward)                                   \
   X(sparseAttentionBackward, js_sparse_attention_backward)                                 \
+  X(headRowsScale, js_head_rows_scale)                                                     \
+  X(headRowsDot, js_head_rows_dot)                                                         \
   X(gatheredAttentionForward, js_gathered_attention_forward)                               \
   X(gatheredAttentionBackward, js_gathered_attention_backward)                             \
   X(flashAttentionForward, js_flash_attention_forward)                                      \

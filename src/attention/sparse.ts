@@ -50,22 +50,27 @@ export type RowKeys = (i: number, L: number, causal: boolean, out: number[]) => 
 export type RowOrder = (L: number, causal: boolean) => Int32Array | null;
 
 /**
- * One part of a pattern split into disjoint parts (PatternSplit): its keys, and the order of
- * the positions (queries and keys alike) the kernel runs it in, or null for position order.
+ * One part of a pattern split into parts (PatternSplit): its keys, the order of the
+ * positions (queries and keys alike) the kernel runs it in (null: position order), and its
+ * sign (-1: its pairs are taken away, see F.sparseMultiHeadAttentionParts).
  */
 export interface PartKeys {
   rowKeys: RowKeys;
   order: Int32Array | null;
+  sign?: 1 | -1;
 }
 
 /**
- * A pattern as disjoint parts at L positions (their union is the pattern's rowKeys, no
- * (query, key) pair in two parts), each computed in its own order and merged by log-sum-exp
- * (F.sparseMultiHeadAttentionParts), or null to run the pattern whole. A part whose keys are
- * scattered in position order but contiguous in another (strided attention's column, axial
- * attention's grid column) then runs on shared keys (one gather or none, GEMMs).
+ * A pattern as parts at L positions, each computed in its own order and merged by
+ * log-sum-exp (F.sparseMultiHeadAttentionParts), or null to run the pattern whole. A part
+ * whose keys are scattered in position order but contiguous in another (strided attention's
+ * column, axial attention's grid column) then runs on shared keys (one gather or none,
+ * GEMMs). With `signed`, the parts' signed count is 1 on every pair of the pattern (whole
+ * rows and columns, the pairs in both taken away by a part of sign -1: every part a run of
+ * shared keys); else the parts are disjoint, all of sign 1 (needed under dropout). Their
+ * union (signed sum) is the pattern's rowKeys either way.
  */
-export type PatternSplit = (L: number, causal: boolean) => PartKeys[] | null;
+export type PatternSplit = (L: number, causal: boolean, signed: boolean) => PartKeys[] | null;
 
 /**
  * A part's CSR pattern (F.PatternPart) over L positions in `order`: row t is the query at
@@ -229,17 +234,21 @@ export class SparsePatternCore extends KVAttentionCore {
     return { pattern, ids: new Tensor(ids, [B * L]), inverse: new Tensor(inverse, [B * L]) };
   }
 
-  /** The pattern's parts at L positions (cached like the patterns), or null when not split. */
-  parts(L: number, causal: boolean): F.PatternPart[] | null {
+  /**
+   * The pattern's parts at L positions (PatternSplit, signed or disjoint; cached like the
+   * patterns), or null when not split.
+   */
+  parts(L: number, causal: boolean, signed = true): F.PatternPart[] | null {
     if (!this.split) return null;
     const split = this.split;
-    return cachedEntry(partsCache, `${this.patternKey}|${L}|${causal}`, () => {
-      const parts = split(L, causal);
+    return cachedEntry(partsCache, `${this.patternKey}|${L}|${causal}|${signed}`, () => {
+      const parts = split(L, causal, signed);
       return (
         parts &&
-        parts.map(({ rowKeys, order }) => ({
+        parts.map(({ rowKeys, order, sign }) => ({
           pattern: buildPartPattern(rowKeys, L, causal, order),
           order,
+          sign,
         }))
       );
     });
@@ -258,7 +267,9 @@ export class SparsePatternCore extends KVAttentionCore {
       const [q, k, v] = this.splitHeads(input); // (B, H, L, D)
       return this.dense(q, k, v, this.pattern(T, input.causal), input);
     }
-    const parts = input.needWeights ? null : this.parts(T, input.causal);
+    // Signed parts (every part a run) unless dropout draws a mask per part.
+    const dropout = (input.dropoutP ?? 0) > 0;
+    const parts = input.needWeights ? null : this.parts(T, input.causal, !dropout);
     if (parts) {
       const out = F.sparseMultiHeadAttentionParts(
         ...packedHeads(input, this.numHeads, this.headDim),

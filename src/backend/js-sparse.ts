@@ -121,3 +121,40 @@ export const sparseAttentionBackward: Kernels['sparseAttentionBackward'] = (
     }
   }
 };
+
+/** Per-head scaled row gather (F.sparseMultiHeadAttentionParts' merge); see Kernels. */
+export const headRowsScale: Kernels['headRowsScale'] = (
+  out,
+  x,
+  rows,
+  alpha,
+  accumulate,
+  B,
+  L,
+  H,
+  D,
+) => {
+  const C = H * D;
+  for (let n = 0; n < B; n++)
+    for (let i = 0; i < L; i++) {
+      const [s, o] = [(n * L + rows[i]) * C, (n * L + i) * C];
+      for (let h = 0; h < H; h++) {
+        const a = alpha[(n * H + h) * L + i];
+        for (let d = h * D; d < (h + 1) * D; d++)
+          out[o + d] = (accumulate ? out[o + d] : 0) + a * x[s + d];
+      }
+    }
+};
+
+/** Per-head row dot products (an attention backward's Delta); see Kernels. */
+export const headRowsDot: Kernels['headRowsDot'] = (out, x, y, B, L, H, D) => {
+  const C = H * D;
+  for (let n = 0; n < B; n++)
+    for (let t = 0; t < L; t++)
+      for (let h = 0; h < H; h++) {
+        const o = (n * L + t) * C + h * D;
+        let s = 0;
+        for (let d = 0; d < D; d++) s += x[o + d] * y[o + d];
+        out[(n * H + h) * L + t] = s;
+      }
+};

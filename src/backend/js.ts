@@ -8,7 +8,12 @@ import { attentionBackward, attentionForward, softmaxRow } from './js-attention.
 import { rnnCellBackward, rnnCellForward } from './js-rnn.js';
 import { word2vecTrain } from './js-word2vec.js';
 import { gatheredAttentionBackward, gatheredAttentionForward } from './js-gathered.js';
-import { sparseAttentionBackward, sparseAttentionForward } from './js-sparse.js';
+import {
+  headRowsDot,
+  headRowsScale,
+  sparseAttentionBackward,
+  sparseAttentionForward,
+} from './js-sparse.js';
 import { flashAttentionBackward, flashAttentionForward, fmix32 } from './js-flash.js';
 import type { Backend, BinaryOp, ScalarOp, UnaryOp } from './types.js';
 
@@ -407,6 +412,8 @@ export const jsBackend: Backend = {
   word2vecTrain,
   sparseAttentionForward,
   sparseAttentionBackward,
+  headRowsScale,
+  headRowsDot,
   gatheredAttentionForward,
   gatheredAttentionBackward,
   flashAttentionForward,

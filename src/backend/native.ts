@@ -320,6 +320,8 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       );
     },
     embeddingForward: addon.embeddingForward,
+    headRowsScale: addon.headRowsScale,
+    headRowsDot: addon.headRowsDot,
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,
     crossEntropyBackward: addon.crossEntropyBackward,

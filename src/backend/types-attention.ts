@@ -299,6 +299,30 @@ export interface AttentionKernels {
     geometry: Readonly<AttentionGeometry>,
     delta?: F32 | null,
   ): void;
+  /**
+   * The row pass of sparse attention over pattern parts (F.sparseMultiHeadAttentionParts):
+   * out[n, i, h] = alpha[(n*H + h)*L + i] * x[n, rows[i], h] (added to out when
+   * `accumulate`), rows of (B, L, H*D) float32 holding H heads of D columns.
+   * @throws RangeError (native) when an array is shorter than B, L, H, D need or a row index
+   *   is outside [0, L).
+   */
+  headRowsScale(
+    out: F32,
+    x: F32,
+    rows: I32,
+    alpha: F32,
+    accumulate: boolean,
+    B: number,
+    L: number,
+    H: number,
+    D: number,
+  ): void;
+  /**
+   * Per-head row dot products of two (B, L, H*D) arrays: out[(n*H + h)*L + t] =
+   * x[n, t, h] . y[n, t, h] (the Delta = dout . out of an attention's backward).
+   * @throws RangeError (native) when an array is shorter than B, L, H, D need.
+   */
+  headRowsDot(out: F32, x: F32, y: F32, B: number, L: number, H: number, D: number): void;
 
   /**
    * Attention within the groups of a gather plan (Lin et al. 2021, Sec. 4.1.2; Reformer's

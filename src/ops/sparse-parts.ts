@@ -14,7 +14,11 @@
  * The merge, for query t of slice b, with part p's row log-sum-exp l_p and output o_p:
  *   L = log sum_p exp(l_p),  alpha_p = exp(l_p - L),  out = sum_p alpha_p o_p,
  * which is softmax attention over the union of the parts' keys (the parts must not share a
- * (query, key) pair, or the pair counts twice). Backward, per part, the kernel's backward
+ * (query, key) pair, or the pair counts twice). A part of sign -1 takes its pairs away: the
+ * parts then form a signed sum whose count is 1 on every pair of the pattern (a grid row and
+ * a grid column both hold the query itself; a third part of the query alone, sign -1,
+ * corrects the double count), so every part may be a run of shared keys:
+ *   L = log sum_p s_p exp(l_p),  alpha_p = s_p exp(l_p - L). Backward, per part, the kernel's backward
  * with dout scaled by alpha_p and Delta = alpha_p (dout . out) of the whole softmax
  * (FlashAttention-2's D): P_joint = alpha_p P_p, so dV = P_p^T (alpha_p dout) and
  * dS = P_joint (dP - D) = P_p (alpha_p dP - alpha_p D).
@@ -38,6 +42,11 @@ export interface PatternPart {
   readonly pattern: SparsePattern;
   /** A permutation of [0, L) applied to queries and keys alike, or null (position order). */
   readonly order: Int32Array | null;
+  /**
+   * -1: the part's pairs are taken away (they are in two other parts: its exp-sum is
+   * subtracted, its output weighs -alpha). Default 1. Not with dropout.
+   */
+  readonly sign?: 1 | -1;
 }
 
 export interface SparsePartsOptions {
@@ -64,9 +73,11 @@ interface SavedPart {
    * [q | k | v].
    */
   packed: Float32Array | null;
+  /** PatternPart.sign. */
+  sign: 1 | -1;
   weights: Float32Array;
   dropMask: Float32Array | null;
-  /** (B*H, L) merge weight alpha_p of each query, in position order. */
+  /** (B*H, L) merge weight alpha_p of each query, in position order (< 0 for sign -1). */
   alpha: Float32Array;
 }
 
@@ -236,6 +247,12 @@ export function sparseMultiHeadAttentionParts(
   const pDrop = opts.dropoutP ?? 0;
   if (!(pDrop >= 0 && pDrop < 1))
     throw new Error(`sparseMultiHeadAttentionParts: dropoutP must be in [0, 1), got ${pDrop}`);
+  // A pair in a part of sign -1 is also in two others, each with its own dropout draw: the
+  // masks would not cancel.
+  if (pDrop > 0 && parts.some((p) => p.sign === -1))
+    throw new Error(
+      'sparseMultiHeadAttentionParts: a part of sign -1 cannot take dropout (use disjoint parts)',
+    );
   let bias: { data: Float32Array; sB: number } | null = null;
   if (opts.bias) {
     const m = prepareMask(opts.bias, [B, H], L, L);
@@ -264,7 +281,7 @@ export function sparseMultiHeadAttentionParts(
   const inputs = [q.f32, k.f32, v.f32];
   const outs: Float32Array[] = [];
   const lses: Float32Array[] = [];
-  for (const { pattern, order } of parts) {
+  for (const { pattern, order, sign } of parts) {
     const nnz = pattern.rowPtr[L];
     const weights = uninitF32(BH * nnz);
     const dropMask =
@@ -299,6 +316,7 @@ export function sparseMultiHeadAttentionParts(
       inverse: inverse as Int32Array | null,
       ids: ids as Int32Array | null,
       packed: packed as Float32Array | null,
+      sign: sign ?? 1,
       weights,
       dropMask,
       alpha: uninitF32(BH * L),
@@ -307,6 +325,20 @@ export function sparseMultiHeadAttentionParts(
   const out = empty([B, L, C]);
   mergeParts(out.f32, outs, lses, attrs);
   return record('sparseAttentionParts', [q, k, v], out, attrs);
+}
+
+/** [0, L) as row indices (position order), kept for the last L asked. */
+let identityRows = new Int32Array(0);
+function identity(L: number): Int32Array {
+  if (identityRows.length !== L) identityRows = Int32Array.from({ length: L }, (_, i) => i);
+  return identityRows;
+}
+
+/** Per-head row values (B*H, L) given in a part's order, in position order. */
+function toPositions(x: Float32Array, order: Int32Array, BH: number, L: number): Float32Array {
+  const r = uninitF32(BH * L);
+  for (let b = 0; b < BH; b++) for (let i = 0; i < L; i++) r[b * L + order[i]] = x[b * L + i];
+  return r;
 }
 
 /**
@@ -321,37 +353,26 @@ function mergeParts(
   a: SparsePartsAttrs,
 ): void {
   const { B, H, L, D } = a;
-  const C = H * D;
   const N = B * H * L;
-  // Each part's lse in position order.
-  const lp = a.parts.map((p, i) => {
-    if (!p.order) return lses[i];
-    const [r, o, src] = [uninitF32(N), p.order, lses[i]];
-    for (let b = 0; b < B * H; b++) for (let t = 0; t < L; t++) r[b * L + o[t]] = src[b * L + t];
-    return r;
-  });
+  const lp = a.parts.map((p, i) => (p.order ? toPositions(lses[i], p.order, B * H, L) : lses[i]));
   const mx = uninitF32(N).fill(-Infinity);
   for (const l of lp) for (let x = 0; x < N; x++) if (l[x] > mx[x] || l[x] !== l[x]) mx[x] = l[x];
+  // The signed exp-sum is at least the largest positive part's: a part of sign -1 holds
+  // pairs of two positive parts (float rounding aside, which a floor at 0 guards).
   const total = uninitF32(N);
+  const signs = a.parts.map((p) => p.sign);
   for (let x = 0; x < N; x++) {
     let sum = 0;
-    for (const l of lp) sum += Math.exp(l[x] - mx[x]);
-    total[x] = mx[x] === -Infinity ? -Infinity : mx[x] + Math.log(sum);
+    for (let i = 0; i < lp.length; i++) sum += signs[i] * Math.exp(lp[i][x] - mx[x]);
+    if (sum !== sum)
+      total[x] = NaN; // a NaN score: its row NaN, as the kernel's
+    else total[x] = mx[x] === -Infinity || sum <= 0 ? -Infinity : mx[x] + Math.log(sum);
   }
   a.parts.forEach((p, i) => {
-    const [al, l, src, inv] = [p.alpha, lp[i], outs[i], p.inverse];
-    for (let x = 0; x < N; x++) al[x] = total[x] === -Infinity ? 0 : Math.exp(l[x] - total[x]);
-    for (let n = 0; n < B; n++)
-      for (let t = 0; t < L; t++) {
-        const s = (n * L + (inv ? inv[t] : t)) * C;
-        const o = (n * L + t) * C;
-        for (let h = 0; h < H; h++) {
-          const w = al[(n * H + h) * L + t];
-          const [sh, oh] = [s + h * D, o + h * D];
-          if (i === 0) for (let d = 0; d < D; d++) out[oh + d] = w * src[sh + d];
-          else for (let d = 0; d < D; d++) out[oh + d] += w * src[sh + d];
-        }
-      }
+    const [al, l] = [p.alpha, lp[i]];
+    for (let x = 0; x < N; x++)
+      al[x] = total[x] === -Infinity ? 0 : p.sign * Math.exp(l[x] - total[x]);
+    backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), al, i > 0, B, L, H, D);
   });
 }
 
@@ -372,30 +393,21 @@ export function sparsePartsBackward(
   const gi = grads.map((x, i) => x ?? new Float32Array(inputs[i].length));
   // Delta of the whole softmax, dout . out per query and head.
   const delta = uninitF32(BH * L);
-  for (let n = 0; n < B; n++)
-    for (let t = 0; t < L; t++)
-      for (let h = 0; h < H; h++) {
-        const o = (n * L + t) * C + h * D;
-        let s = 0;
-        for (let d = 0; d < D; d++) s += g[o + d] * out[o + d];
-        delta[(n * H + h) * L + t] = s;
-      }
+  backend().headRowsDot(delta, g, out, B, L, H, D);
   for (const part of a.parts) {
     const { pattern, order, ids, packed, weights, dropMask, alpha } = part;
-    // dout and Delta scaled by alpha_p, in the part's order.
-    const gp = uninitF32(B * L * C);
+    // alpha_p and Delta scaled by it in the part's order; dout scaled by alpha_p, its rows
+    // in the part's order.
+    const al = order ? uninitF32(BH * L) : alpha;
+    if (order)
+      for (let b = 0; b < BH; b++)
+        for (let i = 0; i < L; i++) al[b * L + i] = alpha[b * L + order[i]];
     const dp = uninitF32(BH * L);
-    for (let n = 0; n < B; n++)
-      for (let i = 0; i < L; i++) {
-        const t = order ? order[i] : i;
-        const [s, o] = [(n * L + t) * C, (n * L + i) * C];
-        for (let h = 0; h < H; h++) {
-          const bh = n * H + h;
-          const al = alpha[bh * L + t];
-          dp[bh * L + i] = al * delta[bh * L + t];
-          for (let d = h * D; d < (h + 1) * D; d++) gp[o + d] = al * g[s + d];
-        }
-      }
+    for (let b = 0; b < BH; b++)
+      for (let i = 0; i < L; i++)
+        dp[b * L + i] = al[b * L + i] * delta[b * L + (order ? order[i] : i)];
+    const gp = uninitF32(B * L * C);
+    backend().headRowsScale(gp, g, order ?? identity(L), al, false, B, L, H, D);
     const pb = order && a.bias ? permuteBias(a.bias, BH, L, order) : a.bias;
     // The part's gradients: straight into the inputs' in position order, else into rows
     // in its order added back.

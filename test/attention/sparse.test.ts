@@ -130,7 +130,9 @@ for (const backendName of backends) {
         const [B, T, p] = [2, 8, 0.4];
         // The op draws a (B*H, nnz) mask per part from the generator, in part order; each is
         // scattered to (B, H, T, T) here through its part's order.
-        const parts = core.parts(T, false) ?? [{ pattern: core.pattern(T, false), order: null }];
+        const parts = core.parts(T, false, false) ?? [
+          { pattern: core.pattern(T, false), order: null },
+        ];
         assert.equal(parts.length, spec.startsWith('strided') ? 2 : 1);
         const gen = new Generator(3);
         const dense = zeros([B, H, T, T]);
@@ -290,7 +292,7 @@ describe('sparse patterns equal their papers', () => {
     for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
   });
 
-  test('strided and axial run as disjoint parts whose union is the pattern, the grid column in column order; image-block visits queries block by block; all equal the masked reference', () => {
+  test('strided and axial run as parts whose signed union is the pattern (disjoint under dropout), the grid column in column order; image-block visits queries block by block; all equal the masked reference', () => {
     assert.deepEqual([...gridColumns(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
     // image-block's order: 2x2 query blocks of a width-4 grid, the last grid row partial
     assert.deepEqual([...blockMajor(10, 4, 2, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9]);
@@ -300,39 +302,52 @@ describe('sparse patterns equal their papers', () => {
     for (const spec of ['axial:width=4', 'strided:stride=3', imageBlock]) {
       const core = createAttentionCore(spec, dims) as SparsePatternCore;
       for (const T of [16, 50])
-        for (const causal of [false, true]) {
-          const parts = core.parts(T, causal);
-          if (spec === imageBlock) {
-            assert.equal(parts, null);
-            continue;
-          }
-          // Each part's (query, key) pairs back in positions: disjoint, and together the pattern.
-          const seen = new Set<number>();
-          for (const { pattern, order } of parts!) {
-            const pos = (x: number): number => (order ? order[x] : x);
+        for (const causal of [false, true])
+          for (const signed of [true, false]) {
+            const parts = core.parts(T, causal, signed);
+            if (spec === imageBlock) {
+              assert.equal(parts, null);
+              continue;
+            }
+            assert.equal(
+              parts!.some((p) => p.sign === -1),
+              signed,
+            );
+            // Each part's (query, key) pairs back in positions, counted with the part's sign:
+            // 1 on every pair of the pattern, 0 elsewhere.
+            const count = new Map<number, number>();
+            for (const { pattern, order, sign } of parts!) {
+              const pos = (x: number): number => (order ? order[x] : x);
+              for (let t = 0; t < T; t++)
+                for (let e = pattern.rowPtr[t]; e < pattern.rowPtr[t + 1]; e++) {
+                  const pair = pos(t) * T + pos(pattern.cols[e]);
+                  count.set(pair, (count.get(pair) ?? 0) + (sign ?? 1));
+                  // disjoint parts: no pair twice
+                  if (!signed) assert.equal(count.get(pair), 1, `${spec}: pair ${pair} twice`);
+                }
+            }
+            const whole = core.pattern(T, causal);
+            const inPattern = new Set<number>();
             for (let t = 0; t < T; t++)
-              for (let e = pattern.rowPtr[t]; e < pattern.rowPtr[t + 1]; e++) {
-                const pair = pos(t) * T + pos(pattern.cols[e]);
-                assert.ok(
-                  !seen.has(pair),
-                  `${spec} T ${T}: pair ${pos(t)}, ${pos(pattern.cols[e])} twice`,
-                );
-                seen.add(pair);
+              for (let e = whole.rowPtr[t]; e < whole.rowPtr[t + 1]; e++)
+                inPattern.add(t * T + whole.cols[e]);
+            for (const [pair, n] of count)
+              assert.equal(
+                n,
+                inPattern.has(pair) ? 1 : 0,
+                `${spec} T ${T}: pair ${pair} counted ${n}`,
+              );
+            for (const pair of inPattern)
+              assert.ok(count.has(pair), `${spec}: pair ${pair} missing`);
+            // The grid column's keys of a query are one contiguous range in the column order
+            // (the whole column when signed).
+            const col = parts![1].pattern;
+            if (spec === 'axial:width=4')
+              for (let t = 0; t < T; t++) {
+                const [e0, e1] = [col.rowPtr[t], col.rowPtr[t + 1]];
+                assert.equal(col.cols[e1 - 1] - col.cols[e0], e1 - e0 - 1, `axial column row ${t}`);
               }
           }
-          const whole = core.pattern(T, causal);
-          assert.equal(seen.size, whole.rowPtr[T], `${spec} T ${T}: the parts' entries`);
-          for (let t = 0; t < T; t++)
-            for (let e = whole.rowPtr[t]; e < whole.rowPtr[t + 1]; e++)
-              assert.ok(seen.has(t * T + whole.cols[e]), `${spec}: ${t}, ${whole.cols[e]} missing`);
-          // The grid column's keys of a query are one contiguous range in the column order.
-          const col = parts![1].pattern;
-          if (spec === 'axial:width=4')
-            for (let t = 0; t < T; t++) {
-              const [e0, e1] = [col.rowPtr[t], col.rowPtr[t + 1]];
-              assert.equal(col.cols[e1 - 1] - col.cols[e0], e1 - e0 - 1, `axial column row ${t}`);
-            }
-        }
       for (const T of [16, 50])
         eachBackend(() => {
           const qkv = randn([2, T, 3 * C], new Generator(T));
@@ -656,4 +671,42 @@ describe('sparse attention kernels: native equals js', () => {
     assert.throws(() => call(rowPtr, Int32Array.from([0, 1, 2, 2])), /strictly ascending/);
     assert.throws(() => call(Int32Array.from([0, 2]), cols), /rowPtr/);
   });
+
+  test(
+    'the parts row passes (headRowsScale, headRowsDot) equal js, and refuse a row index out of range',
+    { skip: !native },
+    () => {
+      const [B, L, nh, d] = [2, 7, 3, 5];
+      const gen = new Generator(21);
+      const x = randn([B * L * nh * d], gen).f32;
+      const y = randn([B * L * nh * d], gen).f32;
+      const alpha = randn([B * nh * L], gen).f32;
+      const rows = Int32Array.from([3, 0, 6, 1, 1, 5, 2]);
+      for (const accumulate of [false, true]) {
+        const [a, b] = [0, 1].map(() => Float32Array.from(y));
+        js.headRowsScale(a, x, rows, alpha, accumulate, B, L, nh, d);
+        native!.headRowsScale(b, x, rows, alpha, accumulate, B, L, nh, d);
+        assert.ok(maxAbsDiff(a, b) < 1e-6);
+        // by hand: row 0 of batch 1, head 2, column 4 reads row rows[0] = 3
+        const at = (n: number, t: number, h: number, c: number): number =>
+          ((n * L + t) * nh + h) * d + c;
+        const want =
+          (accumulate ? y[at(1, 0, 2, 4)] : 0) + alpha[(1 * nh + 2) * L + 0] * x[at(1, 3, 2, 4)];
+        assert.ok(Math.abs(a[at(1, 0, 2, 4)] - want) < 1e-6);
+      }
+      const [p, q] = [new Float32Array(B * nh * L), new Float32Array(B * nh * L)];
+      js.headRowsDot(p, x, y, B, L, nh, d);
+      native!.headRowsDot(q, x, y, B, L, nh, d);
+      assert.ok(maxAbsDiff(p, q) < 1e-5);
+      let dot = 0;
+      for (let c = 0; c < d; c++)
+        dot += x[((1 * L + 4) * nh + 1) * d + c] * y[((1 * L + 4) * nh + 1) * d + c];
+      assert.ok(Math.abs(p[(1 * nh + 1) * L + 4] - dot) < 1e-5);
+      const bad = Int32Array.from([3, 0, 7, 1, 1, 5, 2]);
+      assert.throws(
+        () => native!.headRowsScale(new Float32Array(x.length), x, bad, alpha, false, B, L, nh, d),
+        /rows must be in \[0, L\)/,
+      );
+    },
+  );
 });

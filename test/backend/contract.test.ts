@@ -66,6 +66,8 @@ const KERNEL_NAMES = Object.keys({
   attentionBackward: 1,
   sparseAttentionForward: 1,
   sparseAttentionBackward: 1,
+  headRowsScale: 1,
+  headRowsDot: 1,
   gatheredAttentionForward: 1,
   gatheredAttentionBackward: 1,
   flashAttentionForward: 1,

@@ -129,15 +129,25 @@ export const stridedVariant = patternVariant({
     };
   },
   split({ stride: l }): PatternSplit {
-    // The band in position order, and the rest of the column (a grid of width l) column by
-    // column, where a column's queries sit side by side and share its keys.
-    return (L) =>
-      L > 2 * l
-        ? [
-            { rowKeys: (i, _L, _c, out) => bandKeys(i, l + 1, out), order: null },
-            { rowKeys: (i, L2, _c, out) => farStrideKeys(i, L2, l, out), order: gridColumns(L, l) },
-          ]
-        : null;
+    // The band in position order, and the column of a grid of width l column by column,
+    // where a column's queries sit side by side and share its keys: the whole column, the
+    // pairs in both (j = i, i +- l) taken away by a third part; or, disjoint, the column
+    // outside the band.
+    return (L, _causal, signed) => {
+      if (L <= 2 * l) return null;
+      const band: RowKeys = (i, _L, _c, out) => bandKeys(i, l + 1, out);
+      const columns = gridColumns(L, l);
+      if (!signed)
+        return [
+          { rowKeys: band, order: null },
+          { rowKeys: (i, L2, _c, out) => farStrideKeys(i, L2, l, out), order: columns },
+        ];
+      return [
+        { rowKeys: band, order: null },
+        { rowKeys: (i, L2, _c, out) => strideKeys(i, L2, l, out), order: columns },
+        { rowKeys: (i, _L, _c, out) => out.push(i - l, i, i + l), order: null, sign: -1 },
+      ];
+    };
   },
 });
 

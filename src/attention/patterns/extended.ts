@@ -126,16 +126,23 @@ export const axialVariant = patternVariant({
     return (i, L, _c, out) => axialKeys(i, L, W, out);
   },
   split({ width: W }): PatternSplit {
-    // The grid row without the query itself, in position order (a block of W keys), and
-    // the grid column with it, column by column (a contiguous run of the column's queries
-    // over the same keys).
-    return (L) =>
-      L > W
-        ? [
-            { rowKeys: (i, _L, _c, out) => rowKeysExceptSelf(i, W, out), order: null },
-            { rowKeys: (i, L2, _c, out) => strideKeys(i, L2, W, out), order: gridColumns(L, W) },
-          ]
-        : null;
+    // The grid row in position order (a block of W keys) and the grid column column by
+    // column (a contiguous run of the column's queries over the same keys); the query
+    // itself, in both, taken away by a third part. Disjoint: the row without the query.
+    return (L, _causal, signed) => {
+      if (L <= W) return null;
+      const column = {
+        rowKeys: ((i, L2, _c, out) => strideKeys(i, L2, W, out)) as RowKeys,
+        order: gridColumns(L, W),
+      };
+      if (!signed)
+        return [{ rowKeys: (i, _L, _c, out) => rowKeysExceptSelf(i, W, out), order: null }, column];
+      return [
+        { rowKeys: (i, _L, _c, out) => blockKeys(i, W, out), order: null },
+        column,
+        { rowKeys: (i, _L, _c, out) => out.push(i), order: null, sign: -1 },
+      ];
+    };
   },
 });
 
