@@ -86,13 +86,13 @@ function layers(): Layer[] {
       kind: v.name === 'full' ? 'full' : dense ? 'dense' : 'sparse',
     });
   }
-  // Relative positions: ALiBi's fixed bias goes to the kernels as its diagonals (linear in
-  // T); T5 and Shaw's learned biases go through the autograd reference (several (B, H, T, S)
-  // tensors).
+  // Relative positions: ALiBi's fixed bias and T5's learned one go to the kernels as their
+  // diagonals (linear in T; T5's gradient from the tiled kernel); Shaw's query-dependent
+  // relative keys go through the autograd reference (several (B, H, T, S) tensors).
   const positions: [string, number][] = [
     ['rope', 0],
     ['alibi', 0],
-    ['t5', 8],
+    ['t5', 0],
     ['shaw', 8],
   ];
   for (const [p, quadratic] of positions) {

@@ -34,6 +34,9 @@
 
 typedef struct {
   float *out, *lse, *dq, *dk, *dv, *dqpart;
+  /* The backward's mask gradient, per work item (BH * groups rows of T + S - 1 diagonals;
+   * NULL: none asked), summed into dmask by k_flash_attention_backward. */
+  float *dmpart;
   const float *q, *k, *v, *mask, *dout, *o, *delta;
   att_geom g;
   fa_drop drop;
@@ -213,10 +216,20 @@ HOT static void fa_bwd_range(void *p, int64_t i0, int64_t i1, int tid) {
         /* dv (nk, D) += P_drop^T dout */
         gemm_rm(1, 0, (int)nk, (int)D, (int)nq, 1.0f, pm,
                     FA_BK, dout, (int)g->ldo, 1.0f, c->dv + ov + s0 * g->ldv, (int)g->ldv);
-        /* dS = P (dP - Delta) scale, into dP */
+        /* dS = P (dP - Delta) scale, into dP; the mask's gradient P (dP - Delta) added to
+         * the item's diagonals (row t, key s: diagonal T - 1 - t + s) */
         for (int64_t r = 0; r < nq; r++) {
           float *ds = dP + r * FA_BK;
           const float *pr = P + r * FA_BK, dl = delta[t0 + r], sc = g->scale;
+          if (c->dmpart) {
+            float *dm = c->dmpart + i * (T + S - 1) + (T - 1 - (t0 + r) + s0);
+            _Pragma("GCC ivdep") for (int64_t s = 0; s < nk; s++) {
+              const float raw = pr[s] == 0.0f ? 0.0f : pr[s] * (ds[s] - dl);
+              dm[s] += raw;
+              ds[s] = raw * sc;
+            }
+            continue;
+          }
           _Pragma("GCC ivdep") for (int64_t s = 0; s < nk; s++)
             ds[s] = pr[s] == 0.0f ? 0.0f : pr[s] * (ds[s] - dl) * sc;
         }
@@ -241,7 +254,7 @@ static void fa_zero_rows(float *x, const att_geom *g, int64_t L, int64_t rows, i
 void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                 const float *q, const float *k, const float *v, const float *out,
                                 const float *lse, const float *mask, const att_geom *g,
-                                const fa_drop *drop, int accumulate) {
+                                const fa_drop *drop, int accumulate, float *dmask) {
   const int64_t BH = g->BH, T = g->T, S = g->S, D = g->D;
   if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
   if (!accumulate) {
@@ -269,7 +282,20 @@ void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *do
     c.dqpart = calloc((size_t)(BH * groups * T * D), sizeof(float));
     if (!c.dqpart) abort();
   }
+  const int64_t nd = T + S - 1; /* diagonals of a slice */
+  if (dmask) {
+    c.dmpart = calloc((size_t)(BH * groups * nd), sizeof(float));
+    if (!c.dmpart) abort();
+  }
   fa_run(fa_bwd_range, &c, BH * groups);
+  if (dmask) { /* the items' diagonals into each slice's row of the mask's gradient */
+    for (int64_t i = 0; i < BH * groups; i++) {
+      float *dm = dmask + (i / groups) * g->maskStrideB;
+      const float *part = c.dmpart + i * nd;
+      for (int64_t x = 0; x < nd; x++) dm[x] += part[x];
+    }
+    free(c.dmpart);
+  }
   if (groups > 1) {
     for (int64_t b = 0; b < BH; b++)
       for (int64_t grp = 0; grp < groups; grp++) {
@@ -313,23 +339,31 @@ FN(js_flash_attention_forward) {
 }
 
 /* flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, geometry,
- * accumulate?) */
+ * accumulate?, dmask?) */
 FN(js_flash_attention_backward) {
-  float *dq, *dk, *dv, *dout, *q, *k, *v, *out, *lse, *mask;
+  float *dq, *dk, *dv, *dout, *q, *k, *v, *out, *lse, *mask, *dmask = NULL;
   double *drop;
-  size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, out_n, lse_n, mask_n, drop_n;
+  size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, out_n, lse_n, mask_n, drop_n, dmask_n = 0;
   att_geom g;
   int accumulate = 1;
-  ARGS("flashAttentionBackward", "fffffffffFdg|b",
-       "dq dk dv dout q k v out lse mask dropout geometry accumulate", &dq, &dq_n, &dk, &dk_n,
-       &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &out, &out_n, &lse, &lse_n,
-       &mask, &mask_n, &drop, &drop_n, &g, &accumulate);
+  ARGS("flashAttentionBackward", "fffffffffFdg|bF",
+       "dq dk dv dout q k v out lse mask dropout geometry accumulate dmask", &dq, &dq_n, &dk,
+       &dk_n, &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &out, &out_n, &lse,
+       &lse_n, &mask, &mask_n, &drop, &drop_n, &g, &accumulate, &dmask, &dmask_n);
   need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
   need_layout(&a, &g, dq_n, dk_n, dv_n, out_n, (const char *[4]){"dq", "dk", "dv", "out"});
   NEED(lse, g.BH * g.T);
+  /* The mask's gradient: a relative bias's layout only (one row of T + S - 1 diagonals per
+   * slice, read with maskStrideT -1 from maskOffset T - 1), the same size as the mask. */
+  if (dmask && (!mask || g.maskStrideT != -1 || g.maskOffset != g.T - 1 || g.BH <= 0 ||
+                g.T <= 0 || g.S <= 0))
+    fail(&a, "ERR_OUT_OF_RANGE",
+         "dmask: only a relative bias's gradient (maskStrideT -1, maskOffset T - 1)");
+  if (dmask) need(&a, dmask_n, mask_n, "dmask");
   mask = need_mask(&a, &g, mask, mask_n);
   const fa_drop d = fa_dropout_arg(&a, drop, drop_n);
   DONE();
-  k_flash_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, mask, &g, &d, accumulate);
+  k_flash_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, mask, &g, &d, accumulate,
+                             dmask);
   return NULL;
 }

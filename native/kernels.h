@@ -77,10 +77,12 @@ typedef struct {
 void k_flash_attention_forward(float *out, float *lse, const float *q, const float *k,
                                const float *v, const float *mask, const att_geom *g,
                                const fa_drop *drop);
+/* dmask (or NULL): the gradient of a relative bias's diagonals (maskStrideT -1, maskOffset
+ * T - 1), added to each slice's row at b*maskStrideB. */
 void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                 const float *q, const float *k, const float *v, const float *out,
                                 const float *lse, const float *mask, const att_geom *g,
-                                const fa_drop *drop, int accumulate);
+                                const fa_drop *drop, int accumulate, float *dmask);
 
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,

@@ -207,21 +207,24 @@ export class T5Position extends RelativePosition {
     const holder = this.child('relative_attention_bias', new BiasTable(w));
     this.weight = holder.weight;
   }
+  /**
+   * @returns the bias as its diagonals (F.RelativeBias with its learned `table`): one bucket
+   *   per relative position s - t, (T + S - 1, H) values, O(H (T + S)) memory; the score of
+   *   query t (at qStart + t) and key s gets weight[bucket(s - qStart - t), h].
+   */
   apply(inp: PositionInput): PositionOutput {
     const T = inp.q.x.shape[1];
     const S = inp.S;
-    const ids = new Int32Array(T * S);
-    for (let t = 0; t < T; t++)
-      for (let s = 0; s < S; s++)
-        ids[t * S + s] = t5Bucket(
-          s - (inp.qStart + t),
-          !inp.causal,
-          this.buckets,
-          this.maxDistance,
-        );
-    const e = F.embedding(new Tensor(ids, [T, S]), this.weight); // (T, S, H)
-    const bias = F.reshape(F.permute(e, [2, 0, 1]), [1, this.numHeads, T, S]); // (1, H, T, S)
-    return { q: inp.q, k: inp.k, bias };
+    const H = this.numHeads;
+    const n = Math.max(0, T + S - 1); // row i: s - t = i - (T - 1)
+    const ids = new Int32Array(n);
+    for (let i = 0; i < n; i++)
+      ids[i] = t5Bucket(i - (T - 1) - inp.qStart, !inp.causal, this.buckets, this.maxDistance);
+    const table = F.embedding(new Tensor(ids, [n]), this.weight); // (n, H)
+    const diagonals = new Float32Array(H * n);
+    for (let i = 0; i < n; i++)
+      for (let h = 0; h < H; h++) diagonals[h * n + i] = table.f32[i * H + h];
+    return { q: inp.q, k: inp.k, bias: null, relativeBias: { diagonals, heads: H, T, S, table } };
   }
 }
 

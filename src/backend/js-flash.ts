@@ -150,9 +150,18 @@ export const flashAttentionBackward: Kernels['flashAttentionBackward'] = (
   dropout,
   g,
   accumulate = true,
+  dmask = null,
 ) => {
   checkMaskSpan(mask, g);
   const { BH, T, S, D, ldq, ldk, ldv, ldo, kvRows, scale } = g;
+  if (dmask) {
+    if (!mask || g.maskStrideT !== -1 || (g.maskOffset ?? 0) !== T - 1 || BH * T * S === 0)
+      throw new RangeError(
+        "dmask: only a relative bias's gradient (maskStrideT -1, maskOffset T - 1)",
+      );
+    if (dmask.length < mask.length)
+      throw new RangeError(`dmask has ${dmask.length} elements, the sizes need ${mask.length}`);
+  }
   if (!accumulate) zeroGradients(dq, dk, dv, g);
   const row = new Float64Array(FLASH_BLOCK_KEYS);
   for (let b = 0; b < BH; b++) {
@@ -178,7 +187,9 @@ export const flashAttentionBackward: Kernels['flashAttentionBackward'] = (
             dp += dout[oo + d] * v[vo + d];
             dv[vo + d] += p * dm * dout[oo + d];
           }
-          const ds = p === 0 ? 0 : p * (dp * dm - delta) * scale;
+          const raw = p === 0 ? 0 : p * (dp * dm - delta); // the mask's gradient
+          if (dmask) dmask[T - 1 + b * (g.maskStrideB ?? 0) - t + s] += raw;
+          const ds = raw * scale;
           for (let d = 0; d < D; d++) {
             dq[qo + d] += ds * k[ko + d];
             dk[ko + d] += ds * q[qo + d];

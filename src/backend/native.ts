@@ -426,9 +426,10 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
       const d = packDropout(dropout, drop);
       addon.flashAttentionForward(out, lse, q, k, v, mask, d, packGeometry(g, geom));
     },
-    flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, g, acc = true) {
+    flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, g, acc, dmask) {
       const [d, packed] = [packDropout(dropout, drop), packGeometry(g, geom)];
-      addon.flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, d, packed, acc);
+      const a = acc ?? true;
+      addon.flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, d, packed, a, dmask);
     },
     stridedCopy(out: F32, x: F32, shape, strides, offset) {
       addon.stridedCopy(out, x, packStrided(shape, strides), dims, offset);

@@ -226,7 +226,13 @@ export interface AttentionKernels {
    * out)): recomputes the weights block by block from q, k, the mask and the saved `lse`
    * (BH, T), and accumulates dq, dk, dv (overwrites their slices when accumulate is
    * false), as attentionBackward does from the saved weights. Arguments as
-   * flashAttentionForward; `out` is its output.
+   * flashAttentionForward; `out` is its output. `dmask`, when given, receives the gradient
+   * of a relative bias's diagonals (RelativeBias: the mask read with maskStrideT -1 from
+   * maskOffset T - 1, a row of T + S - 1 values per slice): dmask[maskOffset +
+   * b*maskStrideB - t + s] += P (dP - Delta) for every score (t, s) of slice b (added to
+   * what is there).
+   * @throws RangeError when dmask is given for another mask layout, or is shorter than
+   *   the mask.
    */
   flashAttentionBackward(
     dq: F32,
@@ -242,6 +248,7 @@ export interface AttentionKernels {
     dropout: Readonly<AttentionDropout> | null,
     geometry: Readonly<AttentionGeometry>,
     accumulate?: boolean,
+    dmask?: F32 | null,
   ): void;
   /**
    * Sparse scaled dot-product attention over a pattern in CSR form (the survey's

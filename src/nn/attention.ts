@@ -267,10 +267,12 @@ export class MultiheadAttention extends Module {
       [q, k] = [p.q, p.k];
       if (p.bias) bias = bias ? F.add(bias, p.bias) : p.bias;
       if (p.relativeBias) {
-        // By distance only (ALiBi): the full attention kernels read its diagonals (no
-        // (H, T, S) mask: linear memory at long T); other cores, decoding, or with a mask
-        // to add to it, it goes dense.
-        if (!bias && !selfState && this.core.acceptsRelativeBias) relativeBias = p.relativeBias;
+        // By distance only (ALiBi, T5): the full attention kernels read its diagonals (no
+        // (H, T, S) mask: linear memory at long T); other cores, decoding, with a mask to
+        // add to it, or a learned one whose weights are asked for, it goes dense.
+        const learned = p.relativeBias.table?.requiresGrad ?? false;
+        if (!bias && !selfState && this.core.acceptsRelativeBias && !(learned && needWeights))
+          relativeBias = p.relativeBias;
         else {
           const dense = F.relativeBiasDense(p.relativeBias);
           bias = bias ? F.add(bias, dense) : dense;

@@ -4,7 +4,7 @@
  * bias read from its diagonals without a dense (H, T, S) mask (RelativeBias: ALiBi, Press et
  * al. 2022).
  */
-import { Tensor, empty, fmtShape, numel } from '../tensor.js';
+import { fmtShape, numel, type Tensor } from '../tensor.js';
 import { broadcastShapes } from './elementwise.js';
 
 /**
@@ -19,24 +19,12 @@ export interface RelativeBias {
   readonly heads: number;
   readonly T: number;
   readonly S: number;
-}
-
-/**
- * The bias as a dense (1, H, T, S) tensor (for the cores that take only a dense bias).
- * @throws Error if diagonals is not (H, T + S - 1).
- */
-export function relativeBiasDense(r: RelativeBias): Tensor {
-  const { heads: H, T, S } = r;
-  const n = Math.max(0, T + S - 1);
-  if (r.diagonals.length !== H * n)
-    throw new Error(
-      `relativeBias: ${r.diagonals.length} diagonals for H ${H}, T ${T}, S ${S} (need ${H * n})`,
-    );
-  const out = empty([1, H, T, S]);
-  for (let h = 0; h < H; h++)
-    for (let t = 0; t < T; t++)
-      out.f32.set(r.diagonals.subarray(h * n + T - 1 - t, h * n + T - 1 - t + S), (h * T + t) * S);
-  return out;
+  /**
+   * A learned bias (T5): the same values as a (T + S - 1, H) tensor with a gradient, row
+   * i = s - t + T - 1. The attention ops then differentiate through it (the tiled kernel's
+   * dmask, or a dense gather).
+   */
+  readonly table?: Tensor;
 }
 
 /** The kernel layout of a RelativeBias over `lead` = (..., H) slices: one row of diagonals per slice. */

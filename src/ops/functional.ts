@@ -259,8 +259,9 @@ export interface AttentionOptions {
    */
   tiled?: boolean;
   /**
-   * A score bias that depends only on the head and on s - t (RelativeBias: ALiBi), read by
-   * the kernels from its diagonals, O(H (T + S)) memory. Not with `mask`.
+   * A score bias that depends only on the head and on s - t (RelativeBias: ALiBi, T5), read
+   * by the kernels from its diagonals, O(H (T + S)) memory. Not with `mask`. A learned one
+   * (its `table` needs a gradient) runs the tiled kernel, and not with needWeights.
    */
   relativeBias?: RelativeBias | null;
 }
@@ -301,11 +302,15 @@ function attentionOp(
     maskStrideT: m ? m.sT : 0,
     maskOffset: m ? m.offset : 0,
   };
-  if (useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
+  // A learned relative bias (T5) takes its gradient from the tiled kernel only.
+  const table = opts.relativeBias?.table?.requiresGrad ? opts.relativeBias.table : null;
+  if (table && opts.needWeights)
+    throw new Error('attention: a learned relative bias with needWeights: give it as a dense mask');
+  if (table || useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
     const geom = { BH, T, S, D, scale, ...layout, causal: opts.causal ?? false };
     const tiledGeom = { ...geom, ...maskGeom };
     const drop = p > 0 ? dropoutKeys(p, opts.generator ?? defaultGenerator) : null;
-    const out = tiledAttention(q, k, v, tiledGeom, m ? m.data : null, drop, outShape);
+    const out = tiledAttention(q, k, v, tiledGeom, m ? m.data : null, drop, outShape, table);
     return { out, weights: null };
   }
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;

@@ -17,7 +17,7 @@
 import { backend } from '../backend/index.js';
 import { currentArena, stridesOf, uninitF32, type GradNode } from '../tensor.js';
 import type { OpName } from './spec.js';
-import { sparsePartsBackward } from './sparse-parts.js';
+import { sparsePartsBackward } from './sparse-parts-backward.js';
 
 /** A gradient rule (see above); K is the op, any op by default. */
 export type GradFn<K extends OpName = OpName> = (
@@ -355,7 +355,18 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     const [dq, dk, dv, q, k, v, acc] = attentionBuffers(node, grads, fresh);
     const out = node.out.f32;
     const be = backend();
-    be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, node.attrs, acc);
+    // A learned relative bias (input 3, (T + S - 1, H)): its diagonals' gradient per slice
+    // from the kernel, summed over the batch.
+    const gt = grads[3] ?? null;
+    const dmask = gt && mask ? new Float32Array(mask.length) : null;
+    const a = node.attrs;
+    be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, a, acc, dmask);
+    if (gt && dmask) {
+      const n = a.T + a.S - 1;
+      if (fresh[3]) gt.fill(0);
+      for (let b = 0; b < a.BH; b++)
+        for (let i = 0; i < n; i++) gt[i * a.H + (b % a.H)] += dmask[b * a.maskStrideB! + i];
+    }
   }),
   gatheredAttention({ inputs, out, attrs }, g, [gq, gk, gv]) {
     const [q, k, v] = inputs.map((t) => t!.f32);

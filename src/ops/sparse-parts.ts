@@ -32,6 +32,8 @@ import { Tensor, empty, fmtShape, uninitF32 } from '../tensor.js';
 import { prepareMask } from './attention-mask.js';
 import { dropoutMask } from './functional.js';
 import type { SparsePattern } from './sparse.js';
+import { gatherRows, geometry, identity, permuteBias, views } from './sparse-parts-backward.js';
+import type { SparsePartsAttrs } from './spec.js';
 
 /**
  * One part of a pattern: the keys of the queries in `order`. Row t of `pattern` is the
@@ -57,155 +59,6 @@ export interface SparsePartsOptions {
   generator?: Generator;
   /** Scale of the scores; default 1/sqrt(D). */
   scale?: number;
-}
-
-/** What a part's forward saves for the backward. */
-interface SavedPart {
-  pattern: SparsePattern;
-  order: Int32Array | null;
-  /** The inverse of order (position -> index in the order), or null. */
-  inverse: Int32Array | null;
-  /** The (B*L) row ids of the part's order, n*L + order[i], or null. */
-  ids: Int32Array | null;
-  /**
-   * q, k, v in the part's order, or null (the inputs themselves): the one packed input's
-   * rows gathered whole when q, k, v are one tensor (same columns), else (B, L, 3C) rows
-   * [q | k | v].
-   */
-  packed: Float32Array | null;
-  /** PatternPart.sign. */
-  sign: 1 | -1;
-  weights: Float32Array;
-  dropMask: Float32Array | null;
-  /** (B*H, L) merge weight alpha_p of each query, in position order (< 0 for sign -1). */
-  alpha: Float32Array;
-}
-
-/** The attributes of the op's tape node (ops/spec.ts `sparseAttentionParts`). */
-export interface SparsePartsAttrs {
-  B: number;
-  H: number;
-  L: number;
-  D: number;
-  scale: number;
-  qOff: number;
-  kOff: number;
-  vOff: number;
-  ldq: number;
-  ldk: number;
-  ldv: number;
-  /** q, k and v are one tensor: a part's order gathers its rows whole. */
-  whole: boolean;
-  bias: { data: Float32Array; sB: number } | null;
-  parts: SavedPart[];
-}
-
-/** Row lengths and column offsets of q, k, v as a part's kernels read them. */
-function layoutOf(
-  packed: Float32Array | null,
-  a: SparsePartsAttrs,
-): { ld: [number, number, number]; off: [number, number, number] } {
-  const C = a.H * a.D;
-  if (packed && !a.whole) return { ld: [3 * C, 3 * C, 3 * C], off: [0, C, 2 * C] };
-  return { ld: [a.ldq, a.ldk, a.ldv], off: [a.qOff, a.kOff, a.vOff] };
-}
-
-/** The kernels' geometry of one part on B*H slices. */
-function geometry(a: SparsePartsAttrs, packed: Float32Array | null, bias: { sB: number } | null) {
-  const { B, H, L, D, scale } = a;
-  const { ld } = layoutOf(packed, a);
-  return {
-    BH: B * H,
-    T: L,
-    S: L,
-    D,
-    H,
-    ldq: ld[0],
-    ldk: ld[1],
-    ldv: ld[2],
-    ldo: H * D,
-    kvRows: L,
-    scale,
-    causal: false,
-    maskStrideB: bias ? bias.sB : 0,
-    maskStrideT: 0,
-  };
-}
-
-/** q, k, v (each at its column offset) as a part's kernels read them. */
-function views(
-  packed: Float32Array | null,
-  [q, k, v]: readonly Float32Array[],
-  a: SparsePartsAttrs,
-): [Float32Array, Float32Array, Float32Array] {
-  const { off } = layoutOf(packed, a);
-  return [
-    (packed ?? q).subarray(off[0]),
-    (packed ?? k).subarray(off[1]),
-    (packed ?? v).subarray(off[2]),
-  ];
-}
-
-/** q, k, v's rows in a part's order (SavedPart.packed). */
-function gatherRows(
-  [q, k, v]: readonly Float32Array[],
-  a: SparsePartsAttrs,
-  ids: Int32Array,
-): Float32Array {
-  const { B, L, H, D, ldq, ldk, ldv, qOff, kOff, vOff } = a;
-  if (a.whole) {
-    const x = uninitF32(B * L * ldq);
-    backend().embeddingForward(x, q, ids, B * L, ldq);
-    return x;
-  }
-  const C = H * D;
-  const x = uninitF32(B * L * 3 * C);
-  for (let r = 0; r < B * L; r++) {
-    const [s, o] = [ids[r], r * 3 * C];
-    x.set(q.subarray(s * ldq + qOff, s * ldq + qOff + C), o);
-    x.set(k.subarray(s * ldk + kOff, s * ldk + kOff + C), o + C);
-    x.set(v.subarray(s * ldv + vOff, s * ldv + vOff + C), o + 2 * C);
-  }
-  return x;
-}
-
-/** Adds gradients gx of a part's gathered rows (gatherRows' layout) back into gq, gk, gv. */
-function scatterRows(
-  gx: Float32Array,
-  [gq, gk, gv]: readonly Float32Array[],
-  a: SparsePartsAttrs,
-  ids: Int32Array,
-): void {
-  const { B, L, H, D, ldq, ldk, ldv, qOff, kOff, vOff } = a;
-  if (a.whole && gq === gk && gk === gv) {
-    backend().embeddingBackward(gq, gx, ids, B * L, ldq);
-    return;
-  }
-  const [C, w] = [H * D, a.whole ? ldq : 3 * H * D];
-  const off = a.whole ? [qOff, kOff, vOff] : [0, C, 2 * C];
-  for (let r = 0; r < B * L; r++) {
-    const [s, o] = [ids[r], r * w];
-    const [oq, ok, ov] = [s * ldq + qOff, s * ldk + kOff, s * ldv + vOff];
-    for (let c = 0; c < C; c++) {
-      gq[oq + c] += gx[o + off[0] + c];
-      gk[ok + c] += gx[o + off[1] + c];
-      gv[ov + c] += gx[o + off[2] + c];
-    }
-  }
-}
-
-/** The per-key bias (B*H slices of L keys) with its keys in `order`. */
-function permuteBias(
-  bias: { data: Float32Array; sB: number },
-  BH: number,
-  L: number,
-  order: Int32Array,
-): { data: Float32Array; sB: number } {
-  const slices = bias.sB === 0 ? 1 : BH;
-  const data = new Float32Array(slices * L);
-  for (let b = 0; b < slices; b++)
-    for (let j = 0; j < L; j++) data[b * L + j] = bias.data[b * bias.sB + order[j]];
-  return { data, sB: bias.sB === 0 ? 0 : L };
 }
 
 /**
@@ -327,13 +180,6 @@ export function sparseMultiHeadAttentionParts(
   return record('sparseAttentionParts', [q, k, v], out, attrs);
 }
 
-/** [0, L) as row indices (position order), kept for the last L asked. */
-let identityRows = new Int32Array(0);
-function identity(L: number): Int32Array {
-  if (identityRows.length !== L) identityRows = Int32Array.from({ length: L }, (_, i) => i);
-  return identityRows;
-}
-
 /** Per-head row values (B*H, L) given in a part's order, in position order. */
 function toPositions(x: Float32Array, order: Int32Array, BH: number, L: number): Float32Array {
   const r = uninitF32(BH * L);
@@ -374,55 +220,4 @@ function mergeParts(
       al[x] = total[x] === -Infinity ? 0 : p.sign * Math.exp(l[x] - total[x]);
     backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), al, i > 0, B, L, H, D);
   });
-}
-
-/**
- * The op's backward (gradients.ts `sparseAttentionParts`): accumulates into gq, gk, gv (the
- * inputs' layouts; null when an input needs no gradient) given g = d out (B, L, C).
- */
-export function sparsePartsBackward(
-  a: SparsePartsAttrs,
-  inputs: readonly Float32Array[],
-  out: Float32Array,
-  g: Float32Array,
-  grads: (Float32Array | null)[],
-): void {
-  const { B, H, L, D } = a;
-  const C = H * D;
-  const BH = B * H;
-  const gi = grads.map((x, i) => x ?? new Float32Array(inputs[i].length));
-  // Delta of the whole softmax, dout . out per query and head.
-  const delta = uninitF32(BH * L);
-  backend().headRowsDot(delta, g, out, B, L, H, D);
-  for (const part of a.parts) {
-    const { pattern, order, ids, packed, weights, dropMask, alpha } = part;
-    // alpha_p and Delta scaled by it in the part's order; dout scaled by alpha_p, its rows
-    // in the part's order.
-    const al = order ? uninitF32(BH * L) : alpha;
-    if (order)
-      for (let b = 0; b < BH; b++)
-        for (let i = 0; i < L; i++) al[b * L + i] = alpha[b * L + order[i]];
-    const dp = uninitF32(BH * L);
-    for (let b = 0; b < BH; b++)
-      for (let i = 0; i < L; i++)
-        dp[b * L + i] = al[b * L + i] * delta[b * L + (order ? order[i] : i)];
-    const gp = uninitF32(B * L * C);
-    backend().headRowsScale(gp, g, order ?? identity(L), al, false, B, L, H, D);
-    const pb = order && a.bias ? permuteBias(a.bias, BH, L, order) : a.bias;
-    // The part's gradients: straight into the inputs' in position order, else into rows
-    // in its order added back.
-    const gx = packed ? uninitF32(packed.length).fill(0) : null;
-    backend().sparseAttentionBackward(
-      ...views(gx, gi, a),
-      gp,
-      ...views(packed, inputs, a),
-      pattern.rowPtr,
-      pattern.cols,
-      weights,
-      dropMask,
-      geometry(a, packed, pb),
-      dp,
-    );
-    if (gx) scatterRows(gx, gi, a, ids!);
-  }
 }

@@ -14,7 +14,6 @@ import type {
   ScalarOp,
   UnaryOp,
 } from '../backend/types.js';
-import type { SparsePartsAttrs } from './sparse-parts.js';
 
 export interface OpAttrs {
   /** inputs [a, b]; out[b] = op(a[b]) @ op(b[b]); batch strides 0 broadcast. */
@@ -85,9 +84,11 @@ export interface OpAttrs {
     vOff: number;
   };
   /**
-   * inputs [q, k, v]: the same attention tiled (FlashAttention, flashAttentionForward);
-   * the per-row logsumexp (BH, T), the additive mask and the dropout keys saved instead
-   * of the weights.
+   * inputs [q, k, v] or [q, k, v, table]: the same attention tiled (FlashAttention,
+   * flashAttentionForward); the per-row logsumexp (BH, T), the additive mask and the dropout
+   * keys saved instead of the weights. `table` is a learned relative bias's diagonals
+   * (T + S - 1, H) (RelativeBias.table; the mask holds its values); its gradient comes from
+   * the kernel's dmask.
    */
   tiledAttention: AttentionGeometry & {
     lse: Float32Array;
@@ -133,3 +134,45 @@ export interface OpAttrs {
 }
 
 export type OpName = keyof OpAttrs;
+
+/** What a part of sparseAttentionParts saves for the backward (./sparse-parts.ts). */
+export interface SavedPart {
+  /** The part's CSR pattern (F.SparsePattern's rows; not imported: ./sparse.ts records). */
+  pattern: { readonly rowPtr: Int32Array; readonly cols: Int32Array };
+  order: Int32Array | null;
+  /** The inverse of order (position -> index in the order), or null. */
+  inverse: Int32Array | null;
+  /** The (B*L) row ids of the part's order, n*L + order[i], or null. */
+  ids: Int32Array | null;
+  /**
+   * q, k, v in the part's order, or null (the inputs themselves): the one packed input's
+   * rows gathered whole when q, k, v are one tensor (same columns), else (B, L, 3C) rows
+   * [q | k | v].
+   */
+  packed: Float32Array | null;
+  /** PatternPart.sign. */
+  sign: 1 | -1;
+  weights: Float32Array;
+  dropMask: Float32Array | null;
+  /** (B*H, L) merge weight alpha_p of each query, in position order (< 0 for sign -1). */
+  alpha: Float32Array;
+}
+
+/** The attributes of sparseAttentionParts' tape node (./sparse-parts.ts). */
+export interface SparsePartsAttrs {
+  B: number;
+  H: number;
+  L: number;
+  D: number;
+  scale: number;
+  qOff: number;
+  kOff: number;
+  vOff: number;
+  ldq: number;
+  ldk: number;
+  ldv: number;
+  /** q, k and v are one tensor: a part's order gathers its rows whole. */
+  whole: boolean;
+  bias: { data: Float32Array; sB: number } | null;
+  parts: SavedPart[];
+}

@@ -61,6 +61,8 @@ export type TiledGeometry = AttentionGeometry & { qOff: number; kOff: number; vO
  *   or null.
  * @param dropout the keys of the dropout mask (dropoutKeys), or null.
  * @param outShape shape of out (BH/H * T * H * D elements, written whole).
+ * @param table a learned relative bias's diagonals (T + S - 1, H) whose values `mask` holds
+ *   in the relative layout (RelativeBias): an input of the op, with its gradient.
  * @returns out.
  */
 export function tiledAttention(
@@ -71,6 +73,7 @@ export function tiledAttention(
   mask: Float32Array | null,
   dropout: AttentionDropout | null,
   outShape: number[],
+  table: Tensor | null = null,
 ): Tensor {
   const out = empty(outShape); // the kernel writes every element
   const lse = uninitF32(geom.BH * geom.T);
@@ -85,5 +88,5 @@ export function tiledAttention(
     dropout,
     attrs,
   );
-  return record('tiledAttention', [q, k, v], out, attrs);
+  return record('tiledAttention', table ? [q, k, v, table] : [q, k, v], out, attrs);
 }

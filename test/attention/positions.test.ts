@@ -25,6 +25,7 @@ import {
   t5Bucket,
 } from '../../src/attention/positions.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
+import { MultiheadAttention } from '../../src/nn/attention.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
@@ -120,17 +121,52 @@ for (const backendName of backends) {
       assert.equal(b(-127, false), 31);
     });
 
-    test('T5 bias is the learned scalar of each head and bucket', () => {
+    test('T5 bias is the learned scalar of each head and bucket (as diagonals, and dense)', () => {
       const t5 = new T5Position(H, D, 8, 16, new Generator(3));
       const q = { x: randn([1, 3, H * D]), col: 0 };
-      const { bias } = t5.apply({ q, k: q, qStart: 0, kStart: 0, S: 3, causal: false });
-      for (let h = 0; h < H; h++)
-        for (let i = 0; i < 3; i++)
-          for (let j = 0; j < 3; j++)
-            assert.equal(
-              bias!.f32[(h * 3 + i) * 3 + j],
-              t5.weight.f32[t5Bucket(j - i, true, 8, 16) * H + h],
-            );
+      for (const [qStart, S, causal] of [
+        [0, 3, false],
+        [2, 5, true],
+      ] as const) {
+        const { relativeBias: r } = t5.apply({ q, k: q, qStart, kStart: qStart, S, causal });
+        const bias = F.relativeBiasDense(r!); // (1, H, 3, S), through the learned table
+        for (let h = 0; h < H; h++)
+          for (let i = 0; i < 3; i++)
+            for (let j = 0; j < S; j++) {
+              const want = t5.weight.f32[t5Bucket(j - (qStart + i), !causal, 8, 16) * H + h];
+              assert.equal(bias.f32[(h * 3 + i) * S + j], want);
+              assert.equal(r!.diagonals[h * (3 + S - 1) + 2 + j - i], want);
+            }
+      }
+    });
+
+    test('T5 through full attention (its diagonals, the tiled kernel and its mask gradient) equals the dense reference: outputs and gradients of x and the bias table', () => {
+      const C = H * D;
+      const make = (attention: string): MultiheadAttention =>
+        new MultiheadAttention(C, H, {
+          kind: 'self',
+          attention,
+          position: 't5:buckets=8,max-distance=16',
+          generator: new Generator(31),
+        });
+      for (const causal of [false, true]) {
+        const results = ['full', 'reference'].map((attention) => {
+          const mha = make(attention);
+          const x = randn([2, 21, C], new Generator(32)).requiresGrad_(true);
+          const { out } = mha.forward(x, x, x, { isCausal: causal });
+          F.sum(F.mul(out, randn(out.shape, new Generator(33)))).backward();
+          const table = mha.parameters().find((p) => p.shape[0] === 8 && p.shape[1] === H)!;
+          return { out: out.f32, dx: x.grad!.f32, dt: table.grad!.f32 };
+        });
+        const [a, b] = results;
+        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
+        assert.ok(maxAbsDiff(a.dx, b.dx) < 1e-5, `dx ${maxAbsDiff(a.dx, b.dx)}`);
+        assert.ok(maxAbsDiff(a.dt, b.dt) < 1e-5, `d table ${maxAbsDiff(a.dt, b.dt)}`);
+        assert.ok(
+          b.dt.some((v) => Math.abs(v) > 1e-3),
+          'the table gets a gradient',
+        );
+      }
     });
 
     test("Shaw's key term: q_i . a_clip(j - i) / sqrt(D) per head, and its gradient", () => {

@@ -26,7 +26,7 @@ import {
   mergeHeads,
 } from '../../src/attention/index.js';
 import type { FullAttention } from '../../src/attention/full.js';
-import { AlibiPosition } from '../../src/attention/positions.js';
+import { AlibiPosition, T5Position } from '../../src/attention/positions.js';
 import { backends, maxAbsDiff } from '../helpers.js';
 import { packedInput } from './xformer-helpers.js';
 
@@ -145,6 +145,61 @@ for (const backendName of backends) {
         }
       });
     }
+
+    test("T5's learned diagonals: the tiled kernel's mask gradient gives the table's gradient of the dense reference (cross, causal offsets, B 2)", () => {
+      for (const [T, S, causal] of [
+        [70, 300, false],
+        [130, 300, true],
+        [150, 150, true],
+      ] as const) {
+        const t5 = new T5Position(H, D, 8, 64, new Generator(12));
+        const grads = (path: 'tiled' | 'reference'): Float32Array[] => {
+          t5.weight.grad = null;
+          const q = randn([2, T, HD], new Generator(1)).requiresGrad_(true);
+          const kv = randn([2, S, 2 * HD], new Generator(2)).requiresGrad_(true);
+          const heads = { x: q, col: 0 };
+          const r = t5.apply({
+            q: heads,
+            k: heads,
+            qStart: S - T,
+            kStart: 0,
+            S,
+            causal,
+          }).relativeBias!;
+          let out: Tensor;
+          if (path === 'reference') {
+            const [q4, k4, v4] = [
+              headsToBHLD({ x: q, col: 0 }, H, D),
+              headsToBHLD({ x: kv, col: 0 }, H, D),
+              headsToBHLD({ x: kv, col: HD }, H, D),
+            ];
+            out = mergeHeads(attention(q4, k4, v4, { causal, bias: F.relativeBiasDense(r) }).out);
+          } else {
+            const cols = { q: 0, k: 0, v: HD };
+            out = F.multiHeadAttention(q, kv, kv, H, D, cols, { causal, relativeBias: r }).out;
+            assert.equal(out.node?.op, 'tiledAttention', 'a learned relative bias runs tiled');
+          }
+          F.sum(F.mul(out, randn(out.shape, new Generator(9)))).backward();
+          return [
+            out.f32.slice(),
+            q.grad!.f32.slice(),
+            kv.grad!.f32.slice(),
+            t5.weight.grad!.f32.slice(),
+          ];
+        };
+        const [a, b] = [grads('tiled'), grads('reference')];
+        ['out', 'dq', 'dkv', 'd table'].forEach((what, i) =>
+          assert.ok(
+            maxAbsDiff(a[i], b[i]) < 1e-5,
+            `T ${T} S ${S}: ${what} ${maxAbsDiff(a[i], b[i])}`,
+          ),
+        );
+        assert.ok(
+          b[3].some((v) => Math.abs(v) > 1e-3),
+          'the table gets a gradient',
+        );
+      }
+    });
 
     test('dropout: tiled regenerates the fused kernel mask (same generator, same result)', () => {
       for (const c of [

@@ -172,6 +172,35 @@ describe('kernel contract', () => {
     addon.attentionForward(x, x, x, x, x, diag, null, at(1));
     assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(0)), /maskOffset/);
     assert.throws(() => addon.attentionForward(x, x, x, x, x, diag, null, at(2)), /mask/);
+    // A mask gradient (dmask) only for a relative bias's layout (offset T - 1, stride -1),
+    // and as long as the mask: both backends refuse the rest.
+    const lse = new Float32Array(2);
+    const off = new Float64Array(4); // no dropout
+    addon.flashAttentionForward(x, lse, x, x, x, diag, off, at(1));
+    const back = (mask: Float32Array, geom: Float64Array, dmask: Float32Array) => () =>
+      addon.flashAttentionBackward(x, x, x, x, x, x, x, x, lse, mask, off, geom, true, dmask);
+    back(diag, at(1), new Float32Array(3))();
+    assert.throws(back(diag, at(1), new Float32Array(2)), /dmask has 2 elements/);
+    const dense = packGeometry({ ...g, scale: 1, maskStrideT: 2 }, new Float64Array(15));
+    assert.throws(back(x, dense, new Float32Array(4)), /only a relative bias/);
+    const jsBack = () =>
+      jsBackend.flashAttentionBackward(
+        x,
+        x,
+        x,
+        x,
+        x,
+        x,
+        x,
+        x,
+        lse,
+        x,
+        null,
+        { ...g, scale: 1, maskStrideT: 2 },
+        true,
+        new Float32Array(4),
+      );
+    assert.throws(jsBack, /only a relative bias/);
     // Strides whose span overflows int64 ((T - 1) * 2^52 = 2^64 wraps to 0) are refused,
     // not read out of bounds (it crashed the process before).
     const T = 4097;
