@@ -11,12 +11,13 @@
  * Three paths, on items of consecutive query rows (sp_plan). Rows whose keys extend each
  * other (a run: the blocks of BigBird, block-local, image-block, fixed, causal or not)
  * gather their keys and values once, or read them in place when they are a few long ranges
- * (sp_key_ranges), and run per head as GEMMs, like the fused attention. The rows between runs (band, strided, dilated, Longformer) go in blocks of up
- * to 32 rows to the masked-block path (sparse_block.c): the keys a block's rows share by
- * GEMMs, the others entry by entry. Rows no block can take (random keys, fewer than 4 rows,
- * non-finite inputs) go row by row on gathered key and value rows, all H heads of a row at
- * once (a key row's H*D columns are contiguous in the head layout), prefetching rows a few
- * entries ahead.
+ * (sp_key_ranges), and run per head as GEMMs, like the fused attention. The rows between
+ * runs (band, strided, dilated, Longformer) go in blocks of up to 32 rows to the
+ * masked-block path (sparse_block.c): the keys a block's rows share by GEMMs, the others
+ * entry by entry. Rows no block can take (random keys, fewer than 4 rows or 4 keys a row on
+ * average, non-finite inputs) go row by row on gathered key and value rows, all H heads of a
+ * row at once (a key row's H*D columns are contiguous in the head layout), prefetching rows
+ * a few entries ahead.
  *
  * Threading (the project's pool): the forward splits the (batch, item) items, each
  * independent; the backward splits the BH slices in one chunk per thread, since rows of one

@@ -21,7 +21,7 @@ typedef struct {
   /* Optional (BH, T), row (n*H + h)*T + t: the forward's log-sum-exp of each row's scores
    * (written when non-NULL), and the backward's Delta of each row, used in place of
    * sum(dP P) over the row's entries (when non-NULL: the rows are part of a larger softmax,
-   * see F.sparseAttentionParts). */
+   * see F.sparseMultiHeadAttentionParts). */
   float *lse;
   const float *delta;
   const int32_t *rowPtr, *cols;

@@ -369,7 +369,7 @@ export interface PatternVariantSpec {
   rowKeys(p: PatternParams): RowKeys;
   /** The order the kernel visits the queries in (RowOrder), when not position order. */
   rowOrder?(p: PatternParams): RowOrder;
-  /** The pattern as disjoint parts run in their own orders (PatternSplit). */
+  /** The pattern as parts run in their own orders (PatternSplit: signed, or disjoint). */
   split?(p: PatternParams): PatternSplit;
 }
 

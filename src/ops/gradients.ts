@@ -362,10 +362,12 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     const a = node.attrs;
     be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, a, acc, dmask);
     if (gt && dmask) {
-      const n = a.T + a.S - 1;
+      // Slice b holds head b % Ht of the table ((n, Ht): the bias's heads, which is the
+      // layout's H only when the heads are read in place; relativeMask checks the slices).
+      const [n, Ht] = [a.T + a.S - 1, node.inputs[3]!.shape[1]];
       if (fresh[3]) gt.fill(0);
       for (let b = 0; b < a.BH; b++)
-        for (let i = 0; i < n; i++) gt[i * a.H + (b % a.H)] += dmask[b * a.maskStrideB! + i];
+        for (let i = 0; i < n; i++) gt[i * Ht + (b % Ht)] += dmask[b * a.maskStrideB! + i];
     }
   }),
   gatheredAttention({ inputs, out, attrs }, g, [gq, gk, gv]) {

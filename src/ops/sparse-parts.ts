@@ -62,17 +62,20 @@ export interface SparsePartsOptions {
 }
 
 /**
- * Multi-head sparse attention over the union of disjoint pattern parts, each run in its own
+ * Multi-head sparse attention over the signed union of pattern parts, each run in its own
  * order of the positions and merged by log-sum-exp (see the file comment). Self-attention:
  * queries and keys are the same L positions. Head layout as F.sparseMultiHeadAttention (q,
  * k, v may be one packed (B, L, 3C) projection).
  * @param q (B, L, Cq), k (B, L, Ck), v (B, L, Cv) float32, each holding H*D columns from its
  *   offset in `cols`.
- * @param parts patterns over L positions whose (query, key) pairs, mapped back to
- *   positions, are disjoint; their union is the attention pattern.
+ * @param parts patterns over L positions whose (query, key) pairs, mapped back to positions
+ *   and counted with the parts' signs, count 1 on every pair of the attention pattern and 0
+ *   elsewhere (disjoint parts of sign 1, or whole runs with the pairs in two of them taken
+ *   away by a part of sign -1).
  * @returns out (B, L, H*D): softmax attention of each query over the union of its keys.
- * @throws Error naming the shapes when q, k, v and the parts disagree, or the bias varies
- *   over queries.
+ * @throws Error naming the shapes when q, k, v and the parts disagree, a part's order is
+ *   not a permutation of [0, L) or its sign not +-1, the bias varies over queries, or
+ *   dropout meets a part of sign -1.
  */
 export function sparseMultiHeadAttentionParts(
   q: Tensor,
@@ -91,10 +94,13 @@ export function sparseMultiHeadAttentionParts(
   const bad = (x: Tensor, c: number): boolean =>
     x.ndim !== 3 || x.shape[0] !== B || x.shape[1] !== L || c < 0 || c + C > x.shape[2];
   const partBad = (p: PatternPart): boolean =>
-    p.pattern.T !== L || p.pattern.S !== L || (p.order !== null && p.order.length !== L);
+    p.pattern.T !== L ||
+    p.pattern.S !== L ||
+    (p.sign !== undefined && p.sign !== 1 && p.sign !== -1) ||
+    (p.order !== null && !isPermutation(p.order, L));
   if (bad(q, qOff) || bad(k, kOff) || bad(v, vOff) || parts.length === 0 || parts.some(partBad))
     throw new Error(
-      `sparseMultiHeadAttentionParts: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be (B, L) rows of >= offset + ${H}*${D} columns (offsets ${qOff}, ${kOff}, ${vOff}), and ${parts.length} parts patterns of L = ${L} queries and keys (${parts.map((p) => `${p.pattern.T}x${p.pattern.S}`).join(', ')})`,
+      `sparseMultiHeadAttentionParts: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be (B, L) rows of >= offset + ${H}*${D} columns (offsets ${qOff}, ${kOff}, ${vOff}), and ${parts.length} parts patterns of L = ${L} queries and keys, orders permutations of [0, L), signs +-1 (${parts.map((p) => `${p.pattern.T}x${p.pattern.S}`).join(', ')})`,
     );
   const BH = B * H;
   const pDrop = opts.dropoutP ?? 0;
@@ -187,6 +193,17 @@ function toPositions(x: Float32Array, order: Int32Array, BH: number, L: number):
   return r;
 }
 
+/** Whether `order` holds each of 0 .. L-1 once. */
+function isPermutation(order: Int32Array, L: number): boolean {
+  if (order.length !== L) return false;
+  const seen = new Uint8Array(L);
+  for (const i of order) {
+    if (!(i >= 0 && i < L) || seen[i]) return false;
+    seen[i] = 1;
+  }
+  return true;
+}
+
 /**
  * out = sum_p alpha_p o_p per query and head, alpha_p = exp(l_p - logsumexp_p l_p) (each
  * part's alpha saved). A query whose keys are all forbidden in every part gets alpha 0 and
@@ -210,9 +227,11 @@ function mergeParts(
   for (let x = 0; x < N; x++) {
     let sum = 0;
     for (let i = 0; i < lp.length; i++) sum += signs[i] * Math.exp(lp[i][x] - mx[x]);
-    if (sum !== sum)
+    // Every part's keys forbidden (mx -Infinity; the sum is then NaN): alpha 0, out 0.
+    if (mx[x] === -Infinity) total[x] = -Infinity;
+    else if (sum !== sum)
       total[x] = NaN; // a NaN score: its row NaN, as the kernel's
-    else total[x] = mx[x] === -Infinity || sum <= 0 ? -Infinity : mx[x] + Math.log(sum);
+    else total[x] = sum <= 0 ? -Infinity : mx[x] + Math.log(sum);
   }
   a.parts.forEach((p, i) => {
     const [al, l] = [p.alpha, lp[i]];

@@ -362,6 +362,52 @@ describe('sparse patterns equal their papers', () => {
     }
   });
 
+  test('parts equal the whole pattern under key padding, a fully padded batch row included (out 0, no gradient); bad parts are refused', () => {
+    for (const spec of ['axial:width=4', 'strided:stride=3'])
+      for (const causal of [false, true])
+        eachBackend(() => {
+          const core = createAttentionCore(spec, dims) as SparsePatternCore;
+          const T = 26;
+          const pad = padBias(2, T, [3, T]); // batch row 1: every key padded
+          const run = (parts: boolean): Float32Array[] => {
+            const qkv = randn([2, T, 3 * C], new Generator(6)).requiresGrad_(true);
+            const cols = { q: 0, k: C, v: 2 * C };
+            const out = parts
+              ? F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, cols, core.parts(T, causal)!, {
+                  bias: pad,
+                })
+              : F.sparseMultiHeadAttention(qkv, qkv, qkv, H, D, cols, core.pattern(T, causal), {
+                  bias: pad,
+                }).out;
+            F.sum(F.mul(out, randn(out.shape, new Generator(7)))).backward();
+            return [out.f32.slice(), qkv.grad!.f32.slice()];
+          };
+          const [a, b] = [run(true), run(false)];
+          assert.ok(a[0].every(Number.isFinite) && a[1].every(Number.isFinite), `${spec}: finite`);
+          assert.ok(
+            a[0].subarray(T * C).every((x) => x === 0),
+            `${spec}: padded row's out 0`,
+          );
+          assert.ok(maxAbsDiff(a[0], b[0]) < 1e-5 && maxAbsDiff(a[1], b[1]) < 1e-5, spec);
+        });
+    const core = createAttentionCore('axial:width=4', dims) as SparsePatternCore;
+    const parts = core.parts(16, false)!;
+    const qkv = randn([1, 16, 3 * C], new Generator(8));
+    const call = (p: F.PatternPart[]) => () =>
+      F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, { k: C, v: 2 * C }, p);
+    const twice = parts[1].order!.slice();
+    twice[0] = twice[1]; // not a permutation
+    assert.throws(call([parts[0], { ...parts[1], order: twice }]), /permutations of \[0, L\)/);
+    assert.throws(call([parts[0], { ...parts[1], sign: 2 as 1 }]), /signs \+-1/);
+    assert.throws(
+      () =>
+        F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, { k: C, v: 2 * C }, parts, {
+          dropoutP: 0.1,
+        }),
+      /sign -1 cannot take dropout/,
+    );
+  });
+
   test('the registry lists every pattern; bad parameters are refused naming them', () => {
     const names = describeAttentionVariants().map((l) => l.split(/[: ]/)[0]);
     for (const n of ['dilated', 'random', 'block', 'global', 'star', 'longformer', 'etc'])

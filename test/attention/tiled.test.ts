@@ -199,6 +199,32 @@ for (const backendName of backends) {
           'the table gets a gradient',
         );
       }
+      // On (B, H, T, D) heads (scaledDotProductAttention: the layout's H is 1, the table's 2).
+      const t5 = new T5Position(H, D, 8, 64, new Generator(13));
+      const table = (dense: boolean): Float32Array[] => {
+        t5.weight.grad = null;
+        const [q4, k4, v4] = [14, 15, 16].map((s) =>
+          randn([2, H, 40, D], new Generator(s)).requiresGrad_(true),
+        );
+        const heads = { x: randn([2, 40, HD]), col: 0 };
+        const r = t5.apply({
+          q: heads,
+          k: heads,
+          qStart: 0,
+          kStart: 0,
+          S: 40,
+          causal: true,
+        }).relativeBias!;
+        const out = dense
+          ? attention(q4, k4, v4, { causal: true, bias: F.relativeBiasDense(r) }).out
+          : F.scaledDotProductAttention(q4, k4, v4, { causal: true, relativeBias: r }).out;
+        F.sum(F.mul(out, randn(out.shape, new Generator(17)))).backward();
+        return [out.f32.slice(), q4.grad!.f32.slice(), t5.weight.grad!.f32.slice()];
+      };
+      const [c, d] = [table(false), table(true)];
+      ['out', 'dq', 'd table'].forEach((what, i) =>
+        assert.ok(maxAbsDiff(c[i], d[i]) < 1e-5, `(B, H, T, D): ${what} ${maxAbsDiff(c[i], d[i])}`),
+      );
     });
 
     test('dropout: tiled regenerates the fused kernel mask (same generator, same result)', () => {
