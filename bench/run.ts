@@ -9,6 +9,7 @@ import { generateCase } from './generate.js';
 import { lmFloorCase } from './lm-floor.js';
 import { lmMemoryCase } from './lm-memory.js';
 import { lmTrainCase } from './lm-train.js';
+import { linearDecodeCase } from './linear-decode.js';
 import { longAttentionCase } from './long-attention.js';
 import { onnxGenerateCase } from './onnx-generate.js';
 import { matmulCase, type CaseResult, type Row } from './matmul.js';
@@ -27,6 +28,7 @@ export const cases: Record<string, () => Promise<CaseResult>> = {
   attention: attentionCase,
   vectors: vectorsCase,
   'long-attention': longAttentionCase,
+  'linear-decode': linearDecodeCase,
   'seq2seq-base': seq2seqBaseCase,
   'lm-gpt2': lmGpt2Case,
   'lm-scaling': lmScalingCase,

@@ -8,7 +8,13 @@
  * Positions: query i, key j in [0, L); causal use keeps j <= i. Letters: w window, d
  * dilation, g global tokens (or blocks), b block size, r random blocks, l stride, c summary.
  */
-import { intParam, patternVariant, type PatternSplit, type RowKeys } from '../sparse.js';
+import {
+  SPLIT_MIN_COLUMN,
+  intParam,
+  patternVariant,
+  type PatternSplit,
+  type RowKeys,
+} from '../sparse.js';
 import { gridColumns } from './extended.js';
 import {
   bandKeys,
@@ -134,7 +140,7 @@ export const stridedVariant = patternVariant({
     // pairs in both (j = i, i +- l) taken away by a third part; or, disjoint, the column
     // outside the band.
     return (L, _causal, signed) => {
-      if (L <= 2 * l) return null;
+      if (L < SPLIT_MIN_COLUMN * l || L <= 2 * l) return null; // short columns: whole
       const band: RowKeys = (i, _L, _c, out) => bandKeys(i, l + 1, out);
       const columns = gridColumns(L, l);
       if (!signed)

@@ -9,6 +9,7 @@
  * blocks, mh rows and mw columns of memory around them. BPT: k spans per side and level.
  */
 import {
+  SPLIT_MIN_COLUMN,
   intParam,
   patternVariant,
   type PatternSplit,
@@ -130,7 +131,7 @@ export const axialVariant = patternVariant({
     // column (a contiguous run of the column's queries over the same keys); the query
     // itself, in both, taken away by a third part. Disjoint: the row without the query.
     return (L, _causal, signed) => {
-      if (L <= W) return null;
+      if (L < SPLIT_MIN_COLUMN * W) return null; // short columns: the whole pattern
       const column = {
         rowKeys: ((i, L2, _c, out) => strideKeys(i, L2, W, out)) as RowKeys,
         order: gridColumns(L, W),
