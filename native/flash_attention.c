@@ -38,6 +38,10 @@ typedef struct {
    * NULL: none asked), summed into dmask by k_flash_attention_backward. */
   float *dmpart;
   const float *q, *k, *v, *mask, *dout, *o, *delta;
+  /* Keys per batch block (slice b reads kvLen[b / H]; NULL: all S): keys past it are
+   * masked, as a right-padded key padding mask would (then the mask can be a relative
+   * bias's diagonals). */
+  const int32_t *kvLen;
   att_geom g;
   fa_drop drop;
   int64_t nqb, nkb, groups;
@@ -74,7 +78,7 @@ static inline int64_t fa_visible(const att_geom *g, int64_t t) {
 }
 
 /* Scores of query rows [t0, t0+nq) of slice b against keys [s0, s0+nk) into sc (ld FA_BK):
- * scale q k^T + mask; columns a causal row cannot see are -inf. */
+ * scale q k^T + mask; columns a causal row cannot see, or past kvLen, are -inf. */
 static void fa_scores(float *sc, const fa_ctx *c, int64_t b, int64_t t0, int64_t nq, int64_t s0,
                       int64_t nk) {
   const att_geom *g = &c->g;
@@ -85,7 +89,9 @@ static void fa_scores(float *sc, const fa_ctx *c, int64_t b, int64_t t0, int64_t
   for (int64_t r = 0; r < nq; r++) {
     float *row = sc + r * FA_BK;
     const int64_t t = t0 + r;
-    int64_t L = fa_visible(g, t) - s0;
+    int64_t L = fa_visible(g, t);
+    if (c->kvLen && c->kvLen[b / g->H] < L) L = c->kvLen[b / g->H];
+    L -= s0;
     L = L < 0 ? 0 : L > nk ? nk : L;
     if (c->mask) {
       const float *mr = c->mask + b * g->maskStrideB + t * g->maskStrideT + s0;
@@ -161,13 +167,13 @@ static fa_drop fa_make_drop(double threshold, float keep, uint32_t key0, uint32_
 
 void k_flash_attention_forward(float *out, float *lse, const float *q, const float *k,
                                const float *v, const float *mask, const att_geom *g,
-                               const fa_drop *drop) {
+                               const fa_drop *drop, const int32_t *kvLen) {
   if (g->BH <= 0 || g->T <= 0 || g->D <= 0) {
     for (int64_t i = 0; i < g->BH * g->T; i++) lse[i] = -INFINITY; /* D = 0: no output */
     return;
   }
-  fa_ctx c = {.out = out, .lse = lse, .q = q, .k = k, .v = v, .mask = mask, .g = *g,
-              .drop = *drop,
+  fa_ctx c = {.out = out, .lse = lse, .q = q, .k = k, .v = v, .mask = mask, .kvLen = kvLen,
+              .g = *g, .drop = *drop,
               .nqb = (g->T + FA_BQ - 1) / FA_BQ};
   fa_run(fa_fwd_range, &c, g->BH * c.nqb);
 }
@@ -254,7 +260,8 @@ static void fa_zero_rows(float *x, const att_geom *g, int64_t L, int64_t rows, i
 void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                 const float *q, const float *k, const float *v, const float *out,
                                 const float *lse, const float *mask, const att_geom *g,
-                                const fa_drop *drop, int accumulate, float *dmask) {
+                                const fa_drop *drop, int accumulate, float *dmask,
+                                const int32_t *kvLen) {
   const int64_t BH = g->BH, T = g->T, S = g->S, D = g->D;
   if (BH <= 0 || T <= 0 || S <= 0 || D <= 0) return;
   if (!accumulate) {
@@ -276,7 +283,7 @@ void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *do
   if (BH < 2 * nt) groups = (2 * nt + BH - 1) / BH;
   if (groups > nkb) groups = nkb;
   fa_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v, .o = out,
-              .lse = (float *)lse, .mask = mask, .delta = delta, .g = *g,
+              .lse = (float *)lse, .mask = mask, .delta = delta, .kvLen = kvLen, .g = *g,
               .drop = *drop, .nkb = nkb, .groups = groups};
   if (groups > 1) {
     c.dqpart = calloc((size_t)(BH * groups * T * D), sizeof(float));
@@ -321,35 +328,51 @@ static fa_drop fa_dropout_arg(A *a, const double *d, size_t n) {
   return fa_make_drop(d[0], (float)d[1], (uint32_t)d[2], (uint32_t)d[3]);
 }
 
-/* flashAttentionForward(out, lse, q, k, v, mask, dropout, geometry) */
+/* kvLen (or NULL): one key count in [0, S] per batch block (BH / H of them). */
+static void need_kv_len(A *a, const att_geom *g, const int32_t *kvLen, size_t n) {
+  if (!kvLen || a->err) return;
+  const int64_t blocks = g->H > 0 ? g->BH / g->H : 0;
+  need(a, n, blocks, "kvLen");
+  for (int64_t i = 0; i < blocks && !a->err; i++)
+    if (kvLen[i] < 0 || kvLen[i] > g->S) fail(a, "ERR_OUT_OF_RANGE", "kvLen must be in [0, S]");
+}
+
+/* flashAttentionForward(out, lse, q, k, v, mask, dropout, geometry, kvLen?) */
 FN(js_flash_attention_forward) {
   float *out, *lse, *q, *k, *v, *mask;
+  int32_t *kvLen = NULL;
   double *drop;
-  size_t out_n, lse_n, q_n, k_n, v_n, mask_n, drop_n;
+  size_t out_n, lse_n, q_n, k_n, v_n, mask_n, drop_n, kvLen_n = 0;
   att_geom g;
-  ARGS("flashAttentionForward", "fffffFdg", "out lse q k v mask dropout geometry", &out, &out_n,
-       &lse, &lse_n, &q, &q_n, &k, &k_n, &v, &v_n, &mask, &mask_n, &drop, &drop_n, &g);
+  ARGS("flashAttentionForward", "fffffFdg|i", "out lse q k v mask dropout geometry kvLen", &out,
+       &out_n, &lse, &lse_n, &q, &q_n, &k, &k_n, &v, &v_n, &mask, &mask_n, &drop, &drop_n, &g,
+       &kvLen, &kvLen_n);
   need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
   NEED(lse, g.BH * g.T);
   mask = need_mask(&a, &g, mask, mask_n);
+  need_kv_len(&a, &g, kvLen, kvLen_n);
   const fa_drop d = fa_dropout_arg(&a, drop, drop_n);
   DONE();
-  k_flash_attention_forward(out, lse, q, k, v, mask, &g, &d);
+  k_flash_attention_forward(out, lse, q, k, v, mask, &g, &d, kvLen);
   return NULL;
 }
 
 /* flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, geometry,
- * accumulate?, dmask?) */
+ * accumulate?, dmask?, kvLen?) */
 FN(js_flash_attention_backward) {
   float *dq, *dk, *dv, *dout, *q, *k, *v, *out, *lse, *mask, *dmask = NULL;
+  int32_t *kvLen = NULL;
   double *drop;
   size_t dq_n, dk_n, dv_n, dout_n, q_n, k_n, v_n, out_n, lse_n, mask_n, drop_n, dmask_n = 0;
+  size_t kvLen_n = 0;
   att_geom g;
   int accumulate = 1;
-  ARGS("flashAttentionBackward", "fffffffffFdg|bF",
-       "dq dk dv dout q k v out lse mask dropout geometry accumulate dmask", &dq, &dq_n, &dk,
-       &dk_n, &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &out, &out_n, &lse,
-       &lse_n, &mask, &mask_n, &drop, &drop_n, &g, &accumulate, &dmask, &dmask_n);
+  ARGS("flashAttentionBackward", "fffffffffFdg|bFi",
+       "dq dk dv dout q k v out lse mask dropout geometry accumulate dmask kvLen", &dq, &dq_n,
+       &dk, &dk_n, &dv, &dv_n, &dout, &dout_n, &q, &q_n, &k, &k_n, &v, &v_n, &out, &out_n, &lse,
+       &lse_n, &mask, &mask_n, &drop, &drop_n, &g, &accumulate, &dmask, &dmask_n, &kvLen,
+       &kvLen_n);
+  need_kv_len(&a, &g, kvLen, kvLen_n);
   need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
   need_layout(&a, &g, dq_n, dk_n, dv_n, out_n, (const char *[4]){"dq", "dk", "dv", "out"});
   NEED(lse, g.BH * g.T);
@@ -364,6 +387,6 @@ FN(js_flash_attention_backward) {
   const fa_drop d = fa_dropout_arg(&a, drop, drop_n);
   DONE();
   k_flash_attention_backward(dq, dk, dv, dout, q, k, v, out, lse, mask, &g, &d, accumulate,
-                             dmask);
+                             dmask, kvLen);
   return NULL;
 }

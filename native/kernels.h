@@ -76,13 +76,15 @@ typedef struct {
 } fa_drop;
 void k_flash_attention_forward(float *out, float *lse, const float *q, const float *k,
                                const float *v, const float *mask, const att_geom *g,
-                               const fa_drop *drop);
+                               const fa_drop *drop, const int32_t *kvLen);
 /* dmask (or NULL): the gradient of a relative bias's diagonals (maskStrideT -1, maskOffset
- * T - 1), added to each slice's row at b*maskStrideB. */
+ * T - 1), added to each slice's row at b*maskStrideB. kvLen (or NULL): keys per batch block
+ * (slice b: kvLen[b / H]); keys past it are masked. */
 void k_flash_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                 const float *q, const float *k, const float *v, const float *out,
                                 const float *lse, const float *mask, const att_geom *g,
-                                const fa_drop *drop, int accumulate, float *dmask);
+                                const fa_drop *drop, int accumulate, float *dmask,
+                                const int32_t *kvLen);
 
 /* kernels.c */
 void k_binary(int op, float *out, const float *a, const float *b, int rank,

@@ -41,11 +41,16 @@ export interface CoreInput {
    */
   readonly bias: Tensor | null;
   /**
-   * A score bias by relative distance (ALiBi's diagonals), given only to a core that
+   * A score bias by relative distance (ALiBi's or T5's diagonals), given only to a core that
    * declares `acceptsRelativeBias` (full attention) and only when `bias` is null; the
    * others get it added into `bias`, dense. Added to the scores like bias.
    */
   readonly relativeBias?: F.RelativeBias | null;
+  /**
+   * With relativeBias: a right-padded key padding mask as the valid keys of each batch row
+   * (B), in place of `bias` (keys from kvLen[b] on are forbidden).
+   */
+  readonly kvLen?: Int32Array | null;
   /** Causal: the query at absolute position i may attend keys at positions <= i. */
   readonly causal: boolean;
   /**

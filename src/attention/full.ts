@@ -35,6 +35,7 @@ export class FullAttention extends KVAttentionCore {
     const opts = {
       mask: input.bias,
       relativeBias: input.relativeBias,
+      kvLen: input.kvLen,
       causal: input.causal,
       ...runOptions(input),
       tiled: this.tiled,

@@ -32,6 +32,16 @@ function dropAt(d: Readonly<AttentionDropout> | null, i: number): number {
   return u < d.threshold ? 0 : d.keep;
 }
 
+/** kvLen (or null): one key count in [0, S] per batch block, as the addon checks it. */
+function checkKvLen(kvLen: Int32Array | null, g: Readonly<AttentionGeometry>): void {
+  if (!kvLen) return;
+  const blocks = g.H > 0 ? Math.floor(g.BH / g.H) : 0;
+  if (kvLen.length < blocks)
+    throw new RangeError(`kvLen has ${kvLen.length} elements, the sizes need ${blocks}`);
+  for (let i = 0; i < blocks; i++)
+    if (!(kvLen[i] >= 0 && kvLen[i] <= g.S)) throw new RangeError('kvLen must be in [0, S]');
+}
+
 /** Keys [0, L) that query row t may see: all S, or the causal prefix t + (S - T) + 1. */
 function visibleKeys(g: Readonly<AttentionGeometry>, t: number): number {
   if (!g.causal) return g.S;
@@ -96,8 +106,10 @@ export const flashAttentionForward: Kernels['flashAttentionForward'] = (
   mask,
   dropout,
   g,
+  kvLen = null,
 ) => {
   checkMaskSpan(mask, g);
+  checkKvLen(kvLen, g);
   const { BH, T, S, D, ldq, ldk, ldv, ldo, kvRows } = g;
   const row = new Float64Array(FLASH_BLOCK_KEYS);
   const acc = new Float64Array(D);
@@ -105,7 +117,7 @@ export const flashAttentionForward: Kernels['flashAttentionForward'] = (
     const { n, hd } = sliceOffsets(g, b);
     for (let t = 0; t < T; t++) {
       const qo = (n * T + t) * ldq + hd;
-      const L = visibleKeys(g, t);
+      const L = Math.min(visibleKeys(g, t), kvLen ? kvLen[n] : S);
       let m = -Infinity; // running max of the scores seen
       let l = 0; // running sum of exp(score - m)
       acc.fill(0);
@@ -151,8 +163,10 @@ export const flashAttentionBackward: Kernels['flashAttentionBackward'] = (
   g,
   accumulate = true,
   dmask = null,
+  kvLen = null,
 ) => {
   checkMaskSpan(mask, g);
+  checkKvLen(kvLen, g);
   const { BH, T, S, D, ldq, ldk, ldv, ldo, kvRows, scale } = g;
   if (dmask) {
     if (!mask || g.maskStrideT !== -1 || (g.maskOffset ?? 0) !== T - 1 || BH * T * S === 0)
@@ -173,7 +187,7 @@ export const flashAttentionBackward: Kernels['flashAttentionBackward'] = (
       const oo = (n * T + t) * ldo + hd;
       let delta = 0; // rowsum(dout * out) = sum_s P_drop[s] dP_drop[s]
       for (let d = 0; d < D; d++) delta += dout[oo + d] * out[oo + d];
-      const L = visibleKeys(g, t);
+      const L = Math.min(visibleKeys(g, t), kvLen ? kvLen[n] : S);
       for (let s0 = 0; s0 < L; s0 += FLASH_BLOCK_KEYS) {
         const s1 = Math.min(L, s0 + FLASH_BLOCK_KEYS);
         scoreBlock(row, q, k, mask, g, b, t, qo, n * kvRows * ldk + hd, s0, s1);

@@ -422,14 +422,29 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
         p,
       );
     },
-    flashAttentionForward(out, lse, q, k, v, mask, dropout, g) {
+    flashAttentionForward(out, lse, q, k, v, mask, dropout, g, kvLen) {
       const d = packDropout(dropout, drop);
-      addon.flashAttentionForward(out, lse, q, k, v, mask, d, packGeometry(g, geom));
+      addon.flashAttentionForward(out, lse, q, k, v, mask, d, packGeometry(g, geom), kvLen);
     },
-    flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, dropout, g, acc, dmask) {
-      const [d, packed] = [packDropout(dropout, drop), packGeometry(g, geom)];
-      const a = acc ?? true;
-      addon.flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, d, packed, a, dmask);
+    flashAttentionBackward(dq, dk, dv, dout, q, k, v, out, lse, mask, drp, g, acc, dmask, kvLen) {
+      const [d, packed, a] = [packDropout(drp, drop), packGeometry(g, geom), acc ?? true];
+      addon.flashAttentionBackward(
+        dq,
+        dk,
+        dv,
+        dout,
+        q,
+        k,
+        v,
+        out,
+        lse,
+        mask,
+        d,
+        packed,
+        a,
+        dmask,
+        kvLen,
+      );
     },
     stridedCopy(out: F32, x: F32, shape, strides, offset) {
       addon.stridedCopy(out, x, packStrided(shape, strides), dims, offset);

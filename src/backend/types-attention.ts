@@ -207,7 +207,10 @@ export interface AttentionKernels {
    * and only out and the per-row logsumexp `lse` (BH, T) are written; no (T, S) buffer.
    * Same head layout, mask, causal and NaN rules as attentionForward, except that keys in
    * key blocks a causal row cannot see are skipped (a NaN there does not reach the row).
-   * A fully masked row gets out 0 and lse -Infinity. `dropout` (or null) regenerates,
+   * A fully masked row gets out 0 and lse -Infinity. `kvLen` (or null), one key count in
+   * [0, S] per batch block (slice b reads kvLen[b / H]), masks the keys from it on, as a
+   * right-padded key padding mask would (the mask can then be a relative bias's
+   * diagonals). `dropout` (or null) regenerates,
    * element for element, the mask dropoutMask(BH*T*S, ...) would draw with its keys
    * (index (bh*T + t)*S + s), so the result equals attentionForward with that mask.
    */
@@ -220,6 +223,7 @@ export interface AttentionKernels {
     mask: F32 | null,
     dropout: Readonly<AttentionDropout> | null,
     geometry: Readonly<AttentionGeometry>,
+    kvLen?: I32 | null,
   ): void;
   /**
    * Tiled backward (Dao et al. 2022, Algorithm 2 / FlashAttention-2's Delta = rowsum(dout *
@@ -232,7 +236,7 @@ export interface AttentionKernels {
    * b*maskStrideB - t + s] += P (dP - Delta) for every score (t, s) of slice b (added to
    * what is there).
    * @throws RangeError when dmask is given for another mask layout, or is shorter than
-   *   the mask.
+   *   the mask; or kvLen is short or out of [0, S] (both kernels).
    */
   flashAttentionBackward(
     dq: F32,
@@ -249,6 +253,7 @@ export interface AttentionKernels {
     geometry: Readonly<AttentionGeometry>,
     accumulate?: boolean,
     dmask?: F32 | null,
+    kvLen?: I32 | null,
   ): void;
   /**
    * Sparse scaled dot-product attention over a pattern in CSR form (the survey's

@@ -261,6 +261,7 @@ export class MultiheadAttention extends Module {
     const causal = opts.isCausal ?? false;
     let bias = this.combineMasks(opts, B, T, S);
     let relativeBias: F.RelativeBias | null = null;
+    let kvLen: Int32Array | null = null;
     if (this.position) {
       // Relative positions: q/k rotated (RoPE) or a bias on the scores (ALiBi, T5, Shaw).
       const p = this.position.apply({ q, k, qStart: past, kStart: past, S, causal });
@@ -270,10 +271,18 @@ export class MultiheadAttention extends Module {
         // By distance only (ALiBi, T5): the full attention kernels read its diagonals (no
         // (H, T, S) mask: linear memory at long T); other cores, decoding, with a mask to
         // add to it, or a learned one whose weights are asked for, it goes dense.
+        // A right-padded key padding mask goes along as each batch row's key count.
         const learned = p.relativeBias.table?.requiresGrad ?? false;
-        if (!bias && !selfState && this.core.acceptsRelativeBias && !(learned && needWeights))
+        const lens = bias && !needWeights ? rightPaddedKeys(bias, B, S) : null;
+        if (
+          (!bias || lens) &&
+          !selfState &&
+          this.core.acceptsRelativeBias &&
+          !(learned && needWeights)
+        ) {
           relativeBias = p.relativeBias;
-        else {
+          if (lens) [kvLen, bias] = [lens, null];
+        } else {
           const dense = F.relativeBiasDense(p.relativeBias);
           bias = bias ? F.add(bias, dense) : dense;
         }
@@ -286,6 +295,7 @@ export class MultiheadAttention extends Module {
         v,
         bias,
         relativeBias,
+        kvLen,
         causal,
         offset: past,
         dropoutP: this.training ? (this.opts.dropout ?? 0) : 0,
@@ -348,4 +358,27 @@ export class MultiheadAttention extends Module {
     }
     return mask;
   }
+}
+
+/**
+ * The valid keys of each batch row when `bias` is a right-padded key padding mask: shape
+ * (B or 1, 1, 1, S) (or fewer leading dims), no gradient, 0 on keys [0, n_b) and -Infinity
+ * on [n_b, S) in every row; else null.
+ */
+export function rightPaddedKeys(bias: Tensor, B: number, S: number): Int32Array | null {
+  const sh = bias.shape;
+  if (bias.requiresGrad || bias.dtype !== 'float32' || sh[sh.length - 1] !== S) return null;
+  if (sh.slice(0, -1).some((d, i) => d !== 1 && !(i === 0 && sh.length === 4 && d === B)))
+    return null;
+  const rows = bias.size / S;
+  const lens = new Int32Array(B);
+  const x = bias.f32;
+  for (let r = 0; r < rows; r++) {
+    let n = 0;
+    while (n < S && x[r * S + n] === 0) n++;
+    for (let s = n; s < S; s++) if (x[r * S + s] !== -Infinity) return null;
+    if (rows === 1) lens.fill(n);
+    else lens[r] = n;
+  }
+  return lens;
 }

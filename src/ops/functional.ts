@@ -264,6 +264,13 @@ export interface AttentionOptions {
    * (its `table` needs a gradient) runs the tiled kernel, and not with needWeights.
    */
   relativeBias?: RelativeBias | null;
+  /**
+   * Keys per batch block ((..., H) slices: block b / H of slice b; (B) for
+   * multiHeadAttention): keys from kvLen[n] on are forbidden, as a right-padded key padding
+   * mask forbids them, with `relativeBias` (which takes no mask). Runs the tiled kernel; not
+   * with needWeights.
+   */
+  kvLen?: Int32Array | null;
 }
 
 /** Where the heads of q, k, v and out live (the attention kernels' head layout), and their offsets. */
@@ -302,15 +309,20 @@ function attentionOp(
     maskStrideT: m ? m.sT : 0,
     maskOffset: m ? m.offset : 0,
   };
-  // A learned relative bias (T5) takes its gradient from the tiled kernel only.
+  // A learned relative bias (T5) takes its gradient from the tiled kernel only; key counts
+  // (kvLen) only the tiled kernel reads.
   const table = opts.relativeBias?.table?.requiresGrad ? opts.relativeBias.table : null;
-  if (table && opts.needWeights)
-    throw new Error('attention: a learned relative bias with needWeights: give it as a dense mask');
-  if (table || useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
+  const kvLen = opts.kvLen ?? null;
+  if ((table || kvLen) && opts.needWeights)
+    throw new Error(
+      'attention: a learned relative bias or kvLen with needWeights: give them as a dense mask',
+    );
+  if (table || kvLen || useTiledAttention(opts.tiled, T, S, opts.needWeights ?? false)) {
     const geom = { BH, T, S, D, scale, ...layout, causal: opts.causal ?? false };
     const tiledGeom = { ...geom, ...maskGeom };
     const drop = p > 0 ? dropoutKeys(p, opts.generator ?? defaultGenerator) : null;
-    const out = tiledAttention(q, k, v, tiledGeom, m ? m.data : null, drop, outShape, table);
+    const mdata = m ? m.data : null;
+    const out = tiledAttention(q, k, v, tiledGeom, mdata, drop, outShape, table, kvLen);
     return { out, weights: null };
   }
   const dropMask = p > 0 ? dropoutMask(BH * T * S, p, opts.generator ?? defaultGenerator) : null;

@@ -360,7 +360,23 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     const gt = grads[3] ?? null;
     const dmask = gt && mask ? new Float32Array(mask.length) : null;
     const a = node.attrs;
-    be.flashAttentionBackward(dq, dk, dv, g, q, k, v, out, lse, mask, dropout, a, acc, dmask);
+    be.flashAttentionBackward(
+      dq,
+      dk,
+      dv,
+      g,
+      q,
+      k,
+      v,
+      out,
+      lse,
+      mask,
+      dropout,
+      a,
+      acc,
+      dmask,
+      a.kvLen,
+    );
     if (gt && dmask) {
       // Slice b holds head b % Ht of the table ((n, Ht): the bias's heads, which is the
       // layout's H only when the heads are read in place; relativeMask checks the slices).

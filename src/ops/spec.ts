@@ -94,6 +94,8 @@ export interface OpAttrs {
     lse: Float32Array;
     mask: Float32Array | null;
     dropout: AttentionDropout | null;
+    /** Keys per batch block, or null (flashAttentionForward's kvLen). */
+    kvLen: Int32Array | null;
     qOff: number;
     kOff: number;
     vOff: number;

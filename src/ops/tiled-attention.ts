@@ -63,6 +63,7 @@ export type TiledGeometry = AttentionGeometry & { qOff: number; kOff: number; vO
  * @param outShape shape of out (BH/H * T * H * D elements, written whole).
  * @param table a learned relative bias's diagonals (T + S - 1, H) whose values `mask` holds
  *   in the relative layout (RelativeBias): an input of the op, with its gradient.
+ * @param kvLen keys per batch block, or null (flashAttentionForward's kvLen).
  * @returns out.
  */
 export function tiledAttention(
@@ -74,10 +75,11 @@ export function tiledAttention(
   dropout: AttentionDropout | null,
   outShape: number[],
   table: Tensor | null = null,
+  kvLen: Int32Array | null = null,
 ): Tensor {
   const out = empty(outShape); // the kernel writes every element
   const lse = uninitF32(geom.BH * geom.T);
-  const attrs = { ...geom, lse, mask, dropout };
+  const attrs = { ...geom, lse, mask, dropout, kvLen };
   backend().flashAttentionForward(
     out.f32,
     lse,
@@ -87,6 +89,7 @@ export function tiledAttention(
     mask,
     dropout,
     attrs,
+    kvLen,
   );
   return record('tiledAttention', table ? [q, k, v, table] : [q, k, v], out, attrs);
 }

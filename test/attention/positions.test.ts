@@ -12,7 +12,7 @@ import { describe, test } from 'node:test';
 import { setBackend } from '../../src/backend/index.js';
 import { noGrad } from '../../src/autograd.js';
 import { Generator } from '../../src/random.js';
-import { randn, tensor } from '../../src/tensor.js';
+import { randn, tensor, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import {
   AlibiPosition,
@@ -25,7 +25,7 @@ import {
   t5Bucket,
 } from '../../src/attention/positions.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
-import { MultiheadAttention } from '../../src/nn/attention.js';
+import { MultiheadAttention, rightPaddedKeys } from '../../src/nn/attention.js';
 import { EncoderClassifier } from '../../src/models/classifier.js';
 import { Seq2SeqTransformer } from '../../src/models/seq2seq.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
@@ -140,33 +140,63 @@ for (const backendName of backends) {
       }
     });
 
-    test('T5 through full attention (its diagonals, the tiled kernel and its mask gradient) equals the dense reference: outputs and gradients of x and the bias table', () => {
+    test('T5 and ALiBi through full attention (their diagonals, the tiled kernel and its mask gradient; a right-padded key padding mask as key counts) equal the dense reference: outputs and gradients of x and the bias table', () => {
       const C = H * D;
-      const make = (attention: string): MultiheadAttention =>
+      const make = (attention: string, position: string): MultiheadAttention =>
         new MultiheadAttention(C, H, {
           kind: 'self',
           attention,
-          position: 't5:buckets=8,max-distance=16',
+          position,
           generator: new Generator(31),
         });
-      for (const causal of [false, true]) {
-        const results = ['full', 'reference'].map((attention) => {
-          const mha = make(attention);
-          const x = randn([2, 21, C], new Generator(32)).requiresGrad_(true);
-          const { out } = mha.forward(x, x, x, { isCausal: causal });
-          F.sum(F.mul(out, randn(out.shape, new Generator(33)))).backward();
-          const table = mha.parameters().find((p) => p.shape[0] === 8 && p.shape[1] === H)!;
-          return { out: out.f32, dx: x.grad!.f32, dt: table.grad!.f32 };
-        });
-        const [a, b] = results;
-        assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `out ${maxAbsDiff(a.out, b.out)}`);
-        assert.ok(maxAbsDiff(a.dx, b.dx) < 1e-5, `dx ${maxAbsDiff(a.dx, b.dx)}`);
-        assert.ok(maxAbsDiff(a.dt, b.dt) < 1e-5, `d table ${maxAbsDiff(a.dt, b.dt)}`);
-        assert.ok(
-          b.dt.some((v) => Math.abs(v) > 1e-3),
-          'the table gets a gradient',
-        );
-      }
+      const pad = tensor(
+        [Array(21).fill(0), [...Array(14).fill(0), ...Array(7).fill(1)]],
+        undefined,
+        'bool',
+      );
+      for (const position of ['t5:buckets=8,max-distance=16', 'alibi'])
+        for (const causal of [false, true])
+          for (const keyPaddingMask of [null, pad]) {
+            const results = ['full', 'reference'].map((attention) => {
+              const mha = make(attention, position);
+              const x = randn([2, 21, C], new Generator(32)).requiresGrad_(true);
+              const { out } = mha.forward(x, x, x, { isCausal: causal, keyPaddingMask });
+              F.sum(F.mul(out, randn(out.shape, new Generator(33)))).backward();
+              const table = mha.parameters().find((p) => p.shape[0] === 8 && p.shape[1] === H);
+              return { out: out.f32, dx: x.grad!.f32, dt: table?.grad!.f32 ?? null };
+            });
+            const [a, b] = results;
+            const what = `${position} ${causal ? 'causal' : ''} ${keyPaddingMask ? 'padded' : ''}`;
+            assert.ok(maxAbsDiff(a.out, b.out) < 1e-5, `${what}: out ${maxAbsDiff(a.out, b.out)}`);
+            assert.ok(maxAbsDiff(a.dx, b.dx) < 1e-5, `${what}: dx ${maxAbsDiff(a.dx, b.dx)}`);
+            if (!position.startsWith('t5')) continue;
+            assert.ok(
+              maxAbsDiff(a.dt!, b.dt!) < 1e-5,
+              `${what}: d table ${maxAbsDiff(a.dt!, b.dt!)}`,
+            );
+            assert.ok(
+              b.dt!.some((v) => Math.abs(v) > 1e-3),
+              'the table gets a gradient',
+            );
+          }
+    });
+
+    test('rightPaddedKeys: the key counts of a right-padded key padding mask, else null', () => {
+      const m = F.reshape(
+        tensor([
+          [0, 0, -Infinity],
+          [0, 0, 0],
+        ]),
+        [2, 1, 1, 3],
+      );
+      assert.deepEqual([...rightPaddedKeys(m, 2, 3)!], [2, 3]);
+      const one = F.reshape(tensor([[0, -Infinity, -Infinity]]), [1, 1, 1, 3]);
+      assert.deepEqual([...rightPaddedKeys(one, 2, 3)!], [1, 1]);
+      const hole = F.reshape(tensor([[0, -Infinity, 0]]), [1, 1, 1, 3]);
+      assert.equal(rightPaddedKeys(hole, 1, 3), null, 'a hole: not a right padding');
+      const soft = F.reshape(tensor([[0, -1e9, -Infinity]]), [1, 1, 1, 3]);
+      assert.equal(rightPaddedKeys(soft, 1, 3), null, 'a finite bias');
+      assert.equal(rightPaddedKeys(zeros([1, 1, 3, 3]), 1, 3), null, 'varies over queries');
     });
 
     test("Shaw's key term: q_i . a_clip(j - i) / sqrt(D) per head, and its gradient", () => {

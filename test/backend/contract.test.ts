@@ -201,6 +201,18 @@ describe('kernel contract', () => {
         new Float32Array(4),
       );
     assert.throws(jsBack, /only a relative bias/);
+    // Key counts (kvLen) per batch block in [0, S], on both backends.
+    addon.flashAttentionForward(x, lse, x, x, x, diag, off, at(1), Int32Array.from([1]));
+    for (const bad of [Int32Array.from([3]), Int32Array.from([-1]), new Int32Array(0)]) {
+      assert.throws(
+        () => addon.flashAttentionForward(x, lse, x, x, x, diag, off, at(1), bad),
+        /kvLen/,
+      );
+      assert.throws(
+        () => jsBackend.flashAttentionForward(x, lse, x, x, x, null, null, { ...g, scale: 1 }, bad),
+        /kvLen/,
+      );
+    }
     // Strides whose span overflows int64 ((T - 1) * 2^52 = 2^64 wraps to 0) are refused,
     // not read out of bounds (it crashed the process before).
     const T = 4097;
