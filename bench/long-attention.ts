@@ -15,7 +15,8 @@
  * in a StepArena with gradients zeroed in place, as a training loop runs them. A position
  * pattern's rows also give its keys per query at that T (`keys_per_row`): strided, fixed
  * and axial grow with T at their default parameters, and the 16k target says so. Timing:
- * the first step is a warm-up; then steps until 5 or 10 s (median ms), or one more step
+ * the first step is a warm-up; then steps until 11 or 10 s (median ms: a step arena takes a
+ * few steps to settle, its first steps page-faulting fresh storage), or one more step
  * alone when the first took over 3 s. Caps: a row whose estimated score memory exceeds
  * MEMORY_BUDGET is skipped (and `reference` / `talking-heads` above 2k), a row gets
  * ROW_TIMEOUT_MS (then "timeout", and the variant's larger T are skipped) or is skipped
@@ -154,7 +155,7 @@ function child(layer: Layer, T: number): void {
   const times: number[] = [];
   if (first <= 3000) {
     const t0 = performance.now();
-    while (times.length < 5 && performance.now() - t0 < 10_000) times.push(step());
+    while (times.length < 11 && performance.now() - t0 < 10_000) times.push(step());
   } else times.push(step()); // the first step also faults in the arena's storage
   const ms = median(times);
   const rss = process.resourceUsage().maxRSS / 1024;
