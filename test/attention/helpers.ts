@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { noGrad } from '../../src/autograd.js';
 import { Generator } from '../../src/random.js';
-import { Tensor, randn, zeros } from '../../src/tensor.js';
+import { Tensor, full, randn, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import type { AttentionCore, CoreInput, Heads } from '../../src/attention/index.js';
 import { gradcheck, maxAbsDiff } from '../helpers.js';
@@ -110,4 +110,17 @@ export function gradcheckCore(
 /** Random packed projections (B, T, 3C), scaled. */
 export function randomQKV(B: number, T: number, C: number, seed: number, scale = 1): Tensor {
   return F.mul(randn([B, T, 3 * C], new Generator(seed)), scale);
+}
+
+/** The dense (T, T) additive mask of a position pattern's CSR rows: 0 on its entries, -Infinity elsewhere. */
+export function maskOfCsr(
+  core: { pattern(T: number, causal: boolean): { rowPtr: Int32Array; cols: Int32Array } },
+  T: number,
+  causal: boolean,
+): Tensor {
+  const p = core.pattern(T, causal);
+  const m = full([T, T], -Infinity);
+  for (let t = 0; t < T; t++)
+    for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * T + p.cols[e]] = 0;
+  return m;
 }

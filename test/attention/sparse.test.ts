@@ -15,7 +15,7 @@ import { jsBackend as js } from '../../src/backend/js.js';
 import { loadNativeBackend } from '../../src/backend/native.js';
 import { noGrad } from '../../src/autograd.js';
 import { Generator } from '../../src/random.js';
-import { Tensor, full, randn, rand, tensor, zeros } from '../../src/tensor.js';
+import { Tensor, randn, rand, tensor, zeros } from '../../src/tensor.js';
 import * as F from '../../src/ops/index.js';
 import {
   SparsePatternCore,
@@ -27,10 +27,19 @@ import {
 } from '../../src/attention/index.js';
 import { DecoderLM } from '../../src/models/decoder-lm.js';
 import { loadModel, saveModel } from '../../src/io/checkpoint.js';
-import { backends, eachBackend, maxAbsDiff } from '../helpers.js';
-import { C, D, H, assertOutAndGradClose, coreOutAndGrad, dims, input, padBias } from './helpers.js';
+import { backends, maxAbsDiff } from '../helpers.js';
+import {
+  C,
+  D,
+  H,
+  assertOutAndGradClose,
+  coreOutAndGrad,
+  dims,
+  input,
+  maskOfCsr,
+  padBias,
+} from './helpers.js';
 import { cachedLogits, decodeDiff, tinyLMConfig } from './xformer-helpers.js';
-import { blockMajor, gridColumns } from '../../src/attention/patterns/extended.js';
 
 /** Small-parameter specs of every pattern variant. */
 const SPECS = [
@@ -49,15 +58,6 @@ const SPECS = [
   // Width 3 at T 13: a partial last grid row (the whole pattern; the split is tested below).
   'axial:width=3',
 ];
-
-/** The dense (T, T) additive mask of a core's CSR pattern, built here. */
-function maskOfCsr(core: SparsePatternCore, T: number, causal: boolean): Tensor {
-  const p = core.pattern(T, causal);
-  const m = full([T, T], -Infinity);
-  for (let t = 0; t < T; t++)
-    for (let e = p.rowPtr[t]; e < p.rowPtr[t + 1]; e++) m.f32[t * T + p.cols[e]] = 0;
-  return m;
-}
 
 /** The papers' definitions, written independently: may query i attend key j (of L)? */
 const paper: Record<string, (i: number, j: number, L: number) => boolean> = {
@@ -290,123 +290,6 @@ describe('sparse patterns equal their papers', () => {
     // -> 12, 16, 24, 28; level 3 (u 2) -> 0, 8, 24, 32; level 4 (u 1) -> 0, 32, 48; level 5 -> 32.
     assert.deepEqual(row(21), [0, 8, 12, 16, 18, 19, 20, 21, 22, 23, 24, 28, 32, 48]);
     for (let t = 0; t < 64; t++) assert.ok(row(t).length <= 1 + 4 * 6);
-  });
-
-  test('strided and axial run as parts whose signed union is the pattern (disjoint under dropout), the grid column in column order; image-block visits queries block by block; all equal the masked reference', () => {
-    assert.deepEqual([...gridColumns(7, 3)], [0, 3, 6, 1, 4, 2, 5]);
-    // image-block's order: 2x2 query blocks of a width-4 grid, the last grid row partial
-    assert.deepEqual([...blockMajor(10, 4, 2, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9]);
-    const ref = createAttentionCore('reference', dims);
-    const imageBlock =
-      'image-block:width=4,query-height=2,query-width=2,memory-height=1,memory-width=1';
-    // Split from SPLIT_MIN_COLUMN (32) grid rows: 64 positions at width or stride 2.
-    for (const spec of ['axial:width=2', 'strided:stride=2', imageBlock]) {
-      const core = createAttentionCore(spec, dims) as SparsePatternCore;
-      for (const T of [40, 70])
-        for (const causal of [false, true])
-          for (const signed of [true, false]) {
-            const parts = core.parts(T, causal, signed);
-            if (spec === imageBlock || T < 64) {
-              assert.equal(parts, null, `${spec} T ${T}: the whole pattern`);
-              continue;
-            }
-            assert.equal(
-              parts!.some((p) => p.sign === -1),
-              signed,
-            );
-            // Each part's (query, key) pairs back in positions, counted with the part's sign:
-            // 1 on every pair of the pattern, 0 elsewhere.
-            const count = new Map<number, number>();
-            for (const { pattern, order, sign } of parts!) {
-              const pos = (x: number): number => (order ? order[x] : x);
-              for (let t = 0; t < T; t++)
-                for (let e = pattern.rowPtr[t]; e < pattern.rowPtr[t + 1]; e++) {
-                  const pair = pos(t) * T + pos(pattern.cols[e]);
-                  count.set(pair, (count.get(pair) ?? 0) + (sign ?? 1));
-                  // disjoint parts: no pair twice
-                  if (!signed) assert.equal(count.get(pair), 1, `${spec}: pair ${pair} twice`);
-                }
-            }
-            const whole = core.pattern(T, causal);
-            const inPattern = new Set<number>();
-            for (let t = 0; t < T; t++)
-              for (let e = whole.rowPtr[t]; e < whole.rowPtr[t + 1]; e++)
-                inPattern.add(t * T + whole.cols[e]);
-            for (const [pair, n] of count)
-              assert.equal(
-                n,
-                inPattern.has(pair) ? 1 : 0,
-                `${spec} T ${T}: pair ${pair} counted ${n}`,
-              );
-            for (const pair of inPattern)
-              assert.ok(count.has(pair), `${spec}: pair ${pair} missing`);
-            // The grid column's keys of a query are one contiguous range in the column order
-            // (the whole column when signed).
-            const col = parts![1].pattern;
-            if (spec === 'axial:width=2')
-              for (let t = 0; t < T; t++) {
-                const [e0, e1] = [col.rowPtr[t], col.rowPtr[t + 1]];
-                assert.equal(col.cols[e1 - 1] - col.cols[e0], e1 - e0 - 1, `axial column row ${t}`);
-              }
-          }
-      for (const T of [40, 70])
-        eachBackend(() => {
-          const qkv = randn([2, T, 3 * C], new Generator(T));
-          const pad = padBias(2, T, [0, 5]);
-          for (const causal of [false, true]) {
-            const mask = maskOfCsr(core, T, causal);
-            const a = coreOutAndGrad(core, qkv, { causal, bias: pad });
-            const b = coreOutAndGrad(ref, qkv, { bias: F.add(pad, mask) });
-            assertOutAndGradClose(a, b);
-          }
-        });
-    }
-  });
-
-  test('parts equal the whole pattern under key padding, a fully padded batch row included (out 0, no gradient); bad parts are refused', () => {
-    for (const spec of ['axial:width=2', 'strided:stride=2'])
-      for (const causal of [false, true])
-        eachBackend(() => {
-          const core = createAttentionCore(spec, dims) as SparsePatternCore;
-          const T = 70;
-          const pad = padBias(2, T, [3, T]); // batch row 1: every key padded
-          const run = (parts: boolean): Float32Array[] => {
-            const qkv = randn([2, T, 3 * C], new Generator(6)).requiresGrad_(true);
-            const cols = { q: 0, k: C, v: 2 * C };
-            const out = parts
-              ? F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, cols, core.parts(T, causal)!, {
-                  bias: pad,
-                })
-              : F.sparseMultiHeadAttention(qkv, qkv, qkv, H, D, cols, core.pattern(T, causal), {
-                  bias: pad,
-                }).out;
-            F.sum(F.mul(out, randn(out.shape, new Generator(7)))).backward();
-            return [out.f32.slice(), qkv.grad!.f32.slice()];
-          };
-          const [a, b] = [run(true), run(false)];
-          assert.ok(a[0].every(Number.isFinite) && a[1].every(Number.isFinite), `${spec}: finite`);
-          assert.ok(
-            a[0].subarray(T * C).every((x) => x === 0),
-            `${spec}: padded row's out 0`,
-          );
-          assert.ok(maxAbsDiff(a[0], b[0]) < 1e-5 && maxAbsDiff(a[1], b[1]) < 1e-5, spec);
-        });
-    const core = createAttentionCore('axial:width=2', dims) as SparsePatternCore;
-    const parts = core.parts(70, false)!;
-    const qkv = randn([1, 70, 3 * C], new Generator(8));
-    const call = (p: F.PatternPart[]) => () =>
-      F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, { k: C, v: 2 * C }, p);
-    const twice = parts[1].order!.slice();
-    twice[0] = twice[1]; // not a permutation
-    assert.throws(call([parts[0], { ...parts[1], order: twice }]), /permutations of \[0, L\)/);
-    assert.throws(call([parts[0], { ...parts[1], sign: 2 as 1 }]), /signs \+-1/);
-    assert.throws(
-      () =>
-        F.sparseMultiHeadAttentionParts(qkv, qkv, qkv, H, D, { k: C, v: 2 * C }, parts, {
-          dropoutP: 0.1,
-        }),
-      /sign -1 cannot take dropout/,
-    );
   });
 
   test('the registry lists every pattern; bad parameters are refused naming them', () => {
@@ -718,42 +601,4 @@ describe('sparse attention kernels: native equals js', () => {
     assert.throws(() => call(rowPtr, Int32Array.from([0, 1, 2, 2])), /strictly ascending/);
     assert.throws(() => call(Int32Array.from([0, 2]), cols), /rowPtr/);
   });
-
-  test(
-    'the parts row passes (headRowsScale, headRowsDot) equal js, and refuse a row index out of range',
-    { skip: !native },
-    () => {
-      const [B, L, nh, d] = [2, 7, 3, 5];
-      const gen = new Generator(21);
-      const x = randn([B * L * nh * d], gen).f32;
-      const y = randn([B * L * nh * d], gen).f32;
-      const alpha = randn([B * nh * L], gen).f32;
-      const rows = Int32Array.from([3, 0, 6, 1, 1, 5, 2]);
-      for (const accumulate of [false, true]) {
-        const [a, b] = [0, 1].map(() => Float32Array.from(y));
-        js.headRowsScale(a, x, rows, alpha, accumulate, B, L, nh, d);
-        native!.headRowsScale(b, x, rows, alpha, accumulate, B, L, nh, d);
-        assert.ok(maxAbsDiff(a, b) < 1e-6);
-        // by hand: row 0 of batch 1, head 2, column 4 reads row rows[0] = 3
-        const at = (n: number, t: number, h: number, c: number): number =>
-          ((n * L + t) * nh + h) * d + c;
-        const want =
-          (accumulate ? y[at(1, 0, 2, 4)] : 0) + alpha[(1 * nh + 2) * L + 0] * x[at(1, 3, 2, 4)];
-        assert.ok(Math.abs(a[at(1, 0, 2, 4)] - want) < 1e-6);
-      }
-      const [p, q] = [new Float32Array(B * nh * L), new Float32Array(B * nh * L)];
-      js.headRowsDot(p, x, y, B, L, nh, d);
-      native!.headRowsDot(q, x, y, B, L, nh, d);
-      assert.ok(maxAbsDiff(p, q) < 1e-5);
-      let dot = 0;
-      for (let c = 0; c < d; c++)
-        dot += x[((1 * L + 4) * nh + 1) * d + c] * y[((1 * L + 4) * nh + 1) * d + c];
-      assert.ok(Math.abs(p[(1 * nh + 1) * L + 4] - dot) < 1e-5);
-      const bad = Int32Array.from([3, 0, 7, 1, 1, 5, 2]);
-      assert.throws(
-        () => native!.headRowsScale(new Float32Array(x.length), x, bad, alpha, false, B, L, nh, d),
-        /rows must be in \[0, L\)/,
-      );
-    },
-  );
 });
