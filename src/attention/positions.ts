@@ -37,9 +37,9 @@ export interface PositionInput {
 }
 
 /**
- * Rotated heads (RoPE) and/or a score bias: dense, broadcastable to (B, H, T, S) (T5, Shaw),
- * or by relative distance only (ALiBi: its diagonals, which full attention's kernels read
- * without a (H, T, S) mask; other cores get it dense, F.relativeBiasDense).
+ * Rotated heads (RoPE) and/or a score bias: dense, broadcastable to (B, H, T, S) (Shaw),
+ * or by relative distance only (ALiBi, T5: its diagonals, which full attention's kernels
+ * read without a (H, T, S) mask; other cores get it dense, F.relativeBiasDense).
  */
 export interface PositionOutput {
   readonly q: Heads;

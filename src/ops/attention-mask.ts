@@ -2,7 +2,7 @@
  * Attention masks in the kernels' layout (AttentionGeometry's maskOffset, maskStrideB,
  * maskStrideT): a user mask broadcast to the scores (prepareMask), and a relative-position
  * bias read from its diagonals without a dense (H, T, S) mask (RelativeBias: ALiBi, Press et
- * al. 2022).
+ * al. 2022; T5's learned buckets, Raffel et al. 2020).
  */
 import { fmtShape, numel, type Tensor } from '../tensor.js';
 import { broadcastShapes } from './elementwise.js';
@@ -10,8 +10,9 @@ import { broadcastShapes } from './elementwise.js';
 /**
  * A score bias that depends only on the head and on the key's position minus the query's: a
  * Toeplitz matrix per head, bias[h, t, s] = diagonals[h * (T + S - 1) + (T - 1) + s - t]
- * (ALiBi's -m_h |i - j|, Press et al. 2022). The attention kernels read it through a negative
- * query stride of the mask (maskStrideT -1), so a (H, T, S) mask is never built.
+ * (ALiBi's -m_h |i - j|, Press et al. 2022; T5's weight[bucket(j - i), h]). The attention
+ * kernels read it through a negative query stride of the mask (maskStrideT -1), so a
+ * (H, T, S) mask is never built.
  */
 export interface RelativeBias {
   /** (H, T + S - 1) float32: head h's values for s - t = -(T - 1) .. S - 1. */
