@@ -100,6 +100,43 @@ describe('sparse attention over pattern parts', () => {
     }
   });
 
+  test('q, k and v as three tensors (gathered column by column) equal them packed in one (gathered whole)', () => {
+    const core = createAttentionCore('axial:width=2', dims) as SparsePatternCore;
+    const T = 70;
+    eachBackend(() => {
+      const qkv0 = randn([2, T, 3 * C], new Generator(9));
+      const pad = padBias(2, T, [0, 9]);
+      const packed = qkv0.clone().requiresGrad_(true);
+      const a = F.sparseMultiHeadAttentionParts(
+        packed,
+        packed,
+        packed,
+        H,
+        D,
+        { q: 0, k: C, v: 2 * C },
+        core.parts(T, true)!,
+        { bias: pad },
+      );
+      const [q, k, v] = [0, 1, 2].map((i) =>
+        F.slice(qkv0, 2, i * C, (i + 1) * C)
+          .clone()
+          .requiresGrad_(true),
+      );
+      const b = F.sparseMultiHeadAttentionParts(q, k, v, H, D, {}, core.parts(T, true)!, {
+        bias: pad,
+      });
+      const w = randn(a.shape, new Generator(10));
+      F.sum(F.mul(a, w)).backward();
+      F.sum(F.mul(b, w)).backward();
+      assert.ok(maxAbsDiff(a.f32, b.f32) < 1e-6, 'out');
+      const split = F.concat(
+        [q.grad!, k.grad!, v.grad!].map((g) => g),
+        2,
+      );
+      assert.ok(maxAbsDiff(packed.grad!.f32, split.f32) < 1e-6, 'gradients');
+    });
+  });
+
   test('parts equal the whole pattern under key padding, a fully padded batch row included (out 0, no gradient); bad parts are refused', () => {
     for (const spec of ['axial:width=2', 'strided:stride=2'])
       for (const causal of [false, true])
