@@ -109,20 +109,6 @@ function scatterRows(
   }
 }
 
-/** The per-key bias (B*H slices of L keys) with its keys in `order`. */
-export function permuteBias(
-  bias: { data: Float32Array; sB: number },
-  BH: number,
-  L: number,
-  order: Int32Array,
-): { data: Float32Array; sB: number } {
-  const slices = bias.sB === 0 ? 1 : BH;
-  const data = new Float32Array(slices * L);
-  for (let b = 0; b < slices; b++)
-    for (let j = 0; j < L; j++) data[b * L + j] = bias.data[b * bias.sB + order[j]];
-  return { data, sB: bias.sB === 0 ? 0 : L };
-}
-
 /** [0, L) as row indices (position order), kept for the last L asked. */
 let identityRows = new Int32Array(0);
 export function identity(L: number): Int32Array {
@@ -149,7 +135,7 @@ export function sparsePartsBackward(
   const delta = uninitF32(BH * L);
   backend().headRowsDot(delta, g, out, B, L, H, D);
   for (const part of a.parts) {
-    const { pattern, order, ids, packed, weights, dropMask, alpha } = part;
+    const { pattern, order, ids, packed, bias, weights, dropMask, alpha } = part;
     // alpha_p and Delta scaled by it in the part's order; dout scaled by alpha_p, its rows
     // in the part's order.
     const al = order ? uninitF32(BH * L) : alpha;
@@ -162,7 +148,6 @@ export function sparsePartsBackward(
         dp[b * L + i] = al[b * L + i] * delta[b * L + (order ? order[i] : i)];
     const gp = uninitF32(B * L * C);
     backend().headRowsScale(gp, g, order ?? identity(L), al, false, B, L, H, D);
-    const pb = order && a.bias ? permuteBias(a.bias, BH, L, order) : a.bias;
     // The part's gradients: straight into the inputs' in position order, else into rows
     // in its order added back.
     const gx = packed ? uninitF32(packed.length).fill(0) : null;
@@ -174,7 +159,7 @@ export function sparsePartsBackward(
       pattern.cols,
       weights,
       dropMask,
-      geometry(a, packed, pb),
+      geometry(a, packed, bias),
       dp,
     );
     if (gx) scatterRows(gx, gi, a, ids!);

@@ -32,7 +32,7 @@ import { Tensor, empty, fmtShape, uninitF32 } from '../tensor.js';
 import { prepareMask } from './attention-mask.js';
 import { dropoutMask } from './functional.js';
 import type { SparsePattern } from './sparse.js';
-import { gatherRows, geometry, identity, permuteBias, views } from './sparse-parts-backward.js';
+import { gatherRows, geometry, identity, views } from './sparse-parts-backward.js';
 import type { SparsePartsAttrs } from './spec.js';
 
 /**
@@ -97,7 +97,7 @@ export function sparseMultiHeadAttentionParts(
     p.pattern.T !== L ||
     p.pattern.S !== L ||
     (p.sign !== undefined && p.sign !== 1 && p.sign !== -1) ||
-    (p.order !== null && !isPermutation(p.order, L));
+    (p.order !== null && orderRows(p.order, B) === null);
   if (bad(q, qOff) || bad(k, kOff) || bad(v, vOff) || parts.length === 0 || parts.some(partBad))
     throw new Error(
       `sparseMultiHeadAttentionParts: q ${fmtShape(q.shape)}, k ${fmtShape(k.shape)}, v ${fmtShape(v.shape)} must be (B, L) rows of >= offset + ${H}*${D} columns (offsets ${qOff}, ${kOff}, ${vOff}), and ${parts.length} parts patterns of L = ${L} queries and keys, orders permutations of [0, L), signs +-1 (${parts.map((p) => `${p.pattern.T}x${p.pattern.S}`).join(', ')})`,
@@ -134,7 +134,6 @@ export function sparseMultiHeadAttentionParts(
     ldk: k.shape[2],
     ldv: v.shape[2],
     whole: q === k && k === v,
-    bias,
     parts: [],
   };
   const inputs = [q.f32, k.f32, v.f32];
@@ -147,24 +146,18 @@ export function sparseMultiHeadAttentionParts(
       pDrop > 0 ? dropoutMask(BH * nnz, pDrop, opts.generator ?? defaultGenerator) : null;
     const out = uninitF32(B * L * C);
     const lse = uninitF32(BH * L);
-    let [ids, inverse, packed]: (Int32Array | Float32Array | null)[] = [null, null, null];
-    if (order) {
-      ids = new Int32Array(B * L);
-      for (let n = 0; n < B; n++) for (let i = 0; i < L; i++) ids[n * L + i] = n * L + order[i];
-      inverse = new Int32Array(L);
-      for (let i = 0; i < L; i++) inverse[order[i]] = i;
-      packed = gatherRows(inputs, attrs, ids);
-    }
+    const rows = order ? orderRows(order, B)! : null; // validated above
+    const packed = rows ? gatherRows(inputs, attrs, rows.ids) : null;
     const pb = order && bias ? permuteBias(bias, BH, L, order) : bias;
     backend().sparseAttentionForward(
       out,
       weights,
-      ...views(packed as Float32Array | null, inputs, attrs),
+      ...views(packed, inputs, attrs),
       pattern.rowPtr,
       pattern.cols,
       pb ? pb.data : null,
       dropMask,
-      geometry(attrs, packed as Float32Array | null, pb),
+      geometry(attrs, packed, pb),
       lse,
     );
     outs.push(out);
@@ -172,9 +165,10 @@ export function sparseMultiHeadAttentionParts(
     attrs.parts.push({
       pattern,
       order,
-      inverse: inverse as Int32Array | null,
-      ids: ids as Int32Array | null,
-      packed: packed as Float32Array | null,
+      inverse: rows ? rows.inverse : null,
+      ids: rows ? rows.ids : null,
+      packed,
+      bias: pb,
       sign: sign ?? 1,
       weights,
       dropMask,
@@ -193,15 +187,47 @@ function toPositions(x: Float32Array, order: Int32Array, BH: number, L: number):
   return r;
 }
 
-/** Whether `order` holds each of 0 .. L-1 once. */
-function isPermutation(order: Int32Array, L: number): boolean {
-  if (order.length !== L) return false;
-  const seen = new Uint8Array(L);
-  for (const i of order) {
-    if (!(i >= 0 && i < L) || seen[i]) return false;
-    seen[i] = 1;
-  }
-  return true;
+/** The per-key bias (B*H slices of L keys) with its keys in `order`. */
+function permuteBias(
+  bias: { data: Float32Array; sB: number },
+  BH: number,
+  L: number,
+  order: Int32Array,
+): { data: Float32Array; sB: number } {
+  const slices = bias.sB === 0 ? 1 : BH;
+  const data = new Float32Array(slices * L);
+  for (let b = 0; b < slices; b++)
+    for (let j = 0; j < L; j++) data[b * L + j] = bias.data[b * bias.sB + order[j]];
+  return { data, sB: bias.sB === 0 ? 0 : L };
+}
+
+/** An order's inverse and its (B*L) row ids, n*L + order[i], kept per order array. */
+interface OrderRows {
+  inverse: Int32Array;
+  ids: Int32Array;
+}
+const orderRowsCache = new WeakMap<Int32Array, OrderRows>();
+
+/**
+ * The inverse and row ids of `order` for B batch rows (cached: a core's parts keep their
+ * orders), or null when order is not a permutation of [0, order.length).
+ */
+function orderRows(order: Int32Array, B: number): OrderRows | null {
+  const L = order.length;
+  const hit = orderRowsCache.get(order);
+  if (hit && hit.ids.length === B * L) return hit;
+  const inverse = hit ? hit.inverse : new Int32Array(L).fill(-1);
+  if (!hit)
+    for (let i = 0; i < L; i++) {
+      const t = order[i];
+      if (!(t >= 0 && t < L) || inverse[t] !== -1) return null;
+      inverse[t] = i;
+    }
+  const ids = new Int32Array(B * L);
+  for (let n = 0; n < B; n++) for (let i = 0; i < L; i++) ids[n * L + i] = n * L + order[i];
+  const rows = { inverse, ids };
+  orderRowsCache.set(order, rows);
+  return rows;
 }
 
 /**

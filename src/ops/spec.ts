@@ -152,6 +152,8 @@ export interface SavedPart {
    * [q | k | v].
    */
   packed: Float32Array | null;
+  /** The per-key bias (B*H slices of L keys, stride sB) with its keys in the part's order. */
+  bias: { data: Float32Array; sB: number } | null;
   /** PatternPart.sign. */
   sign: 1 | -1;
   weights: Float32Array;
@@ -175,6 +177,5 @@ export interface SparsePartsAttrs {
   ldv: number;
   /** q, k and v are one tensor: a part's order gathers its rows whole. */
   whole: boolean;
-  bias: { data: Float32Array; sB: number } | null;
   parts: SavedPart[];
 }
