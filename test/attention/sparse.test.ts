@@ -318,7 +318,7 @@ describe('sparse patterns equal their papers', () => {
 
 /**
  * Both kernels of one backend on a packed (B, L, 3 nh d) q/k/v buffer and the pattern `rows`
- * (the keys of each query), with a per-key bias and a dropout mask.
+ * (the keys of each query), with a per-key bias and (unless `dropout` is false) a dropout mask.
  */
 function kernels(
   be: Backend,
@@ -329,6 +329,7 @@ function kernels(
   rows: number[][],
   poison?: { key: number; part: 'k' | 'v' } | null,
   delta = false,
+  dropout = true,
 ) {
   const T = rows.length;
   const c = nh * d;
@@ -345,7 +346,8 @@ function kernels(
   if (poison) q[((B - 1) * S + poison.key) * 3 * c + (poison.part === 'k' ? c : 2 * c) + 1] = NaN;
   const bias = randn([B * nh * S], gen).f32;
   bias[3] = -Infinity; // a forbidden key
-  const drop = Float32Array.from(rand([B * nh * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
+  const keep = Float32Array.from(rand([B * nh * nnz], gen).f32, (u) => (u < 0.3 ? 0 : 1 / 0.7));
+  const drop = dropout ? keep : null;
   const dout = randn([B * T * c], gen).f32;
   const out = new Float32Array(B * T * c);
   const w = new Float32Array(B * nh * nnz);
@@ -516,7 +518,7 @@ describe('sparse attention kernels: native equals js', () => {
   );
   for (const [what, nh, d, B, S, rows] of cases)
     test(
-      `forward and backward (${what}) with bias and dropout; row log-sum-exps; a given Delta`,
+      `forward and backward (${what}) with bias, with and without dropout; row log-sum-exps; a given Delta`,
       { skip: !native },
       () => {
         const a = kernels(js, nh, d, B, S, rows);
@@ -552,6 +554,15 @@ describe('sparse attention kernels: native equals js', () => {
         assert.ok(
           maxAbsDiff(x.dqkv, y.dqkv) < 1e-5,
           `grads with Delta ${maxAbsDiff(x.dqkv, y.dqkv)}`,
+        );
+        // Without dropout the native run path reads P from its own copy of the weights.
+        const e = kernels(js, nh, d, B, S, rows, null, false, false);
+        const f = kernels(native!, nh, d, B, S, rows, null, false, false);
+        assert.ok(maxAbsDiff(e.dqkv, a.dqkv) > 1e-3, 'dropout changed the gradients');
+        assert.ok(maxAbsDiff(e.out, f.out) < 1e-5, `out, no dropout ${maxAbsDiff(e.out, f.out)}`);
+        assert.ok(
+          maxAbsDiff(e.dqkv, f.dqkv) < 1e-5,
+          `grads, no dropout ${maxAbsDiff(e.dqkv, f.dqkv)}`,
         );
       },
     );
