@@ -67,10 +67,16 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
     const tags = a.kTags[bhr];
     const S = tags.length;
     let nC = 0;
-    for (let s = 0; s < S; s++) nC = Math.max(nC, tags[s] + 1);
-    for (let t = 0; t < T; t++) nC = Math.max(nC, qTags[bhr * T + t] + 1);
-    for (let s = 0; s < S; s++) checkTag(tags[s], 'key');
-    for (let t = 0; t < T; t++) checkTag(qTags[bhr * T + t], 'query');
+    for (let s = 0; s < S; s++) {
+      const z = tags[s];
+      if (!(z >= 0 && z === (z | 0))) badTag(z, 'key');
+      if (z >= nC) nC = z + 1;
+    }
+    for (let t = bhr * T; t < bhr * T + T; t++) {
+      const z = qTags[t];
+      if (z < 0) badTag(z, 'query'); // an Int32Array: integers
+      if (z >= nC) nC = z + 1;
+    }
     const start = new Int32Array(nC + 1);
     for (let s = 0; s < S; s++) start[tags[s] + 1]++;
     for (let z = 0; z < nC; z++) start[z + 1] += start[z];
@@ -98,7 +104,11 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
       let g = openG[z];
       if (g < 0 || openLo[z] !== lo || openN[z] === c) {
         g = ng++;
-        [openG[z], openLo[z], openN[z], gz[g], glo[g]] = [g, lo, 0, z, lo];
+        openG[z] = g;
+        openLo[z] = lo;
+        openN[z] = 0;
+        gz[g] = z;
+        glo[g] = lo;
       }
       qGroup[i] = g;
       qIdx[i] = openN[z]++;
@@ -140,8 +150,7 @@ export function chunkedPlan(a: ChunkedPlanInput): GatherPlan {
   return { B, H, G, Q: c, K, T, M: R, qRow, kRow, slot, combine, causal, qStart, flagSelf, bias };
 }
 
-/** @throws Error when a class tag is not a non-negative integer. */
-function checkTag(z: number, what: string): void {
-  if (!(Number.isInteger(z) && z >= 0))
-    throw new Error(`chunkedPlan: ${what} classes must be integers >= 0, got ${z}`);
+/** @throws Error: a class tag is not a non-negative integer. */
+function badTag(z: number, what: string): never {
+  throw new Error(`chunkedPlan: ${what} classes must be integers >= 0, got ${z}`);
 }

@@ -102,14 +102,16 @@ export class LSHAttention extends TaggedKVCore {
     for (let bh = 0; bh < B * H; bh++)
       for (let l = 0; l < L; l++)
         for (let r = 0; r < R; r++) {
+          // argmax over [x R_r; -x R_r]: the largest projection, or the smallest one negated
+          // (the first of equals, in that order).
           const p = (bh * L + l) * R * half + r * half;
-          let best = 0;
-          let bestV = -Infinity;
-          for (let j = 0; j < n; j++) {
-            const val = j < half ? proj[p + j] : -proj[p + j - half];
-            if (val > bestV) [best, bestV] = [j, val];
+          let hi = 0;
+          let lo = 0;
+          for (let j = 1; j < half; j++) {
+            if (proj[p + j] > proj[p + hi]) hi = j;
+            if (proj[p + j] < proj[p + lo]) lo = j;
           }
-          out[(bh * R + r) * L + l] = best;
+          out[(bh * R + r) * L + l] = proj[p + hi] >= -proj[p + lo] ? hi : half + lo;
         }
     return out;
   }

@@ -267,6 +267,34 @@ for (const backendName of backends) {
         });
       }
 
+    test('lsh: a bucket is argmax([xR; -xR]) of its round (Kitaev et al. 2020, Sec. 2), first of equals', () => {
+      for (const buckets of [2, 8]) {
+        const lsh = new LSHAttention(dims, buckets, 3, 2, 5);
+        const [B, L, half] = [2, 40, buckets / 2];
+        const x = randn([B, H, L, D], new Generator(11 + buckets));
+        for (let d = 0; d < D; d++) x.f32[5 * D + d] = 0; // a row of zeros: all ties
+        const h = lsh.hash(x);
+        const R = lsh.rotations.f32;
+        for (let bh = 0; bh < B * H; bh++)
+          for (let l = 0; l < L; l++)
+            for (let r = 0; r < 3; r++) {
+              const vals: number[] = [];
+              for (let j = 0; j < half; j++) {
+                let dot = 0;
+                for (let d = 0; d < D; d++)
+                  dot += x.f32[(bh * L + l) * D + d] * R[d * 3 * half + r * half + j];
+                vals.push(dot);
+              }
+              const all = [...vals, ...vals.map((v) => -v)];
+              // a float32 matmul against float64 dots: skip rows whose best two are too close
+              const sorted = [...all].sort((a, b) => b - a);
+              if (sorted[0] !== 0 && sorted[0] - sorted[1] < 1e-4) continue;
+              const want = all.indexOf(Math.max(...all));
+              assert.equal(h[(bh * 3 + r) * L + l], want, `bh ${bh}, l ${l}, round ${r}`);
+            }
+      }
+    });
+
     test('lsh causal: perturbing a token changes no earlier output', () => {
       const lsh = createAttentionCore('lsh:buckets=4,rounds=2,chunk=2', dims).eval();
       assert.equal(futureLeak(lsh, 12, 7), 0);
