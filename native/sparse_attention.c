@@ -85,7 +85,8 @@ HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   }
 }
 
-HOT void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg) {
+HOT void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg,
+                   float *vg) {
   const att_geom *g = &c->g;
   const size_t HD = (size_t)(g->H * g->D);
   for (int64_t j = 0; j < K; j++) {

@@ -204,7 +204,7 @@ export async function main(argv: string[]): Promise<void> {
     .option('--seed <n>', 'random seed', int('--seed', 0), 1337)
     .option(
       '--vocab-size <n>',
-      'BPE vocabulary size, learned on the training split: 4 specials + 256 bytes + merges, at least 260 (translate, classify; default 4000; of each vocabulary with --separate-vocab)',
+      'BPE vocabulary size, learned on the training split: 4 specials + 256 bytes + merges, at least 260 (translate, classify; default 8000 for translate, 4000 for classify; of each vocabulary with --separate-vocab)',
       int('--vocab-size', 260),
     )
     .option(

@@ -5,19 +5,45 @@
  * AVX512-BF16 GEMM); weights, optimizer state, LayerNorm, softmax, attention and the loss
  * stay float32. The environment's TRANSFORMER_PRECISION does the same without the option.
  */
+import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { backend } from '../backend/index.js';
-import { configureNative } from '../backend/native.js';
+import { configureNative, loadNativeAddon } from '../backend/native.js';
 
 /** The precisions `--precision` accepts. */
 export const PRECISIONS = ['fp32', 'bf16'] as const;
 export type Precision = (typeof PRECISIONS)[number];
+
+/** Whether --precision was given (set when the option is applied). */
+let chosen = false;
+
+/** Whether the user chose the precision: --precision, or TRANSFORMER_PRECISION. */
+export function precisionChosen(): boolean {
+  return chosen || process.env.TRANSFORMER_PRECISION !== undefined;
+}
+
+/**
+ * Whether bf16 GEMMs run natively here: the native backend is in use, its oneDNN has the
+ * bf16 GEMM (gemmInfo().bf16), and the CPU has AVX512-BF16 (the `avx512_bf16` flag of
+ * /proc/cpuinfo; elsewhere oneDNN would emulate it, slower than float32).
+ */
+export function bf16Native(): boolean {
+  if (backend().name !== 'native') return false;
+  const addon = loadNativeAddon();
+  if ('error' in addon || !addon.gemmInfo().bf16) return false;
+  try {
+    return /^flags\s*:.*\bavx512_bf16\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Applies a precision to the backend in use.
  * @throws Error when bf16 is asked of the js backend (it has no bf16 GEMM).
  */
 export function applyPrecision(precision: Precision): void {
+  chosen = true;
   const name = backend().name;
   if (name !== 'native') {
     if (precision === 'bf16')

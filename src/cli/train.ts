@@ -42,6 +42,7 @@ import {
   type RunDir,
 } from './run-dir.js';
 import { output } from './output.js';
+import { applyPrecision, bf16Native, precisionChosen } from './precision.js';
 import { trainBaselineCommand } from './train-baseline.js';
 import { applyInitOptions, loadInit, pretrainedSetup, trainGroups } from './train-init.js';
 
@@ -120,6 +121,12 @@ async function trainTranslateCommand(
   );
   const { steps, why } = stepsFor(o, task.stepsPerEpoch, TRANSLATE_EPOCHS);
   if (o.scheduledSampling) sampling = parseSamplingSchedule(o.scheduledSampling, steps);
+  if (!rnn && !precisionChosen() && bf16Native()) {
+    applyPrecision('bf16');
+    log(
+      'precision: bf16 GEMMs, float32 accumulation (the translation default where the CPU has AVX512-BF16; --precision fp32 for float32 GEMMs)',
+    );
+  }
   const recipe = trainRecipe('translate', steps, o.lr);
   log(
     `translation: ${task.dirConfig.model}${m instanceof RNNSeq2Seq ? ` (${m.config.cell}, attention ${m.config.attention}${m.config.window ? `, local-p window ${m.config.window}` : ''}${m.config.bidirectional ? ', bidirectional encoder' : ''})` : ''}${sampling ? `, scheduled sampling ${sampling.spec}` : ''}, ${task.model.numParameters().toLocaleString()} parameters, ${o.separateVocab ? `BPE vocabularies ${task.vocabs.src.vocabSize} + ${task.vocabs.tgt.vocabSize}` : `joint BPE vocabulary ${task.vocabs.src.vocabSize}`}, ` +

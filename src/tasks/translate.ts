@@ -81,7 +81,7 @@ export interface TranslateTaskOptions {
    * the Transformer reads its first decoder pass's argmax (src/rnn/two-pass-sampling.ts).
    */
   teacherForcing?: (i: number) => number;
-  /** BPE vocabulary size (of each vocabulary when separate). Default 4000. */
+  /** BPE vocabulary size (of each vocabulary when separate). Default TRANSLATE_VOCAB (8000). */
   vocabSize?: number;
   /** Separate source and target vocabularies instead of one joint vocabulary. Default false. */
   separateVocab?: boolean;
@@ -118,6 +118,12 @@ export interface TranslateTask extends TrainTask {
 
 /** Training drops pairs longer than this many tokens on either side (TranslateTaskOptions.maxLen). */
 export const TRAIN_PAIR_MAX_LEN = 64;
+
+/**
+ * The default BPE vocabulary size of translation (joint, or each when separate): 8000, chosen
+ * with the default recipe on freedict-de-en's validation split (docs/translation-recipe.md).
+ */
+export const TRANSLATE_VOCAB = 8000;
 
 /** A pair as token ids (the target without <bos> and </s>). */
 export type EncodedPair = { src: number[]; tgt: number[] };
@@ -166,7 +172,7 @@ export function buildTranslateTask(o: TranslateTaskOptions): TranslateTask {
       `--preset: unknown translation preset '${presetName}' (known: ${Object.keys(seq2seqPresets).join(', ')})`,
     );
   if (o.train.length === 0) throw new Error('--data: no training pairs');
-  const vocabSize = o.vocabSize ?? 4000;
+  const vocabSize = o.vocabSize ?? TRANSLATE_VOCAB;
   let vocabs: Vocabs;
   if (o.separateVocab) {
     vocabs = {

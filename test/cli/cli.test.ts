@@ -19,6 +19,7 @@ import {
   translateTsv,
   type CliResult,
 } from './in-process.js';
+import { loadNativeAddon } from '../../src/backend/native.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url));
 
@@ -63,6 +64,44 @@ test('lm: train, resume to more steps, generate deterministically', async () => 
   assert.ok(g.out.startsWith('to be'));
   const g2 = await run([...generate, '--seed', '3']);
   assert.equal(g2.out, g.out, 'same seed, same text');
+});
+
+test('translate training takes bf16 GEMMs by default only where they are native; --precision or an RNN keeps float32', () => {
+  const dir = tmp();
+  const data = translateTsv(dir, 30);
+  const env = { ...process.env };
+  delete env.TRANSFORMER_PRECISION;
+  const rnnConfig = join(dir, 'rnn.json');
+  writeFileSync(rnnConfig, JSON.stringify({ hiddenSize: 16, embedDim: 8 }));
+  const train = (name: string, ...extra: string[]): string => {
+    const args = extra.includes('rnn')
+      ? [
+          'train',
+          '--task',
+          'translate',
+          '--data',
+          data,
+          '--out',
+          join(dir, name),
+          '--steps',
+          '1',
+        ].concat(['--config', rnnConfig, ...extra])
+      : tinyTrain('translate', data, join(dir, name), '--steps', '1', ...extra);
+    const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], {
+      encoding: 'utf8',
+      env,
+    });
+    assert.equal(r.status, 0, r.stderr);
+    return r.stderr;
+  };
+  // Native bf16: the addon's oneDNN has the bf16 GEMM and the CPU the avx512_bf16 flag.
+  const addon = loadNativeAddon();
+  const cpu = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const native = !('error' in addon) && addon.gemmInfo().bf16 && / avx512_bf16( |$)/m.test(cpu);
+  const line = /precision: bf16 GEMMs/;
+  assert.equal(line.test(train('auto', '--batch-tokens', '200')), native, 'the default');
+  assert.doesNotMatch(train('fp32', '--batch-tokens', '200', '--precision', 'fp32'), line);
+  assert.doesNotMatch(train('rnn', '--batch-tokens', '200', '--arch', 'rnn'), line);
 });
 
 test('translate: train on a TSV, translate (greedy and beam), eval BLEU as JSON, attention figure', async () => {
