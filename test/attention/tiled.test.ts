@@ -58,6 +58,19 @@ function padBias(B: number, S: number, pad: number[]): Tensor {
 }
 
 /**
+ * The dense reference attention (src/attention/reference.ts) on q (B, T, H*D) and a packed
+ * key-value projection (B, S, 2 H*D): out (B, T, H*D).
+ */
+function denseReference(q: Tensor, kv: Tensor, opts: Parameters<typeof attention>[3]): Tensor {
+  const [q4, k4, v4] = [
+    headsToBHLD({ x: q, col: 0 }, H, D),
+    headsToBHLD({ x: kv, col: 0 }, H, D),
+    headsToBHLD({ x: kv, col: HD }, H, D),
+  ];
+  return mergeHeads(attention(q4, k4, v4, opts).out);
+}
+
+/**
  * out (B, T, H*D) of one path on q (B, T, H*D) and a key-value projection (B, S, 2 H*D),
  * and the gradients of sum(out * w) w.r.t. q and kv.
  */
@@ -81,13 +94,8 @@ function run(path: Path, c: Case): { out: Float32Array; dq: Float32Array; dkv: F
     : null;
   let out: Tensor;
   if (path === 'reference') {
-    const [q4, k4, v4] = [
-      headsToBHLD({ x: q, col: 0 }, H, D),
-      headsToBHLD({ x: kv, col: 0 }, H, D),
-      headsToBHLD({ x: kv, col: HD }, H, D),
-    ];
     const bias = relativeBias ? F.relativeBiasDense(relativeBias) : mask;
-    out = mergeHeads(attention(q4, k4, v4, { ...opts, bias }).out);
+    out = denseReference(q, kv, { ...opts, bias });
   } else {
     const cols = { q: 0, k: 0, v: HD };
     const tiled = path === 'tiled';
@@ -168,12 +176,7 @@ for (const backendName of backends) {
           }).relativeBias!;
           let out: Tensor;
           if (path === 'reference') {
-            const [q4, k4, v4] = [
-              headsToBHLD({ x: q, col: 0 }, H, D),
-              headsToBHLD({ x: kv, col: 0 }, H, D),
-              headsToBHLD({ x: kv, col: HD }, H, D),
-            ];
-            out = mergeHeads(attention(q4, k4, v4, { causal, bias: F.relativeBiasDense(r) }).out);
+            out = denseReference(q, kv, { causal, bias: F.relativeBiasDense(r) });
           } else {
             const cols = { q: 0, k: 0, v: HD };
             out = F.multiHeadAttention(q, kv, kv, H, D, cols, { causal, relativeBias: r }).out;
