@@ -122,6 +122,8 @@ void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t, f
 typedef struct {
   int32_t *cnt, *pos, *touched, *keys;
   int64_t S, cap, ntouched;
+  /* Whether spb_union found a band block (every row one contiguous range of keys). */
+  int band;
   /* The block's segments (spb_segments): segment i is entries [segE[i], segE[i] + segN[i])
    * at shared positions segP[i] ...; row r's are [rowSeg[r], rowSeg[r + 1]). */
   int32_t *segE, *segN, *segP, *rowSeg;

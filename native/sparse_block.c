@@ -24,6 +24,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gemm.h"
@@ -94,8 +95,10 @@ static int64_t spb_union(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratc
       b->pos[lo + i] = (int32_t)i;
     }
     b->ntouched = U;
+    b->band = 1;
     return U;
   }
+  b->band = 0;
   int64_t nt = 0, U = 0;
   for (int64_t e = e0; e < e1; e++) {
     const int32_t s = c->cols[e];
@@ -144,6 +147,19 @@ static void spb_segments(const sp_ctx *c, int64_t t0, int64_t R, sp_block_scratc
     b->rowSeg = b->segP + b->segCap;
   }
   int32_t k = 0;
+  if (b->band) { /* a band row is one segment, from its first key's position on */
+    for (int64_t r = 0; r < R; r++) {
+      const int32_t a = c->rowPtr[t0 + r], z = c->rowPtr[t0 + r + 1];
+      b->rowSeg[r] = k;
+      if (z <= a) continue;
+      b->segE[k] = a;
+      b->segN[k] = z - a;
+      b->segP[k] = b->pos[c->cols[a]];
+      k++;
+    }
+    b->rowSeg[R] = k;
+    return;
+  }
   for (int64_t r = 0; r < R; r++) {
     b->rowSeg[r] = k;
     int32_t last = -2; /* the last entry's position, -2 after an unshared one */
@@ -201,15 +217,46 @@ static inline void spb_prefetch_ahead(const sp_ctx *c, int64_t n, int64_t e, int
   if (dx) sp_prefetchw(dx + at, nh * c->g.D);
 }
 
+/* A block's key and value rows for the GEMMs: gathered (ld H*D) or where they lie. */
+typedef struct {
+  const float *k, *v;
+  int64_t ldk, ldv;
+} spb_rows;
+
+/* Where the backward adds the block's dk and dv rows: the gathered sums or dk, dv in place. */
+typedef struct {
+  float *k, *v;
+  int64_t ldk, ldv;
+} spb_grads;
+
+/* Whether the U shared keys (ascending) are one range of consecutive positions (a band
+ * block): the GEMMs then read the key and value rows in place and the backward adds into dk
+ * and dv directly, with no gather or scatter (as the runs of sp_key_ranges). */
+static int spb_contiguous(const sp_block_scratch *b, int64_t U) {
+  return U > 0 && b->keys[U - 1] - b->keys[0] == U - 1;
+}
+
+/* The key and value rows of batch block n from position s0 on, in place. */
+static spb_rows spb_in_place(const sp_ctx *c, int64_t n, int64_t s0) {
+  const att_geom *g = &c->g;
+  return (spb_rows){c->k + sp_row(n, g->kvRows, s0, g->ldk),
+                    c->v + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
+}
+
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
   const int64_t U = spb_takes(c, t0, R) ? spb_union(c, t0, R, b) : 0;
-  float *buf = sp_grow(&b->f, (size_t)(2 * U * HD + 2 * R * U + 1));
-  float *kg = buf, *vg = kg + U * HD, *sc = vg + U * HD, *pm = sc + R * U; /* sc, pm (R, U) */
-  if (U > 0) sp_gather(c, n, b->keys, U, kg, vg);
-  if (U == 0 || !spb_finite(vg, U, HD, HD)) {
+  const int inplace = spb_contiguous(b, U);
+  float *buf = sp_grow(&b->f, (size_t)((inplace ? 0 : 2 * U * HD) + 2 * R * U + 1));
+  float *sc = inplace ? buf : buf + 2 * U * HD, *pm = sc + R * U; /* sc, pm (R, U) */
+  spb_rows kv = {buf, buf + U * HD, HD, HD};
+  if (inplace)
+    kv = spb_in_place(c, n, b->keys[0]);
+  else if (U > 0)
+    sp_gather(c, n, b->keys, U, buf, buf + U * HD);
+  if (U == 0 || !spb_finite(kv.v, U, kv.ldv, HD)) {
     spb_release(b);
     for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
     return;
@@ -234,7 +281,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     const float *bias = c->bias ? c->bias + (n * H + h) * g->maskStrideB : NULL;
     const float *q = c->q + sp_row(n, T, t0, g->ldq) + h * D;
     float *o = c->out + sp_row(n, T, t0, g->ldo) + h * D;
-    gemm_rm_tile(0, 1, R, U, D, g->scale, q, g->ldq, kg + h * D, HD, 0.0f, sc, U);
+    gemm_rm_tile(0, 1, R, U, D, g->scale, q, g->ldq, kv.k + h * D, kv.ldk, 0.0f, sc, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
@@ -257,7 +304,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
           memcpy(dst, w + a, (size_t)segN[i] * sizeof(float));
       }
     }
-    gemm_rm_tile(0, 0, R, D, U, 1.0f, pm, U, vg + h * D, HD, 0.0f, o, g->ldo);
+    gemm_rm_tile(0, 0, R, D, U, 1.0f, pm, U, kv.v + h * D, kv.ldv, 0.0f, o, g->ldo);
   }
   /* The rows' unshared keys: out += P v entry by entry, all heads of an entry at once. */
   SPB_FOR_UNSHARED(c, b, t0, R, r, e, {
@@ -388,19 +435,29 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   const att_geom *g = &c->g;
   const int64_t T = g->T, D = g->D, H = g->H, HD = H * D;
   const int64_t U = spb_takes(c, t0, R) ? spb_union(c, t0, R, b) : 0;
+  const int inplace = spb_contiguous(b, U);
   const int64_t width = c->width > 0 ? c->width : 1;
-  float *buf = sp_grow(&b->f, (size_t)(4 * U * HD + 2 * R * U + width * H));
-  float *kg = buf, *vg = kg + U * HD, *dkg = vg + U * HD, *dvg = dkg + U * HD;
-  float *dp = dvg + U * HD, *pm = dp + R * U, *rb = pm + R * U; /* dp, pm (R, U) */
+  float *buf = sp_grow(&b->f, (size_t)((inplace ? 0 : 4 * U * HD) + 2 * R * U + width * H));
+  float *dp = inplace ? buf : buf + 4 * U * HD, *pm = dp + R * U, *rb = pm + R * U; /* (R, U) */
+  /* The gathered key and value rows and their gradients' sums (scattered at the end), or, in
+   * place, the rows themselves (this thread alone writes heads [h0, h1) of dk and dv). */
+  spb_rows kv = {buf, buf + U * HD, HD, HD};
+  spb_grads dkv = {buf + 2 * U * HD, buf + 3 * U * HD, HD, HD};
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
-  if (U > 0) sp_gather(c, n, b->keys, U, kg, vg);
-  if (U == 0 || !spb_finite(kg, U, HD, HD) || !spb_finite(q, R, g->ldq, HD) ||
+  if (inplace) {
+    kv = spb_in_place(c, n, b->keys[0]);
+    const int64_t s0 = b->keys[0];
+    dkv = (spb_grads){c->dk + sp_row(n, g->kvRows, s0, g->ldk),
+                     c->dv + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
+  } else if (U > 0)
+    sp_gather(c, n, b->keys, U, buf, buf + U * HD);
+  if (U == 0 || !spb_finite(kv.k, U, kv.ldk, HD) || !spb_finite(q, R, g->ldq, HD) ||
       !spb_finite(dout, R, g->ldo, HD)) {
     spb_release(b);
     for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, rb);
     return;
   }
-  memset(dkg, 0, (size_t)(2 * U * HD) * sizeof(float));
+  if (!inplace) memset(dkv.k, 0, (size_t)(2 * U * HD) * sizeof(float));
   spb_segments(c, t0, R, b);
   int64_t unshared = c->rowPtr[t0 + R] - c->rowPtr[t0];
   for (int64_t i = 0; i < b->rowSeg[R]; i++) unshared -= b->segN[i];
@@ -408,14 +465,15 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   spb_bwd_unshared_dv(c, n, h0, h1, t0, R, b, ub);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   for (int64_t h = h0; h < h1; h++) {
-    gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, vg + h * D, HD, 0.0f, dp, U);
+    gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, kv.v + h * D, kv.ldv, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dvg + h * D, HD);
-    gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kg + h * D, HD, 1.0f, dq + h * D, g->ldq);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkg + h * D, HD);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dkv.v + h * D,
+                 dkv.ldv);
+    gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kv.k + h * D, kv.ldk, 1.0f, dq + h * D, g->ldq);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkv.k + h * D, dkv.ldk);
   }
   spb_bwd_unshared_dqk(c, n, h0, h1, t0, R, b, ub);
-  sp_scatter(c, n, h0, h1, b->keys, U, dkg, dvg);
+  if (!inplace) sp_scatter(c, n, h0, h1, b->keys, U, dkv.k, dkv.v);
   spb_release(b);
 }

@@ -605,7 +605,12 @@ describe('sparse attention kernels: native equals js', () => {
         geom,
       );
     assert.doesNotThrow(() => call(rowPtr, cols));
+    // a row may start below the last row's keys; an empty row between them changes nothing
+    assert.doesNotThrow(() => call(rowPtr, Int32Array.from([2, 3, 0, 1])));
+    assert.doesNotThrow(() => call(Int32Array.from([0, 0, 4]), Int32Array.from([0, 1, 2, 3])));
     assert.throws(() => call(rowPtr, bad), /cols must be in \[0, S\)/);
+    assert.throws(() => call(rowPtr, Int32Array.from([0, 1, 2, 4])), /cols must be in \[0, S\)/);
+    assert.throws(() => call(rowPtr, Int32Array.from([-1, 1, 2, 3])), /cols must be in \[0, S\)/);
     assert.throws(() => call(Int32Array.from([0, 3, 2]), cols), /non-decreasing/);
     // a row's keys out of order or repeated (the block paths read them as a sorted set)
     assert.throws(() => call(rowPtr, Int32Array.from([1, 0, 2, 3])), /strictly ascending/);
