@@ -32,6 +32,9 @@ typedef struct {
   int64_t nruns;
   /* The order items run in (a permutation of [0, nruns)): see sp_plan. */
   const int64_t *order;
+  /* The forward's pieces of about equal entries (sp_pieces): piece p is the (batch block,
+   * item) items [piece[p], piece[p + 1]) in that order. */
+  const int64_t *piece;
   att_geom g;
   int64_t nnz, width;
 } sp_ctx;
