@@ -274,6 +274,7 @@ static void sp_sort_by(int64_t *idx, const int64_t *key, int64_t n) {
  * (isrun 0). Sets c->run, c->isrun (one allocation, freed with c->run), c->nruns, c->width. */
 static void sp_plan(sp_ctx *c) {
   const int32_t *rowPtr = c->rowPtr, *cols = c->cols;
+  const uint8_t *ext = c->ext;
   const int64_t T = c->g.T;
   int64_t *run = malloc((size_t)(T + 1) * (sizeof(int64_t) + 1)), n = 0, width = 0;
   if (!run) abort();
@@ -282,15 +283,15 @@ static void sp_plan(sp_ctx *c) {
     if (rowPtr[t + 1] - rowPtr[t] > width) width = rowPtr[t + 1] - rowPtr[t];
   for (int64_t t = 0; t < T;) {
     int64_t e = t + 1;
-    while (e < T && sp_extends(rowPtr, cols, e)) e++;
+    while (e < T && ext[e]) e++;
     if (e - t < 2) { /* row t is alone: a block up to the next run's first row */
       const int band = sp_row_contiguous(rowPtr, cols, t); /* a band block: all rows contiguous */
       const int64_t most = band ? SP_BLOCK_ROWS : SP_MIXED_ROWS;
-      while (e < T && e - t < most && !(e + 1 < T && sp_extends(rowPtr, cols, e + 1)) &&
+      while (e < T && e - t < most && !(e + 1 < T && ext[e + 1]) &&
              (!band || sp_row_contiguous(rowPtr, cols, e)))
         e++;
     }
-    isrun[n] = e - t >= 2 && sp_extends(rowPtr, cols, t + 1);
+    isrun[n] = e - t >= 2 && ext[t + 1];
     run[n++] = t;
     t = e;
   }
@@ -358,13 +359,14 @@ static void sp_advise_huge(void *p, size_t bytes) {
 static void k_sparse_attention_forward(float *out, float *weights, const float *q,
                                        const float *k, const float *v, const int32_t *rowPtr,
                                        const int32_t *cols, const float *bias,
-                                       const float *drop, float *lse, const att_geom *g) {
+                                       const float *drop, float *lse, const uint8_t *ext,
+                                       const att_geom *g) {
   const int64_t nb = g->BH / g->H, T = g->T;
   if (nb <= 0 || T <= 0) return;
   sp_advise_huge(weights, (size_t)(g->BH * rowPtr[T]) * sizeof(float));
   sp_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .bias = bias,
               .drop = drop, .lse = lse, .rowPtr = rowPtr, .cols = cols, .g = *g,
-              .nnz = rowPtr[T]};
+              .nnz = rowPtr[T], .ext = ext};
   sp_plan(&c);
   const int64_t P = sp_pieces(&c, nb);
   /* Cost: entries times the heads' width (a dot and an axpy each). */
@@ -592,12 +594,13 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
                                         const float *q, const float *k, const float *v,
                                         const int32_t *rowPtr, const int32_t *cols,
                                         const float *weights, const float *drop,
-                                        const float *delta, const att_geom *g) {
+                                        const float *delta, const uint8_t *ext,
+                                        const att_geom *g) {
   const int64_t T = g->T;
   if (g->BH <= 0 || T <= 0) return;
   sp_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
               .weights = (float *)weights, .drop = drop, .delta = delta, .rowPtr = rowPtr,
-              .cols = cols, .g = *g, .nnz = rowPtr[T]};
+              .cols = cols, .g = *g, .nnz = rowPtr[T], .ext = ext};
   sp_plan(&c);
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
@@ -608,9 +611,9 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
 
 /* ---------- entry points ---------- */
 
-/* rowPtr (T + 1) from 0, non-decreasing, within cols; every column in [0, S). */
+/* rowPtr (T + 1) from 0, non-decreasing, within cols (the columns: sp_scan). */
 static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t rp_n,
-                         const int32_t *cols, size_t cols_n) {
+                         size_t cols_n) {
   need(a, rp_n, g->T + 1, "rowPtr");
   if (a->err) return;
   if (rowPtr[0] != 0) fail(a, "ERR_OUT_OF_RANGE", "rowPtr[0] must be 0");
@@ -618,30 +621,56 @@ static void need_pattern(A *a, const att_geom *g, const int32_t *rowPtr, size_t 
     if (rowPtr[t + 1] < rowPtr[t]) fail(a, "ERR_OUT_OF_RANGE", "rowPtr must be non-decreasing");
   if (a->err) return;
   need(a, cols_n, rowPtr[g->T], "cols");
-  if (a->err) return;
-  /* The block paths read a row's keys as a sorted set (sparse_block.c spb_segments,
-   * spb_union's band test): a row's keys must be strictly ascending (F.sparseAttention's
-   * patterns are). Then a row's keys are in [0, S) when its first and last are. One
-   * branch-free pass over the entries counts the descents (cols[e] <= cols[e - 1]), and the
-   * ones at row starts, which are allowed, are taken off (at T 8192 BigBird's 5M entries,
-   * checked in the forward and the backward, were 6% of a step with a branch per entry, 4%
-   * in two passes). */
-  int range = 0;
-  int64_t descents = 0;
-  const uint32_t S = (uint32_t)g->S;
-  const int64_t nnz = rowPtr[g->T];
-  for (int64_t e = 1; e < nnz; e++) descents += cols[e] <= cols[e - 1];
-  for (int64_t t = 0; t < g->T; t++) {
+}
+
+typedef struct {
+  const int32_t *rowPtr, *cols;
+  uint32_t S;
+  uint8_t *ext;
+  int range[POOL_MAX_THREADS], order[POOL_MAX_THREADS];
+} sp_scan_ctx;
+
+/* Rows [t0, t1): a row's keys strictly ascending (else order), its first and last in [0, S)
+ * (range; with the order, all are), and ext[t] = sp_extends (sp_plan's runs). */
+HOT static void sp_scan_range(void *p, int64_t t0, int64_t t1, int tid) {
+  sp_scan_ctx *s = p;
+  const int32_t *rowPtr = s->rowPtr, *cols = s->cols;
+  int range = 0, order = 0;
+  for (int64_t t = t0; t < t1; t++) {
     const int64_t a = rowPtr[t], z = rowPtr[t + 1];
-    if (z <= a) continue;
-    range |= ((uint32_t)cols[a] >= S) | ((uint32_t)cols[z - 1] >= S);
-    if (a > 0) descents -= cols[a] <= cols[a - 1];
+    if (z > a) range |= ((uint32_t)cols[a] >= s->S) | ((uint32_t)cols[z - 1] >= s->S);
+    for (int64_t e = a + 1; e < z; e++) order |= cols[e] <= cols[e - 1];
+    s->ext[t] = (uint8_t)sp_extends(rowPtr, cols, t);
   }
-  const int order = descents != 0;
+  s->range[tid] |= range;
+  s->order[tid] |= order;
+}
+
+/* Checks the columns of a pattern whose rowPtr need_pattern accepted, and returns the rows'
+ * ext flags for sp_plan (T bytes; the caller frees them), or NULL after fail(). The block
+ * paths read a row's keys as a sorted set (sparse_block.c spb_segments, spb_union's band
+ * test): a row's keys must be strictly ascending (F.sparseAttention's patterns are). One
+ * pass over the entries on the pool, which sp_plan's run test (sp_extends, a memcmp of each
+ * row with the one before) shares: at T 8192 BigBird's 5M entries took 2.1 ms to check and
+ * 1 ms to plan, both on one thread, in the forward and again in the backward. */
+static uint8_t *sp_scan(A *a, const att_geom *g, const int32_t *rowPtr, const int32_t *cols) {
+  sp_scan_ctx s = {.rowPtr = rowPtr, .cols = cols, .S = (uint32_t)g->S};
+  s.ext = malloc((size_t)g->T + 1);
+  if (!s.ext) abort();
+  const int64_t T = g->T;
+  if (T > 0) pool_for(sp_scan_range, &s, T, rowPtr[T] / T + 1);
+  int range = 0, order = 0;
+  for (int i = 0; i < POOL_MAX_THREADS; i++) {
+    range |= s.range[i];
+    order |= s.order[i];
+  }
+  if (!range && !order) return s.ext;
+  free(s.ext);
   if (range)
     fail(a, "ERR_OUT_OF_RANGE", "cols must be in [0, S)");
-  else if (order)
+  else
     fail(a, "ERR_OUT_OF_RANGE", "cols of each row must be strictly ascending");
+  return NULL;
 }
 
 /* The saved weights and the dropout mask (or NULL): (BH, nnz) each. */
@@ -663,7 +692,7 @@ FN(js_sparse_attention_forward) {
        &weights_n, &q, &q_n, &k, &k_n, &v, &v_n, &rowPtr, &rowPtr_n, &cols, &cols_n, &bias,
        &bias_n, &drop, &drop_n, &g, &lse, &lse_n);
   need_layout(&a, &g, q_n, k_n, v_n, out_n, (const char *[4]){"q", "k", "v", "out"});
-  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols_n);
   DONE();
   need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
   if (g.maskOffset != 0 || g.maskStrideT != 0)
@@ -671,7 +700,10 @@ FN(js_sparse_attention_forward) {
   if (bias && g.BH > 0 && g.T > 0) bias = need_mask(&a, &g, bias, bias_n);
   if (lse) need(&a, lse_n, g.BH * g.T, "lse");
   DONE();
-  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, lse, &g);
+  uint8_t *ext = sp_scan(&a, &g, rowPtr, cols);
+  DONE();
+  k_sparse_attention_forward(out, weights, q, k, v, rowPtr, cols, bias, drop, lse, ext, &g);
+  free(ext);
   return NULL;
 }
 
@@ -689,12 +721,15 @@ FN(js_sparse_attention_backward) {
        &cols, &cols_n, &weights, &weights_n, &drop, &drop_n, &g, &delta, &delta_n);
   need_layout(&a, &g, q_n, k_n, v_n, dout_n, (const char *[4]){"q", "k", "v", "dout"});
   need_layout(&a, &g, dq_n, dk_n, dv_n, 0, (const char *[4]){"dq", "dk", "dv", NULL});
-  need_pattern(&a, &g, rowPtr, rowPtr_n, cols, cols_n);
+  need_pattern(&a, &g, rowPtr, rowPtr_n, cols_n);
   DONE();
   need_entries(&a, &g, rowPtr[g.T], weights_n, drop, drop_n);
   if (delta) need(&a, delta_n, g.BH * g.T, "delta");
   DONE();
+  uint8_t *ext = sp_scan(&a, &g, rowPtr, cols);
+  DONE();
   k_sparse_attention_backward(dq, dk, dv, dout, q, k, v, rowPtr, cols, weights, drop, delta,
-                              &g);
+                              ext, &g);
+  free(ext);
   return NULL;
 }

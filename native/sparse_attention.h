@@ -35,6 +35,8 @@ typedef struct {
   /* The forward's pieces of about equal entries (sp_pieces): piece p is the (batch block,
    * item) items [piece[p], piece[p + 1]) in that order. */
   const int64_t *piece;
+  /* ext[t]: row t's keys extend row t-1's (sp_scan; sp_plan's runs). */
+  const uint8_t *ext;
   att_geom g;
   int64_t nnz, width;
 } sp_ctx;
