@@ -85,14 +85,14 @@ HOT void sp_fwd_row(const sp_ctx *c, int64_t n, int64_t t) {
   }
 }
 
-HOT void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg,
-                   float *vg) {
+HOT void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, int64_t h0,
+                   int64_t h1, float *kg, float *vg) {
   const att_geom *g = &c->g;
-  const size_t HD = (size_t)(g->H * g->D);
+  const size_t W = (size_t)((h1 - h0) * g->D), c0 = (size_t)(h0 * g->D);
   for (int64_t j = 0; j < K; j++) {
     const int64_t s = keys[j];
-    memcpy(kg + j * HD, c->k + sp_row(n, g->kvRows, s, g->ldk), HD * sizeof(float));
-    memcpy(vg + j * HD, c->v + sp_row(n, g->kvRows, s, g->ldv), HD * sizeof(float));
+    memcpy(kg + j * W, c->k + sp_row(n, g->kvRows, s, g->ldk) + c0, W * sizeof(float));
+    memcpy(vg + j * W, c->v + sp_row(n, g->kvRows, s, g->ldv) + c0, W * sizeof(float));
   }
 }
 
@@ -178,7 +178,7 @@ HOT static void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp
   if (m)
     scr->cached = 0; /* the buffer now holds scores */
   else if (!same) {
-    sp_gather(c, n, keys, K, kg, vg);
+    sp_gather(c, n, keys, K, 0, H, kg, vg);
     sp_cache_keys(scr, n, keys, K);
   }
   const float *q = c->q + sp_row(n, g->T, t0, g->ldq);
@@ -445,13 +445,14 @@ HOT void sp_bwd_row(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t 
 HOT void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_t *keys,
                 int64_t K, const float *dkg, const float *dvg) {
   const att_geom *g = &c->g;
-  const int64_t D = g->D, HD = g->H * D;
+  const int64_t W = (h1 - h0) * g->D, c0 = h0 * g->D;
   for (int64_t j = 0; j < K; j++) {
-    float *dk = c->dk + sp_row(n, g->kvRows, keys[j], g->ldk);
-    float *dv = c->dv + sp_row(n, g->kvRows, keys[j], g->ldv);
-    for (int64_t x = h0 * D; x < h1 * D; x++) {
-      dk[x] += dkg[j * HD + x];
-      dv[x] += dvg[j * HD + x];
+    float *dk = c->dk + sp_row(n, g->kvRows, keys[j], g->ldk) + c0;
+    float *dv = c->dv + sp_row(n, g->kvRows, keys[j], g->ldv) + c0;
+    const float *a = dkg + j * W, *b = dvg + j * W;
+    _Pragma("GCC ivdep") for (int64_t x = 0; x < W; x++) {
+      dk[x] += a[x];
+      dv[x] += b[x];
     }
   }
 }
@@ -459,9 +460,9 @@ HOT void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const in
 /* Adds the run path's pending dk, dv sums (sp_bwd_run) into dk and dv. */
 static void sp_flush(const sp_ctx *c, sp_scratch *scr) {
   if (!scr->pending) return;
-  const int64_t KHD = scr->K * c->g.H * c->g.D;
-  sp_scatter(c, scr->kn, scr->h0, scr->h1, scr->keys, scr->K, scr->p + 2 * KHD,
-             scr->p + 3 * KHD);
+  const int64_t KW = scr->K * (scr->h1 - scr->h0) * c->g.D; /* sp_bwd_run's layout */
+  sp_scatter(c, scr->kn, scr->h0, scr->h1, scr->keys, scr->K, scr->p + 2 * KW,
+             scr->p + 3 * KW);
   scr->pending = 0;
 }
 
@@ -481,23 +482,24 @@ static inline void sp_ds_row(float *restrict dp, const float *restrict p, int64_
 HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0,
                        int64_t R, sp_scratch *scr) {
   const att_geom *g = &c->g;
-  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D, nnz = c->nnz;
+  const int64_t T = g->T, D = g->D, H = g->H, W = (h1 - h0) * D, nnz = c->nnz;
   const int64_t eL = c->rowPtr[t0 + R - 1], K = c->rowPtr[t0 + R] - eL;
   const int32_t *keys = c->cols + eL;
   int64_t seg[SP_RANGES_MAX];
   const int64_t m = sp_ranges_room(K) <= SP_RANGES_MAX ? sp_key_ranges(keys, K, seg) : 0;
-  const size_t need = (size_t)((m ? 0 : 4 * K * HD) + 2 * R * K);
+  /* Gathered: heads [h0, h1) of the key and value rows and their dk, dv sums, (K, W) each. */
+  const size_t need = (size_t)((m ? 0 : 4 * K * W) + 2 * R * K);
   const int same =
       !m && sp_same_keys(scr, n, keys, K, need) && scr->h0 == h0 && scr->h1 == h1;
   if (!same) sp_flush(c, scr); /* the previous keys' dk, dv sums */
   float *buf = sp_grow(scr, need);
-  float *kg = buf, *vg = kg + K * HD, *dkg = vg + K * HD, *dvg = dkg + K * HD;
-  float *dp = m ? buf : dvg + K * HD, *pd = dp + R * K; /* (R, K) each */
+  float *kg = buf, *vg = kg + K * W, *dkg = vg + K * W, *dvg = dkg + K * W;
+  float *dp = m ? buf : dvg + K * W, *pd = dp + R * K; /* (R, K) each */
   if (m)
     scr->cached = 0; /* keys read in place, dk and dv added in place */
   else if (!same) { /* else the same keys: their rows and dk, dv sums go on */
-    sp_gather(c, n, keys, K, kg, vg);
-    memset(dkg, 0, (size_t)(2 * K * HD) * sizeof(float));
+    sp_gather(c, n, keys, K, h0, h1, kg, vg);
+    memset(dkg, 0, (size_t)(2 * K * W) * sizeof(float));
     sp_cache_keys(scr, n, keys, K);
     scr->h0 = h0;
     scr->h1 = h1;
@@ -510,7 +512,7 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
     const float *w = c->weights + (n * H + h) * nnz;
     const float *dm = c->drop ? c->drop + (n * H + h) * nnz : NULL;
     if (!m)
-      gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + h * D, (int)HD, 0.0f,
+      gemm_rm(0, 1, (int)R, (int)K, (int)D, 1.0f, dout + h * D, ldo, vg + (h - h0) * D, (int)W, 0.0f,
               dp, (int)K);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_tile(0, 1, (int)R, (int)(seg[i + 1] - seg[i]), (int)D, 1.0f, dout + h * D, ldo,
@@ -524,7 +526,7 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
     }
     if (!m)
       gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f,
-              dvg + h * D, (int)HD);
+              dvg + (h - h0) * D, (int)W);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_tile(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
               dout + h * D, ldo, 1.0f,
@@ -539,10 +541,10 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
       for (int64_t j = Kr; j < K; j++) dpr[j] = 0.0f;
     }
     if (!m) {
-      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + h * D, (int)HD, 1.0f,
+      gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + (h - h0) * D, (int)W, 1.0f,
               dq + h * D, ldq);
       gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, 1.0f,
-              dkg + h * D, (int)HD);
+              dkg + (h - h0) * D, (int)W);
     }
     for (int64_t i = 0; i < m; i++) {
       const int64_t len = seg[i + 1] - seg[i], s0 = keys[seg[i]];

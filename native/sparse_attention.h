@@ -103,10 +103,13 @@ static inline void sp_prefetchw(float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i, 1);
 }
 
-/* The key and value rows (all heads) of keys[0 .. K) gathered into (K, H*D) buffers. */
-void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, float *kg, float *vg);
+/* Heads [h0, h1) of the key and value rows of keys[0 .. K) gathered into (K, W) buffers,
+ * W = (h1 - h0) D (the forward's all heads; a backward thread's own heads). */
+void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, int64_t h0,
+               int64_t h1, float *kg, float *vg);
 
-/* Adds heads [h0, h1) of the gathered (K, H*D) dk and dv buffers to the rows of keys[0 .. K). */
+/* Adds the gathered (K, W) dk and dv sums of heads [h0, h1), W = (h1 - h0) D, to the rows
+ * of keys[0 .. K). */
 void sp_scatter(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, const int32_t *keys,
                 int64_t K, const float *dkg, const float *dvg);
 

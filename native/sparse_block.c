@@ -255,7 +255,7 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
   if (inplace)
     kv = spb_in_place(c, n, b->keys[0]);
   else if (U > 0)
-    sp_gather(c, n, b->keys, U, buf, buf + U * HD);
+    sp_gather(c, n, b->keys, U, 0, H, buf, buf + U * HD);
   if (U == 0 || !spb_finite(kv.v, U, kv.ldv, HD)) {
     spb_release(b);
     for (int64_t t = t0; t < t0 + R; t++) sp_fwd_row(c, n, t);
@@ -433,16 +433,18 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t h0, 
 void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
                   sp_block_scratch *b) {
   const att_geom *g = &c->g;
-  const int64_t T = g->T, D = g->D, H = g->H, HD = H * D;
+  const int64_t T = g->T, D = g->D, H = g->H, W = (h1 - h0) * D;
   const int64_t U = spb_takes(c, t0, R) ? spb_union(c, t0, R, b) : 0;
   const int inplace = spb_contiguous(b, U);
   const int64_t width = c->width > 0 ? c->width : 1;
-  float *buf = sp_grow(&b->f, (size_t)((inplace ? 0 : 4 * U * HD) + 2 * R * U + width * H));
-  float *dp = inplace ? buf : buf + 4 * U * HD, *pm = dp + R * U, *rb = pm + R * U; /* (R, U) */
-  /* The gathered key and value rows and their gradients' sums (scattered at the end), or, in
-   * place, the rows themselves (this thread alone writes heads [h0, h1) of dk and dv). */
-  spb_rows kv = {buf, buf + U * HD, HD, HD};
-  spb_grads dkv = {buf + 2 * U * HD, buf + 3 * U * HD, HD, HD};
+  float *buf = sp_grow(&b->f, (size_t)((inplace ? 0 : 4 * U * W) + 2 * R * U + width * H));
+  float *dp = inplace ? buf : buf + 4 * U * W, *pm = dp + R * U, *rb = pm + R * U; /* (R, U) */
+  /* Heads [h0, h1) of the gathered key and value rows and their gradients' sums (scattered
+   * at the end), head h at column (h - h0) D; or, in place, the rows themselves, head h at
+   * column h D (this thread alone writes heads [h0, h1) of dk and dv). */
+  spb_rows kv = {buf, buf + U * W, W, W};
+  spb_grads dkv = {buf + 2 * U * W, buf + 3 * U * W, W, W};
+  const int64_t c0 = inplace ? h0 * D : 0; /* head h0's column in kv and dkv */
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   if (inplace) {
     kv = spb_in_place(c, n, b->keys[0]);
@@ -450,14 +452,14 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
     dkv = (spb_grads){c->dk + sp_row(n, g->kvRows, s0, g->ldk),
                      c->dv + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
   } else if (U > 0)
-    sp_gather(c, n, b->keys, U, buf, buf + U * HD);
-  if (U == 0 || !spb_finite(kv.k, U, kv.ldk, HD) || !spb_finite(q, R, g->ldq, HD) ||
-      !spb_finite(dout, R, g->ldo, HD)) {
+    sp_gather(c, n, b->keys, U, h0, h1, buf, buf + U * W);
+  if (U == 0 || !spb_finite(kv.k + c0, U, kv.ldk, W) || !spb_finite(q + h0 * D, R, g->ldq, W) ||
+      !spb_finite(dout + h0 * D, R, g->ldo, W)) {
     spb_release(b);
     for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, rb);
     return;
   }
-  if (!inplace) memset(dkv.k, 0, (size_t)(2 * U * HD) * sizeof(float));
+  if (!inplace) memset(dkv.k, 0, (size_t)(2 * U * W) * sizeof(float));
   spb_segments(c, t0, R, b);
   int64_t unshared = c->rowPtr[t0 + R] - c->rowPtr[t0];
   for (int64_t i = 0; i < b->rowSeg[R]; i++) unshared -= b->segN[i];
@@ -465,13 +467,13 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   spb_bwd_unshared_dv(c, n, h0, h1, t0, R, b, ub);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   for (int64_t h = h0; h < h1; h++) {
-    gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, kv.v + h * D, kv.ldv, 0.0f, dp, U);
+    const int64_t ck = c0 + (h - h0) * D; /* head h's column in kv and dkv */
+    gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, kv.v + ck, kv.ldv, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dkv.v + h * D,
-                 dkv.ldv);
-    gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kv.k + h * D, kv.ldk, 1.0f, dq + h * D, g->ldq);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkv.k + h * D, dkv.ldk);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dkv.v + ck, dkv.ldv);
+    gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kv.k + ck, kv.ldk, 1.0f, dq + h * D, g->ldq);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkv.k + ck, dkv.ldk);
   }
   spb_bwd_unshared_dqk(c, n, h0, h1, t0, R, b, ub);
   if (!inplace) sp_scatter(c, n, h0, h1, b->keys, U, dkv.k, dkv.v);
