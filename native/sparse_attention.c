@@ -499,12 +499,13 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
     scr->cached = 0; /* keys read in place, dk and dv added in place */
   else if (!same) { /* else the same keys: their rows and dk, dv sums go on */
     sp_gather(c, n, keys, K, h0, h1, kg, vg);
-    memset(dkg, 0, (size_t)(2 * K * W) * sizeof(float));
     sp_cache_keys(scr, n, keys, K);
     scr->h0 = h0;
     scr->h1 = h1;
   }
   scr->pending = !m;
+  /* Fresh keys: each head's dk and dv sums start from its one GEMM each (no memset). */
+  const float beta = same ? 1.0f : 0.0f;
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   float *dq = c->dq + sp_row(n, T, t0, g->ldq);
   const int ldq = (int)g->ldq, ldo = (int)g->ldo;
@@ -525,7 +526,7 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
       for (int64_t j = Kr; j < K; j++) pr[j] = 0.0f;
     }
     if (!m)
-      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, 1.0f,
+      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, pd, (int)K, dout + h * D, ldo, beta,
               dvg + (h - h0) * D, (int)W);
     for (int64_t i = 0; i < m; i++)
       gemm_rm_tile(1, 0, (int)(seg[i + 1] - seg[i]), (int)D, (int)R, 1.0f, pd + seg[i], (int)K,
@@ -543,7 +544,7 @@ HOT static void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, i
     if (!m) {
       gemm_rm(0, 0, (int)R, (int)D, (int)K, 1.0f, dp, (int)K, kg + (h - h0) * D, (int)W, 1.0f,
               dq + h * D, ldq);
-      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, 1.0f,
+      gemm_rm(1, 0, (int)K, (int)D, (int)R, 1.0f, dp, (int)K, q + h * D, ldq, beta,
               dkg + (h - h0) * D, (int)W);
     }
     for (int64_t i = 0; i < m; i++) {

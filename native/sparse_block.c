@@ -445,6 +445,7 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   spb_rows kv = {buf, buf + U * W, W, W};
   spb_grads dkv = {buf + 2 * U * W, buf + 3 * U * W, W, W};
   const int64_t c0 = inplace ? h0 * D : 0; /* head h0's column in kv and dkv */
+  const float beta = inplace ? 1.0f : 0.0f; /* gathered: each head's sums start from its GEMM */
   const float *q = c->q + sp_row(n, T, t0, g->ldq), *dout = c->dout + sp_row(n, T, t0, g->ldo);
   if (inplace) {
     kv = spb_in_place(c, n, b->keys[0]);
@@ -459,7 +460,6 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
     for (int64_t t = t0; t < t0 + R; t++) sp_bwd_row(c, n, h0, h1, t, rb);
     return;
   }
-  if (!inplace) memset(dkv.k, 0, (size_t)(2 * U * W) * sizeof(float));
   spb_segments(c, t0, R, b);
   int64_t unshared = c->rowPtr[t0 + R] - c->rowPtr[t0];
   for (int64_t i = 0; i < b->rowSeg[R]; i++) unshared -= b->segN[i];
@@ -471,9 +471,9 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
     gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, kv.v + ck, kv.ldv, 0.0f, dp, U);
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, 1.0f, dkv.v + ck, dkv.ldv);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, beta, dkv.v + ck, dkv.ldv);
     gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kv.k + ck, kv.ldk, 1.0f, dq + h * D, g->ldq);
-    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, 1.0f, dkv.k + ck, dkv.ldk);
+    gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, beta, dkv.k + ck, dkv.ldk);
   }
   spb_bwd_unshared_dqk(c, n, h0, h1, t0, R, b, ub);
   if (!inplace) sp_scatter(c, n, h0, h1, b->keys, U, dkv.k, dkv.v);
