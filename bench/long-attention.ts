@@ -26,7 +26,11 @@
  *
  * Targets (the `target` column): a sparse variant scales linearly (time(16k) / time(2k)
  * <= 10) and is >= 10x faster than full attention at T 8k; full attention is >= 1.5x
- * faster than PyTorch at T 2k, with memory linear in T.
+ * faster than PyTorch at T 2k, with memory linear in T. The 8k ratio is paired: after its
+ * own steps (and its peak RSS), a sparse row's process also builds full attention's layer
+ * and times PAIRED_ROUNDS rounds of one step of each, in turn, and the ratio is of those
+ * two medians. The machine's speed drifts by 10-25% over minutes, so a ratio of two rows
+ * run minutes apart moved by as much between runs of the same commit.
  */
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -50,6 +54,8 @@ const TS = [1024, 2048, 4096, 8192, 16384];
 const MEMORY_BUDGET = 4e9;
 const ROW_TIMEOUT_MS = 120_000;
 const TOTAL_BUDGET_MS = 600_000;
+/** Rounds of one variant step and one full-attention step for the paired 8k ratio. */
+const PAIRED_ROUNDS = 5;
 /** Virtual memory cap of the peer (ulimit -v, KB): 8 GB. */
 const PEER_VMEM_KB = 8 * 1024 * 1024;
 
@@ -119,38 +125,58 @@ function layers(): Layer[] {
   return rows;
 }
 
-/** Child: one layer at one T; prints {"ms", "rss_mb", "steps"}. */
-function child(layer: Layer, T: number): void {
-  setBackend(availableBackends().includes('native') ? 'native' : 'js');
-  const C = H * D;
-  const gen = new Generator(1);
+/**
+ * One training-like step of `mha` on x (loss sum(out * w)) in `arena`, timed (ms). Steps run
+ * in a StepArena, as the trainer runs them: activations and gradients reuse the previous
+ * step's storage instead of fresh (page-faulted) buffers.
+ */
+function timedStep(
+  mha: MultiheadAttention,
+  x: Tensor,
+  w: Tensor,
+  causal: boolean,
+  arena: StepArena,
+): number {
+  const t0 = performance.now();
+  arena.run(() => {
+    const { out } = mha.forward(x, x, x, { isCausal: causal });
+    F.sum(F.mul(out, w)).backward();
+  });
+  // Gradients zeroed in place (PyTorch's zero_grad(set_to_none=False)): dropping them made
+  // the next step page-fault a fresh 4 MB dx at T 8192 (~13 ms here), which the peer's
+  // caching allocator never pays.
+  for (const t of [x, ...mha.parameters()]) t.grad?.f32.fill(0);
+  return performance.now() - t0;
+}
+
+/** A row's layer (the variant's, or full attention's for the paired ratio). */
+function layerModule(layer: Layer, T: number): MultiheadAttention {
   // A variant with a length parameter (linformer's projections along the length) gets T.
   const v = attentionVariants().find((x) => x.name === layer.attention);
   const lengthParam = v?.params.find((p) => p.name === 'max-len' || p.name === 'maxLen');
-  const mha = new MultiheadAttention(C, H, {
+  return new MultiheadAttention(H * D, H, {
     kind: 'self',
     attention: lengthParam ? `${layer.attention}:${lengthParam.name}=${T}` : layer.attention,
     position: layer.position,
     kvHeads: layer.heads ? kvHeadsFor(layer.heads, H) : undefined,
-    generator: gen,
+    generator: new Generator(1),
   });
+}
+
+/**
+ * Child: one layer at one T; prints {"ms", "rss_mb", "steps", "keys_per_row"} and, when
+ * `paired`, {"paired": {"ms", "full_ms"}} (PAIRED_ROUNDS rounds of a step of this layer and
+ * one of full attention's, after the peak RSS is read).
+ */
+function child(layer: Layer, T: number, paired: boolean): void {
+  setBackend(availableBackends().includes('native') ? 'native' : 'js');
+  const C = H * D;
+  const gen = new Generator(1);
+  const mha = layerModule(layer, T);
   const x = new Tensor(randn([B, T, C], gen).f32, [B, T, C]).requiresGrad_(true);
   const w = randn([B, T, C], gen);
-  // Steps run in a StepArena, as the trainer runs them: activations and gradients reuse
-  // the previous step's storage instead of fresh (page-faulted) buffers.
   const arena = new StepArena();
-  const step = (): number => {
-    const t0 = performance.now();
-    arena.run(() => {
-      const { out } = mha.forward(x, x, x, { isCausal: layer.causal });
-      F.sum(F.mul(out, w)).backward();
-    });
-    // Gradients zeroed in place (PyTorch's zero_grad(set_to_none=False)): dropping them made
-    // the next step page-fault a fresh 4 MB dx at T 8192 (~13 ms here), which the peer's
-    // caching allocator never pays.
-    for (const t of [x, ...mha.parameters()]) t.grad?.f32.fill(0);
-    return performance.now() - t0;
-  };
+  const step = (): number => timedStep(mha, x, w, layer.causal, arena);
   const first = step();
   const times: number[] = [];
   if (first <= 3000) {
@@ -163,20 +189,47 @@ function child(layer: Layer, T: number): void {
   const core = mha.core as { pattern?: (L: number, causal: boolean) => SparsePattern };
   const p = core.pattern?.(T, layer.causal);
   const keysPerRow = p ? Math.round(p.rowPtr[T] / T) : null;
+  let pairs: { ms: number; full_ms: number } | undefined;
+  if (paired) {
+    const full = layerModule({ ...layer, attention: 'full', position: undefined }, T);
+    const fullArena = new StepArena();
+    timedStep(full, x, w, layer.causal, fullArena); // warm-up
+    const [mine, theirs]: number[][] = [[], []];
+    for (let i = 0; i < PAIRED_ROUNDS; i++) {
+      mine.push(step());
+      theirs.push(timedStep(full, x, w, layer.causal, fullArena));
+    }
+    pairs = { ms: median(mine), full_ms: median(theirs) };
+  }
   console.log(
-    JSON.stringify({ ms, rss_mb: rss, steps: times.length + 1, keys_per_row: keysPerRow }),
+    JSON.stringify({
+      ms,
+      rss_mb: rss,
+      steps: times.length + 1,
+      keys_per_row: keysPerRow,
+      paired: pairs,
+    }),
   );
 }
 
-/** A row's measurement (keys per query row for a position pattern), or why it has none. */
-type Result = { ms?: number; rss_mb?: number; keys_per_row?: number | null; error?: string };
+/**
+ * A row's measurement (keys per query row for a position pattern; the paired steps of this
+ * layer and full attention, see PAIRED_ROUNDS), or why it has none.
+ */
+type Result = {
+  ms?: number;
+  rss_mb?: number;
+  keys_per_row?: number | null;
+  paired?: { ms: number; full_ms: number };
+  error?: string;
+};
 
-/** One row in a child process: its result or why it has none. */
-function runChild(layer: Layer, T: number, timeoutMs: number): Result {
+/** One row in a child process (`paired`: also the paired ratio): its result or why it has none. */
+function runChild(layer: Layer, T: number, timeoutMs: number, paired = false): Result {
   const self = fileURLToPath(import.meta.url);
   const r = spawnSync(
     process.execPath,
-    ['--import', 'tsx', self, '--child', JSON.stringify({ layer, T })],
+    ['--import', 'tsx', self, '--child', JSON.stringify({ layer, T, paired })],
     {
       encoding: 'utf8',
       timeout: timeoutMs,
@@ -233,6 +286,7 @@ function target(
   ms: Map<string, number>,
   rss: Map<string, number>,
   keys: Map<string, number>,
+  paired?: { ms: number; full_ms: number },
 ): string {
   const at = (n: string, t: number): number | undefined => ms.get(`${n}@${t}`);
   if (kind === 'sparse' && T === 16384) {
@@ -245,6 +299,8 @@ function target(
     return a && b ? `t16k/t2k ${r2(a / b)} (<= 10)${grows}` : '';
   }
   if (kind === 'sparse' && T === 8192) {
+    if (paired)
+      return `full/this ${r2(paired.full_ms / paired.ms)} (>= 10), paired ${r2(paired.full_ms)} / ${r2(paired.ms)} ms`;
     const a = at(name, 8192);
     const f = at('full', 8192);
     return a && f ? `full/this ${r2(f / a)} (>= 10)` : '';
@@ -328,7 +384,11 @@ export async function longAttentionCase(): Promise<CaseResult> {
               : predicted > cap - 10_000 && !peerOom
                 ? `skipped: predicted ${r2(predicted / 1000)} s/step > ${r2((cap - 10_000) / 1000)} s left`
                 : null;
-    const r = skip ? { error: skip } : layer === torchRow ? peer(T, cap) : runChild(layer, T, cap);
+    const r = skip
+      ? { error: skip }
+      : layer === torchRow
+        ? peer(T, cap)
+        : runChild(layer, T, cap, layer.kind === 'sparse' && T === 8192);
     results.set(`${layer.name}@${T}`, r);
     if (r.ms !== undefined) last.set(layer.name, { T, ms: r.ms });
   }
@@ -350,7 +410,7 @@ export async function longAttentionCase(): Promise<CaseResult> {
         rss_mb: r.rss_mb !== undefined ? Math.round(r.rss_mb) : null,
         keys_per_row: r.keys_per_row ?? null,
         status: r.error ?? 'ok',
-        target: target(layer.name, kind, T, ms, rss, keys),
+        target: target(layer.name, kind, T, ms, rss, keys, r.paired),
       });
     }
   }
@@ -366,6 +426,10 @@ if (
   import.meta.url === pathToFileURL(process.argv[1]).href &&
   process.argv[2] === '--child'
 ) {
-  const { layer, T } = JSON.parse(process.argv[3]) as { layer: Layer; T: number };
-  child(layer, T);
+  const { layer, T, paired } = JSON.parse(process.argv[3]) as {
+    layer: Layer;
+    T: number;
+    paired: boolean;
+  };
+  child(layer, T, paired);
 }

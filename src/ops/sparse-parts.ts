@@ -247,22 +247,28 @@ function mergeParts(
   const mx = uninitF32(N).fill(-Infinity);
   for (const l of lp) for (let x = 0; x < N; x++) if (l[x] > mx[x] || l[x] !== l[x]) mx[x] = l[x];
   // The signed exp-sum is at least the largest positive part's: a part of sign -1 holds
-  // pairs of two positive parts (float rounding aside, which a floor at 0 guards).
-  const total = uninitF32(N);
+  // pairs of two positive parts (float rounding aside, which a floor at 0 guards). alpha_p =
+  // sign_p exp(l_p - mx) / sum: one exp per part and query, no log.
   const signs = a.parts.map((p) => p.sign);
+  const als = a.parts.map((p) => p.alpha);
+  const P = als.length;
   for (let x = 0; x < N; x++) {
+    const m = mx[x];
     let sum = 0;
-    for (let i = 0; i < lp.length; i++) sum += signs[i] * Math.exp(lp[i][x] - mx[x]);
-    // Every part's keys forbidden (mx -Infinity; the sum is then NaN): alpha 0, out 0.
-    if (mx[x] === -Infinity) total[x] = -Infinity;
-    else if (sum !== sum)
-      total[x] = NaN; // a NaN score: its row NaN, as the kernel's
-    else total[x] = sum <= 0 ? -Infinity : mx[x] + Math.log(sum);
+    for (let i = 0; i < P; i++) {
+      const e = signs[i] * Math.exp(lp[i][x] - m);
+      als[i][x] = e;
+      sum += e;
+    }
+    // Every part's keys forbidden (m -Infinity), or nothing left: alpha 0, out 0. A NaN
+    // score makes sum NaN, and its row NaN, as the kernel's.
+    if (m === -Infinity || sum <= 0) for (let i = 0; i < P; i++) als[i][x] = 0;
+    else {
+      const inv = 1 / sum;
+      for (let i = 0; i < P; i++) als[i][x] *= inv;
+    }
   }
-  a.parts.forEach((p, i) => {
-    const [al, l] = [p.alpha, lp[i]];
-    for (let x = 0; x < N; x++)
-      al[x] = total[x] === -Infinity ? 0 : p.sign * Math.exp(l[x] - total[x]);
-    backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), al, i > 0, B, L, H, D);
-  });
+  a.parts.forEach((p, i) =>
+    backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), p.alpha, i > 0, B, L, H, D),
+  );
 }
