@@ -151,7 +151,7 @@ __attribute__((target("avx512f"))) static void sp_store_stream_512(float *dst, c
   for (; i < n; i++) dst[i] = src[i];
 }
 
-static void sp_store_stream(float *dst, const float *src, int64_t n) {
+void sp_store_stream(float *dst, const float *src, int64_t n) {
   if (n >= 64 && __builtin_cpu_supports("avx512f"))
     sp_store_stream_512(dst, src, n);
   else

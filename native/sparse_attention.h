@@ -103,6 +103,10 @@ static inline void sp_prefetchw(float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i, 1);
 }
 
+/* dst[0 .. n) = src[0 .. n): the saved weights, written once and read back only by the
+ * backward, with non-temporal stores where the CPU has AVX-512 (sparse_attention.c). */
+void sp_store_stream(float *dst, const float *src, int64_t n);
+
 /* Heads [h0, h1) of the key and value rows of keys[0 .. K) gathered into (K, W) buffers,
  * W = (h1 - h0) D (the forward's all heads; a backward thread's own heads). */
 void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, int64_t h0,

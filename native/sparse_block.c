@@ -243,6 +243,33 @@ static spb_rows spb_in_place(const sp_ctx *c, int64_t n, int64_t s0) {
                     c->v + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
 }
 
+/* A band block's softmax for head h (every row one segment, no unshared entries): in place
+ * of the scores sc (R, U), each row's segment becomes P_drop and the rest of the row 0, and
+ * the weights go to the row's CSR entries w (with dropout mask dm, per-key bias). */
+HOT static void spb_band_softmax(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
+                                 int64_t U, const sp_block_scratch *b, float *sc, float *w,
+                                 const float *dm, const float *bias) {
+  for (int64_t r = 0; r < R; r++) {
+    float *sr = sc + r * U;
+    const int64_t e0 = c->rowPtr[t0 + r], len = c->rowPtr[t0 + r + 1] - e0;
+    if (len == 0) {
+      sp_put_lse(c, n, h, t0 + r, -INFINITY);
+      memset(sr, 0, (size_t)U * sizeof(float));
+      continue;
+    }
+    const int64_t p = b->segP[b->rowSeg[r]];
+    float *x = sr + p;
+    if (bias)
+      for (int64_t j = 0; j < len; j++) x[j] += bias[c->cols[e0 + j]];
+    sp_put_lse(c, n, h, t0 + r, k_softmax_row_lse(x, x, len));
+    sp_store_stream(w + e0, x, len);
+    if (dm)
+      for (int64_t j = 0; j < len; j++) x[j] *= dm[e0 + j];
+    memset(sr, 0, (size_t)p * sizeof(float));
+    memset(x + len, 0, (size_t)(U - p - len) * sizeof(float));
+  }
+}
+
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
@@ -282,6 +309,11 @@ HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_bloc
     const float *q = c->q + sp_row(n, T, t0, g->ldq) + h * D;
     float *o = c->out + sp_row(n, T, t0, g->ldo) + h * D;
     gemm_rm_tile(0, 1, R, U, D, g->scale, q, g->ldq, kv.k + h * D, kv.ldk, 0.0f, sc, U);
+    if (b->band) { /* P in place of the scores, as a run's: the row's segment, 0 around it */
+      spb_band_softmax(c, n, h, t0, R, U, b, sc, w, dm, bias);
+      gemm_rm_tile(0, 0, R, D, U, 1.0f, sc, U, kv.v + h * D, kv.ldv, 0.0f, o, g->ldo);
+      continue;
+    }
     memset(pm, 0, (size_t)(R * U) * sizeof(float));
     for (int64_t r = 0; r < R; r++) {
       const int64_t e0 = c->rowPtr[t0 + r], e1 = c->rowPtr[t0 + r + 1];
@@ -429,6 +461,38 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t h0, 
   }
 }
 
+/* spb_bwd_rows for a band block (every row one segment, no unshared entries), head h: in
+ * place in dp (R, U) = dout v^T, each row's segment becomes dS and the rest 0; pm gets
+ * P_drop, 0 around the segment. */
+HOT static void spb_band_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
+                                  int64_t U, const sp_block_scratch *b, float *dp, float *pm) {
+  const float *w = c->weights + (n * c->g.H + h) * c->nnz;
+  const float *dm = c->drop ? c->drop + (n * c->g.H + h) * c->nnz : NULL;
+  const float scale = c->g.scale;
+  for (int64_t r = 0; r < R; r++) {
+    float *dpr = dp + r * U, *pr = pm + r * U;
+    const int64_t e0 = c->rowPtr[t0 + r], len = c->rowPtr[t0 + r + 1] - e0;
+    const int64_t p = len > 0 ? b->segP[b->rowSeg[r]] : 0;
+    float *d = dpr + p, *pp = pr + p;
+    const float *wr = w + e0;
+    if (dm)
+      for (int64_t j = 0; j < len; j++) {
+        d[j] *= dm[e0 + j];
+        pp[j] = wr[j] * dm[e0 + j];
+      }
+    else {
+      memcpy(pp, wr, (size_t)len * sizeof(float));
+      wr = pp; /* the copy, in cache */
+    }
+    const float sum = len > 0 ? sp_delta(c, n, h, t0 + r, d, wr, len) : 0.0f;
+    for (int64_t j = 0; j < len; j++) d[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (d[j] - sum) * scale;
+    memset(dpr, 0, (size_t)p * sizeof(float));
+    memset(d + len, 0, (size_t)(U - p - len) * sizeof(float));
+    memset(pr, 0, (size_t)p * sizeof(float));
+    memset(pp + len, 0, (size_t)(U - p - len) * sizeof(float));
+  }
+}
+
 /* Backward of heads [h0, h1) of R query rows [t0, t0 + R) of batch block n. */
 void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
                   sp_block_scratch *b) {
@@ -469,8 +533,12 @@ void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0
   for (int64_t h = h0; h < h1; h++) {
     const int64_t ck = c0 + (h - h0) * D; /* head h's column in kv and dkv */
     gemm_rm_tile(0, 1, R, U, D, 1.0f, dout + h * D, g->ldo, kv.v + ck, kv.ldv, 0.0f, dp, U);
-    memset(pm, 0, (size_t)(R * U) * sizeof(float));
-    spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
+    if (b->band)
+      spb_band_bwd_rows(c, n, h, t0, R, U, b, dp, pm);
+    else {
+      memset(pm, 0, (size_t)(R * U) * sizeof(float));
+      spb_bwd_rows(c, n, h, h0, h1 - h0, t0, R, U, b, dp, pm, rb, ub);
+    }
     gemm_rm_tile(1, 0, U, D, R, 1.0f, pm, U, dout + h * D, g->ldo, beta, dkv.v + ck, dkv.ldv);
     gemm_rm_tile(0, 0, R, D, U, 1.0f, dp, U, kv.k + ck, kv.ldk, 1.0f, dq + h * D, g->ldq);
     gemm_rm_tile(1, 0, U, D, R, 1.0f, dp, U, q + h * D, g->ldq, beta, dkv.k + ck, dkv.ldk);

@@ -478,6 +478,16 @@ describe('sparse attention kernels: native equals js', () => {
       L,
       Array.from({ length: L }, (_, t) => band(t, 6)),
     ],
+    // A band block takes the band path (each row's segment softmaxed in place of its scores)
+    // with empty rows among its rows too.
+    [
+      'masked blocks: a band with empty rows',
+      2,
+      8,
+      2,
+      L,
+      Array.from({ length: L }, (_, t) => (t % 5 === 2 ? [] : band(t, 6))),
+    ],
     [
       'masked blocks: a band and strided far keys (unshared)',
       2,
