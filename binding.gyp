@@ -13,6 +13,8 @@
       "native/word2vec.c",
       "native/sparse_attention.c",
       "native/sparse_block.c",
+      "native/sparse_run.c",
+      "native/sparse_band.c",
       "native/sparse_parts.c",
       "native/flash_attention.c",
       "native/gathered_attention.c"

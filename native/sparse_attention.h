@@ -103,6 +103,13 @@ static inline void sp_prefetchw(float *x, int64_t n) {
   for (int64_t i = 0; i < n; i += 16) __builtin_prefetch(x + i, 1);
 }
 
+/* The run path (sparse_run.c): forward of a run of R >= 2 rows from t0 (all heads) and its
+ * backward (heads [h0, h1)); sp_flush adds a backward thread's pending gathered dk, dv sums. */
+void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scratch *scr);
+void sp_bwd_run(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
+                sp_scratch *scr);
+void sp_flush(const sp_ctx *c, sp_scratch *scr);
+
 /* dst[0 .. n) = src[0 .. n): the saved weights, written once and read back only by the
  * backward, with non-temporal stores where the CPU has AVX-512 (sparse_attention.c). */
 void sp_store_stream(float *dst, const float *src, int64_t n);
@@ -151,5 +158,40 @@ void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_sc
 void sp_bwd_block(const sp_ctx *c, int64_t n, int64_t h0, int64_t h1, int64_t t0, int64_t R,
                   sp_block_scratch *b);
 void sp_block_free(sp_block_scratch *b);
+
+/* A block's key and value rows for the GEMMs: gathered (ld H*D) or where they lie. */
+typedef struct {
+  const float *k, *v;
+  int64_t ldk, ldv;
+} spb_rows;
+
+/* Where the backward adds the block's dk and dv rows: the gathered sums or dk, dv in place. */
+typedef struct {
+  float *k, *v;
+  int64_t ldk, ldv;
+} spb_grads;
+
+/* Whether the U shared keys (ascending) are one range of consecutive positions (a band
+ * block): the GEMMs then read the key and value rows in place and the backward adds into dk
+ * and dv directly, with no gather or scatter (as the runs of sp_key_ranges). */
+static inline int spb_contiguous(const sp_block_scratch *b, int64_t U) {
+  return U > 0 && b->keys[U - 1] - b->keys[0] == U - 1;
+}
+
+/* The key and value rows of batch block n from position s0 on, in place. */
+static inline spb_rows spb_in_place(const sp_ctx *c, int64_t n, int64_t s0) {
+  const att_geom *g = &c->g;
+  return (spb_rows){c->k + sp_row(n, g->kvRows, s0, g->ldk),
+                    c->v + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
+}
+
+/* Band blocks (sparse_band.c): a band block's softmax for head h in place of its scores sc
+ * (R, U), the weights to the rows' CSR entries w; and its backward rows, dS in place of dP in
+ * dp (R, U) and P_drop in pm. */
+void spb_band_softmax(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R, int64_t U,
+                      const sp_block_scratch *b, float *sc, float *w, const float *dm,
+                      const float *bias);
+void spb_band_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R, int64_t U,
+                       const sp_block_scratch *b, float *dp, float *pm);
 
 #endif

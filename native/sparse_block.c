@@ -217,59 +217,6 @@ static inline void spb_prefetch_ahead(const sp_ctx *c, int64_t n, int64_t e, int
   if (dx) sp_prefetchw(dx + at, nh * c->g.D);
 }
 
-/* A block's key and value rows for the GEMMs: gathered (ld H*D) or where they lie. */
-typedef struct {
-  const float *k, *v;
-  int64_t ldk, ldv;
-} spb_rows;
-
-/* Where the backward adds the block's dk and dv rows: the gathered sums or dk, dv in place. */
-typedef struct {
-  float *k, *v;
-  int64_t ldk, ldv;
-} spb_grads;
-
-/* Whether the U shared keys (ascending) are one range of consecutive positions (a band
- * block): the GEMMs then read the key and value rows in place and the backward adds into dk
- * and dv directly, with no gather or scatter (as the runs of sp_key_ranges). */
-static int spb_contiguous(const sp_block_scratch *b, int64_t U) {
-  return U > 0 && b->keys[U - 1] - b->keys[0] == U - 1;
-}
-
-/* The key and value rows of batch block n from position s0 on, in place. */
-static spb_rows spb_in_place(const sp_ctx *c, int64_t n, int64_t s0) {
-  const att_geom *g = &c->g;
-  return (spb_rows){c->k + sp_row(n, g->kvRows, s0, g->ldk),
-                    c->v + sp_row(n, g->kvRows, s0, g->ldv), g->ldk, g->ldv};
-}
-
-/* A band block's softmax for head h (every row one segment, no unshared entries): in place
- * of the scores sc (R, U), each row's segment becomes P_drop and the rest of the row 0, and
- * the weights go to the row's CSR entries w (with dropout mask dm, per-key bias). */
-HOT static void spb_band_softmax(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
-                                 int64_t U, const sp_block_scratch *b, float *sc, float *w,
-                                 const float *dm, const float *bias) {
-  for (int64_t r = 0; r < R; r++) {
-    float *sr = sc + r * U;
-    const int64_t e0 = c->rowPtr[t0 + r], len = c->rowPtr[t0 + r + 1] - e0;
-    if (len == 0) {
-      sp_put_lse(c, n, h, t0 + r, -INFINITY);
-      memset(sr, 0, (size_t)U * sizeof(float));
-      continue;
-    }
-    const int64_t p = b->segP[b->rowSeg[r]];
-    float *x = sr + p;
-    if (bias)
-      for (int64_t j = 0; j < len; j++) x[j] += bias[c->cols[e0 + j]];
-    sp_put_lse(c, n, h, t0 + r, k_softmax_row_lse(x, x, len));
-    sp_store_stream(w + e0, x, len);
-    if (dm)
-      for (int64_t j = 0; j < len; j++) x[j] *= dm[e0 + j];
-    memset(sr, 0, (size_t)p * sizeof(float));
-    memset(x + len, 0, (size_t)(U - p - len) * sizeof(float));
-  }
-}
-
 /* Forward of R query rows [t0, t0 + R) of batch block n, all heads. */
 HOT void sp_fwd_block(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_block_scratch *b) {
   const att_geom *g = &c->g;
@@ -458,38 +405,6 @@ HOT static void spb_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t h0, 
         dps[x] = wr[x] == 0.0f ? 0.0f : wr[x] * (rr[x] - sum) * g->scale;
       e += segN[i];
     }
-  }
-}
-
-/* spb_bwd_rows for a band block (every row one segment, no unshared entries), head h: in
- * place in dp (R, U) = dout v^T, each row's segment becomes dS and the rest 0; pm gets
- * P_drop, 0 around the segment. */
-HOT static void spb_band_bwd_rows(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int64_t R,
-                                  int64_t U, const sp_block_scratch *b, float *dp, float *pm) {
-  const float *w = c->weights + (n * c->g.H + h) * c->nnz;
-  const float *dm = c->drop ? c->drop + (n * c->g.H + h) * c->nnz : NULL;
-  const float scale = c->g.scale;
-  for (int64_t r = 0; r < R; r++) {
-    float *dpr = dp + r * U, *pr = pm + r * U;
-    const int64_t e0 = c->rowPtr[t0 + r], len = c->rowPtr[t0 + r + 1] - e0;
-    const int64_t p = len > 0 ? b->segP[b->rowSeg[r]] : 0;
-    float *d = dpr + p, *pp = pr + p;
-    const float *wr = w + e0;
-    if (dm)
-      for (int64_t j = 0; j < len; j++) {
-        d[j] *= dm[e0 + j];
-        pp[j] = wr[j] * dm[e0 + j];
-      }
-    else {
-      memcpy(pp, wr, (size_t)len * sizeof(float));
-      wr = pp; /* the copy, in cache */
-    }
-    const float sum = len > 0 ? sp_delta(c, n, h, t0 + r, d, wr, len) : 0.0f;
-    for (int64_t j = 0; j < len; j++) d[j] = wr[j] == 0.0f ? 0.0f : wr[j] * (d[j] - sum) * scale;
-    memset(dpr, 0, (size_t)p * sizeof(float));
-    memset(d + len, 0, (size_t)(U - p - len) * sizeof(float));
-    memset(pr, 0, (size_t)p * sizeof(float));
-    memset(pp + len, 0, (size_t)(U - p - len) * sizeof(float));
   }
 }
 
