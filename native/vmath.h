@@ -137,27 +137,44 @@ VINLINE float vsum_sq_dev(const float *x, int64_t n, float m) {
   return vacc_total(s);
 }
 
-/* max_i x[i] (-inf for n = 0; NaN entries are skipped, as by a > comparison). The lanes
- * are a GCC vector type with the compare and select spelled out: written as 16 scalar
- * `x > s ? x : s` lanes, which is not IEEE max, GCC compiled the loop to scalar vmaxss even
- * for AVX-512 (20% of the sparse attention forward's softmax at T 8192). */
-typedef float vmax_f32 __attribute__((vector_size(VACC * sizeof(float))));
-typedef int32_t vmax_i32 __attribute__((vector_size(VACC * sizeof(int32_t))));
-VINLINE float vmax(const float *x, int64_t n) {
-  vmax_f32 s;
-  for (int j = 0; j < VACC; j++) s[j] = -INFINITY;
-  int64_t i = 0;
-  for (; i + VACC <= n; i += VACC) {
-    vmax_f32 v;
+/* max_i x[i] over x[0 .. n), n a multiple of 16, with AVX-512: one 16-lane GCC vector with
+ * the compare and select spelled out (vmax below). */
+typedef float vmax_f32x16 __attribute__((vector_size(64)));
+typedef int32_t vmax_i32x16 __attribute__((vector_size(64)));
+static __attribute__((target("avx512f"), noinline, unused)) float vmax_avx512(const float *x,
+                                                                             int64_t n) {
+  vmax_f32x16 s;
+  for (int j = 0; j < 16; j++) s[j] = -INFINITY;
+  for (int64_t i = 0; i < n; i += 16) {
+    vmax_f32x16 v;
     memcpy(&v, x + i, sizeof v);
-    const vmax_i32 gt = v > s; /* all ones where x > s (never for a NaN) */
-    s = (vmax_f32)(((vmax_i32)v & gt) | ((vmax_i32)s & ~gt));
+    const vmax_i32x16 gt = v > s; /* all ones where v > s (never for a NaN) */
+    s = (vmax_f32x16)(((vmax_i32x16)v & gt) | ((vmax_i32x16)s & ~gt));
   }
-  float t[VACC];
-  memcpy(t, &s, sizeof t);
-  for (int j = 0; i + j < n; j++) t[j] = x[i + j] > t[j] ? x[i + j] : t[j];
-  float m = t[0];
-  for (int j = 1; j < VACC; j++) m = t[j] > m ? t[j] : m;
+  float m = s[0];
+  for (int j = 1; j < 16; j++) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
+/* max_i x[i] (-inf for n = 0; NaN entries are skipped, as by a > comparison). Long rows go
+ * to vmax_avx512 where the CPU has AVX-512: written as 16 scalar `x > s ? x : s` lanes (not
+ * IEEE max), GCC compiles this loop to scalar vmaxss even for AVX-512 (20% of the sparse
+ * attention forward's softmax at T 8192), and a 16-lane vector type is lowered lane by lane
+ * through memory for targets without 64-byte vectors (baseline and AVX2 code). */
+VINLINE float vmax(const float *x, int64_t n) {
+  float m = -INFINITY;
+  int64_t i = 0;
+  if (n >= 64 && __builtin_cpu_supports("avx512f")) {
+    i = n & ~(int64_t)15;
+    m = vmax_avx512(x, i);
+  }
+  float s[VACC];
+  for (int j = 0; j < VACC; j++) s[j] = m;
+  for (; i + VACC <= n; i += VACC)
+    for (int j = 0; j < VACC; j++) s[j] = x[i + j] > s[j] ? x[i + j] : s[j];
+  for (int j = 0; i + j < n; j++) s[j] = x[i + j] > s[j] ? x[i + j] : s[j];
+  m = s[0];
+  for (int j = 1; j < VACC; j++) m = s[j] > m ? s[j] : m;
   return m;
 }
 
