@@ -9,6 +9,9 @@ import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
 import { backend } from '../backend/index.js';
 import { configureNative, loadNativeAddon } from '../backend/native.js';
+import { matmul } from '../ops/index.js';
+import { Generator } from '../random.js';
+import { randn } from '../tensor.js';
 
 /** The precisions `--precision` accepts. */
 export const PRECISIONS = ['fp32', 'bf16'] as const;
@@ -35,6 +38,52 @@ export function bf16Native(): boolean {
     return /^flags\s*:.*\bavx512_bf16\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
   } catch {
     return false;
+  }
+}
+
+/** A probe's GEMM times in ms (the fastest of PROBE_REPS each) and the choice made. */
+export interface Bf16Probe {
+  fp32: number;
+  bf16: number;
+  /** bf16 at most BF16_WIN of float32's time. */
+  faster: boolean;
+}
+
+/** Repetitions per precision of the probe GEMM (after one warm-up each). */
+const PROBE_REPS = 5;
+/** bf16 is taken when its probe time is at most this fraction of float32's. */
+const BF16_WIN = 0.9;
+
+/**
+ * Times one GEMM, (1024, 256) x (256, 1024) (a translation step's projection shapes), in
+ * float32 and in bf16 on the native backend, and restores the float32 setting. AVX512-BF16 is
+ * no promise of speed: on an AMD Zen 5 oneDNN's bf16 GEMM took 85% of float32's time in
+ * training, on an Intel Xeon without AMX (2026-12-07) 1.5-1.7x float32's (4,845 against
+ * 6,925 tokens/s training the translation default). About 20 ms.
+ * @throws Error when the native backend is not in use.
+ */
+export function probeBf16(): Bf16Probe {
+  if (backend().name !== 'native') throw new Error('probeBf16: the native backend is not in use');
+  const gen = new Generator(0);
+  const a = randn([1024, 256], gen);
+  const b = randn([256, 1024], gen);
+  const time = (bf16: boolean): number => {
+    configureNative({ bf16Gemm: bf16 });
+    matmul(a, b);
+    let best = Infinity;
+    for (let i = 0; i < PROBE_REPS; i++) {
+      const t0 = performance.now();
+      matmul(a, b);
+      best = Math.min(best, performance.now() - t0);
+    }
+    return best;
+  };
+  try {
+    const fp32 = time(false);
+    const bf16 = time(true);
+    return { fp32, bf16, faster: bf16 <= BF16_WIN * fp32 };
+  } finally {
+    configureNative({ bf16Gemm: false });
   }
 }
 

@@ -66,7 +66,7 @@ test('lm: train, resume to more steps, generate deterministically', async () => 
   assert.equal(g2.out, g.out, 'same seed, same text');
 });
 
-test('translate training takes bf16 GEMMs by default only where they are native; --precision or an RNN keeps float32', () => {
+test('translate training takes bf16 GEMMs by default only where they are native and a probe measures them faster; --precision or an RNN keeps float32', () => {
   const dir = tmp();
   const data = translateTsv(dir, 30);
   const env = { ...process.env };
@@ -98,10 +98,20 @@ test('translate training takes bf16 GEMMs by default only where they are native;
   const addon = loadNativeAddon();
   const cpu = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
   const native = !('error' in addon) && addon.gemmInfo().bf16 && / avx512_bf16( |$)/m.test(cpu);
+  // Where it is native, a probe GEMM decides, and the log says which and why (the times).
   const line = /precision: bf16 GEMMs/;
-  assert.equal(line.test(train('auto', '--batch-tokens', '200')), native, 'the default');
-  assert.doesNotMatch(train('fp32', '--batch-tokens', '200', '--precision', 'fp32'), line);
-  assert.doesNotMatch(train('rnn', '--batch-tokens', '200', '--arch', 'rnn'), line);
+  const probed =
+    /precision: (bf16 GEMMs, float32 accumulation \(.*and it is faster|float32 GEMMs \(the CPU has AVX512-BF16, but bf16 was not faster here): probe GEMM [\d.]+ ms bf16, [\d.]+ ms float32/;
+  const auto = train('auto', '--batch-tokens', '200');
+  assert.equal(probed.test(auto), native, 'the default');
+  if (!native) assert.doesNotMatch(auto, line);
+  for (const log of [
+    train('fp32', '--batch-tokens', '200', '--precision', 'fp32'),
+    train('rnn', '--batch-tokens', '200', '--arch', 'rnn'),
+  ]) {
+    assert.doesNotMatch(log, line);
+    assert.doesNotMatch(log, probed);
+  }
 });
 
 test('translate: train on a TSV, translate (greedy and beam), eval BLEU as JSON, attention figure', async () => {
