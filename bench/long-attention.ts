@@ -4,11 +4,12 @@
  * The layer is a whole MultiheadAttention (self-attention: the packed Q/K/V projection, the
  * core, W_O), as PyTorch's nn.MultiheadAttention that is the peer, with B 1, H 4, D 32
  * (C 128), non-causal (causal when a variant only has a causal form), forward + backward
- * of sum(out * w) w.r.t. the input, for T = 1k, 2k, 4k, 8k, 16k. Rows: full attention (the
- * tiled kernel at these sizes), every registered attention variant with default parameters
- * (attentionVariants(), so new variants appear by themselves), the relative position
- * schemes rope, alibi, t5, shaw and the head variants multi-query and grouped-query with
- * full attention, and the peer (bench/peer/long_attention.py).
+ * from d out = w (the gradient of sum(out * w)) w.r.t. the input, for T = 1k, 2k, 4k, 8k,
+ * 16k. Rows: full attention (the tiled kernel at these sizes), every registered attention
+ * variant with default parameters (attentionVariants(), so new variants appear by
+ * themselves), the relative position schemes rope, alibi, t5, shaw and the head variants
+ * multi-query and grouped-query with full attention, and the peer
+ * (bench/peer/long_attention.py).
  *
  * Each row runs in a fresh child process (this file with --child), so its peak RSS
  * (process.resourceUsage().maxRSS, the whole process, Node included) is its own. Steps run
@@ -38,7 +39,6 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { attentionVariants, kvHeadsFor } from '../src/attention/index.js';
 import { setBackend, availableBackends } from '../src/backend/index.js';
 import { MultiheadAttention } from '../src/nn/attention.js';
-import * as F from '../src/ops/index.js';
 import type { SparsePattern } from '../src/ops/sparse.js';
 import { Generator } from '../src/random.js';
 import { StepArena, Tensor, randn } from '../src/tensor.js';
@@ -126,7 +126,8 @@ function layers(): Layer[] {
 }
 
 /**
- * One training-like step of `mha` on x (loss sum(out * w)) in `arena`, timed (ms). Steps run
+ * One training-like step of `mha` on x (backward from d out = w, the gradient of the loss
+ * sum(out * w), so that the loss's own ops are not timed) in `arena`, timed (ms). Steps run
  * in a StepArena, as the trainer runs them: activations and gradients reuse the previous
  * step's storage instead of fresh (page-faulted) buffers.
  */
@@ -140,7 +141,7 @@ function timedStep(
   const t0 = performance.now();
   arena.run(() => {
     const { out } = mha.forward(x, x, x, { isCausal: causal });
-    F.sum(F.mul(out, w)).backward();
+    out.backward(w); // d out = w: the gradient of sum(out * w), without the loss's own ops
   });
   // Gradients zeroed in place (PyTorch's zero_grad(set_to_none=False)): dropping them made
   // the next step page-fault a fresh 4 MB dx at T 8192 (~13 ms here), which the peer's

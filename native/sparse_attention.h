@@ -114,6 +114,11 @@ void sp_flush(const sp_ctx *c, sp_scratch *scr);
  * backward, with non-temporal stores where the CPU has AVX-512 (sparse_attention.c). */
 void sp_store_stream(float *dst, const float *src, int64_t n);
 
+/* Softmax of a row of scores x[0 .. n) in place (k_softmax_row_lse's exp and order of summation),
+ * also stored to w as sp_store_stream does, in three passes over the row (max, exp and sum,
+ * scale and store) instead of five; returns the row's log-sum-exp (-Infinity for n = 0). */
+float sp_softmax_store(float *x, float *w, int64_t n);
+
 /* Heads [h0, h1) of the key and value rows of keys[0 .. K) gathered into (K, W) buffers,
  * W = (h1 - h0) D (the forward's all heads; a backward thread's own heads). */
 void sp_gather(const sp_ctx *c, int64_t n, const int32_t *keys, int64_t K, int64_t h0,

@@ -32,8 +32,7 @@ HOT void spb_band_softmax(const sp_ctx *c, int64_t n, int64_t h, int64_t t0, int
     float *x = sr + p;
     if (bias)
       for (int64_t j = 0; j < len; j++) x[j] += bias[c->cols[e0 + j]];
-    sp_put_lse(c, n, h, t0 + r, k_softmax_row_lse(x, x, len));
-    sp_store_stream(w + e0, x, len);
+    sp_put_lse(c, n, h, t0 + r, sp_softmax_store(x, w + e0, len));
     if (dm)
       for (int64_t j = 0; j < len; j++) x[j] *= dm[e0 + j];
     memset(sr, 0, (size_t)p * sizeof(float));

@@ -7,12 +7,16 @@
  *
  *   headRowsScale: out[n, i, h] (+)= alpha[(n*H + h)*L + i] * x[n, rows[i], h]
  *   headRowsDot:   out[(n*H + h)*L + t] = x[n, t, h] . y[n, t, h]
+ *   lseMergeWeights: alpha[p*N + x] = sign_p exp(lse[p*N + x] - m_x) / sum_q (the same),
+ *                  m_x = max_p lse[p*N + x] (the parts' merge weights)
  *
  * Threads (the project's pool) split the (n, i) rows; each writes its own.
  */
+#include <math.h>
 #include <stdint.h>
 
 #include "args.h"
+#include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
 
@@ -98,5 +102,55 @@ FN(js_head_rows_dot) {
   DONE();
   hr_ctx c = {.out = out, .x = x, .y = y, .L = L, .H = H, .D = D};
   pool_for(hr_dot_range, &c, B * L, H * D);
+  return NULL;
+}
+
+typedef struct {
+  float *alpha;
+  const float *lse, *signs;
+  int64_t P, N;
+} lm_ctx;
+
+/* Entries [x0, x1) of every part: the max, then the signed exps and their sum (double, as
+ * the specification's), then the scale. */
+HOT static void lm_range(void *p, int64_t x0, int64_t x1, int tid) {
+  (void)tid;
+  const lm_ctx *c = p;
+  const int64_t P = c->P, N = c->N;
+  for (int64_t x = x0; x < x1; x++) {
+    float m = -INFINITY;
+    for (int64_t q = 0; q < P; q++) {
+      const float l = c->lse[q * N + x];
+      if (l > m || l != l) m = l;
+    }
+    double sum = 0;
+    for (int64_t q = 0; q < P; q++) {
+      const float e = c->signs[q] * vexpf(c->lse[q * N + x] - m);
+      c->alpha[q * N + x] = e;
+      sum += e;
+    }
+    /* Every part's keys forbidden (m -inf), or nothing left: 0. A NaN makes sum NaN. */
+    const double inv = m == -INFINITY || sum <= 0 ? 0 : 1 / sum;
+    for (int64_t q = 0; q < P; q++)
+      c->alpha[q * N + x] = inv == 0 ? 0.0f : (float)(c->alpha[q * N + x] * inv);
+  }
+}
+
+/* lseMergeWeights(alpha, lse, signs, P, N) */
+FN(js_lse_merge_weights) {
+  float *alpha, *lse, *signs;
+  size_t alpha_n, lse_n, signs_n;
+  int64_t P, N;
+  ARGS("lseMergeWeights", "fffzz", "alpha lse signs P N", &alpha, &alpha_n, &lse, &lse_n, &signs,
+       &signs_n, &P, &N);
+  if (P < 0 || N < 0 || (double)P * (double)N > 9e15)
+    fail(&a, "ERR_OUT_OF_RANGE", "P and N must be >= 0 (and P*N not overflow)");
+  DONE();
+  need(&a, alpha_n, P * N, "alpha");
+  need(&a, lse_n, P * N, "lse");
+  need(&a, signs_n, P, "signs");
+  DONE();
+  lm_ctx c = {.alpha = alpha, .lse = lse, .signs = signs, .P = P, .N = N};
+  pool_for(lm_range, &c, N, 4 * P);
   return NULL;
 }

@@ -94,6 +94,53 @@ void sp_store_stream(float *dst, const float *src, int64_t n) {
     memcpy(dst, src, (size_t)n * sizeof(float));
 }
 
+/* x[0 .. n) *= inv, and dst[0 .. n) = the result, streamed past dst's first 64-byte
+ * boundary (sp_store_stream_512's stores). */
+__attribute__((target("avx512f"))) static void sp_scale_stream_512(float *dst, float *x,
+                                                                   int64_t n, float inv) {
+  const __m512 s = _mm512_set1_ps(inv);
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(dst + i) & 63); i++) dst[i] = x[i] *= inv;
+  for (; i + 16 <= n; i += 16) {
+    const __m512 y = _mm512_mul_ps(_mm512_loadu_ps(x + i), s);
+    _mm512_storeu_ps(x + i, y);
+    _mm512_stream_ps(dst + i, y);
+  }
+  for (; i < n; i++) dst[i] = x[i] *= inv;
+}
+
+/* exp(x - m) in place over x[0 .. n), returning its sum, added in vsum's order (VACC
+ * partial sums), as k_softmax_row_lse's exp and vsum. */
+HOT static float sp_exp_sum(float *x, int64_t n, float m) {
+  float s[VACC] = {0};
+  int64_t i = 0;
+  for (; i + VACC <= n; i += VACC)
+    for (int j = 0; j < VACC; j++) {
+      const float e = vexpf(x[i + j] - m);
+      x[i + j] = e;
+      s[j] += e;
+    }
+  for (int j = 0; i + j < n; j++) {
+    const float e = vexpf(x[i + j] - m);
+    x[i + j] = e;
+    s[j] += e;
+  }
+  return vacc_total(s);
+}
+
+float sp_softmax_store(float *x, float *w, int64_t n) {
+  const float mx = vmax(x, n);
+  if (n < 64 || mx == -INFINITY || !__builtin_cpu_supports("avx512f")) {
+    /* Short rows, masked or NaN rows, CPUs without AVX-512: the row kernel and a store. */
+    const float lse = n > 0 ? k_softmax_row_lse(x, x, n) : -INFINITY;
+    sp_store_stream(w, x, n);
+    return lse;
+  }
+  const float sum = sp_exp_sum(x, n, mx);
+  sp_scale_stream_512(w, x, n, 1.0f / sum);
+  return mx + logf(sum);
+}
+
 /* Forward of a run of R >= 2 rows [t0, t0 + R) whose keys extend each other (row r's K_r
  * keys are the first K_r of the last row's K; equal lists, or the causal blocks of BigBird
  * and block-local): the K keys and values gathered once (or read in place, sp_key_ranges),
@@ -135,8 +182,7 @@ HOT void sp_fwd_run(const sp_ctx *c, int64_t n, int64_t t0, int64_t R, sp_scratc
         const float *b = c->bias + (n * H + h) * g->maskStrideB;
         for (int64_t j = 0; j < Kr; j++) sr[j] += b[c->cols[eL + j]];
       }
-      sp_put_lse(c, n, h, t0 + r, Kr > 0 ? k_softmax_row_lse(sr, sr, Kr) : -INFINITY);
-      sp_store_stream(w + er, sr, Kr);
+      sp_put_lse(c, n, h, t0 + r, sp_softmax_store(sr, w + er, Kr));
       if (dm)
         for (int64_t j = 0; j < Kr; j++) sr[j] *= dm[er + j];
       for (int64_t j = Kr; j < K; j++) sr[j] = 0.0f;

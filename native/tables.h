@@ -74,6 +74,7 @@
   X(sparseAttentionBackward, js_sparse_attention_backward)                                 \
   X(headRowsScale, js_head_rows_scale)                                                     \
   X(headRowsDot, js_head_rows_dot)                                                         \
+  X(lseMergeWeights, js_lse_merge_weights)                                                 \
   X(gatheredAttentionForward, js_gathered_attention_forward)                               \
   X(gatheredAttentionBackward, js_gathered_attention_backward)                             \
   X(flashAttentionForward, js_flash_attention_forward)                                      \

@@ -12,7 +12,7 @@
 import { GradBuffers } from './autograd/buffers.js';
 import { gradients, overwritesInput, type GradRule } from './ops/gradients.js';
 import type { OpName, OpAttrs } from './ops/spec.js';
-import { fmtShape, setBackwardPass, type GradNode, type Tensor } from './tensor.js';
+import { fmtShape, setBackwardPass, uninitF32, type GradNode, type Tensor } from './tensor.js';
 
 export type { GradNode } from './tensor.js';
 
@@ -130,7 +130,9 @@ function seedGradient(root: Tensor, grad?: Tensor): Float32Array {
         `backward(): grad shape ${fmtShape(grad.shape)} does not match tensor shape ${fmtShape(root.shape)}`,
       );
     }
-    return Float32Array.from(grad.data);
+    const g = uninitF32(root.size); // the arena's in a step; set() converts another dtype
+    g.set(grad.data);
+    return g;
   }
   if (root.size !== 1) {
     throw new Error(

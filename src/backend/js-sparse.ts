@@ -158,3 +158,23 @@ export const headRowsDot: Kernels['headRowsDot'] = (out, x, y, B, L, H, D) => {
         out[(n * H + h) * L + t] = s;
       }
 };
+
+/** The merge weights of P partial softmaxes by their log-sum-exps; see Kernels. */
+export const lseMergeWeights: Kernels['lseMergeWeights'] = (alpha, lse, signs, P, N) => {
+  for (let x = 0; x < N; x++) {
+    let m = -Infinity;
+    for (let p = 0; p < P; p++) {
+      const l = lse[p * N + x];
+      if (l > m || l !== l) m = l;
+    }
+    let sum = 0;
+    for (let p = 0; p < P; p++) {
+      const e = signs[p] * Math.exp(lse[p * N + x] - m);
+      alpha[p * N + x] = e;
+      sum += e;
+    }
+    // Every part's keys forbidden (m -Infinity), or nothing left: 0. A NaN makes sum NaN.
+    const inv = m === -Infinity || sum <= 0 ? 0 : 1 / sum;
+    for (let p = 0; p < P; p++) alpha[p * N + x] = inv === 0 ? 0 : alpha[p * N + x] * inv;
+  }
+};

@@ -10,6 +10,7 @@ import { word2vecTrain } from './js-word2vec.js';
 import { gatheredAttentionBackward, gatheredAttentionForward } from './js-gathered.js';
 import {
   headRowsDot,
+  lseMergeWeights,
   headRowsScale,
   sparseAttentionBackward,
   sparseAttentionForward,
@@ -414,6 +415,7 @@ export const jsBackend: Backend = {
   sparseAttentionBackward,
   headRowsScale,
   headRowsDot,
+  lseMergeWeights,
   gatheredAttentionForward,
   gatheredAttentionBackward,
   flashAttentionForward,

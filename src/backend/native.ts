@@ -322,6 +322,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     embeddingForward: addon.embeddingForward,
     headRowsScale: addon.headRowsScale,
     headRowsDot: addon.headRowsDot,
+    lseMergeWeights: addon.lseMergeWeights,
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,
     crossEntropyBackward: addon.crossEntropyBackward,

@@ -335,6 +335,18 @@ export interface AttentionKernels {
    * @throws RangeError (native) when an array is shorter than B, L, H, D need.
    */
   headRowsDot(out: F32, x: F32, y: F32, B: number, L: number, H: number, D: number): void;
+  /**
+   * The merge weights of P softmaxes over disjoint (or signed) key sets of the same N rows
+   * (F.sparseMultiHeadAttentionParts): given each part's row log-sum-exp lse[p*N + x] and
+   * its sign (+1, or -1 for a part whose pairs are taken away),
+   *   alpha[p*N + x] = sign_p exp(lse[p*N + x] - m_x) / sum_q sign_q exp(lse[q*N + x] - m_x),
+   * m_x = max_p lse[p*N + x]; 0 for every part when m_x is -Infinity (all keys forbidden) or
+   * the sum is <= 0, NaN when a NaN is there. Milakov & Gimelshein 2018's merge of partial
+   * softmaxes (FlashAttention's split-KV).
+   * @param alpha (P*N) float32, written. @param lse (P*N) float32. @param signs (P) float32.
+   * @throws RangeError (native) when an array is shorter than P and N need.
+   */
+  lseMergeWeights(alpha: F32, lse: F32, signs: F32, P: number, N: number): void;
 
   /**
    * Attention within the groups of a gather plan (Lin et al. 2021, Sec. 4.1.2; Reformer's

@@ -420,9 +420,14 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
     );
   },
 
-  sparseAttention({ inputs, attrs }, g, [gq, gk, gv]) {
-    const { qOff, kOff, vOff } = attrs;
+  sparseAttention({ inputs, out, attrs }, g, [gq, gk, gv]) {
+    const { qOff, kOff, vOff, BH, T, H, D } = attrs;
     const [q, k, v] = inputs.map((t) => t!.f32);
+    // Delta = dout . out per row and head (FlashAttention-2's D, equal to the row's
+    // sum(dP P)): (B*H*T, D) products instead of the kernel's sum over each row's keys.
+    // Every layout F.sparseAttention makes has its out rows H*D wide (H 1 for (B, H, T, D)).
+    const delta = attrs.ldo === H * D ? uninitF32(BH * T) : null;
+    if (delta) backend().headRowsDot(delta, g, out.f32, BH / H, T, H, D);
     // Accumulates in the inputs' own layout, at the same offsets (scratch when not needed).
     backend().sparseAttentionBackward(
       (gq ?? new Float32Array(q.length)).subarray(qOff),
@@ -437,6 +442,7 @@ export const gradients: { [K in OpName]: GradRule<K> } = {
       attrs.weights,
       attrs.dropMask,
       attrs, // the AttentionGeometry saved by the forward
+      delta,
     );
   },
 };

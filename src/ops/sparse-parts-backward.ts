@@ -109,6 +109,16 @@ function scatterRows(
   }
 }
 
+/** Per-head row values (B*H slices of L) in `order`: r[b, i] = x[b, order[i]]. */
+function permuted(x: Float32Array, order: Int32Array, BH: number, L: number): Float32Array {
+  const r = uninitF32(BH * L);
+  for (let b = 0; b < BH; b++) {
+    const [o, src] = [b * L, x.subarray(b * L, b * L + L)];
+    for (let i = 0; i < L; i++) r[o + i] = src[order[i]];
+  }
+  return r;
+}
+
 /** [0, L) as row indices (position order), kept for the last L asked. */
 let identityRows = new Int32Array(0);
 export function identity(L: number): Int32Array {
@@ -138,14 +148,10 @@ export function sparsePartsBackward(
     const { pattern, order, ids, packed, bias, weights, dropMask, alpha } = part;
     // alpha_p and Delta scaled by it in the part's order; dout scaled by alpha_p, its rows
     // in the part's order.
-    const al = order ? uninitF32(BH * L) : alpha;
-    if (order)
-      for (let b = 0; b < BH; b++)
-        for (let i = 0; i < L; i++) al[b * L + i] = alpha[b * L + order[i]];
-    const dp = uninitF32(BH * L);
-    for (let b = 0; b < BH; b++)
-      for (let i = 0; i < L; i++)
-        dp[b * L + i] = al[b * L + i] * delta[b * L + (order ? order[i] : i)];
+    const al = order ? permuted(alpha, order, BH, L) : alpha;
+    const dp = order ? permuted(delta, order, BH, L) : uninitF32(BH * L);
+    if (order) for (let x = 0; x < BH * L; x++) dp[x] *= al[x];
+    else for (let x = 0; x < BH * L; x++) dp[x] = al[x] * delta[x];
     const gp = uninitF32(B * L * C);
     backend().headRowsScale(gp, g, order ?? identity(L), al, false, B, L, H, D);
     // The part's gradients: straight into the inputs' in position order, else into rows

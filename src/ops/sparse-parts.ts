@@ -172,7 +172,7 @@ export function sparseMultiHeadAttentionParts(
       sign: sign ?? 1,
       weights,
       dropMask,
-      alpha: uninitF32(BH * L),
+      alpha: new Float32Array(0), // set by mergeParts
     });
   }
   const out = empty([B, L, C]);
@@ -180,11 +180,9 @@ export function sparseMultiHeadAttentionParts(
   return record('sparseAttentionParts', [q, k, v], out, attrs);
 }
 
-/** Per-head row values (B*H, L) given in a part's order, in position order. */
-function toPositions(x: Float32Array, order: Int32Array, BH: number, L: number): Float32Array {
-  const r = uninitF32(BH * L);
+/** Per-head row values (B*H, L) given in a part's order, into r in position order. */
+function toPositions(r: Float32Array, x: Float32Array, order: Int32Array, BH: number, L: number) {
   for (let b = 0; b < BH; b++) for (let i = 0; i < L; i++) r[b * L + order[i]] = x[b * L + i];
-  return r;
 }
 
 /** The per-key bias (B*H slices of L keys) with its keys in `order`. */
@@ -231,9 +229,10 @@ function orderRows(order: Int32Array, B: number): OrderRows | null {
 }
 
 /**
- * out = sum_p alpha_p o_p per query and head, alpha_p = exp(l_p - logsumexp_p l_p) (each
- * part's alpha saved). A query whose keys are all forbidden in every part gets alpha 0 and
- * out 0 (the kernel's rule); a NaN score makes its row NaN, as the kernel's.
+ * out = sum_p alpha_p o_p per query and head, alpha_p = sign_p exp(l_p - L) (the kernel
+ * lseMergeWeights; each part's alpha saved). A query whose keys are all forbidden in every
+ * part gets alpha 0 and out 0 (the kernel's rule); a NaN score makes its row NaN, as the
+ * kernel's.
  */
 function mergeParts(
   out: Float32Array,
@@ -242,33 +241,18 @@ function mergeParts(
   a: SparsePartsAttrs,
 ): void {
   const { B, H, L, D } = a;
-  const N = B * H * L;
-  const lp = a.parts.map((p, i) => (p.order ? toPositions(lses[i], p.order, B * H, L) : lses[i]));
-  const mx = uninitF32(N).fill(-Infinity);
-  for (const l of lp) for (let x = 0; x < N; x++) if (l[x] > mx[x] || l[x] !== l[x]) mx[x] = l[x];
-  // The signed exp-sum is at least the largest positive part's: a part of sign -1 holds
-  // pairs of two positive parts (float rounding aside, which a floor at 0 guards). alpha_p =
-  // sign_p exp(l_p - mx) / sum: one exp per part and query, no log.
-  const signs = a.parts.map((p) => p.sign);
-  const als = a.parts.map((p) => p.alpha);
-  const P = als.length;
-  for (let x = 0; x < N; x++) {
-    const m = mx[x];
-    let sum = 0;
-    for (let i = 0; i < P; i++) {
-      const e = signs[i] * Math.exp(lp[i][x] - m);
-      als[i][x] = e;
-      sum += e;
-    }
-    // Every part's keys forbidden (m -Infinity), or nothing left: alpha 0, out 0. A NaN
-    // score makes sum NaN, and its row NaN, as the kernel's.
-    if (m === -Infinity || sum <= 0) for (let i = 0; i < P; i++) als[i][x] = 0;
-    else {
-      const inv = 1 / sum;
-      for (let i = 0; i < P; i++) als[i][x] *= inv;
-    }
-  }
-  a.parts.forEach((p, i) =>
-    backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), p.alpha, i > 0, B, L, H, D),
-  );
+  const [N, P] = [B * H * L, a.parts.length];
+  // The parts' lse in position order, stacked (P, N); their alphas are views of one (P, N).
+  const lse = uninitF32(P * N);
+  a.parts.forEach((p, i) => {
+    if (p.order) toPositions(lse.subarray(i * N, (i + 1) * N), lses[i], p.order, B * H, L);
+    else lse.set(lses[i], i * N);
+  });
+  const alpha = uninitF32(P * N);
+  const signs = Float32Array.from(a.parts, (p) => p.sign);
+  backend().lseMergeWeights(alpha, lse, signs, P, N);
+  a.parts.forEach((p, i) => {
+    p.alpha = alpha.subarray(i * N, (i + 1) * N);
+    backend().headRowsScale(out, outs[i], p.inverse ?? identity(L), p.alpha, i > 0, B, L, H, D);
+  });
 }

@@ -188,7 +188,7 @@ describe('the parts row passes: native equals js', () => {
   const loaded = loadNativeBackend();
   const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
   test(
-    'the parts row passes (headRowsScale, headRowsDot) equal js, and refuse a row index out of range',
+    'the parts row passes (headRowsScale, headRowsDot, lseMergeWeights) equal js, and refuse a short array or a row index out of range',
     { skip: !native },
     () => {
       const [B, L, nh, d] = [2, 7, 3, 5];
@@ -217,6 +217,32 @@ describe('the parts row passes: native equals js', () => {
       for (let c = 0; c < d; c++)
         dot += x[((1 * L + 4) * nh + 1) * d + c] * y[((1 * L + 4) * nh + 1) * d + c];
       assert.ok(Math.abs(p[(1 * nh + 1) * L + 4] - dot) < 1e-5);
+      // lseMergeWeights: a part of sign -1, an all-forbidden query, a NaN
+      const [P, N] = [3, 5];
+      const lse = Float32Array.from([
+        ...[0.5, -Infinity, 2, 1, NaN],
+        ...[1.5, -Infinity, -1, 3, 0],
+        ...[-0.5, -Infinity, -3, -Infinity, 0],
+      ]);
+      const signs = Float32Array.from([1, 1, -1]);
+      const [wa, wb] = [new Float32Array(P * N), new Float32Array(P * N)];
+      js.lseMergeWeights(wa, lse, signs, P, N);
+      native!.lseMergeWeights(wb, lse, signs, P, N);
+      for (let i = 0; i < P * N; i++)
+        assert.ok(
+          Math.abs(wa[i] - wb[i]) < 1e-6 || (Number.isNaN(wa[i]) && Number.isNaN(wb[i])),
+          `lseMergeWeights entry ${i}: js ${wa[i]}, native ${wb[i]}`,
+        );
+      // by hand, query 0: sign_p exp(l_p) / (exp(0.5) + exp(1.5) - exp(-0.5))
+      const z = Math.exp(0.5) + Math.exp(1.5) - Math.exp(-0.5);
+      assert.ok(Math.abs(wa[0] - Math.exp(0.5) / z) < 1e-6);
+      assert.ok(Math.abs(wa[2 * N] + Math.exp(-0.5) / z) < 1e-6);
+      assert.deepEqual([wa[1], wa[N + 1], wa[2 * N + 1]], [0, 0, 0]); // every key forbidden
+      assert.ok(Number.isNaN(wa[4]) && Number.isNaN(wa[N + 4])); // a NaN lse
+      assert.throws(
+        () => native!.lseMergeWeights(new Float32Array(P * N - 1), lse, signs, P, N),
+        /alpha/,
+      );
       const bad = Int32Array.from([3, 0, 7, 1, 1, 5, 2]);
       assert.throws(
         () => native!.headRowsScale(new Float32Array(x.length), x, bad, alpha, false, B, L, nh, d),

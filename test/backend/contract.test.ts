@@ -68,6 +68,7 @@ const KERNEL_NAMES = Object.keys({
   sparseAttentionBackward: 1,
   headRowsScale: 1,
   headRowsDot: 1,
+  lseMergeWeights: 1,
   gatheredAttentionForward: 1,
   gatheredAttentionBackward: 1,
   flashAttentionForward: 1,
