@@ -129,8 +129,7 @@ HOT static void fa_fwd_range(void *p, int64_t i0, int64_t i1, int tid) {
           continue;
         }
         const float corr = vexpf(m[r] - mb); /* 0 when m = -inf */
-        _Pragma("GCC ivdep") for (int64_t s = 0; s < nk; s++) row[s] = vexpf(row[s] - mb);
-        l[r] = l[r] * corr + vsum(row, nk);
+        l[r] = l[r] * corr + vexp_sum(row, row, nk, mb);
         m[r] = mb;
         if (corr != 1.0f)
           for (int64_t d = 0; d < D; d++) acc[r * D + d] *= corr;
@@ -203,7 +202,7 @@ HOT static void fa_bwd_range(void *p, int64_t i0, int64_t i1, int tid) {
           const float ml = lse[t0 + r];
           if (ml == -INFINITY) memset(row, 0, (size_t)nk * sizeof(float));
           else
-            _Pragma("GCC ivdep") for (int64_t s = 0; s < nk; s++) row[s] = vexpf(row[s] - ml);
+            (void)vexp_sum(row, row, nk, ml);
         }
         const float *dout = c->dout + oo + t0 * g->ldo;
         /* dP (nq, nk) = dout v^T */

@@ -165,8 +165,7 @@ HOT static void ga_fwd_range(void *p, int64_t g0, int64_t g1, int tid) {
         c->slotLse[qs] = -INFINITY;
         continue;
       }
-      _Pragma("GCC ivdep") for (int64_t j = 0; j < K; j++) s[j] = vexpf(s[j] - mx);
-      const float sum = vsum(s, K);
+      const float sum = vexp_sum(s, s, K, mx);
       c->slotLse[qs] = mx + logf(sum);
       const float inv = 1.0f / sum;
       const float *dm = c->drop ? c->drop + qs * K : NULL;

@@ -546,8 +546,7 @@ HOT float k_softmax_row_lse(float *out, const float *x, int64_t cols) {
     for (int64_t j = 0; j < cols; j++) out[j] = fill;
     return fill == 0.0f ? -INFINITY : NAN;
   }
-  _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] = vexpf(x[j] - mx);
-  const float sum = vsum(out, cols), inv = 1.0f / sum;
+  const float sum = vexp_sum(out, x, cols, mx), inv = 1.0f / sum;
   _Pragma("GCC ivdep") for (int64_t j = 0; j < cols; j++) out[j] *= inv;
   return mx + logf(sum);
 }

@@ -109,25 +109,6 @@ __attribute__((target("avx512f"))) static void sp_scale_stream_512(float *dst, f
   for (; i < n; i++) dst[i] = x[i] *= inv;
 }
 
-/* exp(x - m) in place over x[0 .. n), returning its sum, added in vsum's order (VACC
- * partial sums), as k_softmax_row_lse's exp and vsum. */
-HOT static float sp_exp_sum(float *x, int64_t n, float m) {
-  float s[VACC] = {0};
-  int64_t i = 0;
-  for (; i + VACC <= n; i += VACC)
-    for (int j = 0; j < VACC; j++) {
-      const float e = vexpf(x[i + j] - m);
-      x[i + j] = e;
-      s[j] += e;
-    }
-  for (int j = 0; i + j < n; j++) {
-    const float e = vexpf(x[i + j] - m);
-    x[i + j] = e;
-    s[j] += e;
-  }
-  return vacc_total(s);
-}
-
 float sp_softmax_store(float *x, float *w, int64_t n) {
   const float mx = vmax(x, n);
   if (n < 64 || mx == -INFINITY || !__builtin_cpu_supports("avx512f")) {
@@ -136,7 +117,7 @@ float sp_softmax_store(float *x, float *w, int64_t n) {
     sp_store_stream(w, x, n);
     return lse;
   }
-  const float sum = sp_exp_sum(x, n, mx);
+  const float sum = vexp_sum_avx512(x, x, n, mx);
   sp_scale_stream_512(w, x, n, 1.0f / sum);
   return mx + logf(sum);
 }

@@ -8,6 +8,7 @@
 #ifndef TRANSFORMER_VMATH_H
 #define TRANSFORMER_VMATH_H
 
+#include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -176,6 +177,55 @@ VINLINE float vmax(const float *x, int64_t n) {
   m = s[0];
   for (int j = 1; j < VACC; j++) m = s[j] > m ? s[j] : m;
   return m;
+}
+
+/* dst[i] = exp(x[i] - m) over [0, n) with AVX-512 (dst may be x; x <= m: a softmax row less
+ * its max), returning their sum, added in vsum's order (lane j of one 16-lane vector sums
+ * entries j mod 16, then vacc_total). vexpf's polynomial (Cephes expf) with 2^n applied by vscalefps
+ * instead of the exponent bits, about half vexpf's instructions: below -86.5 (e^-86.5 is
+ * near float's smallest normal) the result is 0, as vexpf's, so masked keys (-Infinity) get
+ * weight 0 and no denormal reaches the GEMMs; a NaN stays NaN. */
+static __attribute__((target("avx512f"), noinline, unused)) float
+vexp_sum_avx512(float *dst, const float *x, int64_t n, float m) {
+  const __m512 vm = _mm512_set1_ps(m), lo = _mm512_set1_ps(-86.5f);
+  const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
+  const __m512 c1 = _mm512_set1_ps(-0.693359375f), c2 = _mm512_set1_ps(2.12194440e-4f);
+  const __m512 p0 = _mm512_set1_ps(1.9875691500e-4f), p1 = _mm512_set1_ps(1.3981999507e-3f);
+  const __m512 p2 = _mm512_set1_ps(8.3334519073e-3f), p3 = _mm512_set1_ps(4.1665795894e-2f);
+  const __m512 p4 = _mm512_set1_ps(1.6666665459e-1f), p5 = _mm512_set1_ps(5.0000001201e-1f);
+  const __m512 one = _mm512_set1_ps(1.0f);
+  __m512 acc = _mm512_setzero_ps();
+  for (int64_t i = 0; i < n; i += 16) {
+    const __mmask16 k = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+    const __m512 t = _mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + i), vm);
+    const __m512 tc = _mm512_max_ps(lo, t); /* NaN t stays NaN (max returns its 2nd operand) */
+    const __m512 nn = _mm512_roundscale_ps(_mm512_mul_ps(tc, log2e),
+                                           _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fmadd_ps(nn, c1, tc);
+    r = _mm512_fmadd_ps(nn, c2, r);
+    __m512 p = _mm512_fmadd_ps(p0, r, p1);
+    p = _mm512_fmadd_ps(p, r, p2);
+    p = _mm512_fmadd_ps(p, r, p3);
+    p = _mm512_fmadd_ps(p, r, p4);
+    p = _mm512_fmadd_ps(p, r, p5);
+    const __m512 y = _mm512_add_ps(_mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r), one);
+    /* 0 below lo (and where masked off), else y 2^n; NaN lanes compare unordered: kept. */
+    const __mmask16 keep = k & _mm512_cmp_ps_mask(t, lo, _CMP_NLT_UQ);
+    const __m512 e = _mm512_maskz_mov_ps(keep, _mm512_scalef_ps(y, nn));
+    _mm512_mask_storeu_ps(dst + i, k, e);
+    acc = _mm512_add_ps(acc, e);
+  }
+  float s[VACC];
+  _mm512_storeu_ps(s, acc);
+  return vacc_total(s);
+}
+
+/* dst[i] = exp(x[i] - m) over [0, n) (dst may be x), returning their sum in vsum's order:
+ * vexp_sum_avx512 where the CPU has AVX-512 and the row is long, else vexpf and vsum. */
+VINLINE float vexp_sum(float *dst, const float *x, int64_t n, float m) {
+  if (n >= 16 && __builtin_cpu_supports("avx512f")) return vexp_sum_avx512(dst, x, n, m);
+  _Pragma("GCC ivdep") for (int64_t i = 0; i < n; i++) dst[i] = vexpf(x[i] - m);
+  return vsum(dst, n);
 }
 
 #endif
