@@ -77,6 +77,7 @@
   X(lseMergeWeights, js_lse_merge_weights)                                                 \
   X(gatheredAttentionForward, js_gathered_attention_forward)                               \
   X(gatheredAttentionBackward, js_gathered_attention_backward)                             \
+  X(lshBuckets, js_lsh_buckets)                                                            \
   X(flashAttentionForward, js_flash_attention_forward)                                      \
   X(flashAttentionBackward, js_flash_attention_backward)                                   \
   X(stridedCopy, js_strided_copy)                                                          \

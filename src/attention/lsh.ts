@@ -33,6 +33,7 @@
  * Shape letters: B batch, H heads, T length, D head width, R rounds, n buckets, c chunk.
  */
 import { noGrad } from '../autograd.js';
+import { backend } from '../backend/index.js';
 import { Generator } from '../random.js';
 import { Tensor, randn, scratchI32 } from '../tensor.js';
 import * as F from '../ops/index.js';
@@ -99,20 +100,7 @@ export class LSHAttention extends TaggedKVCore {
     if (n === 1) return out.fill(0);
     const half = n / 2;
     const proj = noGrad(() => F.matmul(x, rotations)).f32; // (B, H, L, R * n/2)
-    for (let bh = 0; bh < B * H; bh++)
-      for (let l = 0; l < L; l++)
-        for (let r = 0; r < R; r++) {
-          // argmax over [x R_r; -x R_r]: the largest projection, or the smallest one negated
-          // (the first of equals, in that order).
-          const p = (bh * L + l) * R * half + r * half;
-          let hi = 0;
-          let lo = 0;
-          for (let j = 1; j < half; j++) {
-            if (proj[p + j] > proj[p + hi]) hi = j;
-            if (proj[p + j] < proj[p + lo]) lo = j;
-          }
-          out[(bh * R + r) * L + l] = proj[p + hi] >= -proj[p + lo] ? hi : half + lo;
-        }
+    backend().lshBuckets(out, proj, B * H, L, R, half);
     return out;
   }
 

@@ -261,3 +261,19 @@ export const gatheredAttentionBackward: Kernels['gatheredAttentionBackward'] = (
       }
     }
 };
+
+/** Reformer's LSH buckets, argmax over [p; -p] per row and round; see Kernels. */
+export const lshBuckets: Kernels['lshBuckets'] = (out, proj, BH, L, R, half) => {
+  for (let bh = 0; bh < BH; bh++)
+    for (let l = 0; l < L; l++)
+      for (let r = 0; r < R; r++) {
+        const p = ((bh * L + l) * R + r) * half;
+        let hi = 0;
+        let lo = 0;
+        for (let j = 1; j < half; j++) {
+          if (proj[p + j] > proj[p + hi]) hi = j;
+          if (proj[p + j] < proj[p + lo]) lo = j;
+        }
+        out[(bh * R + r) * L + l] = proj[p + hi] >= -proj[p + lo] ? hi : half + lo;
+      }
+};

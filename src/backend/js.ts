@@ -7,7 +7,7 @@
 import { attentionBackward, attentionForward, softmaxRow } from './js-attention.js';
 import { rnnCellBackward, rnnCellForward } from './js-rnn.js';
 import { word2vecTrain } from './js-word2vec.js';
-import { gatheredAttentionBackward, gatheredAttentionForward } from './js-gathered.js';
+import { gatheredAttentionBackward, gatheredAttentionForward, lshBuckets } from './js-gathered.js';
 import {
   headRowsDot,
   lseMergeWeights,
@@ -418,6 +418,7 @@ export const jsBackend: Backend = {
   lseMergeWeights,
   gatheredAttentionForward,
   gatheredAttentionBackward,
+  lshBuckets,
   flashAttentionForward,
   flashAttentionBackward,
 

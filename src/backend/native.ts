@@ -323,6 +323,7 @@ export function wrapNativeAddon(addon: NativeAddon): Backend {
     headRowsScale: addon.headRowsScale,
     headRowsDot: addon.headRowsDot,
     lseMergeWeights: addon.lseMergeWeights,
+    lshBuckets: addon.lshBuckets,
     embeddingBackward: addon.embeddingBackward,
     crossEntropyForward: addon.crossEntropyForward,
     crossEntropyBackward: addon.crossEntropyBackward,

@@ -10,7 +10,9 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { availableBackends, backend, setBackend } from '../../src/backend/index.js';
+import { availableBackends, backend, setBackend, type Backend } from '../../src/backend/index.js';
+import { jsBackend as js } from '../../src/backend/js.js';
+import { loadNativeBackend } from '../../src/backend/native.js';
 import {
   composedGatheredAttention,
   gatheredAttention,
@@ -315,4 +317,36 @@ describe('gathered attention kernels', () => {
         /sizes overflow/,
       );
     });
+});
+
+describe("lshBuckets: Reformer's h(x) = argmax([xR; -xR])", () => {
+  const loaded = loadNativeBackend();
+  const native: Backend | null = 'backend' in loaded ? loaded.backend : null;
+  test(
+    'native equals js on random projections with ties, a NaN and a by-hand row; a short array is refused',
+    { skip: !native },
+    () => {
+      const [BH, L, R, half] = [3, 17, 2, 4];
+      const gen = new Generator(5);
+      // Rounded to a few values so that ties occur; one NaN.
+      const proj = Float32Array.from(
+        randn([BH * L * R * half], gen).f32,
+        (v) => Math.round(v * 2) / 2,
+      );
+      proj[7] = NaN;
+      // by hand, row (bh 1, l 2), round 1: p = [0.5, -2, 1, -2]: -p's largest (2, first at 1) wins
+      const p0 = ((1 * L + 2) * R + 1) * half;
+      proj.set([0.5, -2, 1, -2], p0);
+      const [a, b] = [new Int32Array(BH * R * L), new Int32Array(BH * R * L)];
+      js.lshBuckets(a, proj, BH, L, R, half);
+      native!.lshBuckets(b, proj, BH, L, R, half);
+      assert.deepEqual(b, a);
+      assert.equal(a[(1 * R + 1) * L + 2], half + 1);
+      for (const z of a) assert.ok(z >= 0 && z < 2 * half);
+      assert.throws(
+        () => native!.lshBuckets(new Int32Array(BH * R * L - 1), proj, BH, L, R, half),
+        /out/,
+      );
+    },
+  );
 });

@@ -71,6 +71,7 @@ const KERNEL_NAMES = Object.keys({
   lseMergeWeights: 1,
   gatheredAttentionForward: 1,
   gatheredAttentionBackward: 1,
+  lshBuckets: 1,
   flashAttentionForward: 1,
   flashAttentionBackward: 1,
   stridedCopy: 1,
