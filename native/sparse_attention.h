@@ -114,9 +114,10 @@ void sp_flush(const sp_ctx *c, sp_scratch *scr);
  * backward, with non-temporal stores where the CPU has AVX-512 (sparse_attention.c). */
 void sp_store_stream(float *dst, const float *src, int64_t n);
 
-/* Softmax of a row of scores x[0 .. n) in place (k_softmax_row_lse's exp and order of summation),
- * also stored to w as sp_store_stream does, in three passes over the row (max, exp and sum,
- * scale and store) instead of five; returns the row's log-sum-exp (-Infinity for n = 0). */
+/* Softmax of a row of scores x[0 .. n) in place (k_softmax_row_lse's weights: the same
+ * vexp_sum), also stored to w as sp_store_stream does, in three passes over the row (max,
+ * exp and sum, scale and store) instead of five; returns the row's log-sum-exp (-Infinity
+ * for n = 0). */
 float sp_softmax_store(float *x, float *w, int64_t n);
 
 /* Heads [h0, h1) of the key and value rows of keys[0 .. K) gathered into (K, W) buffers,

@@ -394,16 +394,6 @@ export interface AttentionKernels {
    * near the self score's -1e5 would lose ~4e-3 of it). The self score is a constant: no
    * gradient reaches q or k through it.
    */
-  /**
-   * Reformer's LSH buckets from the rotated rows (Kitaev et al. 2020, Sec. 2: h(x) =
-   * argmax([xR; -xR])): out[(bh*R + r)*L + l] = the argmax over [p; -p] of the round-r
-   * projections p = proj[((bh*L + l)*R + r)*half ..][0 .. half) of row (bh, l), the first of
-   * equals: the largest projection's index, or half + the smallest's when its negation is
-   * larger (a NaN compares false: it never wins).
-   * @param out (BH*R*L) int32, written. @param proj (BH*L*R*half) float32.
-   * @throws RangeError (native) when an array is shorter than the sizes need or half < 1.
-   */
-  lshBuckets(out: I32, proj: F32, BH: number, L: number, R: number, half: number): void;
   gatheredAttentionBackward(
     dq: F32,
     dk: F32,
@@ -422,4 +412,14 @@ export interface AttentionKernels {
     dropMask: F32 | null,
     geometry: Readonly<GatheredGeometry>,
   ): void;
+  /**
+   * Reformer's LSH buckets from the rotated rows (Kitaev et al. 2020, Sec. 2: h(x) =
+   * argmax([xR; -xR])): out[(bh*R + r)*L + l] = the argmax over [p; -p] of the round-r
+   * projections p = proj[((bh*L + l)*R + r)*half ..][0 .. half) of row (bh, l), the first of
+   * equals: the largest projection's index, or half + the smallest's when its negation is
+   * larger (a NaN compares false: it never wins).
+   * @param out (BH*R*L) int32, written. @param proj (BH*L*R*half) float32.
+   * @throws RangeError (native) when an array is shorter than the sizes need or half < 1.
+   */
+  lshBuckets(out: I32, proj: F32, BH: number, L: number, R: number, half: number): void;
 }
