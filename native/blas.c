@@ -35,6 +35,7 @@
 
 #include "config.h"
 #include "gemm.h"
+#include "ftz.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -405,7 +406,8 @@ void k_attention_forward(float *out, float *weights, const float *q, const float
   }
   att_ctx c = {.out = out, .weights = weights, .q = q, .k = k, .v = v, .mask = mask,
                .drop = drop, .g = *g};
-  run_gemm_region(att_fwd_range, &c, BH, T * S * D);
+  ftz_job job = {att_fwd_range, &c};
+  run_gemm_region(ftz_range, &job, BH, T * S * D);
 }
 
 HOT static void att_bwd_range(void *p, int64_t b0, int64_t b1, int tid) {
@@ -465,5 +467,6 @@ void k_attention_backward(float *dq, float *dk, float *dv, const float *dout, co
   if (g->BH <= 0 || g->T <= 0 || g->S <= 0 || g->D <= 0) return;
   att_ctx c = {.dq = dq, .dk = dk, .dv = dv, .dout = dout, .q = q, .k = k, .v = v,
                .w = weights, .drop = drop, .g = *g, .gbeta = accumulate ? 1.0f : 0.0f};
-  run_gemm_region(att_bwd_range, &c, g->BH, g->T * g->S * g->D);
+  ftz_job job = {att_bwd_range, &c};
+  run_gemm_region(ftz_range, &job, g->BH, g->T * g->S * g->D);
 }

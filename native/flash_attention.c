@@ -25,6 +25,7 @@
 
 #include "args.h"
 #include "gemm.h"
+#include "ftz.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -154,7 +155,8 @@ static void fa_run(pool_fn fn, fa_ctx *c, int64_t n) {
   c->per = (size_t)(3 * FA_BQ * FA_BK + FA_BQ * c->g.D + 2 * FA_BQ);
   c->scratch = malloc((size_t)nt * c->per * sizeof(float));
   if (!c->scratch) abort();
-  pool_run(fn, c, n, nt > 1 && n > 1);
+  ftz_job job = {fn, c}; /* FTZ | DAZ while the range runs (ftz.h) */
+  pool_run(ftz_range, &job, n, nt > 1 && n > 1);
   free(c->scratch);
 }
 

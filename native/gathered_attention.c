@@ -33,6 +33,7 @@
 
 #include "args.h"
 #include "gemm.h"
+#include "ftz.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -242,7 +243,8 @@ static void k_gathered_attention_forward(float *out, float *slotOut, float *slot
               .q = q, .k = k, .v = v, .qRow = qRow, .kRow = kRow, .slot = slot, .bias = bias,
               .drop = drop};
   const int64_t groups = g->BH * g->G;
-  pool_run(ga_fwd_range, &c, groups, pool_threads() > 1 && groups > 1);
+  ftz_job job = {ga_fwd_range, &c};
+  pool_run(ftz_range, &job, groups, pool_threads() > 1 && groups > 1);
   pool_for(ga_combine_range, &c, g->BH * g->T, g->M * g->D + 1);
 }
 
@@ -364,7 +366,8 @@ static void k_gathered_attention_backward(float *dq, float *dk, float *dv, const
   ga_ctx c = {.g = *g, .dq = dq, .dk = dk, .dv = dv, .dout = dout, .outc = out,
               .slotOutc = slotOut, .slotLsec = slotLse, .q = q, .k = k, .v = v, .qRow = qRow,
               .kRow = kRow, .slot = slot, .bias = bias, .drop = drop};
-  pool_run(ga_bwd_range, &c, g->BH, pool_threads() > 1 && g->BH > 1);
+  ftz_job job = {ga_bwd_range, &c};
+  pool_run(ftz_range, &job, g->BH, pool_threads() > 1 && g->BH > 1);
 }
 
 /* ---------- the addon entries ---------- */

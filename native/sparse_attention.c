@@ -40,6 +40,7 @@
 
 #include "args.h"
 #include "gemm.h"
+#include "ftz.h"
 #include "kernels.h"
 #include "pool.h"
 #include "vmath.h"
@@ -242,7 +243,8 @@ static void k_sparse_attention_forward(float *out, float *weights, const float *
   const int64_t P = sp_pieces(&c, nb);
   /* Cost: entries times the heads' width (a dot and an axpy each). */
   const int parallel = P >= 2 && 2 * nb * (c.nnz + c.nruns) * (g->H * g->D + 1) >= POOL_MIN_WORK;
-  pool_run_grain(sp_fwd_range, &c, P, parallel, SP_PIECES);
+  ftz_job job = {sp_fwd_range, &c};
+  pool_run_grain(ftz_range, &job, P, parallel, SP_PIECES);
   free((void *)c.run);
   free((void *)c.order);
   free((void *)c.piece);
@@ -361,7 +363,8 @@ static void k_sparse_attention_backward(float *dq, float *dk, float *dv, const f
   sp_plan(&c);
   /* One chunk per thread: consecutive slices, so a thread's heads share their rows. */
   const int parallel = g->BH >= 2 && g->BH * 4 * (c.nnz + 1) * (g->D + 1) >= POOL_MIN_WORK;
-  pool_run_grain(sp_bwd_range, &c, g->BH, parallel, 1);
+  ftz_job job = {sp_bwd_range, &c};
+  pool_run_grain(ftz_range, &job, g->BH, parallel, 1);
   free((void *)c.run);
   free((void *)c.order);
 }

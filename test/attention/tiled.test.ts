@@ -135,6 +135,10 @@ const cases: Case[] = [
     causal: true,
     alibi: true,
   },
+  // Head 0's slope 1/4 over distances up to 599: weights from 1 down to e^-150, so the
+  // native kernels' products and dS below float's normal range are flushed to 0 (ftz.h)
+  // where the reference keeps them.
+  { what: 'ALiBi with weights below e^-80, T = S = 600', B: 1, T: 600, S: 600, alibi: true },
 ];
 
 for (const backendName of backends) {
@@ -291,6 +295,20 @@ function peakGrowth(T: number): { tiled: number; fused: number } {
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as { tiled: number; fused: number };
 }
+
+test("the native attention kernels' flush-to-zero does not leak into JavaScript's subnormals", () => {
+  // FTZ | DAZ is set around the kernels' work and restored on the calling thread (ftz.h):
+  // after a tiled forward + backward, a subnormal double and a subnormal float32 survive.
+  for (const backendName of backends) {
+    setBackend(backendName);
+    run('tiled', { what: 'ALiBi', B: 1, T: 200, S: 200, alibi: true });
+    run('fused', { what: 'ALiBi', B: 1, T: 40, S: 40, alibi: true });
+    const tiny = Number.MIN_VALUE; // 5e-324
+    assert.equal(tiny * 1, Number.MIN_VALUE, `${backendName}: a subnormal double`);
+    assert.ok(Math.fround(1e-40) > 0, `${backendName}: a subnormal float32`);
+    assert.ok(Float32Array.of(1e-40)[0] * 2 > 0, `${backendName}: subnormal float32 arithmetic`);
+  }
+});
 
 describe('tiled full attention: memory', () => {
   test('T 4096, one head: the tiled forward + backward grows peak RSS by far less than one T x T matrix', (t) => {
