@@ -17,7 +17,8 @@
       "native/sparse_band.c",
       "native/sparse_parts.c",
       "native/flash_attention.c",
-      "native/gathered_attention.c"
+      "native/gathered_attention.c",
+      "native/lsh_buckets.c"
     ],
     "transformer_cflags": ["-std=gnu11", "-O3", "-ffp-contract=fast", "-fno-math-errno", "-fno-trapping-math", "-fvisibility=hidden", "-Wall", "-Wno-unused-parameter"]
   },
